@@ -1,0 +1,1 @@
+//! Reading capture files. (Being written.)

@@ -1,0 +1,132 @@
+//! The command line: flag definitions (once, here) and their translation
+//! into a validated [`Config`]. `--help`, the man page test and the binary
+//! all read these definitions.
+
+use crate::config::{Config, Input, DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE};
+use crate::error::Error;
+use clap::{ArgAction, Parser};
+use std::path::PathBuf;
+
+/// Split TCP connections in packet captures into one file per direction.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit",
+    version,
+    about = "Reassemble every TCP connection in a capture into one exact file per direction",
+    after_help = "Trailing arguments form a BPF filter expression (as in tcpdump), applied to files too.\n\
+                  `flowsplit http DIR...` carves HTTP bodies out of folders of flow files.\n\
+                  See flowsplit(1) for file naming, the report format and differences from tcpflow."
+)]
+pub struct Cli {
+    /// Read packets from FILE (pcap or pcapng; `-` is standard input; a folder is read in name order). Repeatable.
+    #[arg(short = 'r', value_name = "FILE", action = ArgAction::Append, required = true)]
+    pub read: Vec<PathBuf>,
+
+    /// Write flow files into DIR (created with parents).
+    #[arg(short = 'o', value_name = "DIR", default_value = ".")]
+    pub outdir: PathBuf,
+
+    /// File-name template using tcpflow's %-codes.
+    #[arg(short = 'T', value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
+    pub template: String,
+
+    /// Store at most BYTES bytes per direction.
+    #[arg(short = 'b', value_name = "BYTES")]
+    pub max_bytes: Option<u64>,
+
+    /// Keep at most N flow files open at once.
+    #[arg(short = 'f', value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_open_files: u64,
+
+    /// Run a scanner over the flows; `http` carves HTTP bodies.
+    #[arg(short = 'e', value_name = "SCANNER", value_parser = ["http"])]
+    pub scanner: Option<String>,
+
+    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
+    #[arg(short = 'Z')]
+    pub no_decompress: bool,
+
+    /// Write the JSON Lines report to FILE (default: report.jsonl in the output folder).
+    #[arg(short = 'X', long = "report", value_name = "FILE", conflicts_with = "no_report")]
+    pub report: Option<PathBuf>,
+
+    /// Write no report.
+    #[arg(long = "no-report")]
+    pub no_report: bool,
+
+    /// Close a connection after SECONDS of capture time without a packet.
+    #[arg(long = "timeout", value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// Buffer at most BYTES out-of-order bytes per direction before giving a hole up as a gap.
+    #[arg(long = "max-pending", value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_pending: usize,
+
+    /// Print nothing but errors on standard error.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// BPF filter expression.
+    #[arg(value_name = "EXPRESSION", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub expression: Vec<String>,
+}
+
+impl Cli {
+    /// Validate the flags and build the run's configuration.
+    pub fn into_config(self) -> Result<Config, Error> {
+        let inputs = self
+            .read
+            .into_iter()
+            .map(|p| {
+                if p.as_os_str() == "-" {
+                    Input::Stdin
+                } else {
+                    Input::Path(p)
+                }
+            })
+            .collect();
+        if self.template.is_empty() {
+            return Err(Error::Usage("-T: the template is empty".into()));
+        }
+        let mut config = Config::new(inputs, self.outdir.clone());
+        config.filter = if self.expression.is_empty() {
+            None
+        } else {
+            Some(self.expression.join(" "))
+        };
+        config.template = self.template;
+        config.max_bytes = self.max_bytes;
+        config.max_open_files = usize::try_from(self.max_open_files).unwrap_or(usize::MAX);
+        config.report = if self.no_report {
+            None
+        } else {
+            Some(self.report.unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)))
+        };
+        config.idle_timeout = self.timeout;
+        config.max_pending_per_direction = self.max_pending;
+        config.http = self.scanner.as_deref() == Some("http");
+        config.http_options.decode = !self.no_decompress;
+        config.quiet = self.quiet;
+        Ok(config)
+    }
+}
+
+/// `flowsplit http DIR...`: carve HTTP bodies out of folders of flow files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit http",
+    about = "Carve HTTP messages and bodies out of folders of flow files written by flowsplit or tcpflow"
+)]
+pub struct HttpCli {
+    /// Folders of flow files (walked recursively).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
+    #[arg(short = 'Z')]
+    pub no_decompress: bool,
+
+    /// Print nothing but errors on standard error.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}

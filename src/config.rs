@@ -1,0 +1,70 @@
+//! The validated settings a run works from. Built once from the command line
+//! by the binary (or directly by tests and benchmarks); nothing below this
+//! sees raw arguments.
+
+use std::path::PathBuf;
+
+/// Where packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A capture file, or a directory whose captures are read in name order.
+    Path(PathBuf),
+    /// Standard input (`-r -`).
+    Stdin,
+}
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Capture inputs, read in this order with flow state carried across them.
+    pub inputs: Vec<Input>,
+    /// A BPF filter expression applied to every packet, if any.
+    pub filter: Option<String>,
+    /// The folder flow files are written to (created with parents).
+    pub outdir: PathBuf,
+    /// The file-name template, tcpflow's %-codes.
+    pub template: String,
+    /// At most this many bytes are stored per direction.
+    pub max_bytes: Option<u64>,
+    /// At most this many flow files are open at once.
+    pub max_open_files: usize,
+    /// Where the JSON Lines report goes; `None` turns it off.
+    pub report: Option<PathBuf>,
+    /// Capture-time idle timeout in seconds; `None` is no timeout.
+    pub idle_timeout: Option<u64>,
+    /// Buffered out-of-order bytes allowed per direction before the hole is given up as a gap.
+    pub max_pending_per_direction: usize,
+    /// Run the HTTP post-pass over the flows written.
+    pub http: bool,
+    /// Settings for the HTTP post-pass.
+    pub http_options: crate::http::HttpOptions,
+    /// Say nothing on stderr but errors.
+    pub quiet: bool,
+}
+
+/// tcpflow's default file-name template.
+pub const DEFAULT_TEMPLATE: &str = "%A.%a-%B.%b%V%v%C%c";
+
+/// The report's file name inside the output folder when no path is given.
+pub const DEFAULT_REPORT_NAME: &str = "report.jsonl";
+
+impl Config {
+    /// A configuration with tcpflow's defaults, reading `inputs` into `outdir`.
+    pub fn new(inputs: Vec<Input>, outdir: impl Into<PathBuf>) -> Self {
+        let outdir = outdir.into();
+        Config {
+            inputs,
+            filter: None,
+            report: Some(outdir.join(DEFAULT_REPORT_NAME)),
+            outdir,
+            template: DEFAULT_TEMPLATE.to_string(),
+            max_bytes: None,
+            max_open_files: 64,
+            idle_timeout: None,
+            max_pending_per_direction: 64 << 20,
+            http: false,
+            http_options: crate::http::HttpOptions::default(),
+            quiet: true,
+        }
+    }
+}

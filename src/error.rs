@@ -1,0 +1,72 @@
+//! Typed errors of the library. The binary turns each into one line on
+//! stderr and an exit code (1 for runtime errors, 2 for usage errors).
+
+use std::path::PathBuf;
+
+/// Everything that can make a run fail or leave part of its work undone.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A capture input could not be opened.
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        /// The input's path (`-` for standard input).
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// An input is not a pcap or pcapng capture.
+    #[error("{path}: not a pcap or pcapng capture ({detail})")]
+    NotACapture {
+        /// The input's path.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// An input ended in the middle of a record, or a record is corrupt.
+    #[error("{path}: {detail} at byte {offset}; packets before it were processed")]
+    Corrupt {
+        /// The input's path.
+        path: PathBuf,
+        /// Byte offset in the input where the problem was found.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An input uses a link-layer type that flowsplit cannot decode.
+    #[error("{path}: unsupported link type {linktype}")]
+    UnsupportedLink {
+        /// The input's path.
+        path: PathBuf,
+        /// The link type, number and name.
+        linktype: String,
+    },
+    /// The BPF filter expression did not compile.
+    #[error("bad filter expression '{expr}': {detail}")]
+    Filter {
+        /// The expression as given.
+        expr: String,
+        /// libpcap's message.
+        detail: String,
+    },
+    /// Writing output failed.
+    #[error("{path}: {source}")]
+    Write {
+        /// The file or folder that could not be written.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// An invalid setting (a usage error: exit code 2).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The process exit code this error calls for: 2 for usage errors, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Filter { .. } => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The flow table and per-direction reassembly. (Being written.)

@@ -1,0 +1,25 @@
+//! flowsplit: reassemble every TCP connection in a packet capture into one
+//! exact file per direction, in the tradition of tcpflow, and carve HTTP
+//! bodies out of those files.
+//!
+//! The modules follow the data:
+//! [`capture`] (files, later live interfaces) → [`decode`] (link, IP, TCP)
+//! → [`flow`] (flow table and per-direction reassembly) → [`output`]
+//! (flow files and the report) → [`http`] (the HTTP post-pass).
+//! [`run`] wires them together from a validated [`Config`]; the `flowsplit`
+//! binary only parses the command line into that `Config`.
+
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod flow;
+pub mod http;
+pub mod output;
+pub mod pipeline;
+pub mod synth;
+
+pub use config::Config;
+pub use error::Error;
+pub use pipeline::{run, RunSummary};

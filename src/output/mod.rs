@@ -1,0 +1,1 @@
+//! Output sinks: flow files and the report. (Being written.)
