@@ -13,7 +13,11 @@ pub struct FragmentLimits {
 
 impl Default for FragmentLimits {
     fn default() -> Self {
-        FragmentLimits { max_datagrams: 4096, max_bytes: 32 << 20, timeout_secs: 30 }
+        FragmentLimits {
+            max_datagrams: 4096,
+            max_bytes: 32 << 20,
+            timeout_secs: 30,
+        }
     }
 }
 
@@ -24,6 +28,8 @@ pub(crate) struct FragmentTable {
 
 impl FragmentTable {
     pub(crate) fn new(limits: FragmentLimits) -> Self {
-        FragmentTable { _limits: Some(limits) }
+        FragmentTable {
+            _limits: Some(limits),
+        }
     }
 }

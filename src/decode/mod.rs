@@ -16,6 +16,8 @@ mod frag;
 mod ip;
 mod link;
 mod tcp;
+#[cfg(test)]
+mod testutil;
 
 pub use frag::FragmentLimits;
 
@@ -54,7 +56,11 @@ impl TcpTuple {
 
 impl fmt::Display for TcpTuple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} -> {}:{}", self.src, self.sport, self.dst, self.dport)
+        write!(
+            f,
+            "{}:{} -> {}:{}",
+            self.src, self.sport, self.dst, self.dport
+        )
     }
 }
 
