@@ -1,0 +1,219 @@
+//! Keeps `man/flowsplit.1` in step with the command line defined in
+//! `src/cli.rs`: every argument of `Cli` and `HttpCli`, every flag the
+//! binary's `--help` lists and every non-trivial default value must appear
+//! in the man page, and the page must render without warnings.
+
+use clap::CommandFactory;
+use flowsplit::cli::{Cli, HttpCli};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The man page's source.
+fn man_source() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/flowsplit.1");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Roff source reduced to plain text: `\-` becomes `-`, font changes and
+/// other escapes that carry no text are dropped.
+fn unroff(s: &str) -> String {
+    s.replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fI", "")
+        .replace("\\fR", "")
+        .replace("\\fP", "")
+        .replace("\\c", "")
+        .replace("\\(bu", "")
+        .replace("\\(dq", "\"")
+        .replace("\\&", "")
+}
+
+/// The words of `text`: runs of letters, digits, `-`, `_` and `%`.
+fn words(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '%')))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The words of every `.TP` tag line (the line after `.TP`): the terms the
+/// page documents as options and arguments.
+fn tagged_terms(src: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = src.lines().collect();
+    let mut terms = BTreeSet::new();
+    for pair in lines.windows(2) {
+        if pair[0].trim_end() == ".TP" {
+            terms.extend(words(&unroff(pair[1])));
+        }
+    }
+    terms
+}
+
+/// The flags (`-x`, `--long`) and positional names of a clap command.
+fn command_terms(mut cmd: clap::Command) -> Vec<(String, Vec<String>)> {
+    cmd.build();
+    let mut out = Vec::new();
+    for arg in cmd.get_arguments() {
+        let mut forms = Vec::new();
+        if let Some(s) = arg.get_short() {
+            forms.push(format!("-{s}"));
+        }
+        if let Some(l) = arg.get_long() {
+            forms.push(format!("--{l}"));
+        }
+        if arg.is_positional() {
+            let name = arg
+                .get_value_names()
+                .and_then(|v| v.first().map(|n| n.to_string()))
+                .unwrap_or_else(|| arg.get_id().to_string());
+            forms.push(name.to_lowercase());
+        }
+        out.push((arg.get_id().to_string(), forms));
+    }
+    out
+}
+
+fn check_command(cmd: clap::Command, what: &str) {
+    let src = man_source();
+    let tags = tagged_terms(&src);
+    let mut missing = Vec::new();
+    for (id, forms) in command_terms(cmd) {
+        assert!(
+            !forms.is_empty(),
+            "{what}: argument {id} has no flag and no name"
+        );
+        for f in forms {
+            if !tags.contains(&f) {
+                missing.push(format!("{what} {id}: {f}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "man/flowsplit.1 does not document (as a .TP item) these arguments from src/cli.rs:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+#[test]
+fn every_main_argument_is_in_the_man_page() {
+    check_command(Cli::command(), "flowsplit");
+}
+
+#[test]
+fn every_http_argument_is_in_the_man_page() {
+    check_command(HttpCli::command(), "flowsplit http");
+}
+
+#[test]
+fn defaults_are_in_the_man_page() {
+    let text = unroff(&man_source());
+    let mut cmd = Cli::command();
+    cmd.build();
+    for arg in cmd.get_arguments() {
+        for v in arg.get_default_values() {
+            let v = v.to_string_lossy();
+            // "." (the current directory) is documented in words.
+            if v != "." {
+                assert!(
+                    text.contains(v.as_ref()),
+                    "the default of {} ({v}) is not in man/flowsplit.1",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+    assert!(text.contains(flowsplit::config::DEFAULT_TEMPLATE));
+    assert!(text.contains(flowsplit::config::DEFAULT_REPORT_NAME));
+}
+
+/// The flags (`-x`, `--long`) listed in a `--help` text: the words starting
+/// with `-` on lines that start (after indentation) with a flag.
+fn help_flags(help: &str) -> BTreeSet<String> {
+    let mut flags = BTreeSet::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if !t.starts_with('-') {
+            continue;
+        }
+        // The flag column ends at the first run of two spaces.
+        let head = t.split("  ").next().unwrap_or("");
+        for w in head.split([' ', ',', '=', '<', '>', '[', ']']) {
+            if w.starts_with('-') && w.len() > 1 {
+                flags.insert(w.to_string());
+            }
+        }
+    }
+    flags
+}
+
+fn run_help(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(args)
+        .output()
+        .expect("run flowsplit");
+    assert!(out.status.success(), "flowsplit {args:?} failed: {out:?}");
+    String::from_utf8(out.stdout).expect("--help is UTF-8")
+}
+
+#[test]
+fn every_flag_in_help_is_in_the_man_page() {
+    let tags = tagged_terms(&man_source());
+    for args in [&["--help"][..], &["http", "--help"][..]] {
+        let flags = help_flags(&run_help(args));
+        assert!(
+            flags.contains("-r") || args[0] == "http",
+            "no flags parsed from flowsplit {args:?}: {flags:?}"
+        );
+        assert!(flags.contains("--help"), "no --help in flowsplit {args:?}");
+        let missing: Vec<_> = flags.iter().filter(|f| !tags.contains(*f)).collect();
+        assert!(
+            missing.is_empty(),
+            "flowsplit {args:?} lists flags man/flowsplit.1 does not document: {missing:?}"
+        );
+    }
+}
+
+#[test]
+fn man_page_renders_without_warnings() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/flowsplit.1");
+    let out = match Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&path)
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            println!("groff not available ({e}); skipping the rendering check");
+            return;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "groff warns about man/flowsplit.1:\n{stderr}"
+    );
+    // `man -l` goes through the same formatter with man's own settings.
+    if let Ok(out) = Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(&path)
+        .env("LC_ALL", "C.UTF-8")
+        .env("MANWIDTH", "80")
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .output()
+    {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "man -l warns about man/flowsplit.1:\n{stderr}"
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("REPORT FORMAT"),
+            "man -l output lacks REPORT FORMAT"
+        );
+    }
+}
