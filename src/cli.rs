@@ -47,7 +47,12 @@ pub struct Cli {
     pub no_decompress: bool,
 
     /// Write the JSON Lines report to FILE (default: report.jsonl in the output folder).
-    #[arg(short = 'X', long = "report", value_name = "FILE", conflicts_with = "no_report")]
+    #[arg(
+        short = 'X',
+        long = "report",
+        value_name = "FILE",
+        conflicts_with = "no_report"
+    )]
     pub report: Option<PathBuf>,
 
     /// Write no report.
@@ -67,7 +72,11 @@ pub struct Cli {
     pub quiet: bool,
 
     /// BPF filter expression.
-    #[arg(value_name = "EXPRESSION", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "EXPRESSION",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub expression: Vec<String>,
 }
 
@@ -100,7 +109,10 @@ impl Cli {
         config.report = if self.no_report {
             None
         } else {
-            Some(self.report.unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)))
+            Some(
+                self.report
+                    .unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)),
+            )
         };
         config.idle_timeout = self.timeout;
         config.max_pending_per_direction = self.max_pending;

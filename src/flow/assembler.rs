@@ -1,0 +1,302 @@
+//! Ordering one direction's bytes by stream offset.
+//!
+//! An [`Assembler`] knows nothing of TCP flags, sequence numbers or files: it
+//! takes byte runs at 64-bit stream offsets and emits an in-order stream of
+//! [`Piece`]s. Its state is the offset of the next byte to emit and the runs
+//! buffered beyond it:
+//!
+//! ```text
+//!   emitted          next        pending runs (never overlapping)
+//! |=========|........|---- 100 ----|.....|--- 50 ---|
+//!                    ^ hole: bytes not seen yet
+//! ```
+//!
+//! Overlap policy: **bytes accepted first win.** Bytes below `next` were
+//! already emitted and are never changed; a new run that overlaps buffered
+//! runs only fills the holes between them. Retransmissions, keepalive probes
+//! (one old byte) and zero-window probes (one byte that is sent again later)
+//! therefore never change the stream.
+//!
+//! Holes are only given up when asked ([`Assembler::skip_hole`],
+//! [`Assembler::skip_to`], [`Assembler::finish`]); each becomes a
+//! [`Piece::Gap`] so that downstream keeps offsets exact.
+
+use std::collections::BTreeMap;
+
+/// One in-order item of a reassembled stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Bytes that arrived, at the current end of the stream.
+    Data(&'a [u8]),
+    /// This many bytes never arrived.
+    Gap(u64),
+}
+
+/// Reorders byte runs into a stream; see the module documentation.
+#[derive(Debug, Default)]
+pub struct Assembler {
+    next: u64,
+    pending: BTreeMap<u64, Vec<u8>>,
+    pending_bytes: usize,
+}
+
+impl Assembler {
+    /// An empty assembler whose stream starts at offset 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offset of the next byte to be emitted (everything below was emitted).
+    pub fn next_offset(&self) -> u64 {
+        self.next
+    }
+
+    /// Bytes buffered beyond a hole.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Accept `data` found at stream offset `offset`, emitting whatever has
+    /// become contiguous. Bytes already accepted are never replaced.
+    pub fn insert(&mut self, offset: u64, data: &[u8], emit: &mut dyn FnMut(Piece<'_>)) {
+        let end = offset.saturating_add(data.len() as u64);
+        if data.is_empty() || end <= self.next {
+            return;
+        }
+        let (offset, data) = if offset < self.next {
+            let cut = usize::try_from(self.next - offset).unwrap_or(data.len());
+            (self.next, &data[cut.min(data.len())..])
+        } else {
+            (offset, data)
+        };
+        if offset == self.next && self.pending.is_empty() {
+            // The common case: in order, nothing buffered. No copy.
+            self.next = end;
+            emit(Piece::Data(data));
+            return;
+        }
+        self.store_uncovered(offset, data);
+        self.drain(emit);
+    }
+
+    /// Buffer the parts of `data` (at `offset`) that no pending run covers.
+    fn store_uncovered(&mut self, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
+        let mut fresh: Vec<(u64, u64)> = Vec::new();
+        let mut cursor = offset;
+        let first = self
+            .pending
+            .range(..=offset)
+            .next_back()
+            .map(|(&k, _)| k)
+            .unwrap_or(offset);
+        for (&start, run) in self.pending.range(first..end) {
+            let stop = start + run.len() as u64;
+            if stop <= cursor {
+                continue;
+            }
+            if start > cursor {
+                fresh.push((cursor, start));
+            }
+            cursor = cursor.max(stop);
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor < end {
+            fresh.push((cursor, end));
+        }
+        for (from, to) in fresh {
+            let lo = (from - offset) as usize;
+            let hi = (to - offset) as usize;
+            self.pending_bytes += hi - lo;
+            self.pending.insert(from, data[lo..hi].to_vec());
+        }
+    }
+
+    /// Emit buffered runs that start exactly at `next`.
+    fn drain(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() != self.next {
+                break;
+            }
+            let run = entry.remove();
+            self.pending_bytes -= run.len();
+            self.next += run.len() as u64;
+            emit(Piece::Data(&run));
+        }
+    }
+
+    /// Give up the first hole: emit it as a gap and then everything that
+    /// follows it contiguously. Returns the gap `(offset, length)`, or `None`
+    /// when nothing is buffered.
+    pub fn skip_hole(&mut self, emit: &mut dyn FnMut(Piece<'_>)) -> Option<(u64, u64)> {
+        let (&start, _) = self.pending.first_key_value()?;
+        let gap = (self.next, start - self.next);
+        if gap.1 > 0 {
+            emit(Piece::Gap(gap.1));
+        }
+        self.next = start;
+        self.drain(emit);
+        (gap.1 > 0).then_some(gap)
+    }
+
+    /// Move the stream end forward to `offset`, emitting buffered runs and
+    /// gaps on the way. Returns the gaps emitted. Runs at or beyond `offset`
+    /// stay buffered.
+    pub fn skip_to(&mut self, offset: u64, emit: &mut dyn FnMut(Piece<'_>)) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        while self.next < offset {
+            match self.pending.first_key_value() {
+                Some((&start, _)) if start < offset => {
+                    if let Some(g) = self.skip_hole(emit) {
+                        gaps.push(g);
+                    }
+                }
+                _ => {
+                    gaps.push((self.next, offset - self.next));
+                    emit(Piece::Gap(offset - self.next));
+                    self.next = offset;
+                    self.drain(emit);
+                }
+            }
+        }
+        gaps
+    }
+
+    /// Give up every hole: emit all buffered runs with gaps between them.
+    /// Returns the gaps emitted.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>)) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        while !self.pending.is_empty() {
+            if let Some(g) = self.skip_hole(emit) {
+                gaps.push(g);
+            }
+        }
+        gaps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feed runs in order and return the emitted stream, gaps shown as `_`.
+    fn run(steps: &[(u64, &[u8])]) -> (Assembler, Vec<u8>) {
+        let mut asm = Assembler::new();
+        let mut out = Vec::new();
+        for &(off, data) in steps {
+            asm.insert(off, data, &mut |p| collect(&mut out, p));
+        }
+        (asm, out)
+    }
+
+    fn collect(out: &mut Vec<u8>, p: Piece<'_>) {
+        match p {
+            Piece::Data(d) => out.extend_from_slice(d),
+            Piece::Gap(n) => out.extend(std::iter::repeat_n(b'_', n as usize)),
+        }
+    }
+
+    #[test]
+    fn in_order_runs_pass_straight_through() {
+        let (asm, out) = run(&[(0, b"abc"), (3, b"def")]);
+        assert_eq!(out, b"abcdef");
+        assert!(asm.is_idle());
+        assert_eq!(asm.next_offset(), 6);
+    }
+
+    #[test]
+    fn out_of_order_run_waits_for_the_hole() {
+        let (asm, out) = run(&[(3, b"def")]);
+        assert_eq!(out, b"");
+        assert_eq!(asm.pending_bytes(), 3);
+        let (asm, out) = run(&[(3, b"def"), (0, b"abc")]);
+        assert_eq!(out, b"abcdef");
+        assert_eq!(asm.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn exact_retransmission_is_ignored() {
+        let (_, out) = run(&[(0, b"abc"), (0, b"abc"), (3, b"d")]);
+        assert_eq!(out, b"abcd");
+    }
+
+    #[test]
+    fn conflicting_retransmission_of_emitted_bytes_loses() {
+        // Offsets 1..5 carry "XYZW": only "ZW" at 3..5 is new.
+        let (_, out) = run(&[(0, b"abc"), (1, b"XYZW")]);
+        assert_eq!(out, b"abcZW");
+    }
+
+    #[test]
+    fn conflicting_overlap_of_buffered_bytes_loses() {
+        // "cd" buffered at 2; a later run "XXXXe" at 1 only fills around it.
+        let (_, out) = run(&[(2, b"cd"), (1, b"XXXXe"), (0, b"a")]);
+        assert_eq!(out, b"aXcdXe");
+    }
+
+    #[test]
+    fn run_spanning_several_buffered_runs_fills_between_them() {
+        let (_, out) = run(&[(2, b"c"), (4, b"e"), (6, b"g"), (0, b"abXdXfgh")]);
+        assert_eq!(out, b"abcdefgh");
+    }
+
+    #[test]
+    fn keepalive_probe_one_old_byte_changes_nothing() {
+        let (asm, out) = run(&[(0, b"hello"), (4, b"\0")]);
+        assert_eq!(out, b"hello");
+        assert_eq!(asm.next_offset(), 5);
+    }
+
+    #[test]
+    fn skip_hole_emits_gap_then_buffered_bytes() {
+        let (mut asm, mut out) = run(&[(0, b"ab"), (5, b"fg")]);
+        let gap = asm.skip_hole(&mut |p| collect(&mut out, p));
+        assert_eq!(gap, Some((2, 3)));
+        assert_eq!(out, b"ab___fg");
+    }
+
+    #[test]
+    fn finish_gives_up_every_hole() {
+        let (mut asm, mut out) = run(&[(2, b"c"), (5, b"f")]);
+        let gaps = asm.finish(&mut |p| collect(&mut out, p));
+        assert_eq!(gaps, vec![(0, 2), (3, 2)]);
+        assert_eq!(out, b"__c__f");
+        assert!(asm.is_idle());
+    }
+
+    #[test]
+    fn skip_to_known_end_adds_trailing_gap() {
+        let (mut asm, mut out) = run(&[(0, b"ab"), (4, b"e")]);
+        let gaps = asm.skip_to(7, &mut |p| collect(&mut out, p));
+        assert_eq!(gaps, vec![(2, 2), (5, 2)]);
+        assert_eq!(out, b"ab__e__");
+    }
+
+    #[test]
+    fn skip_to_keeps_runs_beyond_the_target() {
+        let (mut asm, mut out) = run(&[(0, b"a"), (5, b"f")]);
+        let gaps = asm.skip_to(3, &mut |p| collect(&mut out, p));
+        assert_eq!(gaps, vec![(1, 2)]);
+        assert_eq!(out, b"a__");
+        assert_eq!(asm.pending_bytes(), 1);
+    }
+
+    #[test]
+    fn offsets_beyond_four_gib_work() {
+        let big = 5u64 << 30;
+        let mut asm = Assembler::new();
+        let mut out = Vec::new();
+        asm.skip_to(big, &mut |_| {});
+        asm.insert(big + 1, b"y", &mut |p| collect(&mut out, p));
+        asm.insert(big, b"x", &mut |p| collect(&mut out, p));
+        assert_eq!(out, b"xy");
+        assert_eq!(asm.next_offset(), big + 2);
+    }
+}

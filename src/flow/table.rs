@@ -1,0 +1,275 @@
+//! The flow table: finds each segment's connection, starts new connections
+//! (including port reuse), closes finished, reset and idle ones, and hands
+//! each closed direction's record to the report.
+//!
+//! A connection is keyed by its two endpoints in a canonical order plus the
+//! VLAN id, so both directions meet in one entry; [`ConnKey::shard`] gives a
+//! symmetric hash for spreading connections over workers.
+
+use super::direction::{Direction, DirectionLimits, WriteCtx};
+use crate::capture::Timestamp;
+use crate::decode::{Segment, TcpTuple};
+use crate::error::Error;
+use crate::output::report::{DirectionRecord, End};
+use crate::output::{FileSink, Template};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// Both endpoints of a connection in canonical order, plus its VLAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+    vlan: Option<u16>,
+}
+
+impl ConnKey {
+    /// The key of `tuple`'s connection and the side `tuple` travels on
+    /// (0: from the lower endpoint, 1: from the higher).
+    pub fn of(tuple: &TcpTuple) -> (ConnKey, usize) {
+        let a = (tuple.src, tuple.sport);
+        let b = (tuple.dst, tuple.dport);
+        if a <= b {
+            (
+                ConnKey {
+                    lo: a,
+                    hi: b,
+                    vlan: tuple.vlan,
+                },
+                0,
+            )
+        } else {
+            (
+                ConnKey {
+                    lo: b,
+                    hi: a,
+                    vlan: tuple.vlan,
+                },
+                1,
+            )
+        }
+    }
+
+    /// A hash equal for both directions, for choosing a worker.
+    pub fn shard(&self, workers: usize) -> usize {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        (h.finish() % workers.max(1) as u64) as usize
+    }
+}
+
+struct Connection {
+    id: u64,
+    counter: u32,
+    sides: [Direction; 2],
+    last_ts: Timestamp,
+    /// Second of capture time under which this connection sits in the expiry wheel.
+    wheel_sec: i64,
+}
+
+/// Settings of the flow table.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// Close connections idle this many seconds of capture time.
+    pub idle_timeout: Option<u64>,
+    /// Per-direction limits.
+    pub limits: DirectionLimits,
+}
+
+/// Counters of what the table did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TableStats {
+    /// Connections started.
+    pub connections: u64,
+    /// Directions written (with a file).
+    pub directions: u64,
+}
+
+/// All open connections, and the sinks their bytes go to.
+pub struct FlowTable {
+    conns: HashMap<ConnKey, Connection>,
+    /// Connections ordered by the capture second of their last packet
+    /// (lazily: an entry is checked against the connection when popped).
+    wheel: VecDeque<(i64, ConnKey)>,
+    config: TableConfig,
+    template: Template,
+    sink: FileSink,
+    stats: TableStats,
+    now: Timestamp,
+}
+
+impl FlowTable {
+    /// An empty table writing through `sink`, naming files by `template`.
+    pub fn new(config: TableConfig, template: Template, sink: FileSink) -> FlowTable {
+        FlowTable {
+            conns: HashMap::new(),
+            wheel: VecDeque::new(),
+            config,
+            template,
+            sink,
+            stats: TableStats::default(),
+            now: Timestamp::default(),
+        }
+    }
+
+    /// What the table did so far.
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// Connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Take in one segment; `packet_no` is its 1-based number over all inputs.
+    /// Records of directions that closed are passed to `on_close`.
+    pub fn process(
+        &mut self,
+        seg: &Segment<'_>,
+        packet_no: u64,
+        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.now = self.now.max(seg.ts);
+        self.expire(on_close)?;
+        let (key, side) = ConnKey::of(&seg.tuple);
+        let opens_new = seg.flags.syn() && !seg.flags.ack();
+        let mut counter = 0;
+        if let Some(conn) = self.conns.get(&key) {
+            let same_isn = conn.sides[side].isn() == Some(seg.seq);
+            if opens_new && !same_isn {
+                // Port reuse: a new SYN on a 4-tuple that is still open.
+                counter = conn.counter.saturating_add(1);
+                self.close(key, End::Reused, on_close)?;
+            }
+        }
+        let conn = match self.conns.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if !seg.flags.syn() && seg.payload.is_empty() && seg.missing == 0 {
+                    // A bare ACK, FIN or RST of a connection we never saw or
+                    // already closed: nothing to write, nothing to open.
+                    return Ok(());
+                }
+                self.stats.connections += 1;
+                let here = seg.tuple;
+                let mut sides = [
+                    Direction::new(here, packet_no, counter),
+                    Direction::new(here.reversed(), packet_no, counter),
+                ];
+                if side == 1 {
+                    sides.swap(0, 1);
+                }
+                v.insert(Connection {
+                    id: packet_no,
+                    counter,
+                    sides,
+                    last_ts: seg.ts,
+                    wheel_sec: i64::MIN,
+                })
+            }
+        };
+        conn.last_ts = conn.last_ts.max(seg.ts);
+        if self.config.idle_timeout.is_some() && conn.wheel_sec != seg.ts.secs {
+            conn.wheel_sec = seg.ts.secs;
+            self.wheel.push_back((seg.ts.secs, key));
+        }
+        let mut ctx = WriteCtx {
+            sink: &mut self.sink,
+            template: &self.template,
+            limits: &self.config.limits,
+        };
+        conn.sides[side].segment(seg, &mut ctx)?;
+        let done =
+            seg.flags.rst() || (conn.sides[0].fin_complete() && conn.sides[1].fin_complete());
+        if done {
+            let end = if seg.flags.rst() { End::Rst } else { End::Fin };
+            self.close(key, end, on_close)?;
+        }
+        Ok(())
+    }
+
+    /// Close connections idle for longer than the timeout. Amortised O(1)
+    /// per packet: each connection enters the wheel at most once per second
+    /// of capture time in which it is active.
+    fn expire(
+        &mut self,
+        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let Some(timeout) = self.config.idle_timeout else {
+            return Ok(());
+        };
+        let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
+        while let Some(&(sec, key)) = self.wheel.front() {
+            if self.now.secs.saturating_sub(sec) <= timeout {
+                break;
+            }
+            self.wheel.pop_front();
+            let idle = match self.conns.get(&key) {
+                Some(c) => c.wheel_sec == sec && self.now.seconds_since(c.last_ts) > timeout as u64,
+                None => false,
+            };
+            if idle {
+                self.close(key, End::Timeout, on_close)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Close the connection under `key`: both directions give up their
+    /// holes, files are closed and records passed on (the side that sent
+    /// first, first).
+    fn close(
+        &mut self,
+        key: ConnKey,
+        end: End,
+        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let Some(mut conn) = self.conns.remove(&key) else {
+            return Ok(());
+        };
+        let mut ctx = WriteCtx {
+            sink: &mut self.sink,
+            template: &self.template,
+            limits: &self.config.limits,
+        };
+        let mut first_err = None;
+        for dir in conn.sides.iter_mut() {
+            match dir.close(end, &mut ctx) {
+                Ok(Some(record)) => {
+                    self.stats.directions += 1;
+                    if let Err(e) = on_close(record) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let _ = conn.id;
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Close every open connection (end of input), in order of connection id.
+    pub fn finish(
+        &mut self,
+        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut keys: Vec<(u64, ConnKey)> = self.conns.iter().map(|(k, c)| (c.id, *k)).collect();
+        keys.sort_unstable_by_key(|&(id, _)| id);
+        let mut first_err = None;
+        for (_, key) in keys {
+            if let Err(e) = self.close(key, End::EndOfInput, on_close) {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.wheel.clear();
+        if let Err(e) = self.sink.flush_all() {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}

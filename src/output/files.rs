@@ -1,0 +1,297 @@
+//! Flow files on disk: created without following symbolic links and without
+//! overwriting anything, written in large buffered runs, with at most a set
+//! number open at once (least recently used closed first and reopened for
+//! appending when needed).
+
+use crate::capture::Timestamp;
+use crate::error::Error;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Identifies one file of a [`FileSink`].
+pub type FileId = u64;
+
+/// Buffer kept for each open file.
+const WRITE_BUFFER: usize = 64 << 10;
+
+struct OpenFile {
+    writer: BufWriter<File>,
+    last_use: u64,
+}
+
+/// Writes flow files inside one output folder.
+pub struct FileSink {
+    dir: PathBuf,
+    max_open: usize,
+    open: HashMap<FileId, OpenFile>,
+    by_use: BTreeMap<u64, FileId>,
+    paths: HashMap<FileId, PathBuf>,
+    clock: u64,
+    next_id: FileId,
+}
+
+impl FileSink {
+    /// A sink writing into `dir`, which is created with its parents.
+    pub fn new(dir: &Path, max_open: usize) -> Result<FileSink, Error> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(FileSink {
+            dir: dir.to_path_buf(),
+            max_open: max_open.max(1),
+            open: HashMap::new(),
+            by_use: BTreeMap::new(),
+            paths: HashMap::new(),
+            clock: 0,
+            next_id: 0,
+        })
+    }
+
+    /// The output folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Create a new file named by `name_for(counter)` for the first counter
+    /// from `first_counter` whose name is free. Returns its id and the name
+    /// taken (relative to the output folder).
+    pub fn create(
+        &mut self,
+        first_counter: u32,
+        name_for: &dyn Fn(u32) -> String,
+    ) -> Result<(FileId, String), Error> {
+        let mut counter = first_counter;
+        loop {
+            let name = name_for(counter);
+            let path = self.dir.join(&name);
+            if let Some(parent) = path.parent() {
+                if parent != self.dir {
+                    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
+                }
+            }
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+            {
+                Ok(file) => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.make_room()?;
+                    self.insert_open(id, file);
+                    self.paths.insert(id, path);
+                    return Ok((id, name));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let again = name_for(counter.saturating_add(1));
+                    if again == name || counter == u32::MAX {
+                        return Err(Error::Write { path, source: e });
+                    }
+                    counter += 1;
+                }
+                Err(source) => return Err(Error::Write { path, source }),
+            }
+        }
+    }
+
+    /// Append `data` to file `id`, reopening it if it was closed to make room.
+    pub fn write(&mut self, id: FileId, data: &[u8]) -> Result<(), Error> {
+        self.touch(id)?;
+        let result = match self.open.get_mut(&id) {
+            Some(f) => f.writer.write_all(data),
+            None => Ok(()),
+        };
+        result.map_err(|source| self.write_error(id, source))
+    }
+
+    /// Flush and close file `id` and set its modification time to `mtime`.
+    pub fn close(&mut self, id: FileId, mtime: Timestamp) -> Result<(), Error> {
+        let result = match self.open.remove(&id) {
+            Some(f) => {
+                self.by_use.remove(&f.last_use);
+                f.writer.into_inner().map_err(|e| e.into_error())
+            }
+            None => match self.paths.get(&id) {
+                Some(path) => open_append(path),
+                None => return Ok(()),
+            },
+        };
+        let file = result.map_err(|source| self.write_error(id, source))?;
+        let when = system_time(mtime);
+        let _ = file.set_modified(when);
+        self.paths.remove(&id);
+        Ok(())
+    }
+
+    /// Flush every open file (the files stay open).
+    pub fn flush_all(&mut self) -> Result<(), Error> {
+        let ids: Vec<FileId> = self.open.keys().copied().collect();
+        for id in ids {
+            let result = match self.open.get_mut(&id) {
+                Some(f) => f.writer.flush(),
+                None => Ok(()),
+            };
+            result.map_err(|source| self.write_error(id, source))?;
+        }
+        Ok(())
+    }
+
+    /// The path of file `id` while it is known to the sink.
+    pub fn path(&self, id: FileId) -> Option<&Path> {
+        self.paths.get(&id).map(PathBuf::as_path)
+    }
+
+    fn write_error(&self, id: FileId, source: std::io::Error) -> Error {
+        Error::Write {
+            path: self
+                .paths
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| self.dir.clone()),
+            source,
+        }
+    }
+
+    /// Make `id` the most recently used open file, reopening it if needed.
+    fn touch(&mut self, id: FileId) -> Result<(), Error> {
+        self.clock += 1;
+        if let Some(f) = self.open.get_mut(&id) {
+            self.by_use.remove(&f.last_use);
+            f.last_use = self.clock;
+            self.by_use.insert(self.clock, id);
+            return Ok(());
+        }
+        let Some(path) = self.paths.get(&id).cloned() else {
+            return Ok(());
+        };
+        self.make_room()?;
+        let file = open_append(&path).map_err(|source| Error::Write { path, source })?;
+        self.insert_open(id, file);
+        Ok(())
+    }
+
+    fn insert_open(&mut self, id: FileId, file: File) {
+        self.clock += 1;
+        self.by_use.insert(self.clock, id);
+        self.open.insert(
+            id,
+            OpenFile {
+                writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+                last_use: self.clock,
+            },
+        );
+    }
+
+    /// Close least recently used files until one more may be opened.
+    fn make_room(&mut self) -> Result<(), Error> {
+        while self.open.len() >= self.max_open {
+            let Some((_, id)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some(mut f) = self.open.remove(&id) {
+                f.writer
+                    .flush()
+                    .map_err(|source| self.write_error(id, source))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn system_time(ts: Timestamp) -> SystemTime {
+    let since = Duration::new(ts.secs.unsigned_abs(), ts.nanos);
+    if ts.secs >= 0 {
+        SystemTime::UNIX_EPOCH + since
+    } else {
+        SystemTime::UNIX_EPOCH
+            .checked_sub(since)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn existing_file_is_not_overwritten_next_counter_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x"), b"old").unwrap();
+        let mut sink = FileSink::new(dir.path(), 4).unwrap();
+        let name = |c: u32| {
+            if c == 0 {
+                "x".to_string()
+            } else {
+                format!("xc{c}")
+            }
+        };
+        let (id, taken) = sink.create(0, &name).unwrap();
+        assert_eq!(taken, "xc1");
+        sink.write(id, b"new").unwrap();
+        sink.close(id, Timestamp::new(1_000_000, 0)).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"old");
+        assert_eq!(std::fs::read(dir.path().join("xc1")).unwrap(), b"new");
+        let mtime = std::fs::metadata(dir.path().join("xc1"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(
+            mtime,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)
+        );
+    }
+
+    #[test]
+    fn symlink_in_output_folder_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("x")).unwrap();
+        let mut sink = FileSink::new(dir.path(), 4).unwrap();
+        let name = |c: u32| {
+            if c == 0 {
+                "x".to_string()
+            } else {
+                format!("xc{c}")
+            }
+        };
+        let (id, taken) = sink.create(0, &name).unwrap();
+        assert_eq!(taken, "xc1");
+        sink.write(id, b"data").unwrap();
+        sink.close(id, Timestamp::default()).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn one_open_file_at_a_time_gives_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::new(dir.path(), 1).unwrap();
+        let (a, _) = sink.create(0, &|_| "a".to_string()).unwrap();
+        let (b, _) = sink.create(0, &|_| "b".to_string()).unwrap();
+        for i in 0..10u8 {
+            sink.write(a, &[b'a', i]).unwrap();
+            sink.write(b, &[b'b', i]).unwrap();
+        }
+        sink.close(a, Timestamp::default()).unwrap();
+        sink.close(b, Timestamp::default()).unwrap();
+        let a_bytes: Vec<u8> = (0..10u8).flat_map(|i| [b'a', i]).collect();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), a_bytes);
+        assert_eq!(std::fs::read(dir.path().join("b")).unwrap().len(), 20);
+    }
+}

@@ -1,0 +1,237 @@
+//! Flow-file names from tcpflow's %-code templates.
+//!
+//! Supported codes (tcpflow's): `%A`/`%a` source address/port, `%B`/`%b`
+//! destination address/port, `%T` first packet time (ISO 8601, UTC), `%t`
+//! first packet time (Unix seconds), `%V` `--` when the frame had a VLAN tag,
+//! `%v` the 12-bit VLAN id, `%C` `c` when the connection counter is above 0,
+//! `%c` the counter when above 0, `%#` the counter always, `%N`/`%K`/`%M`/`%L`
+//! the connection id modulo 1000 at successive powers of 1000, `%%` a `%`.
+//! IPv4 addresses are four zero-padded 3-digit octets, ports 5 digits, IPv6
+//! addresses their standard text form.
+//!
+//! A rendered name can only contain text from the template and these
+//! numbers and addresses, so traffic cannot put a path separator in it; a
+//! template with an absolute path or a `..` component is refused.
+
+use crate::capture::Timestamp;
+use crate::decode::TcpTuple;
+use crate::error::Error;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+/// What a template can refer to besides the tuple.
+#[derive(Debug, Clone, Copy)]
+pub struct NameFacts {
+    /// The connection counter on this name (0 for the first connection).
+    pub counter: u32,
+    /// The connection id (see the report's `connection`).
+    pub connection: u64,
+    /// The direction's first packet time.
+    pub first_ts: Timestamp,
+}
+
+/// A validated file-name template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    text: String,
+}
+
+impl Template {
+    /// Check `text`: every `%` code must be known, and the result must stay
+    /// inside the output folder (no absolute path, no `..`).
+    pub fn parse(text: &str) -> Result<Template, Error> {
+        let bad = |why: String| Error::Usage(format!("-T '{text}': {why}"));
+        if text.is_empty() {
+            return Err(bad("the template is empty".into()));
+        }
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '%' {
+                match chars.next() {
+                    Some(
+                        'A' | 'a' | 'B' | 'b' | 'T' | 't' | 'V' | 'v' | 'C' | 'c' | '#' | 'N' | 'K'
+                        | 'M' | 'L' | '%',
+                    ) => {}
+                    Some(other) => return Err(bad(format!("unknown code %{other}"))),
+                    None => return Err(bad("ends with a lone %".into())),
+                }
+            } else if c.is_control() {
+                return Err(bad("contains a control character".into()));
+            }
+        }
+        if text
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+        {
+            return Err(bad(
+                "must be a relative path without '.' or '..' parts".into()
+            ));
+        }
+        Ok(Template {
+            text: text.to_string(),
+        })
+    }
+
+    /// The name for one direction.
+    pub fn render(&self, tuple: &TcpTuple, facts: &NameFacts) -> String {
+        let mut out = String::with_capacity(64);
+        let mut chars = self.text.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            let Some(code) = chars.next() else { break };
+            // Writing to a String cannot fail.
+            let _ = match code {
+                'A' => write_addr(&mut out, tuple.src),
+                'a' => write!(out, "{:05}", tuple.sport),
+                'B' => write_addr(&mut out, tuple.dst),
+                'b' => write!(out, "{:05}", tuple.dport),
+                'T' => write_iso8601(&mut out, facts.first_ts),
+                't' => write!(out, "{}", facts.first_ts.secs),
+                'V' => {
+                    if tuple.vlan.is_some() {
+                        out.push_str("--");
+                    }
+                    Ok(())
+                }
+                'v' => match tuple.vlan {
+                    Some(v) => write!(out, "{v}"),
+                    None => Ok(()),
+                },
+                'C' => {
+                    if facts.counter > 0 {
+                        out.push('c');
+                    }
+                    Ok(())
+                }
+                'c' => {
+                    if facts.counter > 0 {
+                        write!(out, "{}", facts.counter)
+                    } else {
+                        Ok(())
+                    }
+                }
+                '#' => write!(out, "{}", facts.counter),
+                'N' => write!(out, "{:03}", facts.connection % 1000),
+                'K' => write!(out, "{:03}", facts.connection / 1000 % 1000),
+                'M' => write!(out, "{:03}", facts.connection / 1_000_000 % 1000),
+                'L' => write!(out, "{:03}", facts.connection / 1_000_000_000 % 1000),
+                _ => {
+                    out.push('%');
+                    Ok(())
+                }
+            };
+        }
+        out
+    }
+
+    /// True when rendering depends on the connection counter, so that a
+    /// taken name can be retried with the next counter.
+    pub fn has_counter(&self) -> bool {
+        self.text.contains("%c") || self.text.contains("%#")
+    }
+}
+
+fn write_addr(out: &mut String, addr: IpAddr) -> std::fmt::Result {
+    match addr {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            write!(out, "{a:03}.{b:03}.{c:03}.{d:03}")
+        }
+        IpAddr::V6(v6) => write!(out, "{v6}"),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` in UTC.
+fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
+    let days = ts.secs.div_euclid(86_400);
+    let rem = ts.secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days.saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TEMPLATE;
+
+    fn tuple(src: &str, sport: u16, dst: &str, dport: u16, vlan: Option<u16>) -> TcpTuple {
+        TcpTuple {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            sport,
+            dport,
+            vlan,
+        }
+    }
+
+    fn facts(counter: u32) -> NameFacts {
+        NameFacts {
+            counter,
+            connection: 1_234_567,
+            first_ts: Timestamp::new(1_700_000_000, 0),
+        }
+    }
+
+    #[test]
+    fn default_template_ipv4_is_zero_padded() {
+        let t = Template::parse(DEFAULT_TEMPLATE).unwrap();
+        let name = t.render(
+            &tuple("192.168.1.2", 80, "10.0.0.1", 51234, None),
+            &facts(0),
+        );
+        assert_eq!(name, "192.168.001.002.00080-010.000.000.001.51234");
+    }
+
+    #[test]
+    fn default_template_ipv6_standard_text_form() {
+        let t = Template::parse(DEFAULT_TEMPLATE).unwrap();
+        let name = t.render(&tuple("2001:db8::1", 443, "::1", 8, None), &facts(0));
+        assert_eq!(name, "2001:db8::1.00443-::1.00008");
+    }
+
+    #[test]
+    fn vlan_and_counter_suffixes() {
+        let t = Template::parse(DEFAULT_TEMPLATE).unwrap();
+        let name = t.render(&tuple("1.2.3.4", 1, "5.6.7.8", 2, Some(100)), &facts(2));
+        assert_eq!(name, "001.002.003.004.00001-005.006.007.008.00002--100c2");
+    }
+
+    #[test]
+    fn time_and_connection_codes() {
+        let t = Template::parse("%T_%t_%N_%K_%M_%#_%%").unwrap();
+        let name = t.render(&tuple("1.2.3.4", 1, "5.6.7.8", 2, None), &facts(0));
+        assert_eq!(name, "2023-11-14T22:13:20Z_1700000000_567_234_001_0_%");
+    }
+
+    #[test]
+    fn templates_that_leave_the_folder_are_refused() {
+        assert!(Template::parse("../%A").is_err());
+        assert!(Template::parse("/tmp/%A").is_err());
+        assert!(Template::parse("a/./b").is_err());
+        assert!(Template::parse("%Q").is_err());
+        assert!(Template::parse("%A/%B").is_ok());
+    }
+}

@@ -1,0 +1,120 @@
+//! The run report: JSON Lines, one object per direction, written as each
+//! direction closes (so a line's presence means its file is complete).
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// How a direction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// Its FIN arrived and every byte before it was written.
+    Fin,
+    /// The connection was reset.
+    Rst,
+    /// No packet for longer than `--timeout` seconds of capture time.
+    Timeout,
+    /// A new connection (a new SYN) took over its 4-tuple before it closed.
+    Reused,
+    /// The input ended while it was open.
+    EndOfInput,
+}
+
+/// One report line: everything known about one direction's file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectionRecord {
+    /// File name relative to the output folder.
+    pub file: String,
+    /// Connection id shared by both directions: the 1-based number of the
+    /// connection's first packet counted over all inputs.
+    pub connection: u64,
+    /// Sender's address.
+    pub src: String,
+    /// Sender's port.
+    pub sport: u16,
+    /// Receiver's address.
+    pub dst: String,
+    /// Receiver's port.
+    pub dport: u16,
+    /// 12-bit VLAN id, if tagged.
+    pub vlan: Option<u16>,
+    /// First packet time, `SECS.NANOS`.
+    pub first_ts: String,
+    /// Last packet time, `SECS.NANOS`.
+    pub last_ts: String,
+    /// Packets seen in this direction.
+    pub packets: u64,
+    /// Bytes in the file, zero-filled gaps included.
+    pub bytes: u64,
+    /// Zero-filled holes: `[offset, length]` pairs in stream order.
+    pub gaps: Vec<(u64, u64)>,
+    /// Total of the gap lengths.
+    pub gap_bytes: u64,
+    /// True when `-b` cut the direction short.
+    pub truncated: bool,
+    /// How the direction ended.
+    pub end: End,
+    /// SHA-256 of the file's bytes, lower-case hex.
+    pub sha256: String,
+}
+
+/// Appends report lines to a file.
+pub struct ReportWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl ReportWriter {
+    /// Create (or truncate) the report at `path`, never through a symbolic link.
+    pub fn create(path: &Path) -> Result<ReportWriter, Error> {
+        let wrap = |source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(wrap)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(wrap)?;
+        Ok(ReportWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    /// Append one line.
+    pub fn write(&mut self, record: &DirectionRecord) -> Result<(), Error> {
+        let wrap = |e: std::io::Error| Error::Write {
+            path: self.path.clone(),
+            source: e,
+        };
+        serde_json::to_writer(&mut self.out, record).map_err(|e| wrap(e.into()))?;
+        self.out.write_all(b"\n").map_err(wrap)
+    }
+
+    /// Flush what was written so far.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.out.flush().map_err(|source| Error::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Read a report back (for tests and the HTTP pass).
+pub fn read_report(path: &Path) -> std::io::Result<Vec<DirectionRecord>> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
+        .collect()
+}
