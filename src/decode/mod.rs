@@ -19,7 +19,7 @@ mod tcp;
 #[cfg(test)]
 mod testutil;
 
-pub use frag::FragmentLimits;
+pub use frag::{FragmentLimits, FragmentStats};
 
 use crate::capture::{Packet, Timestamp};
 use std::borrow::Cow;
@@ -167,6 +167,11 @@ impl Decoder {
     /// True when `link` is a link-layer type [`Decoder::decode`] understands.
     pub fn supports(link: crate::capture::LinkType) -> bool {
         link::supported(link)
+    }
+
+    /// What the fragment table has done so far and what it holds now.
+    pub fn fragment_stats(&self) -> FragmentStats {
+        self.frags.stats()
     }
 
     /// Decode one frame. Returns the TCP segment it carries, or why it carries none.
