@@ -396,3 +396,337 @@ fn copy(
         .copy_from_slice(src);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::new(secs, 0)
+    }
+
+    fn key(id: u16) -> FragKey {
+        FragKey::V4 {
+            src: [1, 1, 1, 1],
+            dst: [2, 2, 2, 2],
+            proto: 6,
+            id,
+        }
+    }
+
+    fn frag(offset: usize, more: bool, data: &[u8]) -> Fragment<'_> {
+        Fragment {
+            offset,
+            more,
+            data,
+            max_len: 65515,
+            next_header: 6,
+        }
+    }
+
+    fn limits(max_datagrams: usize, max_bytes: usize, timeout_secs: u64) -> FragmentLimits {
+        FragmentLimits {
+            max_datagrams,
+            max_bytes,
+            timeout_secs,
+        }
+    }
+
+    fn complete(o: Outcome) -> Vec<u8> {
+        match o {
+            Outcome::Complete { data, .. } => data,
+            other => panic!("expected a complete datagram, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn in_order_completes_on_last() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        assert_eq!(
+            t.insert(key(1), frag(8, true, &[2; 8]), at(0)),
+            Outcome::Held
+        );
+        let data = complete(t.insert(key(1), frag(16, false, &[3; 4]), at(0)));
+        assert_eq!(data, [[1; 8].as_slice(), &[2; 8], &[3; 4]].concat());
+        assert_eq!(t.stats().reassembled, 1);
+        assert_eq!(t.stats().pending, 0);
+    }
+
+    #[test]
+    fn last_first_completes_on_the_hole() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(16, false, &[3; 4]), at(0)),
+            Outcome::Held
+        );
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        let data = complete(t.insert(key(1), frag(8, true, &[2; 8]), at(0)));
+        assert_eq!(data.len(), 20);
+    }
+
+    #[test]
+    fn next_header_comes_from_the_first_fragment() {
+        let mut t = FragmentTable::default();
+        let mut f = frag(8, false, &[0; 8]);
+        f.next_header = 99;
+        assert_eq!(t.insert(key(1), f, at(0)), Outcome::Held);
+        let mut f = frag(0, true, &[0; 8]);
+        f.next_header = 60;
+        match t.insert(key(1), f, at(0)) {
+            Outcome::Complete { next_header, .. } => assert_eq!(next_header, 60),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn overlap_earlier_bytes_win_both_sides() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(8, true, &[2; 8]), at(0)),
+            Outcome::Held
+        );
+        // Covers 0..24: only 0..8 and 16..24 are holes.
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[9; 24]), at(0)),
+            Outcome::Held
+        );
+        let data = complete(t.insert(key(1), frag(16, false, &[3; 8]), at(0)));
+        assert_eq!(data, [[9; 8].as_slice(), &[2; 8], &[9; 8]].concat());
+    }
+
+    #[test]
+    fn duplicate_fragment_changes_nothing() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[5; 8]), at(0)),
+            Outcome::Held
+        );
+        assert_eq!(t.stats().pending_bytes, 8);
+        let data = complete(t.insert(key(1), frag(8, false, &[2; 8]), at(0)));
+        assert_eq!(&data[..8], &[1; 8]);
+    }
+
+    #[test]
+    fn oversized_datagram_is_dropped() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        let o = t.insert(key(1), frag(65512, false, &[0; 8]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+        assert_eq!(t.stats().pending, 0);
+        assert_eq!(t.stats().pending_bytes, 0);
+        assert_eq!(t.stats().dropped, 1);
+    }
+
+    #[test]
+    fn offset_overflow_is_dropped_not_panicking() {
+        let mut t = FragmentTable::default();
+        let o = t.insert(key(1), frag(usize::MAX - 2, true, &[0; 8]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+    }
+
+    #[test]
+    fn conflicting_last_fragments_drop_the_datagram() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(16, false, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        let o = t.insert(key(1), frag(8, false, &[1; 8]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+        assert_eq!(t.stats().pending, 0);
+    }
+
+    #[test]
+    fn fragment_past_the_last_drops_the_datagram() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(8, false, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        let o = t.insert(key(1), frag(16, true, &[1; 8]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+    }
+
+    #[test]
+    fn last_fragment_before_data_already_held_drops_the_datagram() {
+        let mut t = FragmentTable::default();
+        assert_eq!(
+            t.insert(key(1), frag(16, true, &[1; 8]), at(0)),
+            Outcome::Held
+        );
+        let o = t.insert(key(1), frag(0, false, &[1; 8]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+    }
+
+    #[test]
+    fn too_many_pieces_drop_the_datagram() {
+        let mut t = FragmentTable::default();
+        let mut last = Outcome::Held;
+        for i in 0..=MAX_HOLES {
+            last = t.insert(key(1), frag(16 * i + 8, true, &[0; 8]), at(0));
+            if last != Outcome::Held {
+                break;
+            }
+        }
+        assert!(matches!(last, Outcome::Dropped(_)));
+        assert_eq!(t.stats().pending, 0);
+    }
+
+    #[test]
+    fn limit_max_datagrams_evicts_the_oldest() {
+        let mut t = FragmentTable::new(limits(2, 1 << 20, 30));
+        for id in 1..=3 {
+            assert_eq!(
+                t.insert(key(id), frag(0, true, &[0; 8]), at(0)),
+                Outcome::Held
+            );
+        }
+        let s = t.stats();
+        assert_eq!((s.pending, s.evicted), (2, 1));
+        // Datagram 1 is gone: its last fragment alone does not complete it.
+        assert_eq!(
+            t.insert(key(1), frag(8, false, &[0; 8]), at(0)),
+            Outcome::Held
+        );
+        // Datagram 3 survived.
+        assert!(matches!(
+            t.insert(key(3), frag(8, false, &[0; 8]), at(0)),
+            Outcome::Complete { .. }
+        ));
+    }
+
+    #[test]
+    fn limit_max_bytes_evicts_the_oldest() {
+        let mut t = FragmentTable::new(limits(100, 40, 30));
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[0; 24]), at(0)),
+            Outcome::Held
+        );
+        assert_eq!(
+            t.insert(key(2), frag(0, true, &[0; 24]), at(0)),
+            Outcome::Held
+        );
+        let s = t.stats();
+        assert_eq!((s.pending, s.pending_bytes, s.evicted), (1, 24, 1));
+    }
+
+    #[test]
+    fn limit_max_bytes_counts_the_buffer_up_to_the_furthest_byte() {
+        let mut t = FragmentTable::new(limits(100, 1000, 30));
+        let o = t.insert(key(1), frag(2000, true, &[0; 8]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+        assert_eq!(t.stats().pending_bytes, 0);
+    }
+
+    #[test]
+    fn limit_max_bytes_never_evicts_the_growing_datagram_itself() {
+        let mut t = FragmentTable::new(limits(100, 32, 30));
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[0; 24]), at(0)),
+            Outcome::Held
+        );
+        let o = t.insert(key(1), frag(24, true, &[0; 16]), at(0));
+        assert!(matches!(o, Outcome::Dropped(_)));
+        assert_eq!(t.stats().evicted, 0);
+        assert_eq!(t.stats().pending, 0);
+    }
+
+    #[test]
+    fn limit_zero_datagrams_drops_every_fragment() {
+        let mut t = FragmentTable::new(limits(0, 1 << 20, 30));
+        assert!(matches!(
+            t.insert(key(1), frag(0, true, &[0; 8]), at(0)),
+            Outcome::Dropped(_)
+        ));
+    }
+
+    #[test]
+    fn timeout_expires_by_capture_time() {
+        let mut t = FragmentTable::new(limits(100, 1 << 20, 30));
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[0; 8]), at(100)),
+            Outcome::Held
+        );
+        assert_eq!(
+            t.insert(key(2), frag(0, true, &[0; 8]), at(120)),
+            Outcome::Held
+        );
+        t.expire(at(130));
+        assert_eq!(t.stats().pending, 2);
+        t.expire(at(131));
+        let s = t.stats();
+        assert_eq!((s.pending, s.expired), (1, 1));
+        // The expired datagram's late fragment starts a new, incomplete one.
+        assert_eq!(
+            t.insert(key(1), frag(8, false, &[0; 8]), at(131)),
+            Outcome::Held
+        );
+    }
+
+    #[test]
+    fn timeout_with_time_going_backwards_expires_nothing() {
+        let mut t = FragmentTable::new(limits(100, 1 << 20, 30));
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[0; 8]), at(100)),
+            Outcome::Held
+        );
+        t.expire(at(5));
+        assert_eq!(t.stats().pending, 1);
+    }
+
+    #[test]
+    fn queue_stays_bounded_when_datagrams_complete() {
+        let mut t = FragmentTable::default();
+        // One datagram stays pending at the front of the queue...
+        assert_eq!(
+            t.insert(key(0), frag(0, true, &[0; 8]), at(0)),
+            Outcome::Held
+        );
+        // ...while thousands complete behind it.
+        for id in 1..5000 {
+            assert_eq!(
+                t.insert(key(id), frag(8, false, &[0; 8]), at(0)),
+                Outcome::Held
+            );
+            assert!(matches!(
+                t.insert(key(id), frag(0, true, &[0; 8]), at(0)),
+                Outcome::Complete { .. }
+            ));
+        }
+        assert!(
+            t.order.len() <= 2 * t.entries.len() + 65,
+            "{}",
+            t.order.len()
+        );
+    }
+
+    #[test]
+    fn v4_and_v6_keys_are_distinct() {
+        let mut t = FragmentTable::default();
+        let v6 = FragKey::V6 {
+            src: [1; 16],
+            dst: [2; 16],
+            id: 1,
+        };
+        assert_eq!(
+            t.insert(key(1), frag(0, true, &[0; 8]), at(0)),
+            Outcome::Held
+        );
+        assert_eq!(t.insert(v6, frag(8, false, &[0; 8]), at(0)), Outcome::Held);
+        assert_eq!(t.stats().pending, 2);
+    }
+}
