@@ -64,8 +64,25 @@ struct Connection {
     counter: u32,
     sides: [Direction; 2],
     last_ts: Timestamp,
-    /// Second of capture time under which this connection sits in the expiry wheel.
-    wheel_sec: i64,
+    /// Set once both FINs are in or a RST was seen: the connection lingers
+    /// for late packets and is finalised [`LINGER_SECS`] later.
+    closing: Option<End>,
+    /// Second of capture time under which this connection sits in the idle wheel.
+    idle_sec: i64,
+    /// Second of capture time under which this connection sits in the linger wheel.
+    linger_sec: i64,
+}
+
+/// Seconds of capture time a finished (FIN or RST) connection stays in the
+/// table to take in late packets (retransmissions, data sent after a RST)
+/// before its files are closed and reported.
+pub const LINGER_SECS: u64 = 10;
+
+/// A FIFO of connections ordered by a capture second. Entries are checked
+/// lazily against the connection when they reach the front.
+#[derive(Default)]
+struct Wheel {
+    queue: VecDeque<(i64, ConnKey)>,
 }
 
 /// Settings of the flow table.
@@ -89,9 +106,10 @@ pub struct TableStats {
 /// All open connections, and the sinks their bytes go to.
 pub struct FlowTable {
     conns: HashMap<ConnKey, Connection>,
-    /// Connections ordered by the capture second of their last packet
-    /// (lazily: an entry is checked against the connection when popped).
-    wheel: VecDeque<(i64, ConnKey)>,
+    /// Open connections by the second of their last packet (only with a timeout).
+    idle: Wheel,
+    /// Finished connections by the second of their last packet.
+    linger: Wheel,
     config: TableConfig,
     template: Template,
     sink: FileSink,
@@ -104,7 +122,8 @@ impl FlowTable {
     pub fn new(config: TableConfig, template: Template, sink: FileSink) -> FlowTable {
         FlowTable {
             conns: HashMap::new(),
-            wheel: VecDeque::new(),
+            idle: Wheel::default(),
+            linger: Wheel::default(),
             config,
             template,
             sink,
@@ -138,10 +157,11 @@ impl FlowTable {
         let mut counter = 0;
         if let Some(conn) = self.conns.get(&key) {
             let same_isn = conn.sides[side].isn() == Some(seg.seq);
-            if opens_new && !same_isn {
-                // Port reuse: a new SYN on a 4-tuple that is still open.
+            if opens_new && (conn.closing.is_some() || !same_isn) {
+                // Port reuse: a new SYN on a 4-tuple already in use.
                 counter = conn.counter.saturating_add(1);
-                self.close(key, End::Reused, on_close)?;
+                let end = conn.closing.unwrap_or(End::Reused);
+                self.close(key, end, on_close)?;
             }
         }
         let conn = match self.conns.entry(key) {
@@ -166,14 +186,16 @@ impl FlowTable {
                     counter,
                     sides,
                     last_ts: seg.ts,
-                    wheel_sec: i64::MIN,
+                    closing: None,
+                    idle_sec: i64::MIN,
+                    linger_sec: i64::MIN,
                 })
             }
         };
         conn.last_ts = conn.last_ts.max(seg.ts);
-        if self.config.idle_timeout.is_some() && conn.wheel_sec != seg.ts.secs {
-            conn.wheel_sec = seg.ts.secs;
-            self.wheel.push_back((seg.ts.secs, key));
+        if self.config.idle_timeout.is_some() && conn.idle_sec != seg.ts.secs {
+            conn.idle_sec = seg.ts.secs;
+            self.idle.queue.push_back((seg.ts.secs, key));
         }
         let mut ctx = WriteCtx {
             sink: &mut self.sink,
@@ -181,40 +203,62 @@ impl FlowTable {
             limits: &self.config.limits,
         };
         conn.sides[side].segment(seg, &mut ctx)?;
-        let done =
-            seg.flags.rst() || (conn.sides[0].fin_complete() && conn.sides[1].fin_complete());
-        if done {
-            let end = if seg.flags.rst() { End::Rst } else { End::Fin };
-            self.close(key, end, on_close)?;
+        if seg.flags.rst() {
+            conn.closing = Some(End::Rst);
+        } else if conn.closing.is_none()
+            && conn.sides[0].fin_complete()
+            && conn.sides[1].fin_complete()
+        {
+            conn.closing = Some(End::Fin);
+        }
+        if conn.closing.is_some() && conn.linger_sec != seg.ts.secs {
+            conn.linger_sec = seg.ts.secs;
+            self.linger.queue.push_back((seg.ts.secs, key));
         }
         Ok(())
     }
 
-    /// Close connections idle for longer than the timeout. Amortised O(1)
-    /// per packet: each connection enters the wheel at most once per second
-    /// of capture time in which it is active.
+    /// Finalise finished connections whose linger is over and close
+    /// connections idle for longer than the timeout. Amortised O(1) per
+    /// packet: a connection enters a wheel at most once per second of
+    /// capture time in which it is active.
     fn expire(
         &mut self,
         on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let Some(timeout) = self.config.idle_timeout else {
-            return Ok(());
-        };
-        let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
-        while let Some(&(sec, key)) = self.wheel.front() {
-            if self.now.secs.saturating_sub(sec) <= timeout {
-                break;
-            }
-            self.wheel.pop_front();
-            let idle = match self.conns.get(&key) {
-                Some(c) => c.wheel_sec == sec && self.now.seconds_since(c.last_ts) > timeout as u64,
-                None => false,
-            };
-            if idle {
-                self.close(key, End::Timeout, on_close)?;
+        let linger = i64::try_from(LINGER_SECS).unwrap_or(i64::MAX);
+        while let Some(key) = self.due(true, linger) {
+            let end = self.conns.get(&key).and_then(|c| c.closing).unwrap_or(End::Fin);
+            self.close(key, end, on_close)?;
+        }
+        if let Some(timeout) = self.config.idle_timeout {
+            let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
+            while let Some(key) = self.due(false, timeout) {
+                let end = self.conns.get(&key).and_then(|c| c.closing).unwrap_or(End::Timeout);
+                self.close(key, end, on_close)?;
             }
         }
         Ok(())
+    }
+
+    /// The next connection of the linger (or idle) wheel silent for more
+    /// than `limit` seconds, removing stale entries on the way.
+    fn due(&mut self, linger: bool, limit: i64) -> Option<ConnKey> {
+        let wheel = if linger { &mut self.linger } else { &mut self.idle };
+        while let Some(&(sec, key)) = wheel.queue.front() {
+            if self.now.secs.saturating_sub(sec) <= limit {
+                return None;
+            }
+            wheel.queue.pop_front();
+            let Some(conn) = self.conns.get(&key) else {
+                continue;
+            };
+            let current = if linger { conn.linger_sec } else { conn.idle_sec };
+            if current == sec && self.now.seconds_since(conn.last_ts) > limit as u64 {
+                return Some(key);
+            }
+        }
+        None
     }
 
     /// Close the connection under `key`: both directions give up their
@@ -262,11 +306,13 @@ impl FlowTable {
         keys.sort_unstable_by_key(|&(id, _)| id);
         let mut first_err = None;
         for (_, key) in keys {
-            if let Err(e) = self.close(key, End::EndOfInput, on_close) {
+            let end = self.conns.get(&key).and_then(|c| c.closing).unwrap_or(End::EndOfInput);
+            if let Err(e) = self.close(key, end, on_close) {
                 first_err.get_or_insert(e);
             }
         }
-        self.wheel.clear();
+        self.idle.queue.clear();
+        self.linger.queue.clear();
         if let Err(e) = self.sink.flush_all() {
             first_err.get_or_insert(e);
         }
