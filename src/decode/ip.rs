@@ -266,7 +266,9 @@ fn parse_v6<'a>(
     let frag = Fragment {
         offset: usize::from(fh.fragment_offset().value()) * 8,
         more: fh.more_fragments(),
-        data: body.get(frag_off + fh.slice().len()..).unwrap_or_default(),
+        data: body
+            .get(frag_off.saturating_add(fh.slice().len())..)
+            .unwrap_or_default(),
         max_len: MAX_IP_LEN.saturating_sub(frag_off),
         next_header: next,
     };

@@ -182,3 +182,221 @@ impl Decoder {
         tcp::parse(datagram, pkt.ts, l3.vlan)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{eth, frag6, ipv4, ipv6, tcp, vlan, V4};
+    use super::*;
+    use crate::capture::LinkType;
+
+    fn packet(link: LinkType, data: &[u8], secs: i64) -> Packet<'_> {
+        Packet {
+            ts: Timestamp::new(secs, 0),
+            link,
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    fn within(frame: &[u8], part: &[u8]) -> bool {
+        let f = frame.as_ptr_range();
+        let p = part.as_ptr_range();
+        f.start <= p.start && p.end <= f.end
+    }
+
+    #[test]
+    fn supports_matches_the_link_table() {
+        assert!(Decoder::supports(LinkType::ETHERNET));
+        assert!(Decoder::supports(LinkType::LINUX_SLL2));
+        assert!(!Decoder::supports(LinkType(105)));
+    }
+
+    #[test]
+    fn ethernet_vlan_ipv4_tcp_end_to_end_borrows_the_frame() {
+        let seg = tcp(80, 40000, 1000, 0x18, b"GET / HTTP/1.1\r\n");
+        let frame = eth(0x8100, &vlan(30, 0x0800, &ipv4(&V4::default(), &seg)));
+        let mut d = Decoder::default();
+        let s = d.decode(&packet(LinkType::ETHERNET, &frame, 1)).unwrap();
+        assert_eq!(s.tuple.to_string(), "10.0.0.1:80 -> 10.0.0.2:40000");
+        assert_eq!(s.tuple.vlan, Some(30));
+        assert_eq!(s.seq, 1000);
+        assert_eq!(&*s.payload, b"GET / HTTP/1.1\r\n");
+        assert!(matches!(&s.payload, Cow::Borrowed(p) if within(&frame, p)));
+    }
+
+    #[test]
+    fn ethernet_minimum_frame_padding_is_not_payload() {
+        let frame = {
+            let mut f = eth(0x0800, &ipv4(&V4::default(), &tcp(1, 2, 3, 0x10, b"")));
+            f.resize(60, 0xaa);
+            f
+        };
+        let s = Decoder::default()
+            .decode(&packet(LinkType::ETHERNET, &frame, 1))
+            .unwrap();
+        assert!(s.payload.is_empty());
+        assert_eq!(s.missing, 0);
+    }
+
+    #[test]
+    fn snaplen_truncated_frame_reports_missing() {
+        let frame = eth(
+            0x0800,
+            &ipv4(&V4::default(), &tcp(1, 2, 3, 0x18, &[5; 1000])),
+        );
+        let cut = &frame[..96]; // 14 + 20 + 20 + 42 bytes of payload
+        let s = Decoder::default()
+            .decode(&packet(LinkType::ETHERNET, cut, 1))
+            .unwrap();
+        assert_eq!(s.payload.len(), 42);
+        assert_eq!(s.missing, 958);
+    }
+
+    #[test]
+    fn null_ipv6_end_to_end() {
+        let mut frame = 30u32.to_le_bytes().to_vec();
+        frame.extend(ipv6(6, &tcp(5, 6, 7, 0x02, b"")));
+        let s = Decoder::default()
+            .decode(&packet(LinkType::NULL, &frame, 1))
+            .unwrap();
+        assert!(s.tuple.src.is_ipv6());
+        assert!(s.flags.syn());
+    }
+
+    #[test]
+    fn ipv4_fragments_end_to_end_give_an_owned_segment() {
+        let seg = tcp(80, 1234, 77, 0x18, &[0x5a; 40]);
+        let f = |off: u16, more: bool, data: &[u8]| {
+            let h = V4 {
+                frag_offset: off,
+                more_fragments: more,
+                ..V4::default()
+            };
+            eth(0x0800, &ipv4(&h, data))
+        };
+        let (f1, f2) = (f(0, true, &seg[..32]), f(4, false, &seg[32..]));
+        let mut d = Decoder::new(FragmentLimits::default());
+        assert_eq!(
+            d.decode(&packet(LinkType::ETHERNET, &f1, 1)).unwrap_err(),
+            Skip::FragmentHeld
+        );
+        assert_eq!(d.fragment_stats().pending, 1);
+        let s = d.decode(&packet(LinkType::ETHERNET, &f2, 2)).unwrap();
+        assert_eq!(s.ts, Timestamp::new(2, 0));
+        assert_eq!(s.seq, 77);
+        assert!(matches!(s.payload, Cow::Owned(_)));
+        assert_eq!(&*s.payload, &[0x5a; 40]);
+        assert_eq!(d.fragment_stats().reassembled, 1);
+    }
+
+    #[test]
+    fn ipv6_fragments_end_to_end() {
+        let seg = tcp(80, 1234, 78, 0x18, &[0x6b; 20]);
+        let f = |off: u16, more: bool, data: &[u8]| {
+            let mut body = frag6(6, off, more, 42);
+            body.extend_from_slice(data);
+            eth(0x86dd, &ipv6(44, &body))
+        };
+        let (f1, f2) = (f(0, true, &seg[..24]), f(3, false, &seg[24..]));
+        let mut d = Decoder::default();
+        assert_eq!(
+            d.decode(&packet(LinkType::ETHERNET, &f2, 1)).unwrap_err(),
+            Skip::FragmentHeld
+        );
+        let s = d.decode(&packet(LinkType::ETHERNET, &f1, 1)).unwrap();
+        assert_eq!(&*s.payload, &[0x6b; 20]);
+    }
+
+    #[test]
+    fn fragments_expire_by_capture_time_through_the_decoder() {
+        let h = V4 {
+            more_fragments: true,
+            ..V4::default()
+        };
+        let f1 = eth(0x0800, &ipv4(&h, &[0; 24]));
+        let other = eth(0x0800, &ipv4(&V4 { id: 9, ..h }, &[0; 24]));
+        let mut d = Decoder::new(FragmentLimits {
+            timeout_secs: 10,
+            ..FragmentLimits::default()
+        });
+        let _ = d.decode(&packet(LinkType::ETHERNET, &f1, 100));
+        let _ = d.decode(&packet(LinkType::ETHERNET, &other, 111));
+        let st = d.fragment_stats();
+        assert_eq!((st.pending, st.expired), (1, 1));
+    }
+
+    #[test]
+    fn unsupported_link_type_is_skipped() {
+        assert_eq!(
+            Decoder::default()
+                .decode(&packet(LinkType(147), &[0; 64], 1))
+                .unwrap_err(),
+            Skip::UnsupportedLink(147)
+        );
+    }
+
+    /// xorshift64*: deterministic noise without a dependency.
+    fn noise(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    #[test]
+    fn random_and_mutated_frames_never_panic() {
+        let links = [0, 1, 12, 14, 101, 108, 113, 276, 228, 229];
+        let seeds: Vec<Vec<u8>> = vec![
+            eth(0x0800, &ipv4(&V4::default(), &tcp(1, 2, 3, 0x18, b"seed"))),
+            eth(
+                0x8100,
+                &vlan(3, 0x86dd, &ipv6(6, &tcp(1, 2, 3, 0x18, b"v6"))),
+            ),
+            {
+                let mut b = frag6(6, 1, true, 5);
+                b.extend([0; 16]);
+                eth(0x86dd, &ipv6(44, &b))
+            },
+            eth(
+                0x0800,
+                &ipv4(
+                    &V4 {
+                        more_fragments: true,
+                        frag_offset: 3,
+                        ..V4::default()
+                    },
+                    &[1; 16],
+                ),
+            ),
+        ];
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        let mut d = Decoder::new(FragmentLimits {
+            max_datagrams: 16,
+            max_bytes: 4096,
+            timeout_secs: 2,
+        });
+        for i in 0..20_000u32 {
+            let r = noise(&mut rng);
+            let mut frame = seeds[(r % seeds.len() as u64) as usize].clone();
+            // Flip a few bytes, then maybe cut the frame short.
+            for _ in 0..(r >> 8) % 6 {
+                let x = noise(&mut rng);
+                let at = (x % frame.len() as u64) as usize;
+                frame[at] = (x >> 32) as u8;
+            }
+            let cut = (noise(&mut rng) % (frame.len() as u64 + 1)) as usize;
+            if r & 0x10000 != 0 {
+                frame.truncate(cut);
+            }
+            let link = LinkType(links[(r >> 20) as usize % links.len()]);
+            let data = if link == LinkType::ETHERNET {
+                &frame[..]
+            } else {
+                &frame[frame.len().min(14)..]
+            };
+            let _ = d.decode(&packet(link, data, i64::from(i / 100)));
+        }
+        let st = d.fragment_stats();
+        assert!(st.pending <= 16 && st.pending_bytes <= 4096);
+    }
+}
