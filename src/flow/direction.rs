@@ -328,9 +328,9 @@ impl Output {
                 while left > 0 {
                     let n = left.min(ZEROS.len() as u64) as usize;
                     self.hasher.update(&ZEROS[..n]);
-                    ctx.sink.write(id, &ZEROS[..n])?;
                     left -= n as u64;
                 }
+                ctx.sink.write_zeros(id, len)?;
             }
         }
         self.written += len;

@@ -77,8 +77,9 @@ impl FileSink {
                     })?;
                 }
             }
+            // Append mode: every write lands at the end, also after `write_zeros` extends the file.
             match OpenOptions::new()
-                .write(true)
+                .append(true)
                 .create_new(true)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&path)
@@ -108,6 +109,25 @@ impl FileSink {
         self.touch(id)?;
         let result = match self.open.get_mut(&id) {
             Some(f) => f.writer.write_all(data),
+            None => Ok(()),
+        };
+        result.map_err(|source| self.write_error(id, source))
+    }
+
+    /// Append `n` zero bytes to file `id`. Long runs extend the file without
+    /// writing (a sparse hole where the file system supports it).
+    pub fn write_zeros(&mut self, id: FileId, n: u64) -> Result<(), Error> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        if n <= ZEROS.len() as u64 {
+            return self.write(id, &ZEROS[..n as usize]);
+        }
+        self.touch(id)?;
+        let result = match self.open.get_mut(&id) {
+            Some(f) => f.writer.flush().and_then(|()| {
+                let file = f.writer.get_ref();
+                let len = file.metadata()?.len();
+                file.set_len(len.saturating_add(n))
+            }),
             None => Ok(()),
         };
         result.map_err(|source| self.write_error(id, source))
@@ -293,5 +313,22 @@ mod tests {
         let a_bytes: Vec<u8> = (0..10u8).flat_map(|i| [b'a', i]).collect();
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), a_bytes);
         assert_eq!(std::fs::read(dir.path().join("b")).unwrap().len(), 20);
+    }
+
+    #[test]
+    fn long_zero_runs_extend_the_file_and_appends_follow_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::new(dir.path(), 2).unwrap();
+        let (id, _) = sink.create(0, &|_| "z".to_string()).unwrap();
+        sink.write(id, b"ab").unwrap();
+        sink.write_zeros(id, 1 << 20).unwrap();
+        sink.write_zeros(id, 3).unwrap();
+        sink.write(id, b"cd").unwrap();
+        sink.close(id, Timestamp::default()).unwrap();
+        let bytes = std::fs::read(dir.path().join("z")).unwrap();
+        assert_eq!(bytes.len(), 2 + (1 << 20) + 3 + 2);
+        assert_eq!(&bytes[..2], b"ab");
+        assert!(bytes[2..bytes.len() - 2].iter().all(|&b| b == 0));
+        assert_eq!(&bytes[bytes.len() - 2..], b"cd");
     }
 }
