@@ -48,6 +48,14 @@ pub enum Error {
         /// libpcap's message.
         detail: String,
     },
+    /// Reading a file failed part way (e.g. a flow file during HTTP carving).
+    #[error("{path}: read error: {source}")]
+    Read {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
     /// Writing output failed.
     #[error("{path}: {source}")]
     Write {

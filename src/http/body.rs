@@ -1,0 +1,674 @@
+//! Writing one body: undoing its content codings, bounding what decoding
+//! may produce, hashing, and creating the body file only once a byte is due.
+//!
+//! Owns: the decoder chain (`gzip`/`x-gzip`, `deflate` with or without the
+//! zlib wrapper, `br`, in sequence), the size and ratio limits, the SHA-256
+//! of the bytes written, and the fallback to the encoded bytes when a body
+//! that claims a coding does not decode from its first byte.
+//!
+//! ```text
+//!  encoded bytes ─▶ [last coding's decoder] ─▶ … ─▶ [first coding's] ─▶ Output
+//!                                                     (limit, sha256, file)
+//! ```
+//!
+//! Must not: know about HTTP framing or choose the file's name (the caller
+//! passes a path built from the flow file's name).
+
+use sha2::{Digest, Sha256};
+use std::cell::{Cell, RefCell};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Decoded output allowed whatever the ratio: small bodies that expand a lot
+/// (a page of spaces) are not bombs.
+const RATIO_FLOOR: u64 = 1 << 20;
+/// Encoded bytes kept to fall back on if decoding fails before any output.
+const FALLBACK_KEEP: usize = 64 * 1024;
+
+/// A content coding flowsplit can undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coding {
+    /// gzip, x-gzip (and zlib or raw deflate mislabelled as gzip).
+    Gzip,
+    /// deflate: zlib-wrapped, or raw deflate as some servers send.
+    Deflate,
+    /// Brotli.
+    Brotli,
+}
+
+impl Coding {
+    /// The coding for a Content-Encoding token; `Err` for unknown ones.
+    /// `identity` is `Ok(None)`.
+    pub(crate) fn from_token(t: &str) -> Result<Option<Coding>, ()> {
+        match t {
+            "gzip" | "x-gzip" => Ok(Some(Coding::Gzip)),
+            "deflate" => Ok(Some(Coding::Deflate)),
+            "br" => Ok(Some(Coding::Brotli)),
+            "identity" => Ok(None),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Limits on decoding.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Most decoded bytes kept.
+    pub max_bytes: u64,
+    /// Most decoded bytes per encoded byte (beyond [`RATIO_FLOOR`]).
+    pub max_ratio: u64,
+}
+
+/// The final stage: counts, hashes and writes to the body file, which is
+/// created on the first byte.
+struct OutState {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+    hasher: Sha256,
+    written: u64,
+    limit: Option<Limits>,
+    encoded_in: Rc<Cell<u64>>,
+    truncated: bool,
+    io_error: Option<io::Error>,
+    /// Set while an abandoned chain is dropped: its last words are ignored.
+    sealed: bool,
+}
+
+impl OutState {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.sealed {
+            return Err(io::Error::other("decoder abandoned"));
+        }
+        let mut take = buf.len() as u64;
+        if let Some(l) = self.limit {
+            let by_ratio = self
+                .encoded_in
+                .get()
+                .saturating_mul(l.max_ratio)
+                .max(RATIO_FLOOR);
+            let allowed = l.max_bytes.min(by_ratio).saturating_sub(self.written);
+            if take > allowed {
+                take = allowed;
+                self.truncated = true;
+            }
+        }
+        let part = &buf[..usize::try_from(take).unwrap_or(buf.len())];
+        if !part.is_empty() {
+            if let Err(e) = self.write_file(part) {
+                let kind = e.kind();
+                self.io_error = Some(e);
+                return Err(io::Error::new(kind, "body file write failed"));
+            }
+            self.hasher.update(part);
+            self.written += part.len() as u64;
+        }
+        if self.truncated {
+            return Err(io::Error::other("decoded size limit reached"));
+        }
+        Ok(buf.len())
+    }
+
+    fn write_file(&mut self, part: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            // Never follow a link planted where the body file goes.
+            match fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            let f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&self.path)?;
+            self.file = Some(BufWriter::new(f));
+        }
+        match &mut self.file {
+            Some(f) => f.write_all(part),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A stage of the chain: a writer that can be finished.
+trait Sink: Write {
+    /// Flush everything through, ending the stream.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// The chain's end, writing into the shared [`OutState`].
+struct Output(Rc<RefCell<OutState>>);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Output {
+    fn finish(&mut self) -> io::Result<()> {
+        let mut st = self.0.borrow_mut();
+        if let Some(f) = &mut st.file {
+            if let Err(e) = f.flush() {
+                let kind = e.kind();
+                st.io_error = Some(e);
+                return Err(io::Error::new(kind, "body file write failed"));
+            }
+        }
+        Ok(())
+    }
+}
+
+type Next = Box<dyn Sink>;
+
+/// One decoder in the chain.
+enum Decoder {
+    /// Waiting for two bytes to tell gzip, zlib and raw deflate apart.
+    Sniff(Vec<u8>, Option<Next>),
+    Gzip(flate2::write::GzDecoder<Next>),
+    Zlib(flate2::write::ZlibDecoder<Next>),
+    Raw(flate2::write::DeflateDecoder<Next>),
+    Brotli(Box<brotli::DecompressorWriter<Next>>),
+}
+
+/// A decoder plus whether its stream has ended (later bytes are ignored).
+struct Stage {
+    dec: Decoder,
+    ended: bool,
+    trailing: Rc<Cell<u64>>,
+}
+
+impl Stage {
+    fn new(coding: Coding, next: Next, trailing: Rc<Cell<u64>>) -> Stage {
+        let dec = match coding {
+            Coding::Gzip | Coding::Deflate => Decoder::Sniff(Vec::new(), Some(next)),
+            Coding::Brotli => {
+                Decoder::Brotli(Box::new(brotli::DecompressorWriter::new(next, 4096)))
+            }
+        };
+        Stage {
+            dec,
+            ended: false,
+            trailing,
+        }
+    }
+
+    /// Pick the inflater from the first two bytes: `1f 8b` is gzip, a valid
+    /// zlib header is zlib, anything else is raw deflate.
+    fn choose(&mut self) {
+        if let Decoder::Sniff(buf, next) = &mut self.dec {
+            let Some(next) = next.take() else { return };
+            let dec = match buf.as_slice() {
+                [0x1f, 0x8b, ..] => Decoder::Gzip(flate2::write::GzDecoder::new(next)),
+                [cmf, flg, ..]
+                    if cmf & 0x0f == 8
+                        && cmf >> 4 <= 7
+                        && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 =>
+                {
+                    Decoder::Zlib(flate2::write::ZlibDecoder::new(next))
+                }
+                _ => Decoder::Raw(flate2::write::DeflateDecoder::new(next)),
+            };
+            let pending = std::mem::take(buf);
+            self.dec = dec;
+            if !pending.is_empty() {
+                // Errors surface again on the next write or at finish.
+                let _ = self.write_all_ended(&pending);
+            }
+        }
+    }
+
+    fn write_all_ended(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            if self.ended {
+                self.trailing.set(self.trailing.get() + buf.len() as u64);
+                return Ok(());
+            }
+            let n = match &mut self.dec {
+                Decoder::Sniff(..) => return Ok(()),
+                Decoder::Gzip(d) => d.write(buf)?,
+                Decoder::Zlib(d) => d.write(buf)?,
+                Decoder::Raw(d) => d.write(buf)?,
+                Decoder::Brotli(d) => {
+                    let n = d.write(buf)?;
+                    if n < buf.len() {
+                        // Brotli reports its stream's end by taking less.
+                        self.ended = true;
+                    }
+                    n
+                }
+            };
+            if n == 0 {
+                self.ended = true;
+            }
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+}
+
+impl Write for Stage {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Decoder::Sniff(pending, _) = &mut self.dec {
+            pending.extend_from_slice(buf);
+            if pending.len() >= 2 {
+                self.choose();
+            }
+            return Ok(buf.len());
+        }
+        self.write_all_ended(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Stage {
+    fn finish(&mut self) -> io::Result<()> {
+        self.choose();
+        match &mut self.dec {
+            Decoder::Sniff(_, next) => match next {
+                Some(n) => n.finish(),
+                None => Ok(()),
+            },
+            Decoder::Gzip(d) => {
+                d.try_finish()?;
+                d.get_mut().finish()
+            }
+            Decoder::Zlib(d) => {
+                d.try_finish()?;
+                d.get_mut().finish()
+            }
+            Decoder::Raw(d) => {
+                d.try_finish()?;
+                d.get_mut().finish()
+            }
+            Decoder::Brotli(d) => {
+                d.close()?;
+                d.get_mut().finish()
+            }
+        }
+    }
+}
+
+/// What happened to a body once written.
+#[derive(Debug, Default)]
+pub(crate) struct BodyResult {
+    /// Whether a file was created (at least one byte written).
+    pub file_written: bool,
+    /// Bytes received before decoding (after de-chunking).
+    pub encoded_len: u64,
+    /// Bytes written to the file.
+    pub decoded_len: u64,
+    /// SHA-256 of the bytes written, in hex.
+    pub sha256: String,
+    /// Whether content codings were undone.
+    pub decoded: bool,
+    /// Reasons the file is not the whole decoded body.
+    pub incomplete: Vec<String>,
+    /// Other observations.
+    pub notes: Vec<String>,
+    /// A write error on the body file, if any.
+    pub io_error: Option<io::Error>,
+}
+
+/// Receives one body's encoded bytes and writes the decoded result.
+pub(crate) struct BodyWriter {
+    out: Rc<RefCell<OutState>>,
+    chain: Option<Next>,
+    encoded_in: Rc<Cell<u64>>,
+    trailing: Rc<Cell<u64>>,
+    decoding: bool,
+    fallback: Option<Vec<u8>>,
+    failed: Option<String>,
+    notes: Vec<String>,
+}
+
+impl BodyWriter {
+    /// A writer for a body with the given Content-Encoding tokens (in header
+    /// order), writing to `path`. With `decode` false, or codings unknown,
+    /// bytes are kept as sent (unknown codings are noted).
+    pub(crate) fn new(path: PathBuf, codings: &[String], decode: bool, limits: Limits) -> Self {
+        let encoded_in = Rc::new(Cell::new(0));
+        let trailing = Rc::new(Cell::new(0));
+        let mut notes = Vec::new();
+        // Codings were applied in header order; only those after the last
+        // unknown one can be undone.
+        let mut known = Vec::new();
+        for t in codings {
+            match Coding::from_token(t) {
+                Ok(Some(c)) => known.push(c),
+                Ok(None) => {}
+                Err(()) => {
+                    notes.push(format!("unknown content coding {t:?}: kept encoded"));
+                    known.clear();
+                }
+            }
+        }
+        if !decode {
+            known.clear();
+        }
+        let decoding = !known.is_empty();
+        let out = Rc::new(RefCell::new(OutState {
+            path,
+            file: None,
+            hasher: Sha256::new(),
+            written: 0,
+            limit: decoding.then_some(limits),
+            encoded_in: encoded_in.clone(),
+            truncated: false,
+            io_error: None,
+            sealed: false,
+        }));
+        let mut chain: Next = Box::new(Output(out.clone()));
+        for c in known {
+            chain = Box::new(Stage::new(c, chain, trailing.clone()));
+        }
+        BodyWriter {
+            out,
+            chain: Some(chain),
+            encoded_in,
+            trailing,
+            decoding,
+            fallback: decoding.then(Vec::new),
+            failed: None,
+            notes,
+        }
+    }
+
+    /// Feed encoded bytes. Returns `false` once no more bytes are wanted
+    /// (decoding cut off or failed, or the file cannot be written).
+    pub(crate) fn write(&mut self, buf: &[u8]) -> bool {
+        self.encoded_in
+            .set(self.encoded_in.get() + buf.len() as u64);
+        if self.failed.is_some() {
+            return false;
+        }
+        if let Some(fb) = &mut self.fallback {
+            if fb.len() + buf.len() <= FALLBACK_KEEP {
+                fb.extend_from_slice(buf);
+            } else {
+                self.fallback = None;
+            }
+        }
+        let Some(chain) = &mut self.chain else {
+            return false;
+        };
+        match chain.write_all(buf) {
+            Ok(()) => true,
+            Err(e) => {
+                self.on_error(e);
+                self.failed.is_none()
+            }
+        }
+    }
+
+    /// After an error from the chain: a limit, a write error, or bad data.
+    /// Bad data before any output switches to keeping the encoded bytes.
+    fn on_error(&mut self, e: io::Error) {
+        // Drop the failed chain first; flate2 and brotli flush on drop, and
+        // nothing more from them may reach the file.
+        self.out.borrow_mut().sealed = true;
+        drop(self.chain.take());
+        self.out.borrow_mut().sealed = false;
+        let (truncated, io_failed, written) = {
+            let st = self.out.borrow();
+            (st.truncated, st.io_error.is_some(), st.written)
+        };
+        if truncated {
+            self.failed = Some("decoded size limit reached (bomb?): truncated".into());
+        } else if io_failed {
+            self.failed = Some("body file write failed".into());
+        } else if written == 0 && self.decoding {
+            if let Some(fb) = self.fallback.take() {
+                // Undecodable from the start: keep the bytes as sent.
+                self.notes
+                    .push(format!("content coding did not decode ({e}): kept encoded"));
+                self.decoding = false;
+                let out = Output(self.out.clone());
+                out.0.borrow_mut().limit = None;
+                self.chain = Some(Box::new(out));
+                if let Some(chain) = &mut self.chain {
+                    if let Err(e) = chain.write_all(&fb) {
+                        self.failed = Some(format!("body file write failed: {e}"));
+                    }
+                }
+                return;
+            }
+            self.failed = Some(format!("decoding failed: {e}"));
+        } else {
+            self.failed = Some(format!("decoding failed: {e}"));
+        }
+        self.chain = None;
+    }
+
+    /// End the body: flush decoders and the file, and report.
+    pub(crate) fn finish(mut self) -> BodyResult {
+        if let Some(mut chain) = self.chain.take() {
+            if let Err(e) = chain.finish() {
+                let st = self.out.borrow();
+                if st.truncated {
+                    self.failed.get_or_insert_with(|| {
+                        "decoded size limit reached (bomb?): truncated".into()
+                    });
+                } else if st.io_error.is_some() {
+                    self.failed
+                        .get_or_insert_with(|| "body file write failed".into());
+                } else {
+                    self.failed
+                        .get_or_insert_with(|| format!("decoding ended early: {e}"));
+                }
+            }
+        }
+        let mut st = self.out.borrow_mut();
+        if let Some(f) = st.file.take() {
+            if let Err(e) = f.into_inner().map_err(|e| e.into_error()) {
+                st.io_error.get_or_insert(e);
+            }
+        }
+        let trailing = self.trailing.get();
+        if trailing > 0 {
+            self.notes.push(format!(
+                "{trailing} bytes after the end of the coded stream ignored"
+            ));
+        }
+        let hasher = std::mem::take(&mut st.hasher);
+        BodyResult {
+            file_written: st.written > 0,
+            encoded_len: self.encoded_in.get(),
+            decoded_len: st.written,
+            sha256: hex(&hasher.finalize()),
+            decoded: self.decoding,
+            incomplete: self.failed.into_iter().collect(),
+            notes: self.notes,
+            io_error: st.io_error.take(),
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+
+    const LIMITS: Limits = Limits {
+        max_bytes: 1 << 30,
+        max_ratio: 1000,
+    };
+
+    fn sha(b: &[u8]) -> String {
+        hex(&Sha256::digest(b))
+    }
+
+    fn run(codings: &[&str], decode: bool, limits: Limits, input: &[u8]) -> (BodyResult, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("body");
+        let codings: Vec<String> = codings.iter().map(|s| s.to_string()).collect();
+        let mut w = BodyWriter::new(path.clone(), &codings, decode, limits);
+        for part in input.chunks(7) {
+            if !w.write(part) {
+                break;
+            }
+        }
+        let r = w.finish();
+        let bytes = fs::read(&path).unwrap_or_default();
+        (r, bytes)
+    }
+
+    pub(crate) fn gzip(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+    fn zlib(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+    fn raw(b: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+    fn br(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut e = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            e.write_all(b).unwrap();
+        }
+        out
+    }
+
+    const TEXT: &[u8] = b"The quick brown fox jumps over the lazy dog. The quick brown fox.";
+
+    #[test]
+    fn identity_is_copied() {
+        let (r, bytes) = run(&[], true, LIMITS, TEXT);
+        assert_eq!(bytes, TEXT);
+        assert_eq!(r.sha256, sha(TEXT));
+        assert!(!r.decoded && r.incomplete.is_empty());
+    }
+
+    #[test]
+    fn gzip_and_x_gzip_decode() {
+        for c in ["gzip", "x-gzip"] {
+            let (r, bytes) = run(&[c], true, LIMITS, &gzip(TEXT));
+            assert_eq!(bytes, TEXT);
+            assert!(r.decoded && r.incomplete.is_empty(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn deflate_zlib_and_raw_decode() {
+        let (r, bytes) = run(&["deflate"], true, LIMITS, &zlib(TEXT));
+        assert_eq!(bytes, TEXT);
+        assert!(r.incomplete.is_empty());
+        let (r, bytes) = run(&["deflate"], true, LIMITS, &raw(TEXT));
+        assert_eq!(bytes, TEXT);
+        assert!(r.incomplete.is_empty());
+    }
+
+    #[test]
+    fn brotli_decodes() {
+        let (r, bytes) = run(&["br"], true, LIMITS, &br(TEXT));
+        assert_eq!(bytes, TEXT);
+        assert_eq!(r.sha256, sha(TEXT));
+        assert!(r.incomplete.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn codings_in_sequence() {
+        // "gzip, br": gzip applied first, then br.
+        let (r, bytes) = run(&["gzip", "br"], true, LIMITS, &br(&gzip(TEXT)));
+        assert_eq!(bytes, TEXT);
+        assert!(r.incomplete.is_empty());
+    }
+
+    #[test]
+    fn no_decode_keeps_encoded() {
+        let enc = gzip(TEXT);
+        let (r, bytes) = run(&["gzip"], false, LIMITS, &enc);
+        assert_eq!(bytes, enc);
+        assert!(!r.decoded);
+    }
+
+    #[test]
+    fn unknown_coding_kept_and_noted() {
+        let enc = gzip(TEXT);
+        let (r, bytes) = run(&["compress"], true, LIMITS, &enc);
+        assert_eq!(bytes, enc);
+        assert!(r.notes[0].contains("unknown content coding"));
+    }
+
+    #[test]
+    fn undecodable_body_falls_back_to_encoded() {
+        let (r, bytes) = run(&["gzip"], true, LIMITS, b"\x1f\x8bnot really gzip at all");
+        assert_eq!(bytes, b"\x1f\x8bnot really gzip at all");
+        assert!(!r.decoded);
+        assert!(
+            r.notes.iter().any(|n| n.contains("did not decode")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn gzip_bomb_is_truncated() {
+        let zeros = vec![0u8; 50 << 20];
+        let enc = gzip(&zeros);
+        let limits = Limits {
+            max_bytes: 1 << 30,
+            max_ratio: 100,
+        };
+        let (r, bytes) = run(&["gzip"], true, limits, &enc);
+        assert!(!r.incomplete.is_empty(), "{r:?}");
+        assert!(r.incomplete[0].contains("limit"));
+        assert!(bytes.len() as u64 <= (enc.len() as u64 * 100).max(RATIO_FLOOR));
+        assert!(bytes.iter().all(|&b| b == 0));
+        let limits = Limits {
+            max_bytes: 12345,
+            max_ratio: 1_000_000,
+        };
+        let (r, bytes) = run(&["gzip"], true, limits, &enc);
+        assert_eq!(bytes.len(), 12345);
+        assert_eq!(r.decoded_len, 12345);
+        assert!(!r.incomplete.is_empty());
+    }
+
+    #[test]
+    fn truncated_gzip_is_flagged() {
+        let enc = gzip(&vec![b'a'; 100_000]);
+        let (r, _) = run(&["gzip"], true, LIMITS, &enc[..enc.len() / 2]);
+        assert!(!r.incomplete.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn trailing_bytes_after_gzip_are_ignored() {
+        let mut enc = gzip(TEXT);
+        enc.extend_from_slice(b"\r\n");
+        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
+        assert_eq!(bytes, TEXT);
+        assert!(r.incomplete.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn empty_body_writes_no_file() {
+        let (r, bytes) = run(&["gzip"], true, LIMITS, b"");
+        assert!(!r.file_written);
+        assert!(bytes.is_empty());
+    }
+}

@@ -1,0 +1,500 @@
+//! Carving one connection: its request flow, then its response flow, paired
+//! in order.
+//!
+//! Owns: walking each flow message by message, choosing each body's framing
+//! (a response's from the request it answers), writing the bodies through
+//! [`BodyWriter`], marking bodies that overlap a recorded gap, and building
+//! the index records.
+//!
+//! The request flow is read first (bodies written, heads kept as small
+//! records), then the response flow, which takes requests in order: HTTP/1.x
+//! answers in order, so keep-alive and pipelining pair up. Interim (1xx)
+//! responses are counted but take no request. A `101` or a `2xx` to
+//! `CONNECT` ends HTTP on the connection; requests after it were tunnel data
+//! and are dropped with their body files.
+//!
+//! Must not: walk folders or write the index (see `mod.rs`).
+
+use super::body::{BodyWriter, Limits};
+use super::index::{overlaps_gap, BodyRecord, Record};
+use super::message::{
+    read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
+    HeadRead, Side, StartLine,
+};
+use super::name::{body_file_name, BodyKind};
+use super::stream::Stream;
+use super::HttpOptions;
+use crate::error::Error;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+/// One direction's flow file.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowFile {
+    /// The file's name (a validated flow-file name).
+    pub name: String,
+    /// The file's path.
+    pub path: PathBuf,
+    /// Zero-filled holes recorded by the capture pipeline, `(offset, len)`.
+    pub gaps: Vec<(u64, u64)>,
+}
+
+/// The two directions of one connection, either possibly absent.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    /// The folder holding the flow files (body files go here too).
+    pub dir: PathBuf,
+    /// The client-to-server flow.
+    pub request: Option<FlowFile>,
+    /// The server-to-client flow.
+    pub response: Option<FlowFile>,
+}
+
+/// What carving a connection produced.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Index records in flow order.
+    pub records: Vec<Record>,
+    /// Files that could not be read or written.
+    pub errors: Vec<Error>,
+    /// HTTP messages parsed (requests, responses and interim responses).
+    pub messages: u64,
+    /// Body files written.
+    pub bodies: u64,
+    /// Bodies flagged incomplete.
+    pub incomplete: u64,
+}
+
+/// A request as remembered for pairing.
+struct Req {
+    offset: u64,
+    number: u64,
+    head: Head,
+    body: Option<BodyRecord>,
+    notes: Vec<String>,
+}
+
+/// Carve every message of `conn`.
+pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
+    let mut out = Outcome::default();
+    let mut reqs = match &conn.request {
+        Some(f) => request_pass(conn, f, opts, &mut out),
+        None => Vec::new(),
+    };
+    let mut records = Vec::new();
+    let mut used = 0;
+    if let Some(f) = &conn.response {
+        let (recs, n_used, tunnel) = response_pass(conn, f, &mut reqs, opts, &mut out);
+        records = recs;
+        used = n_used;
+        if tunnel {
+            // Whatever followed the tunnel's start in the request flow was not HTTP.
+            for r in reqs.drain(used..) {
+                if let Some(file) = r.body.as_ref().and_then(|b| b.file.as_ref()) {
+                    let _ = fs::remove_file(conn.dir.join(file));
+                    out.bodies = out.bodies.saturating_sub(1);
+                }
+                out.messages = out.messages.saturating_sub(1);
+            }
+        }
+    }
+    let req_file = conn.request.as_ref().map(|f| f.name.clone());
+    for r in reqs.into_iter().skip(used) {
+        let mut rec = request_record(req_file.clone(), r);
+        rec.notes.push("no response seen".into());
+        rec.complete = false;
+        records.push(rec);
+    }
+    for rec in &records {
+        let bodies = [&rec.request_body, &rec.response_body];
+        out.incomplete += bodies.into_iter().flatten().filter(|b| !b.complete).count() as u64;
+    }
+    let key = conn
+        .response
+        .as_ref()
+        .or(conn.request.as_ref())
+        .map(|f| f.name.clone())
+        .unwrap_or_default();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.order = (key.clone(), i as u64);
+    }
+    out.records = records;
+    out
+}
+
+fn open(f: &FlowFile, out: &mut Outcome) -> Option<Stream<File>> {
+    match File::open(&f.path) {
+        Ok(file) => Some(Stream::new(file)),
+        Err(source) => {
+            out.errors.push(Error::Open {
+                path: f.path.clone(),
+                source,
+            });
+            None
+        }
+    }
+}
+
+fn read_error(f: &FlowFile, source: io::Error) -> Error {
+    Error::Read {
+        path: f.path.clone(),
+        source,
+    }
+}
+
+fn request_pass(
+    conn: &Connection,
+    f: &FlowFile,
+    opts: &HttpOptions,
+    out: &mut Outcome,
+) -> Vec<Req> {
+    let mut reqs = Vec::new();
+    let Some(mut s) = open(f, out) else {
+        return reqs;
+    };
+    let result = (|| -> io::Result<()> {
+        let mut skipped = 0u64;
+        loop {
+            match read_head(&mut s, Side::Request)? {
+                HeadRead::End => return Ok(()),
+                HeadRead::Garbage => {
+                    let (n, found) = resync(&mut s, Side::Request)?;
+                    skipped += n;
+                    if !found {
+                        return Ok(());
+                    }
+                }
+                HeadRead::Head(head) => {
+                    out.messages += 1;
+                    let number = reqs.len() as u64 + 1;
+                    let offset = s.offset() - head.len as u64;
+                    let mut notes = Vec::new();
+                    if skipped > 0 {
+                        notes.push(format!(
+                            "{skipped} bytes of request flow skipped before this request"
+                        ));
+                        skipped = 0;
+                    }
+                    let plan = request_plan(&head);
+                    let (body, bad) = carve_body(
+                        conn,
+                        f,
+                        &mut s,
+                        BodyKind::Request,
+                        number,
+                        &head,
+                        &plan.framing,
+                        plan.declared,
+                        plan.notes,
+                        opts,
+                        out,
+                    )?;
+                    reqs.push(Req {
+                        offset,
+                        number,
+                        head,
+                        body,
+                        notes,
+                    });
+                    if bad {
+                        let (n, found) = resync(&mut s, Side::Request)?;
+                        skipped += n;
+                        if !found {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    })();
+    if let Err(e) = result {
+        out.errors.push(read_error(f, e));
+    }
+    reqs
+}
+
+/// Returns the records, how many requests were paired, and whether a tunnel started.
+fn response_pass(
+    conn: &Connection,
+    f: &FlowFile,
+    reqs: &mut [Req],
+    opts: &HttpOptions,
+    out: &mut Outcome,
+) -> (Vec<Record>, usize, bool) {
+    let mut records = Vec::new();
+    let mut used = 0usize;
+    let mut tunnel = false;
+    let req_file = conn.request.as_ref().map(|f| f.name.clone());
+    let Some(mut s) = open(f, out) else {
+        return (records, used, tunnel);
+    };
+    let result = (|| -> io::Result<()> {
+        let mut skipped = 0u64;
+        let mut number = 0u64;
+        let mut interim = Vec::new();
+        loop {
+            let head = match read_head(&mut s, Side::Response)? {
+                HeadRead::End => break,
+                HeadRead::Garbage => {
+                    let (n, found) = resync(&mut s, Side::Response)?;
+                    skipped += n;
+                    if !found {
+                        break;
+                    }
+                    continue;
+                }
+                HeadRead::Head(h) => h,
+            };
+            out.messages += 1;
+            number += 1;
+            let offset = s.offset() - head.len as u64;
+            let status = head.status().unwrap_or(0);
+            if (100..200).contains(&status) && status != 101 {
+                interim.push(status);
+                continue;
+            }
+            let req = reqs.get_mut(used);
+            used += usize::from(req.is_some());
+            let method = req
+                .as_ref()
+                .and_then(|r| r.head.method().map(str::to_string));
+            let plan = response_plan(&head, method.as_deref());
+            let (body, bad) = carve_body(
+                conn,
+                f,
+                &mut s,
+                BodyKind::Response,
+                number,
+                &head,
+                &plan.framing,
+                plan.declared,
+                plan.notes,
+                opts,
+                out,
+            )?;
+            let mut rec = match req {
+                Some(r) => request_record(
+                    req_file.clone(),
+                    Req {
+                        offset: r.offset,
+                        number: r.number,
+                        head: r.head.clone(),
+                        body: r.body.take(),
+                        notes: std::mem::take(&mut r.notes),
+                    },
+                ),
+                None => {
+                    let mut rec = Record::default();
+                    rec.notes.push("no request seen".into());
+                    rec
+                }
+            };
+            rec.response_file = Some(f.name.clone());
+            rec.response_offset = Some(offset);
+            rec.response_number = Some(number);
+            rec.status = Some(status);
+            if let StartLine::Response { reason, .. } = &head.start {
+                rec.reason = Some(reason.clone());
+            }
+            rec.response_version = Some(format!("HTTP/1.{}", head.version));
+            rec.interim = std::mem::take(&mut interim);
+            rec.response_body = body;
+            if skipped > 0 {
+                rec.notes.push(format!(
+                    "{skipped} bytes of response flow skipped before this response"
+                ));
+                skipped = 0;
+            }
+            let connect_ok = method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
+                && (200..300).contains(&status);
+            if status == 101 || connect_ok {
+                rec.notes
+                    .push("connection leaves HTTP here (tunnel or protocol switch)".into());
+                tunnel = true;
+            }
+            rec.complete = rec.request_file.is_some()
+                && rec.method.is_some()
+                && [&rec.request_body, &rec.response_body]
+                    .into_iter()
+                    .flatten()
+                    .all(|b| b.complete);
+            records.push(rec);
+            if tunnel {
+                break;
+            }
+            if bad {
+                let (n, found) = resync(&mut s, Side::Response)?;
+                skipped += n;
+                if !found {
+                    break;
+                }
+            }
+        }
+        if !interim.is_empty() {
+            let mut rec = Record {
+                response_file: Some(f.name.clone()),
+                interim,
+                ..Record::default()
+            };
+            rec.notes
+                .push("interim responses with no final response".into());
+            records.push(rec);
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        out.errors.push(read_error(f, e));
+    }
+    (records, used, tunnel)
+}
+
+fn request_record(req_file: Option<String>, r: Req) -> Record {
+    let (method, uri) = match &r.head.start {
+        StartLine::Request { method, uri } => (Some(method.clone()), Some(uri.clone())),
+        StartLine::Response { .. } => (None, None),
+    };
+    let host = r
+        .head
+        .header("host")
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .or_else(|| {
+            let u = uri.as_deref()?;
+            let rest = u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"))?;
+            Some(rest.split('/').next().unwrap_or(rest).to_string())
+        });
+    let complete = !matches!(&r.body, Some(b) if !b.complete);
+    Record {
+        request_file: req_file,
+        request_offset: Some(r.offset),
+        request_number: Some(r.number),
+        method,
+        host,
+        uri,
+        request_version: Some(format!("HTTP/1.{}", r.head.version)),
+        request_body: r.body,
+        complete,
+        notes: r.notes,
+        ..Record::default()
+    }
+}
+
+/// Carve the body that follows `head` per `framing`. Returns its record
+/// (`None` when there is no body) and whether framing broke so the caller
+/// must resynchronise.
+#[allow(clippy::too_many_arguments)]
+fn carve_body<R: Read>(
+    conn: &Connection,
+    f: &FlowFile,
+    s: &mut Stream<R>,
+    kind: BodyKind,
+    number: u64,
+    head: &Head,
+    framing: &Framing,
+    declared: Option<u64>,
+    plan_notes: Vec<String>,
+    opts: &HttpOptions,
+    out: &mut Outcome,
+) -> io::Result<(Option<BodyRecord>, bool)> {
+    let framing_name = match framing {
+        Framing::None => {
+            return Ok((None, false));
+        }
+        Framing::Length(_) => "length",
+        Framing::Chunked => "chunked",
+        Framing::Close => "close",
+    };
+    let content_type = head.header("content-type");
+    let name = body_file_name(&f.name, kind, number, content_type);
+    let path = conn.dir.join(&name);
+    let encoding = head.header_list("content-encoding");
+    let codings = encoding.as_deref().map(tokens).unwrap_or_default();
+    let limits = Limits {
+        max_bytes: opts.max_decoded_bytes,
+        max_ratio: opts.max_ratio,
+    };
+    let mut w = BodyWriter::new(path.clone(), &codings, opts.decode, limits);
+    let start = s.offset();
+    let mut incomplete = Vec::new();
+    let mut notes = plan_notes;
+    let mut bad = false;
+    let mut want = true;
+    match *framing {
+        Framing::None => {}
+        Framing::Length(n) => {
+            let got = s.take(n, |b| {
+                if want {
+                    want = w.write(b);
+                }
+                true
+            })?;
+            if got < n {
+                incomplete.push(format!("eof: flow ends after {got} of {n} body bytes"));
+            }
+        }
+        Framing::Close => {
+            s.take(u64::MAX, |b| {
+                if want {
+                    want = w.write(b);
+                }
+                true
+            })?;
+        }
+        Framing::Chunked => {
+            let (end, trailers) = read_chunked(s, |b| w.write(b))?;
+            match end {
+                ChunkEnd::Done | ChunkEnd::Stopped => {}
+                ChunkEnd::Eof => incomplete.push("eof: flow ends inside the chunked body".into()),
+                ChunkEnd::Bad => {
+                    incomplete.push("bad chunk: invalid chunk-size line".into());
+                    bad = true;
+                }
+            }
+            if !trailers.is_empty() {
+                let names: Vec<&str> = trailers.iter().map(|(n, _)| n.as_str()).collect();
+                notes.push(format!("trailer fields: {}", names.join(", ")));
+            }
+        }
+    }
+    let end = s.offset();
+    if overlaps_gap(&f.gaps, start, end) {
+        incomplete.insert(
+            0,
+            "gap: body overlaps a zero-filled hole in the flow".into(),
+        );
+    }
+    let r = w.finish();
+    incomplete.extend(r.incomplete);
+    notes.extend(r.notes);
+    if let Some(source) = r.io_error {
+        out.errors.push(Error::Write { path, source });
+    }
+    if r.file_written {
+        out.bodies += 1;
+    }
+    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+    Ok((
+        Some(BodyRecord {
+            file: r.file_written.then_some(name),
+            offset: start,
+            wire_length: end - start,
+            framing: framing_name.to_string(),
+            content_type: text(content_type),
+            content_encoding: text(encoding.as_deref()),
+            transfer_encoding: text(head.header_list("transfer-encoding").as_deref()),
+            declared_length: declared,
+            encoded_length: r.encoded_len,
+            decoded_length: r.decoded_len,
+            decoded: r.decoded,
+            sha256: r.sha256,
+            complete: incomplete.is_empty(),
+            incomplete,
+            notes,
+        }),
+        bad,
+    ))
+}

@@ -1,0 +1,650 @@
+//! HTTP/1.x message heads, body framing and resynchronisation.
+//!
+//! Owns: turning the bytes at the front of a [`Stream`] into a parsed head
+//! (with `httparse`), deciding how the body that follows is framed
+//! (RFC 9112 section 6.3), reading a chunked body's framing, and skipping
+//! garbage to the next line that can start a message.
+//!
+//! Must not: decode content codings, name or write files (see `body` and
+//! `conn`).
+
+use super::stream::Stream;
+use std::io::{self, Read};
+
+/// Largest message head accepted; a longer one is treated as garbage.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields accepted in one head.
+const MAX_HEADERS: usize = 256;
+/// Longest chunk-size or trailer line accepted.
+const MAX_LINE: usize = 8 * 1024;
+
+/// Which side of the conversation a flow carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Client to server: requests.
+    Request,
+    /// Server to client: responses.
+    Response,
+}
+
+/// The first line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StartLine {
+    /// `METHOD URI HTTP/1.x`
+    Request {
+        /// The method, e.g. `GET`.
+        method: String,
+        /// The request target as sent.
+        uri: String,
+    },
+    /// `HTTP/1.x STATUS REASON`
+    Response {
+        /// The status code.
+        status: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+}
+
+/// A parsed message head.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    /// Request or status line.
+    pub start: StartLine,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    /// Header fields in order, names lower-cased.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Length of the head in bytes, through the empty line.
+    pub len: usize,
+}
+
+impl Head {
+    /// The first value of header `name` (lower case).
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// All values of header `name` joined with `, ` (a list header), or `None`.
+    pub(crate) fn header_list(&self, name: &str) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        for (_, v) in self.headers.iter().filter(|(n, _)| n == name) {
+            match &mut out {
+                None => out = Some(v.clone()),
+                Some(o) => {
+                    o.extend_from_slice(b", ");
+                    o.extend_from_slice(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The method, for a request.
+    pub(crate) fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status, for a response.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { status, .. } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+}
+
+/// The tokens of a comma-separated header value, trimmed and lower-cased.
+pub(crate) fn tokens(value: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(value)
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// What [`parse_head`] found.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// A whole head.
+    Complete(Head),
+    /// A plausible start, but the head is not all there yet.
+    Partial,
+    /// Not a message head.
+    Invalid,
+}
+
+/// Parse a request or response head at the start of `buf`.
+pub(crate) fn parse_head(buf: &[u8], side: Side) -> Parsed {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut config = httparse::ParserConfig::default();
+    config
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .ignore_invalid_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true);
+    let collect = |headers: &[httparse::Header]| -> Vec<(String, Vec<u8>)> {
+        headers
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), trim(h.value).to_vec()))
+            .collect()
+    };
+    match side {
+        Side::Request => {
+            let mut req = httparse::Request::new(&mut storage);
+            match config.parse_request(&mut req, buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let (Some(method), Some(uri), Some(version)) =
+                        (req.method, req.path, req.version)
+                    else {
+                        return Parsed::Invalid;
+                    };
+                    Parsed::Complete(Head {
+                        start: StartLine::Request {
+                            method: method.to_string(),
+                            uri: uri.to_string(),
+                        },
+                        version,
+                        headers: collect(req.headers),
+                        len,
+                    })
+                }
+                Ok(httparse::Status::Partial) => Parsed::Partial,
+                Err(_) => Parsed::Invalid,
+            }
+        }
+        Side::Response => {
+            let mut resp = httparse::Response::new(&mut storage);
+            match config.parse_response(&mut resp, buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let (Some(status), Some(version)) = (resp.code, resp.version) else {
+                        return Parsed::Invalid;
+                    };
+                    Parsed::Complete(Head {
+                        start: StartLine::Response {
+                            status,
+                            reason: resp.reason.unwrap_or("").to_string(),
+                        },
+                        version,
+                        headers: collect(resp.headers),
+                        len,
+                    })
+                }
+                Ok(httparse::Status::Partial) => Parsed::Partial,
+                Err(_) => Parsed::Invalid,
+            }
+        }
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &v[start..end.max(start)]
+}
+
+/// What reading a head from the stream gave.
+#[derive(Debug)]
+pub(crate) enum HeadRead {
+    /// A head, already consumed from the stream.
+    Head(Head),
+    /// The bytes at the front are not a head (nothing consumed).
+    Garbage,
+    /// The source ended (possibly inside a head).
+    End,
+}
+
+/// Read one head from the front of `s`, consuming it when found.
+pub(crate) fn read_head<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<HeadRead> {
+    if s.is_empty()? {
+        return Ok(HeadRead::End);
+    }
+    loop {
+        match parse_head(s.data(), side) {
+            Parsed::Complete(h) => {
+                s.consume(h.len);
+                return Ok(HeadRead::Head(h));
+            }
+            Parsed::Invalid => return Ok(HeadRead::Garbage),
+            Parsed::Partial => {
+                if s.data().len() >= MAX_HEAD {
+                    return Ok(HeadRead::Garbage);
+                }
+                if s.fill()? == 0 {
+                    return Ok(HeadRead::End);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `line` (the start of a line) could begin a message of `side`:
+/// `HTTP/1.` for a response, `METHOD SP` (upper-case method) for a request.
+/// `None` when more bytes are needed to decide.
+fn could_start(line: &[u8], side: Side) -> Option<bool> {
+    match side {
+        Side::Response => {
+            const P: &[u8] = b"HTTP/1.";
+            let n = line.len().min(P.len());
+            if line[..n] != P[..n] {
+                Some(false)
+            } else if n < P.len() {
+                None
+            } else {
+                Some(true)
+            }
+        }
+        Side::Request => {
+            for (i, &b) in line.iter().enumerate().take(17) {
+                if b == b' ' {
+                    return Some(i >= 3);
+                }
+                if !(b.is_ascii_uppercase() || b == b'-' || b == b'_') {
+                    return Some(false);
+                }
+            }
+            if line.len() >= 17 {
+                Some(false)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Skip bytes until the front of `s` is the start of a line that could begin
+/// a message of `side` (and is not at the current position: at least one
+/// byte is skipped). Returns the number of bytes skipped and whether such a
+/// line was found before the end.
+pub(crate) fn resync<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<(u64, bool)> {
+    let start = s.offset();
+    s.ensure(1)?;
+    loop {
+        let data = s.data();
+        // A candidate line starts right after a `\n`, so never at index 0:
+        // at least one byte is always skipped.
+        let mut undecided = None;
+        let mut i = 0;
+        while let Some(nl) = memchr(b'\n', &data[i..]) {
+            let line = i + nl + 1;
+            match could_start(&data[line..], side) {
+                Some(true) => {
+                    s.consume(line);
+                    return Ok((s.offset() - start, true));
+                }
+                Some(false) => i = line,
+                None => {
+                    undecided = Some(line - 1);
+                    break;
+                }
+            }
+        }
+        // Keep an undecided line's `\n` so it is seen again with more bytes.
+        let keep_from = undecided.unwrap_or(data.len());
+        s.consume(keep_from);
+        if s.fill()? == 0 {
+            let rest = s.data().len();
+            s.consume(rest);
+            return Ok((s.offset() - start, false));
+        }
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// How a message's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    None,
+    /// Exactly this many bytes (Content-Length).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Everything up to the end of the connection.
+    Close,
+}
+
+/// What the head says about the body and the connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// The declared Content-Length, if any and valid.
+    pub declared: Option<u64>,
+    /// Oddities worth a note in the index.
+    pub notes: Vec<String>,
+}
+
+/// Content-Length: one value, or a list of equal values.
+fn content_length(head: &Head) -> Result<Option<u64>, String> {
+    let Some(v) = head.header_list("content-length") else {
+        return Ok(None);
+    };
+    let mut value: Option<u64> = None;
+    for t in String::from_utf8_lossy(&v).split(',') {
+        let t = t.trim();
+        let n: u64 = t
+            .parse()
+            .map_err(|_| format!("invalid Content-Length {t:?}"))?;
+        if value.is_some_and(|v| v != n) {
+            return Err("conflicting Content-Length values".into());
+        }
+        value = Some(n);
+    }
+    Ok(value)
+}
+
+/// Whether the last transfer coding is `chunked`; `None` without Transfer-Encoding.
+fn chunked(head: &Head) -> Option<bool> {
+    let te = head.header_list("transfer-encoding")?;
+    Some(tokens(&te).last().is_some_and(|t| t == "chunked"))
+}
+
+/// Framing of a request body.
+pub(crate) fn request_plan(head: &Head) -> Plan {
+    let mut notes = Vec::new();
+    let declared = content_length(head).unwrap_or_else(|e| {
+        notes.push(e);
+        None
+    });
+    let framing = match chunked(head) {
+        Some(true) => Framing::Chunked,
+        Some(false) => {
+            notes.push("request Transfer-Encoding without chunked; body not delimited".into());
+            Framing::None
+        }
+        None => match declared {
+            Some(0) | None => Framing::None,
+            Some(n) => Framing::Length(n),
+        },
+    };
+    Plan {
+        framing,
+        declared,
+        notes,
+    }
+}
+
+/// Framing of a response body, given the method of the request it answers
+/// (`None` when that request was not seen).
+pub(crate) fn response_plan(head: &Head, method: Option<&str>) -> Plan {
+    let mut notes = Vec::new();
+    let status = head.status().unwrap_or(0);
+    let declared = content_length(head).unwrap_or_else(|e| {
+        notes.push(e);
+        None
+    });
+    let no_body = (100..200).contains(&status)
+        || status == 204
+        || status == 304
+        || method.is_some_and(|m| m.eq_ignore_ascii_case("HEAD"))
+        || (method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
+            && (200..300).contains(&status));
+    let framing = if no_body {
+        Framing::None
+    } else {
+        match chunked(head) {
+            Some(true) => Framing::Chunked,
+            Some(false) => Framing::Close,
+            None => match declared {
+                Some(0) => Framing::None,
+                Some(n) => Framing::Length(n),
+                None if notes.is_empty() => Framing::Close,
+                None => Framing::Close,
+            },
+        }
+    };
+    Plan {
+        framing,
+        declared,
+        notes,
+    }
+}
+
+/// Header or trailer fields: lower-cased name, value.
+pub(crate) type Fields = Vec<(String, Vec<u8>)>;
+
+/// Why a chunked body stopped before its last chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChunkEnd {
+    /// The last chunk and trailers were read.
+    Done,
+    /// The source ended inside the body.
+    Eof,
+    /// A chunk-size line was not valid (stream left at that line).
+    Bad,
+    /// The consumer asked to stop (e.g. decoding was cut off); the rest of the
+    /// chunks were still read past.
+    Stopped,
+}
+
+/// Read a chunked body from `s`, passing the de-chunked bytes to `f` (which
+/// returns `false` to stop wanting bytes; framing is still followed).
+/// Returns how it ended and the trailer fields seen.
+pub(crate) fn read_chunked<R: Read>(
+    s: &mut Stream<R>,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> io::Result<(ChunkEnd, Fields)> {
+    let mut wanted = true;
+    loop {
+        let Some(line) = read_line(s)? else {
+            return Ok((ChunkEnd::Eof, Vec::new()));
+        };
+        let Some(size) = chunk_size(&line) else {
+            return Ok((ChunkEnd::Bad, Vec::new()));
+        };
+        consume_line(s, &line);
+        if size == 0 {
+            let mut trailers = Vec::new();
+            loop {
+                let Some(line) = read_line(s)? else {
+                    // The body itself is whole; only the final empty line is missing.
+                    return Ok((ChunkEnd::Done, trailers));
+                };
+                consume_line(s, &line);
+                let text = strip_eol(&line);
+                if text.is_empty() {
+                    break;
+                }
+                if let Some(colon) = text.iter().position(|&b| b == b':') {
+                    let name = String::from_utf8_lossy(&text[..colon])
+                        .trim()
+                        .to_ascii_lowercase();
+                    trailers.push((name, trim(&text[colon + 1..]).to_vec()));
+                }
+            }
+            let end = if wanted {
+                ChunkEnd::Done
+            } else {
+                ChunkEnd::Stopped
+            };
+            return Ok((end, trailers));
+        }
+        let got = s.take(size, |b| {
+            if wanted {
+                wanted = f(b);
+            }
+            true
+        })?;
+        if got < size {
+            return Ok((ChunkEnd::Eof, Vec::new()));
+        }
+        // CRLF after the data; be lenient about a bare LF or none at all.
+        s.ensure(2)?;
+        let d = s.data();
+        if d.starts_with(b"\r\n") {
+            s.consume(2);
+        } else if d.starts_with(b"\n") {
+            s.consume(1);
+        }
+    }
+}
+
+/// The next line (through `\n`) at the front of `s`, not consumed; `None`
+/// at end of source. A line longer than [`MAX_LINE`] is returned cut short
+/// (and will not parse as a chunk size).
+fn read_line<R: Read>(s: &mut Stream<R>) -> io::Result<Option<Vec<u8>>> {
+    let mut scanned = 0;
+    loop {
+        let d = s.data();
+        if let Some(i) = memchr(b'\n', &d[scanned..]) {
+            return Ok(Some(d[..scanned + i + 1].to_vec()));
+        }
+        scanned = d.len();
+        if scanned >= MAX_LINE {
+            return Ok(Some(d[..MAX_LINE].to_vec()));
+        }
+        if s.fill()? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+fn consume_line<R: Read>(s: &mut Stream<R>, line: &[u8]) {
+    s.consume(line.len());
+}
+
+fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `HEX [ws] [; ext] CRLF` → the size.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    if !line.ends_with(b"\n") {
+        return None;
+    }
+    let text = strip_eol(line);
+    let text = match text.iter().position(|&b| b == b';') {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    let hex = trim(text);
+    if hex.is_empty() || hex.len() > 15 {
+        return None;
+    }
+    let s = std::str::from_utf8(hex).ok()?;
+    u64::from_str_radix(s, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(bytes: &[u8], side: Side) -> Head {
+        match parse_head(bytes, side) {
+            Parsed::Complete(h) => h,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_response_head_with_folded_header() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: one\r\n two\r\nContent-Length: 5\r\n\r\nhello";
+        let h = head(raw, Side::Response);
+        assert_eq!(h.status(), Some(200));
+        assert_eq!(h.header("content-type"), Some(&b"text/html"[..]));
+        assert_eq!(h.len, raw.len() - 5);
+        assert_eq!(response_plan(&h, Some("GET")).framing, Framing::Length(5));
+        assert_eq!(response_plan(&h, Some("HEAD")).framing, Framing::None);
+    }
+
+    #[test]
+    fn bare_lf_heads_parse() {
+        let h = head(b"GET /x HTTP/1.0\nHost: a\n\n", Side::Request);
+        assert_eq!(h.method(), Some("GET"));
+        assert_eq!(h.version, 0);
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
+            Side::Response,
+        );
+        assert_eq!(response_plan(&h, None).framing, Framing::Chunked);
+        let h = head(b"HTTP/1.0 200 OK\r\n\r\n", Side::Response);
+        assert_eq!(response_plan(&h, Some("GET")).framing, Framing::Close);
+        for st in ["204 No Content", "304 Not Modified", "100 Continue"] {
+            let raw = format!("HTTP/1.1 {st}\r\nContent-Length: 10\r\n\r\n");
+            let h = head(raw.as_bytes(), Side::Response);
+            assert_eq!(
+                response_plan(&h, Some("GET")).framing,
+                Framing::None,
+                "{st}"
+            );
+        }
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4, 4\r\n\r\n",
+            Side::Response,
+        );
+        assert_eq!(response_plan(&h, None).framing, Framing::Length(4));
+        let h = head(
+            b"POST / HTTP/1.1\r\nContent-Length: 7\r\n\r\n",
+            Side::Request,
+        );
+        assert_eq!(request_plan(&h).framing, Framing::Length(7));
+        let h = head(b"GET / HTTP/1.1\r\n\r\n", Side::Request);
+        assert_eq!(request_plan(&h).framing, Framing::None);
+    }
+
+    #[test]
+    fn chunked_with_extensions_and_trailers() {
+        let raw = b"4;name=val\r\nWiki\r\n5 \r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\nNEXT";
+        let mut s = Stream::new(&raw[..]);
+        let mut out = Vec::new();
+        let (end, trailers) = read_chunked(&mut s, |b| {
+            out.extend_from_slice(b);
+            true
+        })
+        .unwrap();
+        assert_eq!(end, ChunkEnd::Done);
+        assert_eq!(out, b"Wikipedia in\r\n\r\nchunks.");
+        assert_eq!(trailers, vec![("expires".to_string(), b"never".to_vec())]);
+        assert_eq!(s.data(), b"NEXT");
+    }
+
+    #[test]
+    fn resync_finds_next_status_line() {
+        let raw = b"garbage\x00\x00 more HTTP/1.1 junk\r\nHTTP/1.1 200 OK\r\n\r\n";
+        let mut s = Stream::new(&raw[..]);
+        let (skipped, found) = resync(&mut s, Side::Response).unwrap();
+        assert!(found);
+        assert_eq!(skipped as usize, raw.len() - 19);
+        assert!(s.data().starts_with(b"HTTP/1.1 200"));
+        let raw = b"\x01\x02zzz\nget / x\nGET /a HTTP/1.1\r\n\r\n";
+        let mut s = Stream::new(&raw[..]);
+        assert!(resync(&mut s, Side::Request).unwrap().1);
+        assert!(s.data().starts_with(b"GET /a"));
+        let raw = b"no lines here";
+        let mut s = Stream::new(&raw[..]);
+        assert_eq!(resync(&mut s, Side::Request).unwrap(), (13, false));
+    }
+
+    #[test]
+    fn resync_across_block_boundary() {
+        let mut raw = vec![b'x'; 64 * 1024 - 3];
+        raw.extend_from_slice(b"\nHTTP/1.1 200 OK\r\n\r\n");
+        let mut s = Stream::new(&raw[..]);
+        let (skipped, found) = resync(&mut s, Side::Response).unwrap();
+        assert!(found);
+        assert_eq!(skipped as usize, 64 * 1024 - 2);
+    }
+}

@@ -1,0 +1,345 @@
+//! Flow-file names and body-file names.
+//!
+//! Owns: recognising a flow file by its name (tcpflow's default template
+//! `%A.%a-%B.%b%V%v%C%c`), finding the name of the opposite direction, and
+//! building body-file names (`<flow>-HTTPBODY-NNN[.ext]`) from a flow name,
+//! a number and a fixed Content-Type → extension table.
+//!
+//! Must not: take any part of a body-file name from the traffic. The only
+//! inputs are the flow file's own (validated) name, a counter and an
+//! extension chosen from [`MIME_EXTENSIONS`].
+
+use std::net::Ipv6Addr;
+
+/// One endpoint as it appears in a flow-file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// The address exactly as written in the name (`010.000.000.001`, `2001:db8::1`).
+    pub addr: String,
+    /// The port.
+    pub port: u16,
+}
+
+/// A parsed flow-file name: source, destination, VLAN and connection count.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowName {
+    /// The sending endpoint.
+    pub src: Endpoint,
+    /// The receiving endpoint.
+    pub dst: Endpoint,
+    /// The VLAN id from a `--N` suffix, if any.
+    pub vlan: Option<u32>,
+    /// The connection count from a `cN` suffix (0 when there is none).
+    pub conn: u32,
+}
+
+impl FlowName {
+    /// Parse a file name written with tcpflow's default template. Returns
+    /// `None` for anything else (reports, indexes, body files, ...).
+    pub fn parse(name: &str) -> Option<FlowName> {
+        let (left, right) = name.split_once('-')?;
+        let src = parse_endpoint(left)?;
+        let mut rest = right;
+        let mut conn = 0;
+        if let Some(i) = rest.rfind('c') {
+            let digits = &rest[i + 1..];
+            if all_digits(digits) && rest[..i].ends_with(|c: char| c.is_ascii_digit()) {
+                conn = digits.parse().ok()?;
+                rest = &rest[..i];
+            }
+        }
+        let mut vlan = None;
+        if let Some(i) = rest.rfind("--") {
+            let digits = &rest[i + 2..];
+            if !all_digits(digits) {
+                return None;
+            }
+            vlan = Some(digits.parse().ok()?);
+            rest = &rest[..i];
+        }
+        let dst = parse_endpoint(rest)?;
+        Some(FlowName {
+            src,
+            dst,
+            vlan,
+            conn,
+        })
+    }
+
+    /// The name of the opposite direction of the same connection.
+    pub fn reversed(&self) -> FlowName {
+        FlowName {
+            src: self.dst.clone(),
+            dst: self.src.clone(),
+            vlan: self.vlan,
+            conn: self.conn,
+        }
+    }
+}
+
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `ADDR.PPPPP`: an IPv4 address in dotted form (tcpflow pads each part to
+/// three digits) or an IPv6 address in text form, then a five-digit port.
+fn parse_endpoint(s: &str) -> Option<Endpoint> {
+    let (addr, port) = s.rsplit_once('.')?;
+    if port.len() != 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = port.parse().ok()?;
+    let valid = if addr.contains(':') {
+        addr.parse::<Ipv6Addr>().is_ok()
+    } else {
+        let parts: Vec<&str> = addr.split('.').collect();
+        parts.len() == 4
+            && parts.iter().all(|p| {
+                (1..=3).contains(&p.len())
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && p.parse::<u16>().is_ok_and(|v| v <= 255)
+            })
+    };
+    if !valid {
+        return None;
+    }
+    Some(Endpoint {
+        addr: addr.to_string(),
+        port,
+    })
+}
+
+/// Which kind of body a file holds, for its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// A response body: `-HTTPBODY-`.
+    Response,
+    /// A request body: `-HTTPREQBODY-`.
+    Request,
+}
+
+/// The body file's name for message `number` (1-based) of flow file
+/// `flow_file`, with the extension for `content_type` when the table knows it.
+///
+/// `flow_file` must be a validated flow-file name (see [`FlowName::parse`]):
+/// it holds no path separators, so the result stays in the flow's folder.
+pub fn body_file_name(
+    flow_file: &str,
+    kind: BodyKind,
+    number: u64,
+    content_type: Option<&[u8]>,
+) -> String {
+    let tag = match kind {
+        BodyKind::Response => "HTTPBODY",
+        BodyKind::Request => "HTTPREQBODY",
+    };
+    let mut name = format!("{flow_file}-{tag}-{number:03}");
+    if let Some(ext) = content_type.and_then(extension_for) {
+        name.push('.');
+        name.push_str(ext);
+    }
+    name
+}
+
+/// The extension for a Content-Type value (parameters after `;` ignored,
+/// case-insensitive), from [`MIME_EXTENSIONS`]. The result is always one of
+/// the table's constant strings.
+pub fn extension_for(content_type: &[u8]) -> Option<&'static str> {
+    let base = content_type.split(|&b| b == b';').next().unwrap_or(&[]);
+    let base = String::from_utf8_lossy(base).trim().to_ascii_lowercase();
+    MIME_EXTENSIONS
+        .iter()
+        .find(|(mime, _)| *mime == base)
+        .map(|(_, ext)| *ext)
+}
+
+/// Content-Type → extension, for the types met in practice. Where tcpflow
+/// 1.6.1 knows a type, the extension is the one it uses (`image/jpeg` →
+/// `jpg`, `video/mp4` → `m4v`), so names match its output; types it does
+/// not know (`text/javascript`, `application/octet-stream`) get no extension,
+/// as with tcpflow.
+pub const MIME_EXTENSIONS: &[(&str, &str)] = &[
+    ("application/atom+xml", "atom"),
+    ("application/ecmascript", "ecma"),
+    ("application/epub+zip", "epub"),
+    ("application/java-archive", "jar"),
+    ("application/java-vm", "class"),
+    ("application/javascript", "js"),
+    ("application/json", "json"),
+    ("application/msword", "doc"),
+    ("application/ogg", "ogx"),
+    ("application/pdf", "pdf"),
+    ("application/pgp-signature", "asc"),
+    ("application/pkcs7-mime", "p7m"),
+    ("application/pkcs7-signature", "p7s"),
+    ("application/pkix-cert", "cer"),
+    ("application/pkix-crl", "crl"),
+    ("application/postscript", "ps"),
+    ("application/rdf+xml", "rdf"),
+    ("application/rss+xml", "rss"),
+    ("application/rtf", "rtf"),
+    ("application/vnd.android.package-archive", "apk"),
+    ("application/vnd.apple.mpegurl", "m3u8"),
+    ("application/vnd.ms-cab-compressed", "cab"),
+    ("application/vnd.ms-excel", "xls"),
+    ("application/vnd.ms-fontobject", "eot"),
+    ("application/vnd.ms-powerpoint", "ppt"),
+    ("application/vnd.oasis.opendocument.presentation", "odp"),
+    ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
+    ("application/vnd.oasis.opendocument.text", "odt"),
+    (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "pptx",
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+    ("application/x-7z-compressed", "7z"),
+    ("application/x-bittorrent", "torrent"),
+    ("application/x-bzip2", "bz2"),
+    ("application/x-debian-package", "deb"),
+    ("application/x-font-otf", "otf"),
+    ("application/x-font-ttf", "ttf"),
+    ("application/x-font-woff", "woff"),
+    ("application/x-gtar", "gtar"),
+    ("application/x-java-jnlp-file", "jnlp"),
+    ("application/x-mpegurl", "m3u8"),
+    ("application/x-pkcs12", "p12"),
+    ("application/x-pkcs7-certificates", "p7b"),
+    ("application/x-rar-compressed", "rar"),
+    ("application/x-sh", "sh"),
+    ("application/x-shockwave-flash", "swf"),
+    ("application/x-silverlight-app", "xap"),
+    ("application/x-tar", "tar"),
+    ("application/x-x509-ca-cert", "crt"),
+    ("application/x-xpinstall", "xpi"),
+    ("application/xhtml+xml", "xhtml"),
+    ("application/xml", "xml"),
+    ("application/xml-dtd", "dtd"),
+    ("application/xslt+xml", "xslt"),
+    ("application/zip", "zip"),
+    ("audio/midi", "mid"),
+    ("audio/mp4", "mp4a"),
+    ("audio/mpeg", "mpga"),
+    ("audio/ogg", "ogg"),
+    ("audio/webm", "weba"),
+    ("audio/x-aac", "aac"),
+    ("audio/x-aiff", "aiff"),
+    ("audio/x-mpegurl", "m3u"),
+    ("audio/x-ms-wma", "wma"),
+    ("audio/x-wav", "wav"),
+    ("image/bmp", "bmp"),
+    ("image/gif", "gif"),
+    ("image/jp2", "jp2"),
+    ("image/jpeg", "jpg"),
+    ("image/png", "png"),
+    ("image/svg+xml", "svg"),
+    ("image/tiff", "tiff"),
+    ("image/vnd.adobe.photoshop", "psd"),
+    ("image/webp", "webp"),
+    ("image/x-icon", "ico"),
+    ("message/rfc822", "eml"),
+    ("text/cache-manifest", "manifest"),
+    ("text/calendar", "ics"),
+    ("text/css", "css"),
+    ("text/csv", "csv"),
+    ("text/html", "html"),
+    ("text/plain", "txt"),
+    ("text/richtext", "rtx"),
+    ("text/sgml", "sgml"),
+    ("text/tab-separated-values", "tsv"),
+    ("text/uri-list", "urls"),
+    ("text/x-vcard", "vcf"),
+    ("video/3gpp", "3gp"),
+    ("video/mp2t", "ts"),
+    ("video/mp4", "m4v"),
+    ("video/mpeg", "mpg"),
+    ("video/ogg", "ogv"),
+    ("video/quicktime", "mov"),
+    ("video/webm", "webm"),
+    ("video/x-flv", "flv"),
+    ("video/x-m4v", "m4v"),
+    ("video/x-ms-wmv", "wmv"),
+    ("video/x-msvideo", "avi"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ipv4_flow_name() {
+        let n = FlowName::parse("192.168.001.002.00080-010.000.000.001.51234").unwrap();
+        assert_eq!(n.src.addr, "192.168.001.002");
+        assert_eq!(n.src.port, 80);
+        assert_eq!(n.dst.addr, "010.000.000.001");
+        assert_eq!(n.dst.port, 51234);
+        assert_eq!(n.vlan, None);
+        assert_eq!(n.conn, 0);
+    }
+
+    #[test]
+    fn parses_ipv6_vlan_and_connection_suffixes() {
+        let n = FlowName::parse("2001:db8::c.00080-2001:db8::1.51234--12c3").unwrap();
+        assert_eq!(n.src.addr, "2001:db8::c");
+        assert_eq!(n.dst.port, 51234);
+        assert_eq!(n.vlan, Some(12));
+        assert_eq!(n.conn, 3);
+        let n = FlowName::parse("010.000.000.001.50638-010.000.000.002.00080c1").unwrap();
+        assert_eq!(n.conn, 1);
+        assert_eq!(n.dst.port, 80);
+    }
+
+    #[test]
+    fn rejects_non_flow_files() {
+        for name in [
+            "report.jsonl",
+            "http.jsonl",
+            "192.168.001.002.00080-010.000.000.001.51234-HTTPBODY-001.html",
+            "192.168.001.002.00080-010.000.000.001.51234-HTTPBODY-001",
+            "192.168.001.002.00080-010.000.000.001.51234-HTTPREQBODY-002.txt",
+            "192.168.001.002.0080-010.000.000.001.51234",
+            "300.168.001.002.00080-010.000.000.001.51234",
+            "alerts.txt",
+        ] {
+            assert!(FlowName::parse(name).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn reverse_swaps_endpoints_and_keeps_suffixes() {
+        let n = FlowName::parse("010.000.000.001.50638-010.000.000.002.00080--7c1").unwrap();
+        let r = n.reversed();
+        assert_eq!(r.src, n.dst);
+        assert_eq!(r.dst, n.src);
+        assert_eq!((r.vlan, r.conn), (Some(7), 1));
+    }
+
+    #[test]
+    fn body_names_follow_tcpflow() {
+        let f = "010.000.000.002.00080-010.000.000.001.50638";
+        assert_eq!(
+            body_file_name(f, BodyKind::Response, 1, Some(b"text/html; charset=UTF-8")),
+            format!("{f}-HTTPBODY-001.html")
+        );
+        assert_eq!(
+            body_file_name(
+                f,
+                BodyKind::Request,
+                12,
+                Some(b"application/x-www-form-urlencoded")
+            ),
+            format!("{f}-HTTPREQBODY-012")
+        );
+        assert_eq!(
+            body_file_name(f, BodyKind::Response, 1000, Some(b"../../etc/passwd")),
+            format!("{f}-HTTPBODY-1000")
+        );
+        assert_eq!(extension_for(b" IMAGE/JPEG "), Some("jpg"));
+    }
+}

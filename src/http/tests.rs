@@ -1,0 +1,466 @@
+//! End-to-end cases for the post-pass: flow files written into a temporary
+//! folder, carved, and the body files and index checked byte for byte.
+
+use super::*;
+use sha2::{Digest, Sha256};
+use std::fs;
+
+const REQ: &str = "010.000.000.001.51234-010.000.000.002.00080";
+const RESP: &str = "010.000.000.002.00080-010.000.000.001.51234";
+
+struct Carved {
+    dir: tempfile::TempDir,
+    summary: CarveSummary,
+    index: Vec<serde_json::Value>,
+}
+
+impl Carved {
+    fn body(&self, name: &str) -> Vec<u8> {
+        fs::read(self.dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+    fn exists(&self, name: &str) -> bool {
+        self.dir.path().join(name).exists()
+    }
+    fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn carve_with(
+    req: Option<&[u8]>,
+    resp: Option<&[u8]>,
+    extra: &[(&str, &[u8])],
+    opts: &HttpOptions,
+) -> Carved {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(r) = req {
+        fs::write(dir.path().join(REQ), r).unwrap();
+    }
+    if let Some(r) = resp {
+        fs::write(dir.path().join(RESP), r).unwrap();
+    }
+    for (name, bytes) in extra {
+        fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let summary = carve_dirs(&[dir.path().to_path_buf()], opts).unwrap();
+    let text = fs::read_to_string(dir.path().join(INDEX_NAME)).unwrap();
+    let index = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Carved {
+        dir,
+        summary,
+        index,
+    }
+}
+
+fn carve(req: &[u8], resp: &[u8]) -> Carved {
+    carve_with(Some(req), Some(resp), &[], &HttpOptions::default())
+}
+
+fn sha(b: &[u8]) -> String {
+    body::hex(&Sha256::digest(b))
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+fn resp_with_body(head: &str, body: &[u8]) -> Vec<u8> {
+    let mut v = head.as_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+const GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
+const HTML: &[u8] = b"<html><body>Hello, world! Hello, world! Hello, world!</body></html>\n";
+
+fn body_name(n: u32, ext: &str) -> String {
+    format!("{RESP}-HTTPBODY-{n:03}{ext}")
+}
+
+#[test]
+fn content_length_body() {
+    let resp = resp_with_body(
+        &format!("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n", HTML.len()),
+        HTML,
+    );
+    let c = carve(GET, &resp);
+    assert_eq!(c.body(&body_name(1, ".html")), HTML);
+    let r = &c.index[0];
+    assert_eq!(r["method"], "GET");
+    assert_eq!(r["host"], "example.com");
+    assert_eq!(r["uri"], "/index.html");
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["complete"], true);
+    assert_eq!(r["request_file"], REQ);
+    assert_eq!(r["response_file"], RESP);
+    assert_eq!(r["response_offset"], 0);
+    let b = &r["response_body"];
+    assert_eq!(b["file"], body_name(1, ".html"));
+    assert_eq!(b["sha256"], sha(HTML));
+    assert_eq!(b["declared_length"], HTML.len());
+    assert_eq!(b["decoded_length"], HTML.len());
+    assert_eq!(b["framing"], "length");
+    assert_eq!(b["offset"], resp.len() - HTML.len());
+    assert_eq!(c.summary.bodies, 1);
+    assert_eq!(c.summary.messages, 2);
+    assert_eq!(c.summary.incomplete, 0);
+}
+
+#[test]
+fn chunked_body_with_extensions_and_trailers() {
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+        7;ext=1\r\nchunked\r\n1\r\n \r\n4\r\nbody\r\n0\r\nX-Checksum: abc\r\n\r\n";
+    let c = carve(GET, resp);
+    assert_eq!(c.body(&body_name(1, ".txt")), b"chunked body");
+    let b = &c.index[0]["response_body"];
+    assert_eq!(b["framing"], "chunked");
+    assert_eq!(b["complete"], true);
+    assert!(b["notes"][0].as_str().unwrap().contains("x-checksum"));
+}
+
+#[test]
+fn gzip_body_is_decoded() {
+    let enc = gzip(HTML);
+    let resp = resp_with_body(
+        &format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: GZIP\r\nContent-Length: {}\r\n\r\n", enc.len()),
+        &enc,
+    );
+    let c = carve(GET, &resp);
+    assert_eq!(c.body(&body_name(1, ".html")), HTML);
+    let b = &c.index[0]["response_body"];
+    assert_eq!(b["decoded"], true);
+    assert_eq!(b["encoded_length"], enc.len());
+    assert_eq!(b["sha256"], sha(HTML));
+    // -Z keeps it encoded.
+    let opts = HttpOptions {
+        decode: false,
+        ..HttpOptions::default()
+    };
+    let c = carve_with(Some(GET), Some(&resp), &[], &opts);
+    assert_eq!(c.body(&body_name(1, ".html")), enc);
+}
+
+#[test]
+fn deflate_zlib_and_raw_are_decoded() {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(HTML).unwrap();
+    let zlib = z.finish().unwrap();
+    let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    d.write_all(HTML).unwrap();
+    let raw = d.finish().unwrap();
+    let mut resp = Vec::new();
+    for enc in [&zlib, &raw] {
+        resp.extend(resp_with_body(
+            &format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: {}\r\n\r\n",
+                enc.len()
+            ),
+            enc,
+        ));
+    }
+    let req = [GET, GET].concat();
+    let c = carve(&req, &resp);
+    assert_eq!(c.body(&body_name(1, "")), HTML);
+    assert_eq!(c.body(&body_name(2, "")), HTML);
+}
+
+#[test]
+fn brotli_body_is_decoded() {
+    let mut enc = Vec::new();
+    {
+        let mut e = brotli::CompressorWriter::new(&mut enc, 4096, 5, 22);
+        e.write_all(HTML).unwrap();
+    }
+    let resp = resp_with_body(
+        &format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: br\r\nContent-Length: {}\r\n\r\n", enc.len()),
+        &enc,
+    );
+    let c = carve(GET, &resp);
+    assert_eq!(c.body(&body_name(1, ".json")), HTML);
+}
+
+#[test]
+fn gzip_inside_chunked() {
+    let enc = gzip(HTML);
+    let (a, b) = enc.split_at(10);
+    let mut resp =
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for part in [a, b] {
+        resp.extend(format!("{:x}\r\n", part.len()).as_bytes());
+        resp.extend(part);
+        resp.extend(b"\r\n");
+    }
+    resp.extend(b"0\r\n\r\n");
+    let c = carve(GET, &resp);
+    assert_eq!(c.body(&body_name(1, "")), HTML);
+    assert_eq!(c.index[0]["response_body"]["encoded_length"], enc.len());
+}
+
+#[test]
+fn keep_alive_several_responses_numbered_in_order() {
+    let mut req = Vec::new();
+    let mut resp = Vec::new();
+    for i in 1..=3u8 {
+        req.extend(format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        let body = vec![b'a' + i; 10 * i as usize];
+        resp.extend(resp_with_body(
+            &format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()),
+            &body,
+        ));
+    }
+    let c = carve(&req, &resp);
+    for i in 1..=3u8 {
+        assert_eq!(
+            c.body(&body_name(i.into(), "")),
+            vec![b'a' + i; 10 * i as usize]
+        );
+        assert_eq!(c.index[usize::from(i) - 1]["uri"], format!("/{i}"));
+        assert_eq!(c.index[usize::from(i) - 1]["request_number"], i);
+    }
+}
+
+#[test]
+fn pipelined_requests_pair_in_order_with_head_in_the_middle() {
+    let req = b"GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n\
+        HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthird";
+    let c = carve(req, resp);
+    assert_eq!(c.body(&body_name(1, "")), b"first");
+    assert!(!c.exists(&body_name(2, "")));
+    assert_eq!(c.body(&body_name(3, "")), b"third");
+    assert_eq!(c.index.len(), 3);
+    assert_eq!(c.index[1]["method"], "HEAD");
+    assert!(c.index[1]["response_body"].is_null());
+    assert_eq!(c.index[2]["uri"], "/c");
+}
+
+#[test]
+fn head_response_has_no_body() {
+    let c = carve(
+        b"HEAD / HTTP/1.1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/html\r\n\r\n",
+    );
+    assert_eq!(c.index.len(), 1);
+    assert_eq!(c.index[0]["complete"], true);
+    assert_eq!(c.summary.bodies, 0);
+}
+
+#[test]
+fn no_body_for_204_and_304() {
+    let req = [GET, GET, GET].concat();
+    let resp =
+        b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n\
+        HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast";
+    let c = carve(&req, resp);
+    assert_eq!(c.index.len(), 3);
+    assert_eq!(c.index[0]["status"], 204);
+    assert_eq!(c.index[1]["status"], 304);
+    assert_eq!(c.body(&body_name(3, "")), b"last");
+    assert_eq!(c.summary.bodies, 1);
+}
+
+#[test]
+fn continue_100_then_final_response_and_post_body() {
+    let req = b"POST /upload HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world";
+    let resp = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Type: text/html\r\nContent-Length: 4\r\n\r\ndone";
+    let c = carve(req, resp);
+    assert_eq!(c.index.len(), 1);
+    let r = &c.index[0];
+    assert_eq!(r["interim"][0], 100);
+    assert_eq!(r["status"], 201);
+    assert_eq!(r["response_number"], 2);
+    assert_eq!(c.body(&body_name(2, ".html")), b"done");
+    assert_eq!(
+        c.body(&format!("{REQ}-HTTPREQBODY-001.txt")),
+        b"hello world"
+    );
+    assert_eq!(r["request_body"]["sha256"], sha(b"hello world"));
+}
+
+#[test]
+fn chunked_post_body() {
+    let req = b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let c = carve(req, resp);
+    assert_eq!(c.body(&format!("{REQ}-HTTPREQBODY-001")), b"abc");
+    assert_eq!(c.index[1]["uri"], "/next");
+    assert_eq!(c.body(&body_name(2, "")), b"ok");
+}
+
+#[test]
+fn http10_close_delimited() {
+    let c = carve(
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of this\r\nuntil the end",
+    );
+    assert_eq!(
+        c.body(&body_name(1, ".txt")),
+        b"all of this\r\nuntil the end"
+    );
+    assert_eq!(c.index[0]["response_body"]["framing"], "close");
+    assert_eq!(c.index[0]["response_body"]["complete"], true);
+}
+
+#[test]
+fn body_with_gap_is_incomplete() {
+    let mut body = b"0123456789".repeat(10);
+    body[40..60].fill(0);
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+    let resp = resp_with_body(head, &body);
+    let report = format!(
+        "{{\"file\":\"{RESP}\",\"gaps\":[[{},20]]}}\n{{\"file\":\"{REQ}\",\"gaps\":[]}}\n",
+        head.len() + 40
+    );
+    let c = carve_with(
+        Some(GET),
+        Some(&resp),
+        &[(REPORT_NAME, report.as_bytes())],
+        &HttpOptions::default(),
+    );
+    assert_eq!(c.body(&body_name(1, "")), body);
+    let b = &c.index[0]["response_body"];
+    assert_eq!(b["complete"], false);
+    assert!(b["incomplete"][0].as_str().unwrap().starts_with("gap"));
+    assert_eq!(c.index[0]["complete"], false);
+    assert_eq!(c.summary.incomplete, 1);
+}
+
+#[test]
+fn truncated_flow_is_incomplete() {
+    let c = carve(
+        GET,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+    );
+    assert_eq!(c.body(&body_name(1, "")), b"only this");
+    let b = &c.index[0]["response_body"];
+    assert_eq!(b["complete"], false);
+    assert!(b["incomplete"][0].as_str().unwrap().starts_with("eof"));
+}
+
+#[test]
+fn gzip_bomb_is_cut_off_and_flagged() {
+    let enc = gzip(&vec![0u8; 64 << 20]);
+    let resp = resp_with_body(
+        &format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            enc.len()
+        ),
+        &enc,
+    );
+    let opts = HttpOptions {
+        max_decoded_bytes: 4 << 20,
+        ..HttpOptions::default()
+    };
+    let c = carve_with(Some(GET), Some(&resp), &[], &opts);
+    let out = c.body(&body_name(1, ""));
+    assert_eq!(out.len(), 4 << 20);
+    let b = &c.index[0]["response_body"];
+    assert_eq!(b["complete"], false);
+    assert!(b["incomplete"][0].as_str().unwrap().contains("limit"));
+    assert_eq!(b["sha256"], sha(&vec![0u8; 4 << 20]));
+}
+
+#[test]
+fn resync_after_garbage_and_midstream_start() {
+    // The capture began inside a body; then a garbled message; then good ones.
+    let resp = b"tail of an earlier body\r\n\x00\x01\x02HTTP/1.1 oops\r\n\
+        HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nonebinary junk\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo";
+    let req = b"ody of an earlier post\nGET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+    let c = carve(req, resp);
+    assert_eq!(c.index.len(), 2);
+    assert_eq!(c.body(&body_name(1, "")), b"one");
+    assert_eq!(c.body(&body_name(2, "")), b"two");
+    assert_eq!(c.index[1]["uri"], "/2");
+    assert!(c.index[0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("skipped")));
+}
+
+#[test]
+fn connect_tunnel_ends_parsing() {
+    let req = b"CONNECT example.com:443 HTTP/1.1\r\n\r\n\x16\x03\x01 tls bytes\nGET /fake HTTP/1.1\r\n\r\n";
+    let resp = b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03 more tls\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+    let c = carve(req, resp);
+    assert_eq!(c.index.len(), 1);
+    assert_eq!(c.index[0]["method"], "CONNECT");
+    assert_eq!(c.summary.bodies, 0);
+}
+
+#[test]
+fn response_only_flow_is_carved() {
+    let c = carve_with(
+        None,
+        Some(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+        &[],
+        &HttpOptions::default(),
+    );
+    assert_eq!(c.body(&body_name(1, "")), b"hi");
+    assert!(c.index[0]["method"].is_null());
+    assert_eq!(c.index[0]["complete"], false);
+}
+
+#[test]
+fn other_files_are_left_alone_and_rerun_is_stable() {
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi";
+    let stray = format!("{RESP}-HTTPBODY-009");
+    let c = carve_with(
+        Some(GET),
+        Some(resp),
+        &[
+            ("report.jsonl", b"{\"file\":\"x\",\"gaps\":[]}\n"),
+            (
+                "notes.txt",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno",
+            ),
+            (&stray, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno"),
+        ],
+        &HttpOptions::default(),
+    );
+    let before = c.files();
+    assert_eq!(c.summary.bodies, 1);
+    let again = carve_dirs(&[c.dir.path().to_path_buf()], &HttpOptions::default()).unwrap();
+    assert_eq!(again.bodies, 1);
+    assert_eq!(c.files(), before);
+    assert!(before.contains(&"http.jsonl".to_string()));
+}
+
+#[test]
+fn names_never_come_from_the_traffic() {
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Type: ../../x/../text/html\r\nContent-Disposition: attachment; filename=\"../../evil\"\r\nContent-Length: 2\r\n\r\nhi";
+    let c = carve(b"GET /../../../etc/passwd HTTP/1.1\r\n\r\n", resp);
+    assert_eq!(c.body(&body_name(1, "")), b"hi");
+    assert_eq!(c.files().len(), 4);
+}
+
+#[test]
+fn missing_folder_is_an_error() {
+    let r = carve_dirs(
+        &[PathBuf::from("/nonexistent/flowsplit-test")],
+        &HttpOptions::default(),
+    );
+    assert!(matches!(r, Err(Error::Open { .. })));
+}
+
+#[test]
+fn large_flow_streams_through_small_window() {
+    // 5 MiB body, more than the window several times over.
+    let body: Vec<u8> = (0..5u32 << 20).map(|i| (i % 253) as u8).collect();
+    let resp = resp_with_body(
+        &format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()),
+        &body,
+    );
+    let c = carve(GET, &resp);
+    assert_eq!(c.index[0]["response_body"]["sha256"], sha(&body));
+}
