@@ -104,6 +104,11 @@ impl<W: Write> PcapWriter<W> {
         self.out.write_all(&data[..caplen])
     }
 
+    /// The underlying writer (e.g. to see how many bytes a `Vec` holds so far).
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     /// The layout this writer uses.
     pub fn format(&self) -> PcapFormat {
         self.format
