@@ -109,18 +109,20 @@ fn every_http_argument_is_in_the_man_page() {
 #[test]
 fn defaults_are_in_the_man_page() {
     let text = unroff(&man_source());
-    let mut cmd = Cli::command();
-    cmd.build();
-    for arg in cmd.get_arguments() {
-        for v in arg.get_default_values() {
-            let v = v.to_string_lossy();
-            // "." (the current directory) is documented in words.
-            if v != "." {
-                assert!(
-                    text.contains(v.as_ref()),
-                    "the default of {} ({v}) is not in man/flowsplit.1",
-                    arg.get_id()
-                );
+    for mut cmd in [Cli::command(), HttpCli::command()] {
+        cmd.build();
+        for arg in cmd.get_arguments() {
+            for v in arg.get_default_values() {
+                let v = v.to_string_lossy();
+                // "." (the current directory) is documented in words.
+                if v != "." {
+                    assert!(
+                        text.contains(v.as_ref()),
+                        "the default of {} {} ({v}) is not in man/flowsplit.1",
+                        cmd.get_name(),
+                        arg.get_id()
+                    );
+                }
             }
         }
     }
