@@ -71,6 +71,10 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
+    /// Reassemble on N worker threads (default: one per core). Output is the same for every N.
+    #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+
     /// BPF filter expression.
     #[arg(
         value_name = "EXPRESSION",
@@ -119,6 +123,10 @@ impl Cli {
         config.http = self.scanner.as_deref() == Some("http");
         config.http_options.decode = !self.no_decompress;
         config.quiet = self.quiet;
+        config.threads = match self.threads {
+            Some(n) => usize::try_from(n).unwrap_or(1),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         Ok(config)
     }
 }
@@ -138,7 +146,26 @@ pub struct HttpCli {
     #[arg(short = 'Z')]
     pub no_decompress: bool,
 
+    /// Keep at most BYTES of a decoded body; the rest is cut off and flagged.
+    #[arg(long = "max-decoded", value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_decoded: u64,
+
+    /// Cut a body off once it decodes to more than N bytes per encoded byte (past 1 MiB).
+    #[arg(long = "max-ratio", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_ratio: u64,
+
     /// Print nothing but errors on standard error.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+}
+
+impl HttpCli {
+    /// The carving settings these flags ask for.
+    pub fn options(&self) -> crate::http::HttpOptions {
+        crate::http::HttpOptions {
+            decode: !self.no_decompress,
+            max_decoded_bytes: self.max_decoded,
+            max_ratio: self.max_ratio,
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub http_options: crate::http::HttpOptions,
     /// Say nothing on stderr but errors.
     pub quiet: bool,
+    /// Worker threads reassembling connections (1: everything in the reading thread).
+    pub threads: usize,
 }
 
 /// tcpflow's default file-name template.
@@ -65,6 +67,7 @@ impl Config {
             http: false,
             http_options: crate::http::HttpOptions::default(),
             quiet: true,
+            threads: 1,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod synth;
 

@@ -9,8 +9,25 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "http") {
         let cli = HttpCli::parse_from(args.iter().skip(1));
-        let _ = cli;
-        return ExitCode::SUCCESS;
+        return match flowsplit::http::carve_dirs(&cli.dirs, &cli.options()) {
+            Ok(s) => {
+                for e in &s.errors {
+                    eprintln!("flowsplit: {e}");
+                }
+                if !cli.quiet {
+                    eprintln!(
+                        "flowsplit: {} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders",
+                        s.messages, s.connections, s.bodies, s.incomplete, s.folders
+                    );
+                }
+                if s.errors.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => fail(&e.to_string(), e.exit_code()),
+        };
     }
     let cli = Cli::parse_from(args);
     let config = match cli.into_config() {

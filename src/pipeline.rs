@@ -10,8 +10,9 @@ use crate::config::{Config, Input};
 use crate::decode::{Decoder, FragmentLimits};
 use crate::error::Error;
 use crate::flow::{DirectionLimits, FlowTable, TableConfig};
-use crate::output::report::{DirectionRecord, ReportWriter};
 use crate::output::{FileSink, Template};
+use crate::output::{OrderedReport, ReportWriter};
+use crate::parallel::{Inline, SegmentSink, Sharded};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -74,12 +75,12 @@ impl Filter {
 pub fn run(config: &Config) -> Result<RunSummary, Error> {
     let template = Template::parse(&config.template)?;
     let mut filter = config.filter.as_deref().map(Filter::new).transpose()?;
-    let sink = FileSink::new(&config.outdir, config.max_open_files)?;
-    let mut report = config
+    let report = config
         .report
         .as_deref()
         .map(ReportWriter::create)
         .transpose()?;
+    let report = OrderedReport::new(report);
     let table_config = TableConfig {
         idle_timeout: config.idle_timeout,
         limits: DirectionLimits {
@@ -87,13 +88,22 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
             max_pending: config.max_pending_per_direction,
         },
     };
-    let mut table = FlowTable::new(table_config, template, sink);
+    let threads = config.threads.max(1);
+    let mut tables = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let sink = FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?;
+        tables.push(FlowTable::new(table_config.clone(), template.clone(), sink));
+    }
+    let mut sink: Box<dyn SegmentSink> = if threads == 1 {
+        let table = tables
+            .pop()
+            .ok_or_else(|| Error::Usage("no flow table".into()))?;
+        Box::new(Inline::new(table, report))
+    } else {
+        Box::new(Sharded::new(tables, report))
+    };
     let mut decoder = Decoder::new(FragmentLimits::default());
     let mut summary = RunSummary::default();
-    let mut on_close = |record: DirectionRecord| match report.as_mut() {
-        Some(r) => r.write(&record),
-        None => Ok(()),
-    };
     let mut fatal: Option<Error> = None;
 
     'inputs: for input in &config.inputs {
@@ -111,7 +121,7 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
                 }
                 match decoder.decode(pkt) {
                     Ok(seg) => {
-                        if let Err(e) = table.process(&seg, summary.packets, &mut on_close) {
+                        if let Err(e) = sink.segment(&seg, summary.packets) {
                             fatal = Some(e);
                         }
                     }
@@ -144,17 +154,16 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
             }
         }
     }
-    let finished = table.finish(&mut on_close);
-    let stats = table.stats();
-    summary.connections = stats.connections;
-    summary.directions = stats.directions;
-    if let Some(r) = report.as_mut() {
-        r.flush()?;
+    let finished = sink.finish();
+    if let Ok(stats) = &finished {
+        summary.connections = stats.connections;
+        summary.directions = stats.directions;
     }
+    // A worker's own error says more than the reader's note that it stopped.
+    finished?;
     if let Some(e) = fatal {
         return Err(e);
     }
-    finished?;
     if config.http {
         // The HTTP pass is wired in once src/http provides carve_dirs.
     }

@@ -11,4 +11,4 @@ pub mod table;
 
 pub use assembler::{Assembler, Piece};
 pub use direction::DirectionLimits;
-pub use table::{ConnKey, FlowTable, TableConfig, TableStats};
+pub use table::{ConnKey, FlowTable, OnClose, TableConfig, TableStats};

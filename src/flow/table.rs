@@ -10,11 +10,14 @@ use super::direction::{Direction, DirectionLimits, WriteCtx};
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
-use crate::output::report::{DirectionRecord, End};
+use crate::output::report::{CloseKey, DirectionRecord, End};
 use crate::output::{FileSink, Template};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+
+/// Where a closed direction's record goes, with the key that orders it.
+pub type OnClose<'a> = dyn FnMut(CloseKey, DirectionRecord) -> Result<(), Error> + 'a;
 
 /// Both endpoints of a connection in canonical order, plus its VLAN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +118,8 @@ pub struct FlowTable {
     sink: FileSink,
     stats: TableStats,
     now: Timestamp,
+    /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
+    event: u64,
 }
 
 impl FlowTable {
@@ -129,6 +134,7 @@ impl FlowTable {
             sink,
             stats: TableStats::default(),
             now: Timestamp::default(),
+            event: 0,
         }
     }
 
@@ -148,10 +154,10 @@ impl FlowTable {
         &mut self,
         seg: &Segment<'_>,
         packet_no: u64,
-        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
+        on_close: &mut OnClose<'_>,
     ) -> Result<(), Error> {
-        self.now = self.now.max(seg.ts);
-        self.expire(on_close)?;
+        self.tick(seg.ts, packet_no, on_close)?;
+        self.event = packet_no;
         let (key, side) = ConnKey::of(&seg.tuple);
         let opens_new = seg.flags.syn() && !seg.flags.ack();
         let mut counter = 0;
@@ -218,23 +224,47 @@ impl FlowTable {
         Ok(())
     }
 
+    /// Advance capture time to `ts` (packet number `packet_no`). When a new
+    /// second begins, connections whose linger or idle time is over are
+    /// closed; expiry looks at whole seconds only, so it happens at the same
+    /// packet however connections are spread over workers.
+    pub fn tick(
+        &mut self,
+        ts: Timestamp,
+        packet_no: u64,
+        on_close: &mut OnClose<'_>,
+    ) -> Result<(), Error> {
+        if ts.secs <= self.now.secs {
+            self.now = self.now.max(ts);
+            return Ok(());
+        }
+        self.now = self.now.max(ts);
+        self.event = packet_no;
+        self.expire(on_close)
+    }
+
     /// Finalise finished connections whose linger is over and close
     /// connections idle for longer than the timeout. Amortised O(1) per
     /// packet: a connection enters a wheel at most once per second of
     /// capture time in which it is active.
-    fn expire(
-        &mut self,
-        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn expire(&mut self, on_close: &mut OnClose<'_>) -> Result<(), Error> {
         let linger = i64::try_from(LINGER_SECS).unwrap_or(i64::MAX);
         while let Some(key) = self.due(true, linger) {
-            let end = self.conns.get(&key).and_then(|c| c.closing).unwrap_or(End::Fin);
+            let end = self
+                .conns
+                .get(&key)
+                .and_then(|c| c.closing)
+                .unwrap_or(End::Fin);
             self.close(key, end, on_close)?;
         }
         if let Some(timeout) = self.config.idle_timeout {
             let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
             while let Some(key) = self.due(false, timeout) {
-                let end = self.conns.get(&key).and_then(|c| c.closing).unwrap_or(End::Timeout);
+                let end = self
+                    .conns
+                    .get(&key)
+                    .and_then(|c| c.closing)
+                    .unwrap_or(End::Timeout);
                 self.close(key, end, on_close)?;
             }
         }
@@ -244,7 +274,11 @@ impl FlowTable {
     /// The next connection of the linger (or idle) wheel silent for more
     /// than `limit` seconds, removing stale entries on the way.
     fn due(&mut self, linger: bool, limit: i64) -> Option<ConnKey> {
-        let wheel = if linger { &mut self.linger } else { &mut self.idle };
+        let wheel = if linger {
+            &mut self.linger
+        } else {
+            &mut self.idle
+        };
         while let Some(&(sec, key)) = wheel.queue.front() {
             if self.now.secs.saturating_sub(sec) <= limit {
                 return None;
@@ -253,8 +287,12 @@ impl FlowTable {
             let Some(conn) = self.conns.get(&key) else {
                 continue;
             };
-            let current = if linger { conn.linger_sec } else { conn.idle_sec };
-            if current == sec && self.now.seconds_since(conn.last_ts) > limit as u64 {
+            let current = if linger {
+                conn.linger_sec
+            } else {
+                conn.idle_sec
+            };
+            if current == sec && self.now.secs.saturating_sub(conn.last_ts.secs) > limit {
                 return Some(key);
             }
         }
@@ -264,12 +302,7 @@ impl FlowTable {
     /// Close the connection under `key`: both directions give up their
     /// holes, files are closed and records passed on (the side that sent
     /// first, first).
-    fn close(
-        &mut self,
-        key: ConnKey,
-        end: End,
-        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn close(&mut self, key: ConnKey, end: End, on_close: &mut OnClose<'_>) -> Result<(), Error> {
         let Some(mut conn) = self.conns.remove(&key) else {
             return Ok(());
         };
@@ -279,11 +312,16 @@ impl FlowTable {
             limits: &self.config.limits,
         };
         let mut first_err = None;
-        for dir in conn.sides.iter_mut() {
+        for (side, dir) in conn.sides.iter_mut().enumerate() {
             match dir.close(end, &mut ctx) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;
-                    if let Err(e) = on_close(record) {
+                    let key = CloseKey {
+                        event: self.event,
+                        connection: conn.id,
+                        side: side as u8,
+                    };
+                    if let Err(e) = on_close(key, record) {
                         first_err.get_or_insert(e);
                     }
                 }
@@ -293,20 +331,21 @@ impl FlowTable {
                 }
             }
         }
-        let _ = conn.id;
         first_err.map_or(Ok(()), Err)
     }
 
     /// Close every open connection (end of input), in order of connection id.
-    pub fn finish(
-        &mut self,
-        on_close: &mut dyn FnMut(DirectionRecord) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    pub fn finish(&mut self, on_close: &mut OnClose<'_>) -> Result<(), Error> {
         let mut keys: Vec<(u64, ConnKey)> = self.conns.iter().map(|(k, c)| (c.id, *k)).collect();
         keys.sort_unstable_by_key(|&(id, _)| id);
+        self.event = u64::MAX;
         let mut first_err = None;
         for (_, key) in keys {
-            let end = self.conns.get(&key).and_then(|c| c.closing).unwrap_or(End::EndOfInput);
+            let end = self
+                .conns
+                .get(&key)
+                .and_then(|c| c.closing)
+                .unwrap_or(End::EndOfInput);
             if let Err(e) = self.close(key, end, on_close) {
                 first_err.get_or_insert(e);
             }

@@ -8,4 +8,4 @@ pub mod report;
 
 pub use files::{FileId, FileSink};
 pub use naming::{NameFacts, Template};
-pub use report::{DirectionRecord, End, ReportWriter};
+pub use report::{CloseKey, DirectionRecord, End, OrderedReport, ReportWriter};

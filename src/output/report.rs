@@ -62,6 +62,69 @@ pub struct DirectionRecord {
     pub sha256: String,
 }
 
+/// The position of a closed direction in the report: records are ordered by
+/// the packet whose arrival closed them, then by connection id, then by side.
+/// This order is the same however connections are spread over workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CloseKey {
+    /// Number of the packet that closed the direction (`u64::MAX` at end of input).
+    pub event: u64,
+    /// Connection id.
+    pub connection: u64,
+    /// 0 for the direction sent by the lower endpoint, 1 for the other.
+    pub side: u8,
+}
+
+/// Puts records into [`CloseKey`] order before they are written: records are
+/// held until every record that sorts before them is known to be in, which
+/// the caller signals with [`OrderedReport::release_before`].
+pub struct OrderedReport {
+    held: std::collections::BTreeMap<CloseKey, DirectionRecord>,
+    writer: Option<ReportWriter>,
+}
+
+impl OrderedReport {
+    /// Ordering in front of `writer` (or of nothing, when the report is off).
+    pub fn new(writer: Option<ReportWriter>) -> OrderedReport {
+        OrderedReport {
+            held: std::collections::BTreeMap::new(),
+            writer,
+        }
+    }
+
+    /// Hold one record.
+    pub fn push(&mut self, key: CloseKey, record: DirectionRecord) {
+        self.held.insert(key, record);
+    }
+
+    /// Write, in order, every held record whose event is below `event`.
+    pub fn release_before(&mut self, event: u64) -> Result<(), Error> {
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().event >= event {
+                break;
+            }
+            let record = entry.remove();
+            if let Some(w) = self.writer.as_mut() {
+                w.write(&record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write everything still held, in order, and flush.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        while let Some((_, record)) = self.held.pop_first() {
+            if let Some(w) = self.writer.as_mut() {
+                w.write(&record)?;
+            }
+        }
+        match self.writer.as_mut() {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Appends report lines to a file.
 pub struct ReportWriter {
     path: PathBuf,

@@ -1,0 +1,303 @@
+//! Spreading connections over worker threads.
+//!
+//! The reading thread reads, filters and decodes packets (the fragment table
+//! needs every packet) and hands each segment to the worker chosen by the
+//! symmetric hash of its connection ([`ConnKey::shard`]), so both directions
+//! of a connection meet in one flow table. Segments travel in batches (one
+//! metadata vector and one payload arena, recycled) over bounded channels,
+//! so memory stays bounded by what is in flight.
+//!
+//! Output is identical to a one-thread run: expiry happens only when a new
+//! second of capture time begins, and the reader tells every worker about
+//! that at the same packet ([`Item::Tick`]); closed directions are keyed by
+//! [`CloseKey`] and a collector writes them in that order once every worker
+//! has moved past them.
+
+use crate::capture::Timestamp;
+use crate::decode::{Segment, TcpFlags, TcpTuple};
+use crate::error::Error;
+use crate::flow::{ConnKey, FlowTable, TableStats};
+use crate::output::{CloseKey, DirectionRecord, OrderedReport};
+use std::borrow::Cow;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
+
+/// Where decoded segments go: one flow table in this thread, or several in workers.
+pub trait SegmentSink {
+    /// Take one segment; `packet_no` is its 1-based number over all inputs.
+    fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error>;
+    /// Close every connection, write the remaining report lines, and say what was done.
+    fn finish(self: Box<Self>) -> Result<TableStats, Error>;
+}
+
+/// One flow table in the reading thread.
+pub struct Inline {
+    table: FlowTable,
+    report: OrderedReport,
+}
+
+impl Inline {
+    /// Reassemble in this thread.
+    pub fn new(table: FlowTable, report: OrderedReport) -> Inline {
+        Inline { table, report }
+    }
+}
+
+impl SegmentSink for Inline {
+    fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error> {
+        let report = &mut self.report;
+        self.table.process(seg, packet_no, &mut |k, r| {
+            report.push(k, r);
+            Ok(())
+        })?;
+        self.report.release_before(packet_no.saturating_add(1))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<TableStats, Error> {
+        let report = &mut self.report;
+        let finished = self.table.finish(&mut |k, r| {
+            report.push(k, r);
+            Ok(())
+        });
+        let written = self.report.finish();
+        finished?;
+        written?;
+        Ok(self.table.stats())
+    }
+}
+
+/// A segment's fields, its payload kept in the batch's arena.
+struct SegMeta {
+    ts: Timestamp,
+    tuple: TcpTuple,
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    window: u16,
+    missing: u32,
+    packet_no: u64,
+    start: usize,
+    len: usize,
+}
+
+/// What a worker is told, in order.
+enum Item {
+    Segment(SegMeta),
+    /// A new second of capture time began at this packet.
+    Tick(Timestamp, u64),
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    arena: Vec<u8>,
+    /// Every packet up to this number has been dispatched.
+    through: u64,
+}
+
+/// Send a batch when it holds this many items or arena bytes.
+const BATCH_ITEMS: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches in flight per worker.
+const QUEUE_DEPTH: usize = 4;
+
+enum Msg {
+    Record(CloseKey, DirectionRecord),
+    Progress(usize, u64),
+    Done(Result<TableStats, Error>),
+}
+
+/// Several flow tables in worker threads.
+pub struct Sharded {
+    senders: Vec<SyncSender<Batch>>,
+    batches: Vec<Batch>,
+    recycled: Receiver<Batch>,
+    workers: Vec<JoinHandle<()>>,
+    collector: JoinHandle<Result<TableStats, Error>>,
+    last_second: Option<i64>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Sharded {
+    /// Start one worker per table and a collector writing `report` in order.
+    pub fn new(tables: Vec<FlowTable>, report: OrderedReport) -> Sharded {
+        let n = tables.len();
+        let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
+        let (recycle_tx, recycled) = mpsc::channel::<Batch>();
+        let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut senders = Vec::with_capacity(n);
+        let mut workers = Vec::with_capacity(n);
+        for (w, table) in tables.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel::<Batch>(QUEUE_DEPTH);
+            senders.push(tx);
+            let msgs = msg_tx.clone();
+            let recycle = recycle_tx.clone();
+            let failed = failed.clone();
+            workers.push(std::thread::spawn(move || {
+                work(w, table, rx, msgs, recycle, failed)
+            }));
+        }
+        drop(msg_tx);
+        let collector = std::thread::spawn(move || collect(n, msg_rx, report));
+        Sharded {
+            senders,
+            batches: (0..n).map(|_| Batch::default()).collect(),
+            recycled,
+            workers,
+            collector,
+            last_second: None,
+            failed,
+        }
+    }
+
+    fn send(&mut self, w: usize, through: u64) -> Result<(), Error> {
+        let fresh = self.recycled.try_recv().unwrap_or_default();
+        let mut batch = std::mem::replace(&mut self.batches[w], fresh);
+        batch.through = through;
+        if self.senders[w].send(batch).is_err() {
+            return Err(Error::Usage("a worker thread stopped".into()));
+        }
+        Ok(())
+    }
+}
+
+impl SegmentSink for Sharded {
+    fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error> {
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::Usage("a worker failed".into()));
+        }
+        if self.last_second.is_none_or(|s| seg.ts.secs > s) {
+            self.last_second = Some(seg.ts.secs);
+            for w in 0..self.batches.len() {
+                self.batches[w].items.push(Item::Tick(seg.ts, packet_no));
+                self.send(w, packet_no - 1)?;
+            }
+        }
+        let (key, _) = ConnKey::of(&seg.tuple);
+        let w = key.shard(self.batches.len());
+        let batch = &mut self.batches[w];
+        let start = batch.arena.len();
+        batch.arena.extend_from_slice(&seg.payload);
+        batch.items.push(Item::Segment(SegMeta {
+            ts: seg.ts,
+            tuple: seg.tuple,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            window: seg.window,
+            missing: seg.missing,
+            packet_no,
+            start,
+            len: seg.payload.len(),
+        }));
+        if batch.items.len() >= BATCH_ITEMS || batch.arena.len() >= BATCH_BYTES {
+            self.send(w, packet_no)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<TableStats, Error> {
+        let through = u64::MAX - 1;
+        for w in 0..self.batches.len() {
+            // A worker that already stopped has reported why; keep going.
+            let _ = self.send(w, through);
+        }
+        self.senders.clear();
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+        match self.collector.join() {
+            Ok(result) => result,
+            Err(_) => Err(Error::Usage("the report thread panicked".into())),
+        }
+    }
+}
+
+fn work(
+    w: usize,
+    mut table: FlowTable,
+    batches: Receiver<Batch>,
+    msgs: Sender<Msg>,
+    recycle: Sender<Batch>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut error = None;
+    let mut on_close = |k: CloseKey, r: DirectionRecord| {
+        let _ = msgs.send(Msg::Record(k, r));
+        Ok(())
+    };
+    for mut batch in batches.iter() {
+        if error.is_none() {
+            for item in &batch.items {
+                let result = match item {
+                    Item::Tick(ts, packet_no) => table.tick(*ts, *packet_no, &mut on_close),
+                    Item::Segment(m) => {
+                        let seg = Segment {
+                            ts: m.ts,
+                            tuple: m.tuple,
+                            seq: m.seq,
+                            ack: m.ack,
+                            flags: m.flags,
+                            window: m.window,
+                            payload: Cow::Borrowed(&batch.arena[m.start..m.start + m.len]),
+                            missing: m.missing,
+                        };
+                        table.process(&seg, m.packet_no, &mut on_close)
+                    }
+                };
+                if let Err(e) = result {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let _ = msgs.send(Msg::Progress(w, batch.through));
+        batch.items.clear();
+        batch.arena.clear();
+        let _ = recycle.send(batch);
+    }
+    let finished = match error {
+        Some(e) => {
+            let _ = table.finish(&mut on_close);
+            Err(e)
+        }
+        None => table.finish(&mut on_close).map(|()| table.stats()),
+    };
+    let _ = msgs.send(Msg::Done(finished));
+}
+
+fn collect(
+    workers: usize,
+    msgs: Receiver<Msg>,
+    mut report: OrderedReport,
+) -> Result<TableStats, Error> {
+    let mut progress = vec![0u64; workers];
+    let mut stats = TableStats::default();
+    let mut first_error = None;
+    for msg in msgs.iter() {
+        match msg {
+            Msg::Record(k, r) => report.push(k, r),
+            Msg::Progress(w, through) => {
+                progress[w] = through;
+                let low = progress.iter().copied().min().unwrap_or(0);
+                if let Err(e) = report.release_before(low.saturating_add(1)) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            Msg::Done(result) => match result {
+                Ok(s) => {
+                    stats.connections += s.connections;
+                    stats.directions += s.directions;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            },
+        }
+    }
+    if let Err(e) = report.finish() {
+        first_error.get_or_insert(e);
+    }
+    first_error.map_or(Ok(stats), Err)
+}
