@@ -25,6 +25,8 @@ pub struct RunSummary {
     pub connections: u64,
     /// Directions written.
     pub directions: u64,
+    /// HTTP bodies carved (with `-e http`).
+    pub http_bodies: u64,
     /// Errors met on inputs that did not stop the run (each already a full message).
     pub input_errors: Vec<String>,
 }
@@ -165,7 +167,10 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
         return Err(e);
     }
     if config.http {
-        // The HTTP pass is wired in once src/http provides carve_dirs.
+        let carved =
+            crate::http::carve_dirs(std::slice::from_ref(&config.outdir), &config.http_options)?;
+        summary.http_bodies = carved.bodies;
+        summary.input_errors.extend(carved.errors.iter().map(|e| e.to_string()));
     }
     Ok(summary)
 }
