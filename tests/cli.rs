@@ -1,0 +1,339 @@
+//! The `flowsplit` binary: exit codes, one-line errors on stderr for bad
+//! input, report placement flags, standard input, folders as input, BPF
+//! filters and never overwriting existing files.
+
+mod common;
+
+use common::{cs, flowsplit, sc, stderr_lines, testdata, CS, SC};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// Run the binary with `-r` for each input and `-o outdir`, plus `extra` args.
+fn run_bin(inputs: &[&Path], outdir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<&OsStr> = Vec::new();
+    for i in inputs {
+        args.push(os("-r"));
+        args.push(i.as_os_str());
+    }
+    args.push(os("-o"));
+    args.push(outdir.as_os_str());
+    args.extend(extra.iter().map(|s| os(s)));
+    flowsplit(&args)
+}
+
+fn outcome(
+    dir: tempfile::TempDir,
+    out: &std::process::Output,
+    report: Option<&Path>,
+) -> common::Outcome {
+    let (files, report) = common::collect(&dir.path().join("out"), report);
+    common::Outcome {
+        dir,
+        files,
+        report,
+        result: Ok(stderr_lines(out)),
+    }
+}
+
+#[test]
+fn a_good_run_exits_zero_and_writes_the_report_in_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out").join("nested"); // created with parents
+    let out = run_bin(&[&testdata("out_of_order.pcap")], &outdir, &["-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stderr_lines(&out).is_empty(),
+        "-q prints nothing: {:?}",
+        stderr_lines(&out)
+    );
+    let report = outdir.join("report.jsonl");
+    assert!(report.is_file());
+    let (files, lines) = common::collect(&outdir, Some(&report));
+    assert_eq!(files[CS], b"ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    assert_eq!(files[SC], b"helloworld");
+    assert_eq!(lines.len(), 2);
+}
+
+#[test]
+fn report_flag_moves_the_report() {
+    for flag in ["--report", "-X"] {
+        let dir = tempfile::tempdir().unwrap();
+        let outdir = dir.path().join("out");
+        let report = dir.path().join("elsewhere.jsonl");
+        let out = run_bin(
+            &[&testdata("out_of_order.pcap")],
+            &outdir,
+            &["-q", flag, report.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(!outdir.join("report.jsonl").exists(), "{flag}");
+        let o = outcome(dir, &out, Some(&report));
+        o.assert_flows(&[(CS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), (SC, b"helloworld")]);
+    }
+}
+
+#[test]
+fn no_report_flag_writes_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = run_bin(
+        &[&testdata("out_of_order.pcap")],
+        &outdir,
+        &["-q", "--no-report"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<String> = std::fs::read_dir(&outdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, [CS, SC]);
+}
+
+/// Exactly one line on stderr, mentioning each of `needles`; exit code 1.
+fn assert_one_error(out: &std::process::Output, needles: &[&str]) {
+    let lines = stderr_lines(out);
+    assert_eq!(lines.len(), 1, "one line on stderr, got {lines:?}");
+    for n in needles {
+        assert!(
+            lines[0].contains(n),
+            "{:?} does not mention {n:?}",
+            lines[0]
+        );
+    }
+    assert_eq!(out.status.code(), Some(1), "exit code; stderr {lines:?}");
+}
+
+#[test]
+fn missing_input_is_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-capture.pcap");
+    let out = run_bin(&[&missing], &dir.path().join("out"), &[]);
+    assert_one_error(&out, &["no-such-capture.pcap"]);
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_is_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "these are not packets\n".repeat(10)).unwrap();
+    let out = run_bin(&[&text], &dir.path().join("out"), &[]);
+    assert_one_error(&out, &["notes.txt"]);
+}
+
+#[test]
+fn truncated_capture_fails_but_writes_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = run_bin(&[&testdata("truncated.pcap")], &outdir, &[]);
+    assert_one_error(&out, &["truncated.pcap"]);
+    let o = outcome(dir, &out, Some(&outdir.join("report.jsonl")));
+    o.assert_flows(&[
+        (&cs(40001), b"complete request"),
+        (&sc(40001), b"complete response"),
+        (&cs(40002), b"partial request"),
+    ]);
+    assert_eq!(o.report.len(), 3);
+}
+
+#[test]
+fn unwritable_output_folder_is_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder under a regular file cannot be made, even by root.
+    let blocker = dir.path().join("plain-file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let outdir = blocker.join("out");
+    let out = run_bin(&[&testdata("out_of_order.pcap")], &outdir, &[]);
+    assert_one_error(&out, &["plain-file"]);
+}
+
+#[test]
+fn unknown_link_type_names_file_and_type_and_other_inputs_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = run_bin(
+        &[
+            &testdata("unknown_link.pcap"),
+            &testdata("out_of_order.pcap"),
+        ],
+        &outdir,
+        &[],
+    );
+    assert_one_error(&out, &["unknown_link.pcap", "147"]);
+    let o = outcome(dir, &out, Some(&outdir.join("report.jsonl")));
+    o.assert_flows(&[(CS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), (SC, b"helloworld")]);
+}
+
+#[test]
+fn standard_input_is_read_with_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args([os("-q"), os("-r"), os("-"), os("-o"), outdir.as_os_str()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(testdata("out_of_order.pcap")).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let o = outcome(dir, &out, Some(&outdir.join("report.jsonl")));
+    o.assert_flows(&[(CS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), (SC, b"helloworld")]);
+}
+
+#[test]
+fn a_folder_is_read_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("captures");
+    std::fs::create_dir(&input).unwrap();
+    // Written second-first: name order, not creation order, must count.
+    for n in ["rotated_2.pcap", "rotated_1.pcap"] {
+        std::fs::copy(testdata(n), input.join(n)).unwrap();
+    }
+    let outdir = dir.path().join("out");
+    let out = run_bin(&[&input], &outdir, &["-q"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let o = outcome(dir, &out, Some(&outdir.join("report.jsonl")));
+    o.assert_flows(&[
+        (CS, b"part one|part two"),
+        (SC, b"ack one|ack two"),
+        (&cs(40002), b"new in file 2"),
+        (&sc(40002), b"new reply"),
+    ]);
+}
+
+#[test]
+fn trailing_arguments_are_a_bpf_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = run_bin(
+        &[&testdata("fin_rst.pcap")],
+        &outdir,
+        &["-q", "port", "40002"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let o = outcome(dir, &out, Some(&outdir.join("report.jsonl")));
+    o.assert_flows(&[(&cs(40002), b"request"), (&sc(40002), b"partial resp")]);
+}
+
+#[test]
+fn a_bad_filter_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bin(
+        &[&testdata("fin_rst.pcap")],
+        &dir.path().join("out"),
+        &["port", "banana"],
+    );
+    assert_eq!(stderr_lines(&out).len(), 1, "{:?}", stderr_lines(&out));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn existing_files_are_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    for _ in 0..2 {
+        let out = run_bin(
+            &[&testdata("out_of_order.pcap")],
+            &outdir,
+            &["-q", "--no-report"],
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let (files, _) = common::collect(&outdir, None);
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    let (cs1, sc1) = (format!("{CS}c1"), format!("{SC}c1"));
+    assert_eq!(names, [CS, cs1.as_str(), SC, sc1.as_str()]);
+    assert_eq!(files[CS], files[&cs1]);
+    assert_eq!(files[SC], files[&sc1]);
+}
+
+#[test]
+fn template_flag_names_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = run_bin(
+        &[&testdata("vlan.pcap")],
+        &outdir,
+        &["-q", "--no-report", "-T", "%a-%b%V%v"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (files, _) = common::collect(&outdir, None);
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "00080-40000--100",
+            "00080-40000--101",
+            "40000-00080--100",
+            "40000-00080--101"
+        ]
+    );
+    assert_eq!(files["40000-00080--101"], b"on vlan 101");
+}
+
+#[test]
+fn one_open_file_gives_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let input = testdata("pcapng_mixed.pcapng");
+    assert_eq!(
+        run_bin(&[&input], &a, &["-q", "--no-report"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run_bin(&[&input], &b, &["-q", "--no-report", "-f", "1"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let (fa, _) = common::collect(&a, None);
+    let (fb, _) = common::collect(&b, None);
+    assert_eq!(fa.len(), 6);
+    assert_eq!(fa, fb);
+}
+
+#[test]
+fn zero_open_files_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bin(
+        &[&testdata("out_of_order.pcap")],
+        &dir.path().join("out"),
+        &["-f", "0"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
