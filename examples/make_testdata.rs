@@ -64,6 +64,10 @@ pub fn all() -> io::Result<Vec<Capture>> {
         cap("retransmission.pcap", "Exact and partial retransmissions, one extending past the end. Expect `hello world! bye` / `ok`.", retransmission()?),
         cap("overlap_conflict.pcap", "Overlapping segments with different bytes at the same offsets; the bytes accepted first win. Expect `abcdefghijklmnop` / `012345`.", overlap_conflict()?),
         cap("wraparound.pcap", "ISNs 0xfffffff0 and 0xfffffffa: both directions cross 2^32 (the server's out of order). Expect `0123456789abcdefghijABCDEFGHIJ` / `abcde0123456789`.", wraparound()?),
+        cap("overlap_pending.pcap", "A buffered out-of-order segment (offset 8) is overlapped by a later segment with different bytes; the buffered bytes win. Expect `ABCDefghwxyzMN` / `ok`.", overlap_pending()?),
+        cap("syn_data.pcap", "The client's SYN carries data (as with TCP Fast Open). Expect `early+later` / `ok`.", syn_data()?),
+        cap("syn_retransmission.pcap", "The client's SYN is sent twice (same ISN) before the SYN+ACK: one connection, no c1 file. Expect `one connection` / `ok`.", syn_retransmission()?),
+        cap("port_reuse_open.pcap", "A new SYN (new ISNs) on the 4-tuple of a connection that never closed (at packet 6): the old connection ends, the new one gets c1 files.", port_reuse_open()?),
         cap("port_reuse.pcap", "Two connections on the same 4-tuple, one after the other (second SYN is packet 9). Expect files X and Xc1 per direction.", port_reuse()?),
         cap("midstream.pcap", "No handshake: the capture starts mid-connection; no FIN. Expect `middle of a stream, then more` / `reply`.", midstream()?),
         cap("gap.pcap", "Segments never sent: client bytes 4..8, server bytes 5..8. No FIN. Expect zero-filled holes and gaps [[4,4]] / [[5,3]].", gap()?),
@@ -212,6 +216,64 @@ fn wraparound() -> io::Result<Vec<u8>> {
     c.send_at(Side::Server, 5, b"0123456789", &mut w)?; // seq 0, after the wrap
     c.send_at(Side::Server, 0, b"abcde", &mut w)?; // seq 0xfffffffb, before it
     c.close(&mut w)?;
+    Ok(w.into_inner())
+}
+
+fn overlap_pending() -> io::Result<Vec<u8>> {
+    let link = Link::ethernet();
+    let mut w = pcap(&link)?;
+    let mut c = conv(link, CLIENT4, SERVER4, t0());
+    c.handshake(&mut w)?;
+    c.send_at(Side::Client, 0, b"ABCD", &mut w)?;
+    c.send_at(Side::Client, 8, b"wxyz", &mut w)?; // buffered beyond a hole
+    c.send_at(Side::Client, 4, b"efghIJKL", &mut w)?; // fills 4..8, conflicts on 8..12
+    c.send_at(Side::Client, 12, b"MN", &mut w)?;
+    c.send(Side::Server, b"ok", &mut w)?;
+    c.close(&mut w)?;
+    Ok(w.into_inner())
+}
+
+fn syn_data() -> io::Result<Vec<u8>> {
+    let link = Link::ethernet();
+    let mut w = pcap(&link)?;
+    let mut c = conv(link, CLIENT4, SERVER4, t0());
+    let isn = c.seq_of(Side::Client, 0).wrapping_sub(1);
+    c.send_seq(Side::Client, isn, flowsplit::synth::SYN, b"early", &mut w)?;
+    c.skip(Side::Client, 5); // the SYN's data: the SYN+ACK acknowledges it
+    c.syn(Side::Server, &mut w)?;
+    c.ack(Side::Client, &mut w)?;
+    c.send(Side::Client, b"+later", &mut w)?;
+    c.send(Side::Server, b"ok", &mut w)?;
+    c.close(&mut w)?;
+    Ok(w.into_inner())
+}
+
+fn syn_retransmission() -> io::Result<Vec<u8>> {
+    let link = Link::ethernet();
+    let mut w = pcap(&link)?;
+    let mut c = conv(link, CLIENT4, SERVER4, t0());
+    c.syn(Side::Client, &mut w)?;
+    c.clock.advance(1_000_000_000);
+    c.syn(Side::Client, &mut w)?;
+    c.syn(Side::Server, &mut w)?;
+    c.ack(Side::Client, &mut w)?;
+    c.send(Side::Client, b"one connection", &mut w)?;
+    c.send(Side::Server, b"ok", &mut w)?;
+    c.close(&mut w)?;
+    Ok(w.into_inner())
+}
+
+fn port_reuse_open() -> io::Result<Vec<u8>> {
+    let link = Link::ethernet();
+    let mut w = pcap(&link)?;
+    let mut c = conv(link, CLIENT4, SERVER4, t0());
+    c.handshake(&mut w)?;
+    c.send(Side::Client, b"never closed", &mut w)?;
+    c.send(Side::Server, b"never closed either", &mut w)?; // packet 5
+    let mut later = c.clock;
+    later.advance(30_000_000_000);
+    let mut c = conv(link, CLIENT4, SERVER4, later.now).with_isn(3_000_000_000, 40_000);
+    exchange(&mut c, b"new connection", b"new reply", &mut w)?;
     Ok(w.into_inner())
 }
 

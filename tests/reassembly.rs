@@ -69,6 +69,27 @@ fn conflicting_overlap_keeps_the_bytes_accepted_first() {
 }
 
 #[test]
+fn buffered_bytes_win_over_a_later_conflicting_overlap() {
+    let out = run(&["overlap_pending.pcap"]);
+    out.assert_flows(&[(CS, b"ABCDefghwxyzMN"), (SC, b"ok")]);
+    assert_eq!(out.line(CS)["gaps"], json!([]));
+}
+
+#[test]
+fn data_carried_by_the_syn_is_the_start_of_the_stream() {
+    let out = run(&["syn_data.pcap"]);
+    out.assert_flows(&[(CS, b"early+later"), (SC, b"ok")]);
+}
+
+#[test]
+fn a_retransmitted_syn_is_not_a_new_connection() {
+    let out = run(&["syn_retransmission.pcap"]);
+    out.assert_flows(&[(CS, b"one connection"), (SC, b"ok")]);
+    assert_eq!(out.line(CS)["connection"], 1);
+    assert_eq!(out.line(CS)["first_ts"], "1700000000.000000000");
+}
+
+#[test]
 fn sequence_numbers_wrap_around_2_to_the_32() {
     let out = run(&["wraparound.pcap"]);
     out.assert_flows(&[
@@ -94,6 +115,22 @@ fn port_reuse_makes_c1_files() {
     for f in [CS, SC, &cs1, &sc1] {
         assert_eq!(out.end(f), "fin", "{f}");
     }
+}
+
+#[test]
+fn a_new_syn_on_an_open_connection_starts_the_next_one() {
+    let out = run(&["port_reuse_open.pcap"]);
+    let (cs1, sc1) = (format!("{CS}c1"), format!("{SC}c1"));
+    out.assert_flows(&[
+        (CS, b"never closed"),
+        (SC, b"never closed either"),
+        (&cs1, b"new connection"),
+        (&sc1, b"new reply"),
+    ]);
+    assert_eq!(out.line(&cs1)["connection"], 6);
+    assert_eq!(out.end(CS), "reused");
+    assert_eq!(out.end(SC), "reused");
+    assert_eq!(out.end(&cs1), "fin");
 }
 
 #[test]
