@@ -692,7 +692,11 @@ fn link_capture(link: Link) -> io::Result<Vec<u8>> {
     Ok(w.into_inner())
 }
 
-/// The text of `testdata/README.md`.
+/// The line ending the generated part of `testdata/README.md`. Captures made
+/// some other way are described after it, by hand; the generator keeps that part.
+pub const OTHERS_MARKER: &str = "<!-- Generated above by examples/make_testdata.rs; captures made otherwise are described below. -->\n";
+
+/// The generated part of `testdata/README.md`, ending with [`OTHERS_MARKER`].
 pub fn readme(caps: &[Capture]) -> String {
     let mut s = String::from(
         "# testdata\n\n\
@@ -720,8 +724,9 @@ pub fn readme(caps: &[Capture]) -> String {
          the server `IPv4 server data, a little longer\\n`, then FINs; then the same over IPv6 \
          (`IPv6 client data\\n` / `IPv6 server data, a little longer\\n`). NULL captures write \
          family 2 for IPv4 and the number in their name for IPv6, in little- (`le`) or big-endian \
-         (`be`) order inside a little-endian pcap; LOOP writes 2 and 24 in network order.\n",
+         (`be`) order inside a little-endian pcap; LOOP writes 2 and 24 in network order.\n\n",
     );
+    s.push_str(OTHERS_MARKER);
     s
 }
 
@@ -736,7 +741,16 @@ fn main() -> io::Result<()> {
     for c in &caps {
         std::fs::write(dir.join(c.name), &c.bytes)?;
     }
-    std::fs::write(dir.join("README.md"), readme(&caps))?;
+    // Keep whatever others wrote after the marker (captures made elsewhere).
+    let path = dir.join("README.md");
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| {
+            t.split_once(OTHERS_MARKER)
+                .map(|(_, rest)| rest.to_string())
+        })
+        .unwrap_or_else(|| "\n".to_string());
+    std::fs::write(&path, readme(&caps) + &kept)?;
     println!("wrote {} captures to {}", caps.len(), dir.display());
     Ok(())
 }
