@@ -2,7 +2,10 @@
 //! into a validated [`Config`]. `--help`, the man page test and the binary
 //! all read these definitions.
 
-use crate::config::{Config, Input, DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE};
+use crate::config::{
+    Config, Input, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME,
+    DEFAULT_TEMPLATE,
+};
 use crate::error::Error;
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -34,9 +37,9 @@ pub struct Cli {
     #[arg(short = 'b', value_name = "BYTES")]
     pub max_bytes: Option<u64>,
 
-    /// Keep at most N flow files open at once.
-    #[arg(short = 'f', value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_open_files: u64,
+    /// Keep at most N flow files open at once (default: from the file-descriptor limit, at most 512).
+    #[arg(short = 'f', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_open_files: Option<u64>,
 
     /// Run a scanner over the flows; `http` carves HTTP bodies.
     #[arg(short = 'e', value_name = "SCANNER", value_parser = ["http"])]
@@ -64,8 +67,12 @@ pub struct Cli {
     pub timeout: Option<u64>,
 
     /// Buffer at most BYTES out-of-order bytes per direction before giving a hole up as a gap.
-    #[arg(long = "max-pending", value_name = "BYTES", default_value_t = 64 << 20)]
+    #[arg(long = "max-pending", value_name = "BYTES", default_value_t = DEFAULT_MAX_PENDING)]
     pub max_pending: usize,
+
+    /// Buffer at most BYTES out-of-order bytes over all directions together.
+    #[arg(long = "max-pending-total", value_name = "BYTES", default_value_t = DEFAULT_MAX_PENDING_TOTAL)]
+    pub max_pending_total: usize,
 
     /// Print nothing but errors on standard error.
     #[arg(short = 'q', long = "quiet")]
@@ -109,7 +116,10 @@ impl Cli {
         };
         config.template = self.template;
         config.max_bytes = self.max_bytes;
-        config.max_open_files = usize::try_from(self.max_open_files).unwrap_or(usize::MAX);
+        config.max_open_files = match self.max_open_files {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => crate::output::files::default_max_open(),
+        };
         config.report = if self.no_report {
             None
         } else {
@@ -120,6 +130,8 @@ impl Cli {
         };
         config.idle_timeout = self.timeout;
         config.max_pending_per_direction = self.max_pending;
+        config.max_pending_total = self.max_pending_total.max(self.max_pending);
+        config.progress = !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
         config.http = self.scanner.as_deref() == Some("http");
         config.http_options.decode = !self.no_decompress;
         config.quiet = self.quiet;

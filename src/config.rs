@@ -34,6 +34,10 @@ pub struct Config {
     pub idle_timeout: Option<u64>,
     /// Buffered out-of-order bytes allowed per direction before the hole is given up as a gap.
     pub max_pending_per_direction: usize,
+    /// Buffered out-of-order bytes allowed over all directions (split between workers).
+    pub max_pending_total: usize,
+    /// Show a progress bar on standard error (the binary sets this for terminals).
+    pub progress: bool,
     /// Run the HTTP post-pass over the flows written.
     pub http: bool,
     /// Settings for the HTTP post-pass.
@@ -46,6 +50,12 @@ pub struct Config {
 
 /// tcpflow's default file-name template.
 pub const DEFAULT_TEMPLATE: &str = "%A.%a-%B.%b%V%v%C%c";
+
+/// Default cap on buffered out-of-order bytes per direction.
+pub const DEFAULT_MAX_PENDING: usize = 8 << 20;
+
+/// Default cap on buffered out-of-order bytes over all directions.
+pub const DEFAULT_MAX_PENDING_TOTAL: usize = 32 << 20;
 
 /// The report's file name inside the output folder when no path is given.
 pub const DEFAULT_REPORT_NAME: &str = "report.jsonl";
@@ -63,7 +73,9 @@ impl Config {
             max_bytes: None,
             max_open_files: 64,
             idle_timeout: None,
-            max_pending_per_direction: 64 << 20,
+            max_pending_per_direction: DEFAULT_MAX_PENDING,
+            max_pending_total: DEFAULT_MAX_PENDING_TOTAL,
+            progress: false,
             http: false,
             http_options: crate::http::HttpOptions::default(),
             quiet: true,

@@ -88,6 +88,7 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
         limits: DirectionLimits {
             max_bytes: config.max_bytes,
             max_pending: config.max_pending_per_direction,
+            max_pending_total: (config.max_pending_total / config.threads.max(1)).max(1),
         },
     };
     let threads = config.threads.max(1);
@@ -108,8 +109,14 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
     let mut summary = RunSummary::default();
     let mut fatal: Option<Error> = None;
 
-    'inputs: for input in &config.inputs {
-        for (name, source) in expand(input, &mut summary.input_errors) {
+    let sources: Vec<(PathBuf, Source)> = config
+        .inputs
+        .iter()
+        .flat_map(|input| expand(input, &mut summary.input_errors))
+        .collect();
+    let bar = progress_bar(config.progress, &sources);
+    for (name, source) in sources {
+        {
             let mut unsupported: Option<LinkType> = None;
             let mut on_packet = |pkt: &Packet<'_>| {
                 if fatal.is_some() {
@@ -134,7 +141,17 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
                 }
             };
             let result = match &source {
-                Source::File(path) => file::read_path(path, &mut on_packet),
+                Source::File(path) => match file::open(path) {
+                    Ok(f) => file::read_stream(
+                        path,
+                        Progressed {
+                            inner: f,
+                            bar: bar.clone(),
+                        },
+                        &mut on_packet,
+                    ),
+                    Err(e) => Err(e),
+                },
                 Source::Stdin => {
                     file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet)
                 }
@@ -152,10 +169,11 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
                 summary.input_errors.push(e.to_string());
             }
             if fatal.is_some() {
-                break 'inputs;
+                break;
             }
         }
     }
+    bar.finish_and_clear();
     let finished = sink.finish();
     if let Ok(stats) = &finished {
         summary.connections = stats.connections;
@@ -170,7 +188,9 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
         let carved =
             crate::http::carve_dirs(std::slice::from_ref(&config.outdir), &config.http_options)?;
         summary.http_bodies = carved.bodies;
-        summary.input_errors.extend(carved.errors.iter().map(|e| e.to_string()));
+        summary
+            .input_errors
+            .extend(carved.errors.iter().map(|e| e.to_string()));
     }
     Ok(summary)
 }
@@ -200,4 +220,42 @@ fn expand(input: &Input, errors: &mut Vec<String>) -> Vec<(PathBuf, Source)> {
         }
         Input::Path(p) => vec![(p.clone(), Source::File(p.clone()))],
     }
+}
+
+/// A reader that advances the progress bar by the bytes it reads.
+struct Progressed<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for Progressed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// A bar counting bytes of all input files, or a hidden one.
+fn progress_bar(shown: bool, sources: &[(PathBuf, Source)]) -> indicatif::ProgressBar {
+    if !shown {
+        return indicatif::ProgressBar::hidden();
+    }
+    let total: u64 = sources
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Source::Stdin => None,
+        })
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -45,6 +45,11 @@ struct Interface {
 /// On a truncated or corrupt file, every packet before the damage has
 /// already been handed over when the error is returned.
 pub fn read_path(path: &Path, on_packet: &mut dyn FnMut(&Packet<'_>)) -> Result<ReadStats, Error> {
+    read_stream(path, open(path)?, on_packet)
+}
+
+/// Open a capture file for [`read_stream`]; a folder or unreadable path is an error.
+pub fn open(path: &Path) -> Result<std::fs::File, Error> {
     let file = std::fs::File::open(path).map_err(|source| Error::Open {
         path: path.to_path_buf(),
         source,
@@ -55,7 +60,7 @@ pub fn read_path(path: &Path, on_packet: &mut dyn FnMut(&Packet<'_>)) -> Result<
             detail: "it is a folder".into(),
         });
     }
-    read_stream(path, file, on_packet)
+    Ok(file)
 }
 
 /// Read a capture from any byte stream (`name` is used in messages only).

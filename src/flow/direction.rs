@@ -28,6 +28,8 @@ pub struct DirectionLimits {
     pub max_bytes: Option<u64>,
     /// Out-of-order bytes buffered before the first hole is given up.
     pub max_pending: usize,
+    /// Out-of-order bytes buffered in one flow table, all directions together.
+    pub max_pending_total: usize,
 }
 
 /// Where a direction's bytes go: its file, hash and bookkeeping.
@@ -168,7 +170,18 @@ impl Direction {
         if seg.flags.fin() && seg_end >= 0 {
             self.fin_at = Some(seg_end as u64);
         }
-        while self.asm.pending_bytes() > ctx.limits.max_pending {
+        if let Some(e) = err {
+            return Err(e);
+        }
+        self.shed_pending(ctx.limits.max_pending, ctx)
+    }
+
+    /// Give up holes, first to last, until at most `limit` out-of-order
+    /// bytes stay buffered. Each hole given up is zero-filled and recorded
+    /// as a gap.
+    pub fn shed_pending(&mut self, limit: usize, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
+        let mut err = None;
+        while self.asm.pending_bytes() > limit && err.is_none() {
             let out = &mut self.out;
             let gap = self.asm.skip_hole(&mut |p| {
                 if err.is_none() {

@@ -118,6 +118,8 @@ pub struct FlowTable {
     sink: FileSink,
     stats: TableStats,
     now: Timestamp,
+    /// Out-of-order bytes buffered over all directions.
+    pending_total: usize,
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
     event: u64,
 }
@@ -135,6 +137,7 @@ impl FlowTable {
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
+            pending_total: 0,
         }
     }
 
@@ -208,7 +211,18 @@ impl FlowTable {
             template: &self.template,
             limits: &self.config.limits,
         };
-        conn.sides[side].segment(seg, &mut ctx)?;
+        let dir = &mut conn.sides[side];
+        let before = dir.pending_bytes();
+        let result = dir.segment(seg, &mut ctx);
+        self.pending_total = self.pending_total - before + dir.pending_bytes();
+        result?;
+        if self.pending_total > ctx.limits.max_pending_total {
+            // Over the table's budget: the direction that just grew gives up its holes.
+            let before = dir.pending_bytes();
+            let result = dir.shed_pending(0, &mut ctx);
+            self.pending_total = self.pending_total - before + dir.pending_bytes();
+            result?;
+        }
         if seg.flags.rst() {
             conn.closing = Some(End::Rst);
         } else if conn.closing.is_none()
@@ -313,6 +327,7 @@ impl FlowTable {
         };
         let mut first_err = None;
         for (side, dir) in conn.sides.iter_mut().enumerate() {
+            self.pending_total = self.pending_total.saturating_sub(dir.pending_bytes());
             match dir.close(end, &mut ctx) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;

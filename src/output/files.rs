@@ -16,7 +16,35 @@ use std::time::{Duration, SystemTime};
 pub type FileId = u64;
 
 /// Buffer kept for each open file.
-const WRITE_BUFFER: usize = 64 << 10;
+const WRITE_BUFFER: usize = 32 << 10;
+
+/// The default for `-f`: raise the soft file-descriptor limit to the hard
+/// one, keep 64 descriptors for everything else, and use at most 512 (whose
+/// write buffers then take 16 MiB).
+pub fn default_max_open() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 64;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        lim.rlim_cur
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    soft.saturating_sub(64).clamp(1, 512)
+}
 
 struct OpenFile {
     writer: BufWriter<File>,
