@@ -29,6 +29,8 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::PathBuf;
 
+const HOLED_NOTE: &str = "zero-filled hole in a message head was cut out";
+
 /// One direction's flow file.
 #[derive(Debug, Clone)]
 pub(crate) struct FlowFile {
@@ -176,6 +178,9 @@ fn request_pass(
                         ));
                         skipped = 0;
                     }
+                    if head.holed {
+                        notes.push(HOLED_NOTE.into());
+                    }
                     let plan = request_plan(&head);
                     let (body, bad) = carve_body(
                         conn,
@@ -299,6 +304,9 @@ fn response_pass(
             }
             rec.response_version = Some(format!("HTTP/1.{}", head.version));
             rec.interim = std::mem::take(&mut interim);
+            if head.holed {
+                rec.notes.push(HOLED_NOTE.into());
+            }
             rec.response_body = body;
             if skipped > 0 {
                 rec.notes.push(format!(
@@ -461,6 +469,12 @@ fn carve_body<R: Read>(
         }
     }
     let end = s.offset();
+    if head.holed {
+        incomplete.push(
+            "gap in the message head: fields may be missing, framing and codings are a guess"
+                .into(),
+        );
+    }
     if overlaps_gap(&f.gaps, start, end) {
         incomplete.insert(
             0,

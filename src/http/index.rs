@@ -93,8 +93,8 @@ pub struct BodyRecord {
     pub notes: Vec<String>,
 }
 
-/// Gaps per flow-file name, read from a `report.jsonl`: objects with
-/// `"file"` (a path; its last component is used) and `"gaps"`
+/// Gaps per flow file, read from a `report.jsonl`: objects with `"file"`
+/// (the flow file's path, relative to the report's folder) and `"gaps"`
 /// (`[[offset, length], ...]`). Other lines are ignored.
 pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<(u64, u64)>>> {
     let mut out: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
@@ -109,8 +109,7 @@ pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<
         ) else {
             continue;
         };
-        let name = file.rsplit(['/', '\\']).next().unwrap_or(file).to_string();
-        let list = out.entry(name).or_default();
+        let list = out.entry(file.to_string()).or_default();
         for g in gaps {
             if let Some([o, l]) = g.as_array().map(|a| a.as_slice()) {
                 if let (Some(o), Some(l)) = (o.as_u64(), l.as_u64()) {
@@ -137,9 +136,10 @@ mod tests {
     fn reads_gaps_and_ignores_other_lines() {
         let text = b"{\"kind\":\"summary\"}\nnot json\n{\"file\":\"out/a.00080-b.00001\",\"gaps\":[[10,5],[0,2]]}\n";
         let g = read_gaps(&text[..]).unwrap();
-        assert_eq!(g["a.00080-b.00001"], vec![(0, 2), (10, 5)]);
-        assert!(overlaps_gap(&g["a.00080-b.00001"], 14, 20));
-        assert!(!overlaps_gap(&g["a.00080-b.00001"], 15, 20));
-        assert!(!overlaps_gap(&g["a.00080-b.00001"], 2, 10));
+        let g = &g["out/a.00080-b.00001"];
+        assert_eq!(g, &vec![(0, 2), (10, 5)]);
+        assert!(overlaps_gap(g, 14, 20));
+        assert!(!overlaps_gap(g, 15, 20));
+        assert!(!overlaps_gap(g, 2, 10));
     }
 }

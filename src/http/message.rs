@@ -57,6 +57,9 @@ pub(crate) struct Head {
     pub headers: Vec<(String, Vec<u8>)>,
     /// Length of the head in bytes, through the empty line.
     pub len: usize,
+    /// The head had a zero-filled hole that was cut out (see
+    /// [`repair_hole`]): fields may be missing.
+    pub holed: bool,
 }
 
 impl Head {
@@ -155,6 +158,7 @@ pub(crate) fn parse_head(buf: &[u8], side: Side) -> Parsed {
                         version,
                         headers: collect(req.headers),
                         len,
+                        holed: false,
                     })
                 }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
@@ -176,6 +180,7 @@ pub(crate) fn parse_head(buf: &[u8], side: Side) -> Parsed {
                         version,
                         headers: collect(resp.headers),
                         len,
+                        holed: false,
                     })
                 }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
@@ -219,7 +224,18 @@ pub(crate) fn read_head<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<He
                 s.consume(h.len);
                 return Ok(HeadRead::Head(h));
             }
-            Parsed::Invalid => return Ok(HeadRead::Garbage),
+            Parsed::Invalid => match repair_hole(s.data(), side) {
+                Parsed::Complete(h) => {
+                    s.consume(h.len);
+                    return Ok(HeadRead::Head(h));
+                }
+                Parsed::Invalid => return Ok(HeadRead::Garbage),
+                Parsed::Partial => {
+                    if s.data().len() >= MAX_HEAD || s.fill()? == 0 {
+                        return Ok(HeadRead::Garbage);
+                    }
+                }
+            },
             Parsed::Partial => {
                 if s.data().len() >= MAX_HEAD {
                     return Ok(HeadRead::Garbage);
@@ -230,6 +246,58 @@ pub(crate) fn read_head<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<He
             }
         }
     }
+}
+
+/// Shortest run of zero bytes taken for a zero-filled hole.
+const MIN_HOLE: usize = 4;
+
+/// Parse a head that a zero-filled hole (bytes lost in capture, filled with
+/// zeros by the flow writer) runs through: the zeros and the rest of the
+/// line they end in are cut out and the remainder parsed. The line before
+/// the hole is kept (closed with CRLF) if it was cut short. The result is
+/// marked [`Head::holed`] and its `len` counts the bytes cut out.
+///
+/// ```text
+///  HTTP/1.0 302 MOVED\0\0\0…\0ie=abc; path=/\r\nLocation: …\r\n\r\n
+///  |---- kept -------|---- cut out ---------|------ kept ---------|
+/// ```
+pub(crate) fn repair_hole(buf: &[u8], side: Side) -> Parsed {
+    let limit = buf.len().min(MAX_HEAD);
+    let buf = &buf[..limit];
+    let Some(z0) = buf
+        .windows(MIN_HOLE)
+        .position(|w| w.iter().all(|&b| b == 0))
+    else {
+        return Parsed::Invalid;
+    };
+    let before = &buf[..z0];
+    if z0 == 0 || contains(before, b"\r\n\r\n") || contains(before, b"\n\n") {
+        return Parsed::Invalid;
+    }
+    let z1 = z0 + buf[z0..].iter().take_while(|&&b| b == 0).count();
+    let Some(nl) = memchr(b'\n', &buf[z1..]) else {
+        return Parsed::Partial;
+    };
+    let resume = z1 + nl + 1;
+    let mut fixed = before.to_vec();
+    if !fixed.ends_with(b"\n") {
+        fixed.extend_from_slice(b"\r\n");
+    }
+    let prefix = fixed.len();
+    fixed.extend_from_slice(&buf[resume..]);
+    match parse_head(&fixed, side) {
+        Parsed::Complete(mut h) if h.len >= prefix => {
+            h.len = resume + (h.len - prefix);
+            h.holed = true;
+            Parsed::Complete(h)
+        }
+        Parsed::Complete(_) | Parsed::Invalid => Parsed::Invalid,
+        Parsed::Partial => Parsed::Partial,
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Whether `line` (the start of a line) could begin a message of `side`:
@@ -636,6 +704,28 @@ mod tests {
         let raw = b"no lines here";
         let mut s = Stream::new(&raw[..]);
         assert_eq!(resync(&mut s, Side::Request).unwrap(), (13, false));
+    }
+
+    #[test]
+    fn head_with_zero_filled_hole_is_repaired() {
+        let mut raw = b"HTTP/1.0 302 MOVED".to_vec();
+        raw.extend_from_slice(&[0u8; 100]);
+        raw.extend_from_slice(b"ie=abc; path=/\r\nContent-Length: 4\r\n\r\nbody");
+        let mut s = Stream::new(&raw[..]);
+        let HeadRead::Head(h) = read_head(&mut s, Side::Response).unwrap() else {
+            panic!("not repaired");
+        };
+        assert!(h.holed);
+        assert_eq!(h.status(), Some(302));
+        assert_eq!(h.header("content-length"), Some(&b"4"[..]));
+        assert_eq!(s.data(), b"body");
+        // Zeros that are not inside a head are still garbage.
+        let raw = [0u8; 50];
+        let mut s = Stream::new(&raw[..]);
+        assert!(matches!(
+            read_head(&mut s, Side::Response).unwrap(),
+            HeadRead::Garbage
+        ));
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
     // folder → flow files in it, by name.
     let mut folders: BTreeMap<PathBuf, BTreeMap<FlowName, String>> = BTreeMap::new();
     let mut seen_dirs = HashSet::new();
+    // flow file path → gaps, from every report.jsonl met on the walk.
+    let mut gaps: HashMap<PathBuf, Vec<(u64, u64)>> = HashMap::new();
     for d in dirs {
         let key = d.canonicalize().unwrap_or_else(|_| d.clone());
         if !seen_dirs.insert(key) {
@@ -121,6 +123,10 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
             let Some(file_name) = entry.file_name().to_str() else {
                 continue;
             };
+            if file_name == REPORT_NAME {
+                read_report(entry.path(), &mut gaps, &mut summary);
+                continue;
+            }
             let Some(flow) = FlowName::parse(file_name) else {
                 continue;
             };
@@ -137,7 +143,6 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
     }
     let mut connections = Vec::new();
     for (folder, flows) in &folders {
-        let gaps = read_report(folder, &mut summary);
         connections.extend(pair(folder, flows, &gaps, &mut summary));
     }
     let outcomes: Vec<conn::Outcome> = connections
@@ -179,23 +184,30 @@ fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
     w.flush()
 }
 
-/// Gaps from the folder's `report.jsonl`, if there is one.
-fn read_report(folder: &Path, summary: &mut CarveSummary) -> HashMap<String, Vec<(u64, u64)>> {
-    let path = folder.join(REPORT_NAME);
-    let file = match File::open(&path) {
+/// Add the gaps listed in the report at `path` (flow files named relative
+/// to the report's folder).
+fn read_report(
+    path: &Path,
+    gaps: &mut HashMap<PathBuf, Vec<(u64, u64)>>,
+    summary: &mut CarveSummary,
+) {
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return HashMap::new(),
         Err(source) => {
-            summary.errors.push(Error::Open { path, source });
-            return HashMap::new();
+            summary.errors.push(Error::Open {
+                path: path.to_path_buf(),
+                source,
+            });
+            return;
         }
     };
     match index::read_gaps(BufReader::new(file)) {
-        Ok(g) => g,
-        Err(source) => {
-            summary.errors.push(Error::Read { path, source });
-            HashMap::new()
-        }
+        Ok(g) => gaps.extend(g.into_iter().map(|(f, v)| (folder.join(f), v))),
+        Err(source) => summary.errors.push(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -205,7 +217,7 @@ fn read_report(folder: &Path, summary: &mut CarveSummary) -> HashMap<String, Vec
 fn pair(
     folder: &Path,
     flows: &BTreeMap<FlowName, String>,
-    gaps: &HashMap<String, Vec<(u64, u64)>>,
+    gaps: &HashMap<PathBuf, Vec<(u64, u64)>>,
     summary: &mut CarveSummary,
 ) -> Vec<Connection> {
     let mut out = Vec::new();
@@ -213,7 +225,7 @@ fn pair(
     let file = |name: &String| FlowFile {
         name: name.clone(),
         path: folder.join(name),
-        gaps: gaps.get(name).cloned().unwrap_or_default(),
+        gaps: gaps.get(&folder.join(name)).cloned().unwrap_or_default(),
     };
     let mut sniff_one = |name: &String| -> Option<Side> {
         let path = folder.join(name);

@@ -464,3 +464,22 @@ fn large_flow_streams_through_small_window() {
     let c = carve(GET, &resp);
     assert_eq!(c.index[0]["response_body"]["sha256"], sha(&body));
 }
+
+#[test]
+fn report_in_a_parent_folder_marks_gaps_in_subfolders() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("010.000.000.002").join("00080");
+    fs::create_dir_all(&sub).unwrap();
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    fs::write(sub.join(RESP), resp_with_body(head, &[0u8; 10])).unwrap();
+    fs::write(sub.join(REQ), GET).unwrap();
+    let report = format!(
+        "{{\"file\":\"010.000.000.002/00080/{RESP}\",\"gaps\":[[{},10]]}}\n",
+        head.len()
+    );
+    fs::write(dir.path().join(REPORT_NAME), report).unwrap();
+    let s = carve_dirs(&[dir.path().to_path_buf()], &HttpOptions::default()).unwrap();
+    assert_eq!((s.bodies, s.incomplete), (1, 1));
+    let index = fs::read_to_string(sub.join(INDEX_NAME)).unwrap();
+    assert!(index.contains("\"gap: body overlaps"));
+}
