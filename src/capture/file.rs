@@ -124,7 +124,20 @@ pub fn read_stream(
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                         interfaces.push(Interface {
                             link: LinkType(idb.linktype.0 as u32),
-                            resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                            resolution: match ts_units_per_second(idb.if_tsresol) {
+                                Some(r) => r,
+                                None => {
+                                    let err = corrupt(
+                                        &stats,
+                                        format!(
+                                            "interface {} has an unusable timestamp resolution {:#04x}",
+                                            interfaces.len(),
+                                            idb.if_tsresol
+                                        ),
+                                    );
+                                    return Err(err);
+                                }
+                            },
                             offset_secs: idb.ts_offset(),
                         })
                     }
@@ -200,6 +213,18 @@ pub fn read_stream(
     }
 }
 
+/// Timestamp units per second for a pcapng `if_tsresol` value: 10^n, or
+/// 2^n when the top bit is set. (pcap-parser 0.17 rejects every binary
+/// resolution, so this is computed here.) `None` when it does not fit a u64.
+fn ts_units_per_second(tsresol: u8) -> Option<u64> {
+    let exp = u32::from(tsresol & 0x7f);
+    if tsresol & 0x80 != 0 {
+        1u64.checked_shl(exp).filter(|_| exp < 64)
+    } else {
+        10u64.checked_pow(exp)
+    }
+}
+
 /// A pcapng timestamp in `iface`'s units, converted without overflow.
 fn pcapng_time(raw: u64, iface: &Interface) -> Timestamp {
     let secs = raw / iface.resolution;
@@ -209,4 +234,29 @@ fn pcapng_time(raw: u64, iface: &Interface) -> Timestamp {
         .unwrap_or(i64::MAX)
         .saturating_add(iface.offset_secs);
     Timestamp::new(secs, nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_and_binary_timestamp_resolutions() {
+        assert_eq!(ts_units_per_second(6), Some(1_000_000));
+        assert_eq!(ts_units_per_second(9), Some(1_000_000_000));
+        assert_eq!(ts_units_per_second(0x80 | 20), Some(1 << 20));
+        assert_eq!(ts_units_per_second(0x80 | 64), None);
+        assert_eq!(ts_units_per_second(20), None);
+    }
+
+    #[test]
+    fn binary_units_become_nanoseconds() {
+        let iface = Interface {
+            link: LinkType::ETHERNET,
+            resolution: 1 << 20,
+            offset_secs: 0,
+        };
+        let ts = pcapng_time((5u64 << 20) | (1 << 19), &iface);
+        assert_eq!(ts, Timestamp::new(5, 500_000_000));
+    }
 }
