@@ -32,6 +32,7 @@
 //! assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
 //! ```
 
+pub mod bench;
 mod conv;
 mod frame;
 mod pcap;

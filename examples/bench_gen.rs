@@ -1,0 +1,241 @@
+//! The benchmark's capture generator and checker (issue 5; `bench/run.sh`
+//! drives it). The traffic model lives in `flowsplit::synth::bench`.
+//!
+//! ```text
+//! cargo run --release --example bench_gen -- --shape small -o /tmp/small.pcap
+//! cargo run --release --example bench_gen -- --shape large --scale 2 -o /tmp/large2.pcap
+//! cargo run --release --example bench_gen -- --concurrent-million -o /tmp/million.pcap
+//! cargo run --release --example bench_gen -- --connections 200 --concurrency 20 -o /tmp/t.pcap
+//! cargo run --release --example bench_gen -- verify /tmp/t.pcap.expected.tsv OUTDIR [--report OUTDIR/report.jsonl]
+//! ```
+//!
+//! Generating writes `FILE` and `FILE.expected.tsv` (one line per direction:
+//! tcpflow file name, byte count, sha256), each first under a `.part` name
+//! renamed into place at the end, so a file with the final name is complete.
+//! `verify` exits 0 when the folder holds exactly the expected files with the
+//! expected contents (and the report agrees), 1 when it does not, 2 on error.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use flowsplit::synth::bench::{self, BenchParams, Shape};
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Generate a reproducible benchmark capture of interleaved HTTP/1.1 connections.
+#[derive(Debug, Parser)]
+#[command(name = "bench_gen", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Write the capture to FILE (and the expected list to FILE.expected.tsv).
+    #[arg(short = 'o', value_name = "FILE", required = false)]
+    out: Option<PathBuf>,
+
+    /// Start from this traffic shape.
+    #[arg(long, value_enum, default_value = "small")]
+    shape: ShapeArg,
+
+    /// Shorthand for `--shape concurrent-million`.
+    #[arg(long, conflicts_with = "shape")]
+    concurrent_million: bool,
+
+    /// Multiply the capture's length (its connection count) by F.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    scale: f64,
+
+    /// Connection count (after --scale: overrides it).
+    #[arg(long, value_name = "N")]
+    connections: Option<u64>,
+
+    /// Connections open at once.
+    #[arg(long, value_name = "N")]
+    concurrency: Option<u64>,
+
+    /// Request/response pairs per connection, LOW-HIGH.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = range)]
+    exchanges: Option<(u64, u64)>,
+
+    /// Request body bytes, LOW-HIGH.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = range)]
+    request_body: Option<(u64, u64)>,
+
+    /// Response body bytes, LOW-HIGH.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = range)]
+    response_body: Option<(u64, u64)>,
+
+    /// Probability that a segment is swapped with its neighbour.
+    #[arg(long, value_name = "P")]
+    reorder: Option<f64>,
+
+    /// Probability that a segment is sent twice.
+    #[arg(long, value_name = "P")]
+    retransmit: Option<f64>,
+
+    /// Seed of every random choice.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check an output folder against an expected list.
+    Verify {
+        /// The FILE.expected.tsv written with the capture.
+        expected: PathBuf,
+        /// The folder of flow files.
+        dir: PathBuf,
+        /// Also check this flowsplit report (file, bytes, sha256 per line).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// File names in DIR that are not flow files (repeatable).
+        #[arg(long, value_name = "NAME", default_values = ["report.jsonl", "report.xml"])]
+        ignore: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ShapeArg {
+    Small,
+    Large,
+    ConcurrentMillion,
+}
+
+fn range(s: &str) -> Result<(u64, u64), String> {
+    let parse = |t: &str| t.trim().parse::<u64>().map_err(|e| format!("{t:?}: {e}"));
+    match s.split_once('-') {
+        Some((a, b)) => Ok((parse(a)?, parse(b)?)),
+        None => parse(s).map(|n| (n, n)),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Some(Command::Verify {
+            ref expected,
+            ref dir,
+            ref report,
+            ref ignore,
+        }) => verify(expected, dir, report.as_deref(), ignore),
+        None => generate(&cli).map(|()| true),
+    };
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("bench_gen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn params(cli: &Cli) -> Result<BenchParams, String> {
+    let shape = match (cli.concurrent_million, cli.shape) {
+        (true, _) | (_, ShapeArg::ConcurrentMillion) => Shape::ConcurrentMillion,
+        (_, ShapeArg::Small) => Shape::Small,
+        (_, ShapeArg::Large) => Shape::Large,
+    };
+    if !(cli.scale > 0.0 && cli.scale.is_finite()) {
+        return Err(format!("--scale {}: must be a positive number", cli.scale));
+    }
+    let mut p = BenchParams::shape(shape).scaled(cli.scale);
+    if let Some(n) = cli.connections {
+        p = p.with_connections(n);
+    }
+    if let Some(n) = cli.concurrency {
+        p.concurrency = n;
+    }
+    if let Some((a, b)) = cli.exchanges {
+        let conv = |v: u64| u32::try_from(v).map_err(|_| "--exchanges: too large".to_string());
+        p.exchanges = (conv(a)?, conv(b)?);
+    }
+    if let Some(r) = cli.request_body {
+        p.request_body = r;
+    }
+    if let Some(r) = cli.response_body {
+        p.response_body = r;
+    }
+    if let Some(r) = cli.reorder {
+        p.reorder_rate = r;
+    }
+    if let Some(r) = cli.retransmit {
+        p.retransmit_rate = r;
+    }
+    if let Some(s) = cli.seed {
+        p.seed = s;
+    }
+    Ok(p)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn generate(cli: &Cli) -> Result<(), String> {
+    let out = cli
+        .out
+        .as_deref()
+        .ok_or("give the capture to write with -o FILE (or use `verify`)")?;
+    let p = params(cli)?;
+    let expected = with_suffix(out, ".expected.tsv");
+    let (out_part, exp_part) = (with_suffix(out, ".part"), with_suffix(&expected, ".part"));
+    let create = |path: &Path| {
+        File::create(path)
+            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    eprintln!("bench_gen: {p:?}");
+    let t = Instant::now();
+    let summary = bench::generate(&p, create(&out_part)?, create(&exp_part)?)
+        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    std::fs::rename(&exp_part, &expected).map_err(|e| format!("{}: {e}", expected.display()))?;
+    std::fs::rename(&out_part, out).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!(
+        "bench_gen: {} connections (at most {} open), {} directions, {} frames, capture {} bytes ({:.2} GB), payload {} bytes, {:.1} s",
+        summary.connections,
+        summary.peak_open,
+        summary.directions,
+        summary.frames,
+        summary.capture_bytes,
+        summary.capture_bytes as f64 / 1e9,
+        summary.payload_bytes,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn verify(
+    expected: &Path,
+    dir: &Path,
+    report: Option<&Path>,
+    ignore: &[String],
+) -> Result<bool, String> {
+    let f = File::open(expected).map_err(|e| format!("{}: {e}", expected.display()))?;
+    let list = bench::read_expected(BufReader::new(f))
+        .map_err(|e| format!("{}: {e}", expected.display()))?;
+    let ignore: Vec<&str> = ignore.iter().map(String::as_str).collect();
+    let v = bench::verify(&list, dir, &ignore, report)
+        .map_err(|e| format!("checking {}: {e}", dir.display()))?;
+    if v.ok() {
+        eprintln!(
+            "bench_gen verify: {}: all {} directions present and correct",
+            dir.display(),
+            v.matched
+        );
+        Ok(true)
+    } else {
+        eprint!(
+            "bench_gen verify: {}: {} of {} directions correct\n{}",
+            dir.display(),
+            v.matched,
+            v.expected,
+            v.describe(5)
+        );
+        Ok(false)
+    }
+}
