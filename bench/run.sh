@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# The benchmark of issue 5: flowsplit against tcpflow on generated captures
+# of interleaved HTTP/1.1 connections, output on tmpfs and on disk, with wall
+# time, peak resident memory, and a check of every flow file against the
+# generator's expected sha256 list. Too long for CI: tests/bench_smoke.rs runs
+# a tiny version of the same generator and check.
+#
+# Usage: bench/run.sh [MODE] [OPTIONS]
+#   (no mode)          the comparison table: each shape x each target
+#   --memory-growth    flowsplit's peak RSS on each shape and on a capture twice as long
+#   --million          1,000,000 connections all open before any closes (flowsplit only)
+#   --all              all three
+# Options:
+#   --shapes "small large"   shapes to run (default both)
+#   --targets "tmpfs disk"   where output goes (default both)
+#   --scale F                scale every capture's length (e.g. 0.01 for a quick trial)
+#   --no-tcpflow             do not run tcpflow even if installed
+#   --no-build               use the binaries already in target/release
+#   -j N                     pass -j N to flowsplit (default: flowsplit's own default)
+# Environment:
+#   BENCH_DIR   captures, logs and the on-disk output (default /tmp/flowsplit-bench);
+#               captures there are reused: delete them to regenerate
+#   TMPFS_DIR   the tmpfs output folder (default /dev/shm/flowsplit-bench)
+#   TCPFLOW_MILLION=1   also run tcpflow on the million-connection capture
+set -euo pipefail
+
+die() { echo "bench/run.sh: $*" >&2; exit 2; }
+say() { echo "== $*" >&2; }
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=${BENCH_DIR:-/tmp/flowsplit-bench}
+TMPFS_DIR=${TMPFS_DIR:-/dev/shm/flowsplit-bench}
+SHAPES="small large"
+TARGETS="tmpfs disk"
+SCALE=1
+TCPFLOW=1
+BUILD=1
+JOBS=""
+DO_TABLE=0 DO_GROWTH=0 DO_MILLION=0
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --memory-growth) DO_GROWTH=1 ;;
+        --million) DO_MILLION=1 ;;
+        --all) DO_TABLE=1 DO_GROWTH=1 DO_MILLION=1 ;;
+        --shapes) [ $# -ge 2 ] || die "--shapes needs a value"; SHAPES=$2; shift ;;
+        --targets) [ $# -ge 2 ] || die "--targets needs a value"; TARGETS=$2; shift ;;
+        --scale) [ $# -ge 2 ] || die "--scale needs a value"; SCALE=$2; shift ;;
+        --no-tcpflow) TCPFLOW=0 ;;
+        --no-build) BUILD=0 ;;
+        -j) [ $# -ge 2 ] || die "-j needs a value"; JOBS=$2; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+    shift
+done
+[ $DO_GROWTH = 1 ] || [ $DO_MILLION = 1 ] || DO_TABLE=1
+for s in $SHAPES; do case $s in small|large) ;; *) die "unknown shape '$s' (small, large)";; esac; done
+for t in $TARGETS; do case $t in tmpfs|disk) ;; *) die "unknown target '$t' (tmpfs, disk)";; esac; done
+awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }' || die "--scale must be a positive number"
+
+# --- tools ------------------------------------------------------------------
+if [ ! -x /usr/bin/time ]; then
+    say "installing GNU time (for peak RSS)"
+    if [ "$(id -u)" = 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y time >/dev/null \
+            || die "could not install the 'time' package; install it and retry"
+    else
+        die "/usr/bin/time is missing: install the 'time' package (apt-get install time)"
+    fi
+fi
+if [ $TCPFLOW = 1 ] && ! command -v tcpflow >/dev/null; then
+    say "tcpflow is not installed: measuring flowsplit only"
+    TCPFLOW=0
+fi
+
+FLOWSPLIT=$ROOT/target/release/flowsplit
+GEN=$ROOT/target/release/examples/bench_gen
+if [ $BUILD = 1 ]; then
+    say "building release binaries"
+    (cd "$ROOT" && cargo build --release --quiet --bin flowsplit --example bench_gen) \
+        || die "cargo build failed"
+fi
+[ -x "$FLOWSPLIT" ] || die "$FLOWSPLIT missing (run without --no-build)"
+[ -x "$GEN" ] || die "$GEN missing (run without --no-build)"
+
+mkdir -p "$BENCH_DIR" "$TMPFS_DIR" || die "cannot create $BENCH_DIR or $TMPFS_DIR"
+STAMP=$(date +%Y%m%d-%H%M%S)
+LOGDIR=$BENCH_DIR/logs-$STAMP
+mkdir -p "$LOGDIR"
+RESULTS=$BENCH_DIR/results-$STAMP.txt
+
+# --- captures -----------------------------------------------------------------
+# capture SHAPE FACTOR: path of the capture of SHAPE with length SCALE*FACTOR,
+# generated unless already there.
+capture() {
+    local shape=$1 factor=$2 scale path
+    scale=$(awk -v a="$SCALE" -v b="$factor" 'BEGIN { printf "%g", a * b }')
+    path=$BENCH_DIR/$shape-x$scale.pcap
+    if [ -s "$path" ] && [ -s "$path.expected.tsv" ]; then
+        say "reusing $path ($(du -h "$path" | cut -f1))"
+    else
+        say "generating $path"
+        "$GEN" --shape "$shape" --scale "$scale" -o "$path" 2>"$path.gen.log" \
+            || { cat "$path.gen.log" >&2; die "generating $path failed"; }
+        tail -n 1 "$path.gen.log" >&2
+    fi
+    echo "$path"
+}
+
+# --- measuring ----------------------------------------------------------------
+# measure LABEL CAPTURE OUTDIR CMD...: run CMD (output into OUTDIR, removed
+# first) under /usr/bin/time -v with the capture in the page cache; sets
+# WALL (s, the process), WALL_SYNC (s, until the written data is on disk),
+# RSS (MiB), RC (exit status).
+measure() {
+    local label=$1 cap=$2 out=$3 t0 t1 t2
+    shift 3
+    rm -rf "$out"
+    mkdir -p "$(dirname "$out")"
+    cat "$cap" >/dev/null
+    sync
+    t0=$(date +%s.%N)
+    if /usr/bin/time -v -o "$LOGDIR/$label.time" "$@" >"$LOGDIR/$label.out" 2>"$LOGDIR/$label.err"; then
+        RC=0
+    else
+        RC=$?
+    fi
+    t1=$(date +%s.%N)
+    sync
+    t2=$(date +%s.%N)
+    WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    WALL_SYNC=$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')
+    RSS=$(awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$LOGDIR/$label.time")
+    RSS=${RSS:-?}
+    if [ "$RC" != 0 ]; then
+        say "$label: exit status $RC (see $LOGDIR/$label.err):"
+        tail -n 5 "$LOGDIR/$label.err" >&2 || true
+    fi
+    say "$label: ${WALL} s (${WALL_SYNC} s with sync), peak RSS ${RSS} MiB"
+}
+
+# check LABEL CAPTURE OUTDIR [REPORT]: "yes" when OUTDIR holds exactly the
+# expected files with the expected sha256 (and the report agrees), else "no".
+check() {
+    local label=$1 cap=$2 out=$3 report=${4:-}
+    local args=("$cap.expected.tsv" "$out")
+    [ -n "$report" ] && args+=(--report "$report")
+    if "$GEN" verify "${args[@]}" 2>"$LOGDIR/$label.verify"; then
+        echo yes
+    else
+        say "$label: output differs from the expected list:"
+        head -n 6 "$LOGDIR/$label.verify" >&2
+        echo no
+    fi
+}
+
+outdir_for() { # TARGET NAME
+    case $1 in
+        tmpfs) echo "$TMPFS_DIR/$2" ;;
+        disk) echo "$BENCH_DIR/out/$2" ;;
+    esac
+}
+
+flowsplit_cmd() { # CAPTURE OUTDIR
+    local cmd=("$FLOWSPLIT" -r "$1" -o "$2" -q)
+    [ -n "$JOBS" ] && cmd+=(-j "$JOBS")
+    printf '%s\n' "${cmd[@]}"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "-") printf "%.2f", b / a; else printf "-" }'; }
+
+{
+    echo "# flowsplit benchmark $STAMP on $(hostname): $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "# flowsplit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); $(command -v tcpflow >/dev/null && tcpflow -V 2>&1 | head -n 1 || echo 'no tcpflow')"
+    echo "# tmpfs: $TMPFS_DIR ($(df -h --output=fstype,size "$TMPFS_DIR" | tail -n 1 | xargs)); disk: $BENCH_DIR/out ($(df -h --output=fstype,size "$BENCH_DIR" | tail -n 1 | xargs))"
+    echo "# scale $SCALE${JOBS:+, flowsplit -j $JOBS}; wall = process; +sync = until the data is on disk; logs in $LOGDIR"
+} | tee "$RESULTS"
+fstype=$(df --output=fstype "$TMPFS_DIR" | tail -n 1)
+[ "$fstype" = tmpfs ] || say "warning: $TMPFS_DIR is on $fstype, not tmpfs (set TMPFS_DIR)"
+
+# --- the comparison table -----------------------------------------------------
+if [ $DO_TABLE = 1 ]; then
+    rows=()
+    for shape in $SHAPES; do
+        cap=$(capture "$shape" 1)
+        for target in $TARGETS; do
+            out=$(outdir_for "$target" "flowsplit-$shape")
+            mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
+            measure "flowsplit-$shape-$target" "$cap" "$out" "${cmd[@]}"
+            fs=("$WALL" "$WALL_SYNC" "$RSS" "$RC")
+            ok=$(check "flowsplit-$shape-$target" "$cap" "$out" "$out/report.jsonl")
+            [ "${fs[3]}" = 0 ] || ok="no (exit ${fs[3]})"
+            rm -rf "$out"
+            tf=("-" "-" "-") tok="-"
+            if [ $TCPFLOW = 1 ]; then
+                out2=$(outdir_for "$target" "tcpflow-$shape")
+                measure "tcpflow-$shape-$target" "$cap" "$out2" tcpflow -r "$cap" -o "$out2"
+                tf=("$WALL" "$WALL_SYNC" "$RSS")
+                tok=$(check "tcpflow-$shape-$target" "$cap" "$out2")
+                rm -rf "$out2"
+            fi
+            if [ "$target" = disk ]; then
+                fsync_=${fs[1]} tsync_=${tf[1]}
+            else
+                fsync_="-" tsync_="-"
+            fi
+            rows+=("$shape|$target|${fs[0]}|${tf[0]}|$(ratio "${fs[0]}" "${tf[0]}")|${fs[2]}|${tf[2]}|$ok|$tok|$fsync_|$tsync_|$(ratio "$fsync_" "$tsync_")")
+        done
+    done
+    {
+        echo
+        printf '%-6s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' \
+            shape target "flowsplit s" "tcpflow s" ratio "fs RSS MiB" "tf RSS MiB" verified "tf ok" "fs+sync s" "tf+sync s" "sync ratio"
+        for r in "${rows[@]}"; do
+            IFS='|' read -r -a c <<<"$r"
+            printf '%-6s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' "${c[@]}"
+        done
+    } | tee -a "$RESULTS"
+fi
+
+# --- memory growth --------------------------------------------------------------
+if [ $DO_GROWTH = 1 ]; then
+    rows=()
+    for shape in $SHAPES; do
+        for factor in 1 2; do
+            cap=$(capture "$shape" "$factor")
+            out=$(outdir_for tmpfs "flowsplit-$shape-x$factor")
+            mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
+            measure "growth-$shape-x$factor" "$cap" "$out" "${cmd[@]}"
+            ok=$(check "growth-$shape-x$factor" "$cap" "$out" "$out/report.jsonl")
+            [ "$RC" = 0 ] || ok="no (exit $RC)"
+            rm -rf "$out"
+            gb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.2f", b / 1e9 }')
+            conns=$(( $(wc -l <"$cap.expected.tsv") / 2 ))
+            rows+=("$shape|x$factor|$conns|$gb|$WALL|$RSS|$ok")
+        done
+    done
+    {
+        echo
+        echo "memory growth (output on tmpfs)"
+        printf '%-6s %-6s %12s %11s %13s %11s %9s\n' shape length connections "capture GB" "flowsplit s" "RSS MiB" verified
+        for r in "${rows[@]}"; do
+            IFS='|' read -r -a c <<<"$r"
+            printf '%-6s %-6s %12s %11s %13s %11s %9s\n' "${c[@]}"
+        done
+    } | tee -a "$RESULTS"
+fi
+
+# --- a million concurrent connections -----------------------------------------
+if [ $DO_MILLION = 1 ]; then
+    cap=$(capture concurrent-million 1)
+    out=$(outdir_for tmpfs flowsplit-million)
+    mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
+    measure flowsplit-million "$cap" "$out" "${cmd[@]}"
+    fs=("$WALL" "$RSS" "$RC")
+    ok=$(check flowsplit-million "$cap" "$out" "$out/report.jsonl")
+    [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
+    rm -rf "$out"
+    tf=("-" "-") tok="-"
+    if [ $TCPFLOW = 1 ] && [ "${TCPFLOW_MILLION:-0}" = 1 ]; then
+        out2=$(outdir_for tmpfs tcpflow-million)
+        measure tcpflow-million "$cap" "$out2" tcpflow -r "$cap" -o "$out2"
+        tf=("$WALL" "$RSS")
+        tok=$(check tcpflow-million "$cap" "$out2")
+        rm -rf "$out2"
+    fi
+    conns=$(( $(wc -l <"$cap.expected.tsv") / 2 ))
+    {
+        echo
+        echo "all connections open at once (output on tmpfs)"
+        printf '%12s %13s %11s %9s %11s %11s %9s\n' connections "flowsplit s" "RSS MiB" verified "tcpflow s" "tf RSS MiB" "tf ok"
+        printf '%12s %13s %11s %9s %11s %11s %9s\n' "$conns" "${fs[0]}" "${fs[1]}" "$ok" "${tf[0]}" "${tf[1]}" "$tok"
+    } | tee -a "$RESULTS"
+fi
+
+say "results in $RESULTS"
