@@ -70,6 +70,7 @@ pub fn all() -> io::Result<Vec<Capture>> {
         cap("port_reuse_open.pcap", "A new SYN (new ISNs) on the 4-tuple of a connection that never closed (at packet 6): the old connection ends, the new one gets c1 files.", port_reuse_open()?),
         cap("port_reuse.pcap", "Two connections on the same 4-tuple, one after the other (second SYN is packet 9). Expect files X and Xc1 per direction.", port_reuse()?),
         cap("midstream.pcap", "No handshake: the capture starts mid-connection; no FIN. Expect `middle of a stream, then more` / `reply`.", midstream()?),
+        cap("midstream_late.pcap", "No handshake; the first client segment seen is at offset 10 (`0123456789`), then the 10 bytes before it arrive. Expect `0123456789` / `ok` and dropped_before_start 10.", midstream_late()?),
         cap("gap.pcap", "Segments never sent: client bytes 4..8, server bytes 5..8. No FIN. Expect zero-filled holes and gaps [[4,4]] / [[5,3]].", gap()?),
         cap("snaplen.pcap", "Snap length 64: a 20-byte segment keeps 10 bytes. Expect `0123456789` + 10 zero bytes + `short` and gap [[10,10]].", snaplen()?),
         cap("ipv4_fragments.pcap", "IPv4 segments fragmented: client 200 bytes in 24-byte fragments in order, server 120 bytes in 16-byte fragments in reverse.", ipv4_fragments()?),
@@ -297,6 +298,16 @@ fn midstream() -> io::Result<Vec<u8>> {
     c.send(Side::Server, b"reply", &mut w)?;
     c.send(Side::Client, b", then more", &mut w)?;
     c.ack(Side::Server, &mut w)?;
+    Ok(w.into_inner())
+}
+
+fn midstream_late() -> io::Result<Vec<u8>> {
+    let link = Link::ethernet();
+    let mut w = pcap(&link)?;
+    let mut c = conv(link, CLIENT4, SERVER4, t0()).with_isn(5_000, 9_000);
+    c.send_at(Side::Client, 10, b"0123456789", &mut w)?;
+    c.send_at(Side::Client, 0, b"early part", &mut w)?;
+    c.send(Side::Server, b"ok", &mut w)?;
     Ok(w.into_inner())
 }
 

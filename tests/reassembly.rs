@@ -22,6 +22,7 @@ fn report_line_has_every_field() {
         "bytes": gen::C4.len(),
         "gaps": [], "gap_bytes": 0,
         "truncated": false,
+        "dropped_before_start": 0,
         "end": "fin",
         "sha256": common::sha256_hex(gen::C4),
     });
@@ -37,6 +38,7 @@ fn report_line_has_every_field() {
         "bytes": gen::S4.len(),
         "gaps": [], "gap_bytes": 0,
         "truncated": false,
+        "dropped_before_start": 0,
         "end": "fin",
         "sha256": common::sha256_hex(gen::S4),
     });
@@ -140,6 +142,15 @@ fn capture_starting_mid_stream_starts_at_the_first_data() {
     assert_eq!(out.end(CS), "end_of_input");
     assert_eq!(out.end(SC), "end_of_input");
     assert_eq!(out.line(CS)["connection"], 1);
+    assert_eq!(out.line(CS)["gaps"], json!([]));
+}
+
+#[test]
+fn late_data_from_before_a_mid_stream_start_is_counted_not_written() {
+    let out = run(&["midstream_late.pcap"]);
+    out.assert_flows(&[(CS, b"0123456789"), (SC, b"ok")]);
+    assert_eq!(out.line(CS)["dropped_before_start"], 10);
+    assert_eq!(out.line(SC)["dropped_before_start"], 0);
     assert_eq!(out.line(CS)["gaps"], json!([]));
 }
 

@@ -11,7 +11,7 @@ use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
-use crate::output::{FileId, FileSink, NameFacts, Template};
+use crate::output::{FileId, FlowSink, NameFacts, Opened, Template};
 use sha2::{Digest, Sha256};
 
 /// A segment further ahead of the stream than any TCP window allows is
@@ -44,8 +44,8 @@ struct Output {
 
 /// Everything the direction needs to name and write its file.
 pub struct WriteCtx<'a> {
-    /// Where files go.
-    pub sink: &'a mut FileSink,
+    /// Where files (or console output) go.
+    pub sink: &'a mut FlowSink,
     /// How files are named.
     pub template: &'a Template,
     /// Limits.
@@ -65,6 +65,8 @@ pub struct Direction {
     first_ts: Timestamp,
     last_ts: Timestamp,
     out: Output,
+    /// Lowest (negative) offset at which data arrived before stream offset 0.
+    lowest_start: i64,
 }
 
 impl Direction {
@@ -82,6 +84,7 @@ impl Direction {
             first_ts: Timestamp::default(),
             last_ts: Timestamp::default(),
             out: Output::default(),
+            lowest_start: 0,
         }
     }
 
@@ -138,6 +141,12 @@ impl Direction {
         let mut err = None;
         if !seg.payload.is_empty() {
             let end = start + seg.payload.len() as i64;
+            if start < 0 {
+                // Data from before the first byte seen (the capture began
+                // mid-connection): it cannot be put in front of bytes already
+                // written, so it is counted in the report instead.
+                self.lowest_start = self.lowest_start.min(start);
+            }
             if end > 0 {
                 let skip = usize::try_from(-start.min(0)).unwrap_or(0);
                 let offset = start.max(0) as u64;
@@ -280,6 +289,7 @@ impl Direction {
             gap_bytes: self.out.gaps.iter().map(|g| g.1).sum(),
             gaps: std::mem::take(&mut self.out.gaps),
             truncated: self.out.truncated,
+            dropped_before_start: self.lowest_start.unsigned_abs(),
             end,
             sha256: hex(&hasher.finalize()),
         }))
@@ -325,7 +335,12 @@ impl Output {
                         },
                     )
                 };
-                let (id, name) = ctx.sink.create(counter, &name_for)?;
+                let opened = Opened {
+                    tuple: &tuple,
+                    connection,
+                    first_ts,
+                };
+                let (id, name) = ctx.sink.create(counter, &name_for, &opened)?;
                 self.file = Some((id, name));
                 id
             }

@@ -56,6 +56,10 @@ pub struct DirectionRecord {
     pub gap_bytes: u64,
     /// True when `-b` cut the direction short.
     pub truncated: bool,
+    /// Bytes of sequence space before the file's first byte for which data
+    /// arrived late (the capture began mid-connection and an earlier segment
+    /// came after the first one seen); they are not in the file.
+    pub dropped_before_start: u64,
     /// How the direction ended.
     pub end: End,
     /// SHA-256 of the file's bytes, lower-case hex.
