@@ -334,34 +334,121 @@ fn could_start(line: &[u8], side: Side) -> Option<bool> {
     }
 }
 
-/// Skip bytes until the front of `s` is the start of a line that could begin
-/// a message of `side` (and is not at the current position: at least one
-/// byte is skipped). Returns the number of bytes skipped and whether such a
-/// line was found before the end.
+/// Methods recognised in the middle of a line (after binary bytes, e.g. a
+/// SOCKS handshake) when followed by ` /` or ` http`.
+const STRICT_METHODS: &[&[u8]] = &[
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"TRACE",
+    b"PROPFIND",
+];
+
+/// Whether `d` begins with something that starts a message of `side` even
+/// outside a line start: `HTTP/1.x NNN` then a space or line end, or a
+/// common method then ` /` or ` http`. `None` when more bytes are needed.
+pub(crate) fn strict_start(d: &[u8], side: Side) -> Option<bool> {
+    // Compare `d` with a pattern given as byte classes; None if `d` is a
+    // proper prefix of a match.
+    fn check(d: &[u8], pat: &[&dyn Fn(u8) -> bool]) -> Option<bool> {
+        for (k, f) in pat.iter().enumerate() {
+            match d.get(k) {
+                None => return None,
+                Some(&b) if !f(b) => return Some(false),
+                Some(_) => {}
+            }
+        }
+        Some(true)
+    }
+    match side {
+        Side::Response => {
+            let lit = |c: u8| move |b: u8| b == c;
+            let (h, t, p, sl, one, dot) = (
+                lit(b'H'),
+                lit(b'T'),
+                lit(b'P'),
+                lit(b'/'),
+                lit(b'1'),
+                lit(b'.'),
+            );
+            let ver = |b: u8| b == b'0' || b == b'1';
+            let sp = lit(b' ');
+            let digit = |b: u8| b.is_ascii_digit();
+            let end = |b: u8| b == b' ' || b == b'\r' || b == b'\n';
+            check(
+                d,
+                &[
+                    &h, &t, &t, &p, &sl, &one, &dot, &ver, &sp, &digit, &digit, &digit, &end,
+                ],
+            )
+        }
+        Side::Request => {
+            let mut undecided = false;
+            for m in STRICT_METHODS {
+                for tail in [&b" /"[..], &b" http"[..]] {
+                    let pat: Vec<u8> = [*m, tail].concat();
+                    let n = d.len().min(pat.len());
+                    if d[..n] == pat[..n] {
+                        if n == pat.len() {
+                            return Some(true);
+                        }
+                        undecided = true;
+                    }
+                }
+            }
+            if undecided {
+                None
+            } else {
+                Some(false)
+            }
+        }
+    }
+}
+
+/// Whether position `i` (≥ 1) of `data` could start a message of `side`:
+/// a line start that [`could_start`], or a [`strict_start`] anywhere.
+fn candidate(data: &[u8], i: usize, side: Side) -> Option<bool> {
+    let at_line = if data[i - 1] == b'\n' {
+        could_start(&data[i..], side)
+    } else {
+        Some(false)
+    };
+    match (at_line, strict_start(&data[i..], side)) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (None, _) | (_, None) => None,
+        _ => Some(false),
+    }
+}
+
+/// Skip bytes until the front of `s` could begin a message of `side`: a line
+/// start that begins like one, or (after binary bytes such as a proxy
+/// handshake) a [`strict_start`]. At least one byte is always skipped.
+/// Returns the number of bytes skipped and whether such a place was found
+/// before the end.
 pub(crate) fn resync<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<(u64, bool)> {
     let start = s.offset();
     s.ensure(1)?;
     loop {
         let data = s.data();
-        // A candidate line starts right after a `\n`, so never at index 0:
-        // at least one byte is always skipped.
         let mut undecided = None;
-        let mut i = 0;
-        while let Some(nl) = memchr(b'\n', &data[i..]) {
-            let line = i + nl + 1;
-            match could_start(&data[line..], side) {
+        for i in 1..=data.len() {
+            match candidate(data, i, side) {
                 Some(true) => {
-                    s.consume(line);
+                    s.consume(i);
                     return Ok((s.offset() - start, true));
                 }
-                Some(false) => i = line,
+                Some(false) => {}
                 None => {
-                    undecided = Some(line - 1);
+                    undecided = Some(i - 1);
                     break;
                 }
             }
         }
-        // Keep an undecided line's `\n` so it is seen again with more bytes.
+        // Keep an undecided place and the byte before it, to look again with more bytes.
         let keep_from = undecided.unwrap_or(data.len());
         s.consume(keep_from);
         if s.fill()? == 0 {
@@ -726,6 +813,22 @@ mod tests {
             read_head(&mut s, Side::Response).unwrap(),
             HeadRead::Garbage
         ));
+    }
+
+    #[test]
+    fn resync_finds_messages_after_binary_prefix() {
+        let raw = b"\x05\x01\x00\x03\x0bexample.com\x00PGET / HTTP/1.1\r\n\r\n";
+        let mut s = Stream::new(&raw[..]);
+        assert!(resync(&mut s, Side::Request).unwrap().1);
+        assert!(s.data().starts_with(b"GET / HTTP/1.1"));
+        let raw = b"\x05\x00\x05\x00\x00\x01\x0a\x00\x00\x01\x00\x50HTTP/1.1 302 Found\r\n\r\n";
+        let mut s = Stream::new(&raw[..]);
+        assert!(resync(&mut s, Side::Response).unwrap().1);
+        assert!(s.data().starts_with(b"HTTP/1.1 302"));
+        // Not on a line start and not strict: skipped.
+        let raw = b"xxHTTP/1.1 junk and GETaway";
+        let mut s = Stream::new(&raw[..]);
+        assert!(!resync(&mut s, Side::Response).unwrap().1);
     }
 
     #[test]

@@ -282,28 +282,32 @@ fn pair(
     out
 }
 
-/// Which side a flow carries: the kind of the first line (at the start or
-/// after a newline, within [`SNIFF_BYTES`]) that begins a request or a
-/// response. `None` if no such line is found.
+/// Which side a flow carries: the kind of the first place (within
+/// [`SNIFF_BYTES`]) that begins a request or a response: a whole request or
+/// status line at a line start, or a strict match anywhere (a message after
+/// a proxy handshake). `None` if there is none.
 fn sniff(path: &Path) -> io::Result<Option<Side>> {
     let mut buf = Vec::with_capacity(64 * 1024);
     File::open(path)?
         .take(SNIFF_BYTES as u64)
         .read_to_end(&mut buf)?;
-    let mut start = 0;
-    loop {
-        let line_end = buf[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(buf.len(), |i| start + i);
-        if let Some(side) = line_kind(&buf[start..line_end]) {
-            return Ok(Some(side));
+    for i in 0..buf.len() {
+        if i == 0 || buf[i - 1] == b'\n' {
+            let end = buf[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(buf.len(), |e| i + e);
+            if let Some(side) = line_kind(&buf[i..end]) {
+                return Ok(Some(side));
+            }
         }
-        if line_end >= buf.len() {
-            return Ok(None);
+        for side in [Side::Response, Side::Request] {
+            if message::strict_start(&buf[i..], side) == Some(true) {
+                return Ok(Some(side));
+            }
         }
-        start = line_end + 1;
     }
+    Ok(None)
 }
 
 /// `HTTP/1.x NNN ...` is a response line; `METHOD target HTTP/1.x` with an
