@@ -88,6 +88,9 @@ mkdir -p "$BENCH_DIR" "$TMPFS_DIR" || die "cannot create $BENCH_DIR or $TMPFS_DI
 STAMP=$(date +%Y%m%d-%H%M%S)
 LOGDIR=$BENCH_DIR/logs-$STAMP
 mkdir -p "$LOGDIR"
+# Measure copies: a rebuild of target/ during the run must not change the binaries.
+cp "$FLOWSPLIT" "$GEN" "$LOGDIR/"
+FLOWSPLIT=$LOGDIR/flowsplit GEN=$LOGDIR/bench_gen
 RESULTS=$BENCH_DIR/results-$STAMP.txt
 
 # --- captures -----------------------------------------------------------------
