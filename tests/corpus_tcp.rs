@@ -345,6 +345,9 @@ struct ReportLine {
     bytes: u64,
     gaps: Vec<(u64, u64)>,
     gap_bytes: u64,
+    /// Bytes seen from before a mid-stream start (not in the file).
+    #[serde(default)]
+    dropped_before_start: u64,
     sha256: String,
 }
 
@@ -742,6 +745,15 @@ fn judge(corpus: &Corpus, pcap: &str, features: &str, run: &Run) -> Vec<Verdict>
                 if w.sha256_without_gaps == d.sha256 {
                     note.push_str("same captured bytes, gaps laid out differently; ");
                 }
+            }
+        }
+        if let Some(w) = w {
+            if w.line.dropped_before_start > 0 {
+                let _ = write!(
+                    note,
+                    "{}B dropped before a mid-stream start; ",
+                    w.line.dropped_before_start
+                );
             }
         }
 
