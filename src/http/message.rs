@@ -387,13 +387,24 @@ pub(crate) fn strict_start(d: &[u8], side: Side) -> Option<bool> {
             )
         }
         Side::Request => {
+            if !d.first().is_some_and(|b| b"GPHDOT".contains(b)) {
+                return Some(false);
+            }
             let mut undecided = false;
             for m in STRICT_METHODS {
+                let n = d.len().min(m.len());
+                if d[..n] != m[..n] {
+                    continue;
+                }
+                if n < m.len() {
+                    undecided = true;
+                    continue;
+                }
+                let rest = &d[n..];
                 for tail in [&b" /"[..], &b" http"[..]] {
-                    let pat: Vec<u8> = [*m, tail].concat();
-                    let n = d.len().min(pat.len());
-                    if d[..n] == pat[..n] {
-                        if n == pat.len() {
+                    let k = rest.len().min(tail.len());
+                    if rest[..k] == tail[..k] {
+                        if k == tail.len() {
                             return Some(true);
                         }
                         undecided = true;
