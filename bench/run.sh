@@ -175,7 +175,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "-") printf "%.2f",
 
 {
     echo "# flowsplit benchmark $STAMP on $(hostname): $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-    echo "# flowsplit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); $(command -v tcpflow >/dev/null && tcpflow -V 2>&1 | head -n 1 || echo 'no tcpflow')"
+    echo "# flowsplit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); $(if command -v tcpflow >/dev/null; then { tcpflow -V 2>&1 || true; } | head -n 1; else echo 'no tcpflow'; fi)"
     echo "# tmpfs: $TMPFS_DIR ($(df -h --output=fstype,size "$TMPFS_DIR" | tail -n 1 | xargs)); disk: $BENCH_DIR/out ($(df -h --output=fstype,size "$BENCH_DIR" | tail -n 1 | xargs))"
     echo "# scale $SCALE${JOBS:+, flowsplit -j $JOBS}; wall = process; +sync = until the data is on disk; logs in $LOGDIR"
 } | tee "$RESULTS"
