@@ -1,9 +1,12 @@
-//! IPv4 and IPv6: from the network-layer bytes to the TCP bytes.
+//! IPv4 and IPv6: from the network-layer bytes to the TCP bytes, or to the
+//! bytes of a tunnel protocol `tunnel` follows (GRE, UDP, IP-in-IP).
 //!
 //! Owns the IP headers: IPv4 with options, IPv6 with its extension-header
 //! chain, the length arithmetic that keeps link-layer padding out of the
 //! payload and reports snap-length truncation, and the hand-off of fragments
-//! to [`FragmentTable`]. It does not look inside the TCP header.
+//! to [`FragmentTable`]. It does not look inside the TCP header or the
+//! tunnel header; [`followed`] says which protocols are worth returning (and
+//! worth holding fragments for).
 //!
 //! Lengths come from the IP header, clamped to the captured bytes:
 //!
@@ -29,7 +32,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// IP protocol number of TCP.
-const PROTO_TCP: u8 = 6;
+pub(crate) const PROTO_TCP: u8 = 6;
 /// IPv6 next header: hop-by-hop options.
 const HOP_BY_HOP: u8 = 0;
 /// IPv6 next header: routing.
@@ -50,17 +53,25 @@ pub(crate) const MAX_EXT_HEADERS: usize = 16;
 /// Largest IP payload (IPv4 total length / IPv6 payload length field).
 const MAX_IP_LEN: usize = 65535;
 
-/// A complete IP datagram carrying TCP.
+/// A complete IP datagram carrying TCP or a followed tunnel protocol.
 #[derive(Debug)]
 pub(crate) struct Datagram<'a> {
     /// Sender's address.
     pub src: IpAddr,
     /// Receiver's address.
     pub dst: IpAddr,
-    /// The TCP header and payload, as far as captured.
-    pub tcp: Cow<'a, [u8]>,
+    /// The upper-layer protocol: TCP or one of [`followed`].
+    pub proto: u8,
+    /// The upper-layer header and payload, as far as captured.
+    pub payload: Cow<'a, [u8]>,
     /// Bytes the IP length promises beyond what was captured.
     pub missing: u32,
+}
+
+/// True for the upper-layer protocols worth returning: TCP and the tunnel
+/// protocols `tunnel` unwraps.
+pub(crate) fn followed(proto: u8) -> bool {
+    proto == PROTO_TCP || super::tunnel::ip_proto_handler(proto).is_some()
 }
 
 /// Parses the IP datagram at the start of `data`. `ethertype` is what the
@@ -122,13 +133,14 @@ fn parse_v4<'a>(
     let src = h.source();
     let dst = h.destination();
     let proto = h.protocol().0;
-    if proto != PROTO_TCP {
+    if !followed(proto) {
         return Err(Skip::NotTcp);
     }
-    let datagram = |tcp, missing| Datagram {
+    let datagram = |payload, missing| Datagram {
         src: IpAddr::V4(Ipv4Addr::from(src)),
         dst: IpAddr::V4(Ipv4Addr::from(dst)),
-        tcp,
+        proto,
+        payload,
         missing,
     };
     if !h.is_fragmenting_payload() {
@@ -160,22 +172,22 @@ fn parse_v4<'a>(
 /// Where an IPv6 extension-header chain led.
 #[derive(Debug, PartialEq, Eq)]
 enum ChainEnd {
-    /// TCP starts at this offset.
-    Tcp(usize),
+    /// TCP or a followed protocol starts at this offset.
+    Upper(usize, u8),
     /// A Fragment header that really fragments starts at this offset.
     Fragment(usize),
 }
 
 /// Walks the extension-header chain at the start of `body`, beginning with
-/// header type `next`. Stops at TCP, at a fragmenting Fragment header, or
-/// with why the datagram carries no TCP.
+/// header type `next`. Stops at TCP or a followed protocol, at a fragmenting
+/// Fragment header, or with why the datagram carries nothing we follow.
 fn walk_chain(body: &[u8], mut next: u8) -> Result<ChainEnd, Skip> {
     const PAST_END: Skip = Skip::Malformed("IPv6 extension headers run past the packet");
     let mut off = 0usize;
     for _ in 0..=MAX_EXT_HEADERS {
         let rest = body.get(off..).ok_or(PAST_END)?;
         let (len, following) = match next {
-            PROTO_TCP => return Ok(ChainEnd::Tcp(off)),
+            p if followed(p) => return Ok(ChainEnd::Upper(off, p)),
             NO_NEXT => return Err(Skip::NotTcp),
             HOP_BY_HOP | ROUTING | DEST_OPTS => ext_len(rest)?,
             n if OTHER_EXT.contains(&n) => ext_len(rest)?,
@@ -209,12 +221,11 @@ fn ext_len(rest: &[u8]) -> Result<(usize, u8), Skip> {
     Ok((h.slice().len(), h.next_header().0))
 }
 
-/// True when `next` may start the fragmentable part of a TCP datagram.
-fn may_lead_to_tcp(next: u8) -> bool {
-    matches!(
-        next,
-        PROTO_TCP | HOP_BY_HOP | ROUTING | DEST_OPTS | AUTH | FRAGMENT
-    ) || OTHER_EXT.contains(&next)
+/// True when `next` may start the fragmentable part of a datagram we follow.
+fn may_lead_to_followed(next: u8) -> bool {
+    matches!(next, HOP_BY_HOP | ROUTING | DEST_OPTS | AUTH | FRAGMENT)
+        || OTHER_EXT.contains(&next)
+        || followed(next)
 }
 
 fn parse_v6<'a>(
@@ -232,16 +243,17 @@ fn parse_v6<'a>(
     let body = datagram.get(Ipv6Header::LEN..).unwrap_or_default();
     let src = h.source();
     let dst = h.destination();
-    let datagram = |tcp, missing| Datagram {
+    let datagram = |proto, payload, missing| Datagram {
         src: IpAddr::V6(Ipv6Addr::from(src)),
         dst: IpAddr::V6(Ipv6Addr::from(dst)),
-        tcp,
+        proto,
+        payload,
         missing,
     };
     let frag_off = match walk_chain(body, h.next_header().0)? {
-        ChainEnd::Tcp(off) => {
-            let tcp = body.get(off..).unwrap_or_default();
-            return Ok(datagram(Cow::Borrowed(tcp), missing));
+        ChainEnd::Upper(off, proto) => {
+            let upper = body.get(off..).unwrap_or_default();
+            return Ok(datagram(proto, Cow::Borrowed(upper), missing));
         }
         ChainEnd::Fragment(off) => off,
     };
@@ -252,7 +264,7 @@ fn parse_v6<'a>(
             "IPv6 extension headers run past the packet",
         ))?;
     let next = fh.next_header().0;
-    if !may_lead_to_tcp(next) {
+    if !may_lead_to_followed(next) {
         return Err(Skip::NotTcp);
     }
     if missing != 0 {
@@ -279,9 +291,9 @@ fn parse_v6<'a>(
             mut data,
             next_header,
         } => match walk_chain(&data, next_header)? {
-            ChainEnd::Tcp(off) => {
+            ChainEnd::Upper(off, proto) => {
                 data.drain(..off.min(data.len()));
-                Ok(datagram(Cow::Owned(data), 0))
+                Ok(datagram(proto, Cow::Owned(data), 0))
             }
             ChainEnd::Fragment(_) => Err(Skip::Malformed("IPv6 fragment inside a fragment")),
         },
@@ -322,8 +334,8 @@ mod tests {
         let d = parse_v4_only(&p).unwrap();
         assert_eq!(d.src, IpAddr::from([10, 0, 0, 1]));
         assert_eq!(d.dst, IpAddr::from([10, 0, 0, 2]));
-        assert!(matches!(d.tcp, Cow::Borrowed(_)));
-        assert_eq!(&*d.tcp, &seg[..]);
+        assert!(matches!(d.payload, Cow::Borrowed(_)));
+        assert_eq!(&*d.payload, &seg[..]);
         assert_eq!(d.missing, 0);
     }
 
@@ -336,7 +348,7 @@ mod tests {
         };
         let p = ipv4(&h, &seg);
         assert_eq!(p[0] & 0xf, 7);
-        assert_eq!(&*parse_v4_only(&p).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse_v4_only(&p).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -348,7 +360,7 @@ mod tests {
         };
         let p = ipv4(&h, &seg);
         assert_eq!(p[0] & 0xf, 15);
-        assert_eq!(&*parse_v4_only(&p).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse_v4_only(&p).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -380,7 +392,7 @@ mod tests {
         let mut p = ipv4(&V4::default(), &seg);
         p.extend_from_slice(&[0; 6]); // 40-byte datagram padded to 46
         let d = parse_v4_only(&p).unwrap();
-        assert_eq!(&*d.tcp, &seg[..]);
+        assert_eq!(&*d.payload, &seg[..]);
         assert_eq!(d.missing, 0);
     }
 
@@ -390,7 +402,7 @@ mod tests {
         let p = ipv4(&V4::default(), &seg);
         let cut = &p[..p.len() - 30];
         let d = parse_v4_only(cut).unwrap();
-        assert_eq!(d.tcp.len(), seg.len() - 30);
+        assert_eq!(d.payload.len(), seg.len() - 30);
         assert_eq!(d.missing, 30);
     }
 
@@ -426,23 +438,67 @@ mod tests {
         };
         let p = ipv4(&h, &seg);
         let d = parse_v4_only(&p).unwrap();
-        assert_eq!(d.tcp.len(), seg.len());
+        assert_eq!(d.payload.len(), seg.len());
         assert_eq!(d.missing, 0);
     }
 
     #[test]
-    fn ipv4_udp_is_not_tcp() {
+    fn ipv4_icmp_is_not_tcp() {
         let h = V4 {
-            proto: 17,
+            proto: 1,
             ..V4::default()
         };
         assert_eq!(parse_v4_only(&ipv4(&h, &[0; 8])).unwrap_err(), Skip::NotTcp);
     }
 
     #[test]
-    fn ipv4_fragment_of_udp_is_dropped_early() {
+    fn ipv4_tunnel_protocols_are_returned() {
+        for proto in [4, 17, 41, 47] {
+            let h = V4 {
+                proto,
+                ..V4::default()
+            };
+            let p = ipv4(&h, &[7; 8]);
+            let d = parse_v4_only(&p).unwrap();
+            assert_eq!(d.proto, proto);
+            assert_eq!(&*d.payload, &[7; 8]);
+        }
+    }
+
+    #[test]
+    fn ipv6_tunnel_protocol_after_extension_is_returned() {
+        let mut body = ext(47, 0);
+        body.extend([9; 8]);
+        let d = parse_v6_only(&ipv6(HOP_BY_HOP, &body)).map(|d| (d.proto, d.payload.to_vec()));
+        assert_eq!(d, Ok((47, vec![9; 8])));
+    }
+
+    #[test]
+    fn ipv4_fragments_of_a_tunnel_protocol_reassemble() {
+        let f = |off: u16, more: bool, data: &[u8]| {
+            let h = V4 {
+                proto: 47,
+                frag_offset: off,
+                more_fragments: more,
+                ..V4::default()
+            };
+            ipv4(&h, data)
+        };
+        let mut t = table();
+        let body: Vec<u8> = (0..40).collect();
+        let (f1, f2) = (f(0, true, &body[..24]), f(3, false, &body[24..]));
+        assert_eq!(
+            parse(&f1, None, T0, &mut t).unwrap_err(),
+            Skip::FragmentHeld
+        );
+        let d = parse(&f2, None, T0, &mut t).unwrap();
+        assert_eq!((d.proto, &*d.payload), (47, &body[..]));
+    }
+
+    #[test]
+    fn ipv4_fragment_of_icmp_is_dropped_early() {
         let h = V4 {
-            proto: 17,
+            proto: 1,
             more_fragments: true,
             ..V4::default()
         };
@@ -507,8 +563,8 @@ mod tests {
             Skip::FragmentHeld
         );
         let d = parse(&f3, None, T0, &mut t).unwrap();
-        assert!(matches!(d.tcp, Cow::Owned(_)));
-        assert_eq!(&*d.tcp, &seg[..]);
+        assert!(matches!(d.payload, Cow::Owned(_)));
+        assert_eq!(&*d.payload, &seg[..]);
         assert_eq!(t.stats().pending, 0);
         assert_eq!(t.stats().pending_bytes, 0);
     }
@@ -528,7 +584,7 @@ mod tests {
             parse(&f1, None, T0, &mut t).unwrap_err(),
             Skip::FragmentHeld
         );
-        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -542,7 +598,7 @@ mod tests {
             parse(&f1, None, T0, &mut t).unwrap_err(),
             Skip::FragmentHeld
         );
-        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -557,7 +613,7 @@ mod tests {
             parse(&f1, None, T0, &mut t).unwrap_err(),
             Skip::FragmentHeld
         );
-        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -612,8 +668,8 @@ mod tests {
         let d = parse_v6_only(&p).unwrap();
         assert_eq!(d.src, IpAddr::from(V6_SRC));
         assert_eq!(d.dst, IpAddr::from(V6_DST));
-        assert!(matches!(d.tcp, Cow::Borrowed(_)));
-        assert_eq!(&*d.tcp, &seg[..]);
+        assert!(matches!(d.payload, Cow::Borrowed(_)));
+        assert_eq!(&*d.payload, &seg[..]);
     }
 
     #[test]
@@ -627,7 +683,7 @@ mod tests {
         let seg = tcp(1, 2, 3, 0x10, b"");
         let mut p = ipv6(6, &seg);
         p.extend_from_slice(&[0; 4]);
-        assert_eq!(&*parse_v6_only(&p).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse_v6_only(&p).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -635,7 +691,7 @@ mod tests {
         let seg = tcp(1, 2, 3, 0x18, &[9; 50]);
         let p = ipv6(6, &seg);
         let d = parse_v6_only(&p[..p.len() - 10]).unwrap();
-        assert_eq!(d.tcp.len(), seg.len() - 10);
+        assert_eq!(d.payload.len(), seg.len() - 10);
         assert_eq!(d.missing, 10);
     }
 
@@ -644,7 +700,7 @@ mod tests {
         let seg = tcp(1, 2, 3, 0x18, &[9; 50]);
         let p = ipv6_with_len(6, 0, &seg);
         let d = parse_v6_only(&p).unwrap();
-        assert_eq!(&*d.tcp, &seg[..]);
+        assert_eq!(&*d.payload, &seg[..]);
         assert_eq!(d.missing, 0);
     }
 
@@ -658,7 +714,7 @@ mod tests {
         body.extend(ext(PROTO_TCP, 0)); // dest opts -> TCP
         body.extend(&seg);
         let p = ipv6(HOP_BY_HOP, &body);
-        assert_eq!(&*parse_v6_only(&p).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse_v6_only(&p).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -672,8 +728,8 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_udp_after_extension_is_not_tcp() {
-        let mut body = ext(17, 0);
+    fn ipv6_icmp_after_extension_is_not_tcp() {
+        let mut body = ext(58, 0);
         body.extend([0; 8]);
         assert_eq!(
             parse_v6_only(&ipv6(HOP_BY_HOP, &body)).unwrap_err(),
@@ -732,8 +788,8 @@ mod tests {
             Skip::FragmentHeld
         );
         let d = parse(&f1, None, T0, &mut t).unwrap();
-        assert!(matches!(d.tcp, Cow::Owned(_)));
-        assert_eq!(&*d.tcp, &seg[..]);
+        assert!(matches!(d.payload, Cow::Owned(_)));
+        assert_eq!(&*d.payload, &seg[..]);
         assert_eq!(d.src, IpAddr::from(V6_SRC));
     }
 
@@ -748,7 +804,7 @@ mod tests {
             parse(&f1, None, T0, &mut t).unwrap_err(),
             Skip::FragmentHeld
         );
-        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().payload, &seg[..]);
     }
 
     #[test]
@@ -768,12 +824,12 @@ mod tests {
             parse(&f1, None, T0, &mut t).unwrap_err(),
             Skip::FragmentHeld
         );
-        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().tcp, &seg[..]);
+        assert_eq!(&*parse(&f2, None, T0, &mut t).unwrap().payload, &seg[..]);
     }
 
     #[test]
-    fn ipv6_fragment_of_udp_is_dropped_early() {
-        let mut body = frag6(17, 0, true, 1);
+    fn ipv6_fragment_of_icmp_is_dropped_early() {
+        let mut body = frag6(58, 0, true, 1);
         body.extend([0; 16]);
         let mut t = table();
         assert_eq!(

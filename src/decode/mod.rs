@@ -2,31 +2,53 @@
 //!
 //! This module owns everything between the raw frame and the TCP header:
 //! link-layer headers (Ethernet with 802.1Q/QinQ, Linux SLL/SLL2, BSD
-//! NULL/LOOP, raw IP), IPv4 (with options and fragment reassembly), IPv6
-//! (extension headers and fragment reassembly) and the TCP header itself.
-//! It must not keep any per-connection state: that belongs to `flow`.
-//! The only state it holds is the IP fragment table.
+//! NULL/LOOP, raw IP, NFLOG, PPP, Cisco HDLC, 802.11 with radiotap or PPI),
+//! MPLS and PPPoE, tunnels (GRE, ERSPAN I/II/III, VXLAN, Geneve, IP-in-IP,
+//! Teredo, GTP-U, AYIYA, L2TPv2), IPv4 (with options and fragment
+//! reassembly), IPv6 (extension headers and fragment reassembly) and the TCP
+//! header itself. It must not keep any per-connection state: that belongs
+//! to `flow`. The only state it holds is the IP fragment table.
+//!
+//! Decapsulation is one bounded walk over three tables (link type,
+//! EtherType, IP protocol / UDP port), each entry a small function:
+//!
+//! ```text
+//! frame ─link type─▶ … ─EtherType─▶ … ─▶ IP ─┬─ TCP ─▶ Segment
+//!                                             └─ GRE/UDP/IP-in-IP ─▶ tunnel ─▶ (EtherType or IP again)
+//! ```
+//!
+//! A segment is keyed by its innermost addresses and ports; what it came
+//! through is in [`Segment::encap`] and, as a discriminator for the flow
+//! table, in [`TcpTuple::tunnel`] (see `encap`).
 //!
 //! The TCP payload length always comes from the IP length fields, clamped to
 //! the captured bytes, so link-layer padding never becomes stream data; bytes
 //! the IP header promises but the capture cut off are reported in
 //! [`Segment::missing`].
 
+mod encap;
 mod frag;
 mod ip;
 mod link;
+mod ppp;
 mod tcp;
 #[cfg(test)]
 mod testutil;
+mod tunnel;
+mod wlan;
 
+pub use encap::{Encap, EncapPath, Layer, LayerKind, MAX_LAYERS};
 pub use frag::{FragmentLimits, FragmentStats};
+pub use tunnel::{DecodeOptions, UdpTunnel};
 
 use crate::capture::{Packet, Timestamp};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-/// The addresses, ports and VLAN of one TCP direction, as seen on the wire.
+/// The addresses, ports and VLAN of one TCP direction, as seen on the wire
+/// (the innermost ones, for tunnelled traffic), and which tunnel it came
+/// through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TcpTuple {
     /// Sender's address.
@@ -37,7 +59,9 @@ pub struct TcpTuple {
     pub sport: u16,
     /// Receiver's port.
     pub dport: u16,
-    /// The 12-bit id of the innermost 802.1Q tag, if the frame had one.
+    /// The 12-bit id of the innermost 802.1Q tag of the innermost network
+    /// (tags outside a tunnel belong to the underlay: they count in
+    /// `tunnel`, not here).
     pub vlan: Option<u16>,
 }
 
@@ -121,6 +145,16 @@ pub struct Segment<'a> {
     pub missing: u32,
 }
 
+impl Segment<'_> {
+    /// The same segment owning its payload.
+    pub fn into_owned(self) -> Segment<'static> {
+        Segment {
+            payload: Cow::Owned(self.payload.into_owned()),
+            ..self
+        }
+    }
+}
+
 /// Why a frame yielded no TCP segment. None of these is an error of the run;
 /// they are counted for the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,18 +184,54 @@ impl fmt::Display for Skip {
 }
 
 /// Turns captured frames into TCP segments. Holds the IP fragment table and
-/// nothing else.
+/// its settings, and what the last decoded segment came through.
 #[derive(Debug, Default)]
 pub struct Decoder {
     frags: frag::FragmentTable,
+    opts: DecodeOptions,
+    last: (Encap, u32),
 }
 
 impl Decoder {
-    /// A decoder with the given fragment-table limits.
+    /// A decoder with the given fragment-table limits and default options.
     pub fn new(limits: FragmentLimits) -> Self {
+        Decoder::with_options(DecodeOptions {
+            fragments: limits,
+            ..DecodeOptions::default()
+        })
+    }
+
+    /// A decoder with the given options (fragment limits, extra UDP ports
+    /// for tunnels).
+    pub fn with_options(opts: DecodeOptions) -> Self {
         Decoder {
-            frags: frag::FragmentTable::new(limits),
+            frags: frag::FragmentTable::new(opts.fragments),
+            opts,
+            last: (Encap::default(), 0),
         }
+    }
+
+    /// What the segment last returned by [`Decoder::decode`] came through:
+    /// the encapsulation path and the outer endpoints of its innermost
+    /// tunnel. Fixed size, nothing allocated; render the path with
+    /// [`EncapPath::render`] once per direction.
+    pub fn last_encap(&self) -> &Encap {
+        &self.last.0
+    }
+
+    /// The tunnel discriminator of the segment last returned by
+    /// [`Decoder::decode`]: 0 when it was not tunnelled, otherwise a hash of
+    /// the tunnels' outer address pairs, protocols, underlay VLANs and
+    /// VXLAN/Geneve network ids, the same for both directions of a
+    /// connection. Two equal 4-tuples with different discriminators are
+    /// different connections.
+    pub fn last_tunnel(&self) -> u32 {
+        self.last.1
+    }
+
+    /// The options this decoder runs with.
+    pub fn options(&self) -> &DecodeOptions {
+        &self.opts
     }
 
     /// True when `link` is a link-layer type [`Decoder::decode`] understands.
@@ -177,10 +247,48 @@ impl Decoder {
     /// Decode one frame. Returns the TCP segment it carries, or why it carries none.
     /// Never panics, whatever the bytes.
     pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
-        let l3 = link::strip(pkt.link, pkt.data)?;
-        let datagram = ip::parse(l3.payload, l3.ethertype, pkt.ts, &mut self.frags)?;
-        tcp::parse(datagram, pkt.ts, l3.vlan)
+        let handler = link::link_handler(pkt.link).ok_or(Skip::UnsupportedLink(pkt.link.0))?;
+        let mut ctx = encap::Ctx::new(&self.opts);
+        let step = handler(pkt.data, &mut ctx)?;
+        let seg = walk(step, &mut ctx, pkt.ts, &mut self.frags)?;
+        self.last = (ctx.encap, ctx.tunnel_id());
+        Ok(seg)
     }
+}
+
+/// From `step` down through link headers, IP headers and tunnels to TCP.
+/// Each round peels at least one IP header and records it in the path, so
+/// the path bound ends the walk. A tunnel inside a datagram reassembled from
+/// fragments is walked in that buffer, and the segment then copied out.
+fn walk<'a>(
+    mut step: link::Step<'a>,
+    ctx: &mut encap::Ctx<'_>,
+    ts: Timestamp,
+    frags: &mut frag::FragmentTable,
+) -> Result<Segment<'a>, Skip> {
+    for _ in 0..MAX_LAYERS {
+        let (bytes, ethertype) = link::to_ip(step, ctx)?;
+        let d = ip::parse(bytes, ethertype, ts, frags)?;
+        let kind = if d.src.is_ipv4() {
+            LayerKind::Ipv4
+        } else {
+            LayerKind::Ipv6
+        };
+        ctx.push(kind, 0)?;
+        if d.proto == ip::PROTO_TCP {
+            return tcp::parse(d, ts, ctx);
+        }
+        let next = tunnel::ip_proto_handler(d.proto).ok_or(Skip::NotTcp)?;
+        ctx.enter_tunnel(d.src, d.dst, d.proto);
+        match d.payload {
+            Cow::Borrowed(b) => step = next(b, ctx)?,
+            Cow::Owned(buf) => {
+                let inner = next(&buf, ctx)?;
+                return walk(inner, ctx, ts, frags).map(Segment::into_owned);
+            }
+        }
+    }
+    Err(Skip::Malformed("too many nested encapsulations"))
 }
 
 #[cfg(test)]
@@ -208,7 +316,8 @@ mod tests {
     fn supports_matches_the_link_table() {
         assert!(Decoder::supports(LinkType::ETHERNET));
         assert!(Decoder::supports(LinkType::LINUX_SLL2));
-        assert!(!Decoder::supports(LinkType(105)));
+        assert!(Decoder::supports(LinkType(105)));
+        assert!(!Decoder::supports(LinkType(147)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! keeps no state and interprets nothing (no options, no sequence
 //! arithmetic): that belongs to `flow`.
 
+use super::encap::Ctx;
 use super::ip::Datagram;
 use super::{Segment, Skip, TcpFlags, TcpTuple};
 use crate::capture::Timestamp;
@@ -44,15 +45,16 @@ fn header(bytes: &[u8]) -> Result<Header, Skip> {
     })
 }
 
-/// Turns the TCP bytes of `d` into a segment. Borrowed bytes stay borrowed;
+/// Turns the TCP bytes of `d` into a segment, with the VLAN `ctx` gathered
+/// on the way in. Borrowed bytes stay borrowed;
 /// a reassembled datagram's buffer is reused for the payload.
 pub(crate) fn parse<'a>(
     d: Datagram<'a>,
     ts: Timestamp,
-    vlan: Option<u16>,
+    ctx: &Ctx<'_>,
 ) -> Result<Segment<'a>, Skip> {
-    let h = header(&d.tcp)?;
-    let payload = match d.tcp {
+    let h = header(&d.payload)?;
+    let payload = match d.payload {
         Cow::Borrowed(b) => Cow::Borrowed(b.get(h.len..).unwrap_or_default()),
         Cow::Owned(mut v) => {
             v.drain(..h.len.min(v.len()));
@@ -66,7 +68,7 @@ pub(crate) fn parse<'a>(
             dst: d.dst,
             sport: h.sport,
             dport: h.dport,
-            vlan,
+            vlan: ctx.vlan,
         },
         seq: h.seq,
         ack: h.ack,
@@ -81,6 +83,7 @@ pub(crate) fn parse<'a>(
 mod tests {
     use super::*;
     use crate::decode::testutil::{tcp, tcp_with_options};
+    use crate::decode::DecodeOptions;
     use std::net::IpAddr;
 
     const TS: Timestamp = Timestamp { secs: 5, nanos: 6 };
@@ -89,9 +92,18 @@ mod tests {
         Datagram {
             src: IpAddr::from([10, 0, 0, 1]),
             dst: IpAddr::from([10, 0, 0, 2]),
-            tcp,
+            proto: 6,
+            payload: tcp,
             missing,
         }
+    }
+
+    /// Parses with a context that saw VLAN `vlan` and no tunnel.
+    fn parse<'a>(d: Datagram<'a>, ts: Timestamp, vlan: Option<u16>) -> Result<Segment<'a>, Skip> {
+        let o = DecodeOptions::default();
+        let mut ctx = Ctx::new(&o);
+        ctx.vlan = vlan;
+        super::parse(d, ts, &ctx)
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod bench;
 mod conv;
 mod frame;
 mod pcap;
+pub mod tunnel;
 
 pub use conv::{Clock, Side, TcpConversation};
 pub use frame::{
