@@ -70,7 +70,7 @@ pub fn all() -> io::Result<Vec<Capture>> {
         cap("port_reuse_open.pcap", "A new SYN (new ISNs) on the 4-tuple of a connection that never closed (at packet 6): the old connection ends, the new one gets c1 files.", port_reuse_open()?),
         cap("port_reuse.pcap", "Two connections on the same 4-tuple, one after the other (second SYN is packet 9). Expect files X and Xc1 per direction.", port_reuse()?),
         cap("midstream.pcap", "No handshake: the capture starts mid-connection; no FIN. Expect `middle of a stream, then more` / `reply`.", midstream()?),
-        cap("midstream_late.pcap", "No handshake; the first client segment seen is at offset 10 (`0123456789`), then the 10 bytes before it arrive. Expect `0123456789` / `ok` and dropped_before_start 10.", midstream_late()?),
+        cap("midstream_late.pcap", "No handshake; the first client segment seen is at offset 10 (`0123456789`), then the 10 bytes before it arrive (still within the 64 KiB a mid-stream direction holds before fixing its start). Expect `early part0123456789` / `ok`.", midstream_late()?),
         cap("gap.pcap", "Segments never sent: client bytes 4..8, server bytes 5..8. No FIN. Expect zero-filled holes and gaps [[4,4]] / [[5,3]].", gap()?),
         cap("snaplen.pcap", "Snap length 64: a 20-byte segment keeps 10 bytes. Expect `0123456789` + 10 zero bytes + `short` and gap [[10,10]].", snaplen()?),
         cap("ipv4_fragments.pcap", "IPv4 segments fragmented: client 200 bytes in 24-byte fragments in order, server 120 bytes in 16-byte fragments in reverse.", ipv4_fragments()?),

@@ -38,6 +38,8 @@ pub struct Assembler {
     next: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
+    /// While held, nothing is emitted: runs are only buffered (see [`Assembler::hold`]).
+    held: bool,
 }
 
 impl Assembler {
@@ -74,7 +76,7 @@ impl Assembler {
         } else {
             (offset, data)
         };
-        if offset == self.next && self.pending.is_empty() {
+        if offset == self.next && self.pending.is_empty() && !self.held {
             // The common case: in order, nothing buffered. No copy.
             self.next = end;
             emit(Piece::Data(data));
@@ -119,8 +121,40 @@ impl Assembler {
         }
     }
 
+    /// Stop emitting: until [`Assembler::release`], every run is buffered,
+    /// so that the start of the stream can still move (see [`Assembler::shift`]).
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// True while held.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Move every buffered run `by` bytes further from the start: the stream
+    /// turned out to begin earlier. Only possible while nothing was emitted;
+    /// returns false (and changes nothing) otherwise.
+    pub fn shift(&mut self, by: u64) -> bool {
+        if self.next != 0 {
+            return false;
+        }
+        let runs = std::mem::take(&mut self.pending);
+        self.pending = runs.into_iter().map(|(k, v)| (k + by, v)).collect();
+        true
+    }
+
+    /// Stop holding and emit whatever is contiguous.
+    pub fn release(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+        self.held = false;
+        self.drain(emit);
+    }
+
     /// Emit buffered runs that start exactly at `next`.
     fn drain(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+        if self.held {
+            return;
+        }
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.next {
                 break;
@@ -136,6 +170,7 @@ impl Assembler {
     /// follows it contiguously. Returns the gap `(offset, length)`, or `None`
     /// when nothing is buffered.
     pub fn skip_hole(&mut self, emit: &mut dyn FnMut(Piece<'_>)) -> Option<(u64, u64)> {
+        self.held = false;
         let (&start, _) = self.pending.first_key_value()?;
         let gap = (self.next, start - self.next);
         if gap.1 > 0 {
@@ -150,6 +185,7 @@ impl Assembler {
     /// gaps on the way. Returns the gaps emitted. Runs at or beyond `offset`
     /// stay buffered.
     pub fn skip_to(&mut self, offset: u64, emit: &mut dyn FnMut(Piece<'_>)) -> Vec<(u64, u64)> {
+        self.held = false;
         let mut gaps = Vec::new();
         while self.next < offset {
             match self.pending.first_key_value() {
@@ -172,6 +208,7 @@ impl Assembler {
     /// Give up every hole: emit all buffered runs with gaps between them.
     /// Returns the gaps emitted.
     pub fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>)) -> Vec<(u64, u64)> {
+        self.release(emit);
         let mut gaps = Vec::new();
         while !self.pending.is_empty() {
             if let Some(g) = self.skip_hole(emit) {
@@ -286,6 +323,35 @@ mod tests {
         assert_eq!(gaps, vec![(1, 2)]);
         assert_eq!(out, b"a__");
         assert_eq!(asm.pending_bytes(), 1);
+    }
+
+    #[test]
+    fn held_runs_wait_for_release_even_when_contiguous() {
+        let mut asm = Assembler::new();
+        let mut out = Vec::new();
+        asm.hold();
+        asm.insert(0, b"abc", &mut |p| collect(&mut out, p));
+        assert_eq!(out, b"");
+        asm.release(&mut |p| collect(&mut out, p));
+        assert_eq!(out, b"abc");
+    }
+
+    #[test]
+    fn shift_moves_held_runs_so_earlier_bytes_fit_in_front() {
+        let mut asm = Assembler::new();
+        let mut out = Vec::new();
+        asm.hold();
+        asm.insert(0, b"later", &mut |p| collect(&mut out, p));
+        assert!(asm.shift(5));
+        asm.insert(0, b"early", &mut |p| collect(&mut out, p));
+        asm.release(&mut |p| collect(&mut out, p));
+        assert_eq!(out, b"earlylater");
+    }
+
+    #[test]
+    fn shift_refused_once_bytes_were_emitted() {
+        let (mut asm, _) = run(&[(0, b"a")]);
+        assert!(!asm.shift(3));
     }
 
     #[test]

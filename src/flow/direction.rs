@@ -1,10 +1,15 @@
 //! One direction of a TCP connection: from sequence numbers to stream
-//! offsets, through the [`Assembler`], into a file of the [`FileSink`].
+//! offsets, through the [`Assembler`], into its output (a file).
 //!
-//! Stream offset 0 is the byte after the SYN, or the first payload byte seen
-//! when the capture began mid-connection (payload before it is dropped, as
-//! tshark does). Sequence numbers are unwrapped against the next expected
-//! offset, so wraparound is invisible and offsets are 64-bit.
+//! Stream offset 0 is the byte after the SYN. When the capture began
+//! mid-connection, it is the lowest sequence number among the first
+//! [`HOLD_BYTES`] bytes seen: until then the direction's bytes are held, so a
+//! segment from before the first one seen that arrives late still goes in
+//! front. Data older than that cannot be placed and is counted in the
+//! report (`dropped_before_start`). Sequence numbers are unwrapped against
+//! the highest offset seen, so wraparound is invisible, offsets are 64-bit,
+//! and a hole does not stop later laps of the sequence space from being
+//! placed right.
 
 use super::assembler::{Assembler, Piece};
 use crate::capture::Timestamp;
@@ -18,7 +23,10 @@ use sha2::{Digest, Sha256};
 /// ignored rather than turned into a gigabyte-sized hole.
 const MAX_JUMP: i64 = 1 << 30;
 
-/// Zeros written for gaps.
+/// Bytes a direction that began mid-connection holds before fixing its start.
+pub const HOLD_BYTES: usize = 64 << 10;
+
+/// Zeros hashed for gaps.
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Settings shared by every direction.
@@ -33,8 +41,11 @@ pub struct DirectionLimits {
 }
 
 /// Where a direction's bytes go: its file, hash and bookkeeping.
-#[derive(Default)]
 struct Output {
+    tuple: TcpTuple,
+    connection: u64,
+    counter: u32,
+    first_ts: Timestamp,
     file: Option<(FileId, String)>,
     written: u64,
     gaps: Vec<(u64, u64)>,
@@ -54,15 +65,14 @@ pub struct WriteCtx<'a> {
 
 /// One direction's reassembly state.
 pub struct Direction {
-    tuple: TcpTuple,
-    connection: u64,
-    counter: u32,
     isn: Option<u32>,
+    /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
     asm: Assembler,
+    /// Highest stream offset seen (end of the furthest segment).
+    high: u64,
     fin_at: Option<u64>,
     packets: u64,
-    first_ts: Timestamp,
     last_ts: Timestamp,
     out: Output,
     /// Lowest (negative) offset at which data arrived before stream offset 0.
@@ -73,17 +83,24 @@ impl Direction {
     /// A direction of connection `connection` (the `counter`th on its 4-tuple).
     pub fn new(tuple: TcpTuple, connection: u64, counter: u32) -> Direction {
         Direction {
-            tuple,
-            connection,
-            counter,
             isn: None,
             base: None,
             asm: Assembler::new(),
+            high: 0,
             fin_at: None,
             packets: 0,
-            first_ts: Timestamp::default(),
             last_ts: Timestamp::default(),
-            out: Output::default(),
+            out: Output {
+                tuple,
+                connection,
+                counter,
+                first_ts: Timestamp::default(),
+                file: None,
+                written: 0,
+                gaps: Vec::new(),
+                truncated: false,
+                hasher: Sha256::new(),
+            },
             lowest_start: 0,
         }
     }
@@ -112,77 +129,127 @@ impl Direction {
     /// Take in one segment sent in this direction.
     pub fn segment(&mut self, seg: &Segment<'_>, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
         if self.packets == 0 {
-            self.first_ts = seg.ts;
+            self.out.first_ts = seg.ts;
         }
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
+        let mut err = None;
         let mut data_seq = seg.seq;
         if seg.flags.syn() {
             data_seq = seg.seq.wrapping_add(1);
-            if self.isn.is_none() && self.asm.next_offset() == 0 && self.out.file.is_none() {
-                self.isn = Some(seg.seq);
-                self.base = Some(data_seq);
-            }
+            self.syn(seg.seq, ctx, &mut err);
         }
         if seg.flags.rst() {
-            return Ok(());
+            return err.map_or(Ok(()), Err);
         }
         let carried = seg.payload.len() as u64 + u64::from(seg.missing);
         if self.base.is_none() {
             if carried == 0 && !seg.flags.fin() {
                 return Ok(());
             }
+            // The capture began mid-connection: hold until the start is sure.
             self.base = Some(data_seq);
+            self.asm.hold();
         }
-        let start = self.offset_of(data_seq);
-        if start - (self.asm.next_offset() as i64) > MAX_JUMP {
+        let mut start = self.offset_of(data_seq);
+        if start - (self.high as i64) > MAX_JUMP {
             return Ok(());
         }
-        let mut err = None;
-        if !seg.payload.is_empty() {
-            let end = start + seg.payload.len() as i64;
-            if start < 0 {
-                // Data from before the first byte seen (the capture began
-                // mid-connection): it cannot be put in front of bytes already
-                // written, so it is counted in the report instead.
+        if start < 0 && !seg.payload.is_empty() {
+            if self.asm.is_held() && start >= -(MAX_JUMP) && self.asm.shift(start.unsigned_abs()) {
+                // A late segment from before the first one seen: the stream starts here.
+                self.rebase(start.unsigned_abs(), data_seq);
+                start = 0;
+            } else {
+                // Too late to put in front of bytes already written: counted instead.
                 self.lowest_start = self.lowest_start.min(start);
-            }
-            if end > 0 {
-                let skip = usize::try_from(-start.min(0)).unwrap_or(0);
-                let offset = start.max(0) as u64;
-                let out = &mut self.out;
-                self.asm.insert(offset, &seg.payload[skip..], &mut |p| {
-                    if err.is_none() {
-                        err = out
-                            .accept(
-                                p,
-                                self.tuple,
-                                self.connection,
-                                self.counter,
-                                self.first_ts,
-                                ctx,
-                            )
-                            .err();
-                    }
-                });
             }
         }
         let seg_end = start + carried as i64;
-        if seg.missing > 0
-            && seg_end > 0
-            && self.asm.next_offset() as i64 == start + seg.payload.len() as i64
-        {
+        let data_end = start + seg.payload.len() as i64;
+        if data_end > 0 {
+            let skip = usize::try_from(-start.min(0)).unwrap_or(0);
+            let offset = start.max(0) as u64;
+            self.high = self.high.max(data_end as u64);
+            self.asm.insert(
+                offset,
+                &seg.payload[skip..],
+                &mut emitter(&mut self.out, ctx, &mut err),
+            );
+        }
+        if seg.missing > 0 && seg_end > 0 {
             // Snap-length truncation: the rest of this segment is on the wire
             // but not in the capture; it will never arrive. Give it up now.
-            self.skip_to(seg_end as u64, ctx, &mut err);
+            self.high = self.high.max(seg_end as u64);
+            self.release(ctx, &mut err);
+            if self.asm.next_offset() as i64 == data_end {
+                let gaps = self
+                    .asm
+                    .skip_to(seg_end as u64, &mut emitter(&mut self.out, ctx, &mut err));
+                self.out.gaps.extend(gaps);
+            }
         }
         if seg.flags.fin() && seg_end >= 0 {
             self.fin_at = Some(seg_end as u64);
+        }
+        if self.asm.is_held() && self.asm.pending_bytes() >= HOLD_BYTES {
+            self.release(ctx, &mut err);
         }
         if let Some(e) = err {
             return Err(e);
         }
         self.shed_pending(ctx.limits.max_pending, ctx)
+    }
+
+    /// The other side acknowledged every byte before sequence number `ack`:
+    /// they were sent, so the stream reaches at least that far. Moving the
+    /// highest offset there keeps later segments placed right after a long
+    /// stretch the capture missed (a sampled capture, a transfer of
+    /// gigabytes whose sequence numbers wrap between captured segments).
+    pub fn peer_acked(&mut self, ack: u32) {
+        if self.base.is_none() {
+            return;
+        }
+        let at = self.offset_of(ack);
+        if at > self.high as i64 {
+            self.high = at as u64;
+        }
+    }
+
+    /// A SYN with sequence number `seq`: it fixes the start of the stream,
+    /// unless bytes were already written.
+    fn syn(&mut self, seq: u32, ctx: &mut WriteCtx<'_>, err: &mut Option<Error>) {
+        if self.isn.is_some() {
+            return;
+        }
+        let data_seq = seq.wrapping_add(1);
+        if self.base.is_none() {
+            self.isn = Some(seq);
+            self.base = Some(data_seq);
+        } else if self.asm.is_held() {
+            // Data came first (packets stored out of order): the SYN says
+            // where the stream really starts.
+            let at = self.offset_of(data_seq);
+            if at <= 0 && self.asm.shift(at.unsigned_abs()) {
+                self.rebase(at.unsigned_abs(), data_seq);
+                self.isn = Some(seq);
+                self.release(ctx, err);
+            }
+        }
+    }
+
+    /// The stream turned out to start `by` bytes earlier, at `base`.
+    fn rebase(&mut self, by: u64, base: u32) {
+        self.base = Some(base);
+        self.high += by;
+        self.fin_at = self.fin_at.map(|f| f + by);
+    }
+
+    /// Stop holding: the start of the stream is fixed.
+    fn release(&mut self, ctx: &mut WriteCtx<'_>, err: &mut Option<Error>) {
+        if self.asm.is_held() {
+            self.asm.release(&mut emitter(&mut self.out, ctx, err));
+        }
     }
 
     /// Give up holes, first to last, until at most `limit` out-of-order
@@ -191,21 +258,9 @@ impl Direction {
     pub fn shed_pending(&mut self, limit: usize, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
         let mut err = None;
         while self.asm.pending_bytes() > limit && err.is_none() {
-            let out = &mut self.out;
-            let gap = self.asm.skip_hole(&mut |p| {
-                if err.is_none() {
-                    err = out
-                        .accept(
-                            p,
-                            self.tuple,
-                            self.connection,
-                            self.counter,
-                            self.first_ts,
-                            ctx,
-                        )
-                        .err();
-                }
-            });
+            let gap = self
+                .asm
+                .skip_hole(&mut emitter(&mut self.out, ctx, &mut err));
             if let Some(g) = gap {
                 self.out.gaps.push(g);
             }
@@ -213,32 +268,12 @@ impl Direction {
         err.map_or(Ok(()), Err)
     }
 
-    /// Offset of sequence number `seq`, unwrapped against the stream's next offset.
+    /// Offset of sequence number `seq`, unwrapped against the highest offset seen.
     fn offset_of(&self, seq: u32) -> i64 {
         let base = self.base.unwrap_or(seq);
         let rel = seq.wrapping_sub(base);
-        let next = self.asm.next_offset();
-        let delta = i64::from(rel.wrapping_sub(next as u32) as i32);
-        next as i64 + delta
-    }
-
-    fn skip_to(&mut self, offset: u64, ctx: &mut WriteCtx<'_>, err: &mut Option<Error>) {
-        let out = &mut self.out;
-        let gaps = self.asm.skip_to(offset, &mut |p| {
-            if err.is_none() {
-                *err = out
-                    .accept(
-                        p,
-                        self.tuple,
-                        self.connection,
-                        self.counter,
-                        self.first_ts,
-                        ctx,
-                    )
-                    .err();
-            }
-        });
-        self.out.gaps.extend(gaps);
+        let delta = i64::from(rel.wrapping_sub(self.high as u32) as i32);
+        self.high as i64 + delta
     }
 
     /// Give up every hole, close the file and describe the direction.
@@ -249,21 +284,7 @@ impl Direction {
         ctx: &mut WriteCtx<'_>,
     ) -> Result<Option<DirectionRecord>, Error> {
         let mut err = None;
-        let out = &mut self.out;
-        let gaps = self.asm.finish(&mut |p| {
-            if err.is_none() {
-                err = out
-                    .accept(
-                        p,
-                        self.tuple,
-                        self.connection,
-                        self.counter,
-                        self.first_ts,
-                        ctx,
-                    )
-                    .err();
-            }
-        });
+        let gaps = self.asm.finish(&mut emitter(&mut self.out, ctx, &mut err));
         self.out.gaps.extend(gaps);
         if let Some(e) = err {
             return Err(e);
@@ -271,18 +292,18 @@ impl Direction {
         let Some((id, name)) = self.out.file.take() else {
             return Ok(None);
         };
-        ctx.sink.close(id, self.first_ts)?;
+        ctx.sink.close(id, self.out.first_ts)?;
         let hasher = std::mem::take(&mut self.out.hasher);
         let end = if self.fin_complete() { End::Fin } else { end };
         Ok(Some(DirectionRecord {
             file: name,
-            connection: self.connection,
-            src: self.tuple.src.to_string(),
-            sport: self.tuple.sport,
-            dst: self.tuple.dst.to_string(),
-            dport: self.tuple.dport,
-            vlan: self.tuple.vlan,
-            first_ts: self.first_ts.to_string(),
+            connection: self.out.connection,
+            src: self.out.tuple.src.to_string(),
+            sport: self.out.tuple.sport,
+            dst: self.out.tuple.dst.to_string(),
+            dport: self.out.tuple.dport,
+            vlan: self.out.tuple.vlan,
+            first_ts: self.out.first_ts.to_string(),
             last_ts: self.last_ts.to_string(),
             packets: self.packets,
             bytes: self.out.written,
@@ -298,15 +319,7 @@ impl Direction {
 
 impl Output {
     /// Write one piece of the ordered stream, creating the file on the first.
-    fn accept(
-        &mut self,
-        piece: Piece<'_>,
-        tuple: TcpTuple,
-        connection: u64,
-        counter: u32,
-        first_ts: Timestamp,
-        ctx: &mut WriteCtx<'_>,
-    ) -> Result<(), Error> {
+    fn accept(&mut self, piece: Piece<'_>, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
         let mut len = match piece {
             Piece::Data(d) => d.len() as u64,
             Piece::Gap(n) => n,
@@ -324,6 +337,7 @@ impl Output {
         let id = match &self.file {
             Some((id, _)) => *id,
             None => {
+                let (tuple, connection, first_ts) = (self.tuple, self.connection, self.first_ts);
                 let template = ctx.template;
                 let name_for = |c: u32| {
                     template.render(
@@ -340,7 +354,7 @@ impl Output {
                     connection,
                     first_ts,
                 };
-                let (id, name) = ctx.sink.create(counter, &name_for, &opened)?;
+                let (id, name) = ctx.sink.create(self.counter, &name_for, &opened)?;
                 self.file = Some((id, name));
                 id
             }
@@ -363,6 +377,20 @@ impl Output {
         }
         self.written += len;
         Ok(())
+    }
+}
+
+/// The callback that writes an assembler's pieces to `out`, keeping the
+/// first error in `err` (later pieces are dropped once writing failed).
+fn emitter<'x, 'c: 'x>(
+    out: &'x mut Output,
+    ctx: &'x mut WriteCtx<'c>,
+    err: &'x mut Option<Error>,
+) -> impl FnMut(Piece<'_>) + use<'x, 'c> {
+    move |piece| {
+        if err.is_none() {
+            *err = out.accept(piece, ctx).err();
+        }
     }
 }
 

@@ -211,6 +211,9 @@ impl FlowTable {
             template: &self.template,
             limits: &self.config.limits,
         };
+        if seg.flags.ack() {
+            conn.sides[1 - side].peer_acked(seg.ack);
+        }
         let dir = &mut conn.sides[side];
         let before = dir.pending_bytes();
         let result = dir.segment(seg, &mut ctx);
