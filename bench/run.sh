@@ -112,17 +112,25 @@ capture() {
 }
 
 # --- measuring ----------------------------------------------------------------
+# Busy CPU time of the whole machine so far, in clock ticks (user, nice,
+# system, irq, softirq, steal of /proc/stat's first line).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+TICKS=$(getconf CLK_TCK)
+
 # measure LABEL CAPTURE OUTDIR CMD...: run CMD (output into OUTDIR, removed
 # first) under /usr/bin/time -v with the capture in the page cache; sets
 # WALL (s, the process), WALL_SYNC (s, until the written data is on disk),
-# RSS (MiB), RC (exit status).
+# RSS (MiB), RC (exit status), CPU (s, user + system of CMD) and OTHER (s of
+# CPU the rest of the machine used meanwhile: another build or test running
+# alongside makes the figures unreliable, and the table marks them).
 measure() {
-    local label=$1 cap=$2 out=$3 t0 t1 t2
+    local label=$1 cap=$2 out=$3 t0 t1 t2 b0 b1
     shift 3
     rm -rf "$out"
     mkdir -p "$(dirname "$out")"
     cat "$cap" >/dev/null
     sync
+    b0=$(busy_ticks)
     t0=$(date +%s.%N)
     if /usr/bin/time -v -o "$LOGDIR/$label.time" "$@" >"$LOGDIR/$label.out" 2>"$LOGDIR/$label.err"; then
         RC=0
@@ -130,17 +138,23 @@ measure() {
         RC=$?
     fi
     t1=$(date +%s.%N)
+    b1=$(busy_ticks)
     sync
     t2=$(date +%s.%N)
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     WALL_SYNC=$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')
     RSS=$(awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$LOGDIR/$label.time")
     RSS=${RSS:-?}
+    CPU=$(awk -F: '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$LOGDIR/$label.time")
+    OTHER=$(awk -v b0="$b0" -v b1="$b1" -v hz="$TICKS" -v cpu="$CPU" \
+        'BEGIN { o = (b1 - b0) / hz - cpu; printf "%.1f", o < 0 ? 0 : o }')
     if [ "$RC" != 0 ]; then
         say "$label: exit status $RC (see $LOGDIR/$label.err):"
         tail -n 5 "$LOGDIR/$label.err" >&2 || true
     fi
-    say "$label: ${WALL} s (${WALL_SYNC} s with sync), peak RSS ${RSS} MiB"
+    say "$label: ${WALL} s (${WALL_SYNC} s with sync), CPU ${CPU} s, peak RSS ${RSS} MiB; other processes used ${OTHER} s of CPU meanwhile"
+    # More than a second, and more than a tenth of a core, is interference.
+    NOISY=$(awk -v o="$OTHER" -v w="$WALL" 'BEGIN { print (o > 1 && o > 0.1 * w) ? "*" : "" }')
 }
 
 # check LABEL CAPTURE OUTDIR [REPORT]: "yes" when OUTDIR holds exactly the
@@ -177,7 +191,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b != "-") printf "%.2f",
     echo "# flowsplit benchmark $STAMP on $(hostname): $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "# flowsplit $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); $(if command -v tcpflow >/dev/null; then { tcpflow -V 2>&1 || true; } | head -n 1; else echo 'no tcpflow'; fi)"
     echo "# tmpfs: $TMPFS_DIR ($(df -h --output=fstype,size "$TMPFS_DIR" | tail -n 1 | xargs)); disk: $BENCH_DIR/out ($(df -h --output=fstype,size "$BENCH_DIR" | tail -n 1 | xargs))"
-    echo "# scale $SCALE${JOBS:+, flowsplit -j $JOBS}; wall = process; +sync = until the data is on disk; logs in $LOGDIR"
+    echo "# scale $SCALE${JOBS:+, flowsplit -j $JOBS}; wall = process; ratio = tcpflow s / flowsplit s; +sync = until the data is on disk; logs in $LOGDIR"
 } | tee "$RESULTS"
 fstype=$(df --output=fstype "$TMPFS_DIR" | tail -n 1)
 [ "$fstype" = tmpfs ] || say "warning: $TMPFS_DIR is on $fstype, not tmpfs (set TMPFS_DIR)"
@@ -191,7 +205,7 @@ if [ $DO_TABLE = 1 ]; then
             out=$(outdir_for "$target" "flowsplit-$shape")
             mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
             measure "flowsplit-$shape-$target" "$cap" "$out" "${cmd[@]}"
-            fs=("$WALL" "$WALL_SYNC" "$RSS" "$RC")
+            fs=("$WALL$NOISY" "$WALL_SYNC" "$RSS" "$RC")
             ok=$(check "flowsplit-$shape-$target" "$cap" "$out" "$out/report.jsonl")
             [ "${fs[3]}" = 0 ] || ok="no (exit ${fs[3]})"
             rm -rf "$out"
@@ -199,7 +213,7 @@ if [ $DO_TABLE = 1 ]; then
             if [ $TCPFLOW = 1 ]; then
                 out2=$(outdir_for "$target" "tcpflow-$shape")
                 measure "tcpflow-$shape-$target" "$cap" "$out2" tcpflow -r "$cap" -o "$out2"
-                tf=("$WALL" "$WALL_SYNC" "$RSS")
+                tf=("$WALL$NOISY" "$WALL_SYNC" "$RSS")
                 tok=$(check "tcpflow-$shape-$target" "$cap" "$out2")
                 rm -rf "$out2"
             fi
@@ -236,7 +250,7 @@ if [ $DO_GROWTH = 1 ]; then
             rm -rf "$out"
             gb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.2f", b / 1e9 }')
             conns=$(( $(wc -l <"$cap.expected.tsv") / 2 ))
-            rows+=("$shape|x$factor|$conns|$gb|$WALL|$RSS|$ok")
+            rows+=("$shape|x$factor|$conns|$gb|$WALL$NOISY|$RSS|$ok")
         done
     done
     {
@@ -256,7 +270,7 @@ if [ $DO_MILLION = 1 ]; then
     out=$(outdir_for tmpfs flowsplit-million)
     mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
     measure flowsplit-million "$cap" "$out" "${cmd[@]}"
-    fs=("$WALL" "$RSS" "$RC")
+    fs=("$WALL$NOISY" "$RSS" "$RC")
     ok=$(check flowsplit-million "$cap" "$out" "$out/report.jsonl")
     [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
     rm -rf "$out"
@@ -264,7 +278,7 @@ if [ $DO_MILLION = 1 ]; then
     if [ $TCPFLOW = 1 ] && [ "${TCPFLOW_MILLION:-0}" = 1 ]; then
         out2=$(outdir_for tmpfs tcpflow-million)
         measure tcpflow-million "$cap" "$out2" tcpflow -r "$cap" -o "$out2"
-        tf=("$WALL" "$RSS")
+        tf=("$WALL$NOISY" "$RSS")
         tok=$(check tcpflow-million "$cap" "$out2")
         rm -rf "$out2"
     fi
@@ -277,4 +291,7 @@ if [ $DO_MILLION = 1 ]; then
     } | tee -a "$RESULTS"
 fi
 
+if grep -q '[0-9]\*' "$RESULTS"; then
+    echo "* other processes used the CPU during this measurement: repeat it on a quiet machine" | tee -a "$RESULTS"
+fi
 say "results in $RESULTS"
