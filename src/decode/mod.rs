@@ -26,6 +26,8 @@
 //! the IP header promises but the capture cut off are reported in
 //! [`Segment::missing`].
 
+#[cfg(test)]
+mod decap_tests;
 mod encap;
 mod frag;
 mod ip;
