@@ -2,11 +2,13 @@
 //! into a validated [`Config`]. `--help`, the man page test and the binary
 //! all read these definitions.
 
+use crate::capture::live::LiveOptions;
 use crate::config::{
     Config, Input, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME,
     DEFAULT_TEMPLATE,
 };
 use crate::error::Error;
+use crate::output::{ConsoleFormat, ConsoleOptions, EventTarget};
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
 
@@ -17,13 +19,63 @@ use std::path::PathBuf;
     version,
     about = "Reassemble every TCP connection in a capture into one exact file per direction",
     after_help = "Trailing arguments form a BPF filter expression (as in tcpdump), applied to files too.\n\
+                  Without -r, packets are captured live (-i, or the first device libpcap lists) until\n\
+                  SIGINT, SIGTERM or SIGHUP.\n\
                   `flowsplit http DIR...` carves HTTP bodies out of folders of flow files.\n\
                   See flowsplit(1) for file naming, the report format and differences from tcpflow."
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` is standard input; a folder is read in name order). Repeatable.
-    #[arg(short = 'r', value_name = "FILE", action = ArgAction::Append, required = true)]
+    #[arg(short = 'r', value_name = "FILE", action = ArgAction::Append)]
     pub read: Vec<PathBuf>,
+
+    /// Capture live on IFACE (without -r and -i: the first device libpcap lists).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        conflicts_with = "read"
+    )]
+    pub interface: Option<String>,
+
+    /// Live capture: do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promisc", conflicts_with = "read")]
+    pub no_promisc: bool,
+
+    /// Live capture: keep at most BYTES of each packet.
+    #[arg(long = "snaplen", value_name = "BYTES", conflicts_with = "read",
+          default_value_t = crate::capture::live::DEFAULT_SNAPLEN,
+          value_parser = clap::value_parser!(i32).range(64..))]
+    pub snaplen: i32,
+
+    /// Live capture: kernel capture buffer of BYTES (default: libpcap's).
+    #[arg(long = "buffer-size", value_name = "BYTES", conflicts_with = "read",
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub buffer_size: Option<i32>,
+
+    /// Switch to USER's user and group ids once the capture is open (before any file is written).
+    #[arg(short = 'U', long = "relinquish-privileges", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Print each direction to standard output as it is reassembled, prefixed with its name; write no flow files.
+    #[arg(short = 'c')]
+    pub console: bool,
+
+    /// Like -c without the name prefix.
+    #[arg(short = 'C')]
+    pub console_bare: bool,
+
+    /// Console output as a hex dump (with -C: without the name lines).
+    #[arg(short = 'D')]
+    pub console_hex: bool,
+
+    /// Console output: print bytes as they are instead of showing non-printable ones as `.`.
+    #[arg(short = 'B', long = "raw")]
+    pub raw: bool,
+
+    /// Write a JSON line to FILE (`-` for standard output) when a direction opens, when it closes and when an HTTP body is carved.
+    #[arg(long = "events", value_name = "FILE")]
+    pub events: Option<PathBuf>,
 
     /// Write flow files into DIR (created with parents).
     #[arg(short = 'o', value_name = "DIR", default_value = ".")]
@@ -94,6 +146,7 @@ pub struct Cli {
 impl Cli {
     /// Validate the flags and build the run's configuration.
     pub fn into_config(self) -> Result<Config, Error> {
+        let inputs_empty = self.read.is_empty();
         let inputs = self
             .read
             .into_iter()
@@ -105,6 +158,36 @@ impl Cli {
                 }
             })
             .collect();
+        let console = match (self.console, self.console_bare, self.console_hex) {
+            (false, false, false) => None,
+            (_, true, true) => Some(ConsoleFormat::BareHex),
+            (_, false, true) => Some(ConsoleFormat::Hex),
+            (_, true, false) => Some(ConsoleFormat::Bare),
+            (true, false, false) => Some(ConsoleFormat::Prefixed),
+        };
+        let console = console.map(|format| ConsoleOptions {
+            format,
+            raw: self.raw,
+        });
+        let events = self.events.as_ref().map(|p| {
+            if p.as_os_str() == "-" {
+                EventTarget::Stdout
+            } else {
+                EventTarget::File(p.clone())
+            }
+        });
+        if console.is_some() && events == Some(EventTarget::Stdout) {
+            return Err(Error::Usage(
+                "--events -: standard output already carries the console output (-c, -C, -D); give --events a file".into(),
+            ));
+        }
+        let live = inputs_empty.then(|| LiveOptions {
+            interface: self.interface.clone(),
+            promisc: !self.no_promisc,
+            snaplen: self.snaplen,
+            buffer_size: self.buffer_size,
+            ..LiveOptions::default()
+        });
         if self.template.is_empty() {
             return Err(Error::Usage("-T: the template is empty".into()));
         }
@@ -120,7 +203,8 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => crate::output::files::default_max_open(),
         };
-        config.report = if self.no_report {
+        config.report = if self.no_report || (console.is_some() && self.report.is_none()) {
+            // Console modes write no flow files, so no report unless asked for.
             None
         } else {
             Some(
@@ -131,14 +215,23 @@ impl Cli {
         config.idle_timeout = self.timeout;
         config.max_pending_per_direction = self.max_pending;
         config.max_pending_total = self.max_pending_total.max(self.max_pending);
-        config.progress = !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        config.http = self.scanner.as_deref() == Some("http");
+        config.progress =
+            !self.quiet && live.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        config.http = self.scanner.as_deref() == Some("http") && console.is_none();
         config.http_options.decode = !self.no_decompress;
         config.quiet = self.quiet;
         config.threads = match self.threads {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if console.is_some() {
+            // Console output comes out in one order only from one flow table.
+            config.threads = 1;
+        }
+        config.live = live;
+        config.console = console;
+        config.events = events;
+        config.user = self.user;
         Ok(config)
     }
 }

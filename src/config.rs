@@ -46,6 +46,14 @@ pub struct Config {
     pub quiet: bool,
     /// Worker threads reassembling connections (1: everything in the reading thread).
     pub threads: usize,
+    /// Capture live from an interface instead of reading `inputs` (which is then empty).
+    pub live: Option<crate::capture::live::LiveOptions>,
+    /// Print directions to standard output instead of writing flow files.
+    pub console: Option<crate::output::ConsoleOptions>,
+    /// Where the event stream goes, if anywhere.
+    pub events: Option<crate::output::EventTarget>,
+    /// Switch to this user once the capture is open (`-U`).
+    pub user: Option<String>,
 }
 
 /// tcpflow's default file-name template.
@@ -80,6 +88,10 @@ impl Config {
             http_options: crate::http::HttpOptions::default(),
             quiet: true,
             threads: 1,
+            live: None,
+            console: None,
+            events: None,
+            user: None,
         }
     }
 }

@@ -64,6 +64,22 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A live capture could not be opened or read.
+    #[error("{interface}: cannot capture: {detail}")]
+    Capture {
+        /// The interface.
+        interface: String,
+        /// What libpcap said, and what is needed.
+        detail: String,
+    },
+    /// `-U`: the switch to another user failed.
+    #[error("-U {user}: cannot switch to this user: {detail}")]
+    Privileges {
+        /// The user asked for.
+        user: String,
+        /// Why not.
+        detail: String,
+    },
     /// An invalid setting (a usage error: exit code 2).
     #[error("{0}")]
     Usage(String),

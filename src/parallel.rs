@@ -26,6 +26,13 @@ use std::thread::JoinHandle;
 pub trait SegmentSink {
     /// Take one segment; `packet_no` is its 1-based number over all inputs.
     fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error>;
+    /// Capture time moved on to `ts` without a packet (live capture, once a
+    /// second of wall time): connections whose linger or idle time is over
+    /// close. `packets` is the number of packets handed over so far.
+    fn tick(&mut self, ts: Timestamp, packets: u64) -> Result<(), Error>;
+    /// Make every byte reassembled so far visible in the flow files, and
+    /// every closed direction's line visible in the report.
+    fn flush(&mut self, packets: u64) -> Result<(), Error>;
     /// Close every connection, write the remaining report lines, and say what was done.
     fn finish(self: Box<Self>) -> Result<TableStats, Error>;
 }
@@ -51,6 +58,20 @@ impl SegmentSink for Inline {
             Ok(())
         })?;
         self.report.release_before(packet_no.saturating_add(1))
+    }
+
+    fn tick(&mut self, ts: Timestamp, packets: u64) -> Result<(), Error> {
+        let report = &mut self.report;
+        self.table.tick(ts, packets, &mut |k, r| {
+            report.push(k, r);
+            Ok(())
+        })?;
+        self.report.release_before(packets.saturating_add(1))
+    }
+
+    fn flush(&mut self, _packets: u64) -> Result<(), Error> {
+        self.table.flush()?;
+        self.report.flush()
     }
 
     fn finish(mut self: Box<Self>) -> Result<TableStats, Error> {
@@ -85,6 +106,8 @@ enum Item {
     Segment(SegMeta),
     /// A new second of capture time began at this packet.
     Tick(Timestamp, u64),
+    /// Flush the flow table's output.
+    Flush,
 }
 
 #[derive(Default)]
@@ -196,6 +219,27 @@ impl SegmentSink for Sharded {
         Ok(())
     }
 
+    fn tick(&mut self, ts: Timestamp, packets: u64) -> Result<(), Error> {
+        if self.last_second.is_some_and(|s| ts.secs <= s) {
+            return Ok(());
+        }
+        self.last_second = Some(ts.secs);
+        for w in 0..self.batches.len() {
+            self.batches[w].items.push(Item::Tick(ts, packets));
+            self.send(w, packets)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, packets: u64) -> Result<(), Error> {
+        // Sending every batch also lets the collector release report lines.
+        for w in 0..self.batches.len() {
+            self.batches[w].items.push(Item::Flush);
+            self.send(w, packets)?;
+        }
+        Ok(())
+    }
+
     fn finish(mut self: Box<Self>) -> Result<TableStats, Error> {
         let through = u64::MAX - 1;
         for w in 0..self.batches.len() {
@@ -231,6 +275,7 @@ fn work(
             for item in &batch.items {
                 let result = match item {
                     Item::Tick(ts, packet_no) => table.tick(*ts, *packet_no, &mut on_close),
+                    Item::Flush => table.flush(),
                     Item::Segment(m) => {
                         let seg = Segment {
                             ts: m.ts,

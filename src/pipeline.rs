@@ -4,17 +4,28 @@
 //! one flow table across all of them, so a connection split over rotated
 //! files stays one flow. A bad input is reported and skipped; everything
 //! read before its damage is kept.
+//!
+//! Live capture ([`run_live`]) feeds the same per-packet path
+//! ([`PacketPath`]) from an interface until a signal stops it; outputs then
+//! flush about once a second, capture time moves on with the wall clock
+//! between packets, and with `-e http` each connection is carved as it
+//! closes instead of in a post-pass.
 
-use crate::capture::{file, LinkType, Packet};
+use crate::capture::live::{drop_privileges, LiveCapture, LiveOptions};
+use crate::capture::{file, LinkType, Packet, Timestamp};
 use crate::config::{Config, Input};
 use crate::decode::{Decoder, FragmentLimits};
 use crate::error::Error;
 use crate::flow::{DirectionLimits, FlowTable, TableConfig};
-use crate::output::{FileSink, Template};
+use crate::output::{CloseHook, ConsoleSink, DirectionRecord, Event, EventLog};
+use crate::output::{FileSink, FlowSink, Template};
 use crate::output::{OrderedReport, ReportWriter};
 use crate::parallel::{Inline, SegmentSink, Sharded};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// What a run did, for the binary's closing line.
 #[derive(Debug, Default, Clone)]
@@ -72,42 +83,20 @@ impl Filter {
     }
 }
 
-/// Read every input of `config`, reassemble and write the flows, write the
-/// report, and carve HTTP bodies when asked.
+/// Read every input of `config` (or capture live, when `config.live` is
+/// set), reassemble and write the flows, write the report, and carve HTTP
+/// bodies when asked.
 pub fn run(config: &Config) -> Result<RunSummary, Error> {
-    let template = Template::parse(&config.template)?;
-    let mut filter = config.filter.as_deref().map(Filter::new).transpose()?;
-    let report = config
-        .report
-        .as_deref()
-        .map(ReportWriter::create)
-        .transpose()?;
-    let report = OrderedReport::new(report);
-    let table_config = TableConfig {
-        idle_timeout: config.idle_timeout,
-        limits: DirectionLimits {
-            max_bytes: config.max_bytes,
-            max_pending: config.max_pending_per_direction,
-            max_pending_total: (config.max_pending_total / config.threads.max(1)).max(1),
-        },
-    };
-    let threads = config.threads.max(1);
-    let mut tables = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        let sink = FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?;
-        tables.push(FlowTable::new(table_config.clone(), template.clone(), sink));
+    if let Some(live) = &config.live {
+        return run_live(config, live);
     }
-    let mut sink: Box<dyn SegmentSink> = if threads == 1 {
-        let table = tables
-            .pop()
-            .ok_or_else(|| Error::Usage("no flow table".into()))?;
-        Box::new(Inline::new(table, report))
-    } else {
-        Box::new(Sharded::new(tables, report))
-    };
-    let mut decoder = Decoder::new(FragmentLimits::default());
+    if let Some(user) = &config.user {
+        crate::capture::live::drop_privileges(user)?;
+    }
+    let filter = config.filter.as_deref().map(Filter::new).transpose()?;
+    let outputs = Outputs::new(config, false)?;
+    let mut path = PacketPath::new(filter, outputs.sink);
     let mut summary = RunSummary::default();
-    let mut fatal: Option<Error> = None;
 
     let sources: Vec<(PathBuf, Source)> = config
         .inputs
@@ -116,75 +105,41 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
         .collect();
     let bar = progress_bar(config.progress, &sources);
     for (name, source) in sources {
-        {
-            let mut unsupported: Option<LinkType> = None;
-            let mut on_packet = |pkt: &Packet<'_>| {
-                if fatal.is_some() {
-                    return;
+        path.unsupported = None;
+        let mut on_packet = |pkt: &Packet<'_>| path.packet(pkt);
+        let result = match &source {
+            Source::File(p) => match file::open(p) {
+                Ok(f) => file::read_stream(
+                    p,
+                    Progressed {
+                        inner: f,
+                        bar: bar.clone(),
+                    },
+                    &mut on_packet,
+                ),
+                Err(e) => Err(e),
+            },
+            Source::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
+        };
+        if let Some(link) = path.unsupported {
+            summary.input_errors.push(
+                Error::UnsupportedLink {
+                    path: name.clone(),
+                    linktype: link.to_string(),
                 }
-                summary.packets += 1;
-                if let Some(f) = filter.as_mut() {
-                    if !f.matches(pkt) {
-                        return;
-                    }
-                }
-                match decoder.decode(pkt) {
-                    Ok(seg) => {
-                        if let Err(e) = sink.segment(&seg, summary.packets) {
-                            fatal = Some(e);
-                        }
-                    }
-                    Err(crate::decode::Skip::UnsupportedLink(_)) => {
-                        unsupported.get_or_insert(pkt.link);
-                    }
-                    Err(_) => {}
-                }
-            };
-            let result = match &source {
-                Source::File(path) => match file::open(path) {
-                    Ok(f) => file::read_stream(
-                        path,
-                        Progressed {
-                            inner: f,
-                            bar: bar.clone(),
-                        },
-                        &mut on_packet,
-                    ),
-                    Err(e) => Err(e),
-                },
-                Source::Stdin => {
-                    file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet)
-                }
-            };
-            if let Some(link) = unsupported {
-                summary.input_errors.push(
-                    Error::UnsupportedLink {
-                        path: name.clone(),
-                        linktype: link.to_string(),
-                    }
-                    .to_string(),
-                );
-            }
-            if let Err(e) = result {
-                summary.input_errors.push(e.to_string());
-            }
-            if fatal.is_some() {
-                break;
-            }
+                .to_string(),
+            );
+        }
+        if let Err(e) = result {
+            summary.input_errors.push(e.to_string());
+        }
+        if path.fatal.is_some() {
+            break;
         }
     }
     bar.finish_and_clear();
-    let finished = sink.finish();
-    if let Ok(stats) = &finished {
-        summary.connections = stats.connections;
-        summary.directions = stats.directions;
-    }
-    // A worker's own error says more than the reader's note that it stopped.
-    finished?;
-    if let Some(e) = fatal {
-        return Err(e);
-    }
-    if config.http {
+    path.finish(&mut summary)?;
+    if config.http && config.console.is_none() {
         let carved =
             crate::http::carve_dirs(std::slice::from_ref(&config.outdir), &config.http_options)?;
         summary.http_bodies = carved.bodies;
@@ -193,6 +148,293 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
             .extend(carved.errors.iter().map(|e| e.to_string()));
     }
     Ok(summary)
+}
+
+/// Capture on an interface until SIGINT, SIGTERM or SIGHUP, then close
+/// everything as at the end of a file and print the kernel's statistics.
+fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
+    // Open the interface first: without the rights to capture nothing else is done.
+    let mut cap = LiveCapture::open(live, config.filter.as_deref())?;
+    if let Some(user) = &config.user {
+        drop_privileges(user)?;
+    }
+    // From here on a signal only sets the flag: the loop sees it within one
+    // read timeout, and a second signal during shutdown changes nothing (the
+    // default action, which would kill the process mid-write, is never restored).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Error::Usage(format!("cannot handle signal {sig}: {e}")))?;
+    }
+    let outputs = Outputs::new(config, true)?;
+    let http = outputs.http.clone();
+    let mut path = PacketPath::new(None, outputs.sink);
+    let mut summary = RunSummary::default();
+    if !config.quiet {
+        eprintln!(
+            "flowsplit: capturing on {} (link type {}); SIGINT, SIGTERM or SIGHUP stops",
+            cap.interface(),
+            cap.link()
+        );
+    }
+    let mut last_flush = Instant::now();
+    let mut capture_error = None;
+    while !stop.load(Ordering::Relaxed) && path.fatal.is_none() {
+        if let Err(e) = cap.next(&mut |pkt| path.packet(pkt)) {
+            capture_error = Some(e);
+            break;
+        }
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            last_flush = Instant::now();
+            // Capture time also moves on without packets, so lingering and
+            // idle connections close and get reported.
+            let now = Timestamp::from(std::time::SystemTime::now());
+            let packets = path.packets;
+            let result = path
+                .sink
+                .tick(now, packets)
+                .and_then(|()| path.sink.flush(packets));
+            if let Err(e) = result {
+                path.fatal = Some(e);
+            }
+        }
+    }
+    let stats = cap.stats();
+    if let Some(link) = path.unsupported {
+        summary.input_errors.push(
+            Error::UnsupportedLink {
+                path: PathBuf::from(cap.interface()),
+                linktype: link.to_string(),
+            }
+            .to_string(),
+        );
+    }
+    let finished = path.finish(&mut summary);
+    if let Some(http) = http {
+        if let Ok(h) = http.lock() {
+            summary.http_bodies = h.bodies;
+            summary.input_errors.extend(h.errors.iter().cloned());
+        }
+    }
+    match stats {
+        Ok(s) => eprintln!(
+            "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface",
+            cap.interface(),
+            s.received,
+            s.dropped_by_kernel,
+            s.dropped_by_interface
+        ),
+        Err(e) => eprintln!("flowsplit: {e}"),
+    }
+    finished?;
+    if let Some(e) = capture_error {
+        return Err(e);
+    }
+    Ok(summary)
+}
+
+/// How often live capture flushes flow files and moves capture time on.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// The per-packet path shared by files and live capture: filter, decode,
+/// hand the segment to the flow tables.
+struct PacketPath {
+    filter: Option<Filter>,
+    decoder: Decoder,
+    sink: Box<dyn SegmentSink>,
+    /// Packets seen (before filtering), over all inputs.
+    packets: u64,
+    /// The error that stops the run.
+    fatal: Option<Error>,
+    /// A link type met on the current input that cannot be decoded.
+    unsupported: Option<LinkType>,
+}
+
+impl PacketPath {
+    fn new(filter: Option<Filter>, sink: Box<dyn SegmentSink>) -> PacketPath {
+        PacketPath {
+            filter,
+            decoder: Decoder::new(FragmentLimits::default()),
+            sink,
+            packets: 0,
+            fatal: None,
+            unsupported: None,
+        }
+    }
+
+    fn packet(&mut self, pkt: &Packet<'_>) {
+        if self.fatal.is_some() {
+            return;
+        }
+        self.packets += 1;
+        if let Some(f) = self.filter.as_mut() {
+            if !f.matches(pkt) {
+                return;
+            }
+        }
+        match self.decoder.decode(pkt) {
+            Ok(seg) => {
+                if let Err(e) = self.sink.segment(&seg, self.packets) {
+                    self.fatal = Some(e);
+                }
+            }
+            Err(crate::decode::Skip::UnsupportedLink(_)) => {
+                self.unsupported.get_or_insert(pkt.link);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Close every connection and write the rest of the report.
+    fn finish(self, summary: &mut RunSummary) -> Result<(), Error> {
+        summary.packets = self.packets;
+        let finished = self.sink.finish();
+        if let Ok(stats) = &finished {
+            summary.connections = stats.connections;
+            summary.directions = stats.directions;
+        }
+        // A worker's own error says more than the reader's note that it stopped.
+        finished?;
+        match self.fatal {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What live HTTP carving did, read back after the run.
+#[derive(Debug, Default)]
+struct HttpTally {
+    bodies: u64,
+    errors: Vec<String>,
+}
+
+/// The flow tables and everything behind them, built from the configuration.
+struct Outputs {
+    sink: Box<dyn SegmentSink>,
+    http: Option<Arc<Mutex<HttpTally>>>,
+}
+
+impl Outputs {
+    /// Flow tables writing files (or to the console), the ordered report,
+    /// the event stream and, in live mode with `-e http`, per-connection
+    /// HTTP carving. `live` makes every output flush promptly.
+    fn new(config: &Config, live: bool) -> Result<Outputs, Error> {
+        let template = Template::parse(&config.template)?;
+        let events = config
+            .events
+            .as_ref()
+            .map(|t| EventLog::create(t, live))
+            .transpose()?;
+        let report = config
+            .report
+            .as_deref()
+            .map(ReportWriter::create)
+            .transpose()?;
+        let mut http = None;
+        let hook: Option<Box<dyn CloseHook>> = if live && config.http && config.console.is_none() {
+            let tally = Arc::new(Mutex::new(HttpTally::default()));
+            http = Some(tally.clone());
+            Some(Box::new(LiveHttp {
+                carver: crate::http::live::LiveCarver::new(
+                    &config.outdir,
+                    config.http_options.clone(),
+                ),
+                events: events.clone(),
+                tally,
+            }))
+        } else {
+            None
+        };
+        let report = OrderedReport::new(report)
+            .with_events(events.clone())
+            .with_hook(hook)
+            .flush_on_release(live);
+        // Console output must come out in one order: one flow table.
+        let threads = if config.console.is_some() {
+            1
+        } else {
+            config.threads.max(1)
+        };
+        let table_config = TableConfig {
+            idle_timeout: config.idle_timeout,
+            limits: DirectionLimits {
+                max_bytes: config.max_bytes,
+                max_pending: config.max_pending_per_direction,
+                max_pending_total: (config.max_pending_total / threads).max(1),
+            },
+        };
+        let mut tables = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let sink: FlowSink = match config.console {
+                Some(opts) => ConsoleSink::stdout(opts, live).into(),
+                None => {
+                    FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?.into()
+                }
+            };
+            let sink = sink.with_events(events.clone());
+            tables.push(FlowTable::new(table_config.clone(), template.clone(), sink));
+        }
+        let sink: Box<dyn SegmentSink> = if threads == 1 {
+            let table = tables
+                .pop()
+                .ok_or_else(|| Error::Usage("no flow table".into()))?;
+            Box::new(Inline::new(table, report))
+        } else {
+            Box::new(Sharded::new(tables, report))
+        };
+        Ok(Outputs { sink, http })
+    }
+}
+
+/// Live `-e http`: carve each connection's bodies once both its files are
+/// closed, and write the index when capture ends.
+struct LiveHttp {
+    carver: crate::http::live::LiveCarver,
+    events: Option<EventLog>,
+    tally: Arc<Mutex<HttpTally>>,
+}
+
+impl CloseHook for LiveHttp {
+    fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error> {
+        let flows: Vec<crate::http::live::ClosedFlow<'_>> = records
+            .iter()
+            .map(|r| crate::http::live::ClosedFlow {
+                file: &r.file,
+                gaps: &r.gaps,
+            })
+            .collect();
+        let carved = self.carver.connection_closed(&flows);
+        if let Some(events) = &self.events {
+            for b in &carved.bodies {
+                events.emit(&Event::HttpBody {
+                    file: &b.file,
+                    flow: &b.flow,
+                    kind: b.kind,
+                    size: b.size,
+                    sha256: &b.sha256,
+                    complete: b.complete,
+                });
+            }
+        }
+        if let Ok(mut t) = self.tally.lock() {
+            t.bodies += carved.bodies.len() as u64;
+            t.errors.extend(carved.errors.iter().map(|e| e.to_string()));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        let errors = self.carver.finish();
+        if let Ok(mut t) = self.tally.lock() {
+            t.errors.extend(errors.iter().map(|e| e.to_string()));
+        }
+        Ok(())
+    }
 }
 
 /// One capture to read.

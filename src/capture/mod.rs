@@ -1,11 +1,13 @@
 //! Capture sources: where packets come from.
 //!
-//! This module owns reading capture files (classic pcap in both byte orders,
-//! micro- and nanosecond; pcapng with per-interface link types) and, later,
-//! live interfaces. It hands each record to a callback as a [`Packet`] that
-//! borrows the reader's buffer. It knows nothing about IP or TCP.
+//! This module owns reading capture files ([`file`]: classic pcap in both
+//! byte orders, micro- and nanosecond; pcapng with per-interface link types)
+//! and live interfaces ([`live`]). It hands each record to a callback as a
+//! [`Packet`] that borrows the reader's buffer. It knows nothing about IP or
+//! TCP.
 
 pub mod file;
+pub mod live;
 
 use std::fmt;
 
@@ -42,6 +44,19 @@ impl Timestamp {
             secs = secs.saturating_sub(1);
         }
         u64::try_from(secs).unwrap_or(0)
+    }
+}
+
+impl From<std::time::SystemTime> for Timestamp {
+    /// The wall-clock time `t` (live capture moves capture time on with it).
+    fn from(t: std::time::SystemTime) -> Timestamp {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Timestamp::new(
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            ),
+            Err(_) => Timestamp::default(),
+        }
     }
 }
 

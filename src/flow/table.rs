@@ -11,7 +11,7 @@ use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{CloseKey, DirectionRecord, End};
-use crate::output::{FileSink, Template};
+use crate::output::{FlowSink, Template};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -115,7 +115,7 @@ pub struct FlowTable {
     linger: Wheel,
     config: TableConfig,
     template: Template,
-    sink: FileSink,
+    sink: FlowSink,
     stats: TableStats,
     now: Timestamp,
     /// Out-of-order bytes buffered over all directions.
@@ -125,15 +125,16 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    /// An empty table writing through `sink`, naming files by `template`.
-    pub fn new(config: TableConfig, template: Template, sink: FileSink) -> FlowTable {
+    /// An empty table writing through `sink` (a [`crate::output::FileSink`]
+    /// or a [`FlowSink`]), naming files by `template`.
+    pub fn new(config: TableConfig, template: Template, sink: impl Into<FlowSink>) -> FlowTable {
         FlowTable {
             conns: HashMap::new(),
             idle: Wheel::default(),
             linger: Wheel::default(),
             config,
             template,
-            sink,
+            sink: sink.into(),
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
@@ -144,6 +145,12 @@ impl FlowTable {
     /// What the table did so far.
     pub fn stats(&self) -> TableStats {
         self.stats
+    }
+
+    /// Flush the output's buffers so readers see every byte written so far
+    /// (live capture calls this about once a second).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.sink.flush_all()
     }
 
     /// Connections currently open.

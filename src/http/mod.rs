@@ -16,6 +16,7 @@
 mod body;
 mod conn;
 pub mod index;
+pub mod live;
 mod message;
 pub mod name;
 mod stream;

@@ -1,6 +1,7 @@
 //! The run report: JSON Lines, one object per direction, written as each
 //! direction closes (so a line's presence means its file is complete).
 
+use super::events::{Event, EventLog};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -85,6 +86,22 @@ pub struct CloseKey {
 pub struct OrderedReport {
     held: std::collections::BTreeMap<CloseKey, DirectionRecord>,
     writer: Option<ReportWriter>,
+    events: Option<EventLog>,
+    hook: Option<Box<dyn CloseHook>>,
+    flush_on_release: bool,
+    /// Records of the connection being released, for the hook.
+    group: Vec<DirectionRecord>,
+    group_key: Option<(u64, u64)>,
+}
+
+/// Told about each connection once its report lines are written (live HTTP
+/// carving). Runs in the thread that writes the report.
+pub trait CloseHook: Send {
+    /// The connection's closed directions (one or two records, side 0 first)
+    /// are complete and in the report.
+    fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error>;
+    /// Every connection was closed: write whatever is left.
+    fn finish(&mut self) -> Result<(), Error>;
 }
 
 impl OrderedReport {
@@ -93,7 +110,31 @@ impl OrderedReport {
         OrderedReport {
             held: std::collections::BTreeMap::new(),
             writer,
+            events: None,
+            hook: None,
+            flush_on_release: false,
+            group: Vec::new(),
+            group_key: None,
         }
+    }
+
+    /// Also write a `close` event for every record, as its line is written.
+    pub fn with_events(mut self, events: Option<EventLog>) -> OrderedReport {
+        self.events = events;
+        self
+    }
+
+    /// Call `hook` for each connection once its lines are written.
+    pub fn with_hook(mut self, hook: Option<Box<dyn CloseHook>>) -> OrderedReport {
+        self.hook = hook;
+        self
+    }
+
+    /// Flush the report after each release that wrote lines (live capture:
+    /// a line's presence on disk means its file is complete).
+    pub fn flush_on_release(mut self, on: bool) -> OrderedReport {
+        self.flush_on_release = on;
+        self
     }
 
     /// Hold one record.
@@ -103,13 +144,19 @@ impl OrderedReport {
 
     /// Write, in order, every held record whose event is below `event`.
     pub fn release_before(&mut self, event: u64) -> Result<(), Error> {
+        let mut wrote = false;
         while let Some(entry) = self.held.first_entry() {
             if entry.key().event >= event {
                 break;
             }
-            let record = entry.remove();
-            if let Some(w) = self.writer.as_mut() {
-                w.write(&record)?;
+            let (key, record) = entry.remove_entry();
+            self.emit(key, record)?;
+            wrote = true;
+        }
+        if wrote {
+            self.end_group()?;
+            if self.flush_on_release {
+                self.flush()?;
             }
         }
         Ok(())
@@ -117,15 +164,63 @@ impl OrderedReport {
 
     /// Write everything still held, in order, and flush.
     pub fn finish(&mut self) -> Result<(), Error> {
-        while let Some((_, record)) = self.held.pop_first() {
-            if let Some(w) = self.writer.as_mut() {
-                w.write(&record)?;
-            }
+        while let Some((key, record)) = self.held.pop_first() {
+            self.emit(key, record)?;
         }
-        match self.writer.as_mut() {
-            Some(w) => w.flush(),
+        self.end_group()?;
+        self.flush()?;
+        if let Some(hook) = self.hook.as_mut() {
+            hook.finish()?;
+        }
+        match &self.events {
+            Some(e) => e.flush(),
             None => Ok(()),
         }
+    }
+
+    /// Flush the report (and the event stream).
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if let Some(w) = self.writer.as_mut() {
+            w.flush()?;
+        }
+        match &self.events {
+            Some(e) => e.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Write one record's line and event; hand finished connections to the hook.
+    fn emit(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
+        if let Some(w) = self.writer.as_mut() {
+            w.write(&record)?;
+        }
+        if let Some(e) = &self.events {
+            e.emit(&Event::Close { record: &record });
+        }
+        if self.hook.is_some() {
+            let k = (key.event, key.connection);
+            if self.group_key != Some(k) {
+                self.end_group()?;
+                self.group_key = Some(k);
+            }
+            self.group.push(record);
+        }
+        Ok(())
+    }
+
+    fn end_group(&mut self) -> Result<(), Error> {
+        self.group_key = None;
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        let group = std::mem::take(&mut self.group);
+        let result = match self.hook.as_mut() {
+            Some(hook) => hook.connection_closed(&group),
+            None => Ok(()),
+        };
+        self.group = group;
+        self.group.clear();
+        result
     }
 }
 
