@@ -280,6 +280,11 @@ impl<S: PacketSink> TunnelSink<S> {
         self.out
     }
 
+    /// The sink, to write frames of its own in between (e.g. non-IP frames).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.out
+    }
+
     /// The frames (more than one when the outer IP layer fragments) that
     /// carry the raw IP packet `packet`.
     ///
