@@ -59,12 +59,16 @@ impl Template {
                 return Err(bad("contains a control character".into()));
             }
         }
+        // %V, %v, %C and %c render nothing without a VLAN tag or on a first
+        // connection, so a part is judged by what is left without them:
+        // `%V/x` would be `/x`, and `.%C.` would be `..`.
         if text
             .split('/')
+            .map(without_optional_codes)
             .any(|part| part.is_empty() || part == "." || part == "..")
         {
             return Err(bad(
-                "must be a relative path without '.' or '..' parts".into()
+                "must be a relative path without empty, '.' or '..' parts (even when %V, %v, %C and %c are empty)".into()
             ));
         }
         Ok(Template {
@@ -132,6 +136,28 @@ impl Template {
     pub fn has_counter(&self) -> bool {
         self.text.contains("%c") || self.text.contains("%#")
     }
+}
+
+/// One part of a template with the codes that may render empty (`%V`,
+/// `%v`, `%C`, `%c`) taken out: the least it can render as.
+fn without_optional_codes(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    let mut chars = part.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('V' | 'v' | 'C' | 'c') => {}
+            Some(code) => {
+                out.push('%');
+                out.push(code);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
 }
 
 fn write_addr(out: &mut String, addr: IpAddr) -> std::fmt::Result {
@@ -233,5 +259,20 @@ mod tests {
         assert!(Template::parse("a/./b").is_err());
         assert!(Template::parse("%Q").is_err());
         assert!(Template::parse("%A/%B").is_ok());
+    }
+
+    #[test]
+    fn parts_that_render_empty_dot_or_dot_dot_are_refused() {
+        // Without a VLAN tag and on a first connection these codes are empty:
+        // `/x` is absolute and `..` leaves the folder.
+        for t in ["%V/x", "%v%C/x", ".%V./%A", "%C.%c./%A", "%A/.%c", "%A/%c"] {
+            assert!(Template::parse(t).is_err(), "{t}");
+        }
+        for t in ["%A%V%v/x", "...%V/%A", ".%V%A", "%C%#"] {
+            assert!(Template::parse(t).is_ok(), "{t}");
+        }
+        let t = Template::parse("%C%#/%A").unwrap();
+        let name = t.render(&tuple("1.2.3.4", 1, "5.6.7.8", 2, None), &facts(0));
+        assert_eq!(name, "0/001.002.003.004");
     }
 }

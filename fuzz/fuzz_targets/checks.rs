@@ -1,0 +1,212 @@
+//! What each fuzz target runs and checks, shared with
+//! `tests/fuzz_regressions.rs` (which includes this file), so that a saved
+//! input is replayed through exactly the code and the assertions that found
+//! it. Every function panics when its input breaks a rule.
+
+#![allow(dead_code)]
+
+use flowsplit::capture::Timestamp;
+use flowsplit::config::{Config, Input};
+use flowsplit::decode::TcpTuple;
+use flowsplit::http::{carve_dirs, HttpOptions};
+use flowsplit::output::{NameFacts, Template};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Component, Path};
+
+/// A fresh temporary folder, in /dev/shm where it exists (keeps the file
+/// system out of the measurement).
+fn scratch(prefix: &str) -> tempfile::TempDir {
+    let base = if Path::new("/dev/shm").is_dir() {
+        Path::new("/dev/shm")
+    } else {
+        Path::new("/tmp")
+    };
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(base)
+        .expect("a temporary folder")
+}
+
+/// Capture reading, decoding, reassembly and flow-file writing, end to end:
+/// the input is a capture file, run through `flowsplit::run` into a fresh
+/// output folder. Whatever the bytes: no panic, nothing written outside the
+/// output folder, only plain files with safe names in it, and every report
+/// line names a file of exactly the size it states.
+pub fn capture_pipeline(data: &[u8]) {
+    let root = scratch("fuzz-capture");
+    let input = root.path().join("input.pcap");
+    std::fs::write(&input, data).expect("the input is written");
+    let out = root.path().join("out");
+    let mut config = Config::new(vec![Input::Path(input)], &out);
+    // Small limits reach the eviction and give-up paths with small inputs.
+    config.idle_timeout = Some(30);
+    config.max_pending_per_direction = 4096;
+    config.max_pending_total = 16384;
+    config.max_open_files = 4;
+    let _ = flowsplit::run(&config);
+
+    let mut top: Vec<String> = std::fs::read_dir(root.path())
+        .expect("the root is readable")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    top.sort();
+    assert!(
+        top == ["input.pcap", "out"] || top == ["input.pcap"],
+        "something was written beside the output folder: {top:?}"
+    );
+    let mut sizes = std::collections::HashMap::new();
+    if let Ok(entries) = std::fs::read_dir(&out) {
+        for e in entries {
+            let e = e.expect("an entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(e.path()).expect("metadata");
+            assert!(meta.is_file(), "{name:?} is not a plain file");
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+            sizes.insert(name, meta.len());
+        }
+    }
+    if let Ok(report) = std::fs::read_to_string(out.join("report.jsonl")) {
+        for line in report.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let file = v["file"].as_str().expect("file is a string");
+            let bytes = v["bytes"].as_u64().expect("bytes is a number");
+            assert_eq!(sizes.get(file), Some(&bytes), "report line {line}");
+        }
+    }
+}
+
+const REQUEST: &str = "010.000.000.001.40000-010.000.000.002.00080";
+const RESPONSE: &str = "010.000.000.002.00080-010.000.000.001.40000";
+
+/// The HTTP post-pass: message heads, framing, chunking and content
+/// decoding, through `flowsplit::http::carve_dirs` on one connection whose
+/// two flow files come from the input. The first two bytes (little-endian)
+/// say how many of the rest are the request flow; the remainder is the
+/// response flow. Whatever the bytes: no panic, and every file written is a
+/// plain file inside the folder, named after a flow file or the index.
+pub fn http(data: &[u8]) {
+    let (split, rest) = match data {
+        [a, b, rest @ ..] => (usize::from(u16::from_le_bytes([*a, *b])), rest),
+        _ => return,
+    };
+    let (request, response) = rest.split_at(split.min(rest.len()));
+    let root = scratch("fuzz-http");
+    let flows = root.path().join("flows");
+    std::fs::create_dir(&flows).expect("the flow folder");
+    std::fs::write(flows.join(REQUEST), request).expect("the request flow");
+    std::fs::write(flows.join(RESPONSE), response).expect("the response flow");
+    let opts = HttpOptions {
+        decode: true,
+        max_decoded_bytes: 1 << 20,
+        max_ratio: 1000,
+    };
+    let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
+
+    let top: Vec<String> = std::fs::read_dir(root.path())
+        .expect("the root is readable")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(top, ["flows"], "something was written beside the folder");
+    for e in std::fs::read_dir(&flows).expect("the folder is readable") {
+        let e = e.expect("an entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(e.path()).expect("metadata");
+        assert!(meta.is_file(), "{name:?} is not a plain file");
+        assert!(
+            name == "http.jsonl" || name.starts_with(REQUEST) || name.starts_with(RESPONSE),
+            "unexpected file {name:?}"
+        );
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+    }
+    let request_after = std::fs::read(flows.join(REQUEST)).expect("the request flow");
+    let response_after = std::fs::read(flows.join(RESPONSE)).expect("the response flow");
+    assert_eq!(request_after, request, "the request flow was changed");
+    assert_eq!(response_after, response, "the response flow was changed");
+}
+
+/// Takes bytes from the front of the input, zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        let n = N.min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        out
+    }
+
+    fn addr(&mut self, v6: bool) -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(self.take::<16>()))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(self.take::<4>()))
+        }
+    }
+}
+
+/// File-name templates: `Template::parse` on any text and, for the
+/// templates it accepts, `render` with any tuple, counter, connection id and
+/// time. A rendered name must be a relative path of ordinary components
+/// (never absolute, no `.` or `..`, no empty part) without control
+/// characters, so `outdir.join(name)` stays in the output folder.
+pub fn naming(data: &[u8]) {
+    // The template is the text before the first NUL; the facts follow it.
+    let (text, rest) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
+    let Ok(template) = Template::parse(text) else {
+        return;
+    };
+    let mut b = Bytes(rest);
+    let [kind] = b.take::<1>();
+    let tuple = TcpTuple {
+        src: b.addr(kind & 1 != 0),
+        dst: b.addr(kind & 2 != 0),
+        sport: u16::from_le_bytes(b.take()),
+        dport: u16::from_le_bytes(b.take()),
+        vlan: (kind & 4 != 0).then(|| u16::from_le_bytes(b.take()) & 0x0fff),
+    };
+    let facts = NameFacts {
+        counter: u32::from_le_bytes(b.take()),
+        connection: u64::from_le_bytes(b.take()),
+        first_ts: Timestamp::new(i64::from_le_bytes(b.take()), u32::from_le_bytes(b.take())),
+    };
+    for counter in [facts.counter, 0] {
+        for vlan in [tuple.vlan, None] {
+            let tuple = TcpTuple { vlan, ..tuple };
+            let name = template.render(&tuple, &NameFacts { counter, ..facts });
+            assert!(!name.is_empty(), "{text:?} renders an empty name");
+            assert!(!name.starts_with('/'), "{text:?} renders {name:?}");
+            assert!(
+                !name.chars().any(char::is_control),
+                "{text:?} renders {name:?}"
+            );
+            assert!(
+                name.split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != ".."),
+                "{text:?} renders {name:?}"
+            );
+            assert!(
+                Path::new(&name)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_))),
+                "{text:?} renders {name:?}"
+            );
+        }
+    }
+}
