@@ -99,10 +99,7 @@ impl FileSink {
             let path = self.dir.join(&name);
             if let Some(parent) = path.parent() {
                 if parent != self.dir {
-                    std::fs::create_dir_all(parent).map_err(|source| Error::Write {
-                        path: parent.to_path_buf(),
-                        source,
-                    })?;
+                    create_dirs_within(&self.dir, parent)?;
                 }
             }
             // Append mode: every write lands at the end, also after `write_zeros` extends the file.
@@ -255,6 +252,39 @@ impl FileSink {
     }
 }
 
+/// Create the folders from `dir` down to `parent` (a folder inside it) one
+/// by one, never through a symbolic link: a link (or a file) where a folder
+/// of the output goes is an error, so a planted link cannot take flow files
+/// out of the output folder.
+fn create_dirs_within(dir: &Path, parent: &Path) -> Result<(), Error> {
+    let rel = parent.strip_prefix(dir).unwrap_or(parent);
+    let mut at = dir.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        let fail = |source| Error::Write {
+            path: at.clone(),
+            source,
+        };
+        match std::fs::create_dir(&at) {
+            Ok(()) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let meta = std::fs::symlink_metadata(&at).map_err(fail)?;
+        if meta.file_type().is_symlink() {
+            return Err(fail(std::io::Error::other(
+                "a symbolic link is in the way of a folder of the output",
+            )));
+        }
+        if !meta.is_dir() {
+            return Err(fail(std::io::Error::other(
+                "a file is in the way of a folder of the output",
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn open_append(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .append(true)
@@ -324,6 +354,29 @@ mod tests {
         sink.write(id, b"data").unwrap();
         sink.close(id, Timestamp::default()).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn symlink_in_place_of_a_subfolder_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), out.join("a")).unwrap();
+        let mut sink = FileSink::new(&out, 4).unwrap();
+        let err = sink.create(0, &|_| "a/b/c".to_string()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: a symbolic link is in the way of a folder of the output",
+                out.join("a").display()
+            )
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        let (id, _) = sink.create(0, &|_| "x/y/z".to_string()).unwrap();
+        sink.write(id, b"inside").unwrap();
+        sink.close(id, Timestamp::default()).unwrap();
+        assert_eq!(std::fs::read(out.join("x/y/z")).unwrap(), b"inside");
     }
 
     #[test]
