@@ -22,6 +22,8 @@
 #               captures there are reused: delete them to regenerate
 #   TMPFS_DIR   the tmpfs output folder (default /dev/shm/flowsplit-bench)
 #   TCPFLOW_MILLION=1   also run tcpflow on the million-connection capture
+#   QUIET_WAIT  before each measurement, wait up to this many seconds for other
+#               processes to leave the CPU alone (default 600; 0 = do not wait)
 set -euo pipefail
 
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
@@ -30,6 +32,8 @@ say() { echo "== $*" >&2; }
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/flowsplit-bench}
 TMPFS_DIR=${TMPFS_DIR:-/dev/shm/flowsplit-bench}
+QUIET_WAIT=${QUIET_WAIT:-600}
+case $QUIET_WAIT in ''|*[!0-9]*) die "QUIET_WAIT must be a number of seconds" ;; esac
 SHAPES="small large"
 TARGETS="tmpfs disk"
 SCALE=1
@@ -117,6 +121,25 @@ capture() {
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 TICKS=$(getconf CLK_TCK)
 
+# wait_quiet: on a shared machine, wait (at most QUIET_WAIT seconds) until
+# other processes use less than a tenth of a core over five seconds.
+wait_quiet() {
+    local waited=0 b0 b1
+    [ "$QUIET_WAIT" -gt 0 ] || return 0
+    while :; do
+        b0=$(busy_ticks)
+        sleep 5
+        b1=$(busy_ticks)
+        [ $((b1 - b0)) -lt $((TICKS / 2)) ] && return 0
+        if [ "$waited" -ge "$QUIET_WAIT" ]; then
+            say "the machine is still busy after ${QUIET_WAIT} s: measuring anyway"
+            return 0
+        fi
+        [ "$waited" = 0 ] && say "other processes are using the CPU: waiting up to ${QUIET_WAIT} s for quiet"
+        waited=$((waited + 5))
+    done
+}
+
 # measure LABEL CAPTURE OUTDIR CMD...: run CMD (output into OUTDIR, removed
 # first) under /usr/bin/time -v with the capture in the page cache; sets
 # WALL (s, the process), WALL_SYNC (s, until the written data is on disk),
@@ -130,6 +153,7 @@ measure() {
     mkdir -p "$(dirname "$out")"
     cat "$cap" >/dev/null
     sync
+    wait_quiet
     b0=$(busy_ticks)
     t0=$(date +%s.%N)
     if /usr/bin/time -v -o "$LOGDIR/$label.time" "$@" >"$LOGDIR/$label.out" 2>"$LOGDIR/$label.err"; then
