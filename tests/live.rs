@@ -1,0 +1,552 @@
+//! Live capture on the loopback interface (needs root; skipped otherwise).
+//!
+//! The test serves HTTP from a thread on 127.0.0.1 and ::1 (ports chosen by
+//! the kernel), captures with `flowsplit -i lo` filtered on those ports (and
+//! with `tcpdump -w` alongside when it is installed), drives several
+//! requests (plain, gzip, chunked, a request body), stops flowsplit with
+//! SIGINT and checks the flow files, carved bodies, report, index and
+//! events byte for byte against what the sockets sent. The tcpdump capture
+//! processed offline must give the same flow files. Everything is bounded
+//! in time (a watchdog kills what is left after 60 s) and touches only
+//! loopback.
+
+use flate2::write::GzEncoder;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn has(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+const PLAIN: &[u8] = b"plain body, sent with a Content-Length\n";
+const CHUNKS: [&[u8]; 3] = [b"hello", b", chunked ", b"world\n"];
+
+fn gzip_body() -> Vec<u8> {
+    let text: Vec<u8> = (0..200)
+        .flat_map(|i| format!("line {i} of a gzip-encoded body\n").into_bytes())
+        .collect();
+    text
+}
+
+fn gzipped(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// The server's answer to a request for `path`.
+fn response(path: &str) -> Vec<u8> {
+    match path {
+        "/plain" => {
+            let mut r =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", PLAIN.len()).into_bytes();
+            r.extend_from_slice(PLAIN);
+            r
+        }
+        "/gzip" => {
+            let body = gzipped(&gzip_body());
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(&body);
+            r
+        }
+        "/chunked" => {
+            let mut r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for c in CHUNKS {
+                r.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                r.extend_from_slice(c);
+                r.extend_from_slice(b"\r\n");
+            }
+            r.extend_from_slice(b"0\r\n\r\n");
+            r
+        }
+        _ => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+    }
+}
+
+fn request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n").into_bytes();
+    if !body.is_empty() {
+        r.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    r.extend_from_slice(b"\r\n");
+    r.extend_from_slice(body);
+    r
+}
+
+/// Serve one connection: read requests (head, then Content-Length bytes), answer each.
+fn serve(mut s: TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    continue;
+                }
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while buf.len() < end + 4 + len {
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..end + 4 + len);
+        if s.write_all(&response(&path)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Accept connections until the listener is dropped by the process end.
+fn run_server(l: TcpListener) {
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || serve(s));
+        }
+    });
+}
+
+/// One client connection: send the requests in order, read each response;
+/// returns the client's address and the bytes sent each way.
+fn client(server: SocketAddr, requests: &[(&str, &str, &[u8])]) -> (SocketAddr, Vec<u8>, Vec<u8>) {
+    let mut s = TcpStream::connect(server).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let me = s.local_addr().unwrap();
+    let (mut sent, mut got) = (Vec::new(), Vec::new());
+    for (method, path, body) in requests {
+        let req = request(method, path, body);
+        s.write_all(&req).unwrap();
+        sent.extend_from_slice(&req);
+        let expected = response(path);
+        let mut r = vec![0u8; expected.len()];
+        s.read_exact(&mut r).unwrap();
+        assert_eq!(r, expected);
+        got.extend_from_slice(&r);
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    (me, sent, got)
+}
+
+/// tcpflow's name for an endpoint.
+fn endpoint(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => {
+            let o = v.ip().octets();
+            format!(
+                "{:03}.{:03}.{:03}.{:03}.{:05}",
+                o[0],
+                o[1],
+                o[2],
+                o[3],
+                v.port()
+            )
+        }
+        SocketAddr::V6(v) => format!("{}.{:05}", v.ip(), v.port()),
+    }
+}
+
+fn flow_name(from: SocketAddr, to: SocketAddr) -> String {
+    format!("{}-{}", endpoint(from), endpoint(to))
+}
+
+/// Start `cmd`, wait until a line of its stderr contains `ready`; the rest of
+/// stderr is collected and returned by the handle.
+fn start(mut cmd: Command, ready: &str) -> (Child, std::thread::JoinHandle<String>) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let ready = ready.to_string();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut told = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !told && line.contains(&ready) {
+                let _ = tx.send(());
+                told = true;
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(15)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{cmd:?} did not say it was ready: {}",
+            reader.join().unwrap()
+        );
+    }
+    (child, reader)
+}
+
+fn sigint(child: &Child) {
+    // SAFETY: kill(2) on a child this test started and has not reaped yet.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+}
+
+/// Wait for `child`, at most until `deadline`.
+fn wait(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a child did not stop after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every regular file in `dir` except the listed bookkeeping files, by name.
+fn files(dir: &Path, except: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| !except.contains(&n.as_str()))
+        .map(|n| {
+            let b = std::fs::read(dir.join(&n)).unwrap();
+            (n, b)
+        })
+        .collect()
+}
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
+    if !is_root() {
+        eprintln!("SKIPPED live_capture_on_loopback: live capture needs root (CI runs as root)");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = Arc::new(AtomicBool::new(false));
+    let pids = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+    {
+        // Watchdog: whatever is still running after the deadline is killed.
+        let done = done.clone();
+        let pids = pids.clone();
+        std::thread::spawn(move || {
+            while Instant::now() < deadline {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            for &p in pids.lock().unwrap().iter() {
+                // SAFETY: kill(2) on processes this test started.
+                unsafe {
+                    libc::kill(p as libc::pid_t, libc::SIGKILL);
+                }
+            }
+        });
+    }
+
+    let l4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a4 = l4.local_addr().unwrap();
+    let l6 = TcpListener::bind("[::1]:0").ok();
+    if l6.is_none() {
+        eprintln!("note: no IPv6 on loopback; the ::1 part is skipped");
+    }
+    let a6 = l6.as_ref().map(|l| l.local_addr().unwrap());
+    let filter = match a6 {
+        Some(a6) => format!("tcp port {} or tcp port {}", a4.port(), a6.port()),
+        None => format!("tcp port {}", a4.port()),
+    };
+    run_server(l4);
+    if let Some(l6) = l6 {
+        run_server(l6);
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("live");
+    let events = tmp.path().join("events.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowsplit"));
+    cmd.args(["-i", "lo", "-j", "2", "-e", "http", "-o"])
+        .arg(&out)
+        .arg("--events")
+        .arg(&events)
+        .arg(&filter);
+    let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
+    pids.lock().unwrap().push(flowsplit.id());
+
+    let dump = tmp.path().join("tcpdump.pcap");
+    let tcpdump = if has("tcpdump") {
+        let mut cmd = Command::new("tcpdump");
+        cmd.args(["-i", "lo", "-n", "-U", "-w"])
+            .arg(&dump)
+            .arg(&filter);
+        let (child, err) = start(cmd, "listening on");
+        pids.lock().unwrap().push(child.id());
+        Some((child, err))
+    } else {
+        eprintln!("SKIPPED the tcpdump comparison: tcpdump is not installed");
+        None
+    };
+
+    // Traffic: a keep-alive connection with plain, gzip and chunked
+    // responses, a second with a request body, and one over IPv6.
+    let post_body: &[u8] = b"name=value&other=1";
+    let mut conns = vec![
+        (
+            a4,
+            client(
+                a4,
+                &[
+                    ("GET", "/plain", b""),
+                    ("GET", "/gzip", b""),
+                    ("GET", "/chunked", b""),
+                ],
+            ),
+        ),
+        (
+            a4,
+            client(
+                a4,
+                &[("GET", "/other", b""), ("POST", "/upload", post_body)],
+            ),
+        ),
+    ];
+    if let Some(a6) = a6 {
+        conns.push((
+            a6,
+            client(a6, &[("GET", "/gzip", b""), ("GET", "/chunked", b"")]),
+        ));
+    }
+
+    // Files are written as data arrives: the bytes show up within a few
+    // seconds, before the connection is reported closed (it lingers 10 s).
+    let (server, (me, sent, _)) = &conns[0];
+    let first = out.join(flow_name(*me, *server));
+    let seen_by = Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(&first).map_or(0, |m| m.len()) < sent.len() as u64 {
+        assert!(
+            Instant::now() < seen_by,
+            "{} was not flushed while capturing",
+            first.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Let the last packets reach both captures, then stop them. The second
+    // SIGINT, during flowsplit's shutdown, must not lose anything.
+    std::thread::sleep(Duration::from_millis(500));
+    sigint(&flowsplit);
+    sigint(&flowsplit);
+    let status = wait(&mut flowsplit, deadline);
+    let fs_err = fs_err.join().unwrap();
+    assert!(status.success(), "flowsplit failed: {fs_err}");
+    assert!(
+        fs_err.contains("packets received") && fs_err.contains("dropped by kernel"),
+        "no capture statistics on stderr: {fs_err}"
+    );
+    let dump_ok = tcpdump.map(|(mut child, err)| {
+        sigint(&child);
+        let st = wait(&mut child, deadline);
+        let err = err.join().unwrap();
+        assert!(st.success(), "tcpdump failed: {err}");
+    });
+    done.store(true, Ordering::Relaxed);
+
+    // Flow files: exactly what each side's socket sent.
+    let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (server, (me, sent, got)) in &conns {
+        expected.insert(flow_name(*me, *server), sent.clone());
+        expected.insert(flow_name(*server, *me), got.clone());
+    }
+    let got = files(&out, &["report.jsonl", "http.jsonl"]);
+    let flows: BTreeMap<String, Vec<u8>> = got
+        .iter()
+        .filter(|(n, _)| !n.contains("-HTTP"))
+        .map(|(n, b)| (n.clone(), b.clone()))
+        .collect();
+    assert_eq!(
+        flows.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &expected {
+        assert!(flows[name] == *bytes, "{name} differs from what was sent");
+    }
+
+    // Carved bodies, decoded and de-chunked.
+    let chunked: Vec<u8> = CHUNKS.concat();
+    let mut bodies: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let (s0, (c0, _, _)) = &conns[0];
+    let sc0 = flow_name(*s0, *c0);
+    bodies.insert(format!("{sc0}-HTTPBODY-001"), PLAIN.to_vec());
+    bodies.insert(format!("{sc0}-HTTPBODY-002"), gzip_body());
+    bodies.insert(format!("{sc0}-HTTPBODY-003"), chunked.clone());
+    let (s1, (c1, _, _)) = &conns[1];
+    bodies.insert(
+        format!("{}-HTTPREQBODY-002", flow_name(*c1, *s1)),
+        post_body.to_vec(),
+    );
+    if let Some((s2, (c2, _, _))) = conns.get(2) {
+        let sc2 = flow_name(*s2, *c2);
+        bodies.insert(format!("{sc2}-HTTPBODY-001"), gzip_body());
+        bodies.insert(format!("{sc2}-HTTPBODY-002"), chunked.clone());
+    }
+    let carved: BTreeMap<String, Vec<u8>> = got
+        .into_iter()
+        .filter(|(n, _)| n.contains("-HTTP"))
+        .collect();
+    assert_eq!(
+        carved.keys().collect::<Vec<_>>(),
+        bodies.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &bodies {
+        assert!(carved[name] == *bytes, "body {name} differs");
+    }
+
+    // Report: one line per flow file, with its size and hash.
+    let report = json_lines(&out.join("report.jsonl"));
+    assert_eq!(report.len(), expected.len());
+    for r in &report {
+        let name = r["file"].as_str().unwrap();
+        assert_eq!(r["bytes"], expected[name].len() as u64, "{name}");
+        assert_eq!(r["sha256"], sha256(&expected[name]), "{name}");
+    }
+    // HTTP index: one record per request.
+    let index = json_lines(&out.join("http.jsonl"));
+    let requests = if conns.len() > 2 { 7 } else { 5 };
+    assert_eq!(index.len(), requests);
+
+    // Events: an open and a close per flow file, a body event per body file.
+    let ev = json_lines(&events);
+    let count = |kind: &str| ev.iter().filter(|e| e["event"] == kind).count();
+    assert_eq!(count("open"), expected.len());
+    assert_eq!(count("close"), expected.len());
+    assert_eq!(count("http_body"), bodies.len());
+    for e in ev.iter().filter(|e| e["event"] == "http_body") {
+        let file = e["file"].as_str().unwrap();
+        assert_eq!(e["sha256"], sha256(&bodies[file]), "{file}");
+        assert_eq!(e["size"], bodies[file].len() as u64);
+    }
+    for e in ev.iter().filter(|e| e["event"] == "close") {
+        let file = e["file"].as_str().unwrap();
+        assert_eq!(e["sha256"], sha256(&expected[file]), "{file}");
+    }
+
+    // The same traffic captured by tcpdump and read offline gives the same flow files.
+    if dump_ok.is_some() {
+        let offline = tmp.path().join("offline");
+        let st = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+            .arg("-r")
+            .arg(&dump)
+            .arg("-o")
+            .arg(&offline)
+            .args(["-q", "-e", "http"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let off = files(&offline, &["report.jsonl", "http.jsonl"]);
+        let live = files(&out, &["report.jsonl", "http.jsonl"]);
+        assert_eq!(
+            off.keys().collect::<Vec<_>>(),
+            live.keys().collect::<Vec<_>>()
+        );
+        for (name, bytes) in &live {
+            assert!(off[name] == *bytes, "{name}: offline differs from live");
+        }
+    }
+}
+
+#[test]
+fn without_capture_rights_one_line_and_exit_1() {
+    if !is_root() {
+        eprintln!("SKIPPED without_capture_rights: needs root to become an unprivileged user");
+        return;
+    }
+    let switch: Vec<&str> = if has("setpriv") {
+        vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ]
+    } else if has("runuser") {
+        vec!["runuser", "-u", "nobody", "--"]
+    } else {
+        eprintln!("SKIPPED without_capture_rights: neither setpriv nor runuser is installed");
+        return;
+    };
+    // The binary where the unprivileged user can run it.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("flowsplit");
+    std::fs::copy(env!("CARGO_BIN_EXE_flowsplit"), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let outdir = dir.path().join("x");
+    let out = Command::new(switch[0])
+        .args(&switch[1..])
+        .arg(&bin)
+        .args(["-i", "lo", "-o"])
+        .arg(&outdir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(err.starts_with("flowsplit: lo: "), "{err}");
+    assert!(err.contains("root") && err.contains("CAP_NET_RAW"), "{err}");
+    assert!(!outdir.exists(), "output was created without a capture");
+}
