@@ -280,3 +280,72 @@ pub fn read_report(path: &Path) -> std::io::Result<Vec<DirectionRecord>> {
         .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn record(file: &str, connection: u64) -> DirectionRecord {
+        DirectionRecord {
+            file: file.into(),
+            connection,
+            src: "10.0.0.1".into(),
+            sport: 1,
+            dst: "10.0.0.2".into(),
+            dport: 2,
+            vlan: None,
+            first_ts: "0.000000000".into(),
+            last_ts: "0.000000000".into(),
+            packets: 1,
+            bytes: 1,
+            gaps: Vec::new(),
+            gap_bytes: 0,
+            truncated: false,
+            dropped_before_start: 0,
+            end: End::Fin,
+            sha256: String::new(),
+        }
+    }
+
+    /// Records the files of each connection the report hands over.
+    struct Groups(Arc<Mutex<Vec<Vec<String>>>>);
+
+    impl CloseHook for Groups {
+        fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error> {
+            let files = records.iter().map(|r| r.file.clone()).collect();
+            self.0.lock().unwrap().push(files);
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), Error> {
+            self.0.lock().unwrap().push(vec!["finish".into()]);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn hook_gets_each_connection_once_its_lines_are_released() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut report = OrderedReport::new(None).with_hook(Some(Box::new(Groups(seen.clone()))));
+        let key = |event, connection, side| CloseKey {
+            event,
+            connection,
+            side,
+        };
+        report.push(key(7, 3, 1), record("b1", 3));
+        report.push(key(5, 2, 0), record("a0", 2));
+        report.push(key(7, 3, 0), record("b0", 3));
+        report.push(key(5, 2, 1), record("a1", 2));
+        report.push(key(9, 4, 0), record("c0", 4));
+        report.release_before(8).unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![vec!["a0", "a1"], vec!["b0", "b1"]]
+        );
+        report.finish().unwrap();
+        assert_eq!(
+            seen.lock().unwrap()[2..],
+            [vec!["c0".to_string()], vec!["finish".to_string()]]
+        );
+    }
+}
