@@ -296,15 +296,23 @@ pub fn readme_section(caps: &[Capture]) -> String {
     s
 }
 
-/// `readme` with this generator's section replaced by (or, when absent,
-/// followed by) the current one.
+/// `readme` with this generator's section replaced by the current one
+/// (up to the next `## ` heading, so sections others add after it stay),
+/// or, when absent, followed by it.
 pub fn with_section(readme: &str, caps: &[Capture]) -> String {
-    let head = match readme.find(&format!("\n{SECTION}\n")) {
-        Some(i) => &readme[..i],
-        None => readme,
-    };
-    let head = head.trim_end_matches('\n');
-    format!("{head}\n{}", readme_section(caps))
+    let section = readme_section(caps);
+    match readme.find(&format!("\n{SECTION}\n")) {
+        Some(i) => {
+            let head = readme[..i].trim_end_matches('\n');
+            let after = &readme[i + 1..];
+            let tail = after[SECTION.len()..]
+                .find("\n## ")
+                .map(|k| &after[SECTION.len() + k..])
+                .unwrap_or("");
+            format!("{head}\n{section}{tail}")
+        }
+        None => format!("{}\n{section}", readme.trim_end_matches('\n')),
+    }
 }
 
 #[allow(dead_code)]
