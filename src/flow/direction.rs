@@ -69,8 +69,10 @@ pub struct Direction {
     /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
     asm: Assembler,
-    /// Highest stream offset seen (end of the furthest segment).
+    /// Highest stream offset seen (end of the furthest segment, or acknowledged).
     high: u64,
+    /// An acknowledged offset too far ahead to believe on its own.
+    acked_far: Option<u64>,
     fin_at: Option<u64>,
     packets: u64,
     last_ts: Timestamp,
@@ -87,6 +89,7 @@ impl Direction {
             base: None,
             asm: Assembler::new(),
             high: 0,
+            acked_far: None,
             fin_at: None,
             packets: 0,
             last_ts: Timestamp::default(),
@@ -153,7 +156,14 @@ impl Direction {
         }
         let mut start = self.offset_of(data_seq);
         if start - (self.high as i64) > MAX_JUMP {
-            return Ok(());
+            match self.acked_far {
+                Some(far) if (self.offset_from(far, data_seq) - far as i64).abs() <= MAX_JUMP => {
+                    self.high = far;
+                    self.acked_far = None;
+                    start = self.offset_of(data_seq);
+                }
+                _ => return Ok(()),
+            }
         }
         if start < 0 && !seg.payload.is_empty() {
             if self.asm.is_held() && start >= -(MAX_JUMP) && self.asm.shift(start.unsigned_abs()) {
@@ -210,9 +220,16 @@ impl Direction {
         if self.base.is_none() {
             return;
         }
-        let at = self.offset_of(ack);
-        if at > self.high as i64 {
+        let at = self.offset_from(self.high, ack);
+        if at <= self.high as i64 {
+            return;
+        }
+        if at - self.high as i64 <= MAX_JUMP {
             self.high = at as u64;
+        } else {
+            // A long jump is only believed once a segment lands near it too
+            // (one flipped bit cannot fake both an ACK and the data).
+            self.acked_far = Some(at as u64);
         }
     }
 
@@ -270,10 +287,15 @@ impl Direction {
 
     /// Offset of sequence number `seq`, unwrapped against the highest offset seen.
     fn offset_of(&self, seq: u32) -> i64 {
+        self.offset_from(self.high, seq)
+    }
+
+    /// Offset of sequence number `seq`, unwrapped against offset `reference`.
+    fn offset_from(&self, reference: u64, seq: u32) -> i64 {
         let base = self.base.unwrap_or(seq);
         let rel = seq.wrapping_sub(base);
-        let delta = i64::from(rel.wrapping_sub(self.high as u32) as i32);
-        self.high as i64 + delta
+        let delta = i64::from(rel.wrapping_sub(reference as u32) as i32);
+        reference as i64 + delta
     }
 
     /// Give up every hole, close the file and describe the direction.
