@@ -7,6 +7,7 @@ use crate::config::{
     Config, Input, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME,
     DEFAULT_TEMPLATE,
 };
+use crate::decode::UdpTunnel;
 use crate::error::Error;
 use crate::output::{ConsoleFormat, ConsoleOptions, EventTarget};
 use clap::{ArgAction, Parser};
@@ -130,9 +131,13 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
-    /// Reassemble on N worker threads (default: one per core). Output is the same for every N.
+    /// Reassemble on N worker threads (default: one per core, at most 16). Output is the same for every N.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
+
+    /// Also decode tunnel KIND (vxlan, geneve, teredo, gtp-u, ayiya, l2tp) on UDP PORT. Repeatable.
+    #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
+    pub udp_tunnel: Vec<(u16, UdpTunnel)>,
 
     /// BPF filter expression.
     #[arg(
@@ -141,6 +146,17 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub expression: Vec<String>,
+}
+
+/// `KIND:PORT`, e.g. `vxlan:8472`.
+fn parse_udp_tunnel(text: &str) -> Result<(u16, UdpTunnel), String> {
+    let (kind, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?}: expected KIND:PORT, e.g. vxlan:8472"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a UDP port number"))?;
+    Ok((port, kind.parse()?))
 }
 
 impl Cli {
@@ -220,6 +236,7 @@ impl Cli {
         config.http = self.scanner.as_deref() == Some("http") && console.is_none();
         config.http_options.decode = !self.no_decompress;
         config.quiet = self.quiet;
+        config.udp_tunnels = self.udp_tunnel.clone();
         config.threads = match self.threads {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -44,6 +44,8 @@ pub struct Config {
     pub http_options: crate::http::HttpOptions,
     /// Say nothing on stderr but errors.
     pub quiet: bool,
+    /// UDP ports on which tunnels are decoded besides their standard ports.
+    pub udp_tunnels: Vec<(u16, crate::decode::UdpTunnel)>,
     /// Worker threads reassembling connections (1: everything in the reading thread).
     pub threads: usize,
     /// Capture live from an interface instead of reading `inputs` (which is then empty).
@@ -60,10 +62,10 @@ pub struct Config {
 pub const DEFAULT_TEMPLATE: &str = "%A.%a-%B.%b%V%v%C%c";
 
 /// Default cap on buffered out-of-order bytes per direction.
-pub const DEFAULT_MAX_PENDING: usize = 8 << 20;
+pub const DEFAULT_MAX_PENDING: usize = 4 << 20;
 
 /// Default cap on buffered out-of-order bytes over all directions.
-pub const DEFAULT_MAX_PENDING_TOTAL: usize = 32 << 20;
+pub const DEFAULT_MAX_PENDING_TOTAL: usize = 64 << 20;
 
 /// The report's file name inside the output folder when no path is given.
 pub const DEFAULT_REPORT_NAME: &str = "report.jsonl";
@@ -88,6 +90,7 @@ impl Config {
             http_options: crate::http::HttpOptions::default(),
             quiet: true,
             threads: 1,
+            udp_tunnels: Vec::new(),
             live: None,
             console: None,
             events: None,

@@ -14,7 +14,7 @@
 //! has moved past them.
 
 use crate::capture::Timestamp;
-use crate::decode::{Segment, TcpFlags, TcpTuple};
+use crate::decode::{Encap, Segment, TcpFlags, TcpTuple};
 use crate::error::Error;
 use crate::flow::{ConnKey, FlowTable, TableStats};
 use crate::output::{CloseKey, DirectionRecord, OrderedReport};
@@ -96,6 +96,7 @@ struct SegMeta {
     flags: TcpFlags,
     window: u16,
     missing: u32,
+    encap: Encap,
     packet_no: u64,
     start: usize,
     len: usize,
@@ -125,7 +126,7 @@ const BATCH_BYTES: usize = 1 << 20;
 const QUEUE_DEPTH: usize = 4;
 
 enum Msg {
-    Record(CloseKey, DirectionRecord),
+    Record(CloseKey, Box<DirectionRecord>),
     Progress(usize, u64),
     Done(Result<TableStats, Error>),
 }
@@ -209,6 +210,7 @@ impl SegmentSink for Sharded {
             flags: seg.flags,
             window: seg.window,
             missing: seg.missing,
+            encap: seg.encap,
             packet_no,
             start,
             len: seg.payload.len(),
@@ -267,7 +269,7 @@ fn work(
 ) {
     let mut error = None;
     let mut on_close = |k: CloseKey, r: DirectionRecord| {
-        let _ = msgs.send(Msg::Record(k, r));
+        let _ = msgs.send(Msg::Record(k, Box::new(r)));
         Ok(())
     };
     for mut batch in batches.iter() {
@@ -286,6 +288,7 @@ fn work(
                             window: m.window,
                             payload: Cow::Borrowed(&batch.arena[m.start..m.start + m.len]),
                             missing: m.missing,
+                            encap: m.encap,
                         };
                         table.process(&seg, m.packet_no, &mut on_close)
                     }
@@ -322,7 +325,7 @@ fn collect(
     let mut first_error = None;
     for msg in msgs.iter() {
         match msg {
-            Msg::Record(k, r) => report.push(k, r),
+            Msg::Record(k, r) => report.push(k, *r),
             Msg::Progress(w, through) => {
                 progress[w] = through;
                 let low = progress.iter().copied().min().unwrap_or(0);

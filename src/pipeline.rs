@@ -14,8 +14,9 @@
 use crate::capture::live::{drop_privileges, LiveCapture, LiveOptions};
 use crate::capture::{file, LinkType, Packet, Timestamp};
 use crate::config::{Config, Input};
-use crate::decode::{Decoder, FragmentLimits};
+use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
 use crate::error::Error;
+use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, TableConfig};
 use crate::output::{CloseHook, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowSink, Template};
@@ -95,7 +96,7 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
-    let mut path = PacketPath::new(filter, outputs.sink);
+    let mut path = PacketPath::new(config, filter, outputs.sink);
     let mut summary = RunSummary::default();
 
     let sources: Vec<(PathBuf, Source)> = config
@@ -172,7 +173,7 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
     }
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
-    let mut path = PacketPath::new(None, outputs.sink);
+    let mut path = PacketPath::new(config, None, outputs.sink);
     let mut summary = RunSummary::default();
     if !config.quiet {
         eprintln!(
@@ -255,10 +256,13 @@ struct PacketPath {
 }
 
 impl PacketPath {
-    fn new(filter: Option<Filter>, sink: Box<dyn SegmentSink>) -> PacketPath {
+    fn new(config: &Config, filter: Option<Filter>, sink: Box<dyn SegmentSink>) -> PacketPath {
         PacketPath {
             filter,
-            decoder: Decoder::new(FragmentLimits::default()),
+            decoder: Decoder::with_options(DecodeOptions {
+                fragments: FragmentLimits::default(),
+                udp_ports: config.udp_tunnels.clone(),
+            }),
             sink,
             packets: 0,
             fatal: None,
@@ -358,14 +362,14 @@ impl Outputs {
         let threads = if config.console.is_some() {
             1
         } else {
-            config.threads.max(1)
+            config.threads.clamp(1, BUDGET_SHARDS)
         };
         let table_config = TableConfig {
             idle_timeout: config.idle_timeout,
             limits: DirectionLimits {
                 max_bytes: config.max_bytes,
                 max_pending: config.max_pending_per_direction,
-                max_pending_total: (config.max_pending_total / threads).max(1),
+                max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
             },
         };
         let mut tables = Vec::with_capacity(threads);

@@ -297,7 +297,7 @@ fn carve_capture(producer: Producer, pcap: &Path) -> Result<Vec<Body>, String> {
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     producer.produce(pcap, &out)?;
-    let summary = carve_dirs(&[out.clone()], &HttpOptions::default())
+    let summary = carve_dirs(std::slice::from_ref(&out), &HttpOptions::default())
         .map_err(|e| format!("carve_dirs failed: {e}"))?;
     assert!(
         summary.errors.is_empty(),

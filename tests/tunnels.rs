@@ -175,7 +175,6 @@ fn link_types() {
 }
 
 #[test]
-#[ignore = "needs the flow table to key connections by TcpTuple::tunnel (issue 7, flow side)"]
 fn same_tuple_through_two_tunnels_is_two_connections() {
     // Which connection gets the plain name and which the c1 suffix is the
     // flow side's naming policy; what matters is two connections, each with

@@ -180,6 +180,7 @@ pub fn naming(data: &[u8]) {
         sport: u16::from_le_bytes(b.take()),
         dport: u16::from_le_bytes(b.take()),
         vlan: (kind & 4 != 0).then(|| u16::from_le_bytes(b.take()) & 0x0fff),
+        tunnel: 0,
     };
     let facts = NameFacts {
         counter: u32::from_le_bytes(b.take()),

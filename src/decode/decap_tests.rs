@@ -62,10 +62,14 @@ fn decode_all(d: &mut Decoder, link: u32, frames: &[Vec<u8>]) -> Result<Decoded,
             data: f,
             orig_len: f.len() as u32,
         };
-        last = d.decode(&pkt).map(|s| Decoded {
-            seg: s.into_owned(),
-            encap: *d.last_encap(),
-            tunnel: d.last_tunnel(),
+        last = d.decode(&pkt).map(|s| {
+            assert_eq!(s.encap, *d.last_encap());
+            assert_eq!(s.tuple.tunnel, d.last_tunnel());
+            Decoded {
+                encap: s.encap,
+                tunnel: s.tuple.tunnel,
+                seg: s.into_owned(),
+            }
         });
     }
     last

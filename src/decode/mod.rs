@@ -65,6 +65,12 @@ pub struct TcpTuple {
     /// (tags outside a tunnel belong to the underlay: they count in
     /// `tunnel`, not here).
     pub vlan: Option<u16>,
+    /// Tunnel discriminator: 0 when the segment was not tunnelled,
+    /// otherwise a hash of the tunnels' outer address pairs, protocols,
+    /// underlay VLANs and VXLAN/Geneve network ids, the same for both
+    /// directions of a connection. Two equal 4-tuples with different
+    /// `tunnel` are different connections.
+    pub tunnel: u32,
 }
 
 impl TcpTuple {
@@ -76,6 +82,7 @@ impl TcpTuple {
             sport: self.dport,
             dport: self.sport,
             vlan: self.vlan,
+            tunnel: self.tunnel,
         }
     }
 }
@@ -145,6 +152,10 @@ pub struct Segment<'a> {
     /// Payload bytes the IP header accounts for that the capture does not hold
     /// (snap-length truncation). They follow `payload` in sequence space.
     pub missing: u32,
+    /// The headers the segment came through and the outer endpoints of the
+    /// innermost tunnel. Fixed size: nothing is allocated per packet; render
+    /// the path with [`EncapPath::render`] once per direction.
+    pub encap: Encap,
 }
 
 impl Segment<'_> {

@@ -69,6 +69,7 @@ pub(crate) fn parse<'a>(
             sport: h.sport,
             dport: h.dport,
             vlan: ctx.vlan,
+            tunnel: ctx.tunnel_id(),
         },
         seq: h.seq,
         ack: h.ack,
@@ -76,6 +77,7 @@ pub(crate) fn parse<'a>(
         window: h.window,
         payload,
         missing: d.missing,
+        encap: ctx.encap,
     })
 }
 

@@ -36,13 +36,18 @@ pub struct DirectionLimits {
     pub max_bytes: Option<u64>,
     /// Out-of-order bytes buffered before the first hole is given up.
     pub max_pending: usize,
-    /// Out-of-order bytes buffered in one flow table, all directions together.
+    /// Out-of-order bytes buffered by all directions of one budget shard
+    /// together (see [`crate::flow::table::BUDGET_SHARDS`]).
     pub max_pending_total: usize,
 }
 
 /// Where a direction's bytes go: its file, hash and bookkeeping.
 struct Output {
     tuple: TcpTuple,
+    /// The encapsulation path of the first segment, rendered.
+    encap: String,
+    /// Outer endpoints of the innermost tunnel of the first segment.
+    outer: Option<(std::net::IpAddr, std::net::IpAddr)>,
     connection: u64,
     counter: u32,
     first_ts: Timestamp,
@@ -95,6 +100,8 @@ impl Direction {
             last_ts: Timestamp::default(),
             out: Output {
                 tuple,
+                encap: String::new(),
+                outer: None,
                 connection,
                 counter,
                 first_ts: Timestamp::default(),
@@ -133,6 +140,8 @@ impl Direction {
     pub fn segment(&mut self, seg: &Segment<'_>, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
         if self.packets == 0 {
             self.out.first_ts = seg.ts;
+            self.out.encap = seg.encap.path.render();
+            self.out.outer = seg.encap.outer;
         }
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
@@ -325,6 +334,10 @@ impl Direction {
             dst: self.out.tuple.dst.to_string(),
             dport: self.out.tuple.dport,
             vlan: self.out.tuple.vlan,
+            encap: std::mem::take(&mut self.out.encap),
+            tunnel: self.out.tuple.tunnel,
+            outer_src: self.out.outer.map(|o| o.0.to_string()),
+            outer_dst: self.out.outer.map(|o| o.1.to_string()),
             first_ts: self.out.first_ts.to_string(),
             last_ts: self.last_ts.to_string(),
             packets: self.packets,

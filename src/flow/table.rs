@@ -25,7 +25,16 @@ pub struct ConnKey {
     lo: (IpAddr, u16),
     hi: (IpAddr, u16),
     vlan: Option<u16>,
+    /// Tunnel discriminator (0 when not tunnelled): the same inner 4-tuple
+    /// seen through two tunnels is two connections.
+    tunnel: u32,
 }
+
+/// Out-of-order budgets are kept per budget shard, a fixed split of the
+/// connections by hash, so that when a budget is hit the same holes are
+/// given up however many workers there are. Workers take whole shards,
+/// so at most this many workers are used.
+pub const BUDGET_SHARDS: usize = 16;
 
 impl ConnKey {
     /// The key of `tuple`'s connection and the side `tuple` travels on
@@ -33,32 +42,28 @@ impl ConnKey {
     pub fn of(tuple: &TcpTuple) -> (ConnKey, usize) {
         let a = (tuple.src, tuple.sport);
         let b = (tuple.dst, tuple.dport);
-        if a <= b {
-            (
-                ConnKey {
-                    lo: a,
-                    hi: b,
-                    vlan: tuple.vlan,
-                },
-                0,
-            )
-        } else {
-            (
-                ConnKey {
-                    lo: b,
-                    hi: a,
-                    vlan: tuple.vlan,
-                },
-                1,
-            )
-        }
+        let (lo, hi, side) = if a <= b { (a, b, 0) } else { (b, a, 1) };
+        let key = ConnKey {
+            lo,
+            hi,
+            vlan: tuple.vlan,
+            tunnel: tuple.tunnel,
+        };
+        (key, side)
     }
 
-    /// A hash equal for both directions, for choosing a worker.
-    pub fn shard(&self, workers: usize) -> usize {
+    /// The budget shard: a hash equal for both directions and for every
+    /// tunnel carrying the same 4-tuple (so they share a worker, and file
+    /// names given out by counter do not depend on threads).
+    pub fn budget_shard(&self) -> usize {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.hash(&mut h);
-        (h.finish() % workers.max(1) as u64) as usize
+        (self.lo, self.hi, self.vlan).hash(&mut h);
+        (h.finish() % BUDGET_SHARDS as u64) as usize
+    }
+
+    /// The worker (of `workers`) this connection belongs to.
+    pub fn shard(&self, workers: usize) -> usize {
+        self.budget_shard() % workers.clamp(1, BUDGET_SHARDS)
     }
 }
 
@@ -119,7 +124,7 @@ pub struct FlowTable {
     stats: TableStats,
     now: Timestamp,
     /// Out-of-order bytes buffered over all directions.
-    pending_total: usize,
+    pending_total: [usize; BUDGET_SHARDS],
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
     event: u64,
 }
@@ -138,7 +143,7 @@ impl FlowTable {
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
-            pending_total: 0,
+            pending_total: [0; BUDGET_SHARDS],
         }
     }
 
@@ -224,13 +229,14 @@ impl FlowTable {
         let dir = &mut conn.sides[side];
         let before = dir.pending_bytes();
         let result = dir.segment(seg, &mut ctx);
-        self.pending_total = self.pending_total - before + dir.pending_bytes();
+        let budget = &mut self.pending_total[key.budget_shard()];
+        *budget = *budget - before + dir.pending_bytes();
         result?;
-        if self.pending_total > ctx.limits.max_pending_total {
+        if *budget > ctx.limits.max_pending_total {
             // Over the table's budget: the direction that just grew gives up its holes.
             let before = dir.pending_bytes();
             let result = dir.shed_pending(0, &mut ctx);
-            self.pending_total = self.pending_total - before + dir.pending_bytes();
+            *budget = *budget - before + dir.pending_bytes();
             result?;
         }
         if seg.flags.rst() {
@@ -337,7 +343,8 @@ impl FlowTable {
         };
         let mut first_err = None;
         for (side, dir) in conn.sides.iter_mut().enumerate() {
-            self.pending_total = self.pending_total.saturating_sub(dir.pending_bytes());
+            let budget = &mut self.pending_total[key.budget_shard()];
+            *budget = budget.saturating_sub(dir.pending_bytes());
             match dir.close(end, &mut ctx) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;

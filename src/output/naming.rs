@@ -210,6 +210,7 @@ mod tests {
             sport,
             dport,
             vlan,
+            tunnel: 0,
         }
     }
 

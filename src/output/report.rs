@@ -43,6 +43,16 @@ pub struct DirectionRecord {
     pub dport: u16,
     /// 12-bit VLAN id, if tagged.
     pub vlan: Option<u16>,
+    /// The headers the direction's first segment came through, outermost
+    /// first, e.g. `ethernet/vlan 100/ipv4/gre/ipv4`.
+    pub encap: String,
+    /// Tunnel discriminator: 0 when not tunnelled, otherwise a hash of the
+    /// tunnels' outer endpoints and protocols (equal for both directions).
+    pub tunnel: u32,
+    /// Source address of the innermost tunnel's outer IP header, if tunnelled.
+    pub outer_src: Option<String>,
+    /// Destination address of the innermost tunnel's outer IP header, if tunnelled.
+    pub outer_dst: Option<String>,
     /// First packet time, `SECS.NANOS`.
     pub first_ts: String,
     /// Last packet time, `SECS.NANOS`.
@@ -295,6 +305,10 @@ mod tests {
             dst: "10.0.0.2".into(),
             dport: 2,
             vlan: None,
+            encap: "ethernet/ipv4".into(),
+            tunnel: 0,
+            outer_src: None,
+            outer_dst: None,
             first_ts: "0.000000000".into(),
             last_ts: "0.000000000".into(),
             packets: 1,
