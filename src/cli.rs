@@ -9,6 +9,7 @@ use crate::config::{
 };
 use crate::decode::UdpTunnel;
 use crate::error::Error;
+use crate::flow::table::DEFAULT_MAX_CONNECTIONS;
 use crate::output::{ConsoleFormat, ConsoleOptions, EventTarget};
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -135,6 +136,10 @@ pub struct Cli {
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,
 
+    /// Keep at most N connections open; past it the least recently active one is closed ("evicted").
+    #[arg(long = "max-connections", value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(16..))]
+    pub max_connections: u64,
+
     /// Also decode tunnel KIND (vxlan, geneve, teredo, gtp-u, ayiya, l2tp) on UDP PORT. Repeatable.
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
     pub udp_tunnel: Vec<(u16, UdpTunnel)>,
@@ -237,6 +242,7 @@ impl Cli {
         config.http_options.decode = !self.no_decompress;
         config.quiet = self.quiet;
         config.udp_tunnels = self.udp_tunnel.clone();
+        config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
         config.threads = match self.threads {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -44,6 +44,8 @@ pub struct Config {
     pub http_options: crate::http::HttpOptions,
     /// Say nothing on stderr but errors.
     pub quiet: bool,
+    /// Open connections kept at most; past it the least recently active is closed.
+    pub max_connections: usize,
     /// UDP ports on which tunnels are decoded besides their standard ports.
     pub udp_tunnels: Vec<(u16, crate::decode::UdpTunnel)>,
     /// Worker threads reassembling connections (1: everything in the reading thread).
@@ -91,6 +93,7 @@ impl Config {
             quiet: true,
             threads: 1,
             udp_tunnels: Vec::new(),
+            max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
             live: None,
             console: None,
             events: None,

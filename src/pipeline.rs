@@ -366,6 +366,7 @@ impl Outputs {
         };
         let table_config = TableConfig {
             idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections,
             limits: DirectionLimits {
                 max_bytes: config.max_bytes,
                 max_pending: config.max_pending_per_direction,

@@ -93,11 +93,18 @@ struct Wheel {
     queue: VecDeque<(i64, ConnKey)>,
 }
 
+/// Open connections kept at most, by default (split evenly over the budget shards).
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 4_000_000;
+
 /// Settings of the flow table.
 #[derive(Debug, Clone)]
 pub struct TableConfig {
     /// Close connections idle this many seconds of capture time.
     pub idle_timeout: Option<u64>,
+    /// Open connections kept at most (split evenly over the budget shards);
+    /// past it the least recently active connection of the shard is closed
+    /// (`evicted`), so a SYN flood cannot grow the table without bound.
+    pub max_connections: usize,
     /// Per-direction limits.
     pub limits: DirectionLimits,
 }
@@ -114,8 +121,11 @@ pub struct TableStats {
 /// All open connections, and the sinks their bytes go to.
 pub struct FlowTable {
     conns: HashMap<ConnKey, Connection>,
-    /// Open connections by the second of their last packet (only with a timeout).
-    idle: Wheel,
+    /// Open connections of each budget shard by the second of their last
+    /// packet: for the idle timeout and for eviction.
+    idle: Vec<Wheel>,
+    /// Open connections per budget shard.
+    shard_conns: [usize; BUDGET_SHARDS],
     /// Finished connections by the second of their last packet.
     linger: Wheel,
     config: TableConfig,
@@ -135,7 +145,8 @@ impl FlowTable {
     pub fn new(config: TableConfig, template: Template, sink: impl Into<FlowSink>) -> FlowTable {
         FlowTable {
             conns: HashMap::new(),
-            idle: Wheel::default(),
+            idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
+            shard_conns: [0; BUDGET_SHARDS],
             linger: Wheel::default(),
             config,
             template,
@@ -187,12 +198,21 @@ impl FlowTable {
         }
         let conn = match self.conns.entry(key) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
+            std::collections::hash_map::Entry::Vacant(_) => {
                 if !seg.flags.syn() && seg.payload.is_empty() && seg.missing == 0 {
                     // A bare ACK, FIN or RST of a connection we never saw or
                     // already closed: nothing to write, nothing to open.
                     return Ok(());
                 }
+                let shard = key.budget_shard();
+                let cap = (self.config.max_connections / BUDGET_SHARDS).max(1);
+                while self.shard_conns[shard] >= cap {
+                    match self.least_recent(shard) {
+                        Some(old) => self.close(old, End::Evicted, on_close)?,
+                        None => break,
+                    }
+                }
+                self.shard_conns[shard] += 1;
                 self.stats.connections += 1;
                 let here = seg.tuple;
                 let mut sides = [
@@ -202,7 +222,7 @@ impl FlowTable {
                 if side == 1 {
                     sides.swap(0, 1);
                 }
-                v.insert(Connection {
+                self.conns.entry(key).or_insert(Connection {
                     id: packet_no,
                     counter,
                     sides,
@@ -214,9 +234,11 @@ impl FlowTable {
             }
         };
         conn.last_ts = conn.last_ts.max(seg.ts);
-        if self.config.idle_timeout.is_some() && conn.idle_sec != seg.ts.secs {
+        if conn.idle_sec != seg.ts.secs {
             conn.idle_sec = seg.ts.secs;
-            self.idle.queue.push_back((seg.ts.secs, key));
+            self.idle[key.budget_shard()]
+                .queue
+                .push_back((seg.ts.secs, key));
         }
         let mut ctx = WriteCtx {
             sink: &mut self.sink,
@@ -251,7 +273,21 @@ impl FlowTable {
             conn.linger_sec = seg.ts.secs;
             self.linger.queue.push_back((seg.ts.secs, key));
         }
+        self.compact_idle(key.budget_shard());
         Ok(())
+    }
+
+    /// Drop idle-wheel entries of connections that were active again since
+    /// (or closed) once they outnumber the shard's connections, so the wheel
+    /// stays proportional to the table however long the capture.
+    fn compact_idle(&mut self, shard: usize) {
+        let wheel = &mut self.idle[shard];
+        if wheel.queue.len() > 2 * self.shard_conns[shard] + 1024 {
+            let conns = &self.conns;
+            wheel
+                .queue
+                .retain(|(sec, k)| conns.get(k).is_some_and(|c| c.idle_sec == *sec));
+        }
     }
 
     /// Advance capture time to `ts` (packet number `packet_no`). When a new
@@ -279,7 +315,7 @@ impl FlowTable {
     /// capture time in which it is active.
     fn expire(&mut self, on_close: &mut OnClose<'_>) -> Result<(), Error> {
         let linger = i64::try_from(LINGER_SECS).unwrap_or(i64::MAX);
-        while let Some(key) = self.due(true, linger) {
+        while let Some(key) = self.due(None, linger) {
             let end = self
                 .conns
                 .get(&key)
@@ -289,25 +325,29 @@ impl FlowTable {
         }
         if let Some(timeout) = self.config.idle_timeout {
             let timeout = i64::try_from(timeout).unwrap_or(i64::MAX);
-            while let Some(key) = self.due(false, timeout) {
-                let end = self
-                    .conns
-                    .get(&key)
-                    .and_then(|c| c.closing)
-                    .unwrap_or(End::Timeout);
-                self.close(key, end, on_close)?;
+            // Shard by shard: a connection's place in the report does not
+            // depend on which other shards share its worker.
+            for shard in 0..BUDGET_SHARDS {
+                while let Some(key) = self.due(Some(shard), timeout) {
+                    let end = self
+                        .conns
+                        .get(&key)
+                        .and_then(|c| c.closing)
+                        .unwrap_or(End::Timeout);
+                    self.close(key, end, on_close)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// The next connection of the linger (or idle) wheel silent for more
-    /// than `limit` seconds, removing stale entries on the way.
-    fn due(&mut self, linger: bool, limit: i64) -> Option<ConnKey> {
-        let wheel = if linger {
-            &mut self.linger
-        } else {
-            &mut self.idle
+    /// The next connection of the linger wheel (`None`) or of a shard's
+    /// idle wheel silent for more than `limit` seconds, removing stale
+    /// entries on the way.
+    fn due(&mut self, idle_shard: Option<usize>, limit: i64) -> Option<ConnKey> {
+        let wheel = match idle_shard {
+            None => &mut self.linger,
+            Some(shard) => &mut self.idle[shard],
         };
         while let Some(&(sec, key)) = wheel.queue.front() {
             if self.now.secs.saturating_sub(sec) <= limit {
@@ -317,12 +357,22 @@ impl FlowTable {
             let Some(conn) = self.conns.get(&key) else {
                 continue;
             };
-            let current = if linger {
-                conn.linger_sec
-            } else {
-                conn.idle_sec
+            let current = match idle_shard {
+                None => conn.linger_sec,
+                Some(_) => conn.idle_sec,
             };
             if current == sec && self.now.secs.saturating_sub(conn.last_ts.secs) > limit {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// The least recently active open connection of budget shard `shard`.
+    fn least_recent(&mut self, shard: usize) -> Option<ConnKey> {
+        let wheel = &mut self.idle[shard];
+        while let Some((sec, key)) = wheel.queue.pop_front() {
+            if self.conns.get(&key).is_some_and(|c| c.idle_sec == sec) {
                 return Some(key);
             }
         }
@@ -336,6 +386,8 @@ impl FlowTable {
         let Some(mut conn) = self.conns.remove(&key) else {
             return Ok(());
         };
+        let shard = key.budget_shard();
+        self.shard_conns[shard] = self.shard_conns[shard].saturating_sub(1);
         let mut ctx = WriteCtx {
             sink: &mut self.sink,
             template: &self.template,
@@ -382,11 +434,111 @@ impl FlowTable {
                 first_err.get_or_insert(e);
             }
         }
-        self.idle.queue.clear();
+        self.idle.iter_mut().for_each(|w| w.queue.clear());
         self.linger.queue.clear();
         if let Err(e) = self.sink.flush_all() {
             first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Encap, TcpFlags};
+    use crate::flow::DirectionLimits;
+    use crate::output::FileSink;
+    use std::borrow::Cow;
+
+    fn table(dir: &std::path::Path, max_connections: usize) -> FlowTable {
+        let config = TableConfig {
+            idle_timeout: None,
+            max_connections,
+            limits: DirectionLimits {
+                max_bytes: None,
+                max_pending: 1 << 20,
+                max_pending_total: 1 << 20,
+            },
+        };
+        let template = Template::parse(crate::config::DEFAULT_TEMPLATE).unwrap();
+        FlowTable::new(config, template, FileSink::new(dir, 8).unwrap())
+    }
+
+    fn segment(sport: u16, flags: u8, seq: u32, payload: &'static [u8]) -> Segment<'static> {
+        Segment {
+            ts: Timestamp::new(1_700_000_000, u32::from(sport)),
+            tuple: TcpTuple {
+                src: "10.0.0.1".parse().unwrap(),
+                dst: "10.0.0.2".parse().unwrap(),
+                sport,
+                dport: 80,
+                vlan: None,
+                tunnel: 0,
+            },
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload: Cow::Borrowed(payload),
+            missing: 0,
+            encap: Encap::default(),
+        }
+    }
+
+    #[test]
+    fn syn_flood_keeps_the_table_bounded_and_evicts_the_least_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), 32);
+        let mut records = Vec::new();
+        let mut on_close = |_k: CloseKey, r: DirectionRecord| {
+            records.push(r);
+            Ok(())
+        };
+        // One connection with data first, then a flood of bare SYNs.
+        t.process(&segment(1000, TcpFlags::SYN, 10, b""), 1, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, TcpFlags::ACK, 11, b"kept"), 2, &mut on_close)
+            .unwrap();
+        for (i, port) in (2000..12_000u16).enumerate() {
+            let n = 3 + i as u64;
+            t.process(&segment(port, TcpFlags::SYN, 1, b""), n, &mut on_close)
+                .unwrap();
+            assert!(
+                t.open_connections() <= 32,
+                "table grew to {}",
+                t.open_connections()
+            );
+        }
+        // The first connection was the least recently active of its shard:
+        // it was evicted, its bytes written and reported.
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].end, End::Evicted);
+        assert_eq!(records[0].bytes, 4);
+        assert_eq!(
+            std::fs::read(dir.path().join(&records[0].file)).unwrap(),
+            b"kept"
+        );
+        assert_eq!(t.stats().connections, 10_001);
+    }
+
+    #[test]
+    fn idle_wheel_stays_proportional_to_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), 1 << 20);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        t.process(&segment(1000, TcpFlags::SYN, 10, b""), 1, &mut on_close)
+            .unwrap();
+        // One connection active in 100,000 distinct seconds.
+        for i in 0..100_000u32 {
+            let mut seg = segment(1000, TcpFlags::ACK, 11 + i, b"x");
+            seg.ts = Timestamp::new(1_700_000_000 + i64::from(i), 0);
+            t.process(&seg, 2 + u64::from(i), &mut on_close).unwrap();
+        }
+        let queued: usize = t.idle.iter().map(|w| w.queue.len()).sum();
+        assert!(
+            queued <= 2 + 1024 + 1,
+            "{queued} wheel entries for one connection"
+        );
     }
 }

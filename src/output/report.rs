@@ -21,6 +21,9 @@ pub enum End {
     Timeout,
     /// A new connection (a new SYN) took over its 4-tuple before it closed.
     Reused,
+    /// The flow table was full (`--max-connections`) and this connection
+    /// was the least recently active one.
+    Evicted,
     /// The input ended while it was open.
     EndOfInput,
 }
