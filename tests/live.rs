@@ -371,7 +371,7 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
     }
 
     // Files are written as data arrives: the bytes show up within a few
-    // seconds, before the connection is reported closed (it lingers 10 s).
+    // seconds, before the connection is reported closed (it lingers 3 s).
     let (server, (me, sent, _)) = &conns[0];
     let first = out.join(flow_name(*me, *server));
     let seen_by = Instant::now() + Duration::from_secs(5);

@@ -26,6 +26,10 @@ const MAX_JUMP: i64 = 1 << 30;
 /// Bytes a direction that began mid-connection holds before fixing its start.
 pub const HOLD_BYTES: usize = 64 << 10;
 
+/// A direction's bytes are collected into runs of this size before they
+/// are written, so most flow files are written with one system call.
+pub const RUN_BYTES: usize = 64 << 10;
+
 /// Zeros hashed for gaps.
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
@@ -52,6 +56,8 @@ struct Output {
     counter: u32,
     first_ts: Timestamp,
     file: Option<(FileId, String)>,
+    /// Bytes accepted but not yet handed to the sink.
+    run: Vec<u8>,
     written: u64,
     gaps: Vec<(u64, u64)>,
     truncated: bool,
@@ -106,6 +112,7 @@ impl Direction {
                 counter,
                 first_ts: Timestamp::default(),
                 file: None,
+                run: Vec::new(),
                 written: 0,
                 gaps: Vec::new(),
                 truncated: false,
@@ -134,6 +141,26 @@ impl Direction {
     /// Out-of-order bytes currently buffered.
     pub fn pending_bytes(&self) -> usize {
         self.asm.pending_bytes()
+    }
+
+    /// In-order bytes collected but not yet written.
+    pub fn collected_bytes(&self) -> usize {
+        self.out.run.len()
+    }
+
+    /// Write the collected bytes now (live capture, memory pressure).
+    pub fn flush(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
+        self.out.flush_run(ctx)
+    }
+
+    /// The connection finished (FIN or RST) and only lingers for late
+    /// packets: write what was collected and give the descriptor back.
+    pub fn settle(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
+        self.out.flush_run(ctx)?;
+        if let Some((id, _)) = &self.out.file {
+            ctx.sink.release(*id);
+        }
+        Ok(())
     }
 
     /// Take in one segment sent in this direction.
@@ -320,6 +347,7 @@ impl Direction {
         if let Some(e) = err {
             return Err(e);
         }
+        self.out.flush_run(ctx)?;
         let Some((id, name)) = self.out.file.take() else {
             return Ok(None);
         };
@@ -369,36 +397,17 @@ impl Output {
         if len == 0 {
             return Ok(());
         }
-        let id = match &self.file {
-            Some((id, _)) => *id,
-            None => {
-                let (tuple, connection, first_ts) = (self.tuple, self.connection, self.first_ts);
-                let template = ctx.template;
-                let name_for = |c: u32| {
-                    template.render(
-                        &tuple,
-                        &NameFacts {
-                            counter: c,
-                            connection,
-                            first_ts,
-                        },
-                    )
-                };
-                let opened = Opened {
-                    tuple: &tuple,
-                    connection,
-                    first_ts,
-                };
-                let (id, name) = ctx.sink.create(self.counter, &name_for, &opened)?;
-                self.file = Some((id, name));
-                id
-            }
-        };
+        let collect = ctx.sink.collects_runs();
         match piece {
             Piece::Data(d) => {
                 let d = &d[..len as usize];
                 self.hasher.update(d);
-                ctx.sink.write(id, d)?;
+                if !collect || (self.run.is_empty() && d.len() >= RUN_BYTES) {
+                    let id = self.file_id(ctx)?;
+                    ctx.sink.write(id, d)?;
+                } else {
+                    self.run.extend_from_slice(d);
+                }
             }
             Piece::Gap(_) => {
                 let mut left = len;
@@ -407,11 +416,59 @@ impl Output {
                     self.hasher.update(&ZEROS[..n]);
                     left -= n as u64;
                 }
-                ctx.sink.write_zeros(id, len)?;
+                if collect && len < RUN_BYTES as u64 {
+                    self.run.resize(self.run.len() + len as usize, 0);
+                } else {
+                    self.flush_run(ctx)?;
+                    let id = self.file_id(ctx)?;
+                    ctx.sink.write_zeros(id, len)?;
+                }
             }
         }
         self.written += len;
+        if self.run.len() >= RUN_BYTES {
+            self.flush_run(ctx)?;
+        }
         Ok(())
+    }
+
+    /// Hand the collected run to the sink (creating the file first if needed).
+    fn flush_run(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        let id = self.file_id(ctx)?;
+        ctx.sink.write(id, &self.run)?;
+        // No buffer is kept between runs: an idle direction costs nothing.
+        self.run = Vec::new();
+        Ok(())
+    }
+
+    /// The direction's file, created (named and opened) on first need.
+    fn file_id(&mut self, ctx: &mut WriteCtx<'_>) -> Result<FileId, Error> {
+        if let Some((id, _)) = &self.file {
+            return Ok(*id);
+        }
+        let (tuple, connection, first_ts) = (self.tuple, self.connection, self.first_ts);
+        let template = ctx.template;
+        let name_for = |c: u32| {
+            template.render(
+                &tuple,
+                &NameFacts {
+                    counter: c,
+                    connection,
+                    first_ts,
+                },
+            )
+        };
+        let opened = Opened {
+            tuple: &tuple,
+            connection,
+            first_ts,
+        };
+        let (id, name) = ctx.sink.create(self.counter, &name_for, &opened)?;
+        self.file = Some((id, name));
+        Ok(id)
     }
 }
 

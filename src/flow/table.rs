@@ -84,7 +84,7 @@ struct Connection {
 /// Seconds of capture time a finished (FIN or RST) connection stays in the
 /// table to take in late packets (retransmissions, data sent after a RST)
 /// before its files are closed and reported.
-pub const LINGER_SECS: u64 = 10;
+pub const LINGER_SECS: u64 = 3;
 
 /// A FIFO of connections ordered by a capture second. Entries are checked
 /// lazily against the connection when they reach the front.
@@ -92,6 +92,10 @@ pub const LINGER_SECS: u64 = 10;
 struct Wheel {
     queue: VecDeque<(i64, ConnKey)>,
 }
+
+/// In-order bytes collected for writing per budget shard before the
+/// direction that grows writes at once (32 MiB over all shards).
+const COLLECT_BUDGET: usize = 2 << 20;
 
 /// Open connections kept at most, by default (split evenly over the budget shards).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4_000_000;
@@ -120,12 +124,15 @@ pub struct TableStats {
 
 /// All open connections, and the sinks their bytes go to.
 pub struct FlowTable {
-    conns: HashMap<ConnKey, Connection>,
+    /// Boxed: the table's slots stay small however large a connection is.
+    conns: HashMap<ConnKey, Box<Connection>>,
     /// Open connections of each budget shard by the second of their last
     /// packet: for the idle timeout and for eviction.
     idle: Vec<Wheel>,
     /// Open connections per budget shard.
     shard_conns: [usize; BUDGET_SHARDS],
+    /// In-order bytes collected and not yet written, per budget shard.
+    collected: [usize; BUDGET_SHARDS],
     /// Finished connections by the second of their last packet.
     linger: Wheel,
     config: TableConfig,
@@ -147,6 +154,7 @@ impl FlowTable {
             conns: HashMap::new(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
             shard_conns: [0; BUDGET_SHARDS],
+            collected: [0; BUDGET_SHARDS],
             linger: Wheel::default(),
             config,
             template,
@@ -166,6 +174,17 @@ impl FlowTable {
     /// Flush the output's buffers so readers see every byte written so far
     /// (live capture calls this about once a second).
     pub fn flush(&mut self) -> Result<(), Error> {
+        let mut ctx = WriteCtx {
+            sink: &mut self.sink,
+            template: &self.template,
+            limits: &self.config.limits,
+        };
+        for conn in self.conns.values_mut() {
+            for dir in conn.sides.iter_mut() {
+                dir.flush(&mut ctx)?;
+            }
+        }
+        self.collected = [0; BUDGET_SHARDS];
         self.sink.flush_all()
     }
 
@@ -222,7 +241,7 @@ impl FlowTable {
                 if side == 1 {
                     sides.swap(0, 1);
                 }
-                self.conns.entry(key).or_insert(Connection {
+                self.conns.entry(key).or_insert(Box::new(Connection {
                     id: packet_no,
                     counter,
                     sides,
@@ -230,7 +249,7 @@ impl FlowTable {
                     closing: None,
                     idle_sec: i64::MIN,
                     linger_sec: i64::MIN,
-                })
+                }))
             }
         };
         conn.last_ts = conn.last_ts.max(seg.ts);
@@ -250,6 +269,7 @@ impl FlowTable {
         }
         let dir = &mut conn.sides[side];
         let before = dir.pending_bytes();
+        let collected_before = dir.collected_bytes();
         let result = dir.segment(seg, &mut ctx);
         let budget = &mut self.pending_total[key.budget_shard()];
         *budget = *budget - before + dir.pending_bytes();
@@ -261,6 +281,14 @@ impl FlowTable {
             *budget = *budget - before + dir.pending_bytes();
             result?;
         }
+        let collected = &mut self.collected[key.budget_shard()];
+        *collected = (*collected + dir.collected_bytes()).saturating_sub(collected_before);
+        if *collected > COLLECT_BUDGET {
+            // Over the shard's budget for collected bytes: this direction writes now.
+            *collected -= dir.collected_bytes();
+            dir.flush(&mut ctx)?;
+        }
+        let was_closing = conn.closing.is_some();
         if seg.flags.rst() {
             conn.closing = Some(End::Rst);
         } else if conn.closing.is_none()
@@ -268,6 +296,14 @@ impl FlowTable {
             && conn.sides[1].fin_complete()
         {
             conn.closing = Some(End::Fin);
+        }
+        if conn.closing.is_some() && !was_closing {
+            // Lingering connections hold no buffers and no descriptors.
+            let collected = &mut self.collected[key.budget_shard()];
+            for dir in conn.sides.iter_mut() {
+                *collected = collected.saturating_sub(dir.collected_bytes());
+                dir.settle(&mut ctx)?;
+            }
         }
         if conn.closing.is_some() && conn.linger_sec != seg.ts.secs {
             conn.linger_sec = seg.ts.secs;
@@ -397,6 +433,8 @@ impl FlowTable {
         for (side, dir) in conn.sides.iter_mut().enumerate() {
             let budget = &mut self.pending_total[key.budget_shard()];
             *budget = budget.saturating_sub(dir.pending_bytes());
+            let collected = &mut self.collected[key.budget_shard()];
+            *collected = collected.saturating_sub(dir.collected_bytes());
             match dir.close(end, &mut ctx) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;

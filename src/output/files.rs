@@ -1,13 +1,16 @@
 //! Flow files on disk: created without following symbolic links and without
-//! overwriting anything, written in large buffered runs, with at most a set
-//! number open at once (least recently used closed first and reopened for
-//! appending when needed).
+//! overwriting anything, with at most a set number open at once (least
+//! recently used closed first and reopened for appending when needed).
+//!
+//! Writes go straight to the file: the caller hands over large runs (the
+//! flow table collects each direction's bytes), so no buffer is kept per
+//! open file and keeping many files open costs descriptors, not memory.
 
 use crate::capture::Timestamp;
 use crate::error::Error;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -15,12 +18,8 @@ use std::time::{Duration, SystemTime};
 /// Identifies one file of a [`FileSink`].
 pub type FileId = u64;
 
-/// Buffer kept for each open file.
-const WRITE_BUFFER: usize = 32 << 10;
-
 /// The default for `-f`: raise the soft file-descriptor limit to the hard
-/// one, keep 64 descriptors for everything else, and use at most 512 (whose
-/// write buffers then take 16 MiB).
+/// one, keep 64 descriptors for everything else, and use at most 4096.
 pub fn default_max_open() -> usize {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -43,11 +42,11 @@ pub fn default_max_open() -> usize {
         lim.rlim_cur
     };
     let soft = usize::try_from(soft).unwrap_or(usize::MAX);
-    soft.saturating_sub(64).clamp(1, 512)
+    soft.saturating_sub(64).clamp(1, 4096)
 }
 
 struct OpenFile {
-    writer: BufWriter<File>,
+    file: File,
     last_use: u64,
 }
 
@@ -133,7 +132,7 @@ impl FileSink {
     pub fn write(&mut self, id: FileId, data: &[u8]) -> Result<(), Error> {
         self.touch(id)?;
         let result = match self.open.get_mut(&id) {
-            Some(f) => f.writer.write_all(data),
+            Some(f) => f.file.write_all(data),
             None => Ok(()),
         };
         result.map_err(|source| self.write_error(id, source))
@@ -148,11 +147,10 @@ impl FileSink {
         }
         self.touch(id)?;
         let result = match self.open.get_mut(&id) {
-            Some(f) => f.writer.flush().and_then(|()| {
-                let file = f.writer.get_ref();
-                let len = file.metadata()?.len();
-                file.set_len(len.saturating_add(n))
-            }),
+            Some(f) => f
+                .file
+                .metadata()
+                .and_then(|m| f.file.set_len(m.len().saturating_add(n))),
             None => Ok(()),
         };
         result.map_err(|source| self.write_error(id, source))
@@ -163,12 +161,15 @@ impl FileSink {
         let result = match self.open.remove(&id) {
             Some(f) => {
                 self.by_use.remove(&f.last_use);
-                f.writer.into_inner().map_err(|e| e.into_error())
+                Ok(f.file)
             }
-            None => match self.paths.get(&id) {
-                Some(path) => open_append(path),
-                None => return Ok(()),
-            },
+            None => {
+                // Not open: set the time by path, without following a link.
+                if let Some(path) = self.paths.remove(&id) {
+                    set_mtime_at(&path, mtime);
+                }
+                return Ok(());
+            }
         };
         let file = result.map_err(|source| self.write_error(id, source))?;
         let when = system_time(mtime);
@@ -177,16 +178,16 @@ impl FileSink {
         Ok(())
     }
 
-    /// Flush every open file (the files stay open).
-    pub fn flush_all(&mut self) -> Result<(), Error> {
-        let ids: Vec<FileId> = self.open.keys().copied().collect();
-        for id in ids {
-            let result = match self.open.get_mut(&id) {
-                Some(f) => f.writer.flush(),
-                None => Ok(()),
-            };
-            result.map_err(|source| self.write_error(id, source))?;
+    /// Close file `id`'s descriptor for now (it is reopened if written to
+    /// again); its direction is done unless late packets come.
+    pub fn release(&mut self, id: FileId) {
+        if let Some(f) = self.open.remove(&id) {
+            self.by_use.remove(&f.last_use);
         }
+    }
+
+    /// Nothing is buffered here; kept so every sink can be flushed alike.
+    pub fn flush_all(&mut self) -> Result<(), Error> {
         Ok(())
     }
 
@@ -230,7 +231,7 @@ impl FileSink {
         self.open.insert(
             id,
             OpenFile {
-                writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+                file,
                 last_use: self.clock,
             },
         );
@@ -242,11 +243,8 @@ impl FileSink {
             let Some((_, id)) = self.by_use.pop_first() else {
                 break;
             };
-            if let Some(mut f) = self.open.remove(&id) {
-                f.writer
-                    .flush()
-                    .map_err(|source| self.write_error(id, source))?;
-            }
+            // Dropping the file closes it; nothing is buffered.
+            self.open.remove(&id);
         }
         Ok(())
     }
@@ -290,6 +288,34 @@ fn open_append(path: &Path) -> std::io::Result<File> {
         .append(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
+}
+
+/// Set `path`'s modification time (leaving its access time) without
+/// following a symbolic link; failures are ignored, as for open files.
+fn set_mtime_at(path: &Path, mtime: Timestamp) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: mtime.secs as libc::time_t,
+            tv_nsec: libc::c_long::from(mtime.nanos as i32),
+        },
+    ];
+    // SAFETY: a valid NUL-terminated path and two timespecs, as utimensat expects.
+    unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        );
+    }
 }
 
 fn system_time(ts: Timestamp) -> SystemTime {

@@ -92,6 +92,14 @@ impl FlowSink {
         Ok((id, name))
     }
 
+    /// True when callers should collect bytes into large runs before
+    /// writing (files); false when every piece should go out at once
+    /// (the console, whose output interleaves directions as they happen).
+    #[inline]
+    pub fn collects_runs(&self) -> bool {
+        matches!(self.kind, Kind::Files(_))
+    }
+
     /// Append `data` to direction `id`.
     #[inline]
     pub fn write(&mut self, id: FileId, data: &[u8]) -> Result<(), Error> {
@@ -117,6 +125,13 @@ impl FlowSink {
                 c.close(id);
                 Ok(())
             }
+        }
+    }
+
+    /// Let go of direction `id`'s file descriptor until it is written again.
+    pub fn release(&mut self, id: FileId) {
+        if let Kind::Files(f) = &mut self.kind {
+            f.release(id);
         }
     }
 
