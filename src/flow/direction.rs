@@ -158,7 +158,7 @@ impl Direction {
     pub fn settle(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
         self.out.flush_run(ctx)?;
         if let Some((id, _)) = &self.out.file {
-            ctx.sink.release(*id);
+            ctx.sink.release(*id, self.out.first_ts);
         }
         Ok(())
     }

@@ -204,6 +204,7 @@ impl FlowTable {
         self.tick(seg.ts, packet_no, on_close)?;
         self.event = packet_no;
         let (key, side) = ConnKey::of(&seg.tuple);
+        let shard = key.budget_shard();
         let opens_new = seg.flags.syn() && !seg.flags.ack();
         let mut counter = 0;
         if let Some(conn) = self.conns.get(&key) {
@@ -223,7 +224,6 @@ impl FlowTable {
                     // already closed: nothing to write, nothing to open.
                     return Ok(());
                 }
-                let shard = key.budget_shard();
                 let cap = (self.config.max_connections / BUDGET_SHARDS).max(1);
                 while self.shard_conns[shard] >= cap {
                     match self.least_recent(shard) {
@@ -255,9 +255,7 @@ impl FlowTable {
         conn.last_ts = conn.last_ts.max(seg.ts);
         if conn.idle_sec != seg.ts.secs {
             conn.idle_sec = seg.ts.secs;
-            self.idle[key.budget_shard()]
-                .queue
-                .push_back((seg.ts.secs, key));
+            self.idle[shard].queue.push_back((seg.ts.secs, key));
         }
         let mut ctx = WriteCtx {
             sink: &mut self.sink,
@@ -271,7 +269,7 @@ impl FlowTable {
         let before = dir.pending_bytes();
         let collected_before = dir.collected_bytes();
         let result = dir.segment(seg, &mut ctx);
-        let budget = &mut self.pending_total[key.budget_shard()];
+        let budget = &mut self.pending_total[shard];
         *budget = *budget - before + dir.pending_bytes();
         result?;
         if *budget > ctx.limits.max_pending_total {
@@ -281,7 +279,7 @@ impl FlowTable {
             *budget = *budget - before + dir.pending_bytes();
             result?;
         }
-        let collected = &mut self.collected[key.budget_shard()];
+        let collected = &mut self.collected[shard];
         *collected = (*collected + dir.collected_bytes()).saturating_sub(collected_before);
         if *collected > COLLECT_BUDGET {
             // Over the shard's budget for collected bytes: this direction writes now.
@@ -299,7 +297,7 @@ impl FlowTable {
         }
         if conn.closing.is_some() && !was_closing {
             // Lingering connections hold no buffers and no descriptors.
-            let collected = &mut self.collected[key.budget_shard()];
+            let collected = &mut self.collected[shard];
             for dir in conn.sides.iter_mut() {
                 *collected = collected.saturating_sub(dir.collected_bytes());
                 dir.settle(&mut ctx)?;
@@ -309,7 +307,7 @@ impl FlowTable {
             conn.linger_sec = seg.ts.secs;
             self.linger.queue.push_back((seg.ts.secs, key));
         }
-        self.compact_idle(key.budget_shard());
+        self.compact_idle(shard);
         Ok(())
     }
 
@@ -431,9 +429,9 @@ impl FlowTable {
         };
         let mut first_err = None;
         for (side, dir) in conn.sides.iter_mut().enumerate() {
-            let budget = &mut self.pending_total[key.budget_shard()];
+            let budget = &mut self.pending_total[shard];
             *budget = budget.saturating_sub(dir.pending_bytes());
-            let collected = &mut self.collected[key.budget_shard()];
+            let collected = &mut self.collected[shard];
             *collected = collected.saturating_sub(dir.collected_bytes());
             match dir.close(end, &mut ctx) {
                 Ok(Some(record)) => {

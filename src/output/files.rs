@@ -57,6 +57,9 @@ pub struct FileSink {
     open: HashMap<FileId, OpenFile>,
     by_use: BTreeMap<u64, FileId>,
     paths: HashMap<FileId, PathBuf>,
+    /// Files released with their final modification time already set and
+    /// not written since.
+    stamped: std::collections::HashSet<FileId>,
     clock: u64,
     next_id: FileId,
 }
@@ -74,6 +77,7 @@ impl FileSink {
             open: HashMap::new(),
             by_use: BTreeMap::new(),
             paths: HashMap::new(),
+            stamped: std::collections::HashSet::new(),
             clock: 0,
             next_id: 0,
         })
@@ -131,6 +135,7 @@ impl FileSink {
     /// Append `data` to file `id`, reopening it if it was closed to make room.
     pub fn write(&mut self, id: FileId, data: &[u8]) -> Result<(), Error> {
         self.touch(id)?;
+        self.stamped.remove(&id);
         let result = match self.open.get_mut(&id) {
             Some(f) => f.file.write_all(data),
             None => Ok(()),
@@ -146,6 +151,7 @@ impl FileSink {
             return self.write(id, &ZEROS[..n as usize]);
         }
         self.touch(id)?;
+        self.stamped.remove(&id);
         let result = match self.open.get_mut(&id) {
             Some(f) => f
                 .file
@@ -164,9 +170,12 @@ impl FileSink {
                 Ok(f.file)
             }
             None => {
-                // Not open: set the time by path, without following a link.
+                // Not open: set the time by path, without following a link,
+                // unless it was set when the file was released.
                 if let Some(path) = self.paths.remove(&id) {
-                    set_mtime_at(&path, mtime);
+                    if !self.stamped.remove(&id) {
+                        set_mtime_at(&path, mtime);
+                    }
                 }
                 return Ok(());
             }
@@ -175,14 +184,20 @@ impl FileSink {
         let when = system_time(mtime);
         let _ = file.set_modified(when);
         self.paths.remove(&id);
+        self.stamped.remove(&id);
         Ok(())
     }
 
     /// Close file `id`'s descriptor for now (it is reopened if written to
-    /// again); its direction is done unless late packets come.
-    pub fn release(&mut self, id: FileId) {
+    /// again) after setting its modification time to `mtime`: its direction
+    /// is done unless late packets come, and then [`FileSink::close`] sets
+    /// the time again.
+    pub fn release(&mut self, id: FileId, mtime: Timestamp) {
         if let Some(f) = self.open.remove(&id) {
             self.by_use.remove(&f.last_use);
+            if f.file.set_modified(system_time(mtime)).is_ok() {
+                self.stamped.insert(id);
+            }
         }
     }
 

@@ -128,10 +128,11 @@ impl FlowSink {
         }
     }
 
-    /// Let go of direction `id`'s file descriptor until it is written again.
-    pub fn release(&mut self, id: FileId) {
+    /// Let go of direction `id`'s file descriptor until it is written
+    /// again, setting the file's modification time to `mtime` first.
+    pub fn release(&mut self, id: FileId, mtime: Timestamp) {
         if let Kind::Files(f) = &mut self.kind {
-            f.release(id);
+            f.release(id, mtime);
         }
     }
 
