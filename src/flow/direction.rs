@@ -406,6 +406,10 @@ impl Output {
                     let id = self.file_id(ctx)?;
                     ctx.sink.write(id, d)?;
                 } else {
+                    if self.run.capacity() == 0 && self.written > RUN_BYTES as u64 {
+                        // Bulk again after a pause: take a whole run's buffer at once.
+                        self.run.reserve_exact(RUN_BYTES + d.len());
+                    }
                     self.run.extend_from_slice(d);
                 }
             }
@@ -427,7 +431,10 @@ impl Output {
         }
         self.written += len;
         if self.run.len() >= RUN_BYTES {
-            self.flush_run(ctx)?;
+            // A bulk direction: write the run and keep its buffer for the next.
+            let id = self.file_id(ctx)?;
+            ctx.sink.write(id, &self.run)?;
+            self.run.clear();
         }
         Ok(())
     }
