@@ -91,7 +91,7 @@ pub struct Cli {
     #[arg(short = 'b', value_name = "BYTES")]
     pub max_bytes: Option<u64>,
 
-    /// Keep at most N flow files open at once (default: from the file-descriptor limit, at most 512).
+    /// Keep at most N flow files open at once (default: from the file-descriptor limit, at most 4096).
     #[arg(short = 'f', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_open_files: Option<u64>,
 
