@@ -150,7 +150,6 @@ fn symlink_named_like_the_report_is_refused() {
 }
 
 #[test]
-#[ignore = "src/http/mod.rs write_index opens http.jsonl with File::create, which follows a planted link; it needs O_NOFOLLOW (see the report of issue 6)"]
 fn symlink_named_like_the_http_index_is_not_followed() {
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim");
@@ -390,6 +389,8 @@ fn fill_the_disk() -> Option<(Tmpfs, tempfile::TempDir, Output)> {
         outdir.as_os_str(),
         os("--report"),
         report.as_os_str(),
+        os("-j"),
+        os(&std::env::var("FS_J").unwrap_or("2".into())),
     ]);
     Some((fs, dir, out))
 }
@@ -433,8 +434,6 @@ fn full_disk_is_one_error_naming_a_file_and_nothing_incomplete_is_reported() {
 }
 
 #[test]
-#[ignore = "closed connections linger with their bytes still buffered, so the full disk loses them: \
-            the flow table must flush a direction's file when its connection closes (see the report of issue 6)"]
 fn full_disk_reports_the_connections_closed_before_it_filled() {
     let Some((fs, dir, out)) = fill_the_disk() else {
         return;
