@@ -186,14 +186,23 @@ measure() {
     NOISY=$(awk -v o="$OTHER" -v w="$WALL" 'BEGIN { print (o > 1 && o > 0.1 * w) ? "*" : "" }')
 }
 
-# measure_best LABEL CAPTURE OUTDIR CMD...: measure REPEAT times; WALL,
-# WALL_SYNC and NOISY are those of the fastest run, RSS the largest, RC the
-# first failure's (the output of the last run stays for checking).
+# measure_best LABEL CAPTURE OUTDIR CMD...: measure REPEAT times, the output
+# of repetition r going to OUTDIR.r (OUTDIR with one repetition; CMD's
+# arguments say @OUT@ for it); WALL, WALL_SYNC and NOISY are those of the
+# fastest run, RSS the largest, RC the first failure's. OUT is the last
+# repetition's output folder, left for checking.
 measure_best() {
-    local label=$1 r best_wall="" best_sync="" best_noisy="" max_rss=0 rc=0
-    shift
+    local label=$1 cap=$2 base=$3 r a best_wall="" best_sync="" best_noisy="" max_rss=0 rc=0
+    local args
+    shift 3
+    OUT=""
     for r in $(seq 1 "$REPEAT"); do
-        measure "$label$([ "$REPEAT" -gt 1 ] && echo ".$r")" "$@"
+        [ -n "$OUT" ] && discard "$OUT"
+        OUT=$base
+        [ "$REPEAT" -gt 1 ] && OUT=$base.$r
+        args=()
+        for a in "$@"; do args+=("${a//@OUT@/$OUT}"); done
+        measure "$label$([ "$REPEAT" -gt 1 ] && echo ".$r")" "$cap" "$OUT" "${args[@]}"
         [ "$RC" = 0 ] || [ "$rc" != 0 ] || rc=$RC
         if [ -z "$best_wall" ] || awk -v a="$WALL" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then
             best_wall=$WALL best_sync=$WALL_SYNC best_noisy=$NOISY
@@ -218,10 +227,23 @@ check() {
     fi
 }
 
+# Output on disk is kept until the run ends: ext4 skips inodes freed in the
+# last minutes when it allocates new ones (recently_deleted), so creating
+# 160,000 files right after deleting 160,000 costs minutes of system time and
+# would measure the deletion, not the program.
+DISK_OUT=$BENCH_DIR/out/$STAMP
+trap 'rm -rf "$DISK_OUT"' EXIT
+
 outdir_for() { # TARGET NAME
     case $1 in
         tmpfs) echo "$TMPFS_DIR/$2" ;;
-        disk) echo "$BENCH_DIR/out/$2" ;;
+        disk) echo "$DISK_OUT/$2" ;;
+    esac
+}
+
+discard() { # OUTDIR: remove it now if it is on tmpfs (disk output waits for the end)
+    case $1 in
+        "$TMPFS_DIR"/*) rm -rf "$1" ;;
     esac
 }
 
@@ -249,19 +271,21 @@ if [ $DO_TABLE = 1 ]; then
         cap=$(capture "$shape" 1)
         for target in $TARGETS; do
             out=$(outdir_for "$target" "flowsplit-$shape")
-            mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
+            mapfile -t cmd < <(flowsplit_cmd "$cap" @OUT@)
             measure_best "flowsplit-$shape-$target" "$cap" "$out" "${cmd[@]}"
+            out=$OUT
             fs=("$WALL$NOISY" "$WALL_SYNC" "$RSS" "$RC")
             ok=$(check "flowsplit-$shape-$target" "$cap" "$out" "$out/report.jsonl")
             [ "${fs[3]}" = 0 ] || ok="no (exit ${fs[3]})"
-            rm -rf "$out"
+            discard "$out"
             tf=("-" "-" "-") tok="-"
             if [ $TCPFLOW = 1 ]; then
                 out2=$(outdir_for "$target" "tcpflow-$shape")
-                measure_best "tcpflow-$shape-$target" "$cap" "$out2" tcpflow -r "$cap" -o "$out2"
+                measure_best "tcpflow-$shape-$target" "$cap" "$out2" tcpflow -r "$cap" -o @OUT@
+                out2=$OUT
                 tf=("$WALL$NOISY" "$WALL_SYNC" "$RSS")
                 tok=$(check "tcpflow-$shape-$target" "$cap" "$out2")
-                rm -rf "$out2"
+                discard "$out2"
             fi
             if [ "$target" = disk ]; then
                 fsync_=${fs[1]} tsync_=${tf[1]}
@@ -289,11 +313,12 @@ if [ $DO_GROWTH = 1 ]; then
         for factor in 1 2; do
             cap=$(capture "$shape" "$factor")
             out=$(outdir_for tmpfs "flowsplit-$shape-x$factor")
-            mapfile -t cmd < <(flowsplit_cmd "$cap" "$out")
+            mapfile -t cmd < <(flowsplit_cmd "$cap" @OUT@)
             measure_best "growth-$shape-x$factor" "$cap" "$out" "${cmd[@]}"
+            out=$OUT
             ok=$(check "growth-$shape-x$factor" "$cap" "$out" "$out/report.jsonl")
             [ "$RC" = 0 ] || ok="no (exit $RC)"
-            rm -rf "$out"
+            discard "$out"
             gb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.2f", b / 1e9 }')
             conns=$(( $(wc -l <"$cap.expected.tsv") / 2 ))
             rows+=("$shape|x$factor|$conns|$gb|$WALL$NOISY|$RSS|$ok")
@@ -319,14 +344,14 @@ if [ $DO_MILLION = 1 ]; then
     fs=("$WALL$NOISY" "$RSS" "$RC")
     ok=$(check flowsplit-million "$cap" "$out" "$out/report.jsonl")
     [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
-    rm -rf "$out"
+    discard "$out"
     tf=("-" "-") tok="-"
     if [ $TCPFLOW = 1 ] && [ "${TCPFLOW_MILLION:-0}" = 1 ]; then
         out2=$(outdir_for tmpfs tcpflow-million)
         measure tcpflow-million "$cap" "$out2" tcpflow -r "$cap" -o "$out2"
         tf=("$WALL$NOISY" "$RSS")
         tok=$(check tcpflow-million "$cap" "$out2")
-        rm -rf "$out2"
+        discard "$out2"
     fi
     conns=$(( $(wc -l <"$cap.expected.tsv") / 2 ))
     {
