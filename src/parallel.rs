@@ -126,9 +126,9 @@ const BATCH_BYTES: usize = 1 << 20;
 const QUEUE_DEPTH: usize = 4;
 
 enum Msg {
-    Record(CloseKey, Box<DirectionRecord>),
+    Record(usize, CloseKey, Box<DirectionRecord>),
     Progress(usize, u64),
-    Done(Result<TableStats, Error>),
+    Done(usize, Result<TableStats, Error>),
 }
 
 /// Several flow tables in worker threads.
@@ -269,7 +269,7 @@ fn work(
 ) {
     let mut error = None;
     let mut on_close = |k: CloseKey, r: DirectionRecord| {
-        let _ = msgs.send(Msg::Record(k, Box::new(r)));
+        let _ = msgs.send(Msg::Record(w, k, Box::new(r)));
         Ok(())
     };
     for mut batch in batches.iter() {
@@ -312,7 +312,7 @@ fn work(
         }
         None => table.finish(&mut on_close).map(|()| table.stats()),
     };
-    let _ = msgs.send(Msg::Done(finished));
+    let _ = msgs.send(Msg::Done(w, finished));
 }
 
 fn collect(
@@ -320,28 +320,65 @@ fn collect(
     msgs: Receiver<Msg>,
     mut report: OrderedReport,
 ) -> Result<TableStats, Error> {
-    let mut progress = vec![0u64; workers];
+    // The smallest key each worker may still send. Workers send records in
+    // key order within a batch of packets and, at the end of input, close
+    // their connections in id order, so the end-of-input records (the bulk
+    // when many connections are open) stream out instead of piling up.
+    let mut floor = vec![CloseKey::default(); workers];
+    let done = CloseKey {
+        event: u64::MAX,
+        connection: u64::MAX,
+        side: u8::MAX,
+    };
     let mut stats = TableStats::default();
     let mut first_error = None;
     for msg in msgs.iter() {
-        match msg {
-            Msg::Record(k, r) => report.push(k, *r),
-            Msg::Progress(w, through) => {
-                progress[w] = through;
-                let low = progress.iter().copied().min().unwrap_or(0);
-                if let Err(e) = report.release_before(low.saturating_add(1)) {
-                    first_error.get_or_insert(e);
+        let moved = match msg {
+            Msg::Record(w, k, r) => {
+                report.push(k, *r);
+                // At the end of input a worker closes its connections in id
+                // order, both sides at once: connections below this one are
+                // complete (whole connections are released together).
+                let bound = CloseKey {
+                    event: u64::MAX,
+                    connection: k.connection,
+                    side: 0,
+                };
+                if k.event == u64::MAX && bound > floor[w] {
+                    floor[w] = bound;
+                    true
+                } else {
+                    false
                 }
             }
-            Msg::Done(result) => match result {
-                Ok(s) => {
-                    stats.connections += s.connections;
-                    stats.directions += s.directions;
+            Msg::Progress(w, through) => {
+                let bound = CloseKey {
+                    event: through.saturating_add(1),
+                    connection: 0,
+                    side: 0,
+                };
+                floor[w] = floor[w].max(bound);
+                true
+            }
+            Msg::Done(w, result) => {
+                floor[w] = done;
+                match result {
+                    Ok(s) => {
+                        stats.connections += s.connections;
+                        stats.directions += s.directions;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
                 }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            },
+                true
+            }
+        };
+        if moved {
+            let low = floor.iter().copied().min().unwrap_or_default();
+            if let Err(e) = report.release_below(low) {
+                first_error.get_or_insert(e);
+            }
         }
     }
     if let Err(e) = report.finish() {

@@ -83,7 +83,7 @@ pub struct DirectionRecord {
 /// The position of a closed direction in the report: records are ordered by
 /// the packet whose arrival closed them, then by connection id, then by side.
 /// This order is the same however connections are spread over workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CloseKey {
     /// Number of the packet that closed the direction (`u64::MAX` at end of input).
     pub event: u64,
@@ -157,9 +157,18 @@ impl OrderedReport {
 
     /// Write, in order, every held record whose event is below `event`.
     pub fn release_before(&mut self, event: u64) -> Result<(), Error> {
+        self.release_below(CloseKey {
+            event,
+            connection: 0,
+            side: 0,
+        })
+    }
+
+    /// Write, in order, every held record whose key sorts below `bound`.
+    pub fn release_below(&mut self, bound: CloseKey) -> Result<(), Error> {
         let mut wrote = false;
         while let Some(entry) = self.held.first_entry() {
-            if entry.key().event >= event {
+            if *entry.key() >= bound {
                 break;
             }
             let (key, record) = entry.remove_entry();
