@@ -30,7 +30,6 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The index's file name, written in each folder holding flow files.
@@ -179,12 +178,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 
 fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
     // Never through a link planted where the index goes.
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+    let file = crate::output::files::create_truncated(path)?;
     let mut w = BufWriter::new(file);
     for r in records {
         serde_json::to_writer(&mut w, r)?;

@@ -14,9 +14,7 @@
 use super::report::DirectionRecord;
 use crate::error::Error;
 use serde::Serialize;
-use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -99,20 +97,10 @@ impl EventLog {
                 PathBuf::from("-"),
             ),
             EventTarget::File(path) => {
-                let wrap = |source| Error::Write {
+                let file = super::files::create_truncated(path).map_err(|source| Error::Write {
                     path: path.clone(),
                     source,
-                };
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(wrap)?;
-                }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(path)
-                    .map_err(wrap)?;
+                })?;
                 (Box::new(BufWriter::new(file)), path.clone())
             }
         };

@@ -298,6 +298,21 @@ fn create_dirs_within(dir: &Path, parent: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Create `path` (and its missing parent folders), or truncate it if it
+/// exists, never through a symbolic link planted at its name: for the
+/// report, the event stream and the HTTP index, which belong to the run.
+pub fn create_truncated(path: &Path) -> std::io::Result<File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 fn open_append(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .append(true)

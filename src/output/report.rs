@@ -4,9 +4,8 @@
 use super::events::{Event, EventLog};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// How a direction ended.
@@ -255,20 +254,10 @@ pub struct ReportWriter {
 impl ReportWriter {
     /// Create (or truncate) the report at `path`, never through a symbolic link.
     pub fn create(path: &Path) -> Result<ReportWriter, Error> {
-        let wrap = |source| Error::Write {
+        let file = super::files::create_truncated(path).map_err(|source| Error::Write {
             path: path.to_path_buf(),
             source,
-        };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(wrap)?;
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(wrap)?;
+        })?;
         Ok(ReportWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
