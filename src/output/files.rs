@@ -363,19 +363,21 @@ fn system_time(ts: Timestamp) -> SystemTime {
 mod tests {
     use super::*;
 
+    /// tcpflow's naming for one 4-tuple: `x`, then `xc1`, `xc2`, ...
+    fn x_then_xc(counter: u32) -> String {
+        if counter == 0 {
+            "x".to_string()
+        } else {
+            format!("xc{counter}")
+        }
+    }
+
     #[test]
     fn existing_file_is_not_overwritten_next_counter_taken() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x"), b"old").unwrap();
         let mut sink = FileSink::new(dir.path(), 4).unwrap();
-        let name = |c: u32| {
-            if c == 0 {
-                "x".to_string()
-            } else {
-                format!("xc{c}")
-            }
-        };
-        let (id, taken) = sink.create(0, &name).unwrap();
+        let (id, taken) = sink.create(0, &x_then_xc).unwrap();
         assert_eq!(taken, "xc1");
         sink.write(id, b"new").unwrap();
         sink.close(id, Timestamp::new(1_000_000, 0)).unwrap();
@@ -398,14 +400,7 @@ mod tests {
         std::fs::write(&target, b"keep").unwrap();
         std::os::unix::fs::symlink(&target, dir.path().join("x")).unwrap();
         let mut sink = FileSink::new(dir.path(), 4).unwrap();
-        let name = |c: u32| {
-            if c == 0 {
-                "x".to_string()
-            } else {
-                format!("xc{c}")
-            }
-        };
-        let (id, taken) = sink.create(0, &name).unwrap();
+        let (id, taken) = sink.create(0, &x_then_xc).unwrap();
         assert_eq!(taken, "xc1");
         sink.write(id, b"data").unwrap();
         sink.close(id, Timestamp::default()).unwrap();
