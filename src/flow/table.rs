@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::output::report::{CloseKey, DirectionRecord, End};
 use crate::output::{FlowSink, Template};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
 /// Where a closed direction's record goes, with the key that orders it.
@@ -36,6 +36,10 @@ pub struct ConnKey {
 /// so at most this many workers are used.
 pub const BUDGET_SHARDS: usize = 16;
 
+/// The hash behind [`ConnKey::budget_shard`], seeded by a constant.
+const SHARD_HASH: foldhash::quality::FixedState =
+    foldhash::quality::FixedState::with_seed(0x666c_6f77_7370_6c74);
+
 impl ConnKey {
     /// The key of `tuple`'s connection and the side `tuple` travels on
     /// (0: from the lower endpoint, 1: from the higher).
@@ -56,9 +60,9 @@ impl ConnKey {
     /// tunnel carrying the same 4-tuple (so they share a worker, and file
     /// names given out by counter do not depend on threads).
     pub fn budget_shard(&self) -> usize {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (self.lo, self.hi, self.vlan).hash(&mut h);
-        (h.finish() % BUDGET_SHARDS as u64) as usize
+        // A fixed seed: shards must be the same on every run.
+        let h = SHARD_HASH.hash_one((self.lo, self.hi, self.vlan));
+        (h % BUDGET_SHARDS as u64) as usize
     }
 
     /// The worker (of `workers`) this connection belongs to.
@@ -125,7 +129,7 @@ pub struct TableStats {
 /// All open connections, and the sinks their bytes go to.
 pub struct FlowTable {
     /// Boxed: the table's slots stay small however large a connection is.
-    conns: HashMap<ConnKey, Box<Connection>>,
+    conns: HashMap<ConnKey, Box<Connection>, foldhash::fast::RandomState>,
     /// Open connections of each budget shard by the second of their last
     /// packet: for the idle timeout and for eviction.
     idle: Vec<Wheel>,
@@ -151,7 +155,7 @@ impl FlowTable {
     /// or a [`FlowSink`]), naming files by `template`.
     pub fn new(config: TableConfig, template: Template, sink: impl Into<FlowSink>) -> FlowTable {
         FlowTable {
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
             shard_conns: [0; BUDGET_SHARDS],
             collected: [0; BUDGET_SHARDS],

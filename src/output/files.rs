@@ -54,12 +54,12 @@ struct OpenFile {
 pub struct FileSink {
     dir: PathBuf,
     max_open: usize,
-    open: HashMap<FileId, OpenFile>,
+    open: HashMap<FileId, OpenFile, foldhash::fast::RandomState>,
     by_use: BTreeMap<u64, FileId>,
-    paths: HashMap<FileId, PathBuf>,
+    paths: HashMap<FileId, PathBuf, foldhash::fast::RandomState>,
     /// Files released with their final modification time already set and
     /// not written since.
-    stamped: std::collections::HashSet<FileId>,
+    stamped: std::collections::HashSet<FileId, foldhash::fast::RandomState>,
     clock: u64,
     next_id: FileId,
 }
@@ -74,10 +74,10 @@ impl FileSink {
         Ok(FileSink {
             dir: dir.to_path_buf(),
             max_open: max_open.max(1),
-            open: HashMap::new(),
+            open: HashMap::default(),
             by_use: BTreeMap::new(),
-            paths: HashMap::new(),
-            stamped: std::collections::HashSet::new(),
+            paths: HashMap::default(),
+            stamped: std::collections::HashSet::default(),
             clock: 0,
             next_id: 0,
         })
