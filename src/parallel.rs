@@ -125,8 +125,12 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight per worker.
 const QUEUE_DEPTH: usize = 4;
 
+/// Records a worker sends at once (fewer wake-ups of the collector).
+const RECORDS_PER_MSG: usize = 256;
+
 enum Msg {
-    Record(usize, CloseKey, Box<DirectionRecord>),
+    /// Closed directions, in the order the worker closed them.
+    Records(usize, Vec<(CloseKey, DirectionRecord)>),
     Progress(usize, u64),
     Done(usize, Result<TableStats, Error>),
 }
@@ -259,6 +263,30 @@ impl SegmentSink for Sharded {
     }
 }
 
+/// A worker's closed directions, sent to the collector in groups.
+struct Closed<'a> {
+    worker: usize,
+    msgs: &'a Sender<Msg>,
+    records: Vec<(CloseKey, DirectionRecord)>,
+}
+
+impl Closed<'_> {
+    fn push(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
+        self.records.push((key, record));
+        if self.records.len() >= RECORDS_PER_MSG {
+            self.send();
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) {
+        if !self.records.is_empty() {
+            let records = std::mem::take(&mut self.records);
+            let _ = self.msgs.send(Msg::Records(self.worker, records));
+        }
+    }
+}
+
 fn work(
     w: usize,
     mut table: FlowTable,
@@ -268,15 +296,17 @@ fn work(
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut error = None;
-    let mut on_close = |k: CloseKey, r: DirectionRecord| {
-        let _ = msgs.send(Msg::Record(w, k, Box::new(r)));
-        Ok(())
+    let mut closed = Closed {
+        worker: w,
+        msgs: &msgs,
+        records: Vec::new(),
     };
     for mut batch in batches.iter() {
         if error.is_none() {
+            let on_close = &mut |k, r| closed.push(k, r);
             for item in &batch.items {
                 let result = match item {
-                    Item::Tick(ts, packet_no) => table.tick(*ts, *packet_no, &mut on_close),
+                    Item::Tick(ts, packet_no) => table.tick(*ts, *packet_no, on_close),
                     Item::Flush => table.flush(),
                     Item::Segment(m) => {
                         let seg = Segment {
@@ -290,7 +320,7 @@ fn work(
                             missing: m.missing,
                             encap: m.encap,
                         };
-                        table.process(&seg, m.packet_no, &mut on_close)
+                        table.process(&seg, m.packet_no, on_close)
                     }
                 };
                 if let Err(e) = result {
@@ -300,18 +330,24 @@ fn work(
                 }
             }
         }
+        // The batch's records go before the progress that lets the collector release them.
+        closed.send();
         let _ = msgs.send(Msg::Progress(w, batch.through));
         batch.items.clear();
         batch.arena.clear();
         let _ = recycle.send(batch);
     }
-    let finished = match error {
-        Some(e) => {
-            let _ = table.finish(&mut on_close);
-            Err(e)
+    let finished = {
+        let on_close = &mut |k, r| closed.push(k, r);
+        match error {
+            Some(e) => {
+                let _ = table.finish(on_close);
+                Err(e)
+            }
+            None => table.finish(on_close).map(|()| table.stats()),
         }
-        None => table.finish(&mut on_close).map(|()| table.stats()),
     };
+    closed.send();
     let _ = msgs.send(Msg::Done(w, finished));
 }
 
@@ -334,22 +370,24 @@ fn collect(
     let mut first_error = None;
     for msg in msgs.iter() {
         let moved = match msg {
-            Msg::Record(w, k, r) => {
-                report.push(k, *r);
-                // At the end of input a worker closes its connections in id
-                // order, both sides at once: connections below this one are
-                // complete (whole connections are released together).
-                let bound = CloseKey {
-                    event: u64::MAX,
-                    connection: k.connection,
-                    side: 0,
-                };
-                if k.event == u64::MAX && bound > floor[w] {
-                    floor[w] = bound;
-                    true
-                } else {
-                    false
+            Msg::Records(w, records) => {
+                let mut moved = false;
+                for (k, r) in records {
+                    report.push(k, r);
+                    // At the end of input a worker closes its connections in id
+                    // order, both sides at once: connections below this one are
+                    // complete (whole connections are released together).
+                    let bound = CloseKey {
+                        event: u64::MAX,
+                        connection: k.connection,
+                        side: 0,
+                    };
+                    if k.event == u64::MAX && bound > floor[w] {
+                        floor[w] = bound;
+                        moved = true;
+                    }
                 }
+                moved
             }
             Msg::Progress(w, through) => {
                 let bound = CloseKey {
