@@ -9,7 +9,9 @@
 #   (no mode)          the comparison table: each shape x each target
 #   --memory-growth    flowsplit's peak RSS on each shape and on a capture twice as long
 #   --million          1,000,000 connections all open before any closes (flowsplit only)
-#   --all              all three
+#   --floor            the least CPU the work itself takes on this machine (examples/floor.rs):
+#                      reading the capture, sha256 of every flow byte, creating and writing the files
+#   --all              all four
 # Options:
 #   --shapes "small large"   shapes to run (default both)
 #   --targets "tmpfs disk"   where output goes (default both)
@@ -44,13 +46,14 @@ SCALE=1
 TCPFLOW=1
 BUILD=1
 JOBS=""
-DO_TABLE=0 DO_GROWTH=0 DO_MILLION=0
+DO_TABLE=0 DO_GROWTH=0 DO_MILLION=0 DO_FLOOR=0
 
 while [ $# -gt 0 ]; do
     case $1 in
         --memory-growth) DO_GROWTH=1 ;;
         --million) DO_MILLION=1 ;;
-        --all) DO_TABLE=1 DO_GROWTH=1 DO_MILLION=1 ;;
+        --floor) DO_FLOOR=1 ;;
+        --all) DO_TABLE=1 DO_GROWTH=1 DO_MILLION=1 DO_FLOOR=1 ;;
         --shapes) [ $# -ge 2 ] || die "--shapes needs a value"; SHAPES=$2; shift ;;
         --targets) [ $# -ge 2 ] || die "--targets needs a value"; TARGETS=$2; shift ;;
         --scale) [ $# -ge 2 ] || die "--scale needs a value"; SCALE=$2; shift ;;
@@ -62,7 +65,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ $DO_GROWTH = 1 ] || [ $DO_MILLION = 1 ] || DO_TABLE=1
+[ $DO_GROWTH = 1 ] || [ $DO_MILLION = 1 ] || [ $DO_FLOOR = 1 ] || DO_TABLE=1
 for s in $SHAPES; do case $s in small|large) ;; *) die "unknown shape '$s' (small, large)";; esac; done
 for t in $TARGETS; do case $t in tmpfs|disk) ;; *) die "unknown target '$t' (tmpfs, disk)";; esac; done
 awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }' || die "--scale must be a positive number"
@@ -84,21 +87,23 @@ fi
 
 FLOWSPLIT=$ROOT/target/release/flowsplit
 GEN=$ROOT/target/release/examples/bench_gen
+FLOOR=$ROOT/target/release/examples/floor
 if [ $BUILD = 1 ]; then
     say "building release binaries"
-    (cd "$ROOT" && cargo build --release --quiet --bin flowsplit --example bench_gen) \
+    (cd "$ROOT" && cargo build --release --quiet --bin flowsplit --example bench_gen --example floor) \
         || die "cargo build failed"
 fi
 [ -x "$FLOWSPLIT" ] || die "$FLOWSPLIT missing (run without --no-build)"
 [ -x "$GEN" ] || die "$GEN missing (run without --no-build)"
+[ -x "$FLOOR" ] || die "$FLOOR missing (run without --no-build)"
 
 mkdir -p "$BENCH_DIR" "$TMPFS_DIR" || die "cannot create $BENCH_DIR or $TMPFS_DIR"
 STAMP=$(date +%Y%m%d-%H%M%S)
 LOGDIR=$BENCH_DIR/logs-$STAMP
 mkdir -p "$LOGDIR"
 # Measure copies: a rebuild of target/ during the run must not change the binaries.
-cp "$FLOWSPLIT" "$GEN" "$LOGDIR/"
-FLOWSPLIT=$LOGDIR/flowsplit GEN=$LOGDIR/bench_gen
+cp "$FLOWSPLIT" "$GEN" "$FLOOR" "$LOGDIR/"
+FLOWSPLIT=$LOGDIR/flowsplit GEN=$LOGDIR/bench_gen FLOOR=$LOGDIR/floor
 RESULTS=$BENCH_DIR/results-$STAMP.txt
 
 # --- captures -----------------------------------------------------------------
@@ -360,6 +365,19 @@ if [ $DO_MILLION = 1 ]; then
         printf '%12s %13s %11s %9s %11s %11s %9s\n' connections "flowsplit s" "RSS MiB" verified "tcpflow s" "tf RSS MiB" "tf ok"
         printf '%12s %13s %11s %9s %11s %11s %9s\n' "$conns" "${fs[0]}" "${fs[1]}" "$ok" "${tf[0]}" "${tf[1]}" "$tok"
     } | tee -a "$RESULTS"
+fi
+
+# --- the floor: what the work costs with no program logic at all -------------
+if [ $DO_FLOOR = 1 ]; then
+    {
+        echo
+        echo "floor (examples/floor.rs: CPU of reading the capture, sha256 of every flow byte, creating + writing + stamping + closing every flow file on tmpfs)"
+    } | tee -a "$RESULTS"
+    for shape in $SHAPES; do
+        cap=$(capture "$shape" 1)
+        wait_quiet
+        "$FLOOR" "$cap" "$TMPFS_DIR/floor-$shape" | tee -a "$RESULTS"
+    done
 fi
 
 if grep -q '[0-9]\*' "$RESULTS"; then
