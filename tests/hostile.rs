@@ -796,9 +796,11 @@ const TWO_OKS: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi\
     HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 #[test]
-fn header_line_of_megabytes_is_skipped_as_garbage() {
-    // A 2 MiB header line: the head is over the 64 KiB limit, so the
-    // request is skipped (and said so) and carving goes on after it.
+fn header_line_of_megabytes_is_noted_and_pairing_kept() {
+    // A 2 MiB header line: the head is over the 64 KiB limit, so only its
+    // request line is read. The request is still counted (and said to be
+    // oversized), so it pairs with the first response and /b with the
+    // second; the bytes of the oversized head are skipped before /b.
     let mut request = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     request.extend(std::iter::repeat_n(b'a', 2 << 20));
     request.extend_from_slice(b"\r\n\r\n");
@@ -806,15 +808,28 @@ fn header_line_of_megabytes_is_skipped_as_garbage() {
     request.extend_from_slice(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
     let c = carve(&request, TWO_OKS);
     assert_carved_cleanly(&c);
-    let b = c.index.iter().find(|r| r["uri"] == "/b").unwrap();
+    assert_eq!(c.index.len(), 2);
+    let a = &c.index[0];
+    assert_eq!(a["uri"], "/a");
+    assert_eq!(a["request_offset"], 0);
+    assert_eq!(a["response_number"], 1);
+    assert_eq!(a["complete"], false);
+    assert_eq!(
+        a["notes"],
+        json!(["request head longer than 65536 bytes: its fields were not read and its body was not carved"])
+    );
+    assert_eq!(a["response_body"]["file"], format!("{SC}-HTTPBODY-001"));
+    let b = &c.index[1];
+    assert_eq!(b["uri"], "/b");
     assert_eq!(b["request_offset"], json!(skipped));
+    assert_eq!(b["response_number"], 2);
+    assert_eq!(b["complete"], true);
     assert_eq!(
         b["notes"],
         json!([format!(
             "{skipped} bytes of request flow skipped before this request"
         )])
     );
-    assert!(!c.index.iter().any(|r| r["uri"] == "/a"));
     assert_eq!(c.body(&format!("{SC}-HTTPBODY-001")), b"hi");
     assert_eq!(c.body(&format!("{SC}-HTTPBODY-002")), b"ok");
 }

@@ -19,7 +19,7 @@ use super::body::{BodyWriter, Limits};
 use super::index::{overlaps_gap, BodyRecord, Record};
 use super::message::{
     read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
-    HeadRead, Side, StartLine,
+    HeadRead, Side, StartLine, MAX_HEAD,
 };
 use super::name::{body_file_name, BodyKind};
 use super::stream::Stream;
@@ -30,6 +30,10 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 const HOLED_NOTE: &str = "zero-filled hole in a message head was cut out";
+/// Note on a request or response whose head did not end within [`MAX_HEAD`] bytes.
+fn oversized_note(what: &str) -> String {
+    format!("{what} head longer than {MAX_HEAD} bytes: its fields were not read and its body was not carved")
+}
 
 /// One direction's flow file.
 #[derive(Debug, Clone)]
@@ -75,6 +79,8 @@ struct Req {
     head: Head,
     body: Option<BodyRecord>,
     notes: Vec<String>,
+    /// Only the start line was read (see [`oversized_note`]).
+    oversized: bool,
 }
 
 /// Carve every message of `conn`.
@@ -167,6 +173,30 @@ fn request_pass(
                         return Ok(());
                     }
                 }
+                HeadRead::Oversized(head) => {
+                    // Counted, so that its response pairs with it and not with the next request.
+                    out.messages += 1;
+                    let mut notes = Vec::new();
+                    if skipped > 0 {
+                        notes.push(format!(
+                            "{skipped} bytes of request flow skipped before this request"
+                        ));
+                    }
+                    notes.push(oversized_note("request"));
+                    reqs.push(Req {
+                        offset: s.offset(),
+                        number: reqs.len() as u64 + 1,
+                        head,
+                        body: None,
+                        notes,
+                        oversized: true,
+                    });
+                    let (n, found) = resync(&mut s, Side::Request)?;
+                    skipped = n;
+                    if !found {
+                        return Ok(());
+                    }
+                }
                 HeadRead::Head(head) => {
                     out.messages += 1;
                     let number = reqs.len() as u64 + 1;
@@ -201,6 +231,7 @@ fn request_pass(
                         head,
                         body,
                         notes,
+                        oversized: false,
                     });
                     if bad {
                         let (n, found) = resync(&mut s, Side::Request)?;
@@ -239,6 +270,7 @@ fn response_pass(
         let mut number = 0u64;
         let mut interim = Vec::new();
         loop {
+            let mut oversized = false;
             let head = match read_head(&mut s, Side::Response)? {
                 HeadRead::End => break,
                 HeadRead::Garbage => {
@@ -250,6 +282,10 @@ fn response_pass(
                     continue;
                 }
                 HeadRead::Head(h) => h,
+                HeadRead::Oversized(h) => {
+                    oversized = true;
+                    h
+                }
             };
             out.messages += 1;
             number += 1;
@@ -260,24 +296,30 @@ fn response_pass(
                 continue;
             }
             let req = reqs.get_mut(used);
+            let req_oversized = req.as_ref().is_some_and(|r| r.oversized);
             used += usize::from(req.is_some());
             let method = req
                 .as_ref()
                 .and_then(|r| r.head.method().map(str::to_string));
-            let plan = response_plan(&head, method.as_deref());
-            let (body, bad) = carve_body(
-                conn,
-                f,
-                &mut s,
-                BodyKind::Response,
-                number,
-                &head,
-                &plan.framing,
-                plan.declared,
-                plan.notes,
-                opts,
-                out,
-            )?;
+            let (body, bad) = if oversized {
+                // Its fields (and so its body's framing) are unknown.
+                (None, true)
+            } else {
+                let plan = response_plan(&head, method.as_deref());
+                carve_body(
+                    conn,
+                    f,
+                    &mut s,
+                    BodyKind::Response,
+                    number,
+                    &head,
+                    &plan.framing,
+                    plan.declared,
+                    plan.notes,
+                    opts,
+                    out,
+                )?
+            };
             let mut rec = match req {
                 Some(r) => request_record(
                     req_file.clone(),
@@ -287,6 +329,7 @@ fn response_pass(
                         head: r.head.clone(),
                         body: r.body.take(),
                         notes: std::mem::take(&mut r.notes),
+                        oversized: r.oversized,
                     },
                 ),
                 None => {
@@ -307,6 +350,9 @@ fn response_pass(
             if head.holed {
                 rec.notes.push(HOLED_NOTE.into());
             }
+            if oversized {
+                rec.notes.push(oversized_note("response"));
+            }
             rec.response_body = body;
             if skipped > 0 {
                 rec.notes.push(format!(
@@ -324,6 +370,8 @@ fn response_pass(
                 tunnel = true;
             }
             rec.complete = rec.request_file.is_some()
+                && !oversized
+                && !req_oversized
                 && rec.method.is_some()
                 && [&rec.request_body, &rec.response_body]
                     .into_iter()
@@ -375,7 +423,7 @@ fn request_record(req_file: Option<String>, r: Req) -> Record {
                 .or_else(|| u.strip_prefix("https://"))?;
             Some(rest.split('/').next().unwrap_or(rest).to_string())
         });
-    let complete = !matches!(&r.body, Some(b) if !b.complete);
+    let complete = !r.oversized && !matches!(&r.body, Some(b) if !b.complete);
     Record {
         request_file: req_file,
         request_offset: Some(r.offset),

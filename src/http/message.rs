@@ -209,6 +209,10 @@ pub(crate) enum HeadRead {
     Head(Head),
     /// The bytes at the front are not a head (nothing consumed).
     Garbage,
+    /// A head that begins well but does not end within [`MAX_HEAD`] bytes:
+    /// its start line, with no fields (nothing consumed). The caller
+    /// counts the message, so later requests and responses still pair up.
+    Oversized(Head),
     /// The source ended (possibly inside a head).
     End,
 }
@@ -238,13 +242,30 @@ pub(crate) fn read_head<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<He
             },
             Parsed::Partial => {
                 if s.data().len() >= MAX_HEAD {
-                    return Ok(HeadRead::Garbage);
+                    return Ok(start_line_only(s.data(), side)
+                        .map_or(HeadRead::Garbage, HeadRead::Oversized));
                 }
                 if s.fill()? == 0 {
                     return Ok(HeadRead::End);
                 }
             }
         }
+    }
+}
+
+/// The start line of the head at the front of `buf` as a head of its own
+/// (no fields, `len` 0), when that line is complete and parses.
+fn start_line_only(buf: &[u8], side: Side) -> Option<Head> {
+    let end = memchr(b'\n', &buf[..buf.len().min(MAX_HEAD)])?;
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let mut alone = line.to_vec();
+    alone.extend_from_slice(b"\r\n\r\n");
+    match parse_head(&alone, side) {
+        Parsed::Complete(mut h) => {
+            h.len = 0;
+            Some(h)
+        }
+        Parsed::Partial | Parsed::Invalid => None,
     }
 }
 

@@ -389,6 +389,58 @@ fn resync_after_garbage_and_midstream_start() {
 }
 
 #[test]
+fn oversized_heads_keep_requests_and_responses_paired() {
+    // Request 2 and response 2 have heads longer than MAX_HEAD: each is
+    // still counted, so request 3 pairs with response 3.
+    let huge = format!("X-Big: {}\r\n", "b".repeat(3 * message::MAX_HEAD));
+    let mut req = b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+    req.extend(format!("GET /2 HTTP/1.1\r\nHost: h\r\n{huge}\r\n").as_bytes());
+    req.extend(b"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n");
+    let mut resp = resp_with_body("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", b"one");
+    resp.extend(format!("HTTP/1.1 404 Gone\r\n{huge}Content-Length: 3\r\n\r\n").as_bytes());
+    resp.extend(b"two");
+    resp.extend(resp_with_body(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        b"three",
+    ));
+    let c = carve(&req, &resp);
+    assert_eq!(c.index.len(), 3, "{:#?}", c.index);
+    let notes = |i: usize| -> Vec<String> {
+        c.index[i]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(c.index[0]["uri"], "/1");
+    assert_eq!(c.body(&body_name(1, "")), b"one");
+    assert_eq!(c.index[1]["uri"], "/2");
+    assert_eq!(c.index[1]["method"], "GET");
+    assert_eq!(c.index[1]["status"], 404);
+    assert_eq!(c.index[1]["complete"], false, "{:#}", c.index[1]);
+    assert!(c.index[1]["response_body"].is_null());
+    assert_eq!(
+        notes(1),
+        [
+            "request head longer than 65536 bytes: its fields were not read and its body was not carved",
+            "response head longer than 65536 bytes: its fields were not read and its body was not carved",
+        ]
+    );
+    assert!(!c.exists(&body_name(2, "")));
+    assert_eq!(c.index[2]["uri"], "/3");
+    assert_eq!(c.index[2]["request_number"], 3);
+    assert_eq!(c.index[2]["response_number"], 3);
+    assert_eq!(c.body(&body_name(3, "")), b"three");
+    assert!(notes(2)
+        .iter()
+        .any(|n| n.contains("skipped before this request")));
+    assert!(notes(2)
+        .iter()
+        .any(|n| n.contains("skipped before this response")));
+}
+
+#[test]
 fn connect_tunnel_ends_parsing() {
     let req = b"CONNECT example.com:443 HTTP/1.1\r\n\r\n\x16\x03\x01 tls bytes\nGET /fake HTTP/1.1\r\n\r\n";
     let resp = b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03 more tls\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
