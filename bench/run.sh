@@ -161,8 +161,13 @@ measure() {
     shift 3
     rm -rf "$out"
     mkdir -p "$(dirname "$out")"
-    cat "$cap" >/dev/null
+    # Every measurement starts from the same memory state: earlier outputs
+    # and other captures leave the page cache (kept, they made the kernel
+    # reclaim memory during later measurements, doubling their CPU time),
+    # then this capture is read into it.
     sync
+    if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+    cat "$cap" >/dev/null
     wait_quiet
     b0=$(busy_ticks)
     t0=$(date +%s.%N)

@@ -30,9 +30,6 @@ pub const HOLD_BYTES: usize = 64 << 10;
 /// are written, so most flow files are written with one system call.
 pub const RUN_BYTES: usize = 64 << 10;
 
-/// The first buffer a direction's run gets (it doubles from there).
-const FIRST_RUN_BYTES: usize = 4 << 10;
-
 /// Zeros hashed for gaps.
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
@@ -409,15 +406,11 @@ impl Output {
                     let id = self.file_id(ctx)?;
                     ctx.sink.write(id, d)?;
                 } else {
-                    if self.run.capacity() == 0 {
-                        if self.written > RUN_BYTES as u64 {
-                            // Bulk again after a pause: take a whole run's buffer at once.
-                            self.run.reserve_exact(RUN_BYTES + d.len());
-                        } else {
-                            // A fresh direction: start at a few pages, not at
-                            // 8 bytes doubling (a dozen reallocations and copies).
-                            self.run.reserve(d.len().max(FIRST_RUN_BYTES));
-                        }
+                    if self.run.capacity() == 0 && self.written > RUN_BYTES as u64 {
+                        // Bulk again after a pause: take a whole run's buffer at once.
+                        // (A fresh direction's run starts at its first segment's
+                        // size: a million open connections must not take a page each.)
+                        self.run.reserve_exact(RUN_BYTES + d.len());
                     }
                     self.run.extend_from_slice(d);
                 }
