@@ -2,6 +2,11 @@
 //! overwriting anything, with at most a set number open at once (least
 //! recently used closed first and reopened for appending when needed).
 //!
+//! The output folder is opened once, and every file (and subfolder) is
+//! created, reopened and stamped relative to that open folder with `openat`
+//! and friends: a folder renamed, or replaced by a symbolic link, while the
+//! run goes on cannot take flow files anywhere else.
+//!
 //! Writes go straight to the file: the caller hands over large runs (the
 //! flow table collects each direction's bytes), so no buffer is kept per
 //! open file and keeping many files open costs descriptors, not memory.
@@ -9,10 +14,13 @@
 use crate::capture::Timestamp;
 use crate::error::Error;
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Identifies one file of a [`FileSink`].
@@ -53,10 +61,13 @@ struct OpenFile {
 /// Writes flow files inside one output folder.
 pub struct FileSink {
     dir: PathBuf,
+    /// The output folder, open: every name below is resolved from here.
+    root: OwnedFd,
     max_open: usize,
     open: HashMap<FileId, OpenFile, foldhash::fast::RandomState>,
     by_use: BTreeMap<u64, FileId>,
-    paths: HashMap<FileId, PathBuf, foldhash::fast::RandomState>,
+    /// Each file's name relative to the output folder.
+    names: HashMap<FileId, PathBuf, foldhash::fast::RandomState>,
     /// Files released with their final modification time already set and
     /// not written since.
     stamped: std::collections::HashSet<FileId, foldhash::fast::RandomState>,
@@ -65,18 +76,23 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// A sink writing into `dir`, which is created with its parents.
+    /// A sink writing into `dir`, which is created with its parents and
+    /// then opened: files go into that folder even if its path is later
+    /// renamed or replaced.
     pub fn new(dir: &Path, max_open: usize) -> Result<FileSink, Error> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        let fail = |source| Error::Write {
             path: dir.to_path_buf(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let root = open_dir(dir).map_err(fail)?;
         Ok(FileSink {
             dir: dir.to_path_buf(),
+            root,
             max_open: max_open.max(1),
             open: HashMap::default(),
             by_use: BTreeMap::new(),
-            paths: HashMap::default(),
+            names: HashMap::default(),
             stamped: std::collections::HashSet::default(),
             clock: 0,
             next_id: 0,
@@ -99,35 +115,33 @@ impl FileSink {
         let mut counter = first_counter;
         loop {
             let name = name_for(counter);
-            let path = self.dir.join(&name);
-            if let Some(parent) = path.parent() {
-                if parent != self.dir {
-                    create_dirs_within(&self.dir, parent)?;
-                }
-            }
+            let (parent, leaf) = self.parent_of(Path::new(&name), true)?;
+            let parent_fd = parent
+                .as_ref()
+                .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
             // Append mode: every write lands at the end, also after `write_zeros` extends the file.
-            match OpenOptions::new()
-                .append(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-            {
+            let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_EXCL;
+            match open_at(parent_fd, &leaf, flags) {
                 Ok(file) => {
                     let id = self.next_id;
                     self.next_id += 1;
                     self.make_room()?;
                     self.insert_open(id, file);
-                    self.paths.insert(id, path);
+                    self.names.insert(id, PathBuf::from(&name));
                     return Ok((id, name));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let again = name_for(counter.saturating_add(1));
                     if again == name || counter == u32::MAX {
+                        let path = self.dir.join(&name);
                         return Err(Error::Write { path, source: e });
                     }
                     counter += 1;
                 }
-                Err(source) => return Err(Error::Write { path, source }),
+                Err(source) => {
+                    let path = self.dir.join(&name);
+                    return Err(Error::Write { path, source });
+                }
             }
         }
     }
@@ -164,27 +178,27 @@ impl FileSink {
 
     /// Flush and close file `id` and set its modification time to `mtime`.
     pub fn close(&mut self, id: FileId, mtime: Timestamp) -> Result<(), Error> {
-        let result = match self.open.remove(&id) {
+        let stamped = self.stamped.remove(&id);
+        let name = self.names.remove(&id);
+        match self.open.remove(&id) {
             Some(f) => {
                 self.by_use.remove(&f.last_use);
-                Ok(f.file)
+                let _ = f.file.set_modified(system_time(mtime));
             }
-            None => {
-                // Not open: set the time by path, without following a link,
-                // unless it was set when the file was released.
-                if let Some(path) = self.paths.remove(&id) {
-                    if !self.stamped.remove(&id) {
-                        set_mtime_at(&path, mtime);
+            // Not open: set the time by name, without following a link,
+            // unless it was set when the file was released.
+            None if !stamped => {
+                if let Some(name) = name {
+                    if let Ok((parent, leaf)) = self.parent_of(&name, false) {
+                        let fd = parent
+                            .as_ref()
+                            .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+                        set_mtime_at(fd, &leaf, mtime);
                     }
                 }
-                return Ok(());
             }
-        };
-        let file = result.map_err(|source| self.write_error(id, source))?;
-        let when = system_time(mtime);
-        let _ = file.set_modified(when);
-        self.paths.remove(&id);
-        self.stamped.remove(&id);
+            None => {}
+        }
         Ok(())
     }
 
@@ -207,19 +221,75 @@ impl FileSink {
     }
 
     /// The path of file `id` while it is known to the sink.
-    pub fn path(&self, id: FileId) -> Option<&Path> {
-        self.paths.get(&id).map(PathBuf::as_path)
+    pub fn path(&self, id: FileId) -> Option<PathBuf> {
+        self.names.get(&id).map(|n| self.dir.join(n))
     }
 
     fn write_error(&self, id: FileId, source: std::io::Error) -> Error {
         Error::Write {
-            path: self
-                .paths
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| self.dir.clone()),
+            path: self.path(id).unwrap_or_else(|| self.dir.clone()),
             source,
         }
+    }
+
+    /// The folder that holds `name` (relative to the output folder), open
+    /// (`None`: the output folder itself), and the last part of `name`.
+    /// With `create`, missing folders are made. Each folder is opened
+    /// without following a symbolic link, so a link (or a file) where a
+    /// folder of the output goes is an error.
+    fn parent_of(&self, name: &Path, create: bool) -> Result<(Option<OwnedFd>, CString), Error> {
+        let parts: Vec<&std::ffi::OsStr> = name
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(p) => Some(Ok(p)),
+                Component::CurDir => None,
+                _ => Some(Err(())),
+            })
+            .collect::<Result<_, ()>>()
+            .map_err(|()| Error::Write {
+                path: self.dir.join(name),
+                source: std::io::Error::other(
+                    "a flow file name must stay inside the output folder",
+                ),
+            })?;
+        let Some((leaf, folders)) = parts.split_last() else {
+            return Err(Error::Write {
+                path: self.dir.join(name),
+                source: std::io::Error::other("empty flow file name"),
+            });
+        };
+        let mut at = self.dir.clone();
+        let mut current: Option<OwnedFd> = None;
+        for part in folders {
+            at.push(part);
+            let fail = |source| Error::Write {
+                path: at.clone(),
+                source,
+            };
+            let c = c_name(part).map_err(fail)?;
+            let parent = current
+                .as_ref()
+                .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+            if create {
+                // SAFETY: a valid folder descriptor and NUL-terminated name.
+                if unsafe { libc::mkdirat(parent, c.as_ptr(), 0o777) } != 0 {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::AlreadyExists {
+                        return Err(fail(e));
+                    }
+                }
+            }
+            let flags = libc::O_RDONLY | libc::O_DIRECTORY;
+            match open_raw(parent, &c, flags) {
+                Ok(fd) => current = Some(fd),
+                Err(e) => return Err(fail(in_the_way(parent, &c).unwrap_or(e))),
+            }
+        }
+        let leaf = c_name(leaf).map_err(|source| Error::Write {
+            path: self.dir.join(name),
+            source,
+        })?;
+        Ok((current, leaf))
     }
 
     /// Make `id` the most recently used open file, reopening it if needed.
@@ -231,11 +301,19 @@ impl FileSink {
             self.by_use.insert(self.clock, id);
             return Ok(());
         }
-        let Some(path) = self.paths.get(&id).cloned() else {
+        let Some(name) = self.names.get(&id).cloned() else {
             return Ok(());
         };
         self.make_room()?;
-        let file = open_append(&path).map_err(|source| Error::Write { path, source })?;
+        let (parent, leaf) = self.parent_of(&name, false)?;
+        let fd = parent
+            .as_ref()
+            .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+        let file =
+            open_at(fd, &leaf, libc::O_WRONLY | libc::O_APPEND).map_err(|source| Error::Write {
+                path: self.dir.join(&name),
+                source,
+            })?;
         self.insert_open(id, file);
         Ok(())
     }
@@ -265,37 +343,52 @@ impl FileSink {
     }
 }
 
-/// Create the folders from `dir` down to `parent` (a folder inside it) one
-/// by one, never through a symbolic link: a link (or a file) where a folder
-/// of the output goes is an error, so a planted link cannot take flow files
-/// out of the output folder.
-fn create_dirs_within(dir: &Path, parent: &Path) -> Result<(), Error> {
-    let rel = parent.strip_prefix(dir).unwrap_or(parent);
-    let mut at = dir.to_path_buf();
-    for part in rel.components() {
-        at.push(part);
-        let fail = |source| Error::Write {
-            path: at.clone(),
-            source,
-        };
-        match std::fs::create_dir(&at) {
-            Ok(()) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(fail(e)),
-        }
-        let meta = std::fs::symlink_metadata(&at).map_err(fail)?;
-        if meta.file_type().is_symlink() {
-            return Err(fail(std::io::Error::other(
-                "a symbolic link is in the way of a folder of the output",
-            )));
-        }
-        if !meta.is_dir() {
-            return Err(fail(std::io::Error::other(
-                "a file is in the way of a folder of the output",
-            )));
-        }
+/// `name` as a C string (a NUL in it is an error).
+fn c_name(name: &std::ffi::OsStr) -> std::io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| std::io::Error::other("a NUL byte in a file name"))
+}
+
+/// Open the folder at `path` (following links in the path given: the
+/// user chose it) for use with the `*at` calls.
+fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    let c = c_name(path.as_os_str())?;
+    open_raw(libc::AT_FDCWD, &c, libc::O_RDONLY | libc::O_DIRECTORY)
+}
+
+/// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, 0666)`.
+fn open_raw(dir: RawFd, name: &CString, flags: libc::c_int) -> std::io::Result<OwnedFd> {
+    let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated name; the descriptor returned is ours alone.
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, 0o666 as libc::c_uint) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
     }
-    Ok(())
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// [`open_raw`] as a [`File`].
+fn open_at(dir: RawFd, name: &CString, flags: libc::c_int) -> std::io::Result<File> {
+    open_raw(dir, name, flags).map(File::from)
+}
+
+/// Why `name` in `dir` could not be opened as a folder, when something
+/// other than a folder is in the way.
+fn in_the_way(dir: RawFd, name: &CString) -> Option<std::io::Error> {
+    // SAFETY: fstatat writes only the struct given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
+        return None;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => Some(std::io::Error::other(
+            "a symbolic link is in the way of a folder of the output",
+        )),
+        libc::S_IFDIR => None,
+        _ => Some(std::io::Error::other(
+            "a file is in the way of a folder of the output",
+        )),
+    }
 }
 
 /// Create `path` (and its missing parent folders), or truncate it if it
@@ -313,20 +406,10 @@ pub fn create_truncated(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
-/// Set `path`'s modification time (leaving its access time) without
-/// following a symbolic link; failures are ignored, as for open files.
-fn set_mtime_at(path: &Path, mtime: Timestamp) {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
+/// Set `name`'s (in folder `dir`) modification time, leaving its access
+/// time, without following a symbolic link; failures are ignored, as for
+/// open files.
+fn set_mtime_at(dir: RawFd, name: &CString, mtime: Timestamp) {
     let times = [
         libc::timespec {
             tv_sec: 0,
@@ -337,11 +420,11 @@ fn set_mtime_at(path: &Path, mtime: Timestamp) {
             tv_nsec: libc::c_long::from(mtime.nanos as i32),
         },
     ];
-    // SAFETY: a valid NUL-terminated path and two timespecs, as utimensat expects.
+    // SAFETY: a valid NUL-terminated name and two timespecs, as utimensat expects.
     unsafe {
         libc::utimensat(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
+            dir,
+            name.as_ptr(),
             times.as_ptr(),
             libc::AT_SYMLINK_NOFOLLOW,
         );
@@ -428,6 +511,52 @@ mod tests {
         sink.write(id, b"inside").unwrap();
         sink.close(id, Timestamp::default()).unwrap();
         assert_eq!(std::fs::read(out.join("x/y/z")).unwrap(), b"inside");
+    }
+
+    #[test]
+    fn output_folder_swapped_for_a_link_during_the_run_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let moved = dir.path().join("moved");
+        // One open file at a time: `a` is closed and reopened after the swap.
+        let mut sink = FileSink::new(&out, 1).unwrap();
+        let (a, _) = sink.create(0, &|_| "a".to_string()).unwrap();
+        sink.write(a, b"before ").unwrap();
+        std::fs::rename(&out, &moved).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &out).unwrap();
+        let (b, _) = sink.create(0, &|_| "b".to_string()).unwrap();
+        sink.write(b, b"new file").unwrap();
+        sink.write(a, b"after").unwrap();
+        sink.close(a, Timestamp::new(1_000_000, 0)).unwrap();
+        sink.close(b, Timestamp::new(1_000_000, 0)).unwrap();
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::read(moved.join("a")).unwrap(), b"before after");
+        assert_eq!(std::fs::read(moved.join("b")).unwrap(), b"new file");
+    }
+
+    #[test]
+    fn subfolder_swapped_for_a_link_during_the_run_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::new(dir.path(), 1).unwrap();
+        let (x, _) = sink.create(0, &|_| "sub/x".to_string()).unwrap();
+        sink.write(x, b"one").unwrap();
+        // `y` takes the only descriptor, so `x` must be reopened by name.
+        let (y, _) = sink.create(0, &|_| "y".to_string()).unwrap();
+        sink.write(y, b"y").unwrap();
+        std::fs::rename(dir.path().join("sub"), dir.path().join("sub2")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("sub")).unwrap();
+        let err = sink.write(x, b"two").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: a symbolic link is in the way of a folder of the output",
+                dir.path().join("sub").display()
+            )
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        assert_eq!(std::fs::read(dir.path().join("sub2/x")).unwrap(), b"one");
     }
 
     #[test]
