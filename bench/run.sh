@@ -164,9 +164,10 @@ measure() {
     # Every measurement starts from the same memory state: earlier outputs
     # and other captures leave the page cache (kept, they made the kernel
     # reclaim memory during later measurements, doubling their CPU time),
-    # then this capture is read into it.
+    # then this capture is read into it. Only the page cache is dropped:
+    # dropping the inode caches too makes the next run pay for rebuilding them.
     sync
-    if [ -w /proc/sys/vm/drop_caches ]; then echo 3 >/proc/sys/vm/drop_caches; fi
+    if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches; fi
     cat "$cap" >/dev/null
     wait_quiet
     b0=$(busy_ticks)
