@@ -375,7 +375,7 @@ impl Direction {
             truncated: self.out.truncated,
             dropped_before_start: self.lowest_start.unsigned_abs(),
             end,
-            sha256: hex(&hasher.finalize()),
+            sha256: hex::encode(hasher.finalize()),
         }))
     }
 }
@@ -493,14 +493,4 @@ fn emitter<'x, 'c: 'x>(
             *err = out.accept(piece, ctx).err();
         }
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }

@@ -482,23 +482,13 @@ impl BodyWriter {
             file_written: st.written > 0,
             encoded_len: self.encoded_in.get(),
             decoded_len: st.written,
-            sha256: hex(&hasher.finalize()),
+            sha256: hex::encode(hasher.finalize()),
             decoded: self.decoding,
             incomplete: self.failed.into_iter().collect(),
             notes: self.notes,
             io_error: st.io_error.take(),
         }
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]
@@ -512,7 +502,7 @@ mod tests {
     };
 
     fn sha(b: &[u8]) -> String {
-        hex(&Sha256::digest(b))
+        hex::encode(Sha256::digest(b))
     }
 
     fn run(codings: &[&str], decode: bool, limits: Limits, input: &[u8]) -> (BodyResult, Vec<u8>) {

@@ -65,7 +65,7 @@ fn carve(req: &[u8], resp: &[u8]) -> Carved {
 }
 
 fn sha(b: &[u8]) -> String {
-    body::hex(&Sha256::digest(b))
+    hex::encode(Sha256::digest(b))
 }
 
 fn gzip(b: &[u8]) -> Vec<u8> {

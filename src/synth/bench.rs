@@ -494,15 +494,7 @@ pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     let n = io::copy(&mut f, &mut h)?;
-    Ok((n, hex(&h.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    Ok((n, hex::encode(h.finalize())))
 }
 
 /// splitmix64's output function: a good 64-bit mix of `z`.
@@ -615,7 +607,7 @@ impl Conn {
         (
             name,
             self.conv.next_offset(side),
-            hex(&self.hash[i].clone().finalize()),
+            hex::encode(self.hash[i].clone().finalize()),
         )
     }
 }
