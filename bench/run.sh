@@ -168,8 +168,10 @@ measure() {
     # dropping the inode caches too makes the next run pay for rebuilding them.
     sync
     if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches; fi
-    cat "$cap" >/dev/null
     wait_quiet
+    # Read last, just before the run: some machines page out memory left
+    # untouched for a while (this project's VM does after 60 s, by DAMON).
+    cat "$cap" >/dev/null
     b0=$(busy_ticks)
     t0=$(date +%s.%N)
     if /usr/bin/time -v -o "$LOGDIR/$label.time" "$@" >"$LOGDIR/$label.out" 2>"$LOGDIR/$label.err"; then
