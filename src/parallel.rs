@@ -3,9 +3,11 @@
 //! The reading thread reads, filters and decodes packets (the fragment table
 //! needs every packet) and hands each segment to the worker chosen by the
 //! symmetric hash of its connection ([`ConnKey::shard`]), so both directions
-//! of a connection meet in one flow table. Segments travel in batches (one
-//! metadata vector and one payload arena, recycled) over bounded channels,
-//! so memory stays bounded by what is in flight.
+//! of a connection meet in one flow table. Segments travel in batches over
+//! bounded channels, so memory stays bounded by what is in flight. A batch
+//! holds the segments' fields and, for their payloads, references to the
+//! shared blocks the input was read into (no copy), or an arena for the
+//! payloads that lie in no such block (reassembled fragments, live capture).
 //!
 //! Output is identical to a one-thread run: expiry happens only when a new
 //! second of capture time begins, and the reader tells every worker about
@@ -13,6 +15,7 @@
 //! [`CloseKey`] and a collector writes them in that order once every worker
 //! has moved past them.
 
+use crate::capture::file::InputBlock;
 use crate::capture::Timestamp;
 use crate::decode::{Encap, Segment, TcpFlags, TcpTuple};
 use crate::error::Error;
@@ -25,7 +28,14 @@ use std::thread::JoinHandle;
 /// Where decoded segments go: one flow table in this thread, or several in workers.
 pub trait SegmentSink {
     /// Take one segment; `packet_no` is its 1-based number over all inputs.
-    fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error>;
+    /// `input` is the shared block of input the packet was read into, if
+    /// any: a payload lying in it may be kept by reference, not copied.
+    fn segment(
+        &mut self,
+        seg: &Segment<'_>,
+        packet_no: u64,
+        input: Option<&InputBlock>,
+    ) -> Result<(), Error>;
     /// Capture time moved on to `ts` without a packet (live capture, once a
     /// second of wall time): connections whose linger or idle time is over
     /// close. `packets` is the number of packets handed over so far.
@@ -51,7 +61,12 @@ impl Inline {
 }
 
 impl SegmentSink for Inline {
-    fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error> {
+    fn segment(
+        &mut self,
+        seg: &Segment<'_>,
+        packet_no: u64,
+        _input: Option<&InputBlock>,
+    ) -> Result<(), Error> {
         let report = &mut self.report;
         self.table.process(seg, packet_no, &mut |k, r| {
             report.push(k, r);
@@ -98,9 +113,15 @@ struct SegMeta {
     missing: u32,
     encap: Encap,
     packet_no: u64,
-    start: usize,
-    len: usize,
+    /// Where the payload is: an index into the batch's `blocks`, or [`IN_ARENA`].
+    source: u32,
+    /// Offset and length there (blocks and arenas are far below 4 GiB).
+    start: u32,
+    len: u32,
 }
+
+/// [`SegMeta::source`] of a payload copied into the batch's arena.
+const IN_ARENA: u32 = u32::MAX;
 
 /// What a worker is told, in order.
 enum Item {
@@ -114,9 +135,26 @@ enum Item {
 #[derive(Default)]
 struct Batch {
     items: Vec<Item>,
+    /// Input blocks that payloads lie in (kept, not copied).
+    blocks: Vec<InputBlock>,
+    /// Payloads that lie in no input block (reassembled fragments, live capture).
     arena: Vec<u8>,
+    /// The reader's block count when the batch's first item came.
+    first_block: u64,
     /// Every packet up to this number has been dispatched.
     through: u64,
+}
+
+impl Batch {
+    /// The payload of segment `m` of this batch.
+    fn payload(&self, m: &SegMeta) -> &[u8] {
+        let bytes = match self.blocks.get(m.source as usize) {
+            Some(block) => block.as_slice(),
+            None => &self.arena,
+        };
+        let start = m.start as usize;
+        &bytes[start..start + m.len as usize]
+    }
 }
 
 /// Send a batch when it holds this many items or arena bytes.
@@ -143,6 +181,12 @@ pub struct Sharded {
     workers: Vec<JoinHandle<()>>,
     collector: JoinHandle<Result<TableStats, Error>>,
     last_second: Option<i64>,
+    /// The input block the last segment came in, and how many blocks came
+    /// before it. When the reader moves on to another block, the batches
+    /// begun two blocks ago are sent: a batch holds at most two blocks, so
+    /// the blocks kept alive are bounded by the batches in flight.
+    block: Option<InputBlock>,
+    block_seq: u64,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -174,6 +218,8 @@ impl Sharded {
             workers,
             collector,
             last_second: None,
+            block: None,
+            block_seq: 0,
             failed,
         }
     }
@@ -190,9 +236,30 @@ impl Sharded {
 }
 
 impl SegmentSink for Sharded {
-    fn segment(&mut self, seg: &Segment<'_>, packet_no: u64) -> Result<(), Error> {
+    fn segment(
+        &mut self,
+        seg: &Segment<'_>,
+        packet_no: u64,
+        input: Option<&InputBlock>,
+    ) -> Result<(), Error> {
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(Error::Usage("a worker failed".into()));
+        }
+        if let Some(block) = input {
+            if !self
+                .block
+                .as_ref()
+                .is_some_and(|b| InputBlock::ptr_eq(b, block))
+            {
+                self.block_seq += 1;
+                for w in 0..self.batches.len() {
+                    let batch = &self.batches[w];
+                    if !batch.items.is_empty() && batch.first_block + 1 < self.block_seq {
+                        self.send(w, packet_no - 1)?;
+                    }
+                }
+                self.block = Some(InputBlock::clone(block));
+            }
         }
         if self.last_second.is_none_or(|s| seg.ts.secs > s) {
             self.last_second = Some(seg.ts.secs);
@@ -204,8 +271,31 @@ impl SegmentSink for Sharded {
         let (key, _) = ConnKey::of(&seg.tuple);
         let w = key.shard(self.batches.len());
         let batch = &mut self.batches[w];
-        let start = batch.arena.len();
-        batch.arena.extend_from_slice(&seg.payload);
+        if batch.items.is_empty() {
+            batch.first_block = self.block_seq;
+        }
+        let payload = seg.payload.as_ptr_range();
+        let (source, start) = match input {
+            Some(block)
+                if block.as_ptr_range().start <= payload.start
+                    && payload.end <= block.as_ptr_range().end =>
+            {
+                if !batch
+                    .blocks
+                    .last()
+                    .is_some_and(|b| InputBlock::ptr_eq(b, block))
+                {
+                    batch.blocks.push(InputBlock::clone(block));
+                }
+                let offset = payload.start as usize - block.as_ptr() as usize;
+                (batch.blocks.len() as u32 - 1, offset)
+            }
+            _ => {
+                let start = batch.arena.len();
+                batch.arena.extend_from_slice(&seg.payload);
+                (IN_ARENA, start)
+            }
+        };
         batch.items.push(Item::Segment(SegMeta {
             ts: seg.ts,
             tuple: seg.tuple,
@@ -216,8 +306,9 @@ impl SegmentSink for Sharded {
             missing: seg.missing,
             encap: seg.encap,
             packet_no,
-            start,
-            len: seg.payload.len(),
+            source,
+            start: start as u32,
+            len: seg.payload.len() as u32,
         }));
         if batch.items.len() >= BATCH_ITEMS || batch.arena.len() >= BATCH_BYTES {
             self.send(w, packet_no)?;
@@ -316,7 +407,7 @@ fn work(
                             ack: m.ack,
                             flags: m.flags,
                             window: m.window,
-                            payload: Cow::Borrowed(&batch.arena[m.start..m.start + m.len]),
+                            payload: Cow::Borrowed(batch.payload(m)),
                             missing: m.missing,
                             encap: m.encap,
                         };
@@ -334,6 +425,7 @@ fn work(
         closed.send();
         let _ = msgs.send(Msg::Progress(w, batch.through));
         batch.items.clear();
+        batch.blocks.clear();
         batch.arena.clear();
         let _ = recycle.send(batch);
     }

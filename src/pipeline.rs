@@ -11,6 +11,7 @@
 //! between packets, and with `-e http` each connection is carved as it
 //! closes instead of in a post-pass.
 
+use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, LiveCapture, LiveOptions};
 use crate::capture::{file, LinkType, Packet, Timestamp};
 use crate::config::{Config, Input};
@@ -107,7 +108,7 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
     let bar = progress_bar(config.progress, &sources);
     for (name, source) in sources {
         path.unsupported = None;
-        let mut on_packet = |pkt: &Packet<'_>| path.packet(pkt);
+        let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
             Source::File(p) => match file::open(p) {
                 Ok(f) => file::read_stream(
@@ -185,7 +186,7 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
     let mut last_flush = Instant::now();
     let mut capture_error = None;
     while !stop.load(Ordering::Relaxed) && path.fatal.is_none() {
-        if let Err(e) = cap.next(&mut |pkt| path.packet(pkt)) {
+        if let Err(e) = cap.next(&mut |pkt| path.packet(pkt, None)) {
             capture_error = Some(e);
             break;
         }
@@ -270,7 +271,8 @@ impl PacketPath {
         }
     }
 
-    fn packet(&mut self, pkt: &Packet<'_>) {
+    /// Take one packet; `input` is the shared block its bytes lie in, if any.
+    fn packet(&mut self, pkt: &Packet<'_>, input: Option<&InputBlock>) {
         if self.fatal.is_some() {
             return;
         }
@@ -282,7 +284,7 @@ impl PacketPath {
         }
         match self.decoder.decode(pkt) {
             Ok(seg) => {
-                if let Err(e) = self.sink.segment(&seg, self.packets) {
+                if let Err(e) = self.sink.segment(&seg, self.packets, input) {
                     self.fatal = Some(e);
                 }
             }

@@ -94,6 +94,43 @@ fn small_shape_with_reordering_and_retransmissions_is_split_exactly() {
 }
 
 #[test]
+fn a_capture_trickling_through_a_pipe_is_split_exactly() {
+    // Several read blocks long, written 1000 bytes at a time: records are
+    // cut at every place by block ends, and the reader must not wait for a
+    // full block before going on.
+    let params = BenchParams::shape(Shape::Small).with_connections(150);
+    let tmp = tempfile::tempdir().unwrap();
+    let (pcap, expected) = make_capture(&params, tmp.path());
+    let bytes = std::fs::read(&pcap).unwrap();
+    assert!(
+        bytes.len() > 2 * flowsplit::capture::file::BLOCK,
+        "{}",
+        bytes.len()
+    );
+    let out = tmp.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["-q", "-j", "2", "-r", "-", "-o"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for chunk in bytes.chunks(1000) {
+        std::io::Write::write_all(&mut stdin, chunk).unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let verdict = bench::verify(
+        &expected,
+        &out,
+        &["report.jsonl"],
+        Some(&out.join("report.jsonl")),
+    )
+    .unwrap();
+    assert!(verdict.ok(), "{}", verdict.describe(10));
+}
+
+#[test]
 fn all_connections_open_before_any_closes_is_split_exactly() {
     let params = BenchParams {
         retransmit_rate: 0.05,

@@ -5,8 +5,11 @@
 //! Files are parsed with the `pcap-parser` crate rather than libpcap because
 //! libpcap refuses pcapng files whose interfaces have different link types,
 //! which flowsplit must read; libpcap is still used for BPF filters and live
-//! capture. Reading is streaming: memory is bounded by the largest record,
-//! never by the file's size.
+//! capture. Reading is streaming: the input is read into shared blocks of
+//! [`BLOCK`] bytes (larger only for a larger record, up to [`MAX_RECORD`]),
+//! and each packet is handed over together with the block it lies in, so
+//! that worker threads can keep a reference to the payload instead of a
+//! copy. Memory is bounded by the blocks in flight, never by the file's size.
 
 use super::{LinkType, Packet, Timestamp};
 use crate::error::Error;
@@ -14,12 +17,17 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::{PcapBlockOwned, PcapError};
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
-/// The reader's starting buffer; it grows for larger records up to [`MAX_RECORD`].
-const INITIAL_BUFFER: usize = 1 << 18;
+/// The size of a read block; larger records get a block of their own.
+pub const BLOCK: usize = 1 << 20;
 
 /// The largest record accepted; a record claiming more is reported as corrupt.
 pub const MAX_RECORD: usize = 16 << 20;
+
+/// Bytes of the input that packets borrow: shared, so that a packet's bytes
+/// can be kept (by another thread) without copying them.
+pub type InputBlock = Arc<Vec<u8>>;
 
 /// What reading one input produced.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,7 +52,10 @@ struct Interface {
 ///
 /// On a truncated or corrupt file, every packet before the damage has
 /// already been handed over when the error is returned.
-pub fn read_path(path: &Path, on_packet: &mut dyn FnMut(&Packet<'_>)) -> Result<ReadStats, Error> {
+pub fn read_path(
+    path: &Path,
+    on_packet: &mut dyn FnMut(&Packet<'_>, &InputBlock),
+) -> Result<ReadStats, Error> {
     read_stream(path, open(path)?, on_packet)
 }
 
@@ -63,153 +74,311 @@ pub fn open(path: &Path) -> Result<std::fs::File, Error> {
     Ok(file)
 }
 
+/// Parses one classic pcap record.
+type FrameParser =
+    fn(
+        &[u8],
+    ) -> pcap_parser::nom::IResult<&[u8], pcap_parser::LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// How the records of the input are laid out.
+#[derive(Clone, Copy)]
+enum Format {
+    /// Classic pcap, with the parser for its byte order and variant.
+    Legacy(FrameParser),
+    /// pcapng, in the byte order of the current section.
+    Ng { big_endian: bool },
+}
+
+/// The input read into shared blocks, and a position in the current one.
+struct Blocks<R> {
+    input: R,
+    block: InputBlock,
+    /// Parsing position in `block`.
+    pos: usize,
+    /// The input has no more bytes.
+    eof: bool,
+    /// Blocks handed out before, reused once nothing else holds them.
+    pool: Vec<InputBlock>,
+}
+
+/// Blocks kept for reuse.
+const POOL: usize = 32;
+
+impl<R: Read> Blocks<R> {
+    fn new(input: R) -> Blocks<R> {
+        Blocks {
+            input,
+            block: Arc::new(Vec::with_capacity(BLOCK)),
+            pos: 0,
+            eof: false,
+            pool: Vec::new(),
+        }
+    }
+
+    /// The bytes read and not yet parsed.
+    fn data(&self) -> &[u8] {
+        &self.block[self.pos..]
+    }
+
+    /// Read more of the input, into a fresh block of at least `capacity`
+    /// bytes that starts with the unparsed rest of the current one (the
+    /// current block stays with whoever still holds it). Reads until the
+    /// block holds `need` unparsed bytes (and at least one new one), is
+    /// full, or the input ends; a file fills the block in one read, a pipe
+    /// is not waited on longer than needed. Returns the bytes added.
+    fn refill(&mut self, capacity: usize, need: usize) -> std::io::Result<usize> {
+        let mut next = self.take_block(capacity.max(BLOCK));
+        let fresh = Arc::get_mut(&mut next).expect("a block taken from the pool is not shared");
+        fresh.clear();
+        fresh.extend_from_slice(&self.block[self.pos..]);
+        let kept = fresh.len();
+        let room = fresh.capacity();
+        fresh.resize(room, 0);
+        let mut filled = kept;
+        let need = need.max(kept + 1);
+        while filled < need && filled < room && !self.eof {
+            match self.input.read(&mut fresh[filled..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    fresh.truncate(filled);
+                    self.retire(next);
+                    return Err(e);
+                }
+            }
+        }
+        fresh.truncate(filled);
+        let old = std::mem::replace(&mut self.block, next);
+        self.retire(old);
+        self.pos = 0;
+        Ok(filled - kept)
+    }
+
+    /// A block of at least `capacity` bytes nobody else holds.
+    fn take_block(&mut self, capacity: usize) -> InputBlock {
+        if let Some(i) = self
+            .pool
+            .iter_mut()
+            .position(|b| b.capacity() >= capacity && Arc::get_mut(b).is_some())
+        {
+            return self.pool.swap_remove(i);
+        }
+        Arc::new(Vec::with_capacity(capacity))
+    }
+
+    /// Keep `block` for reuse (if the pool has room).
+    fn retire(&mut self, block: InputBlock) {
+        if self.pool.len() < POOL && block.capacity() <= BLOCK {
+            self.pool.push(block);
+        }
+    }
+}
+
 /// Read a capture from any byte stream (`name` is used in messages only).
 pub fn read_stream(
     name: &Path,
-    input: impl Read + Send,
-    on_packet: &mut dyn FnMut(&Packet<'_>),
+    input: impl Read,
+    on_packet: &mut dyn FnMut(&Packet<'_>, &InputBlock),
 ) -> Result<ReadStats, Error> {
     let not_capture = |detail: &str| Error::NotACapture {
         path: name.to_path_buf(),
         detail: detail.to_string(),
     };
-    let mut reader = match pcap_parser::create_reader(INITIAL_BUFFER, input) {
-        Ok(r) => r,
-        Err(PcapError::Eof) => return Err(not_capture("the file is empty")),
-        Err(PcapError::ReadError) => {
-            return Err(Error::Open {
-                path: name.to_path_buf(),
-                source: std::io::Error::other("read failed"),
-            })
+    let read_failed = |source: std::io::Error| Error::Open {
+        path: name.to_path_buf(),
+        source,
+    };
+    let mut blocks = Blocks::new(input);
+    // Enough for any file header, also from a pipe that delivers little at a time.
+    blocks.refill(BLOCK, 4096).map_err(read_failed)?;
+    if blocks.data().is_empty() {
+        return Err(not_capture("the file is empty"));
+    }
+    let mut format = if pcap_parser::pcapng::parse_sectionheaderblock(blocks.data()).is_ok() {
+        Format::Ng { big_endian: false }
+    } else {
+        match pcap_parser::parse_pcap_header(blocks.data()) {
+            Ok((_, header)) => Format::Legacy(if header.is_modified_format() {
+                pcap_parser::pcap::parse_pcap_frame_modified
+            } else if header.is_bigendian() {
+                pcap_parser::pcap::parse_pcap_frame_be
+            } else {
+                pcap_parser::pcap::parse_pcap_frame
+            }),
+            Err(pcap_parser::nom::Err::Incomplete(_)) => {
+                return Err(not_capture("the file is shorter than a capture header"))
+            }
+            Err(_) => return Err(not_capture("unknown magic number")),
         }
-        Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
-            return Err(not_capture("the file is shorter than a capture header"))
-        }
-        Err(_) => return Err(not_capture("unknown magic number")),
     };
     let mut stats = ReadStats::default();
-    let mut legacy: Option<(LinkType, bool)> = None;
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut capacity = INITIAL_BUFFER;
+    let mut state = State::default();
+    let mut header_done = false;
     loop {
         let corrupt = |stats: &ReadStats, detail: String| Error::Corrupt {
             path: name.to_path_buf(),
             offset: stats.bytes,
             detail,
         };
-        match reader.next() {
-            Ok((consumed, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => {
-                        let nanos = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
-                        legacy = Some((LinkType(h.network.0 as u32), nanos));
-                    }
-                    PcapBlockOwned::Legacy(b) => {
-                        if let Some((link, nanos)) = legacy {
-                            let frac = if nanos {
-                                b.ts_usec
-                            } else {
-                                b.ts_usec.saturating_mul(1000)
-                            };
-                            stats.packets += 1;
-                            on_packet(&Packet {
-                                ts: Timestamp::new(i64::from(b.ts_sec), frac),
-                                link,
-                                data: b.data,
-                                orig_len: b.origlen,
-                            });
-                        }
-                    }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => interfaces.clear(),
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        interfaces.push(Interface {
-                            link: LinkType(idb.linktype.0 as u32),
-                            resolution: match ts_units_per_second(idb.if_tsresol) {
-                                Some(r) => r,
-                                None => {
-                                    let err = corrupt(
-                                        &stats,
-                                        format!(
-                                            "interface {} has an unusable timestamp resolution {:#04x}",
-                                            interfaces.len(),
-                                            idb.if_tsresol
-                                        ),
-                                    );
-                                    return Err(err);
-                                }
-                            },
-                            offset_secs: idb.ts_offset(),
-                        })
-                    }
-                    PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        let Some(iface) = usize::try_from(epb.if_id)
-                            .ok()
-                            .and_then(|i| interfaces.get(i))
-                        else {
-                            let err = corrupt(
-                                &stats,
-                                format!(
-                                    "packet names interface {} that was never described",
-                                    epb.if_id
-                                ),
-                            );
-                            return Err(err);
-                        };
-                        let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                        let ts = pcapng_time(raw, iface);
-                        let caplen = (epb.caplen as usize).min(epb.data.len());
-                        stats.packets += 1;
-                        on_packet(&Packet {
-                            ts,
-                            link: iface.link,
-                            data: &epb.data[..caplen],
-                            orig_len: epb.origlen,
-                        });
-                    }
-                    PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        if let Some(iface) = interfaces.first() {
-                            stats.packets += 1;
-                            let caplen = (spb.origlen as usize).min(spb.data.len());
-                            on_packet(&Packet {
-                                ts: Timestamp::default(),
-                                link: iface.link,
-                                data: &spb.data[..caplen],
-                                orig_len: spb.origlen,
-                            });
-                        }
-                    }
-                    PcapBlockOwned::NG(_) => {}
+        let data = &blocks.block[blocks.pos..];
+        if data.is_empty() && blocks.eof {
+            return Ok(stats);
+        }
+        let parsed = match format {
+            Format::Legacy(_) if !header_done => {
+                pcap_parser::parse_pcap_header(data).map(|(rem, h)| (rem, PcapBlockOwned::from(h)))
+            }
+            Format::Legacy(parse) => parse(data).map(|(rem, b)| (rem, PcapBlockOwned::from(b))),
+            Format::Ng { big_endian } => {
+                let parse = if big_endian {
+                    pcap_parser::pcapng::parse_block_be
+                } else {
+                    pcap_parser::pcapng::parse_block_le
+                };
+                parse(data).map(|(rem, b)| (rem, PcapBlockOwned::from(b)))
+            }
+        };
+        match parsed {
+            Ok((rem, block)) => {
+                let consumed = data.len() - rem.len();
+                if let PcapBlockOwned::NG(Block::SectionHeader(shb)) = &block {
+                    format = Format::Ng {
+                        big_endian: shb.big_endian(),
+                    };
                 }
+                header_done = true;
+                state.handle(block, &blocks.block, &mut stats, on_packet, &corrupt)?;
                 stats.bytes += consumed as u64;
-                reader.consume(consumed);
+                blocks.pos += consumed;
             }
-            Err(PcapError::Eof) => return Ok(stats),
-            Err(PcapError::Incomplete(_)) => {
-                if reader.refill().is_err() {
+            Err(pcap_parser::nom::Err::Incomplete(needed)) => {
+                if blocks.eof {
+                    return Err(corrupt(&stats, "truncated record".into()));
+                }
+                let more = match needed {
+                    pcap_parser::nom::Needed::Size(n) => n.get(),
+                    pcap_parser::nom::Needed::Unknown => 1,
+                };
+                let want = data.len().saturating_add(more);
+                let mut capacity = blocks.block.capacity().max(BLOCK);
+                if want >= capacity {
+                    if capacity >= MAX_RECORD {
+                        return Err(corrupt(
+                            &stats,
+                            format!("a record is larger than {MAX_RECORD} bytes"),
+                        ));
+                    }
+                    capacity = (capacity * 4).min(MAX_RECORD);
+                }
+                if blocks.refill(capacity, want).is_err() {
                     return Err(corrupt(&stats, "read error".into()));
                 }
             }
-            Err(PcapError::BufferTooSmall) => {
-                if capacity >= MAX_RECORD {
-                    return Err(corrupt(
-                        &stats,
-                        format!("a record is larger than {MAX_RECORD} bytes"),
-                    ));
-                }
-                capacity = (capacity * 4).min(MAX_RECORD);
-                if !reader.grow(capacity) {
-                    return Err(corrupt(&stats, "cannot grow the read buffer".into()));
-                }
-                if reader.refill().is_err() {
-                    return Err(corrupt(&stats, "read error".into()));
-                }
-            }
-            Err(PcapError::UnexpectedEof) => {
-                return Err(corrupt(&stats, "truncated record".into()))
-            }
-            Err(PcapError::ReadError) => return Err(corrupt(&stats, "read error".into())),
             Err(_) => return Err(corrupt(&stats, "corrupt record".into())),
         }
+    }
+}
+
+/// What the records read so far declared.
+#[derive(Default)]
+struct State {
+    /// Classic pcap: the link type and whether timestamps are in nanoseconds.
+    legacy: Option<(LinkType, bool)>,
+    /// pcapng: the interfaces of the current section.
+    interfaces: Vec<Interface>,
+}
+
+impl State {
+    /// Take one record: remember what it declares, or hand its packet over.
+    fn handle(
+        &mut self,
+        block: PcapBlockOwned<'_>,
+        input: &InputBlock,
+        stats: &mut ReadStats,
+        on_packet: &mut dyn FnMut(&Packet<'_>, &InputBlock),
+        corrupt: &dyn Fn(&ReadStats, String) -> Error,
+    ) -> Result<(), Error> {
+        match block {
+            PcapBlockOwned::LegacyHeader(h) => {
+                let nanos = matches!(h.magic_number, 0xa1b2_3c4d | 0x4d3c_b2a1);
+                self.legacy = Some((LinkType(h.network.0 as u32), nanos));
+            }
+            PcapBlockOwned::Legacy(b) => {
+                if let Some((link, nanos)) = self.legacy {
+                    let frac = if nanos {
+                        b.ts_usec
+                    } else {
+                        b.ts_usec.saturating_mul(1000)
+                    };
+                    stats.packets += 1;
+                    let packet = Packet {
+                        ts: Timestamp::new(i64::from(b.ts_sec), frac),
+                        link,
+                        data: b.data,
+                        orig_len: b.origlen,
+                    };
+                    on_packet(&packet, input);
+                }
+            }
+            PcapBlockOwned::NG(Block::SectionHeader(_)) => self.interfaces.clear(),
+            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                let Some(resolution) = ts_units_per_second(idb.if_tsresol) else {
+                    return Err(corrupt(
+                        stats,
+                        format!(
+                            "interface {} has an unusable timestamp resolution {:#04x}",
+                            self.interfaces.len(),
+                            idb.if_tsresol
+                        ),
+                    ));
+                };
+                self.interfaces.push(Interface {
+                    link: LinkType(idb.linktype.0 as u32),
+                    resolution,
+                    offset_secs: idb.ts_offset(),
+                })
+            }
+            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                let Some(iface) = usize::try_from(epb.if_id)
+                    .ok()
+                    .and_then(|i| self.interfaces.get(i))
+                else {
+                    return Err(corrupt(
+                        stats,
+                        format!(
+                            "packet names interface {} that was never described",
+                            epb.if_id
+                        ),
+                    ));
+                };
+                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let caplen = (epb.caplen as usize).min(epb.data.len());
+                stats.packets += 1;
+                let packet = Packet {
+                    ts: pcapng_time(raw, iface),
+                    link: iface.link,
+                    data: &epb.data[..caplen],
+                    orig_len: epb.origlen,
+                };
+                on_packet(&packet, input);
+            }
+            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                if let Some(iface) = self.interfaces.first() {
+                    stats.packets += 1;
+                    let caplen = (spb.origlen as usize).min(spb.data.len());
+                    let packet = Packet {
+                        ts: Timestamp::default(),
+                        link: iface.link,
+                        data: &spb.data[..caplen],
+                        orig_len: spb.origlen,
+                    };
+                    on_packet(&packet, input);
+                }
+            }
+            PcapBlockOwned::NG(_) => {}
+        }
+        Ok(())
     }
 }
 
