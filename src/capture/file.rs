@@ -409,6 +409,89 @@ fn pcapng_time(raw: u64, iface: &Interface) -> Timestamp {
 mod tests {
     use super::*;
 
+    /// A reader that hands out at most a few bytes per call (1 to 37, in a
+    /// fixed pseudo-random pattern), like a slow pipe.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.step = (self.step * 7 + 3) % 37;
+            let n = (self.step + 1).min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every packet of `input` as (time, link, bytes, original length), and
+    /// the outcome (stats, or the error's text).
+    type Packets = Vec<(Timestamp, LinkType, Vec<u8>, u32)>;
+    fn packets(input: impl Read) -> (Packets, Result<(u64, u64), String>) {
+        let mut got = Vec::new();
+        let result = read_stream(Path::new("x"), input, &mut |p, block| {
+            let range = block.as_ptr_range();
+            assert!(range.start <= p.data.as_ptr() && p.data.as_ptr_range().end <= range.end);
+            got.push((p.ts, p.link, p.data.to_vec(), p.orig_len));
+        });
+        (
+            got,
+            result
+                .map(|s| (s.packets, s.bytes))
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    #[test]
+    fn a_trickling_input_gives_the_same_packets_as_a_whole_one() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        for name in [
+            "out_of_order.pcap",
+            "big_endian.pcap",
+            "big_endian_nanosecond.pcap",
+            "pcapng_mixed.pcapng",
+            "truncated.pcap",
+        ] {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let whole = packets(&bytes[..]);
+            let trickled = packets(Trickle {
+                data: &bytes,
+                step: 0,
+            });
+            assert!(!whole.0.is_empty(), "{name}");
+            assert_eq!(whole, trickled, "{name}");
+        }
+    }
+
+    #[test]
+    fn records_across_block_ends_are_read_whole() {
+        // Records of 1000 bytes from offset 24: every block end cuts one.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&65535u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        let n = 3 * BLOCK / 1016 + 5;
+        for i in 0..n as u32 {
+            bytes.extend_from_slice(&i.to_le_bytes());
+            bytes.extend_from_slice(&0u32.to_le_bytes());
+            bytes.extend_from_slice(&1000u32.to_le_bytes());
+            bytes.extend_from_slice(&1000u32.to_le_bytes());
+            bytes.extend(std::iter::repeat_n(i as u8, 1000));
+        }
+        let (got, outcome) = packets(&bytes[..]);
+        assert_eq!(outcome, Ok((n as u64, bytes.len() as u64)));
+        assert_eq!(got.len(), n);
+        for (i, (ts, _, data, _)) in got.iter().enumerate() {
+            assert_eq!(ts.secs, i as i64);
+            assert_eq!(data, &vec![i as u8; 1000]);
+        }
+    }
+
     #[test]
     fn decimal_and_binary_timestamp_resolutions() {
         assert_eq!(ts_units_per_second(6), Some(1_000_000));
