@@ -15,7 +15,7 @@
 //! [`CloseKey`] and a collector writes them in that order once every worker
 //! has moved past them.
 
-use crate::capture::file::InputBlock;
+use crate::capture::file::{self, InputBlock};
 use crate::capture::Timestamp;
 use crate::decode::{Encap, Segment, TcpFlags, TcpTuple};
 use crate::error::Error;
@@ -275,9 +275,12 @@ impl SegmentSink for Sharded {
             batch.first_block = self.block_seq;
         }
         let payload = seg.payload.as_ptr_range();
+        // Only ordinary blocks are kept: a block grown for one huge record
+        // (up to 16 MiB) would pin far more than the payload, which is copied.
         let (source, start) = match input {
             Some(block)
-                if block.as_ptr_range().start <= payload.start
+                if block.capacity() <= file::BLOCK
+                    && block.as_ptr_range().start <= payload.start
                     && payload.end <= block.as_ptr_range().end =>
             {
                 if !batch

@@ -297,6 +297,25 @@ fn record_claiming_a_huge_captured_length_is_refused_at_16_mib() {
 }
 
 #[test]
+fn records_larger_than_a_read_block_are_read_and_reassembled() {
+    // `BBBB` and `CCCC` travel in 3 MiB frames (Ethernet padding after the
+    // IP packet): each record gets a read block of its own, whose payload
+    // is copied for the workers rather than the block kept. One worker and
+    // two give the same flows.
+    let mut frames = three_segments(&mut conv(), |_| {});
+    frames[4].1.resize(3 << 20, 0xee);
+    frames[5].1.resize(3 << 20, 0xee);
+    let bytes = pcap(&frames);
+    for jobs in ["1", "2"] {
+        let r = run(&[Input::Bytes(&bytes)], &["-j", jobs]);
+        r.assert_clean_exit();
+        r.outcome
+            .assert_flows(&[(&cs(PORT), b"AAAABBBBCCCC"), (&sc(PORT), b"ok")]);
+        assert_eq!(r.outcome.end(&cs(PORT)), "fin");
+    }
+}
+
+#[test]
 fn captured_length_above_the_original_length_is_read_as_captured() {
     // Every record claims a wire length of 1 byte. The captured bytes are
     // what there is; the IP header says how many of them are the datagram.
