@@ -25,6 +25,19 @@ fn make_capture(params: &BenchParams, dir: &Path) -> (std::path::PathBuf, Vec<Ex
     (pcap, expected)
 }
 
+/// The library's checker (the one bench/run.sh uses) finds exactly the
+/// expected files in `out`, and the report agrees.
+fn assert_verified(expected: &[Expected], out: &Path) {
+    let verdict = bench::verify(
+        expected,
+        out,
+        &["report.jsonl"],
+        Some(&out.join("report.jsonl")),
+    )
+    .unwrap();
+    assert!(verdict.ok(), "{}", verdict.describe(10));
+}
+
 fn run_flowsplit(pcap: &Path, out: &Path) {
     let status = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
         .arg("-r")
@@ -83,14 +96,7 @@ fn small_shape_with_reordering_and_retransmissions_is_split_exactly() {
     }
 
     // The library's checker, which bench/run.sh uses, agrees, report included.
-    let verdict = bench::verify(
-        &expected,
-        &out,
-        &["report.jsonl"],
-        Some(&out.join("report.jsonl")),
-    )
-    .unwrap();
-    assert!(verdict.ok(), "{}", verdict.describe(10));
+    assert_verified(&expected, &out);
 }
 
 #[test]
@@ -120,14 +126,7 @@ fn a_capture_trickling_through_a_pipe_is_split_exactly() {
     }
     drop(stdin);
     assert!(child.wait().unwrap().success());
-    let verdict = bench::verify(
-        &expected,
-        &out,
-        &["report.jsonl"],
-        Some(&out.join("report.jsonl")),
-    )
-    .unwrap();
-    assert!(verdict.ok(), "{}", verdict.describe(10));
+    assert_verified(&expected, &out);
 }
 
 #[test]
@@ -142,14 +141,7 @@ fn all_connections_open_before_any_closes_is_split_exactly() {
     let (pcap, expected) = make_capture(&params, tmp.path());
     let out = tmp.path().join("out");
     run_flowsplit(&pcap, &out);
-    let verdict = bench::verify(
-        &expected,
-        &out,
-        &["report.jsonl"],
-        Some(&out.join("report.jsonl")),
-    )
-    .unwrap();
-    assert!(verdict.ok(), "{}", verdict.describe(10));
+    assert_verified(&expected, &out);
 }
 
 #[test]
