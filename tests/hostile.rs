@@ -218,6 +218,14 @@ fn file_header_cut_short_is_one_error() {
     r.outcome.assert_flows(&GOOD);
 }
 
+/// The error line for the first input cut inside the record at `offset`.
+fn truncated_at(run: &Run, offset: usize) -> String {
+    format!(
+        "flowsplit: {}: truncated record at byte {offset}; packets before it were processed",
+        input_path(run, 0)
+    )
+}
+
 /// The capture of [`three_segments`] and the byte offset of each record.
 fn records() -> (Vec<u8>, Vec<usize>) {
     let frames = three_segments(&mut conv(), |_| {});
@@ -236,11 +244,7 @@ fn truncated_record_header_keeps_every_packet_before_it() {
     let (bytes, offsets) = records();
     let cut = &bytes[..offsets[6] + 8];
     let r = run(&[Input::Bytes(cut), good()], &[]);
-    r.assert_errors(&[format!(
-        "flowsplit: {}: truncated record at byte {}; packets before it were processed",
-        input_path(&r, 0),
-        offsets[6]
-    )]);
+    r.assert_errors(&[truncated_at(&r, offsets[6])]);
     r.outcome
         .assert_flows(&[(&cs(PORT), b"AAAABBBBCCCC"), GOOD[0], GOOD[1]]);
     assert_eq!(r.outcome.end(&cs(PORT)), "end_of_input");
@@ -252,11 +256,7 @@ fn truncated_record_keeps_every_packet_before_it() {
     let (bytes, offsets) = records();
     let cut = &bytes[..offsets[5] + 16 + 20];
     let r = run(&[Input::Bytes(cut), good()], &[]);
-    r.assert_errors(&[format!(
-        "flowsplit: {}: truncated record at byte {}; packets before it were processed",
-        input_path(&r, 0),
-        offsets[5]
-    )]);
+    r.assert_errors(&[truncated_at(&r, offsets[5])]);
     r.outcome
         .assert_flows(&[(&cs(PORT), b"AAAABBBB"), GOOD[0], GOOD[1]]);
     assert_eq!(r.outcome.end(&cs(PORT)), "end_of_input");
@@ -269,11 +269,7 @@ fn record_claiming_a_huge_captured_length_past_the_end_is_a_truncated_record() {
     let at = offsets[5] + 8;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let r = run(&[Input::Bytes(&bytes), good()], &[]);
-    r.assert_errors(&[format!(
-        "flowsplit: {}: truncated record at byte {}; packets before it were processed",
-        input_path(&r, 0),
-        offsets[5]
-    )]);
+    r.assert_errors(&[truncated_at(&r, offsets[5])]);
     r.outcome
         .assert_flows(&[(&cs(PORT), b"AAAABBBB"), GOOD[0], GOOD[1]]);
 }

@@ -59,13 +59,19 @@ fn reported_files(report: &Path) -> Vec<String> {
     names
 }
 
+/// In `dir`: a file `victim` holding `precious`, and an empty output folder `out`.
+fn victim_and_outdir(dir: &Path) -> (PathBuf, PathBuf) {
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let outdir = dir.join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    (victim, outdir)
+}
+
 #[test]
 fn symlink_named_like_a_flow_file_is_not_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let victim = dir.path().join("victim");
-    std::fs::write(&victim, b"precious").unwrap();
-    let outdir = dir.path().join("out");
-    std::fs::create_dir(&outdir).unwrap();
+    let (victim, outdir) = victim_and_outdir(dir.path());
     std::os::unix::fs::symlink(&victim, outdir.join(CS)).unwrap();
     let out = split_out_of_order(&outdir, &[]);
     assert_success(&out);
@@ -131,10 +137,7 @@ fn symlink_named_like_a_template_subfolder_is_not_followed() {
 #[test]
 fn symlink_named_like_the_report_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let victim = dir.path().join("victim");
-    std::fs::write(&victim, b"precious").unwrap();
-    let outdir = dir.path().join("out");
-    std::fs::create_dir(&outdir).unwrap();
+    let (victim, outdir) = victim_and_outdir(dir.path());
     let report = outdir.join("report.jsonl");
     std::os::unix::fs::symlink(&victim, &report).unwrap();
     let out = split_out_of_order(&outdir, &[]);
@@ -152,10 +155,7 @@ fn symlink_named_like_the_report_is_refused() {
 #[test]
 fn symlink_named_like_the_http_index_is_not_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let victim = dir.path().join("victim");
-    std::fs::write(&victim, b"precious").unwrap();
-    let outdir = dir.path().join("out");
-    std::fs::create_dir(&outdir).unwrap();
+    let (victim, outdir) = victim_and_outdir(dir.path());
     std::fs::write(outdir.join(CS), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     std::os::unix::fs::symlink(&victim, outdir.join("http.jsonl")).unwrap();
     let out = flowsplit(&[os("http"), os("-q"), outdir.as_os_str()]);

@@ -45,16 +45,7 @@ pub fn capture_pipeline(data: &[u8]) {
     config.max_open_files = 4;
     let _ = flowsplit::run(&config);
 
-    let mut top: Vec<String> = std::fs::read_dir(root.path())
-        .expect("the root is readable")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    top.sort();
+    let top = names_in(root.path());
     assert!(
         top == ["input.pcap", "out"] || top == ["input.pcap"],
         "something was written beside the output folder: {top:?}"
@@ -107,15 +98,7 @@ pub fn http(data: &[u8]) {
     };
     let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
 
-    let top: Vec<String> = std::fs::read_dir(root.path())
-        .expect("the root is readable")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let top = names_in(root.path());
     assert_eq!(top, ["flows"], "something was written beside the folder");
     for e in std::fs::read_dir(&flows).expect("the folder is readable") {
         let e = e.expect("an entry");
@@ -210,4 +193,19 @@ pub fn naming(data: &[u8]) {
             );
         }
     }
+}
+
+/// The names in folder `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the folder is readable")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
 }

@@ -163,20 +163,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A writer into a shared buffer, to read back what was emitted.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::output::shared_buffer::Shared;
 
     #[test]
     fn events_are_one_json_object_per_line_tagged_by_kind() {

@@ -8,6 +8,8 @@ pub mod events;
 pub mod files;
 pub mod naming;
 pub mod report;
+#[cfg(test)]
+mod shared_buffer;
 pub mod sink;
 
 pub use console::{ConsoleFormat, ConsoleOptions, ConsoleSink};
