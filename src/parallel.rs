@@ -19,7 +19,7 @@ use crate::capture::file::{self, InputBlock};
 use crate::capture::Timestamp;
 use crate::decode::{Encap, Segment, TcpFlags, TcpTuple};
 use crate::error::Error;
-use crate::flow::{ConnKey, FlowTable, TableStats};
+use crate::flow::{ConnKey, FlowTable, StreamConsumer, TableStats};
 use crate::output::{CloseKey, DirectionRecord, OrderedReport};
 use std::borrow::Cow;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -48,19 +48,19 @@ pub trait SegmentSink {
 }
 
 /// One flow table in the reading thread.
-pub struct Inline {
-    table: FlowTable,
+pub struct Inline<C: StreamConsumer> {
+    table: FlowTable<C>,
     report: OrderedReport,
 }
 
-impl Inline {
+impl<C: StreamConsumer> Inline<C> {
     /// Reassemble in this thread.
-    pub fn new(table: FlowTable, report: OrderedReport) -> Inline {
+    pub fn new(table: FlowTable<C>, report: OrderedReport) -> Inline<C> {
         Inline { table, report }
     }
 }
 
-impl SegmentSink for Inline {
+impl<C: StreamConsumer> SegmentSink for Inline<C> {
     fn segment(
         &mut self,
         seg: &Segment<'_>,
@@ -192,7 +192,11 @@ pub struct Sharded {
 
 impl Sharded {
     /// Start one worker per table and a collector writing `report` in order.
-    pub fn new(tables: Vec<FlowTable>, report: OrderedReport) -> Sharded {
+    pub fn new<C>(tables: Vec<FlowTable<C>>, report: OrderedReport) -> Sharded
+    where
+        C: StreamConsumer + Send + 'static,
+        C::Stream: Send,
+    {
         let n = tables.len();
         let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
         let (recycle_tx, recycled) = mpsc::channel::<Batch>();
@@ -381,9 +385,9 @@ impl Closed<'_> {
     }
 }
 
-fn work(
+fn work<C: StreamConsumer>(
     w: usize,
-    mut table: FlowTable,
+    mut table: FlowTable<C>,
     batches: Receiver<Batch>,
     msgs: Sender<Msg>,
     recycle: Sender<Batch>,

@@ -18,9 +18,9 @@ use crate::config::{Config, Input};
 use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
 use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
-use crate::flow::{DirectionLimits, FlowTable, TableConfig};
-use crate::output::{CloseHook, ConsoleSink, DirectionRecord, Event, EventLog};
-use crate::output::{FileSink, FlowSink, Template};
+use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
+use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
+use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
 use crate::parallel::{Inline, SegmentSink, Sharded};
 use std::collections::HashMap;
@@ -370,32 +370,49 @@ impl Outputs {
             idle_timeout: config.idle_timeout,
             max_connections: config.max_connections,
             limits: DirectionLimits {
-                max_bytes: config.max_bytes,
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
             },
         };
-        let mut tables = Vec::with_capacity(threads);
-        for _ in 0..threads {
-            let sink: FlowSink = match config.console {
-                Some(opts) => ConsoleSink::stdout(opts, live).into(),
-                None => {
-                    FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?.into()
+        let naming = Naming {
+            template,
+            events: events.clone(),
+        };
+        let sink = match config.console {
+            Some(opts) => {
+                let table = FlowTable::new(
+                    table_config,
+                    ConsoleFlows::new(ConsoleSink::stdout(opts, live), naming, config.max_bytes),
+                );
+                tables_behind(vec![table], report)
+            }
+            None => {
+                let mut tables = Vec::with_capacity(threads);
+                for _ in 0..threads {
+                    let files =
+                        FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?;
+                    let consumer = FlowFiles::new(files, naming.clone(), config.max_bytes);
+                    tables.push(FlowTable::new(table_config.clone(), consumer));
                 }
-            };
-            let sink = sink.with_events(events.clone());
-            tables.push(FlowTable::new(table_config.clone(), template.clone(), sink));
-        }
-        let sink: Box<dyn SegmentSink> = if threads == 1 {
-            let table = tables
-                .pop()
-                .ok_or_else(|| Error::Usage("no flow table".into()))?;
-            Box::new(Inline::new(table, report))
-        } else {
-            Box::new(Sharded::new(tables, report))
+                tables_behind(tables, report)
+            }
         };
         Ok(Outputs { sink, http })
     }
+}
+
+/// One flow table in this thread, or one per worker thread.
+fn tables_behind<C>(mut tables: Vec<FlowTable<C>>, report: OrderedReport) -> Box<dyn SegmentSink>
+where
+    C: StreamConsumer + Send + 'static,
+    C::Stream: Send,
+{
+    if tables.len() == 1 {
+        if let Some(table) = tables.pop() {
+            return Box::new(Inline::new(table, report));
+        }
+    }
+    Box::new(Sharded::new(tables, report))
 }
 
 /// Live `-e http`: carve each connection's bodies once both its files are

@@ -20,17 +20,24 @@
 //! Holes are only given up when asked ([`Assembler::skip_hole`],
 //! [`Assembler::skip_to`], [`Assembler::finish`]); each becomes a
 //! [`Piece::Gap`] so that downstream keeps offsets exact.
+//!
+//! Pieces go to an `emit` callback that may fail (a consumer that cannot
+//! write): the first error stops the call and is returned. The bytes of the
+//! piece that failed count as emitted; runs not yet emitted stay buffered.
 
 use std::collections::BTreeMap;
 
 /// One in-order item of a reassembled stream.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Piece<'a> {
     /// Bytes that arrived, at the current end of the stream.
     Data(&'a [u8]),
     /// This many bytes never arrived.
     Gap(u64),
 }
+
+/// Where an assembler's pieces go, in stream order; an error stops the call.
+pub type Emit<'a, E> = dyn FnMut(Piece<'_>) -> Result<(), E> + 'a;
 
 /// Reorders byte runs into a stream; see the module documentation.
 #[derive(Debug, Default)]
@@ -65,10 +72,10 @@ impl Assembler {
 
     /// Accept `data` found at stream offset `offset`, emitting whatever has
     /// become contiguous. Bytes already accepted are never replaced.
-    pub fn insert(&mut self, offset: u64, data: &[u8], emit: &mut dyn FnMut(Piece<'_>)) {
+    pub fn insert<E>(&mut self, offset: u64, data: &[u8], emit: &mut Emit<'_, E>) -> Result<(), E> {
         let end = offset.saturating_add(data.len() as u64);
         if data.is_empty() || end <= self.next {
-            return;
+            return Ok(());
         }
         let (offset, data) = if offset < self.next {
             let cut = usize::try_from(self.next - offset).unwrap_or(data.len());
@@ -79,11 +86,10 @@ impl Assembler {
         if offset == self.next && self.pending.is_empty() && !self.held {
             // The common case: in order, nothing buffered. No copy.
             self.next = end;
-            emit(Piece::Data(data));
-            return;
+            return emit(Piece::Data(data));
         }
         self.store_uncovered(offset, data);
-        self.drain(emit);
+        self.drain(emit)
     }
 
     /// Buffer the parts of `data` (at `offset`) that no pending run covers.
@@ -145,15 +151,15 @@ impl Assembler {
     }
 
     /// Stop holding and emit whatever is contiguous.
-    pub fn release(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+    pub fn release<E>(&mut self, emit: &mut Emit<'_, E>) -> Result<(), E> {
         self.held = false;
-        self.drain(emit);
+        self.drain(emit)
     }
 
     /// Emit buffered runs that start exactly at `next`.
-    fn drain(&mut self, emit: &mut dyn FnMut(Piece<'_>)) {
+    fn drain<E>(&mut self, emit: &mut Emit<'_, E>) -> Result<(), E> {
         if self.held {
-            return;
+            return Ok(());
         }
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() != self.next {
@@ -162,60 +168,68 @@ impl Assembler {
             let run = entry.remove();
             self.pending_bytes -= run.len();
             self.next += run.len() as u64;
-            emit(Piece::Data(&run));
+            emit(Piece::Data(&run))?;
         }
+        Ok(())
     }
 
     /// Give up the first hole: emit it as a gap and then everything that
     /// follows it contiguously. Returns the gap `(offset, length)`, or `None`
     /// when nothing is buffered.
-    pub fn skip_hole(&mut self, emit: &mut dyn FnMut(Piece<'_>)) -> Option<(u64, u64)> {
+    pub fn skip_hole<E>(&mut self, emit: &mut Emit<'_, E>) -> Result<Option<(u64, u64)>, E> {
         self.held = false;
-        let (&start, _) = self.pending.first_key_value()?;
+        let Some((&start, _)) = self.pending.first_key_value() else {
+            return Ok(None);
+        };
         let gap = (self.next, start - self.next);
-        if gap.1 > 0 {
-            emit(Piece::Gap(gap.1));
-        }
         self.next = start;
-        self.drain(emit);
-        (gap.1 > 0).then_some(gap)
+        if gap.1 > 0 {
+            emit(Piece::Gap(gap.1))?;
+        }
+        self.drain(emit)?;
+        Ok((gap.1 > 0).then_some(gap))
     }
 
     /// Move the stream end forward to `offset`, emitting buffered runs and
     /// gaps on the way. Returns the gaps emitted. Runs at or beyond `offset`
     /// stay buffered.
-    pub fn skip_to(&mut self, offset: u64, emit: &mut dyn FnMut(Piece<'_>)) -> Vec<(u64, u64)> {
+    pub fn skip_to<E>(
+        &mut self,
+        offset: u64,
+        emit: &mut Emit<'_, E>,
+    ) -> Result<Vec<(u64, u64)>, E> {
         self.held = false;
         let mut gaps = Vec::new();
         while self.next < offset {
             match self.pending.first_key_value() {
                 Some((&start, _)) if start < offset => {
-                    if let Some(g) = self.skip_hole(emit) {
+                    if let Some(g) = self.skip_hole(emit)? {
                         gaps.push(g);
                     }
                 }
                 _ => {
-                    gaps.push((self.next, offset - self.next));
-                    emit(Piece::Gap(offset - self.next));
+                    let gap = offset - self.next;
+                    gaps.push((self.next, gap));
                     self.next = offset;
-                    self.drain(emit);
+                    emit(Piece::Gap(gap))?;
+                    self.drain(emit)?;
                 }
             }
         }
-        gaps
+        Ok(gaps)
     }
 
     /// Give up every hole: emit all buffered runs with gaps between them.
     /// Returns the gaps emitted.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(Piece<'_>)) -> Vec<(u64, u64)> {
-        self.release(emit);
+    pub fn finish<E>(&mut self, emit: &mut Emit<'_, E>) -> Result<Vec<(u64, u64)>, E> {
+        self.release(emit)?;
         let mut gaps = Vec::new();
         while !self.pending.is_empty() {
-            if let Some(g) = self.skip_hole(emit) {
+            if let Some(g) = self.skip_hole(emit)? {
                 gaps.push(g);
             }
         }
-        gaps
+        Ok(gaps)
     }
 }
 
@@ -228,17 +242,23 @@ mod tests {
         let mut asm = Assembler::new();
         let mut out = Vec::new();
         for &(off, data) in steps {
-            asm.insert(off, data, &mut |p| collect(&mut out, p));
+            asm.insert(off, data, &mut |p| collect(&mut out, p))
+                .unwrap();
         }
         (asm, out)
     }
 
-    fn collect(out: &mut Vec<u8>, p: Piece<'_>) {
+    fn collect(out: &mut Vec<u8>, p: Piece<'_>) -> Result<(), Never> {
         match p {
             Piece::Data(d) => out.extend_from_slice(d),
             Piece::Gap(n) => out.extend(std::iter::repeat_n(b'_', n as usize)),
         }
+        Ok(())
     }
+
+    /// The error of an emitter that cannot fail.
+    #[derive(Debug)]
+    enum Never {}
 
     #[test]
     fn in_order_runs_pass_straight_through() {
@@ -294,7 +314,7 @@ mod tests {
     #[test]
     fn skip_hole_emits_gap_then_buffered_bytes() {
         let (mut asm, mut out) = run(&[(0, b"ab"), (5, b"fg")]);
-        let gap = asm.skip_hole(&mut |p| collect(&mut out, p));
+        let gap = asm.skip_hole(&mut |p| collect(&mut out, p)).unwrap();
         assert_eq!(gap, Some((2, 3)));
         assert_eq!(out, b"ab___fg");
     }
@@ -302,7 +322,7 @@ mod tests {
     #[test]
     fn finish_gives_up_every_hole() {
         let (mut asm, mut out) = run(&[(2, b"c"), (5, b"f")]);
-        let gaps = asm.finish(&mut |p| collect(&mut out, p));
+        let gaps = asm.finish(&mut |p| collect(&mut out, p)).unwrap();
         assert_eq!(gaps, vec![(0, 2), (3, 2)]);
         assert_eq!(out, b"__c__f");
         assert!(asm.is_idle());
@@ -311,7 +331,7 @@ mod tests {
     #[test]
     fn skip_to_known_end_adds_trailing_gap() {
         let (mut asm, mut out) = run(&[(0, b"ab"), (4, b"e")]);
-        let gaps = asm.skip_to(7, &mut |p| collect(&mut out, p));
+        let gaps = asm.skip_to(7, &mut |p| collect(&mut out, p)).unwrap();
         assert_eq!(gaps, vec![(2, 2), (5, 2)]);
         assert_eq!(out, b"ab__e__");
     }
@@ -319,7 +339,7 @@ mod tests {
     #[test]
     fn skip_to_keeps_runs_beyond_the_target() {
         let (mut asm, mut out) = run(&[(0, b"a"), (5, b"f")]);
-        let gaps = asm.skip_to(3, &mut |p| collect(&mut out, p));
+        let gaps = asm.skip_to(3, &mut |p| collect(&mut out, p)).unwrap();
         assert_eq!(gaps, vec![(1, 2)]);
         assert_eq!(out, b"a__");
         assert_eq!(asm.pending_bytes(), 1);
@@ -330,9 +350,10 @@ mod tests {
         let mut asm = Assembler::new();
         let mut out = Vec::new();
         asm.hold();
-        asm.insert(0, b"abc", &mut |p| collect(&mut out, p));
+        asm.insert(0, b"abc", &mut |p| collect(&mut out, p))
+            .unwrap();
         assert_eq!(out, b"");
-        asm.release(&mut |p| collect(&mut out, p));
+        asm.release(&mut |p| collect(&mut out, p)).unwrap();
         assert_eq!(out, b"abc");
     }
 
@@ -341,10 +362,12 @@ mod tests {
         let mut asm = Assembler::new();
         let mut out = Vec::new();
         asm.hold();
-        asm.insert(0, b"later", &mut |p| collect(&mut out, p));
+        asm.insert(0, b"later", &mut |p| collect(&mut out, p))
+            .unwrap();
         assert!(asm.shift(5));
-        asm.insert(0, b"early", &mut |p| collect(&mut out, p));
-        asm.release(&mut |p| collect(&mut out, p));
+        asm.insert(0, b"early", &mut |p| collect(&mut out, p))
+            .unwrap();
+        asm.release(&mut |p| collect(&mut out, p)).unwrap();
         assert_eq!(out, b"earlylater");
     }
 
@@ -359,9 +382,11 @@ mod tests {
         let big = 5u64 << 30;
         let mut asm = Assembler::new();
         let mut out = Vec::new();
-        asm.skip_to(big, &mut |_| {});
-        asm.insert(big + 1, b"y", &mut |p| collect(&mut out, p));
-        asm.insert(big, b"x", &mut |p| collect(&mut out, p));
+        asm.skip_to(big, &mut |_| Ok::<(), Never>(())).unwrap();
+        asm.insert(big + 1, b"y", &mut |p| collect(&mut out, p))
+            .unwrap();
+        asm.insert(big, b"x", &mut |p| collect(&mut out, p))
+            .unwrap();
         assert_eq!(out, b"xy");
         assert_eq!(asm.next_offset(), big + 2);
     }

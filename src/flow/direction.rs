@@ -1,5 +1,6 @@
 //! One direction of a TCP connection: from sequence numbers to stream
-//! offsets, through the [`Assembler`], into its output (a file).
+//! offsets, through the [`Assembler`], to the table's consumer as
+//! [`Piece`](super::assembler::Piece)s (see [`super::consumer`]). Nothing here writes or names files.
 //!
 //! Stream offset 0 is the byte after the SYN. When the capture began
 //! mid-connection, it is the lowest sequence number among the first
@@ -11,13 +12,12 @@
 //! and a hole does not stop later laps of the sequence space from being
 //! placed right.
 
-use super::assembler::{Assembler, Piece};
+use super::assembler::Assembler;
+use super::consumer::{Bound, DirectionEnd, DirectionInfo, StreamConsumer};
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
-use crate::output::report::{DirectionRecord, End};
-use crate::output::{FileId, FlowSink, NameFacts, Opened, Template};
-use sha2::{Digest, Sha256};
+use crate::output::report::End;
 
 /// A segment further ahead of the stream than any TCP window allows is
 /// ignored rather than turned into a gigabyte-sized hole.
@@ -26,18 +26,9 @@ const MAX_JUMP: i64 = 1 << 30;
 /// Bytes a direction that began mid-connection holds before fixing its start.
 pub const HOLD_BYTES: usize = 64 << 10;
 
-/// A direction's bytes are collected into runs of this size before they
-/// are written, so most flow files are written with one system call.
-pub const RUN_BYTES: usize = 64 << 10;
-
-/// Zeros hashed for gaps.
-static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
-
 /// Settings shared by every direction.
 #[derive(Debug, Clone)]
 pub struct DirectionLimits {
-    /// Store at most this many bytes (zero-filled gaps included).
-    pub max_bytes: Option<u64>,
     /// Out-of-order bytes buffered before the first hole is given up.
     pub max_pending: usize,
     /// Out-of-order bytes buffered by all directions of one budget shard
@@ -45,37 +36,9 @@ pub struct DirectionLimits {
     pub max_pending_total: usize,
 }
 
-/// Where a direction's bytes go: its file, hash and bookkeeping.
-struct Output {
-    tuple: TcpTuple,
-    /// The encapsulation path of the first segment, rendered.
-    encap: String,
-    /// Outer endpoints of the innermost tunnel of the first segment.
-    outer: Option<(std::net::IpAddr, std::net::IpAddr)>,
-    connection: u64,
-    counter: u32,
-    first_ts: Timestamp,
-    file: Option<(FileId, String)>,
-    /// Bytes accepted but not yet handed to the sink.
-    run: Vec<u8>,
-    written: u64,
-    gaps: Vec<(u64, u64)>,
-    truncated: bool,
-    hasher: Sha256,
-}
-
-/// Everything the direction needs to name and write its file.
-pub struct WriteCtx<'a> {
-    /// Where files (or console output) go.
-    pub sink: &'a mut FlowSink,
-    /// How files are named.
-    pub template: &'a Template,
-    /// Limits.
-    pub limits: &'a DirectionLimits,
-}
-
 /// One direction's reassembly state.
 pub struct Direction {
+    info: DirectionInfo,
     isn: Option<u32>,
     /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
@@ -87,7 +50,8 @@ pub struct Direction {
     fin_at: Option<u64>,
     packets: u64,
     last_ts: Timestamp,
-    out: Output,
+    /// Holes given up, `(offset, length)`.
+    gaps: Vec<(u64, u64)>,
     /// Lowest (negative) offset at which data arrived before stream offset 0.
     lowest_start: i64,
 }
@@ -96,6 +60,7 @@ impl Direction {
     /// A direction of connection `connection` (the `counter`th on its 4-tuple).
     pub fn new(tuple: TcpTuple, connection: u64, counter: u32) -> Direction {
         Direction {
+            info: DirectionInfo::new(tuple, connection, counter),
             isn: None,
             base: None,
             asm: Assembler::new(),
@@ -104,22 +69,14 @@ impl Direction {
             fin_at: None,
             packets: 0,
             last_ts: Timestamp::default(),
-            out: Output {
-                tuple,
-                encap: String::new(),
-                outer: None,
-                connection,
-                counter,
-                first_ts: Timestamp::default(),
-                file: None,
-                run: Vec::new(),
-                written: 0,
-                gaps: Vec::new(),
-                truncated: false,
-                hasher: Sha256::new(),
-            },
+            gaps: Vec::new(),
             lowest_start: 0,
         }
+    }
+
+    /// Who this direction is.
+    pub fn info(&self) -> &DirectionInfo {
+        &self.info
     }
 
     /// The sequence number of this direction's SYN, if one was seen.
@@ -143,43 +100,28 @@ impl Direction {
         self.asm.pending_bytes()
     }
 
-    /// In-order bytes collected but not yet written.
-    pub fn collected_bytes(&self) -> usize {
-        self.out.run.len()
-    }
-
-    /// Write the collected bytes now (live capture, memory pressure).
-    pub fn flush(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
-        self.out.flush_run(ctx)
-    }
-
-    /// The connection finished (FIN or RST) and only lingers for late
-    /// packets: write what was collected and give the descriptor back.
-    pub fn settle(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
-        self.out.flush_run(ctx)?;
-        if let Some((id, _)) = &self.out.file {
-            ctx.sink.release(*id, self.out.first_ts);
-        }
-        Ok(())
-    }
-
-    /// Take in one segment sent in this direction.
-    pub fn segment(&mut self, seg: &Segment<'_>, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
+    /// Take in one segment sent in this direction, handing whatever became
+    /// contiguous to `out`.
+    pub fn segment<C: StreamConsumer>(
+        &mut self,
+        seg: &Segment<'_>,
+        limits: &DirectionLimits,
+        out: &mut Bound<'_, C>,
+    ) -> Result<(), Error> {
         if self.packets == 0 {
-            self.out.first_ts = seg.ts;
-            self.out.encap = seg.encap.path.render();
-            self.out.outer = seg.encap.outer;
+            self.info.first_ts = seg.ts;
+            self.info.encap = seg.encap.path.render();
+            self.info.outer = seg.encap.outer;
         }
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
-        let mut err = None;
         let mut data_seq = seg.seq;
         if seg.flags.syn() {
             data_seq = seg.seq.wrapping_add(1);
-            self.syn(seg.seq, ctx, &mut err);
+            self.syn(seg.seq, out)?;
         }
         if seg.flags.rst() {
-            return err.map_or(Ok(()), Err);
+            return Ok(());
         }
         let carried = seg.payload.len() as u64 + u64::from(seg.missing);
         if self.base.is_none() {
@@ -190,17 +132,9 @@ impl Direction {
             self.base = Some(data_seq);
             self.asm.hold();
         }
-        let mut start = self.offset_of(data_seq);
-        if start - (self.high as i64) > MAX_JUMP {
-            match self.acked_far {
-                Some(far) if (self.offset_from(far, data_seq) - far as i64).abs() <= MAX_JUMP => {
-                    self.high = far;
-                    self.acked_far = None;
-                    start = self.offset_of(data_seq);
-                }
-                _ => return Ok(()),
-            }
-        }
+        let Some(mut start) = self.place(data_seq) else {
+            return Ok(());
+        };
         if start < 0 && !seg.payload.is_empty() {
             if self.asm.is_held() && start >= -(MAX_JUMP) && self.asm.shift(start.unsigned_abs()) {
                 // A late segment from before the first one seen: the stream starts here.
@@ -217,34 +151,49 @@ impl Direction {
             let skip = usize::try_from(-start.min(0)).unwrap_or(0);
             let offset = start.max(0) as u64;
             self.high = self.high.max(data_end as u64);
-            self.asm.insert(
-                offset,
-                &seg.payload[skip..],
-                &mut emitter(&mut self.out, ctx, &mut err),
-            );
+            let info = &self.info;
+            self.asm
+                .insert(offset, &seg.payload[skip..], &mut |p| out.piece(info, p))?;
         }
         if seg.missing > 0 && seg_end > 0 {
             // Snap-length truncation: the rest of this segment is on the wire
             // but not in the capture; it will never arrive. Give it up now.
             self.high = self.high.max(seg_end as u64);
-            self.release(ctx, &mut err);
+            self.release(out)?;
             if self.asm.next_offset() as i64 == data_end {
+                let info = &self.info;
                 let gaps = self
                     .asm
-                    .skip_to(seg_end as u64, &mut emitter(&mut self.out, ctx, &mut err));
-                self.out.gaps.extend(gaps);
+                    .skip_to(seg_end as u64, &mut |p| out.piece(info, p))?;
+                self.gaps.extend(gaps);
             }
         }
         if seg.flags.fin() && seg_end >= 0 {
             self.fin_at = Some(seg_end as u64);
         }
         if self.asm.is_held() && self.asm.pending_bytes() >= HOLD_BYTES {
-            self.release(ctx, &mut err);
+            self.release(out)?;
         }
-        if let Some(e) = err {
-            return Err(e);
+        self.shed_pending(limits.max_pending, out)
+    }
+
+    /// The stream offset of a segment starting at sequence number
+    /// `data_seq`, or `None` when it lies further ahead than any TCP window
+    /// allows and no acknowledgement vouches for it (it is ignored rather
+    /// than turned into a gigabyte-sized hole).
+    fn place(&mut self, data_seq: u32) -> Option<i64> {
+        let start = self.offset_of(data_seq);
+        if start - (self.high as i64) <= MAX_JUMP {
+            return Some(start);
         }
-        self.shed_pending(ctx.limits.max_pending, ctx)
+        match self.acked_far {
+            Some(far) if (self.offset_from(far, data_seq) - far as i64).abs() <= MAX_JUMP => {
+                self.high = far;
+                self.acked_far = None;
+                Some(self.offset_of(data_seq))
+            }
+            _ => None,
+        }
     }
 
     /// The other side acknowledged every byte before sequence number `ack`:
@@ -270,10 +219,10 @@ impl Direction {
     }
 
     /// A SYN with sequence number `seq`: it fixes the start of the stream,
-    /// unless bytes were already written.
-    fn syn(&mut self, seq: u32, ctx: &mut WriteCtx<'_>, err: &mut Option<Error>) {
+    /// unless bytes were already handed over.
+    fn syn<C: StreamConsumer>(&mut self, seq: u32, out: &mut Bound<'_, C>) -> Result<(), Error> {
         if self.isn.is_some() {
-            return;
+            return Ok(());
         }
         let data_seq = seq.wrapping_add(1);
         if self.base.is_none() {
@@ -286,9 +235,10 @@ impl Direction {
             if at <= 0 && self.asm.shift(at.unsigned_abs()) {
                 self.rebase(at.unsigned_abs(), data_seq);
                 self.isn = Some(seq);
-                self.release(ctx, err);
+                self.release(out)?;
             }
         }
+        Ok(())
     }
 
     /// The stream turned out to start `by` bytes earlier, at `base`.
@@ -299,26 +249,29 @@ impl Direction {
     }
 
     /// Stop holding: the start of the stream is fixed.
-    fn release(&mut self, ctx: &mut WriteCtx<'_>, err: &mut Option<Error>) {
+    fn release<C: StreamConsumer>(&mut self, out: &mut Bound<'_, C>) -> Result<(), Error> {
         if self.asm.is_held() {
-            self.asm.release(&mut emitter(&mut self.out, ctx, err));
+            let info = &self.info;
+            self.asm.release(&mut |p| out.piece(info, p))?;
         }
+        Ok(())
     }
 
     /// Give up holes, first to last, until at most `limit` out-of-order
-    /// bytes stay buffered. Each hole given up is zero-filled and recorded
-    /// as a gap.
-    pub fn shed_pending(&mut self, limit: usize, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
-        let mut err = None;
-        while self.asm.pending_bytes() > limit && err.is_none() {
-            let gap = self
-                .asm
-                .skip_hole(&mut emitter(&mut self.out, ctx, &mut err));
-            if let Some(g) = gap {
-                self.out.gaps.push(g);
+    /// bytes stay buffered. Each hole given up is handed over as a gap and
+    /// recorded.
+    pub fn shed_pending<C: StreamConsumer>(
+        &mut self,
+        limit: usize,
+        out: &mut Bound<'_, C>,
+    ) -> Result<(), Error> {
+        while self.asm.pending_bytes() > limit {
+            let info = &self.info;
+            if let Some(g) = self.asm.skip_hole(&mut |p| out.piece(info, p))? {
+                self.gaps.push(g);
             }
         }
-        err.map_or(Ok(()), Err)
+        Ok(())
     }
 
     /// Offset of sequence number `seq`, unwrapped against the highest offset seen.
@@ -334,163 +287,24 @@ impl Direction {
         reference as i64 + delta
     }
 
-    /// Give up every hole, close the file and describe the direction.
-    /// Returns `None` when the direction carried no bytes (no file was made).
-    pub fn close(
+    /// Give up every hole and describe how the direction ended (`end`,
+    /// unless every byte up to its FIN arrived). The consumer's
+    /// [`StreamConsumer::close`] comes next.
+    pub fn close<C: StreamConsumer>(
         &mut self,
         end: End,
-        ctx: &mut WriteCtx<'_>,
-    ) -> Result<Option<DirectionRecord>, Error> {
-        let mut err = None;
-        let gaps = self.asm.finish(&mut emitter(&mut self.out, ctx, &mut err));
-        self.out.gaps.extend(gaps);
-        if let Some(e) = err {
-            return Err(e);
-        }
-        self.out.flush_run(ctx)?;
-        let Some((id, name)) = self.out.file.take() else {
-            return Ok(None);
-        };
-        ctx.sink.close(id, self.out.first_ts)?;
-        let hasher = std::mem::take(&mut self.out.hasher);
+        out: &mut Bound<'_, C>,
+    ) -> Result<DirectionEnd, Error> {
+        let info = &self.info;
+        let gaps = self.asm.finish(&mut |p| out.piece(info, p))?;
+        self.gaps.extend(gaps);
         let end = if self.fin_complete() { End::Fin } else { end };
-        Ok(Some(DirectionRecord {
-            file: name,
-            connection: self.out.connection,
-            src: self.out.tuple.src.to_string(),
-            sport: self.out.tuple.sport,
-            dst: self.out.tuple.dst.to_string(),
-            dport: self.out.tuple.dport,
-            vlan: self.out.tuple.vlan,
-            encap: std::mem::take(&mut self.out.encap),
-            tunnel: self.out.tuple.tunnel,
-            outer_src: self.out.outer.map(|o| o.0.to_string()),
-            outer_dst: self.out.outer.map(|o| o.1.to_string()),
-            first_ts: self.out.first_ts.to_string(),
-            last_ts: self.last_ts.to_string(),
-            packets: self.packets,
-            bytes: self.out.written,
-            gap_bytes: self.out.gaps.iter().map(|g| g.1).sum(),
-            gaps: std::mem::take(&mut self.out.gaps),
-            truncated: self.out.truncated,
-            dropped_before_start: self.lowest_start.unsigned_abs(),
+        Ok(DirectionEnd {
             end,
-            sha256: hex::encode(hasher.finalize()),
-        }))
-    }
-}
-
-impl Output {
-    /// Write one piece of the ordered stream, creating the file on the first.
-    fn accept(&mut self, piece: Piece<'_>, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
-        let mut len = match piece {
-            Piece::Data(d) => d.len() as u64,
-            Piece::Gap(n) => n,
-        };
-        if let Some(max) = ctx.limits.max_bytes {
-            let room = max.saturating_sub(self.written);
-            if len > room {
-                self.truncated = true;
-                len = room;
-            }
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        let collect = ctx.sink.collects_runs();
-        match piece {
-            Piece::Data(d) => {
-                let d = &d[..len as usize];
-                self.hasher.update(d);
-                if !collect || (self.run.is_empty() && d.len() >= RUN_BYTES) {
-                    let id = self.file_id(ctx)?;
-                    ctx.sink.write(id, d)?;
-                } else {
-                    if self.run.capacity() == 0 && self.written > RUN_BYTES as u64 {
-                        // Bulk again after a pause: take a whole run's buffer at once.
-                        // (A fresh direction's run starts at its first segment's
-                        // size: a million open connections must not take a page each.)
-                        self.run.reserve_exact(RUN_BYTES + d.len());
-                    }
-                    self.run.extend_from_slice(d);
-                }
-            }
-            Piece::Gap(_) => {
-                let mut left = len;
-                while left > 0 {
-                    let n = left.min(ZEROS.len() as u64) as usize;
-                    self.hasher.update(&ZEROS[..n]);
-                    left -= n as u64;
-                }
-                if collect && len < RUN_BYTES as u64 {
-                    self.run.resize(self.run.len() + len as usize, 0);
-                } else {
-                    self.flush_run(ctx)?;
-                    let id = self.file_id(ctx)?;
-                    ctx.sink.write_zeros(id, len)?;
-                }
-            }
-        }
-        self.written += len;
-        if self.run.len() >= RUN_BYTES {
-            // A bulk direction: write the run and keep its buffer for the next.
-            let id = self.file_id(ctx)?;
-            ctx.sink.write(id, &self.run)?;
-            self.run.clear();
-        }
-        Ok(())
-    }
-
-    /// Hand the collected run to the sink (creating the file first if needed).
-    fn flush_run(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), Error> {
-        if self.run.is_empty() {
-            return Ok(());
-        }
-        let id = self.file_id(ctx)?;
-        ctx.sink.write(id, &self.run)?;
-        // No buffer is kept between runs: an idle direction costs nothing.
-        self.run = Vec::new();
-        Ok(())
-    }
-
-    /// The direction's file, created (named and opened) on first need.
-    fn file_id(&mut self, ctx: &mut WriteCtx<'_>) -> Result<FileId, Error> {
-        if let Some((id, _)) = &self.file {
-            return Ok(*id);
-        }
-        let (tuple, connection, first_ts) = (self.tuple, self.connection, self.first_ts);
-        let template = ctx.template;
-        let name_for = |c: u32| {
-            template.render(
-                &tuple,
-                &NameFacts {
-                    counter: c,
-                    connection,
-                    first_ts,
-                },
-            )
-        };
-        let opened = Opened {
-            tuple: &tuple,
-            connection,
-            first_ts,
-        };
-        let (id, name) = ctx.sink.create(self.counter, &name_for, &opened)?;
-        self.file = Some((id, name));
-        Ok(id)
-    }
-}
-
-/// The callback that writes an assembler's pieces to `out`, keeping the
-/// first error in `err` (later pieces are dropped once writing failed).
-fn emitter<'x, 'c: 'x>(
-    out: &'x mut Output,
-    ctx: &'x mut WriteCtx<'c>,
-    err: &'x mut Option<Error>,
-) -> impl FnMut(Piece<'_>) + use<'x, 'c> {
-    move |piece| {
-        if err.is_none() {
-            *err = out.accept(piece, ctx).err();
-        }
+            packets: self.packets,
+            last_ts: self.last_ts,
+            gaps: std::mem::take(&mut self.gaps),
+            dropped_before_start: self.lowest_start.unsigned_abs(),
+        })
     }
 }

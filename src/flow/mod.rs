@@ -2,13 +2,17 @@
 //!
 //! [`assembler`] orders bytes by stream offset (no I/O, no TCP);
 //! [`direction`] maps one direction's sequence numbers onto offsets and
-//! writes the ordered stream; [`table`] finds connections, handles SYN,
-//! FIN, RST, port reuse and idle timeouts.
+//! hands the ordered stream on; [`table`] finds connections, handles SYN,
+//! FIN, RST, port reuse and idle timeouts, and keeps the memory budgets;
+//! [`consumer`] is the contract with whatever takes the streams (files, the
+//! console, later stages such as decryption).
 
 pub mod assembler;
+pub mod consumer;
 pub mod direction;
 pub mod table;
 
 pub use assembler::{Assembler, Piece};
+pub use consumer::{DirectionEnd, DirectionInfo, StreamConsumer, Tee};
 pub use direction::DirectionLimits;
 pub use table::{ConnKey, FlowTable, OnClose, TableConfig, TableStats};

@@ -1,17 +1,18 @@
 //! The flow table: finds each segment's connection, starts new connections
-//! (including port reuse), closes finished, reset and idle ones, and hands
-//! each closed direction's record to the report.
+//! (including port reuse), closes finished, reset and idle ones, keeps the
+//! per-shard memory budgets, and hands each direction's ordered stream to
+//! its [`StreamConsumer`] and each closed direction's record to the report.
 //!
 //! A connection is keyed by its two endpoints in a canonical order plus the
 //! VLAN id, so both directions meet in one entry; [`ConnKey::shard`] gives a
 //! symmetric hash for spreading connections over workers.
 
-use super::direction::{Direction, DirectionLimits, WriteCtx};
+use super::consumer::{Bound, StreamConsumer};
+use super::direction::{Direction, DirectionLimits};
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{CloseKey, DirectionRecord, End};
-use crate::output::{FlowSink, Template};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
@@ -71,10 +72,16 @@ impl ConnKey {
     }
 }
 
-struct Connection {
+/// One direction: its reassembly state and what the consumer keeps for it.
+struct Side<S> {
+    dir: Direction,
+    stream: S,
+}
+
+struct Connection<S> {
     id: u64,
     counter: u32,
-    sides: [Direction; 2],
+    sides: [Side<S>; 2],
     last_ts: Timestamp,
     /// Set once both FINs are in or a RST was seen: the connection lingers
     /// for late packets and is finalised [`LINGER_SECS`] later.
@@ -126,48 +133,101 @@ pub struct TableStats {
     pub directions: u64,
 }
 
-/// All open connections, and the sinks their bytes go to.
-pub struct FlowTable {
+/// What one direction holds in memory, as the budgets count it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    /// Out-of-order bytes in its assembler.
+    pending: usize,
+    /// In-order bytes its consumer collected and has not passed on.
+    collected: usize,
+}
+
+impl Held {
+    fn of<C: StreamConsumer>(consumer: &C, side: &Side<C::Stream>) -> Held {
+        Held {
+            pending: side.dir.pending_bytes(),
+            collected: consumer.held(&side.stream),
+        }
+    }
+}
+
+/// The two memory ledgers of every budget shard: out-of-order bytes
+/// buffered and in-order bytes collected, over all its directions.
+#[derive(Debug, Default)]
+struct Ledger {
+    shards: [Held; BUDGET_SHARDS],
+}
+
+impl Ledger {
+    /// A direction of `shard` went from holding `before` to holding `after`.
+    fn update(&mut self, shard: usize, before: Held, after: Held) {
+        let h = &mut self.shards[shard];
+        h.pending = (h.pending + after.pending).saturating_sub(before.pending);
+        h.collected = (h.collected + after.collected).saturating_sub(before.collected);
+    }
+
+    /// A direction of `shard` holding `held` let go of all of it.
+    fn release(&mut self, shard: usize, held: Held) {
+        self.update(shard, held, Held::default());
+    }
+
+    fn pending(&self, shard: usize) -> usize {
+        self.shards[shard].pending
+    }
+
+    fn collected(&self, shard: usize) -> usize {
+        self.shards[shard].collected
+    }
+
+    /// Every direction passed on what it collected.
+    fn flushed(&mut self) {
+        for h in self.shards.iter_mut() {
+            h.collected = 0;
+        }
+    }
+}
+
+/// All open connections, and the consumer their streams go to.
+pub struct FlowTable<C: StreamConsumer> {
     /// Boxed: the table's slots stay small however large a connection is.
-    conns: HashMap<ConnKey, Box<Connection>, foldhash::fast::RandomState>,
+    conns: HashMap<ConnKey, Box<Connection<C::Stream>>, foldhash::fast::RandomState>,
     /// Open connections of each budget shard by the second of their last
     /// packet: for the idle timeout and for eviction.
     idle: Vec<Wheel>,
     /// Open connections per budget shard.
     shard_conns: [usize; BUDGET_SHARDS],
-    /// In-order bytes collected and not yet written, per budget shard.
-    collected: [usize; BUDGET_SHARDS],
+    /// Bytes held per budget shard.
+    ledger: Ledger,
     /// Finished connections by the second of their last packet.
     linger: Wheel,
     config: TableConfig,
-    template: Template,
-    sink: FlowSink,
+    consumer: C,
     stats: TableStats,
     now: Timestamp,
-    /// Out-of-order bytes buffered over all directions.
-    pending_total: [usize; BUDGET_SHARDS],
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
     event: u64,
 }
 
-impl FlowTable {
-    /// An empty table writing through `sink` (a [`crate::output::FileSink`]
-    /// or a [`FlowSink`]), naming files by `template`.
-    pub fn new(config: TableConfig, template: Template, sink: impl Into<FlowSink>) -> FlowTable {
+impl<C: StreamConsumer> FlowTable<C> {
+    /// An empty table handing every direction's stream to `consumer`.
+    pub fn new(config: TableConfig, consumer: C) -> FlowTable<C> {
         FlowTable {
             conns: HashMap::default(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
             shard_conns: [0; BUDGET_SHARDS],
-            collected: [0; BUDGET_SHARDS],
+            ledger: Ledger::default(),
             linger: Wheel::default(),
             config,
-            template,
-            sink: sink.into(),
+            consumer,
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
-            pending_total: [0; BUDGET_SHARDS],
         }
+    }
+
+    /// The consumer (to read back what it kept, in tests and tools).
+    pub fn consumer(&self) -> &C {
+        &self.consumer
     }
 
     /// What the table did so far.
@@ -178,18 +238,13 @@ impl FlowTable {
     /// Flush the output's buffers so readers see every byte written so far
     /// (live capture calls this about once a second).
     pub fn flush(&mut self) -> Result<(), Error> {
-        let mut ctx = WriteCtx {
-            sink: &mut self.sink,
-            template: &self.template,
-            limits: &self.config.limits,
-        };
         for conn in self.conns.values_mut() {
-            for dir in conn.sides.iter_mut() {
-                dir.flush(&mut ctx)?;
+            for side in conn.sides.iter_mut() {
+                self.consumer.flush(&mut side.stream, side.dir.info())?;
             }
         }
-        self.collected = [0; BUDGET_SHARDS];
-        self.sink.flush_all()
+        self.ledger.flushed();
+        self.consumer.flush_all()
     }
 
     /// Connections currently open.
@@ -212,7 +267,7 @@ impl FlowTable {
         let opens_new = seg.flags.syn() && !seg.flags.ack();
         let mut counter = 0;
         if let Some(conn) = self.conns.get(&key) {
-            let same_isn = conn.sides[side].isn() == Some(seg.seq);
+            let same_isn = conn.sides[side].dir.isn() == Some(seg.seq);
             if opens_new && (conn.closing.is_some() || !same_isn) {
                 // Port reuse: a new SYN on a 4-tuple already in use.
                 counter = conn.counter.saturating_add(1);
@@ -238,10 +293,11 @@ impl FlowTable {
                 self.shard_conns[shard] += 1;
                 self.stats.connections += 1;
                 let here = seg.tuple;
-                let mut sides = [
-                    Direction::new(here, packet_no, counter),
-                    Direction::new(here.reversed(), packet_no, counter),
-                ];
+                let side_of = |tuple| Side {
+                    dir: Direction::new(tuple, packet_no, counter),
+                    stream: C::Stream::default(),
+                };
+                let mut sides = [side_of(here), side_of(here.reversed())];
                 if side == 1 {
                     sides.swap(0, 1);
                 }
@@ -261,50 +317,54 @@ impl FlowTable {
             conn.idle_sec = seg.ts.secs;
             self.idle[shard].queue.push_back((seg.ts.secs, key));
         }
-        let mut ctx = WriteCtx {
-            sink: &mut self.sink,
-            template: &self.template,
-            limits: &self.config.limits,
-        };
         if seg.flags.ack() {
-            conn.sides[1 - side].peer_acked(seg.ack);
+            conn.sides[1 - side].dir.peer_acked(seg.ack);
         }
-        let dir = &mut conn.sides[side];
-        let before = dir.pending_bytes();
-        let collected_before = dir.collected_bytes();
-        let result = dir.segment(seg, &mut ctx);
-        let budget = &mut self.pending_total[shard];
-        *budget = *budget - before + dir.pending_bytes();
+        let limits = &self.config.limits;
+        let consumer = &mut self.consumer;
+        let this = &mut conn.sides[side];
+        let before = Held::of(consumer, this);
+        let mut out = Bound {
+            consumer,
+            stream: &mut this.stream,
+        };
+        let result = this.dir.segment(seg, limits, &mut out);
+        self.ledger.update(shard, before, Held::of(consumer, this));
         result?;
-        if *budget > ctx.limits.max_pending_total {
-            // Over the table's budget: the direction that just grew gives up its holes.
-            let before = dir.pending_bytes();
-            let result = dir.shed_pending(0, &mut ctx);
-            *budget = *budget - before + dir.pending_bytes();
+        if self.ledger.pending(shard) > limits.max_pending_total {
+            // Over the shard's budget: the direction that just grew gives up its holes.
+            let before = Held::of(consumer, this);
+            let mut out = Bound {
+                consumer,
+                stream: &mut this.stream,
+            };
+            let result = this.dir.shed_pending(0, &mut out);
+            self.ledger.update(shard, before, Held::of(consumer, this));
             result?;
         }
-        let collected = &mut self.collected[shard];
-        *collected = (*collected + dir.collected_bytes()).saturating_sub(collected_before);
-        if *collected > COLLECT_BUDGET {
+        if self.ledger.collected(shard) > COLLECT_BUDGET {
             // Over the shard's budget for collected bytes: this direction writes now.
-            *collected -= dir.collected_bytes();
-            dir.flush(&mut ctx)?;
+            let before = Held::of(consumer, this);
+            let result = consumer.flush(&mut this.stream, this.dir.info());
+            self.ledger.update(shard, before, Held::of(consumer, this));
+            result?;
         }
         let was_closing = conn.closing.is_some();
         if seg.flags.rst() {
             conn.closing = Some(End::Rst);
         } else if conn.closing.is_none()
-            && conn.sides[0].fin_complete()
-            && conn.sides[1].fin_complete()
+            && conn.sides[0].dir.fin_complete()
+            && conn.sides[1].dir.fin_complete()
         {
             conn.closing = Some(End::Fin);
         }
         if conn.closing.is_some() && !was_closing {
             // Lingering connections hold no buffers and no descriptors.
-            let collected = &mut self.collected[shard];
-            for dir in conn.sides.iter_mut() {
-                *collected = collected.saturating_sub(dir.collected_bytes());
-                dir.settle(&mut ctx)?;
+            for this in conn.sides.iter_mut() {
+                let before = Held::of(consumer, this);
+                let result = consumer.settle(&mut this.stream, this.dir.info());
+                self.ledger.update(shard, before, Held::of(consumer, this));
+                result?;
             }
         }
         if conn.closing.is_some() && conn.linger_sec != seg.ts.secs {
@@ -421,28 +481,29 @@ impl FlowTable {
     /// holes, files are closed and records passed on (the side that sent
     /// first, first).
     fn close(&mut self, key: ConnKey, end: End, on_close: &mut OnClose<'_>) -> Result<(), Error> {
-        let Some(mut conn) = self.conns.remove(&key) else {
+        let Some(conn) = self.conns.remove(&key) else {
             return Ok(());
         };
         let shard = key.budget_shard();
         self.shard_conns[shard] = self.shard_conns[shard].saturating_sub(1);
-        let mut ctx = WriteCtx {
-            sink: &mut self.sink,
-            template: &self.template,
-            limits: &self.config.limits,
-        };
         let mut first_err = None;
-        for (side, dir) in conn.sides.iter_mut().enumerate() {
-            let budget = &mut self.pending_total[shard];
-            *budget = budget.saturating_sub(dir.pending_bytes());
-            let collected = &mut self.collected[shard];
-            *collected = collected.saturating_sub(dir.collected_bytes());
-            match dir.close(end, &mut ctx) {
+        let consumer = &mut self.consumer;
+        let Connection { id, sides, .. } = *conn;
+        for (side, mut this) in sides.into_iter().enumerate() {
+            self.ledger.release(shard, Held::of(consumer, &this));
+            let mut out = Bound {
+                consumer,
+                stream: &mut this.stream,
+            };
+            let closed = this.dir.close(end, &mut out).and_then(|ending| {
+                consumer.close(std::mem::take(&mut this.stream), this.dir.info(), &ending)
+            });
+            match closed {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;
                     let key = CloseKey {
                         event: self.event,
-                        connection: conn.id,
+                        connection: id,
                         side: side as u8,
                     };
                     if let Err(e) = on_close(key, record) {
@@ -476,7 +537,7 @@ impl FlowTable {
         }
         self.idle.iter_mut().for_each(|w| w.queue.clear());
         self.linger.queue.clear();
-        if let Err(e) = self.sink.flush_all() {
+        if let Err(e) = self.consumer.flush_all() {
             first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
@@ -488,21 +549,25 @@ mod tests {
     use super::*;
     use crate::decode::{Encap, TcpFlags};
     use crate::flow::DirectionLimits;
-    use crate::output::FileSink;
+    use crate::output::{FileSink, FlowFiles, Naming, Template};
     use std::borrow::Cow;
 
-    fn table(dir: &std::path::Path, max_connections: usize) -> FlowTable {
+    fn table(dir: &std::path::Path, max_connections: usize) -> FlowTable<FlowFiles> {
         let config = TableConfig {
             idle_timeout: None,
             max_connections,
             limits: DirectionLimits {
-                max_bytes: None,
                 max_pending: 1 << 20,
                 max_pending_total: 1 << 20,
             },
         };
         let template = Template::parse(crate::config::DEFAULT_TEMPLATE).unwrap();
-        FlowTable::new(config, template, FileSink::new(dir, 8).unwrap())
+        let naming = Naming {
+            template,
+            events: None,
+        };
+        let files = FlowFiles::new(FileSink::new(dir, 8).unwrap(), naming, None);
+        FlowTable::new(config, files)
     }
 
     fn segment(sport: u16, flags: u8, seq: u32, payload: &'static [u8]) -> Segment<'static> {

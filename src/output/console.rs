@@ -23,7 +23,10 @@
 //! `[N bytes missing]` (`-C`) or `OOOOOOOO: [N bytes missing]` (`-D`).
 
 use super::files::FileId;
+use super::report::DirectionRecord;
+use super::tally::{Naming, Tally};
 use crate::error::Error;
+use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -164,6 +167,90 @@ impl ConsoleSink {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The console consumer: every piece printed as it comes, in the order
+/// pieces of all directions come (`-c`, `-C`, `-D`), with the same byte
+/// count, sha256 and report record as a flow file would have.
+pub struct ConsoleFlows {
+    sink: ConsoleSink,
+    naming: Naming,
+    max_bytes: Option<u64>,
+}
+
+/// What [`ConsoleFlows`] keeps for one direction.
+#[derive(Default)]
+pub struct ConsoleStream {
+    /// The direction's id in the sink and its name, once printed.
+    flow: Option<(FileId, String)>,
+    tally: Tally,
+}
+
+impl ConsoleFlows {
+    /// Print to `sink`, naming directions by `naming`, at most `max_bytes` each.
+    pub fn new(sink: ConsoleSink, naming: Naming, max_bytes: Option<u64>) -> ConsoleFlows {
+        ConsoleFlows {
+            sink,
+            naming,
+            max_bytes,
+        }
+    }
+
+    fn flow_id(&mut self, s: &mut ConsoleStream, info: &DirectionInfo) -> FileId {
+        if let Some((id, _)) = &s.flow {
+            return *id;
+        }
+        let name = self.naming.name(info, info.counter);
+        let id = self.sink.create(name.clone());
+        self.naming.opened(&name, info);
+        s.flow = Some((id, name));
+        id
+    }
+}
+
+impl StreamConsumer for ConsoleFlows {
+    type Stream = ConsoleStream;
+
+    fn piece(
+        &mut self,
+        s: &mut ConsoleStream,
+        info: &DirectionInfo,
+        piece: Piece<'_>,
+    ) -> Result<(), Error> {
+        let Some(piece) = s.tally.take(piece, self.max_bytes) else {
+            return Ok(());
+        };
+        let id = self.flow_id(s, info);
+        let len = match piece {
+            Piece::Data(d) => {
+                self.sink.write(id, d)?;
+                d.len() as u64
+            }
+            Piece::Gap(n) => {
+                self.sink.write_gap(id, n)?;
+                n
+            }
+        };
+        s.tally.count(len);
+        Ok(())
+    }
+
+    fn close(
+        &mut self,
+        mut s: ConsoleStream,
+        info: &DirectionInfo,
+        end: &DirectionEnd,
+    ) -> Result<Option<DirectionRecord>, Error> {
+        let Some((id, name)) = s.flow.take() else {
+            return Ok(None);
+        };
+        self.sink.close(id);
+        Ok(Some(s.tally.record(name, info, end)))
+    }
+
+    fn flush_all(&mut self) -> Result<(), Error> {
+        self.sink.flush()
     }
 }
 

@@ -1,20 +1,24 @@
-//! Output sinks: flow files ([`files`]) or the console ([`console`]) behind
-//! [`FlowSink`], their names ([`naming`]), the run report ([`report`]) and
-//! the event stream ([`events`]). Nothing here knows about TCP; the flow
-//! table decides what to write and when.
+//! The consumers of reassembled streams (see [`crate::flow::consumer`]):
+//! flow files ([`flow_files`], over the descriptor-bounded [`files`]) and
+//! the console ([`console`]); what both keep account of ([`tally`]), their
+//! names ([`naming`]), the run report ([`report`]) and the event stream
+//! ([`events`]). Nothing here knows about TCP; the flow table decides what
+//! is handed over and when.
 
 pub mod console;
 pub mod events;
 pub mod files;
+pub mod flow_files;
 pub mod naming;
 pub mod report;
 #[cfg(test)]
 mod shared_buffer;
-pub mod sink;
+pub mod tally;
 
-pub use console::{ConsoleFormat, ConsoleOptions, ConsoleSink};
+pub use console::{ConsoleFlows, ConsoleFormat, ConsoleOptions, ConsoleSink};
 pub use events::{Event, EventLog, EventTarget};
 pub use files::{FileId, FileSink};
+pub use flow_files::FlowFiles;
 pub use naming::{NameFacts, Template};
 pub use report::{CloseHook, CloseKey, DirectionRecord, End, OrderedReport, ReportWriter};
-pub use sink::{FlowSink, Opened};
+pub use tally::Naming;

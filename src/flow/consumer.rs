@@ -1,0 +1,275 @@
+//! Where reassembled streams go: the contract between reassembly and
+//! everything that uses its output.
+//!
+//! A [`crate::flow::FlowTable`] owns one [`StreamConsumer`]. The consumer is
+//! the factory and the shared state (open files, the console, an HTTP
+//! carver); for each direction it keeps a [`StreamConsumer::Stream`], made
+//! empty when the connection opens and stored in the table next to the
+//! direction's reassembly state. Reassembly then hands the consumer, per
+//! direction and in stream order:
+//!
+//! - [`Piece::Data`] and [`Piece::Gap`] (bytes that never arrived, with
+//!   their length so offsets stay exact) through [`StreamConsumer::piece`];
+//! - the direction's end, with what reassembly knows of it
+//!   ([`DirectionEnd`]), through [`StreamConsumer::close`].
+//!
+//! Every call may fail; the first error stops the call that met it and is
+//! returned to the table's caller. Flow files with their report record
+//! ([`crate::output::FlowFiles`]) and the console modes
+//! ([`crate::output::ConsoleSink`]) are consumers; [`Tee`] hands one stream
+//! to two of them. A new stage between reassembly and its users (TLS
+//! decryption, range assembly) is a consumer that passes on what it makes
+//! to another one.
+
+use super::assembler::Piece;
+use crate::capture::Timestamp;
+use crate::decode::TcpTuple;
+use crate::error::Error;
+use crate::output::report::{DirectionRecord, End};
+use std::net::IpAddr;
+
+/// Who a direction is: fixed when the connection opens, except `first_ts`,
+/// `encap` and `outer`, which are set by its first packet (before any
+/// piece is handed over).
+#[derive(Debug, Clone)]
+pub struct DirectionInfo {
+    /// The sender's and receiver's addresses and ports, VLAN and tunnel.
+    pub tuple: TcpTuple,
+    /// The connection id, shared by both directions (the packet number that opened it).
+    pub connection: u64,
+    /// How many connections came before this one on the same 4-tuple (tcpflow's `%c`).
+    pub counter: u32,
+    /// Capture time of the direction's first packet.
+    pub first_ts: Timestamp,
+    /// The encapsulation path of the first packet, rendered.
+    pub encap: String,
+    /// Outer endpoints of the innermost tunnel of the first packet.
+    pub outer: Option<(IpAddr, IpAddr)>,
+}
+
+impl DirectionInfo {
+    /// A direction of connection `connection` on `tuple`, before its first packet.
+    pub fn new(tuple: TcpTuple, connection: u64, counter: u32) -> DirectionInfo {
+        DirectionInfo {
+            tuple,
+            connection,
+            counter,
+            first_ts: Timestamp::default(),
+            encap: String::new(),
+            outer: None,
+        }
+    }
+}
+
+/// What reassembly knows about a direction when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectionEnd {
+    /// How it ended.
+    pub end: End,
+    /// Packets seen in this direction.
+    pub packets: u64,
+    /// Capture time of its last packet.
+    pub last_ts: Timestamp,
+    /// Every hole given up, `(offset, length)`, in stream order.
+    pub gaps: Vec<(u64, u64)>,
+    /// Bytes that arrived before the stream's start and could not be placed.
+    pub dropped_before_start: u64,
+}
+
+/// Takes the ordered streams of a flow table's directions; see the module
+/// documentation. Runs in the thread of the table that owns it.
+pub trait StreamConsumer {
+    /// What the consumer keeps for one direction; `Default` is the state
+    /// of a direction nothing was handed to yet. Must be cheap: a million
+    /// open connections hold two each.
+    type Stream: Default;
+
+    /// The next piece of `info`'s direction, at the end of what was handed
+    /// over before.
+    fn piece(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo,
+        piece: Piece<'_>,
+    ) -> Result<(), Error>;
+
+    /// In-order bytes held for the direction and not passed on yet (they
+    /// count against the table's budget for collected bytes).
+    fn held(&self, _stream: &Self::Stream) -> usize {
+        0
+    }
+
+    /// Pass on what is held for the direction now (live capture, memory
+    /// pressure).
+    fn flush(&mut self, _stream: &mut Self::Stream, _info: &DirectionInfo) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The connection finished (FIN or RST) and only lingers for late
+    /// packets: pass on what is held and give back what the direction
+    /// holds (a descriptor). More pieces may still come.
+    fn settle(&mut self, stream: &mut Self::Stream, info: &DirectionInfo) -> Result<(), Error> {
+        self.flush(stream, info)
+    }
+
+    /// The direction ended: every piece was handed over. Returns its report
+    /// record, or `None` when the consumer made nothing of it (no bytes).
+    fn close(
+        &mut self,
+        stream: Self::Stream,
+        info: &DirectionInfo,
+        end: &DirectionEnd,
+    ) -> Result<Option<DirectionRecord>, Error>;
+
+    /// Make everything passed on so far visible (flush buffered output).
+    fn flush_all(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A consumer bound to one direction's state: where a
+/// [`crate::flow::direction::Direction`] hands its pieces.
+pub struct Bound<'a, C: StreamConsumer> {
+    /// The table's consumer.
+    pub consumer: &'a mut C,
+    /// What it keeps for this direction.
+    pub stream: &'a mut C::Stream,
+}
+
+impl<C: StreamConsumer> Bound<'_, C> {
+    /// Hand over the next piece of `info`'s direction.
+    #[inline]
+    pub fn piece(&mut self, info: &DirectionInfo, piece: Piece<'_>) -> Result<(), Error> {
+        self.consumer.piece(self.stream, info, piece)
+    }
+}
+
+/// Hands every direction to two consumers: `A` first, then `B`. The report
+/// record is `A`'s.
+#[derive(Debug, Default)]
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
+    type Stream = (A::Stream, B::Stream);
+
+    fn piece(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo,
+        piece: Piece<'_>,
+    ) -> Result<(), Error> {
+        self.0.piece(&mut stream.0, info, piece)?;
+        self.1.piece(&mut stream.1, info, piece)
+    }
+
+    fn held(&self, stream: &Self::Stream) -> usize {
+        self.0.held(&stream.0) + self.1.held(&stream.1)
+    }
+
+    fn flush(&mut self, stream: &mut Self::Stream, info: &DirectionInfo) -> Result<(), Error> {
+        self.0.flush(&mut stream.0, info)?;
+        self.1.flush(&mut stream.1, info)
+    }
+
+    fn settle(&mut self, stream: &mut Self::Stream, info: &DirectionInfo) -> Result<(), Error> {
+        self.0.settle(&mut stream.0, info)?;
+        self.1.settle(&mut stream.1, info)
+    }
+
+    fn close(
+        &mut self,
+        stream: Self::Stream,
+        info: &DirectionInfo,
+        end: &DirectionEnd,
+    ) -> Result<Option<DirectionRecord>, Error> {
+        let first = self.0.close(stream.0, info, end);
+        let second = self.1.close(stream.1, info, end);
+        let record = first?;
+        second?;
+        Ok(record)
+    }
+
+    fn flush_all(&mut self) -> Result<(), Error> {
+        let first = self.0.flush_all();
+        let second = self.1.flush_all();
+        first.and(second)
+    }
+}
+
+/// A consumer that keeps every direction's stream in memory, gaps as
+/// [`Recorded::Gap`] entries: for tests of reassembly without any I/O, and
+/// for tools that want a connection's bytes as values.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    /// Closed directions, in the order they closed.
+    pub closed: Vec<RecordedDirection>,
+}
+
+/// One piece as a [`Recorder`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Bytes, merged with the data piece before when there was no gap between.
+    Data(Vec<u8>),
+    /// Bytes that never arrived.
+    Gap(u64),
+}
+
+/// A direction as a [`Recorder`] kept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedDirection {
+    /// Its connection id.
+    pub connection: u64,
+    /// Its sender.
+    pub src: (IpAddr, u16),
+    /// Its pieces in stream order.
+    pub pieces: Vec<Recorded>,
+    /// What reassembly said at its end.
+    pub end: DirectionEnd,
+}
+
+impl RecordedDirection {
+    /// The stream as a flow file would hold it: gaps zero-filled.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in &self.pieces {
+            match p {
+                Recorded::Data(d) => out.extend_from_slice(d),
+                Recorded::Gap(n) => out.resize(out.len() + *n as usize, 0),
+            }
+        }
+        out
+    }
+}
+
+impl StreamConsumer for Recorder {
+    type Stream = Vec<Recorded>;
+
+    fn piece(
+        &mut self,
+        stream: &mut Self::Stream,
+        _info: &DirectionInfo,
+        piece: Piece<'_>,
+    ) -> Result<(), Error> {
+        match (piece, stream.last_mut()) {
+            (Piece::Data(d), Some(Recorded::Data(last))) => last.extend_from_slice(d),
+            (Piece::Data(d), _) => stream.push(Recorded::Data(d.to_vec())),
+            (Piece::Gap(n), _) => stream.push(Recorded::Gap(n)),
+        }
+        Ok(())
+    }
+
+    fn close(
+        &mut self,
+        stream: Self::Stream,
+        info: &DirectionInfo,
+        end: &DirectionEnd,
+    ) -> Result<Option<DirectionRecord>, Error> {
+        self.closed.push(RecordedDirection {
+            connection: info.connection,
+            src: (info.tuple.src, info.tuple.sport),
+            pieces: stream,
+            end: end.clone(),
+        });
+        Ok(None)
+    }
+}

@@ -1,0 +1,155 @@
+//! The flow-file consumer: each direction's stream into its own file, named
+//! by the template, with the byte count, sha256 and report record.
+//!
+//! Owns: when a direction's bytes are written. Small directions are
+//! collected into runs of [`RUN_BYTES`] so most flow files are written with
+//! one system call; a finished connection's files are written out and give
+//! their descriptor back at once. Must not: decide what the bytes are (the
+//! flow table does) or manage descriptors (the [`FileSink`] does).
+
+use super::files::{FileId, FileSink};
+use super::report::DirectionRecord;
+use super::tally::{Naming, Tally};
+use crate::error::Error;
+use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
+
+/// A direction's bytes are collected into runs of this size before they
+/// are written, so most flow files are written with one system call.
+pub const RUN_BYTES: usize = 64 << 10;
+
+/// Writes every direction of a flow table to its own file.
+pub struct FlowFiles {
+    sink: FileSink,
+    naming: Naming,
+    max_bytes: Option<u64>,
+}
+
+/// What [`FlowFiles`] keeps for one direction.
+#[derive(Default)]
+pub struct FileStream {
+    /// The file, once created, and its name relative to the output folder.
+    file: Option<(FileId, String)>,
+    /// Bytes taken but not yet written.
+    run: Vec<u8>,
+    tally: Tally,
+}
+
+impl FlowFiles {
+    /// Files in `sink`'s folder, named by `naming`, each holding at most
+    /// `max_bytes` (`-b`).
+    pub fn new(sink: FileSink, naming: Naming, max_bytes: Option<u64>) -> FlowFiles {
+        FlowFiles {
+            sink,
+            naming,
+            max_bytes,
+        }
+    }
+
+    /// Write the collected run (creating the file first if needed) and let
+    /// its buffer go: an idle direction costs nothing.
+    fn flush_run(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
+        if s.run.is_empty() {
+            return Ok(());
+        }
+        let id = self.file_id(s, info)?;
+        self.sink.write(id, &s.run)?;
+        s.run = Vec::new();
+        Ok(())
+    }
+
+    /// The direction's file, created (named and opened) on first need.
+    fn file_id(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<FileId, Error> {
+        if let Some((id, _)) = &s.file {
+            return Ok(*id);
+        }
+        let naming = &self.naming;
+        let (id, name) = self.sink.create(info.counter, &|c| naming.name(info, c))?;
+        naming.opened(&name, info);
+        s.file = Some((id, name));
+        Ok(id)
+    }
+}
+
+impl StreamConsumer for FlowFiles {
+    type Stream = FileStream;
+
+    fn piece(
+        &mut self,
+        s: &mut FileStream,
+        info: &DirectionInfo,
+        piece: Piece<'_>,
+    ) -> Result<(), Error> {
+        let Some(piece) = s.tally.take(piece, self.max_bytes) else {
+            return Ok(());
+        };
+        let len = match piece {
+            Piece::Data(d) => {
+                if s.run.is_empty() && d.len() >= RUN_BYTES {
+                    let id = self.file_id(s, info)?;
+                    self.sink.write(id, d)?;
+                } else {
+                    if s.run.capacity() == 0 && s.tally.written() > RUN_BYTES as u64 {
+                        // Bulk again after a pause: take a whole run's buffer at once.
+                        // (A fresh direction's run starts at its first segment's
+                        // size: a million open connections must not take a page each.)
+                        s.run.reserve_exact(RUN_BYTES + d.len());
+                    }
+                    s.run.extend_from_slice(d);
+                }
+                d.len() as u64
+            }
+            Piece::Gap(n) => {
+                if n < RUN_BYTES as u64 {
+                    s.run.resize(s.run.len() + n as usize, 0);
+                } else {
+                    self.flush_run(s, info)?;
+                    let id = self.file_id(s, info)?;
+                    self.sink.write_zeros(id, n)?;
+                }
+                n
+            }
+        };
+        s.tally.count(len);
+        if s.run.len() >= RUN_BYTES {
+            // A bulk direction: write the run and keep its buffer for the next.
+            let id = self.file_id(s, info)?;
+            self.sink.write(id, &s.run)?;
+            s.run.clear();
+        }
+        Ok(())
+    }
+
+    fn held(&self, s: &FileStream) -> usize {
+        s.run.len()
+    }
+
+    fn flush(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
+        self.flush_run(s, info)
+    }
+
+    fn settle(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
+        self.flush_run(s, info)?;
+        if let Some((id, _)) = &s.file {
+            self.sink.release(*id, info.first_ts);
+        }
+        Ok(())
+    }
+
+    fn close(
+        &mut self,
+        mut s: FileStream,
+        info: &DirectionInfo,
+        end: &DirectionEnd,
+    ) -> Result<Option<DirectionRecord>, Error> {
+        self.flush_run(&mut s, info)?;
+        let Some((id, name)) = s.file.take() else {
+            return Ok(None);
+        };
+        self.sink.close(id, info.first_ts)?;
+        Ok(Some(s.tally.record(name, info, end)))
+    }
+
+    fn flush_all(&mut self) -> Result<(), Error> {
+        self.sink.flush_all()
+    }
+}

@@ -1,0 +1,137 @@
+//! What every direction's output keeps account of, whatever it is written
+//! to: the `-b` cut, the byte count, the sha256, and the report record
+//! built from them at the end. Also the naming of a direction's output and
+//! its `open` event, shared by flow files and the console.
+//!
+//! Must not: write anything but the `open` event.
+
+use super::events::{Event, EventLog};
+use super::naming::{NameFacts, Template};
+use super::report::DirectionRecord;
+use crate::flow::{DirectionEnd, DirectionInfo, Piece};
+use sha2::{Digest, Sha256};
+
+/// Zeros hashed for gaps.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// A direction's byte count, `-b` cut and sha256.
+#[derive(Default)]
+pub struct Tally {
+    written: u64,
+    truncated: bool,
+    hasher: Sha256,
+}
+
+impl Tally {
+    /// The part of `piece` that fits under `max_bytes` (all of it without a
+    /// limit), hashed; `None` when nothing fits. Call [`Tally::count`] once
+    /// it is stored.
+    pub fn take<'p>(&mut self, piece: Piece<'p>, max_bytes: Option<u64>) -> Option<Piece<'p>> {
+        let mut len = match piece {
+            Piece::Data(d) => d.len() as u64,
+            Piece::Gap(n) => n,
+        };
+        if let Some(max) = max_bytes {
+            let room = max.saturating_sub(self.written);
+            if len > room {
+                self.truncated = true;
+                len = room;
+            }
+        }
+        if len == 0 {
+            return None;
+        }
+        match piece {
+            Piece::Data(d) => {
+                let d = &d[..len as usize];
+                self.hasher.update(d);
+                Some(Piece::Data(d))
+            }
+            Piece::Gap(_) => {
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(ZEROS.len() as u64) as usize;
+                    self.hasher.update(&ZEROS[..n]);
+                    left -= n as u64;
+                }
+                Some(Piece::Gap(len))
+            }
+        }
+    }
+
+    /// `len` bytes taken by [`Tally::take`] were stored.
+    pub fn count(&mut self, len: u64) {
+        self.written += len;
+    }
+
+    /// Bytes stored so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The report record of a direction stored as `file`.
+    pub fn record(self, file: String, info: &DirectionInfo, end: &DirectionEnd) -> DirectionRecord {
+        DirectionRecord {
+            file,
+            connection: info.connection,
+            src: info.tuple.src.to_string(),
+            sport: info.tuple.sport,
+            dst: info.tuple.dst.to_string(),
+            dport: info.tuple.dport,
+            vlan: info.tuple.vlan,
+            encap: info.encap.clone(),
+            tunnel: info.tuple.tunnel,
+            outer_src: info.outer.map(|o| o.0.to_string()),
+            outer_dst: info.outer.map(|o| o.1.to_string()),
+            first_ts: info.first_ts.to_string(),
+            last_ts: end.last_ts.to_string(),
+            packets: end.packets,
+            bytes: self.written,
+            gap_bytes: end.gaps.iter().map(|g| g.1).sum(),
+            gaps: end.gaps.clone(),
+            truncated: self.truncated,
+            dropped_before_start: end.dropped_before_start,
+            end: end.end,
+            sha256: hex::encode(self.hasher.finalize()),
+        }
+    }
+}
+
+/// How a direction's output is named, and where its `open` event goes.
+#[derive(Clone)]
+pub struct Naming {
+    /// The file-name template.
+    pub template: Template,
+    /// The event stream, if any.
+    pub events: Option<EventLog>,
+}
+
+impl Naming {
+    /// The name of `info`'s output with counter `counter`.
+    pub fn name(&self, info: &DirectionInfo, counter: u32) -> String {
+        self.template.render(
+            &info.tuple,
+            &NameFacts {
+                counter,
+                connection: info.connection,
+                first_ts: info.first_ts,
+            },
+        )
+    }
+
+    /// Write the `open` event of `info`'s output, named `name`.
+    pub fn opened(&self, name: &str, info: &DirectionInfo) {
+        if let Some(events) = &self.events {
+            events.emit(&Event::Open {
+                file: name,
+                connection: info.connection,
+                src: info.tuple.src.to_string(),
+                sport: info.tuple.sport,
+                dst: info.tuple.dst.to_string(),
+                dport: info.tuple.dport,
+                vlan: info.tuple.vlan,
+                time: info.first_ts.to_string(),
+            });
+        }
+    }
+}
