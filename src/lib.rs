@@ -19,7 +19,6 @@ pub mod http;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
-pub mod synth;
 
 pub use config::Config;
 pub use error::Error;

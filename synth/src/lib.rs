@@ -14,8 +14,7 @@
 //! generator can therefore write gigabytes through the same code the tests use.
 //!
 //! ```
-//! use flowsplit::synth::{Link, PcapWriter, PcapFormat, Side, TcpConversation};
-//! use flowsplit::capture::Timestamp;
+//! use flowsplit_synth::{Link, PcapWriter, PcapFormat, Side, TcpConversation, Timestamp};
 //!
 //! let mut pcap = PcapWriter::new(Vec::new(), PcapFormat::default(), Link::ethernet().linktype()).unwrap();
 //! let mut conv = TcpConversation::new(
@@ -45,7 +44,26 @@ pub use frame::{
 };
 pub use pcap::{Endian, PcapFormat, PcapWriter, PcapngInterface, PcapngWriter};
 
-pub use crate::capture::Timestamp;
+/// A capture timestamp: seconds and nanoseconds since the Unix epoch, as
+/// written into capture records. Deliberately this crate's own type, not
+/// flowsplit's, so the generator depends on nothing of the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    /// Whole seconds since 1970-01-01T00:00:00Z.
+    pub secs: i64,
+    /// Nanoseconds within the second, always below 1_000_000_000.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// A timestamp from seconds and nanoseconds; nanoseconds past one second carry over.
+    pub fn new(secs: i64, nanos: u32) -> Self {
+        Timestamp {
+            secs: secs.saturating_add(i64::from(nanos / 1_000_000_000)),
+            nanos: nanos % 1_000_000_000,
+        }
+    }
+}
 
 /// Anything that accepts whole link-layer frames with their capture time:
 /// a capture writer, one interface of a pcapng writer, or a `Vec` collecting

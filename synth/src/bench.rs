@@ -32,7 +32,7 @@
 //! direction's expected line is written when its connection closes.
 //!
 //! ```
-//! use flowsplit::synth::bench::{generate, BenchParams, Shape};
+//! use flowsplit_synth::bench::{generate, BenchParams, Shape};
 //!
 //! let params = BenchParams::shape(Shape::Small).with_connections(3);
 //! let (mut pcap, mut tsv) = (Vec::new(), Vec::new());
@@ -43,7 +43,7 @@
 //! ```
 
 use super::{Clock, Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversation};
-use crate::capture::Timestamp;
+use crate::Timestamp;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -9,8 +9,8 @@
 //! decoding side. Checksums (IPv4 header, UDP, GRE when asked) are valid.
 //!
 //! ```
-//! use flowsplit::synth::tunnel::{TunnelSink, Wrap};
-//! use flowsplit::synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+//! use flowsplit_synth::tunnel::{TunnelSink, Wrap};
+//! use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
 //!
 //! let layers = vec![
 //!     Wrap::Ethernet,
