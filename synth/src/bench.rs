@@ -5,8 +5,8 @@
 //!
 //! This module owns the benchmark's traffic model and its verdict; it builds
 //! frames only through [`TcpConversation`] and writes them only through
-//! [`PcapWriter`], and must not use the decoding or reassembly side of the
-//! crate, so a benchmark run is independent evidence that the output is right.
+//! [`PcapWriter`], and, like the rest of this crate, uses nothing of
+//! flowsplit, so a benchmark run is independent evidence that the output is right.
 //!
 //! The model, per connection (numbered 0, 1, ... in opening order):
 //!
