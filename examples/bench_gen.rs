@@ -1,5 +1,5 @@
 //! The benchmark's capture generator and checker (issue 5; `bench/run.sh`
-//! drives it). The traffic model lives in `flowsplit::synth::bench`.
+//! drives it). The traffic model lives in `flowsplit_synth::bench`.
 //!
 //! ```text
 //! cargo run --release --example bench_gen -- --shape small -o /tmp/small.pcap
@@ -16,7 +16,7 @@
 //! expected contents (and the report agrees), 1 when it does not, 2 on error.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flowsplit::synth::bench::{self, BenchParams, Shape};
+use flowsplit_synth::bench::{self, BenchParams, Shape};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! check that the committed captures are what this generator makes, and to
 //! share the few payloads too long to repeat literally.
 
-use flowsplit::synth::{
+use flowsplit_synth::{
     Endian, EthernetOptions, FragOrder, Ipv6Ext, Link, PacketSink, PcapFormat, PcapWriter,
     PcapngWriter, Side, TcpConversation, Timestamp, Vlan,
 };
@@ -239,7 +239,7 @@ fn syn_data() -> io::Result<Vec<u8>> {
     let mut w = pcap(&link)?;
     let mut c = conv(link, CLIENT4, SERVER4, t0());
     let isn = c.seq_of(Side::Client, 0).wrapping_sub(1);
-    c.send_seq(Side::Client, isn, flowsplit::synth::SYN, b"early", &mut w)?;
+    c.send_seq(Side::Client, isn, flowsplit_synth::SYN, b"early", &mut w)?;
     c.skip(Side::Client, 5); // the SYN's data: the SYN+ACK acknowledges it
     c.syn(Side::Server, &mut w)?;
     c.ack(Side::Client, &mut w)?;
@@ -712,7 +712,7 @@ pub fn readme(caps: &[Capture]) -> String {
     let mut s = String::from(
         "# testdata\n\n\
          Every capture here is synthetic and was written by `examples/make_testdata.rs` \
-         (`cargo run --example make_testdata`), using the `flowsplit::synth` library: scripted \
+         (`cargo run --example make_testdata`), using the `flowsplit_synth` library: scripted \
          TCP conversations (`synth::TcpConversation`) framed for each link type and written with \
          `synth::PcapWriter` / `synth::PcapngWriter`. Do not edit them by hand: change the \
          generator and run it again (it is deterministic; `tests/testdata.rs` fails when a file \

@@ -13,8 +13,8 @@
 //! committed captures are what this generator makes, and takes the expected
 //! streams of each capture from [`Capture::expect`].
 
-use flowsplit::synth::tunnel::{TunnelSink, Wrap};
-use flowsplit::synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+use flowsplit_synth::tunnel::{TunnelSink, Wrap};
+use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;

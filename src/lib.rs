@@ -8,6 +8,10 @@
 //! (flow files and the report) → [`http`] (the HTTP post-pass).
 //! [`run`] wires them together from a validated [`Config`]; the `flowsplit`
 //! binary only parses the command line into that `Config`.
+//!
+//! The synthetic captures the tests, examples and benchmarks are built from
+//! come from the separate `flowsplit-synth` crate (`synth/` in the
+//! workspace), a dev-dependency only: it is not part of this library.
 
 pub mod capture;
 pub mod cli;
@@ -19,7 +23,6 @@ pub mod http;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
-pub mod synth;
 
 pub use config::Config;
 pub use error::Error;

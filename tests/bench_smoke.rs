@@ -4,7 +4,7 @@
 //! checked direction by direction against the generator's expected list.
 //! The full benchmark is too long for CI; this keeps its code path working.
 
-use flowsplit::synth::bench::{self, BenchParams, Expected, Shape};
+use flowsplit_synth::bench::{self, BenchParams, Expected, Shape};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

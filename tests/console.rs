@@ -3,7 +3,7 @@
 //! modes write no files. The formats are specified in flowsplit(1),
 //! CONSOLE OUTPUT.
 
-use flowsplit::synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! asserts the exact outcome: exit code, the lines on stderr, the flow files
 //! and the report.
 //!
-//! Captures are built here with `flowsplit::synth` and then broken by hand
+//! Captures are built here with `flowsplit_synth` and then broken by hand
 //! (a byte of a header changed, a record cut short), so each test shows the
 //! damage it is about. Inputs that already have a test elsewhere are only
 //! referred to: a file that is not a capture and a missing file
@@ -17,7 +17,7 @@ mod common;
 use common::{cs, sc, stderr_lines, testdata, CS, CS6, SC, SC6};
 use flowsplit::capture::{LinkType, Packet};
 use flowsplit::decode::{Decoder, FragmentLimits};
-use flowsplit::synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
 use serde_json::json;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -554,7 +554,7 @@ fn fragment_flood_keeps_the_fragment_table_within_its_limits() {
     let mut d = Decoder::new(limits);
     for (i, p) in fragment_flood(200_000, 0, &[0xab; 64]).enumerate() {
         let pkt = Packet {
-            ts: Timestamp::new(1_700_000_000, (i % 1000) as u32 * 1000),
+            ts: flowsplit::capture::Timestamp::new(1_700_000_000, (i % 1000) as u32 * 1000),
             link: LinkType::RAW,
             data: &p,
             orig_len: p.len() as u32,
@@ -578,7 +578,7 @@ fn fragment_flood_of_far_offsets_is_bounded_by_bytes() {
     let mut d = Decoder::new(limits);
     for p in fragment_flood(20_000, 64_000, &[0xcd; 8]) {
         let pkt = Packet {
-            ts: Timestamp::new(1_700_000_000, 0),
+            ts: flowsplit::capture::Timestamp::new(1_700_000_000, 0),
             link: LinkType::RAW,
             data: &p,
             orig_len: p.len() as u32,

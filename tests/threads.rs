@@ -9,7 +9,7 @@
 //! mid-capture, and a tight out-of-order budget so that holes are given up
 //! while other connections are open.
 
-use flowsplit::synth::bench::{self, BenchParams, Shape};
+use flowsplit_synth::bench::{self, BenchParams, Shape};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

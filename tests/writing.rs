@@ -11,7 +11,7 @@
 mod common;
 
 use common::{stderr_lines, testdata, CS, SC};
-use flowsplit::synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::capture::LinkType;
-use crate::synth::tunnel::{TunnelSink, Wrap};
-use crate::synth::{FrameBuilder, Link, TcpHeader, ACK, PSH};
+use flowsplit_synth::tunnel::{TunnelSink, Wrap};
+use flowsplit_synth::{FrameBuilder, Link, TcpHeader, ACK, PSH};
 use std::net::SocketAddr;
 
 const PAYLOAD: &[u8] = b"inner payload bytes";

@@ -5,8 +5,8 @@
 //!
 //! This module owns the benchmark's traffic model and its verdict; it builds
 //! frames only through [`TcpConversation`] and writes them only through
-//! [`PcapWriter`], and must not use the decoding or reassembly side of the
-//! crate, so a benchmark run is independent evidence that the output is right.
+//! [`PcapWriter`], and, like the rest of this crate, uses nothing of
+//! flowsplit, so a benchmark run is independent evidence that the output is right.
 //!
 //! The model, per connection (numbered 0, 1, ... in opening order):
 //!
@@ -32,7 +32,7 @@
 //! direction's expected line is written when its connection closes.
 //!
 //! ```
-//! use flowsplit::synth::bench::{generate, BenchParams, Shape};
+//! use flowsplit_synth::bench::{generate, BenchParams, Shape};
 //!
 //! let params = BenchParams::shape(Shape::Small).with_connections(3);
 //! let (mut pcap, mut tsv) = (Vec::new(), Vec::new());
@@ -43,7 +43,7 @@
 //! ```
 
 use super::{Clock, Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversation};
-use crate::capture::Timestamp;
+use crate::Timestamp;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! [`Write`]. Wrap files in a `BufWriter`: every record is a few small writes.
 
 use super::PacketSink;
-use crate::capture::Timestamp;
+use crate::Timestamp;
 use std::io::{self, Write};
 
 /// Byte order of a capture file (or of a BSD NULL family field).

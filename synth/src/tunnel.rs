@@ -5,12 +5,12 @@
 //! Owns building those headers by hand, outermost first as listed in a
 //! [`TunnelSink`]'s layers, with the fields each direction needs (outer
 //! addresses and UDP ports swap for server-to-client packets, GTP-U uses a
-//! TEID per direction). Like the rest of `synth`, it uses nothing from the
-//! decoding side. Checksums (IPv4 header, UDP, GRE when asked) are valid.
+//! TEID per direction). Like the rest of this crate, it uses nothing of
+//! flowsplit. Checksums (IPv4 header, UDP, GRE when asked) are valid.
 //!
 //! ```
-//! use flowsplit::synth::tunnel::{TunnelSink, Wrap};
-//! use flowsplit::synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+//! use flowsplit_synth::tunnel::{TunnelSink, Wrap};
+//! use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
 //!
 //! let layers = vec![
 //!     Wrap::Ethernet,

@@ -11,7 +11,7 @@ use super::frame::{
     FragOrder, Fragmentation, FrameBuilder, Link, TcpHeader, ACK, FIN, PSH, RST, SYN,
 };
 use super::PacketSink;
-use crate::capture::Timestamp;
+use crate::Timestamp;
 use std::io;
 use std::net::SocketAddr;
 
