@@ -74,7 +74,7 @@ impl Filter {
         }
         self.programs
             .get(&link)
-            .ok_or_else(|| Error::Usage("filter".into()))
+            .ok_or_else(|| Error::Internal("no compiled filter".into()))
     }
 
     fn matches(&mut self, pkt: &Packet<'_>) -> bool {
@@ -170,7 +170,7 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
         signal_hook::consts::SIGHUP,
     ] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| Error::Usage(format!("cannot handle signal {sig}: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
     }
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
@@ -389,7 +389,7 @@ impl Outputs {
         let sink: Box<dyn SegmentSink> = if threads == 1 {
             let table = tables
                 .pop()
-                .ok_or_else(|| Error::Usage("no flow table".into()))?;
+                .ok_or_else(|| Error::Internal("no flow table".into()))?;
             Box::new(Inline::new(table, report))
         } else {
             Box::new(Sharded::new(tables, report))
