@@ -236,11 +236,8 @@ impl Cli {
         config.idle_timeout = self.timeout;
         config.max_pending_per_direction = self.max_pending;
         config.max_pending_total = self.max_pending_total.max(self.max_pending);
-        config.progress =
-            !self.quiet && live.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
         config.http = self.scanner.as_deref() == Some("http") && console.is_none();
         config.http_options.decode = !self.no_decompress;
-        config.quiet = self.quiet;
         config.udp_tunnels = self.udp_tunnel.clone();
         config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
         config.threads = match self.threads {

@@ -36,14 +36,10 @@ pub struct Config {
     pub max_pending_per_direction: usize,
     /// Buffered out-of-order bytes allowed over all directions (split between workers).
     pub max_pending_total: usize,
-    /// Show a progress bar on standard error (the binary sets this for terminals).
-    pub progress: bool,
     /// Run the HTTP post-pass over the flows written.
     pub http: bool,
     /// Settings for the HTTP post-pass.
     pub http_options: crate::http::HttpOptions,
-    /// Say nothing on stderr but errors.
-    pub quiet: bool,
     /// Open connections kept at most; past it the least recently active is closed.
     pub max_connections: usize,
     /// UDP ports on which tunnels are decoded besides their standard ports.
@@ -58,6 +54,8 @@ pub struct Config {
     pub events: Option<crate::output::EventTarget>,
     /// Switch to this user once the capture is open (`-U`).
     pub user: Option<String>,
+    /// Where notices and reading progress go; by default nowhere.
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// tcpflow's default file-name template.
@@ -87,10 +85,8 @@ impl Config {
             idle_timeout: None,
             max_pending_per_direction: DEFAULT_MAX_PENDING,
             max_pending_total: DEFAULT_MAX_PENDING_TOTAL,
-            progress: false,
             http: false,
             http_options: crate::http::HttpOptions::default(),
-            quiet: true,
             threads: 1,
             udp_tunnels: Vec::new(),
             max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
@@ -98,6 +94,7 @@ impl Config {
             console: None,
             events: None,
             user: None,
+            hooks: crate::hooks::Hooks::default(),
         }
     }
 }

@@ -57,6 +57,15 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A folder of captures (`-r DIR`) could not be walked completely; the
+    /// captures found in it are read all the same.
+    #[error("{path}: {source}")]
+    Folder {
+        /// The folder given.
+        path: PathBuf,
+        /// What went wrong while walking it.
+        source: std::io::Error,
+    },
     /// Writing output failed.
     #[error("{path}: {source}")]
     Write {

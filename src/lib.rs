@@ -15,6 +15,7 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod flow;
+pub mod hooks;
 pub mod http;
 pub mod output;
 pub mod parallel;
@@ -23,4 +24,4 @@ pub mod synth;
 
 pub use config::Config;
 pub use error::Error;
-pub use pipeline::{run, RunSummary};
+pub use pipeline::{run, run_to_end, RunSummary};

@@ -12,13 +12,14 @@
 //! closes instead of in a post-pass.
 
 use crate::capture::file::InputBlock;
-use crate::capture::live::{drop_privileges, LiveCapture, LiveOptions};
+use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
 use crate::capture::{file, LinkType, Packet, Timestamp};
 use crate::config::{Config, Input};
 use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
 use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, TableConfig};
+use crate::hooks::{Notice, Progress};
 use crate::output::{CloseHook, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowSink, Template};
 use crate::output::{OrderedReport, ReportWriter};
@@ -29,8 +30,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What a run did, for the binary's closing line.
-#[derive(Debug, Default, Clone)]
+/// What a run did, for the binary's closing lines. The library prints none
+/// of it.
+#[derive(Debug, Default)]
 pub struct RunSummary {
     /// Packets read from all inputs.
     pub packets: u64,
@@ -40,8 +42,22 @@ pub struct RunSummary {
     pub directions: u64,
     /// HTTP bodies carved (with `-e http`).
     pub http_bodies: u64,
-    /// Errors met on inputs that did not stop the run (each already a full message).
-    pub input_errors: Vec<String>,
+    /// Errors that did not stop the run, in the order met: inputs that
+    /// could not be read (wholly or in part), and bodies that could not be
+    /// carved. Each displays as one full line.
+    pub input_errors: Vec<Error>,
+    /// Live capture: what the kernel counted once capture stopped. `None`
+    /// when reading files, or when the run stopped before capturing.
+    pub capture_stats: Option<LiveStats>,
+}
+
+/// The kernel's account of a live capture, read when capture stops.
+#[derive(Debug)]
+pub struct LiveStats {
+    /// The interface captured on.
+    pub interface: String,
+    /// The kernel's counters, or why they could not be read.
+    pub stats: Result<CaptureStats, Error>,
 }
 
 /// BPF programs compiled per link type, as libpcap needs the link type to compile.
@@ -87,74 +103,85 @@ impl Filter {
 
 /// Read every input of `config` (or capture live, when `config.live` is
 /// set), reassemble and write the flows, write the report, and carve HTTP
-/// bodies when asked.
+/// bodies when asked. An error that stops the run is returned as `Err`,
+/// and what was done up to then is lost; [`run_to_end`] keeps it.
 pub fn run(config: &Config) -> Result<RunSummary, Error> {
-    if let Some(live) = &config.live {
-        return run_live(config, live);
+    match run_to_end(config) {
+        (_, Some(e)) => Err(e),
+        (summary, None) => Ok(summary),
     }
+}
+
+/// Like [`run`], but returns what the run did even when an error stopped
+/// it: the summary as far as the run got (live capture's statistics
+/// included, once capture has started) and the error that stopped it, if
+/// any.
+pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
+    let mut summary = RunSummary::default();
+    let result = match &config.live {
+        Some(live) => run_live(config, live, &mut summary),
+        None => run_files(config, &mut summary),
+    };
+    (summary, result.err())
+}
+
+/// Read every input of `config` in order, then carve HTTP bodies when asked.
+fn run_files(config: &Config, summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
         crate::capture::live::drop_privileges(user)?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
     let mut path = PacketPath::new(config, filter, outputs.sink);
-    let mut summary = RunSummary::default();
 
     let sources: Vec<(PathBuf, Source)> = config
         .inputs
         .iter()
         .flat_map(|input| expand(input, &mut summary.input_errors))
         .collect();
-    let bar = progress_bar(config.progress, &sources);
+    let progress = config.hooks.progress.as_ref();
+    if let Some(p) = progress {
+        p.start(total_bytes(&sources));
+    }
     for (name, source) in sources {
         path.unsupported = None;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
             Source::File(p) => match file::open(p) {
-                Ok(f) => file::read_stream(
-                    p,
-                    Progressed {
-                        inner: f,
-                        bar: bar.clone(),
-                    },
-                    &mut on_packet,
-                ),
+                Ok(f) => file::read_stream(p, Progressed { inner: f, progress }, &mut on_packet),
                 Err(e) => Err(e),
             },
             Source::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
         };
         if let Some(link) = path.unsupported {
-            summary.input_errors.push(
-                Error::UnsupportedLink {
-                    path: name.clone(),
-                    linktype: link.to_string(),
-                }
-                .to_string(),
-            );
+            summary.input_errors.push(Error::UnsupportedLink {
+                path: name.clone(),
+                linktype: link.to_string(),
+            });
         }
         if let Err(e) = result {
-            summary.input_errors.push(e.to_string());
+            summary.input_errors.push(e);
         }
         if path.fatal.is_some() {
             break;
         }
     }
-    bar.finish_and_clear();
-    path.finish(&mut summary)?;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    path.finish(summary)?;
     if config.http && config.console.is_none() {
         let carved =
             crate::http::carve_dirs(std::slice::from_ref(&config.outdir), &config.http_options)?;
         summary.http_bodies = carved.bodies;
-        summary
-            .input_errors
-            .extend(carved.errors.iter().map(|e| e.to_string()));
+        summary.input_errors.extend(carved.errors);
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Capture on an interface until SIGINT, SIGTERM or SIGHUP, then close
-/// everything as at the end of a file and print the kernel's statistics.
-fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
+/// everything as at the end of a file and keep the kernel's statistics.
+fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Result<(), Error> {
     // Open the interface first: without the rights to capture nothing else is done.
     let mut cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
@@ -175,14 +202,10 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
     let mut path = PacketPath::new(config, None, outputs.sink);
-    let mut summary = RunSummary::default();
-    if !config.quiet {
-        eprintln!(
-            "flowsplit: capturing on {} (link type {}); SIGINT, SIGTERM or SIGHUP stops",
-            cap.interface(),
-            cap.link()
-        );
-    }
+    config.hooks.notify(&Notice::Capturing {
+        interface: cap.interface().to_string(),
+        link: cap.link(),
+    });
     let mut last_flush = Instant::now();
     let mut capture_error = None;
     while !stop.load(Ordering::Relaxed) && path.fatal.is_none() {
@@ -205,38 +228,28 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
             }
         }
     }
-    let stats = cap.stats();
+    summary.capture_stats = Some(LiveStats {
+        interface: cap.interface().to_string(),
+        stats: cap.stats(),
+    });
     if let Some(link) = path.unsupported {
-        summary.input_errors.push(
-            Error::UnsupportedLink {
-                path: PathBuf::from(cap.interface()),
-                linktype: link.to_string(),
-            }
-            .to_string(),
-        );
+        summary.input_errors.push(Error::UnsupportedLink {
+            path: PathBuf::from(cap.interface()),
+            linktype: link.to_string(),
+        });
     }
-    let finished = path.finish(&mut summary);
+    let finished = path.finish(summary);
     if let Some(http) = http {
-        if let Ok(h) = http.lock() {
+        if let Ok(mut h) = http.lock() {
             summary.http_bodies = h.bodies;
-            summary.input_errors.extend(h.errors.iter().cloned());
+            summary.input_errors.append(&mut h.errors);
         }
     }
-    match stats {
-        Ok(s) => eprintln!(
-            "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface",
-            cap.interface(),
-            s.received,
-            s.dropped_by_kernel,
-            s.dropped_by_interface
-        ),
-        Err(e) => eprintln!("flowsplit: {e}"),
-    }
     finished?;
-    if let Some(e) = capture_error {
-        return Err(e);
+    match capture_error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(summary)
 }
 
 /// How often live capture flushes flow files and moves capture time on.
@@ -316,7 +329,7 @@ impl PacketPath {
 #[derive(Debug, Default)]
 struct HttpTally {
     bodies: u64,
-    errors: Vec<String>,
+    errors: Vec<Error>,
 }
 
 /// The flow tables and everything behind them, built from the configuration.
@@ -430,7 +443,7 @@ impl CloseHook for LiveHttp {
         }
         if let Ok(mut t) = self.tally.lock() {
             t.bodies += carved.bodies.len() as u64;
-            t.errors.extend(carved.errors.iter().map(|e| e.to_string()));
+            t.errors.extend(carved.errors);
         }
         Ok(())
     }
@@ -438,7 +451,7 @@ impl CloseHook for LiveHttp {
     fn finish(&mut self) -> Result<(), Error> {
         let errors = self.carver.finish();
         if let Ok(mut t) = self.tally.lock() {
-            t.errors.extend(errors.iter().map(|e| e.to_string()));
+            t.errors.extend(errors);
         }
         Ok(())
     }
@@ -451,7 +464,7 @@ enum Source {
 }
 
 /// The captures an input names: itself, or a folder's files in name order.
-fn expand(input: &Input, errors: &mut Vec<String>) -> Vec<(PathBuf, Source)> {
+fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Source)> {
     match input {
         Input::Stdin => vec![(PathBuf::from("-"), Source::Stdin)],
         Input::Path(p) if p.is_dir() => {
@@ -462,7 +475,10 @@ fn expand(input: &Input, errors: &mut Vec<String>) -> Vec<(PathBuf, Source)> {
                         files.push((e.path().to_path_buf(), Source::File(e.path().to_path_buf())))
                     }
                     Ok(_) => {}
-                    Err(e) => errors.push(format!("{}: {e}", p.display())),
+                    Err(e) => errors.push(Error::Folder {
+                        path: p.clone(),
+                        source: e.into(),
+                    }),
                 }
             }
             files
@@ -471,40 +487,29 @@ fn expand(input: &Input, errors: &mut Vec<String>) -> Vec<(PathBuf, Source)> {
     }
 }
 
-/// A reader that advances the progress bar by the bytes it reads.
-struct Progressed<R> {
+/// A reader that tells the progress hook, if any, the bytes it reads.
+struct Progressed<'a, R> {
     inner: R,
-    bar: indicatif::ProgressBar,
+    progress: Option<&'a Arc<dyn Progress>>,
 }
 
-impl<R: std::io::Read> std::io::Read for Progressed<R> {
+impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
+        if let Some(p) = self.progress {
+            p.advance(n as u64);
+        }
         Ok(n)
     }
 }
 
-/// A bar counting bytes of all input files, or a hidden one.
-fn progress_bar(shown: bool, sources: &[(PathBuf, Source)]) -> indicatif::ProgressBar {
-    if !shown {
-        return indicatif::ProgressBar::hidden();
-    }
-    let total: u64 = sources
+/// The bytes of all input files together (standard input is not counted).
+fn total_bytes(sources: &[(PathBuf, Source)]) -> u64 {
+    sources
         .iter()
         .filter_map(|(_, s)| match s {
             Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Source::Stdin => None,
         })
-        .sum();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
+        .sum()
 }
