@@ -1,17 +1,25 @@
-//! The command line: flag definitions (once, here) and their translation
-//! into a validated [`Config`]. `--help`, the man page test and the binary
-//! all read these definitions.
+//! The command line of the `flowsplit` binary: flag definitions (once,
+//! here) and their translation into a validated [`Config`]. Part of the
+//! binary only; the library below takes a `Config` and never sees clap.
+//!
+//! Owns: the parsers of the bare form ([`Cli`]) and of each subcommand
+//! ([`HttpCli`]), the flag groups they share ([`HttpFlags`], [`Verbosity`])
+//! and [`dump`], the machine-readable listing of every parser's arguments
+//! behind the hidden `--dump-cli` flag, which `tests/manpage.rs` checks
+//! `man/flowsplit.1` against. Must not: run anything or print anything
+//! but that listing.
 
-use crate::capture::live::LiveOptions;
-use crate::config::{
+use clap::{ArgAction, Args, CommandFactory, Parser};
+use flowsplit::capture::live::LiveOptions;
+use flowsplit::config::{
     Config, Input, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME,
     DEFAULT_TEMPLATE,
 };
-use crate::decode::UdpTunnel;
-use crate::error::Error;
-use crate::flow::table::DEFAULT_MAX_CONNECTIONS;
-use crate::output::{ConsoleFormat, ConsoleOptions, EventTarget};
-use clap::{ArgAction, Parser};
+use flowsplit::decode::UdpTunnel;
+use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
+use flowsplit::http::HttpOptions;
+use flowsplit::output::{ConsoleFormat, ConsoleOptions, EventTarget};
+use flowsplit::Error;
 use std::path::PathBuf;
 
 /// Split TCP connections in packet captures into one file per direction.
@@ -46,7 +54,7 @@ pub struct Cli {
 
     /// Live capture: keep at most BYTES of each packet.
     #[arg(long = "snaplen", value_name = "BYTES", conflicts_with = "read",
-          default_value_t = crate::capture::live::DEFAULT_SNAPLEN,
+          default_value_t = flowsplit::capture::live::DEFAULT_SNAPLEN,
           value_parser = clap::value_parser!(i32).range(64..))]
     pub snaplen: i32,
 
@@ -99,9 +107,9 @@ pub struct Cli {
     #[arg(short = 'e', value_name = "SCANNER", value_parser = ["http"])]
     pub scanner: Option<String>,
 
-    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
-    #[arg(short = 'Z')]
-    pub no_decompress: bool,
+    /// How `-e http` carves bodies.
+    #[command(flatten)]
+    pub http: HttpFlags,
 
     /// Write the JSON Lines report to FILE (default: report.jsonl in the output folder).
     #[arg(
@@ -128,9 +136,9 @@ pub struct Cli {
     #[arg(long = "max-pending-total", value_name = "BYTES", default_value_t = DEFAULT_MAX_PENDING_TOTAL)]
     pub max_pending_total: usize,
 
-    /// Print nothing but errors on standard error.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     /// Reassemble on N worker threads (default: one per core, at most 16). Output is the same for every N.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -151,6 +159,45 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub expression: Vec<String>,
+
+    /// Print one JSON line per argument of every parser (see [`dump`]) and exit.
+    #[arg(long = "dump-cli", hide = true, exclusive = true)]
+    pub dump_cli: bool,
+}
+
+/// How HTTP bodies are carved: shared by `-e http` and `flowsplit http`.
+#[derive(Debug, Clone, Args)]
+pub struct HttpFlags {
+    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
+    #[arg(short = 'Z')]
+    pub no_decompress: bool,
+
+    /// Keep at most BYTES of a decoded body; the rest is cut off and flagged.
+    #[arg(long = "max-decoded", value_name = "BYTES", default_value_t = HttpOptions::default().max_decoded_bytes)]
+    pub max_decoded: u64,
+
+    /// Cut a body off once it decodes to more than N bytes per encoded byte (past 1 MiB).
+    #[arg(long = "max-ratio", value_name = "N", default_value_t = HttpOptions::default().max_ratio, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_ratio: u64,
+}
+
+impl HttpFlags {
+    /// The carving settings these flags ask for.
+    pub fn options(&self) -> HttpOptions {
+        HttpOptions {
+            decode: !self.no_decompress,
+            max_decoded_bytes: self.max_decoded,
+            max_ratio: self.max_ratio,
+        }
+    }
+}
+
+/// What is said on standard error: shared by every parser.
+#[derive(Debug, Clone, Args)]
+pub struct Verbosity {
+    /// Print nothing but errors on standard error.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
 }
 
 /// `KIND:PORT`, e.g. `vxlan:8472`.
@@ -222,7 +269,7 @@ impl Cli {
         config.max_bytes = self.max_bytes;
         config.max_open_files = match self.max_open_files {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
-            None => crate::output::files::default_max_open(),
+            None => flowsplit::output::files::default_max_open(),
         };
         config.report = if self.no_report || (console.is_some() && self.report.is_none()) {
             // Console modes write no flow files, so no report unless asked for.
@@ -237,7 +284,7 @@ impl Cli {
         config.max_pending_per_direction = self.max_pending;
         config.max_pending_total = self.max_pending_total.max(self.max_pending);
         config.http = self.scanner.as_deref() == Some("http") && console.is_none();
-        config.http_options.decode = !self.no_decompress;
+        config.http_options = self.http.options();
         config.udp_tunnels = self.udp_tunnel.clone();
         config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
         config.threads = match self.threads {
@@ -267,30 +314,54 @@ pub struct HttpCli {
     #[arg(value_name = "DIR", required = true)]
     pub dirs: Vec<PathBuf>,
 
-    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
-    #[arg(short = 'Z')]
-    pub no_decompress: bool,
+    /// How bodies are carved.
+    #[command(flatten)]
+    pub http: HttpFlags,
 
-    /// Keep at most BYTES of a decoded body; the rest is cut off and flagged.
-    #[arg(long = "max-decoded", value_name = "BYTES", default_value_t = 1 << 30)]
-    pub max_decoded: u64,
-
-    /// Cut a body off once it decodes to more than N bytes per encoded byte (past 1 MiB).
-    #[arg(long = "max-ratio", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_ratio: u64,
-
-    /// Print nothing but errors on standard error.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
-impl HttpCli {
-    /// The carving settings these flags ask for.
-    pub fn options(&self) -> crate::http::HttpOptions {
-        crate::http::HttpOptions {
-            decode: !self.no_decompress,
-            max_decoded_bytes: self.max_decoded,
-            max_ratio: self.max_ratio,
+/// Every parser of the binary, each named as its `--help` names it: the
+/// bare form first, then one per subcommand.
+pub fn commands() -> Vec<clap::Command> {
+    vec![Cli::command(), HttpCli::command()]
+}
+
+/// Write one JSON object per line for every argument of every parser in
+/// [`commands`] (clap's `--help` and `--version` included, `--dump-cli`
+/// itself left out): `command` (the parser's name), `id`, `short` (`"-x"`
+/// or null), `long` (`"--name"` or null), `value_name` (the positional's
+/// name, or null for a flag) and `defaults` (the default values as shown by
+/// `--help`). This is the listing `tests/manpage.rs` checks the man page
+/// against, so that the page is checked against these very definitions.
+pub fn dump(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for mut cmd in commands() {
+        cmd.build();
+        for arg in cmd.get_arguments() {
+            if arg.get_id() == "dump_cli" {
+                continue;
+            }
+            let value_name = arg.is_positional().then(|| {
+                arg.get_value_names()
+                    .and_then(|v| v.first().map(|n| n.to_string()))
+                    .unwrap_or_else(|| arg.get_id().to_string())
+            });
+            let line = serde_json::json!({
+                "command": cmd.get_name(),
+                "id": arg.get_id().as_str(),
+                "short": arg.get_short().map(|c| format!("-{c}")),
+                "long": arg.get_long().map(|l| format!("--{l}")),
+                "value_name": value_name,
+                "defaults": arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>(),
+            });
+            writeln!(out, "{line}")?;
         }
     }
+    out.flush()
 }

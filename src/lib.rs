@@ -7,10 +7,11 @@
 //! → [`flow`] (flow table and per-direction reassembly) → [`output`]
 //! (flow files and the report) → [`http`] (the HTTP post-pass).
 //! [`run`] wires them together from a validated [`Config`]; the `flowsplit`
-//! binary only parses the command line into that `Config`.
+//! binary parses the command line (clap lives there, not here) into that
+//! `Config`, and prints what the run reports through [`hooks`] and
+//! [`RunSummary`]: the library writes nothing to the terminal.
 
 pub mod capture;
-pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod error;

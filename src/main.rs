@@ -2,46 +2,97 @@
 //! error and exit 0 (success), 1 (runtime or internal error) or 2 (usage
 //! error). Everything flowsplit says on standard error is printed here: the
 //! library reports through [`flowsplit::hooks`] and [`flowsplit::RunSummary`].
+//!
+//! The first argument picks a subcommand from [`SUBCOMMANDS`]; anything
+//! else is tcpflow's bare form, `flowsplit [options] [expression]`
+//! ([`split`]). Every subcommand ends through [`exit`], the one place that
+//! turns an outcome into error lines and an exit code.
+
+mod cli;
 
 use clap::Parser;
-use flowsplit::cli::{Cli, HttpCli};
+use cli::{Cli, HttpCli};
 use flowsplit::hooks::{Notice, Progress};
+use flowsplit::Error;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
+/// A subcommand's entry point. It gets the arguments from the subcommand's
+/// name on (so clap sees the name where the program name goes), prints what
+/// is its own to print, and leaves errors and the exit code to [`exit`].
+type Subcommand = fn(Vec<OsString>) -> Result<Done, Error>;
+
+/// The subcommands, by the name given as the first argument. A first
+/// argument that names none of them starts the bare form ([`split`]), so
+/// `flowsplit -r x.pcap port 80` works as in tcpflow. A new subcommand is
+/// one entry here and one parser in `cli.rs` (which `--dump-cli`, and so
+/// the man page test, must list too).
+const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http)];
+
+/// How a subcommand ended when no error stopped it.
+#[derive(Debug, Default)]
+struct Done {
+    /// Errors that did not stop it; each is printed, and any makes the exit code 1.
+    errors: Vec<Error>,
+    /// A closing line, printed after the errors.
+    closing: Option<String>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "http") {
-        let cli = HttpCli::parse_from(args.iter().skip(1));
-        return match flowsplit::http::carve_dirs(&cli.dirs, &cli.options()) {
-            Ok(s) => {
-                for e in &s.errors {
-                    eprintln!("flowsplit: {e}");
-                }
-                if !cli.quiet {
-                    eprintln!(
-                        "flowsplit: {} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders",
-                        s.messages, s.connections, s.bodies, s.incomplete, s.folders
-                    );
-                }
-                if s.errors.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let chosen = args.get(1).and_then(|first| {
+        SUBCOMMANDS
+            .iter()
+            .find(|(name, _)| first == name)
+            .map(|&(_, run)| run)
+    });
+    exit(match chosen {
+        Some(run) => run(args.into_iter().skip(1).collect()),
+        None => split(args),
+    })
+}
+
+/// The one exit path: print the errors that did not stop the run, then the
+/// closing line, and exit 0 or 1; or print the error that stopped it and
+/// exit with its code (2 for usage errors).
+fn exit(outcome: Result<Done, Error>) -> ExitCode {
+    match outcome {
+        Ok(done) => {
+            for e in &done.errors {
+                eprintln!("flowsplit: {e}");
             }
-            Err(e) => fail(&e.to_string(), e.exit_code()),
-        };
+            if let Some(line) = &done.closing {
+                eprintln!("flowsplit: {line}");
+            }
+            if done.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("flowsplit: {e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
     }
+}
+
+/// The bare form: split captures (or a live capture) into flow files.
+fn split(args: Vec<OsString>) -> Result<Done, Error> {
     let cli = Cli::parse_from(args);
-    let quiet = cli.quiet;
+    if cli.dump_cli {
+        cli::dump(&mut std::io::stdout().lock()).map_err(|source| Error::Write {
+            path: "-".into(),
+            source,
+        })?;
+        return Ok(Done::default());
+    }
+    let quiet = cli.verbosity.quiet;
     let live = cli.read.is_empty();
-    let mut config = match cli.into_config() {
-        Ok(c) => c,
-        Err(e) => return fail(&e.to_string(), e.exit_code()),
-    };
+    let mut config = cli.into_config()?;
     if !quiet {
         config.hooks.notice = Some(Arc::new(print_notice));
         if !live && std::io::stderr().is_terminal() {
@@ -49,6 +100,7 @@ fn main() -> ExitCode {
         }
     }
     let (summary, fatal) = flowsplit::run_to_end(&config);
+    // The kernel's counts come before the errors, and also when one stopped the run.
     if let Some(live) = &summary.capture_stats {
         match &live.stats {
             Ok(s) => eprintln!(
@@ -58,22 +110,34 @@ fn main() -> ExitCode {
             Err(e) => eprintln!("flowsplit: {e}"),
         }
     }
-    if let Some(e) = fatal {
-        return fail(&e.to_string(), e.exit_code());
-    }
-    for e in &summary.input_errors {
-        eprintln!("flowsplit: {e}");
-    }
-    if summary.input_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(Done {
+            errors: summary.input_errors,
+            closing: None,
+        }),
     }
 }
 
-/// Print a notice of the run on standard error (not with `-q`).
+/// `flowsplit http DIR...`: carve HTTP bodies out of folders of flow files.
+fn http(args: Vec<OsString>) -> Result<Done, Error> {
+    let cli = HttpCli::parse_from(args);
+    let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
+    let closing = (!cli.verbosity.quiet).then(|| {
+        format!(
+            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders",
+            s.messages, s.connections, s.bodies, s.incomplete, s.folders
+        )
+    });
+    Ok(Done {
+        errors: s.errors,
+        closing,
+    })
+}
+
+/// Print a notice of the run on standard error (installed unless `-q`).
 fn print_notice(notice: &Notice) {
-    // Notices yet to come are not printed until this binary knows them.
+    // Kinds of notice this binary does not know yet are not printed.
     if let Notice::Capturing { interface, link } = notice {
         eprintln!(
             "flowsplit: capturing on {interface} (link type {link}); SIGINT, SIGTERM or SIGHUP stops"
@@ -109,9 +173,4 @@ impl Progress for Bar {
             bar.finish_and_clear();
         }
     }
-}
-
-fn fail(msg: &str, code: i32) -> ExitCode {
-    eprintln!("flowsplit: {msg}");
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
