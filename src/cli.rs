@@ -12,11 +12,12 @@
 use clap::{ArgAction, Args, CommandFactory, Parser};
 use flowsplit::capture::live::LiveOptions;
 use flowsplit::config::{
-    Config, Input, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME,
-    DEFAULT_TEMPLATE,
+    Config, FileOutput, Input, Output, Source, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL,
+    DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
 };
 use flowsplit::decode::UdpTunnel;
 use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
+use flowsplit::hooks::Hooks;
 use flowsplit::http::HttpOptions;
 use flowsplit::output::{ConsoleFormat, ConsoleOptions, EventTarget};
 use flowsplit::Error;
@@ -249,29 +250,26 @@ impl Cli {
                 "--events -: standard output already carries the console output (-c, -C, -D); give --events a file".into(),
             ));
         }
-        let live = inputs_empty.then(|| LiveOptions {
-            interface: self.interface.clone(),
-            promisc: !self.no_promisc,
-            snaplen: self.snaplen,
-            buffer_size: self.buffer_size,
-            ..LiveOptions::default()
-        });
         if self.template.is_empty() {
             return Err(Error::Usage("-T: the template is empty".into()));
         }
-        let mut config = Config::new(inputs, self.outdir.clone());
-        config.filter = if self.expression.is_empty() {
-            None
+        let source = if inputs_empty {
+            Source::Live(LiveOptions {
+                interface: self.interface.clone(),
+                promisc: !self.no_promisc,
+                snaplen: self.snaplen,
+                buffer_size: self.buffer_size,
+                ..LiveOptions::default()
+            })
         } else {
-            Some(self.expression.join(" "))
+            Source::Files(inputs)
         };
-        config.template = self.template;
-        config.max_bytes = self.max_bytes;
-        config.max_open_files = match self.max_open_files {
+        // Computed in every mode: it also raises the soft file-descriptor limit.
+        let max_open_files = match self.max_open_files {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => flowsplit::output::files::default_max_open(),
         };
-        config.report = if self.no_report || (console.is_some() && self.report.is_none()) {
+        let report = if self.no_report || (console.is_some() && self.report.is_none()) {
             // Console modes write no flow files, so no report unless asked for.
             None
         } else {
@@ -280,26 +278,39 @@ impl Cli {
                     .unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)),
             )
         };
-        config.idle_timeout = self.timeout;
-        config.max_pending_per_direction = self.max_pending;
-        config.max_pending_total = self.max_pending_total.max(self.max_pending);
-        config.http = self.scanner.as_deref() == Some("http") && console.is_none();
-        config.http_options = self.http.options();
-        config.udp_tunnels = self.udp_tunnel.clone();
-        config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
-        config.threads = match self.threads {
+        let threads = match self.threads {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if console.is_some() {
+        let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
-            config.threads = 1;
-        }
-        config.live = live;
-        config.console = console;
-        config.events = events;
-        config.user = self.user;
-        Ok(config)
+            Some(options) => (Output::Console(options), 1),
+            None => {
+                let files = FileOutput {
+                    outdir: self.outdir,
+                    max_open_files,
+                    http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
+                };
+                (Output::Files(files), threads)
+            }
+        };
+        Ok(Config {
+            source,
+            filter: (!self.expression.is_empty()).then(|| self.expression.join(" ")),
+            output,
+            template: self.template,
+            max_bytes: self.max_bytes,
+            report,
+            events,
+            idle_timeout: self.timeout,
+            max_pending_per_direction: self.max_pending,
+            max_pending_total: self.max_pending_total.max(self.max_pending),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            udp_tunnels: self.udp_tunnel,
+            threads,
+            user: self.user,
+            hooks: Hooks::default(),
+        })
     }
 }
 
@@ -364,4 +375,88 @@ pub fn dump(out: &mut impl std::io::Write) -> std::io::Result<()> {
         }
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let argv = std::iter::once("flowsplit").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .expect("the flags parse")
+            .into_config()
+            .expect("a valid configuration")
+    }
+
+    #[test]
+    fn read_flags_are_a_files_source_and_no_read_flag_is_live() {
+        let c = config(&["-r", "a.pcap", "-r", "-", "port", "80"]);
+        assert_eq!(
+            c.source,
+            Source::Files(vec![Input::Path("a.pcap".into()), Input::Stdin])
+        );
+        assert_eq!(c.filter.as_deref(), Some("port 80"));
+        let c = config(&["-i", "lo", "-p"]);
+        match c.source {
+            Source::Live(live) => {
+                assert_eq!(live.interface.as_deref(), Some("lo"));
+                assert!(!live.promisc);
+            }
+            Source::Files(_) => panic!("no -r is a live capture"),
+        }
+    }
+
+    #[test]
+    fn e_http_carves_with_the_shared_http_flags() {
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-o",
+            "out",
+            "-e",
+            "http",
+            "-Z",
+            "--max-decoded",
+            "100",
+            "--max-ratio",
+            "20",
+        ]);
+        let (outdir, http) = c.output.http_carving().expect("-e http carves");
+        assert_eq!(outdir, &PathBuf::from("out"));
+        assert!(!http.decode);
+        assert_eq!(http.max_decoded_bytes, 100);
+        assert_eq!(http.max_ratio, 20);
+        assert!(config(&["-r", "a.pcap"]).output.http_carving().is_none());
+    }
+
+    #[test]
+    fn console_output_writes_no_files_carves_nothing_and_uses_one_thread() {
+        let c = config(&["-r", "a.pcap", "-c", "-e", "http", "-j", "4"]);
+        assert!(matches!(c.output, Output::Console(_)));
+        assert!(c.output.http_carving().is_none());
+        assert_eq!(c.threads, 1);
+        assert_eq!(c.report, None, "no report unless asked for");
+        let c = config(&["-r", "a.pcap", "-c", "-X", "r.jsonl"]);
+        assert_eq!(c.report, Some(PathBuf::from("r.jsonl")));
+    }
+
+    #[test]
+    fn http_subcommand_takes_the_same_http_flags() {
+        let cli = HttpCli::try_parse_from(["flowsplit http", "-q", "--max-decoded", "7", "d"])
+            .expect("the flags parse");
+        assert!(cli.verbosity.quiet);
+        assert_eq!(cli.http.options().max_decoded_bytes, 7);
+        assert_eq!(cli.dirs, vec![PathBuf::from("d")]);
+    }
+
+    #[test]
+    fn dump_lists_every_parser_but_not_itself() {
+        let mut out = Vec::new();
+        dump(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(r#""command":"flowsplit http""#), "{text}");
+        assert!(text.contains(r#""long":"--max-decoded""#), "{text}");
+        assert!(!text.contains("dump-cli"), "{text}");
+    }
 }

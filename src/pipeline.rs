@@ -14,7 +14,7 @@
 use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
 use crate::capture::{file, LinkType, Packet, Timestamp};
-use crate::config::{Config, Input};
+use crate::config::{Config, Input, Output, Source};
 use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
 use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
@@ -101,8 +101,8 @@ impl Filter {
     }
 }
 
-/// Read every input of `config` (or capture live, when `config.live` is
-/// set), reassemble and write the flows, write the report, and carve HTTP
+/// Read every input of `config` (or capture live, as its source says),
+/// reassemble and write the flows, write the report, and carve HTTP
 /// bodies when asked. An error that stops the run is returned as `Err`,
 /// and what was done up to then is lost; [`run_to_end`] keeps it.
 pub fn run(config: &Config) -> Result<RunSummary, Error> {
@@ -118,15 +118,15 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
 /// any.
 pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
     let mut summary = RunSummary::default();
-    let result = match &config.live {
-        Some(live) => run_live(config, live, &mut summary),
-        None => run_files(config, &mut summary),
+    let result = match &config.source {
+        Source::Live(live) => run_live(config, live, &mut summary),
+        Source::Files(inputs) => run_files(config, inputs, &mut summary),
     };
     (summary, result.err())
 }
 
-/// Read every input of `config` in order, then carve HTTP bodies when asked.
-fn run_files(config: &Config, summary: &mut RunSummary) -> Result<(), Error> {
+/// Read `inputs` in order, then carve HTTP bodies when asked.
+fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
         crate::capture::live::drop_privileges(user)?;
     }
@@ -134,8 +134,7 @@ fn run_files(config: &Config, summary: &mut RunSummary) -> Result<(), Error> {
     let outputs = Outputs::new(config, false)?;
     let mut path = PacketPath::new(config, filter, outputs.sink);
 
-    let sources: Vec<(PathBuf, Source)> = config
-        .inputs
+    let sources: Vec<(PathBuf, Capture)> = inputs
         .iter()
         .flat_map(|input| expand(input, &mut summary.input_errors))
         .collect();
@@ -147,11 +146,11 @@ fn run_files(config: &Config, summary: &mut RunSummary) -> Result<(), Error> {
         path.unsupported = None;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
-            Source::File(p) => match file::open(p) {
+            Capture::File(p) => match file::open(p) {
                 Ok(f) => file::read_stream(p, Progressed { inner: f, progress }, &mut on_packet),
                 Err(e) => Err(e),
             },
-            Source::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
+            Capture::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
         };
         if let Some(link) = path.unsupported {
             summary.input_errors.push(Error::UnsupportedLink {
@@ -170,9 +169,8 @@ fn run_files(config: &Config, summary: &mut RunSummary) -> Result<(), Error> {
         p.finish();
     }
     path.finish(summary)?;
-    if config.http && config.console.is_none() {
-        let carved =
-            crate::http::carve_dirs(std::slice::from_ref(&config.outdir), &config.http_options)?;
+    if let Some((outdir, http_options)) = config.output.http_carving() {
+        let carved = crate::http::carve_dirs(std::slice::from_ref(outdir), http_options)?;
         summary.http_bodies = carved.bodies;
         summary.input_errors.extend(carved.errors);
     }
@@ -355,14 +353,12 @@ impl Outputs {
             .map(ReportWriter::create)
             .transpose()?;
         let mut http = None;
-        let hook: Option<Box<dyn CloseHook>> = if live && config.http && config.console.is_none() {
+        let carving = config.output.http_carving().filter(|_| live);
+        let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
             Some(Box::new(LiveHttp {
-                carver: crate::http::live::LiveCarver::new(
-                    &config.outdir,
-                    config.http_options.clone(),
-                ),
+                carver: crate::http::live::LiveCarver::new(outdir, http_options.clone()),
                 events: events.clone(),
                 tally,
             }))
@@ -374,7 +370,7 @@ impl Outputs {
             .with_hook(hook)
             .flush_on_release(live);
         // Console output must come out in one order: one flow table.
-        let threads = if config.console.is_some() {
+        let threads = if matches!(config.output, Output::Console(_)) {
             1
         } else {
             config.threads.clamp(1, BUDGET_SHARDS)
@@ -390,10 +386,10 @@ impl Outputs {
         };
         let mut tables = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let sink: FlowSink = match config.console {
-                Some(opts) => ConsoleSink::stdout(opts, live).into(),
-                None => {
-                    FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?.into()
+            let sink: FlowSink = match &config.output {
+                Output::Console(opts) => ConsoleSink::stdout(*opts, live).into(),
+                Output::Files(files) => {
+                    FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?.into()
                 }
             };
             let sink = sink.with_events(events.clone());
@@ -458,22 +454,23 @@ impl CloseHook for LiveHttp {
 }
 
 /// One capture to read.
-enum Source {
+enum Capture {
     File(PathBuf),
     Stdin,
 }
 
 /// The captures an input names: itself, or a folder's files in name order.
-fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Source)> {
+fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
     match input {
-        Input::Stdin => vec![(PathBuf::from("-"), Source::Stdin)],
+        Input::Stdin => vec![(PathBuf::from("-"), Capture::Stdin)],
         Input::Path(p) if p.is_dir() => {
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
                 match entry {
-                    Ok(e) if e.file_type().is_file() => {
-                        files.push((e.path().to_path_buf(), Source::File(e.path().to_path_buf())))
-                    }
+                    Ok(e) if e.file_type().is_file() => files.push((
+                        e.path().to_path_buf(),
+                        Capture::File(e.path().to_path_buf()),
+                    )),
                     Ok(_) => {}
                     Err(e) => errors.push(Error::Folder {
                         path: p.clone(),
@@ -483,7 +480,7 @@ fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Source)> {
             }
             files
         }
-        Input::Path(p) => vec![(p.clone(), Source::File(p.clone()))],
+        Input::Path(p) => vec![(p.clone(), Capture::File(p.clone()))],
     }
 }
 
@@ -504,12 +501,12 @@ impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
 }
 
 /// The bytes of all input files together (standard input is not counted).
-fn total_bytes(sources: &[(PathBuf, Source)]) -> u64 {
+fn total_bytes(sources: &[(PathBuf, Capture)]) -> u64 {
     sources
         .iter()
         .filter_map(|(_, s)| match s {
-            Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Source::Stdin => None,
+            Capture::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Capture::Stdin => None,
         })
         .sum()
 }
