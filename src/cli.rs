@@ -1,17 +1,26 @@
-//! The command line: flag definitions (once, here) and their translation
-//! into a validated [`Config`]. `--help`, the man page test and the binary
-//! all read these definitions.
+//! The command line of the `flowsplit` binary: flag definitions (once,
+//! here) and their translation into a validated [`Config`]. Part of the
+//! binary only; the library below takes a `Config` and never sees clap.
+//!
+//! Owns: the parsers of the bare form ([`Cli`]) and of each subcommand
+//! ([`HttpCli`]), the flag groups they share ([`HttpFlags`], [`Verbosity`])
+//! and [`dump`], the machine-readable listing of every parser's arguments
+//! behind the hidden `--dump-cli` flag, which `tests/manpage.rs` checks
+//! `man/flowsplit.1` against. Must not: run anything or print anything
+//! but that listing.
 
-use crate::capture::live::LiveOptions;
-use crate::config::{
-    Config, Input, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME,
-    DEFAULT_TEMPLATE,
+use clap::{ArgAction, Args, CommandFactory, Parser};
+use flowsplit::capture::live::LiveOptions;
+use flowsplit::config::{
+    Config, FileOutput, Input, Output, Source, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL,
+    DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
 };
-use crate::decode::UdpTunnel;
-use crate::error::Error;
-use crate::flow::table::DEFAULT_MAX_CONNECTIONS;
-use crate::output::{ConsoleFormat, ConsoleOptions, EventTarget};
-use clap::{ArgAction, Parser};
+use flowsplit::decode::UdpTunnel;
+use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
+use flowsplit::hooks::Hooks;
+use flowsplit::http::HttpOptions;
+use flowsplit::output::{ConsoleFormat, ConsoleOptions, EventTarget};
+use flowsplit::Error;
 use std::path::PathBuf;
 
 /// Split TCP connections in packet captures into one file per direction.
@@ -46,7 +55,7 @@ pub struct Cli {
 
     /// Live capture: keep at most BYTES of each packet.
     #[arg(long = "snaplen", value_name = "BYTES", conflicts_with = "read",
-          default_value_t = crate::capture::live::DEFAULT_SNAPLEN,
+          default_value_t = flowsplit::capture::live::DEFAULT_SNAPLEN,
           value_parser = clap::value_parser!(i32).range(64..))]
     pub snaplen: i32,
 
@@ -99,9 +108,9 @@ pub struct Cli {
     #[arg(short = 'e', value_name = "SCANNER", value_parser = ["http"])]
     pub scanner: Option<String>,
 
-    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
-    #[arg(short = 'Z')]
-    pub no_decompress: bool,
+    /// How `-e http` carves bodies.
+    #[command(flatten)]
+    pub http: HttpFlags,
 
     /// Write the JSON Lines report to FILE (default: report.jsonl in the output folder).
     #[arg(
@@ -128,9 +137,9 @@ pub struct Cli {
     #[arg(long = "max-pending-total", value_name = "BYTES", default_value_t = DEFAULT_MAX_PENDING_TOTAL)]
     pub max_pending_total: usize,
 
-    /// Print nothing but errors on standard error.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 
     /// Reassemble on N worker threads (default: one per core, at most 16). Output is the same for every N.
     #[arg(short = 'j', long = "threads", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -151,6 +160,45 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub expression: Vec<String>,
+
+    /// Print one JSON line per argument of every parser (see [`dump`]) and exit.
+    #[arg(long = "dump-cli", hide = true, exclusive = true)]
+    pub dump_cli: bool,
+}
+
+/// How HTTP bodies are carved: shared by `-e http` and `flowsplit http`.
+#[derive(Debug, Clone, Args)]
+pub struct HttpFlags {
+    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
+    #[arg(short = 'Z')]
+    pub no_decompress: bool,
+
+    /// Keep at most BYTES of a decoded body; the rest is cut off and flagged.
+    #[arg(long = "max-decoded", value_name = "BYTES", default_value_t = HttpOptions::default().max_decoded_bytes)]
+    pub max_decoded: u64,
+
+    /// Cut a body off once it decodes to more than N bytes per encoded byte (past 1 MiB).
+    #[arg(long = "max-ratio", value_name = "N", default_value_t = HttpOptions::default().max_ratio, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_ratio: u64,
+}
+
+impl HttpFlags {
+    /// The carving settings these flags ask for.
+    pub fn options(&self) -> HttpOptions {
+        HttpOptions {
+            decode: !self.no_decompress,
+            max_decoded_bytes: self.max_decoded,
+            max_ratio: self.max_ratio,
+        }
+    }
+}
+
+/// What is said on standard error: shared by every parser.
+#[derive(Debug, Clone, Args)]
+pub struct Verbosity {
+    /// Print nothing but errors on standard error.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
 }
 
 /// `KIND:PORT`, e.g. `vxlan:8472`.
@@ -202,29 +250,26 @@ impl Cli {
                 "--events -: standard output already carries the console output (-c, -C, -D); give --events a file".into(),
             ));
         }
-        let live = inputs_empty.then(|| LiveOptions {
-            interface: self.interface.clone(),
-            promisc: !self.no_promisc,
-            snaplen: self.snaplen,
-            buffer_size: self.buffer_size,
-            ..LiveOptions::default()
-        });
         if self.template.is_empty() {
             return Err(Error::Usage("-T: the template is empty".into()));
         }
-        let mut config = Config::new(inputs, self.outdir.clone());
-        config.filter = if self.expression.is_empty() {
-            None
+        let source = if inputs_empty {
+            Source::Live(LiveOptions {
+                interface: self.interface.clone(),
+                promisc: !self.no_promisc,
+                snaplen: self.snaplen,
+                buffer_size: self.buffer_size,
+                ..LiveOptions::default()
+            })
         } else {
-            Some(self.expression.join(" "))
+            Source::Files(inputs)
         };
-        config.template = self.template;
-        config.max_bytes = self.max_bytes;
-        config.max_open_files = match self.max_open_files {
+        // Computed in every mode: it also raises the soft file-descriptor limit.
+        let max_open_files = match self.max_open_files {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
-            None => crate::output::files::default_max_open(),
+            None => flowsplit::output::files::default_max_open(),
         };
-        config.report = if self.no_report || (console.is_some() && self.report.is_none()) {
+        let report = if self.no_report || (console.is_some() && self.report.is_none()) {
             // Console modes write no flow files, so no report unless asked for.
             None
         } else {
@@ -233,29 +278,39 @@ impl Cli {
                     .unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)),
             )
         };
-        config.idle_timeout = self.timeout;
-        config.max_pending_per_direction = self.max_pending;
-        config.max_pending_total = self.max_pending_total.max(self.max_pending);
-        config.progress =
-            !self.quiet && live.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-        config.http = self.scanner.as_deref() == Some("http") && console.is_none();
-        config.http_options.decode = !self.no_decompress;
-        config.quiet = self.quiet;
-        config.udp_tunnels = self.udp_tunnel.clone();
-        config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
-        config.threads = match self.threads {
+        let threads = match self.threads {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if console.is_some() {
+        let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
-            config.threads = 1;
-        }
-        config.live = live;
-        config.console = console;
-        config.events = events;
-        config.user = self.user;
-        Ok(config)
+            Some(options) => (Output::Console(options), 1),
+            None => {
+                let files = FileOutput {
+                    outdir: self.outdir,
+                    max_open_files,
+                    http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
+                };
+                (Output::Files(files), threads)
+            }
+        };
+        Ok(Config {
+            source,
+            filter: (!self.expression.is_empty()).then(|| self.expression.join(" ")),
+            output,
+            template: self.template,
+            max_bytes: self.max_bytes,
+            report,
+            events,
+            idle_timeout: self.timeout,
+            max_pending_per_direction: self.max_pending,
+            max_pending_total: self.max_pending_total.max(self.max_pending),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            udp_tunnels: self.udp_tunnel,
+            threads,
+            user: self.user,
+            hooks: Hooks::default(),
+        })
     }
 }
 
@@ -270,30 +325,138 @@ pub struct HttpCli {
     #[arg(value_name = "DIR", required = true)]
     pub dirs: Vec<PathBuf>,
 
-    /// Keep HTTP bodies as sent: do not undo Content-Encoding.
-    #[arg(short = 'Z')]
-    pub no_decompress: bool,
+    /// How bodies are carved.
+    #[command(flatten)]
+    pub http: HttpFlags,
 
-    /// Keep at most BYTES of a decoded body; the rest is cut off and flagged.
-    #[arg(long = "max-decoded", value_name = "BYTES", default_value_t = 1 << 30)]
-    pub max_decoded: u64,
-
-    /// Cut a body off once it decodes to more than N bytes per encoded byte (past 1 MiB).
-    #[arg(long = "max-ratio", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_ratio: u64,
-
-    /// Print nothing but errors on standard error.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
 }
 
-impl HttpCli {
-    /// The carving settings these flags ask for.
-    pub fn options(&self) -> crate::http::HttpOptions {
-        crate::http::HttpOptions {
-            decode: !self.no_decompress,
-            max_decoded_bytes: self.max_decoded,
-            max_ratio: self.max_ratio,
+/// Every parser of the binary, each named as its `--help` names it: the
+/// bare form first, then one per subcommand.
+pub fn commands() -> Vec<clap::Command> {
+    vec![Cli::command(), HttpCli::command()]
+}
+
+/// Write one JSON object per line for every argument of every parser in
+/// [`commands`] (clap's `--help` and `--version` included, `--dump-cli`
+/// itself left out): `command` (the parser's name), `id`, `short` (`"-x"`
+/// or null), `long` (`"--name"` or null), `value_name` (the positional's
+/// name, or null for a flag) and `defaults` (the default values as shown by
+/// `--help`). This is the listing `tests/manpage.rs` checks the man page
+/// against, so that the page is checked against these very definitions.
+pub fn dump(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for mut cmd in commands() {
+        cmd.build();
+        for arg in cmd.get_arguments() {
+            if arg.get_id() == "dump_cli" {
+                continue;
+            }
+            let value_name = arg.is_positional().then(|| {
+                arg.get_value_names()
+                    .and_then(|v| v.first().map(|n| n.to_string()))
+                    .unwrap_or_else(|| arg.get_id().to_string())
+            });
+            let line = serde_json::json!({
+                "command": cmd.get_name(),
+                "id": arg.get_id().as_str(),
+                "short": arg.get_short().map(|c| format!("-{c}")),
+                "long": arg.get_long().map(|l| format!("--{l}")),
+                "value_name": value_name,
+                "defaults": arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>(),
+            });
+            writeln!(out, "{line}")?;
         }
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        let argv = std::iter::once("flowsplit").chain(args.iter().copied());
+        Cli::try_parse_from(argv)
+            .expect("the flags parse")
+            .into_config()
+            .expect("a valid configuration")
+    }
+
+    #[test]
+    fn read_flags_are_a_files_source_and_no_read_flag_is_live() {
+        let c = config(&["-r", "a.pcap", "-r", "-", "port", "80"]);
+        assert_eq!(
+            c.source,
+            Source::Files(vec![Input::Path("a.pcap".into()), Input::Stdin])
+        );
+        assert_eq!(c.filter.as_deref(), Some("port 80"));
+        let c = config(&["-i", "lo", "-p"]);
+        match c.source {
+            Source::Live(live) => {
+                assert_eq!(live.interface.as_deref(), Some("lo"));
+                assert!(!live.promisc);
+            }
+            Source::Files(_) => panic!("no -r is a live capture"),
+        }
+    }
+
+    #[test]
+    fn e_http_carves_with_the_shared_http_flags() {
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-o",
+            "out",
+            "-e",
+            "http",
+            "-Z",
+            "--max-decoded",
+            "100",
+            "--max-ratio",
+            "20",
+        ]);
+        let (outdir, http) = c.output.http_carving().expect("-e http carves");
+        assert_eq!(outdir, &PathBuf::from("out"));
+        assert!(!http.decode);
+        assert_eq!(http.max_decoded_bytes, 100);
+        assert_eq!(http.max_ratio, 20);
+        assert!(config(&["-r", "a.pcap"]).output.http_carving().is_none());
+    }
+
+    #[test]
+    fn console_output_writes_no_files_carves_nothing_and_uses_one_thread() {
+        let c = config(&["-r", "a.pcap", "-c", "-e", "http", "-j", "4"]);
+        assert!(matches!(c.output, Output::Console(_)));
+        assert!(c.output.http_carving().is_none());
+        assert_eq!(c.threads, 1);
+        assert_eq!(c.report, None, "no report unless asked for");
+        let c = config(&["-r", "a.pcap", "-c", "-X", "r.jsonl"]);
+        assert_eq!(c.report, Some(PathBuf::from("r.jsonl")));
+    }
+
+    #[test]
+    fn http_subcommand_takes_the_same_http_flags() {
+        let cli = HttpCli::try_parse_from(["flowsplit http", "-q", "--max-decoded", "7", "d"])
+            .expect("the flags parse");
+        assert!(cli.verbosity.quiet);
+        assert_eq!(cli.http.options().max_decoded_bytes, 7);
+        assert_eq!(cli.dirs, vec![PathBuf::from("d")]);
+    }
+
+    #[test]
+    fn dump_lists_every_parser_but_not_itself() {
+        let mut out = Vec::new();
+        dump(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(r#""command":"flowsplit http""#), "{text}");
+        assert!(text.contains(r#""long":"--max-decoded""#), "{text}");
+        assert!(!text.contains("dump-cli"), "{text}");
     }
 }

@@ -13,51 +13,102 @@ pub enum Input {
     Stdin,
 }
 
-/// Everything a run needs to know.
+/// Everything a run needs to know. Where packets come from ([`Source`])
+/// and where directions go ([`Output`]) are each one choice, so a live
+/// capture that also reads files, or console output that also carves HTTP
+/// bodies, cannot be built.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Capture inputs, read in this order with flow state carried across them.
-    pub inputs: Vec<Input>,
-    /// A BPF filter expression applied to every packet, if any.
+    /// Where packets come from: capture files or a live interface.
+    pub source: Source,
+    /// A BPF filter expression applied to every packet, if any (compiled by
+    /// libpcap; in the kernel for live capture).
     pub filter: Option<String>,
-    /// The folder flow files are written to (created with parents).
-    pub outdir: PathBuf,
-    /// The file-name template, tcpflow's %-codes.
+    /// Where reassembled directions go: flow files or standard output.
+    pub output: Output,
+    /// The file-name template, tcpflow's %-codes (the console modes name
+    /// directions with it too).
     pub template: String,
     /// At most this many bytes are stored per direction.
     pub max_bytes: Option<u64>,
-    /// At most this many flow files are open at once.
-    pub max_open_files: usize,
     /// Where the JSON Lines report goes; `None` turns it off.
     pub report: Option<PathBuf>,
+    /// Where the event stream goes, if anywhere.
+    pub events: Option<crate::output::EventTarget>,
     /// Capture-time idle timeout in seconds; `None` is no timeout.
     pub idle_timeout: Option<u64>,
     /// Buffered out-of-order bytes allowed per direction before the hole is given up as a gap.
     pub max_pending_per_direction: usize,
     /// Buffered out-of-order bytes allowed over all directions (split between workers).
     pub max_pending_total: usize,
-    /// Show a progress bar on standard error (the binary sets this for terminals).
-    pub progress: bool,
-    /// Run the HTTP post-pass over the flows written.
-    pub http: bool,
-    /// Settings for the HTTP post-pass.
-    pub http_options: crate::http::HttpOptions,
-    /// Say nothing on stderr but errors.
-    pub quiet: bool,
     /// Open connections kept at most; past it the least recently active is closed.
     pub max_connections: usize,
     /// UDP ports on which tunnels are decoded besides their standard ports.
     pub udp_tunnels: Vec<(u16, crate::decode::UdpTunnel)>,
-    /// Worker threads reassembling connections (1: everything in the reading thread).
+    /// Worker threads reassembling connections (1: everything in the
+    /// reading thread). Console output always uses one.
     pub threads: usize,
-    /// Capture live from an interface instead of reading `inputs` (which is then empty).
-    pub live: Option<crate::capture::live::LiveOptions>,
-    /// Print directions to standard output instead of writing flow files.
-    pub console: Option<crate::output::ConsoleOptions>,
-    /// Where the event stream goes, if anywhere.
-    pub events: Option<crate::output::EventTarget>,
     /// Switch to this user once the capture is open (`-U`).
     pub user: Option<String>,
+    /// Where notices and reading progress go; by default nowhere.
+    pub hooks: crate::hooks::Hooks,
+}
+
+/// Where packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Capture inputs, read in this order with flow state carried across them.
+    Files(Vec<Input>),
+    /// A live capture on an interface, until SIGINT, SIGTERM or SIGHUP.
+    Live(crate::capture::live::LiveOptions),
+}
+
+/// Where reassembled directions go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// One flow file per direction in a folder, HTTP bodies carved if asked.
+    Files(FileOutput),
+    /// Each direction printed to standard output as it is reassembled; no
+    /// flow files, no HTTP carving.
+    Console(crate::output::ConsoleOptions),
+}
+
+/// Flow files: where, how many open at once, and HTTP carving.
+#[derive(Debug, Clone)]
+pub struct FileOutput {
+    /// The folder flow files are written to (created with parents).
+    pub outdir: PathBuf,
+    /// At most this many flow files are open at once (split between workers).
+    pub max_open_files: usize,
+    /// Carve HTTP bodies out of the flows written (`-e http`) with these
+    /// settings: after the last input, or in live capture as each
+    /// connection closes. `None` carves nothing.
+    pub http: Option<crate::http::HttpOptions>,
+}
+
+impl Output {
+    /// The flow-file settings, when directions go to files.
+    pub fn files(&self) -> Option<&FileOutput> {
+        match self {
+            Output::Files(f) => Some(f),
+            Output::Console(_) => None,
+        }
+    }
+
+    /// The folder and settings of HTTP carving, when it is asked for (it
+    /// needs flow files).
+    pub fn http_carving(&self) -> Option<(&PathBuf, &crate::http::HttpOptions)> {
+        let files = self.files()?;
+        Some((&files.outdir, files.http.as_ref()?))
+    }
+
+    /// The flow-file settings to change, when directions go to files.
+    pub fn files_mut(&mut self) -> Option<&mut FileOutput> {
+        match self {
+            Output::Files(f) => Some(f),
+            Output::Console(_) => None,
+        }
+    }
 }
 
 /// tcpflow's default file-name template.
@@ -73,31 +124,63 @@ pub const DEFAULT_MAX_PENDING_TOTAL: usize = 64 << 20;
 pub const DEFAULT_REPORT_NAME: &str = "report.jsonl";
 
 impl Config {
-    /// A configuration with tcpflow's defaults, reading `inputs` into `outdir`.
+    /// A configuration with tcpflow's defaults, reading `inputs` into flow
+    /// files in `outdir`, with the report in `outdir`.
     pub fn new(inputs: Vec<Input>, outdir: impl Into<PathBuf>) -> Self {
         let outdir = outdir.into();
         Config {
-            inputs,
+            source: Source::Files(inputs),
             filter: None,
             report: Some(outdir.join(DEFAULT_REPORT_NAME)),
-            outdir,
+            output: Output::Files(FileOutput {
+                outdir,
+                max_open_files: 64,
+                http: None,
+            }),
             template: DEFAULT_TEMPLATE.to_string(),
             max_bytes: None,
-            max_open_files: 64,
             idle_timeout: None,
             max_pending_per_direction: DEFAULT_MAX_PENDING,
             max_pending_total: DEFAULT_MAX_PENDING_TOTAL,
-            progress: false,
-            http: false,
-            http_options: crate::http::HttpOptions::default(),
-            quiet: true,
             threads: 1,
             udp_tunnels: Vec::new(),
             max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
-            live: None,
-            console: None,
             events: None,
             user: None,
+            hooks: crate::hooks::Hooks::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_reads_files_into_flow_files_with_the_report_beside_them() {
+        let c = Config::new(vec![Input::Stdin], "out");
+        assert_eq!(c.source, Source::Files(vec![Input::Stdin]));
+        let files = c.output.files().expect("flow files");
+        assert_eq!(files.outdir, PathBuf::from("out"));
+        assert!(files.http.is_none());
+        assert_eq!(
+            c.report,
+            Some(PathBuf::from("out").join(DEFAULT_REPORT_NAME))
+        );
+    }
+
+    #[test]
+    fn http_carving_needs_flow_files_and_the_scanner() {
+        let mut c = Config::new(Vec::new(), "out");
+        assert!(c.output.http_carving().is_none());
+        c.output.files_mut().expect("flow files").http = Some(Default::default());
+        let (outdir, _) = c.output.http_carving().expect("carving asked for");
+        assert_eq!(outdir, &PathBuf::from("out"));
+        c.output = Output::Console(crate::output::ConsoleOptions {
+            format: crate::output::ConsoleFormat::Prefixed,
+            raw: false,
+        });
+        assert!(c.output.http_carving().is_none());
+        assert!(c.output.files_mut().is_none());
     }
 }

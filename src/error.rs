@@ -1,5 +1,6 @@
 //! Typed errors of the library. The binary turns each into one line on
-//! stderr and an exit code (1 for runtime errors, 2 for usage errors).
+//! stderr and an exit code (1 for runtime and internal errors, 2 for usage
+//! errors).
 
 use std::path::PathBuf;
 
@@ -56,6 +57,15 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A folder of captures (`-r DIR`) could not be walked completely; the
+    /// captures found in it are read all the same.
+    #[error("{path}: {source}")]
+    Folder {
+        /// The folder given.
+        path: PathBuf,
+        /// What went wrong while walking it.
+        source: std::io::Error,
+    },
     /// Writing output failed.
     #[error("{path}: {source}")]
     Write {
@@ -83,14 +93,68 @@ pub enum Error {
     /// An invalid setting (a usage error: exit code 2).
     #[error("{0}")]
     Usage(String),
+    /// A failure inside flowsplit itself, not caused by the settings or the
+    /// inputs: a worker thread that stopped or panicked, a signal handler
+    /// that could not be installed (exit code 1, never 2).
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
-    /// The process exit code this error calls for: 2 for usage errors, 1 otherwise.
+    /// The process exit code this error calls for: 2 for usage errors (a bad
+    /// flag or filter expression), 1 for everything else, internal failures
+    /// included.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Filter { .. } => 2,
             _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_and_filter_errors_exit_2() {
+        assert_eq!(
+            Error::Usage("-T: the template is empty".into()).exit_code(),
+            2
+        );
+        let filter = Error::Filter {
+            expr: "tcp port".into(),
+            detail: "syntax error".into(),
+        };
+        assert_eq!(filter.exit_code(), 2);
+    }
+
+    #[test]
+    fn internal_errors_exit_1_not_2() {
+        let e = Error::Internal("a worker thread stopped".into());
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.to_string(), "a worker thread stopped");
+    }
+
+    #[test]
+    fn runtime_errors_exit_1() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let errors = [
+            Error::Open {
+                path: "a.pcap".into(),
+                source: io(),
+            },
+            Error::Write {
+                path: "out".into(),
+                source: io(),
+            },
+            Error::Capture {
+                interface: "lo".into(),
+                detail: "no rights".into(),
+            },
+        ];
+        for e in errors {
+            assert_eq!(e.exit_code(), 1, "{e}");
         }
     }
 }

@@ -7,18 +7,20 @@
 //! → [`flow`] (flow table and per-direction reassembly) → [`output`]
 //! (flow files and the report) → [`http`] (the HTTP post-pass).
 //! [`run`] wires them together from a validated [`Config`]; the `flowsplit`
-//! binary only parses the command line into that `Config`.
+//! binary parses the command line (clap lives there, not here) into that
+//! `Config`, and prints what the run reports through [`hooks`] and
+//! [`RunSummary`]: the library writes nothing to the terminal.
 //!
 //! The synthetic captures the tests, examples and benchmarks are built from
 //! come from the separate `flowsplit-synth` crate (`synth/` in the
 //! workspace), a dev-dependency only: it is not part of this library.
 
 pub mod capture;
-pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod error;
 pub mod flow;
+pub mod hooks;
 pub mod http;
 pub mod output;
 pub mod parallel;
@@ -26,4 +28,4 @@ pub mod pipeline;
 
 pub use config::Config;
 pub use error::Error;
-pub use pipeline::{run, RunSummary};
+pub use pipeline::{run, run_to_end, RunSummary};

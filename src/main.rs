@@ -1,55 +1,176 @@
 //! The `flowsplit` binary: parse the command line, run, report one line per
-//! error and exit 0 (success), 1 (runtime error) or 2 (usage error).
+//! error and exit 0 (success), 1 (runtime or internal error) or 2 (usage
+//! error). Everything flowsplit says on standard error is printed here: the
+//! library reports through [`flowsplit::hooks`] and [`flowsplit::RunSummary`].
+//!
+//! The first argument picks a subcommand from [`SUBCOMMANDS`]; anything
+//! else is tcpflow's bare form, `flowsplit [options] [expression]`
+//! ([`split`]). Every subcommand ends through [`exit`], the one place that
+//! turns an outcome into error lines and an exit code.
+
+mod cli;
 
 use clap::Parser;
-use flowsplit::cli::{Cli, HttpCli};
+use cli::{Cli, HttpCli};
+use flowsplit::hooks::{Notice, Progress};
+use flowsplit::Error;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+
+/// A subcommand's entry point. It gets the arguments from the subcommand's
+/// name on (so clap sees the name where the program name goes), prints what
+/// is its own to print, and leaves errors and the exit code to [`exit`].
+type Subcommand = fn(Vec<OsString>) -> Result<Done, Error>;
+
+/// The subcommands, by the name given as the first argument. A first
+/// argument that names none of them starts the bare form ([`split`]), so
+/// `flowsplit -r x.pcap port 80` works as in tcpflow. A new subcommand is
+/// one entry here and one parser in `cli.rs` (which `--dump-cli`, and so
+/// the man page test, must list too).
+const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http)];
+
+/// How a subcommand ended when no error stopped it.
+#[derive(Debug, Default)]
+struct Done {
+    /// Errors that did not stop it; each is printed, and any makes the exit code 1.
+    errors: Vec<Error>,
+    /// A closing line, printed after the errors.
+    closing: Option<String>,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "http") {
-        let cli = HttpCli::parse_from(args.iter().skip(1));
-        return match flowsplit::http::carve_dirs(&cli.dirs, &cli.options()) {
-            Ok(s) => {
-                for e in &s.errors {
-                    eprintln!("flowsplit: {e}");
-                }
-                if !cli.quiet {
-                    eprintln!(
-                        "flowsplit: {} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders",
-                        s.messages, s.connections, s.bodies, s.incomplete, s.folders
-                    );
-                }
-                if s.errors.is_empty() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                }
-            }
-            Err(e) => fail(&e.to_string(), e.exit_code()),
-        };
-    }
-    let cli = Cli::parse_from(args);
-    let config = match cli.into_config() {
-        Ok(c) => c,
-        Err(e) => return fail(&e.to_string(), e.exit_code()),
-    };
-    match flowsplit::run(&config) {
-        Ok(summary) => {
-            for e in &summary.input_errors {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let chosen = args.get(1).and_then(|first| {
+        SUBCOMMANDS
+            .iter()
+            .find(|(name, _)| first == name)
+            .map(|&(_, run)| run)
+    });
+    exit(match chosen {
+        Some(run) => run(args.into_iter().skip(1).collect()),
+        None => split(args),
+    })
+}
+
+/// The one exit path: print the errors that did not stop the run, then the
+/// closing line, and exit 0 or 1; or print the error that stopped it and
+/// exit with its code (2 for usage errors).
+fn exit(outcome: Result<Done, Error>) -> ExitCode {
+    match outcome {
+        Ok(done) => {
+            for e in &done.errors {
                 eprintln!("flowsplit: {e}");
             }
-            if summary.input_errors.is_empty() {
+            if let Some(line) = &done.closing {
+                eprintln!("flowsplit: {line}");
+            }
+            if done.errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             }
         }
-        Err(e) => fail(&e.to_string(), e.exit_code()),
+        Err(e) => {
+            eprintln!("flowsplit: {e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
     }
 }
 
-fn fail(msg: &str, code: i32) -> ExitCode {
-    eprintln!("flowsplit: {msg}");
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+/// The bare form: split captures (or a live capture) into flow files.
+fn split(args: Vec<OsString>) -> Result<Done, Error> {
+    let cli = Cli::parse_from(args);
+    if cli.dump_cli {
+        cli::dump(&mut std::io::stdout().lock()).map_err(|source| Error::Write {
+            path: "-".into(),
+            source,
+        })?;
+        return Ok(Done::default());
+    }
+    let quiet = cli.verbosity.quiet;
+    let live = cli.read.is_empty();
+    let mut config = cli.into_config()?;
+    if !quiet {
+        config.hooks.notice = Some(Arc::new(print_notice));
+        if !live && std::io::stderr().is_terminal() {
+            config.hooks.progress = Some(Arc::new(Bar::default()));
+        }
+    }
+    let (summary, fatal) = flowsplit::run_to_end(&config);
+    // The kernel's counts come before the errors, and also when one stopped the run.
+    if let Some(live) = &summary.capture_stats {
+        match &live.stats {
+            Ok(s) => eprintln!(
+                "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface",
+                live.interface, s.received, s.dropped_by_kernel, s.dropped_by_interface
+            ),
+            Err(e) => eprintln!("flowsplit: {e}"),
+        }
+    }
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(Done {
+            errors: summary.input_errors,
+            closing: None,
+        }),
+    }
+}
+
+/// `flowsplit http DIR...`: carve HTTP bodies out of folders of flow files.
+fn http(args: Vec<OsString>) -> Result<Done, Error> {
+    let cli = HttpCli::parse_from(args);
+    let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
+    let closing = (!cli.verbosity.quiet).then(|| {
+        format!(
+            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders",
+            s.messages, s.connections, s.bodies, s.incomplete, s.folders
+        )
+    });
+    Ok(Done {
+        errors: s.errors,
+        closing,
+    })
+}
+
+/// Print a notice of the run on standard error (installed unless `-q`).
+fn print_notice(notice: &Notice) {
+    // Kinds of notice this binary does not know yet are not printed.
+    if let Notice::Capturing { interface, link } = notice {
+        eprintln!(
+            "flowsplit: capturing on {interface} (link type {link}); SIGINT, SIGTERM or SIGHUP stops"
+        );
+    }
+}
+
+/// The progress bar over the bytes of all input files, drawn on standard
+/// error when it is a terminal (and not with `-q`).
+#[derive(Default)]
+struct Bar(OnceLock<ProgressBar>);
+
+impl Progress for Bar {
+    fn start(&self, total_bytes: u64) {
+        let bar =
+            ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr_with_hz(4));
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        let _ = self.0.set(bar);
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.0.get() {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.0.get() {
+            bar.finish_and_clear();
+        }
+    }
 }

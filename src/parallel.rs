@@ -233,7 +233,7 @@ impl Sharded {
         let mut batch = std::mem::replace(&mut self.batches[w], fresh);
         batch.through = through;
         if self.senders[w].send(batch).is_err() {
-            return Err(Error::Usage("a worker thread stopped".into()));
+            return Err(Error::Internal("a worker thread stopped".into()));
         }
         Ok(())
     }
@@ -247,7 +247,7 @@ impl SegmentSink for Sharded {
         input: Option<&InputBlock>,
     ) -> Result<(), Error> {
         if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(Error::Usage("a worker failed".into()));
+            return Err(Error::Internal("a worker failed".into()));
         }
         if let Some(block) = input {
             if !self
@@ -356,7 +356,7 @@ impl SegmentSink for Sharded {
         }
         match self.collector.join() {
             Ok(result) => result,
-            Err(_) => Err(Error::Usage("the report thread panicked".into())),
+            Err(_) => Err(Error::Internal("the report thread panicked".into())),
         }
     }
 }

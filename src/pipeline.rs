@@ -12,13 +12,14 @@
 //! closes instead of in a post-pass.
 
 use crate::capture::file::InputBlock;
-use crate::capture::live::{drop_privileges, LiveCapture, LiveOptions};
+use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
 use crate::capture::{file, LinkType, Packet, Timestamp};
-use crate::config::{Config, Input};
+use crate::config::{Config, Input, Output, Source};
 use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
 use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
+use crate::hooks::{Notice, Progress};
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
@@ -29,8 +30,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What a run did, for the binary's closing line.
-#[derive(Debug, Default, Clone)]
+/// What a run did, for the binary's closing lines. The library prints none
+/// of it.
+#[derive(Debug, Default)]
 pub struct RunSummary {
     /// Packets read from all inputs.
     pub packets: u64,
@@ -40,8 +42,22 @@ pub struct RunSummary {
     pub directions: u64,
     /// HTTP bodies carved (with `-e http`).
     pub http_bodies: u64,
-    /// Errors met on inputs that did not stop the run (each already a full message).
-    pub input_errors: Vec<String>,
+    /// Errors that did not stop the run, in the order met: inputs that
+    /// could not be read (wholly or in part), and bodies that could not be
+    /// carved. Each displays as one full line.
+    pub input_errors: Vec<Error>,
+    /// Live capture: what the kernel counted once capture stopped. `None`
+    /// when reading files, or when the run stopped before capturing.
+    pub capture_stats: Option<LiveStats>,
+}
+
+/// The kernel's account of a live capture, read when capture stops.
+#[derive(Debug)]
+pub struct LiveStats {
+    /// The interface captured on.
+    pub interface: String,
+    /// The kernel's counters, or why they could not be read.
+    pub stats: Result<CaptureStats, Error>,
 }
 
 /// BPF programs compiled per link type, as libpcap needs the link type to compile.
@@ -74,7 +90,7 @@ impl Filter {
         }
         self.programs
             .get(&link)
-            .ok_or_else(|| Error::Usage("filter".into()))
+            .ok_or_else(|| Error::Internal("no compiled filter".into()))
     }
 
     fn matches(&mut self, pkt: &Packet<'_>) -> bool {
@@ -85,76 +101,85 @@ impl Filter {
     }
 }
 
-/// Read every input of `config` (or capture live, when `config.live` is
-/// set), reassemble and write the flows, write the report, and carve HTTP
-/// bodies when asked.
+/// Read every input of `config` (or capture live, as its source says),
+/// reassemble and write the flows, write the report, and carve HTTP
+/// bodies when asked. An error that stops the run is returned as `Err`,
+/// and what was done up to then is lost; [`run_to_end`] keeps it.
 pub fn run(config: &Config) -> Result<RunSummary, Error> {
-    if let Some(live) = &config.live {
-        return run_live(config, live);
+    match run_to_end(config) {
+        (_, Some(e)) => Err(e),
+        (summary, None) => Ok(summary),
     }
+}
+
+/// Like [`run`], but returns what the run did even when an error stopped
+/// it: the summary as far as the run got (live capture's statistics
+/// included, once capture has started) and the error that stopped it, if
+/// any.
+pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
+    let mut summary = RunSummary::default();
+    let result = match &config.source {
+        Source::Live(live) => run_live(config, live, &mut summary),
+        Source::Files(inputs) => run_files(config, inputs, &mut summary),
+    };
+    (summary, result.err())
+}
+
+/// Read `inputs` in order, then carve HTTP bodies when asked.
+fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
         crate::capture::live::drop_privileges(user)?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
     let mut path = PacketPath::new(config, filter, outputs.sink);
-    let mut summary = RunSummary::default();
 
-    let sources: Vec<(PathBuf, Source)> = config
-        .inputs
+    let sources: Vec<(PathBuf, Capture)> = inputs
         .iter()
         .flat_map(|input| expand(input, &mut summary.input_errors))
         .collect();
-    let bar = progress_bar(config.progress, &sources);
+    let progress = config.hooks.progress.as_ref();
+    if let Some(p) = progress {
+        p.start(total_bytes(&sources));
+    }
     for (name, source) in sources {
         path.unsupported = None;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
-            Source::File(p) => match file::open(p) {
-                Ok(f) => file::read_stream(
-                    p,
-                    Progressed {
-                        inner: f,
-                        bar: bar.clone(),
-                    },
-                    &mut on_packet,
-                ),
+            Capture::File(p) => match file::open(p) {
+                Ok(f) => file::read_stream(p, Progressed { inner: f, progress }, &mut on_packet),
                 Err(e) => Err(e),
             },
-            Source::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
+            Capture::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
         };
         if let Some(link) = path.unsupported {
-            summary.input_errors.push(
-                Error::UnsupportedLink {
-                    path: name.clone(),
-                    linktype: link.to_string(),
-                }
-                .to_string(),
-            );
+            summary.input_errors.push(Error::UnsupportedLink {
+                path: name.clone(),
+                linktype: link.to_string(),
+            });
         }
         if let Err(e) = result {
-            summary.input_errors.push(e.to_string());
+            summary.input_errors.push(e);
         }
         if path.fatal.is_some() {
             break;
         }
     }
-    bar.finish_and_clear();
-    path.finish(&mut summary)?;
-    if config.http && config.console.is_none() {
-        let carved =
-            crate::http::carve_dirs(std::slice::from_ref(&config.outdir), &config.http_options)?;
-        summary.http_bodies = carved.bodies;
-        summary
-            .input_errors
-            .extend(carved.errors.iter().map(|e| e.to_string()));
+    if let Some(p) = progress {
+        p.finish();
     }
-    Ok(summary)
+    path.finish(summary)?;
+    if let Some((outdir, http_options)) = config.output.http_carving() {
+        let carved = crate::http::carve_dirs(std::slice::from_ref(outdir), http_options)?;
+        summary.http_bodies = carved.bodies;
+        summary.input_errors.extend(carved.errors);
+    }
+    Ok(())
 }
 
 /// Capture on an interface until SIGINT, SIGTERM or SIGHUP, then close
-/// everything as at the end of a file and print the kernel's statistics.
-fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
+/// everything as at the end of a file and keep the kernel's statistics.
+fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Result<(), Error> {
     // Open the interface first: without the rights to capture nothing else is done.
     let mut cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
@@ -170,19 +195,15 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
         signal_hook::consts::SIGHUP,
     ] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| Error::Usage(format!("cannot handle signal {sig}: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
     }
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
     let mut path = PacketPath::new(config, None, outputs.sink);
-    let mut summary = RunSummary::default();
-    if !config.quiet {
-        eprintln!(
-            "flowsplit: capturing on {} (link type {}); SIGINT, SIGTERM or SIGHUP stops",
-            cap.interface(),
-            cap.link()
-        );
-    }
+    config.hooks.notify(&Notice::Capturing {
+        interface: cap.interface().to_string(),
+        link: cap.link(),
+    });
     let mut last_flush = Instant::now();
     let mut capture_error = None;
     while !stop.load(Ordering::Relaxed) && path.fatal.is_none() {
@@ -205,38 +226,28 @@ fn run_live(config: &Config, live: &LiveOptions) -> Result<RunSummary, Error> {
             }
         }
     }
-    let stats = cap.stats();
+    summary.capture_stats = Some(LiveStats {
+        interface: cap.interface().to_string(),
+        stats: cap.stats(),
+    });
     if let Some(link) = path.unsupported {
-        summary.input_errors.push(
-            Error::UnsupportedLink {
-                path: PathBuf::from(cap.interface()),
-                linktype: link.to_string(),
-            }
-            .to_string(),
-        );
+        summary.input_errors.push(Error::UnsupportedLink {
+            path: PathBuf::from(cap.interface()),
+            linktype: link.to_string(),
+        });
     }
-    let finished = path.finish(&mut summary);
+    let finished = path.finish(summary);
     if let Some(http) = http {
-        if let Ok(h) = http.lock() {
+        if let Ok(mut h) = http.lock() {
             summary.http_bodies = h.bodies;
-            summary.input_errors.extend(h.errors.iter().cloned());
+            summary.input_errors.append(&mut h.errors);
         }
     }
-    match stats {
-        Ok(s) => eprintln!(
-            "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface",
-            cap.interface(),
-            s.received,
-            s.dropped_by_kernel,
-            s.dropped_by_interface
-        ),
-        Err(e) => eprintln!("flowsplit: {e}"),
-    }
     finished?;
-    if let Some(e) = capture_error {
-        return Err(e);
+    match capture_error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(summary)
 }
 
 /// How often live capture flushes flow files and moves capture time on.
@@ -316,7 +327,7 @@ impl PacketPath {
 #[derive(Debug, Default)]
 struct HttpTally {
     bodies: u64,
-    errors: Vec<String>,
+    errors: Vec<Error>,
 }
 
 /// The flow tables and everything behind them, built from the configuration.
@@ -342,14 +353,12 @@ impl Outputs {
             .map(ReportWriter::create)
             .transpose()?;
         let mut http = None;
-        let hook: Option<Box<dyn CloseHook>> = if live && config.http && config.console.is_none() {
+        let carving = config.output.http_carving().filter(|_| live);
+        let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
             Some(Box::new(LiveHttp {
-                carver: crate::http::live::LiveCarver::new(
-                    &config.outdir,
-                    config.http_options.clone(),
-                ),
+                carver: crate::http::live::LiveCarver::new(outdir, http_options.clone()),
                 events: events.clone(),
                 tally,
             }))
@@ -361,7 +370,7 @@ impl Outputs {
             .with_hook(hook)
             .flush_on_release(live);
         // Console output must come out in one order: one flow table.
-        let threads = if config.console.is_some() {
+        let threads = if matches!(config.output, Output::Console(_)) {
             1
         } else {
             config.threads.clamp(1, BUDGET_SHARDS)
@@ -378,20 +387,18 @@ impl Outputs {
             template,
             events: events.clone(),
         };
-        let sink = match config.console {
-            Some(opts) => {
-                let table = FlowTable::new(
-                    table_config,
-                    ConsoleFlows::new(ConsoleSink::stdout(opts, live), naming, config.max_bytes),
-                );
-                tables_behind(vec![table], report)
+        let sink = match &config.output {
+            Output::Console(opts) => {
+                let console = ConsoleSink::stdout(*opts, live);
+                let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
+                tables_behind(vec![FlowTable::new(table_config, consumer)], report)
             }
-            None => {
+            Output::Files(files) => {
                 let mut tables = Vec::with_capacity(threads);
                 for _ in 0..threads {
-                    let files =
-                        FileSink::new(&config.outdir, (config.max_open_files / threads).max(1))?;
-                    let consumer = FlowFiles::new(files, naming.clone(), config.max_bytes);
+                    let sink =
+                        FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?;
+                    let consumer = FlowFiles::new(sink, naming.clone(), config.max_bytes);
                     tables.push(FlowTable::new(table_config.clone(), consumer));
                 }
                 tables_behind(tables, report)
@@ -447,7 +454,7 @@ impl CloseHook for LiveHttp {
         }
         if let Ok(mut t) = self.tally.lock() {
             t.bodies += carved.bodies.len() as u64;
-            t.errors.extend(carved.errors.iter().map(|e| e.to_string()));
+            t.errors.extend(carved.errors);
         }
         Ok(())
     }
@@ -455,73 +462,66 @@ impl CloseHook for LiveHttp {
     fn finish(&mut self) -> Result<(), Error> {
         let errors = self.carver.finish();
         if let Ok(mut t) = self.tally.lock() {
-            t.errors.extend(errors.iter().map(|e| e.to_string()));
+            t.errors.extend(errors);
         }
         Ok(())
     }
 }
 
 /// One capture to read.
-enum Source {
+enum Capture {
     File(PathBuf),
     Stdin,
 }
 
 /// The captures an input names: itself, or a folder's files in name order.
-fn expand(input: &Input, errors: &mut Vec<String>) -> Vec<(PathBuf, Source)> {
+fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
     match input {
-        Input::Stdin => vec![(PathBuf::from("-"), Source::Stdin)],
+        Input::Stdin => vec![(PathBuf::from("-"), Capture::Stdin)],
         Input::Path(p) if p.is_dir() => {
             let mut files = Vec::new();
             for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
                 match entry {
-                    Ok(e) if e.file_type().is_file() => {
-                        files.push((e.path().to_path_buf(), Source::File(e.path().to_path_buf())))
-                    }
+                    Ok(e) if e.file_type().is_file() => files.push((
+                        e.path().to_path_buf(),
+                        Capture::File(e.path().to_path_buf()),
+                    )),
                     Ok(_) => {}
-                    Err(e) => errors.push(format!("{}: {e}", p.display())),
+                    Err(e) => errors.push(Error::Folder {
+                        path: p.clone(),
+                        source: e.into(),
+                    }),
                 }
             }
             files
         }
-        Input::Path(p) => vec![(p.clone(), Source::File(p.clone()))],
+        Input::Path(p) => vec![(p.clone(), Capture::File(p.clone()))],
     }
 }
 
-/// A reader that advances the progress bar by the bytes it reads.
-struct Progressed<R> {
+/// A reader that tells the progress hook, if any, the bytes it reads.
+struct Progressed<'a, R> {
     inner: R,
-    bar: indicatif::ProgressBar,
+    progress: Option<&'a Arc<dyn Progress>>,
 }
 
-impl<R: std::io::Read> std::io::Read for Progressed<R> {
+impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
+        if let Some(p) = self.progress {
+            p.advance(n as u64);
+        }
         Ok(n)
     }
 }
 
-/// A bar counting bytes of all input files, or a hidden one.
-fn progress_bar(shown: bool, sources: &[(PathBuf, Source)]) -> indicatif::ProgressBar {
-    if !shown {
-        return indicatif::ProgressBar::hidden();
-    }
-    let total: u64 = sources
+/// The bytes of all input files together (standard input is not counted).
+fn total_bytes(sources: &[(PathBuf, Capture)]) -> u64 {
+    sources
         .iter()
         .filter_map(|(_, s)| match s {
-            Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-            Source::Stdin => None,
+            Capture::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Capture::Stdin => None,
         })
-        .sum();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
+        .sum()
 }

@@ -337,3 +337,49 @@ fn zero_open_files_is_a_usage_error() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The records of the HTTP index (`http.jsonl`) in `outdir`.
+fn http_index(outdir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(outdir.join("http.jsonl")).expect("an http.jsonl index");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("index line {l:?}: {e}")))
+        .collect()
+}
+
+/// `-e http` takes the carving limits of `flowsplit http`.
+#[test]
+fn max_decoded_and_max_ratio_take_effect_with_e_http() {
+    let capture = |name: &str| testdata(&format!("http/{name}.pcap"));
+
+    // A gzip body of 80 lines of 15 bytes, cut to its first 100 decoded bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let args = ["-q", "-e", "http", "--max-decoded", "100"];
+    let out = run_bin(&[&capture("gzip")], &outdir, &args);
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let index = http_index(&outdir);
+    assert_eq!(index.len(), 1, "{index:?}");
+    let b = &index[0]["response_body"];
+    assert_eq!(b["decoded"], true, "{b}");
+    assert_eq!(b["decoded_length"], 100, "{b}");
+    assert_eq!(b["complete"], false, "{b}");
+    let body = std::fs::read(outdir.join(b["file"].as_str().unwrap())).unwrap();
+    assert_eq!(body.len(), 100);
+    assert!(
+        body.starts_with(b"gzip line 0000\ngzip line 0001\n"),
+        "{body:?}"
+    );
+
+    // A gzip bomb cut at 20 decoded bytes per encoded byte instead of 1000.
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let args = ["-q", "-e", "http", "--max-ratio", "20"];
+    let out = run_bin(&[&capture("gzip_bomb")], &outdir, &args);
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    let index = http_index(&outdir);
+    let b = &index[0]["response_body"];
+    let encoded = b["encoded_length"].as_u64().unwrap();
+    assert!(encoded * 20 > 1 << 20, "past the 1 MiB floor: {encoded}");
+    assert_eq!(b["decoded_length"], encoded * 20, "{b}");
+    assert_eq!(b["complete"], false, "{b}");
+}

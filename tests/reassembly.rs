@@ -280,7 +280,9 @@ fn max_bytes_cuts_directions_and_says_so() {
 fn one_open_file_gives_the_same_output() {
     let inputs = [testdata("pcapng_mixed.pcapng")];
     let many = run_with(&inputs, |_| {});
-    let one = run_with(&inputs, |c| c.max_open_files = 1);
+    let one = run_with(&inputs, |c| {
+        c.output.files_mut().expect("flow files").max_open_files = 1
+    });
     assert_eq!(many.files.len(), 6);
     assert_eq!(many.files, one.files);
     let sort = |r: &[serde_json::Value]| {

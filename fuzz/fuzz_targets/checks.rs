@@ -42,7 +42,9 @@ pub fn capture_pipeline(data: &[u8]) {
     config.idle_timeout = Some(30);
     config.max_pending_per_direction = 4096;
     config.max_pending_total = 16384;
-    config.max_open_files = 4;
+    if let Some(files) = config.output.files_mut() {
+        files.max_open_files = 4;
+    }
     let _ = flowsplit::run(&config);
 
     let top = names_in(root.path());

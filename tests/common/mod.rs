@@ -134,9 +134,10 @@ pub fn run_with(inputs: &[PathBuf], adjust: impl FnOnce(&mut Config)) -> Outcome
     let (mut config, dir) = config(inputs);
     adjust(&mut config);
     let result = flowsplit::run(&config)
-        .map(|s| s.input_errors)
+        .map(|s| s.input_errors.iter().map(ToString::to_string).collect())
         .map_err(|e| e.to_string());
-    let (files, report) = collect(&config.outdir, config.report.as_deref());
+    let outdir = &config.output.files().expect("flow files").outdir;
+    let (files, report) = collect(outdir, config.report.as_deref());
     Outcome {
         dir,
         files,
