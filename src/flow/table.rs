@@ -92,6 +92,24 @@ struct Connection<S> {
     linger_sec: i64,
 }
 
+impl<S> Connection<S> {
+    /// Note what `seg` (already taken in) says about the connection's end:
+    /// a RST, or the last byte before both FINs. True when the connection
+    /// began closing just now.
+    fn begins_closing(&mut self, seg: &Segment<'_>) -> bool {
+        let was_closing = self.closing.is_some();
+        if seg.flags.rst() {
+            self.closing = Some(End::Rst);
+        } else if self.closing.is_none()
+            && self.sides[0].dir.fin_complete()
+            && self.sides[1].dir.fin_complete()
+        {
+            self.closing = Some(End::Fin);
+        }
+        self.closing.is_some() && !was_closing
+    }
+}
+
 /// Seconds of capture time a finished (FIN or RST) connection stays in the
 /// table to take in late packets (retransmissions, data sent after a RST)
 /// before its files are closed and reported.
@@ -187,6 +205,51 @@ impl Ledger {
     }
 }
 
+/// The consumer together with the ledgers of what the directions hold, so
+/// that every change to a direction is counted.
+struct Streams<C> {
+    consumer: C,
+    ledger: Ledger,
+}
+
+impl<C: StreamConsumer> Streams<C> {
+    /// Run `f` on one direction of budget shard `shard` (its reassembly
+    /// state and the consumer bound to it), then count what it holds.
+    fn tracked<T>(
+        &mut self,
+        shard: usize,
+        side: &mut Side<C::Stream>,
+        f: impl FnOnce(&mut Direction, &mut Bound<'_, C>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let before = Held::of(&self.consumer, side);
+        let mut out = Bound {
+            consumer: &mut self.consumer,
+            stream: &mut side.stream,
+        };
+        let result = f(&mut side.dir, &mut out);
+        self.ledger
+            .update(shard, before, Held::of(&self.consumer, side));
+        result
+    }
+
+    /// Close one direction of budget shard `shard`: hand over what is left,
+    /// then let the consumer describe it.
+    fn close(
+        &mut self,
+        shard: usize,
+        mut side: Side<C::Stream>,
+        end: End,
+    ) -> Result<Option<DirectionRecord>, Error> {
+        self.ledger.release(shard, Held::of(&self.consumer, &side));
+        let mut out = Bound {
+            consumer: &mut self.consumer,
+            stream: &mut side.stream,
+        };
+        let ending = side.dir.close(end, &mut out)?;
+        self.consumer.close(side.stream, side.dir.info(), &ending)
+    }
+}
+
 /// All open connections, and the consumer their streams go to.
 pub struct FlowTable<C: StreamConsumer> {
     /// Boxed: the table's slots stay small however large a connection is.
@@ -196,12 +259,10 @@ pub struct FlowTable<C: StreamConsumer> {
     idle: Vec<Wheel>,
     /// Open connections per budget shard.
     shard_conns: [usize; BUDGET_SHARDS],
-    /// Bytes held per budget shard.
-    ledger: Ledger,
     /// Finished connections by the second of their last packet.
     linger: Wheel,
     config: TableConfig,
-    consumer: C,
+    streams: Streams<C>,
     stats: TableStats,
     now: Timestamp,
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
@@ -215,10 +276,12 @@ impl<C: StreamConsumer> FlowTable<C> {
             conns: HashMap::default(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
             shard_conns: [0; BUDGET_SHARDS],
-            ledger: Ledger::default(),
             linger: Wheel::default(),
             config,
-            consumer,
+            streams: Streams {
+                consumer,
+                ledger: Ledger::default(),
+            },
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
@@ -227,7 +290,7 @@ impl<C: StreamConsumer> FlowTable<C> {
 
     /// The consumer (to read back what it kept, in tests and tools).
     pub fn consumer(&self) -> &C {
-        &self.consumer
+        &self.streams.consumer
     }
 
     /// What the table did so far.
@@ -240,11 +303,13 @@ impl<C: StreamConsumer> FlowTable<C> {
     pub fn flush(&mut self) -> Result<(), Error> {
         for conn in self.conns.values_mut() {
             for side in conn.sides.iter_mut() {
-                self.consumer.flush(&mut side.stream, side.dir.info())?;
+                self.streams
+                    .consumer
+                    .flush(&mut side.stream, side.dir.info())?;
             }
         }
-        self.ledger.flushed();
-        self.consumer.flush_all()
+        self.streams.ledger.flushed();
+        self.streams.consumer.flush_all()
     }
 
     /// Connections currently open.
@@ -264,53 +329,14 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.event = packet_no;
         let (key, side) = ConnKey::of(&seg.tuple);
         let shard = key.budget_shard();
-        let opens_new = seg.flags.syn() && !seg.flags.ack();
-        let mut counter = 0;
-        if let Some(conn) = self.conns.get(&key) {
-            let same_isn = conn.sides[side].dir.isn() == Some(seg.seq);
-            if opens_new && (conn.closing.is_some() || !same_isn) {
-                // Port reuse: a new SYN on a 4-tuple already in use.
-                counter = conn.counter.saturating_add(1);
-                let end = conn.closing.unwrap_or(End::Reused);
-                self.close(key, end, on_close)?;
-            }
+        let counter = self.end_if_reused(key, side, seg, on_close)?;
+        if !self.conns.contains_key(&key)
+            && !self.admit(key, side, seg, packet_no, counter, on_close)?
+        {
+            return Ok(());
         }
-        let conn = match self.conns.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(_) => {
-                if !seg.flags.syn() && seg.payload.is_empty() && seg.missing == 0 {
-                    // A bare ACK, FIN or RST of a connection we never saw or
-                    // already closed: nothing to write, nothing to open.
-                    return Ok(());
-                }
-                let cap = (self.config.max_connections / BUDGET_SHARDS).max(1);
-                while self.shard_conns[shard] >= cap {
-                    match self.least_recent(shard) {
-                        Some(old) => self.close(old, End::Evicted, on_close)?,
-                        None => break,
-                    }
-                }
-                self.shard_conns[shard] += 1;
-                self.stats.connections += 1;
-                let here = seg.tuple;
-                let side_of = |tuple| Side {
-                    dir: Direction::new(tuple, packet_no, counter),
-                    stream: C::Stream::default(),
-                };
-                let mut sides = [side_of(here), side_of(here.reversed())];
-                if side == 1 {
-                    sides.swap(0, 1);
-                }
-                self.conns.entry(key).or_insert(Box::new(Connection {
-                    id: packet_no,
-                    counter,
-                    sides,
-                    last_ts: seg.ts,
-                    closing: None,
-                    idle_sec: i64::MIN,
-                    linger_sec: i64::MIN,
-                }))
-            }
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return Ok(());
         };
         conn.last_ts = conn.last_ts.max(seg.ts);
         if conn.idle_sec != seg.ts.secs {
@@ -321,50 +347,25 @@ impl<C: StreamConsumer> FlowTable<C> {
             conn.sides[1 - side].dir.peer_acked(seg.ack);
         }
         let limits = &self.config.limits;
-        let consumer = &mut self.consumer;
+        let streams = &mut self.streams;
         let this = &mut conn.sides[side];
-        let before = Held::of(consumer, this);
-        let mut out = Bound {
-            consumer,
-            stream: &mut this.stream,
-        };
-        let result = this.dir.segment(seg, limits, &mut out);
-        self.ledger.update(shard, before, Held::of(consumer, this));
-        result?;
-        if self.ledger.pending(shard) > limits.max_pending_total {
+        streams.tracked(shard, this, |dir, out| dir.segment(seg, limits, out))?;
+        if streams.ledger.pending(shard) > limits.max_pending_total {
             // Over the shard's budget: the direction that just grew gives up its holes.
-            let before = Held::of(consumer, this);
-            let mut out = Bound {
-                consumer,
-                stream: &mut this.stream,
-            };
-            let result = this.dir.shed_pending(0, &mut out);
-            self.ledger.update(shard, before, Held::of(consumer, this));
-            result?;
+            streams.tracked(shard, this, |dir, out| dir.shed_pending(0, out))?;
         }
-        if self.ledger.collected(shard) > COLLECT_BUDGET {
+        if streams.ledger.collected(shard) > COLLECT_BUDGET {
             // Over the shard's budget for collected bytes: this direction writes now.
-            let before = Held::of(consumer, this);
-            let result = consumer.flush(&mut this.stream, this.dir.info());
-            self.ledger.update(shard, before, Held::of(consumer, this));
-            result?;
+            streams.tracked(shard, this, |dir, out| {
+                out.consumer.flush(out.stream, dir.info())
+            })?;
         }
-        let was_closing = conn.closing.is_some();
-        if seg.flags.rst() {
-            conn.closing = Some(End::Rst);
-        } else if conn.closing.is_none()
-            && conn.sides[0].dir.fin_complete()
-            && conn.sides[1].dir.fin_complete()
-        {
-            conn.closing = Some(End::Fin);
-        }
-        if conn.closing.is_some() && !was_closing {
+        if conn.begins_closing(seg) {
             // Lingering connections hold no buffers and no descriptors.
             for this in conn.sides.iter_mut() {
-                let before = Held::of(consumer, this);
-                let result = consumer.settle(&mut this.stream, this.dir.info());
-                self.ledger.update(shard, before, Held::of(consumer, this));
-                result?;
+                streams.tracked(shard, this, |dir, out| {
+                    out.consumer.settle(out.stream, dir.info())
+                })?;
             }
         }
         if conn.closing.is_some() && conn.linger_sec != seg.ts.secs {
@@ -373,6 +374,83 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         self.compact_idle(shard);
         Ok(())
+    }
+
+    /// A new SYN on a 4-tuple already in use (port reuse) ends the
+    /// connection there. Returns the counter a connection opened by `seg`
+    /// gets: one more than the one it ended, else 0.
+    fn end_if_reused(
+        &mut self,
+        key: ConnKey,
+        side: usize,
+        seg: &Segment<'_>,
+        on_close: &mut OnClose<'_>,
+    ) -> Result<u32, Error> {
+        let opens_new = seg.flags.syn() && !seg.flags.ack();
+        if !opens_new {
+            return Ok(0);
+        }
+        let Some(conn) = self.conns.get(&key) else {
+            return Ok(0);
+        };
+        let same_isn = conn.sides[side].dir.isn() == Some(seg.seq);
+        if conn.closing.is_none() && same_isn {
+            // A retransmitted SYN of the connection itself.
+            return Ok(0);
+        }
+        let counter = conn.counter.saturating_add(1);
+        let end = conn.closing.unwrap_or(End::Reused);
+        self.close(key, end, on_close)?;
+        Ok(counter)
+    }
+
+    /// Open a connection for `seg`, first evicting the least recently
+    /// active ones of its shard while the shard is full. Returns false when
+    /// `seg` opens nothing: a bare ACK, FIN or RST of a connection never
+    /// seen or already closed.
+    fn admit(
+        &mut self,
+        key: ConnKey,
+        side: usize,
+        seg: &Segment<'_>,
+        packet_no: u64,
+        counter: u32,
+        on_close: &mut OnClose<'_>,
+    ) -> Result<bool, Error> {
+        if !seg.flags.syn() && seg.payload.is_empty() && seg.missing == 0 {
+            return Ok(false);
+        }
+        let shard = key.budget_shard();
+        let cap = (self.config.max_connections / BUDGET_SHARDS).max(1);
+        while self.shard_conns[shard] >= cap {
+            match self.least_recent(shard) {
+                Some(old) => self.close(old, End::Evicted, on_close)?,
+                None => break,
+            }
+        }
+        self.shard_conns[shard] += 1;
+        self.stats.connections += 1;
+        let side_of = |tuple| Side {
+            dir: Direction::new(tuple, packet_no, counter),
+            stream: C::Stream::default(),
+        };
+        let mut sides = [side_of(seg.tuple), side_of(seg.tuple.reversed())];
+        if side == 1 {
+            sides.swap(0, 1);
+        }
+        self.conns.insert(
+            key,
+            Box::new(Connection {
+                id: packet_no,
+                counter,
+                sides,
+                last_ts: seg.ts,
+                closing: None,
+                idle_sec: i64::MIN,
+                linger_sec: i64::MIN,
+            }),
+        );
+        Ok(true)
     }
 
     /// Drop idle-wheel entries of connections that were active again since
@@ -487,18 +565,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         let shard = key.budget_shard();
         self.shard_conns[shard] = self.shard_conns[shard].saturating_sub(1);
         let mut first_err = None;
-        let consumer = &mut self.consumer;
         let Connection { id, sides, .. } = *conn;
-        for (side, mut this) in sides.into_iter().enumerate() {
-            self.ledger.release(shard, Held::of(consumer, &this));
-            let mut out = Bound {
-                consumer,
-                stream: &mut this.stream,
-            };
-            let closed = this.dir.close(end, &mut out).and_then(|ending| {
-                consumer.close(std::mem::take(&mut this.stream), this.dir.info(), &ending)
-            });
-            match closed {
+        for (side, this) in sides.into_iter().enumerate() {
+            match self.streams.close(shard, this, end) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;
                     let key = CloseKey {
@@ -537,7 +606,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         self.idle.iter_mut().for_each(|w| w.queue.clear());
         self.linger.queue.clear();
-        if let Err(e) = self.consumer.flush_all() {
+        if let Err(e) = self.streams.consumer.flush_all() {
             first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
