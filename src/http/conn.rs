@@ -19,7 +19,7 @@ use super::body::{BodyWriter, Limits};
 use super::index::{overlaps_gap, BodyRecord, Record};
 use super::message::{
     read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
-    HeadRead, Side, StartLine, MAX_HEAD,
+    HeadRead, Plan, Side, StartLine, MAX_HEAD,
 };
 use super::name::{body_file_name, BodyKind};
 use super::stream::Stream;
@@ -157,6 +157,11 @@ fn request_pass(
     opts: &HttpOptions,
     out: &mut Outcome,
 ) -> Vec<Req> {
+    let pass = Pass {
+        conn,
+        flow: f,
+        opts,
+    };
     let mut reqs = Vec::new();
     let Some(mut s) = open(f, out) else {
         return reqs;
@@ -211,20 +216,13 @@ fn request_pass(
                     if head.holed {
                         notes.push(HOLED_NOTE.into());
                     }
-                    let plan = request_plan(&head);
-                    let (body, bad) = carve_body(
-                        conn,
-                        f,
-                        &mut s,
-                        BodyKind::Request,
+                    let job = BodyJob {
+                        kind: BodyKind::Request,
                         number,
-                        &head,
-                        &plan.framing,
-                        plan.declared,
-                        plan.notes,
-                        opts,
-                        out,
-                    )?;
+                        head: &head,
+                        plan: request_plan(&head),
+                    };
+                    let (body, bad) = pass.carve_body(&mut s, job, out)?;
                     reqs.push(Req {
                         offset,
                         number,
@@ -262,6 +260,11 @@ fn response_pass(
     let mut used = 0usize;
     let mut tunnel = false;
     let req_file = conn.request.as_ref().map(|f| f.name.clone());
+    let pass = Pass {
+        conn,
+        flow: f,
+        opts,
+    };
     let Some(mut s) = open(f, out) else {
         return (records, used, tunnel);
     };
@@ -305,20 +308,13 @@ fn response_pass(
                 // Its fields (and so its body's framing) are unknown.
                 (None, true)
             } else {
-                let plan = response_plan(&head, method.as_deref());
-                carve_body(
-                    conn,
-                    f,
-                    &mut s,
-                    BodyKind::Response,
+                let job = BodyJob {
+                    kind: BodyKind::Response,
                     number,
-                    &head,
-                    &plan.framing,
-                    plan.declared,
-                    plan.notes,
-                    opts,
-                    out,
-                )?
+                    head: &head,
+                    plan: response_plan(&head, method.as_deref()),
+                };
+                pass.carve_body(&mut s, job, out)?
             };
             let mut rec = match req {
                 Some(r) => request_record(
@@ -439,47 +435,50 @@ fn request_record(req_file: Option<String>, r: Req) -> Record {
     }
 }
 
-/// Carve the body that follows `head` per `framing`. Returns its record
-/// (`None` when there is no body) and whether framing broke so the caller
-/// must resynchronise.
-#[allow(clippy::too_many_arguments)]
-fn carve_body<R: Read>(
-    conn: &Connection,
-    f: &FlowFile,
-    s: &mut Stream<R>,
+/// The flow a pass reads, and what its bodies are carved with.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    /// The connection (body files go into its folder).
+    conn: &'a Connection,
+    /// The flow file being read (names the body files; its gaps mark them).
+    flow: &'a FlowFile,
+    /// Decoding and limits.
+    opts: &'a HttpOptions,
+}
+
+/// One message's body to carve: the bytes after `head`, framed per `plan`.
+struct BodyJob<'h> {
+    /// Request or response body (names the body file).
     kind: BodyKind,
+    /// The message's 1-based number in its flow (names the body file).
     number: u64,
-    head: &Head,
-    framing: &Framing,
-    declared: Option<u64>,
-    plan_notes: Vec<String>,
-    opts: &HttpOptions,
-    out: &mut Outcome,
-) -> io::Result<(Option<BodyRecord>, bool)> {
-    let framing_name = match framing {
-        Framing::None => {
-            return Ok((None, false));
-        }
-        Framing::Length(_) => "length",
-        Framing::Chunked => "chunked",
-        Framing::Close => "close",
-    };
-    let content_type = head.header("content-type");
-    let name = body_file_name(&f.name, kind, number, content_type);
-    let path = conn.dir.join(&name);
-    let encoding = head.header_list("content-encoding");
-    let codings = encoding.as_deref().map(tokens).unwrap_or_default();
-    let limits = Limits {
-        max_bytes: opts.max_decoded_bytes,
-        max_ratio: opts.max_ratio,
-    };
-    let mut w = BodyWriter::new(path.clone(), &codings, opts.decode, limits);
-    let start = s.offset();
-    let mut incomplete = Vec::new();
-    let mut notes = plan_notes;
-    let mut bad = false;
+    /// The message head: content type and codings.
+    head: &'h Head,
+    /// Framing, declared length and the notes the framing decision made.
+    plan: Plan,
+}
+
+/// What copying a body's wire bytes found.
+#[derive(Default)]
+struct Copied {
+    /// Why the body is incomplete, in the order found.
+    incomplete: Vec<String>,
+    /// Other observations (trailer fields).
+    notes: Vec<String>,
+    /// Framing broke: the caller must resynchronise.
+    bad: bool,
+}
+
+/// Copy the body framed by `framing` from `s` into `w`. Once `w` wants no
+/// more bytes, the rest of the body is still read past.
+fn copy_body<R: Read>(
+    s: &mut Stream<R>,
+    framing: Framing,
+    w: &mut BodyWriter,
+) -> io::Result<Copied> {
+    let mut c = Copied::default();
     let mut want = true;
-    match *framing {
+    match framing {
         Framing::None => {}
         Framing::Length(n) => {
             let got = s.take(n, |b| {
@@ -489,7 +488,8 @@ fn carve_body<R: Read>(
                 true
             })?;
             if got < n {
-                incomplete.push(format!("eof: flow ends after {got} of {n} body bytes"));
+                c.incomplete
+                    .push(format!("eof: flow ends after {got} of {n} body bytes"));
             }
         }
         Framing::Close => {
@@ -504,59 +504,109 @@ fn carve_body<R: Read>(
             let (end, trailers) = read_chunked(s, |b| w.write(b))?;
             match end {
                 ChunkEnd::Done | ChunkEnd::Stopped => {}
-                ChunkEnd::Eof => incomplete.push("eof: flow ends inside the chunked body".into()),
+                ChunkEnd::Eof => c
+                    .incomplete
+                    .push("eof: flow ends inside the chunked body".into()),
                 ChunkEnd::Bad => {
-                    incomplete.push("bad chunk: invalid chunk-size line".into());
-                    bad = true;
+                    c.incomplete
+                        .push("bad chunk: invalid chunk-size line".into());
+                    c.bad = true;
                 }
             }
             if !trailers.is_empty() {
                 let names: Vec<&str> = trailers.iter().map(|(n, _)| n.as_str()).collect();
-                notes.push(format!("trailer fields: {}", names.join(", ")));
+                c.notes
+                    .push(format!("trailer fields: {}", names.join(", ")));
             }
         }
     }
-    let end = s.offset();
-    if head.holed {
-        incomplete.push(
-            "gap in the message head: fields may be missing, framing and codings are a guess"
-                .into(),
-        );
+    Ok(c)
+}
+
+impl Pass<'_> {
+    /// Carve the body `job` describes from `s`, writing its body file.
+    /// Returns its record (`None` when the framing says there is no body)
+    /// and whether framing broke so the caller must resynchronise.
+    fn carve_body<R: Read>(
+        &self,
+        s: &mut Stream<R>,
+        job: BodyJob<'_>,
+        out: &mut Outcome,
+    ) -> io::Result<(Option<BodyRecord>, bool)> {
+        let BodyJob {
+            kind,
+            number,
+            head,
+            plan,
+        } = job;
+        let framing_name = match plan.framing {
+            Framing::None => {
+                return Ok((None, false));
+            }
+            Framing::Length(_) => "length",
+            Framing::Chunked => "chunked",
+            Framing::Close => "close",
+        };
+        let content_type = head.header("content-type");
+        let name = body_file_name(&self.flow.name, kind, number, content_type);
+        let path = self.conn.dir.join(&name);
+        let encoding = head.header_list("content-encoding");
+        let codings = encoding.as_deref().map(tokens).unwrap_or_default();
+        let limits = Limits {
+            max_bytes: self.opts.max_decoded_bytes,
+            max_ratio: self.opts.max_ratio,
+        };
+        let mut w = BodyWriter::new(path.clone(), &codings, self.opts.decode, limits);
+        let start = s.offset();
+        let Copied {
+            mut incomplete,
+            notes: copy_notes,
+            bad,
+        } = copy_body(s, plan.framing, &mut w)?;
+        let mut notes = plan.notes;
+        notes.extend(copy_notes);
+        let end = s.offset();
+        if head.holed {
+            incomplete.push(
+                "gap in the message head: fields may be missing, framing and codings are a guess"
+                    .into(),
+            );
+        }
+        if overlaps_gap(&self.flow.gaps, start, end) {
+            incomplete.insert(
+                0,
+                "gap: body overlaps a zero-filled hole in the flow".into(),
+            );
+        }
+        let r = w.finish();
+        incomplete.extend(r.incomplete);
+        notes.extend(r.notes);
+        if let Some(source) = r.io_error {
+            out.errors.push(Error::Write { path, source });
+        }
+        if r.file_written {
+            out.bodies += 1;
+        }
+        let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+        Ok((
+            Some(BodyRecord {
+                file: r.file_written.then_some(name),
+                offset: start,
+                wire_length: end - start,
+                framing: framing_name.to_string(),
+                content_type: text(content_type),
+                content_encoding: text(encoding.as_deref()),
+                transfer_encoding: text(head.header_list("transfer-encoding").as_deref()),
+                declared_length: plan.declared,
+                encoded_length: r.encoded_len,
+                decoded_length: r.decoded_len,
+                decoded: r.decoded,
+                sha256: r.sha256,
+                complete: incomplete.is_empty(),
+                incomplete,
+                notes,
+            }),
+            bad,
+        ))
     }
-    if overlaps_gap(&f.gaps, start, end) {
-        incomplete.insert(
-            0,
-            "gap: body overlaps a zero-filled hole in the flow".into(),
-        );
-    }
-    let r = w.finish();
-    incomplete.extend(r.incomplete);
-    notes.extend(r.notes);
-    if let Some(source) = r.io_error {
-        out.errors.push(Error::Write { path, source });
-    }
-    if r.file_written {
-        out.bodies += 1;
-    }
-    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
-    Ok((
-        Some(BodyRecord {
-            file: r.file_written.then_some(name),
-            offset: start,
-            wire_length: end - start,
-            framing: framing_name.to_string(),
-            content_type: text(content_type),
-            content_encoding: text(encoding.as_deref()),
-            transfer_encoding: text(head.header_list("transfer-encoding").as_deref()),
-            declared_length: declared,
-            encoded_length: r.encoded_len,
-            decoded_length: r.decoded_len,
-            decoded: r.decoded,
-            sha256: r.sha256,
-            complete: incomplete.is_empty(),
-            incomplete,
-            notes,
-        }),
-        bad,
-    ))
 }
