@@ -5,7 +5,7 @@
 //! [`Connection`], and keeping the index records until capture ends. Reuses
 //! the post-pass's pieces unchanged: `pair` (which direction carries
 //! requests, by the rule `carve_dirs` applies to a pair), `conn::carve` (the
-//! carving itself) and `write_index`, so a live run's body files and index
+//! carving itself) and `write_folder_index`, so a live run's body files and index
 //! are those `flowsplit http` would write for the same folder.
 //!
 //! Must not: walk folders or read `report.jsonl` (the pipeline hands over
@@ -15,7 +15,7 @@ use super::conn::{self, Connection, FlowFile};
 use super::index::Record;
 use super::name::FlowName;
 use super::pair;
-use super::{write_index, HttpOptions, INDEX_NAME};
+use super::{write_folder_index, HttpOptions};
 use crate::error::Error;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -148,11 +148,8 @@ impl LiveCarver {
         let mut errors = Vec::new();
         self.records.entry(PathBuf::new()).or_default();
         for (folder, records) in std::mem::take(&mut self.records) {
-            let mut records = records;
-            records.sort_by(|a, b| a.order.cmp(&b.order));
-            let path = self.outdir.join(folder).join(INDEX_NAME);
-            if let Err(source) = write_index(&path, &records) {
-                errors.push(Error::Write { path, source });
+            if let Err(e) = write_folder_index(&self.outdir.join(folder), records) {
+                errors.push(e);
             }
         }
         errors

@@ -95,11 +95,51 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         }
     }
     let mut summary = CarveSummary::default();
-    // folder → flow files in it, by name.
-    let mut folders: BTreeMap<PathBuf, BTreeMap<FlowName, String>> = BTreeMap::new();
+    let (folders, gaps) = find_flows(dirs, &mut summary);
+    let mut connections = Vec::new();
+    for (folder, flows) in &folders {
+        connections.extend(pair_by_name(folder, flows, &gaps, &mut summary));
+    }
+    let outcomes: Vec<conn::Outcome> = connections
+        .par_iter()
+        .map(|c| conn::carve(c, opts))
+        .collect();
+    let mut per_folder: BTreeMap<PathBuf, Vec<Record>> =
+        folders.keys().map(|f| (f.clone(), Vec::new())).collect();
+    for (c, o) in connections.iter().zip(outcomes) {
+        summary.messages += o.messages;
+        summary.bodies += o.bodies;
+        summary.incomplete += o.incomplete;
+        summary.errors.extend(o.errors);
+        if !o.records.is_empty() {
+            summary.connections += 1;
+        }
+        per_folder
+            .entry(c.dir.clone())
+            .or_default()
+            .extend(o.records);
+    }
+    for (folder, records) in per_folder {
+        match write_folder_index(&folder, records) {
+            Ok(()) => summary.folders += 1,
+            Err(e) => summary.errors.push(e),
+        }
+    }
+    Ok(summary)
+}
+
+/// Folder → the flow files in it, by name.
+type Folders = BTreeMap<PathBuf, BTreeMap<FlowName, String>>;
+/// Flow file path → its gaps, `(offset, length)`.
+type Gaps = HashMap<PathBuf, Vec<(u64, u64)>>;
+
+/// Walk `dirs` (each folder once, however named) for flow files, and for
+/// the gaps listed in every `report.jsonl` met on the way. Entries that
+/// cannot be read are listed in `summary`'s errors.
+fn find_flows(dirs: &[PathBuf], summary: &mut CarveSummary) -> (Folders, Gaps) {
+    let mut folders = Folders::new();
+    let mut gaps = Gaps::new();
     let mut seen_dirs = HashSet::new();
-    // flow file path → gaps, from every report.jsonl met on the walk.
-    let mut gaps: HashMap<PathBuf, Vec<(u64, u64)>> = HashMap::new();
     for d in dirs {
         let key = d.canonicalize().unwrap_or_else(|_| d.clone());
         if !seen_dirs.insert(key) {
@@ -124,7 +164,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
                 continue;
             };
             if file_name == REPORT_NAME {
-                read_report(entry.path(), &mut gaps, &mut summary);
+                read_report(entry.path(), &mut gaps, summary);
                 continue;
             }
             let Some(flow) = FlowName::parse(file_name) else {
@@ -141,38 +181,15 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
                 .insert(flow, file_name.to_string());
         }
     }
-    let mut connections = Vec::new();
-    for (folder, flows) in &folders {
-        connections.extend(pair_by_name(folder, flows, &gaps, &mut summary));
-    }
-    let outcomes: Vec<conn::Outcome> = connections
-        .par_iter()
-        .map(|c| conn::carve(c, opts))
-        .collect();
-    let mut per_folder: BTreeMap<PathBuf, Vec<Record>> =
-        folders.keys().map(|f| (f.clone(), Vec::new())).collect();
-    for (c, o) in connections.iter().zip(outcomes) {
-        summary.messages += o.messages;
-        summary.bodies += o.bodies;
-        summary.incomplete += o.incomplete;
-        summary.errors.extend(o.errors);
-        if !o.records.is_empty() {
-            summary.connections += 1;
-        }
-        per_folder
-            .entry(c.dir.clone())
-            .or_default()
-            .extend(o.records);
-    }
-    for (folder, mut records) in per_folder {
-        records.sort_by(|a, b| a.order.cmp(&b.order));
-        let path = folder.join(INDEX_NAME);
-        match write_index(&path, &records) {
-            Ok(()) => summary.folders += 1,
-            Err(source) => summary.errors.push(Error::Write { path, source }),
-        }
-    }
-    Ok(summary)
+    (folders, gaps)
+}
+
+/// Write `folder`'s `http.jsonl`: `records` in index order (by flow file,
+/// then position in it), whichever order they were carved in.
+fn write_folder_index(folder: &Path, mut records: Vec<Record>) -> Result<(), Error> {
+    records.sort_by(|a, b| a.order.cmp(&b.order));
+    let path = folder.join(INDEX_NAME);
+    write_index(&path, &records).map_err(|source| Error::Write { path, source })
 }
 
 fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
@@ -188,11 +205,7 @@ fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
 
 /// Add the gaps listed in the report at `path` (flow files named relative
 /// to the report's folder).
-fn read_report(
-    path: &Path,
-    gaps: &mut HashMap<PathBuf, Vec<(u64, u64)>>,
-    summary: &mut CarveSummary,
-) {
+fn read_report(path: &Path, gaps: &mut Gaps, summary: &mut CarveSummary) {
     let folder = path.parent().unwrap_or(Path::new(""));
     let file = match File::open(path) {
         Ok(f) => f,
@@ -220,7 +233,7 @@ fn read_report(
 fn pair_by_name(
     folder: &Path,
     flows: &BTreeMap<FlowName, String>,
-    gaps: &HashMap<PathBuf, Vec<(u64, u64)>>,
+    gaps: &Gaps,
     summary: &mut CarveSummary,
 ) -> Vec<Connection> {
     let mut out = Vec::new();
