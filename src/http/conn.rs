@@ -180,6 +180,7 @@ struct Skipped {
 }
 
 impl Skipped {
+    /// Nothing skipped yet in a flow of `side`.
     fn new(side: Side) -> Skipped {
         Skipped { side, bytes: 0 }
     }
@@ -238,6 +239,7 @@ fn request_pass(pass: Pass<'_>, out: &mut Outcome) -> Vec<Req> {
     reqs
 }
 
+/// [`request_pass`]'s loop: each request in `s` is appended to `reqs`.
 fn read_requests<R: Read>(
     pass: Pass<'_>,
     s: &mut Stream<R>,
@@ -327,6 +329,8 @@ struct ResponseWalk<'a> {
 }
 
 impl ResponseWalk<'_> {
+    /// Walk `s` to its end (or a tunnel's start), recording each final
+    /// response with the next of `reqs`.
     fn run<R: Read>(
         &mut self,
         s: &mut Stream<R>,
