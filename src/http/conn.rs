@@ -19,7 +19,7 @@ use super::body::{BodyWriter, Limits};
 use super::index::{overlaps_gap, BodyRecord, Record};
 use super::message::{
     read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
-    HeadRead, Side, StartLine, MAX_HEAD,
+    HeadRead, Plan, Side, StartLine, MAX_HEAD,
 };
 use super::name::{body_file_name, BodyKind};
 use super::stream::Stream;
@@ -83,37 +83,36 @@ struct Req {
     oversized: bool,
 }
 
+/// The flow a pass reads, and what its bodies are carved with.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    /// The connection (body files go into its folder).
+    conn: &'a Connection,
+    /// The flow file being read (names the body files; its gaps mark them).
+    flow: &'a FlowFile,
+    /// Decoding and limits.
+    opts: &'a HttpOptions,
+}
+
 /// Carve every message of `conn`.
 pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     let mut out = Outcome::default();
-    let mut reqs = match &conn.request {
-        Some(f) => request_pass(conn, f, opts, &mut out),
+    let reqs = match &conn.request {
+        Some(flow) => request_pass(Pass { conn, flow, opts }, &mut out),
         None => Vec::new(),
     };
+    // Requests not taken by a response are what is left in `reqs`.
+    let mut reqs = reqs.into_iter();
     let mut records = Vec::new();
-    let mut used = 0;
-    if let Some(f) = &conn.response {
-        let (recs, n_used, tunnel) = response_pass(conn, f, &mut reqs, opts, &mut out);
-        records = recs;
-        used = n_used;
+    if let Some(flow) = &conn.response {
+        let tunnel;
+        (records, tunnel) = response_pass(Pass { conn, flow, opts }, &mut reqs, &mut out);
         if tunnel {
-            // Whatever followed the tunnel's start in the request flow was not HTTP.
-            for r in reqs.drain(used..) {
-                if let Some(file) = r.body.as_ref().and_then(|b| b.file.as_ref()) {
-                    let _ = fs::remove_file(conn.dir.join(file));
-                    out.bodies = out.bodies.saturating_sub(1);
-                }
-                out.messages = out.messages.saturating_sub(1);
-            }
+            drop_tunnel_data(conn, reqs.by_ref(), &mut out);
         }
     }
     let req_file = conn.request.as_ref().map(|f| f.name.clone());
-    for r in reqs.into_iter().skip(used) {
-        let mut rec = request_record(req_file.clone(), r);
-        rec.notes.push("no response seen".into());
-        rec.complete = false;
-        records.push(rec);
-    }
+    records.extend(reqs.map(|r| unanswered_request(req_file.clone(), r)));
     for rec in &records {
         let bodies = [&rec.request_body, &rec.response_body];
         out.incomplete += bodies.into_iter().flatten().filter(|b| !b.complete).count() as u64;
@@ -129,6 +128,26 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     }
     out.records = records;
     out
+}
+
+/// Whatever followed a tunnel's start in the request flow was not HTTP:
+/// `reqs` are uncounted and their body files removed.
+fn drop_tunnel_data(conn: &Connection, reqs: impl Iterator<Item = Req>, out: &mut Outcome) {
+    for r in reqs {
+        if let Some(file) = r.body.as_ref().and_then(|b| b.file.as_ref()) {
+            let _ = fs::remove_file(conn.dir.join(file));
+            out.bodies = out.bodies.saturating_sub(1);
+        }
+        out.messages = out.messages.saturating_sub(1);
+    }
+}
+
+/// The record of a request no response answered.
+fn unanswered_request(req_file: Option<String>, r: Req) -> Record {
+    let mut rec = request_record(req_file, r);
+    rec.notes.push("no response seen".into());
+    rec.complete = false;
+    rec
 }
 
 fn open(f: &FlowFile, out: &mut Outcome) -> Option<Stream<File>> {
@@ -151,260 +170,301 @@ fn read_error(f: &FlowFile, source: io::Error) -> Error {
     }
 }
 
-fn request_pass(
-    conn: &Connection,
-    f: &FlowFile,
-    opts: &HttpOptions,
-    out: &mut Outcome,
-) -> Vec<Req> {
-    let mut reqs = Vec::new();
-    let Some(mut s) = open(f, out) else {
-        return reqs;
-    };
-    let result = (|| -> io::Result<()> {
-        let mut skipped = 0u64;
-        loop {
-            match read_head(&mut s, Side::Request)? {
-                HeadRead::End => return Ok(()),
-                HeadRead::Garbage => {
-                    let (n, found) = resync(&mut s, Side::Request)?;
-                    skipped += n;
-                    if !found {
-                        return Ok(());
-                    }
-                }
-                HeadRead::Oversized(head) => {
-                    // Counted, so that its response pairs with it and not with the next request.
-                    out.messages += 1;
-                    let mut notes = Vec::new();
-                    if skipped > 0 {
-                        notes.push(format!(
-                            "{skipped} bytes of request flow skipped before this request"
-                        ));
-                    }
-                    notes.push(oversized_note("request"));
-                    reqs.push(Req {
-                        offset: s.offset(),
-                        number: reqs.len() as u64 + 1,
-                        head,
-                        body: None,
-                        notes,
-                        oversized: true,
-                    });
-                    let (n, found) = resync(&mut s, Side::Request)?;
-                    skipped = n;
-                    if !found {
-                        return Ok(());
-                    }
-                }
-                HeadRead::Head(head) => {
-                    out.messages += 1;
-                    let number = reqs.len() as u64 + 1;
-                    let offset = s.offset() - head.len as u64;
-                    let mut notes = Vec::new();
-                    if skipped > 0 {
-                        notes.push(format!(
-                            "{skipped} bytes of request flow skipped before this request"
-                        ));
-                        skipped = 0;
-                    }
-                    if head.holed {
-                        notes.push(HOLED_NOTE.into());
-                    }
-                    let plan = request_plan(&head);
-                    let (body, bad) = carve_body(
-                        conn,
-                        f,
-                        &mut s,
-                        BodyKind::Request,
-                        number,
-                        &head,
-                        &plan.framing,
-                        plan.declared,
-                        plan.notes,
-                        opts,
-                        out,
-                    )?;
-                    reqs.push(Req {
-                        offset,
-                        number,
-                        head,
-                        body,
-                        notes,
-                        oversized: false,
-                    });
-                    if bad {
-                        let (n, found) = resync(&mut s, Side::Request)?;
-                        skipped += n;
-                        if !found {
-                            return Ok(());
-                        }
-                    }
+/// Bytes of a flow passed over while resynchronising, until the next
+/// message takes note of them.
+struct Skipped {
+    /// Which flow: requests or responses.
+    side: Side,
+    /// Bytes passed over since the last note.
+    bytes: u64,
+}
+
+impl Skipped {
+    /// Nothing skipped yet in a flow of `side`.
+    fn new(side: Side) -> Skipped {
+        Skipped { side, bytes: 0 }
+    }
+
+    /// Move `s` to the next place a message may start, counting the bytes
+    /// passed over. False when the flow ends first.
+    fn resync<R: Read>(&mut self, s: &mut Stream<R>) -> io::Result<bool> {
+        let (n, found) = resync(s, self.side)?;
+        self.bytes += n;
+        Ok(found)
+    }
+
+    /// The note for a message that follows skipped bytes (`None` when none
+    /// were skipped); counting starts afresh.
+    fn take_note(&mut self) -> Option<String> {
+        let n = std::mem::take(&mut self.bytes);
+        let what = match self.side {
+            Side::Request => "request",
+            Side::Response => "response",
+        };
+        (n > 0).then(|| format!("{n} bytes of {what} flow skipped before this {what}"))
+    }
+}
+
+/// The next message head in `s`, and whether it is oversized (only its
+/// start line was read); garbage before it is skipped and counted. `None`
+/// at the end of the flow.
+fn next_head<R: Read>(
+    s: &mut Stream<R>,
+    skipped: &mut Skipped,
+) -> io::Result<Option<(Head, bool)>> {
+    loop {
+        match read_head(s, skipped.side)? {
+            HeadRead::End => return Ok(None),
+            HeadRead::Garbage => {
+                if !skipped.resync(s)? {
+                    return Ok(None);
                 }
             }
+            HeadRead::Head(head) => return Ok(Some((head, false))),
+            HeadRead::Oversized(head) => return Ok(Some((head, true))),
         }
-    })();
-    if let Err(e) = result {
-        out.errors.push(read_error(f, e));
+    }
+}
+
+/// Read the request flow: each request's body carved, the requests kept
+/// in order for pairing. A read error ends the pass and is listed in `out`.
+fn request_pass(pass: Pass<'_>, out: &mut Outcome) -> Vec<Req> {
+    let mut reqs = Vec::new();
+    let Some(mut s) = open(pass.flow, out) else {
+        return reqs;
+    };
+    if let Err(e) = read_requests(pass, &mut s, &mut reqs, out) {
+        out.errors.push(read_error(pass.flow, e));
     }
     reqs
 }
 
-/// Returns the records, how many requests were paired, and whether a tunnel started.
-fn response_pass(
-    conn: &Connection,
-    f: &FlowFile,
-    reqs: &mut [Req],
-    opts: &HttpOptions,
+/// [`request_pass`]'s loop: each request in `s` is appended to `reqs`.
+fn read_requests<R: Read>(
+    pass: Pass<'_>,
+    s: &mut Stream<R>,
+    reqs: &mut Vec<Req>,
     out: &mut Outcome,
-) -> (Vec<Record>, usize, bool) {
-    let mut records = Vec::new();
-    let mut used = 0usize;
-    let mut tunnel = false;
-    let req_file = conn.request.as_ref().map(|f| f.name.clone());
-    let Some(mut s) = open(f, out) else {
-        return (records, used, tunnel);
-    };
-    let result = (|| -> io::Result<()> {
-        let mut skipped = 0u64;
-        let mut number = 0u64;
-        let mut interim = Vec::new();
-        loop {
-            let mut oversized = false;
-            let head = match read_head(&mut s, Side::Response)? {
-                HeadRead::End => break,
-                HeadRead::Garbage => {
-                    let (n, found) = resync(&mut s, Side::Response)?;
-                    skipped += n;
-                    if !found {
-                        break;
-                    }
-                    continue;
-                }
-                HeadRead::Head(h) => h,
-                HeadRead::Oversized(h) => {
-                    oversized = true;
-                    h
-                }
+) -> io::Result<()> {
+    let mut skipped = Skipped::new(Side::Request);
+    while let Some((head, oversized)) = next_head(s, &mut skipped)? {
+        // An oversized request is counted too, so that its response pairs
+        // with it and not with the next request.
+        out.messages += 1;
+        let number = reqs.len() as u64 + 1;
+        let mut notes: Vec<String> = skipped.take_note().into_iter().collect();
+        let (offset, body, bad) = if oversized {
+            notes.push(oversized_note("request"));
+            // Its body's framing is unknown: resynchronise.
+            (s.offset(), None, true)
+        } else {
+            let offset = s.offset() - head.len as u64;
+            if head.holed {
+                notes.push(HOLED_NOTE.into());
+            }
+            let job = BodyJob {
+                kind: BodyKind::Request,
+                number,
+                head: &head,
+                plan: request_plan(&head),
             };
+            let (body, bad) = pass.carve_body(s, job, out)?;
+            (offset, body, bad)
+        };
+        reqs.push(Req {
+            offset,
+            number,
+            head,
+            body,
+            notes,
+            oversized,
+        });
+        if bad && !skipped.resync(s)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Read the response flow, pairing each final response with the next of
+/// `reqs` (the requests it takes are consumed; the rest are left). Returns
+/// the records and whether a tunnel started. A read error ends the pass
+/// and is listed in `out`.
+fn response_pass(
+    pass: Pass<'_>,
+    reqs: &mut impl Iterator<Item = Req>,
+    out: &mut Outcome,
+) -> (Vec<Record>, bool) {
+    let Some(mut s) = open(pass.flow, out) else {
+        return (Vec::new(), false);
+    };
+    let mut walk = ResponseWalk {
+        pass,
+        req_file: pass.conn.request.as_ref().map(|f| f.name.clone()),
+        number: 0,
+        skipped: Skipped::new(Side::Response),
+        interim: Vec::new(),
+        records: Vec::new(),
+        tunnel: false,
+    };
+    if let Err(e) = walk.run(&mut s, reqs, out) {
+        out.errors.push(read_error(pass.flow, e));
+    }
+    (walk.records, walk.tunnel)
+}
+
+/// The response pass's state, carried from one response to the next.
+struct ResponseWalk<'a> {
+    pass: Pass<'a>,
+    /// The request flow's name, for the records.
+    req_file: Option<String>,
+    /// Responses read so far, interim ones included (the `NNN` of body files).
+    number: u64,
+    skipped: Skipped,
+    /// Interim statuses waiting for their final response.
+    interim: Vec<u16>,
+    records: Vec<Record>,
+    /// A tunnel started: the response flow is no longer HTTP.
+    tunnel: bool,
+}
+
+impl ResponseWalk<'_> {
+    /// Walk `s` to its end (or a tunnel's start), recording each final
+    /// response with the next of `reqs`.
+    fn run<R: Read>(
+        &mut self,
+        s: &mut Stream<R>,
+        reqs: &mut impl Iterator<Item = Req>,
+        out: &mut Outcome,
+    ) -> io::Result<()> {
+        while let Some((head, oversized)) = next_head(s, &mut self.skipped)? {
             out.messages += 1;
-            number += 1;
+            self.number += 1;
             let offset = s.offset() - head.len as u64;
             let status = head.status().unwrap_or(0);
             if (100..200).contains(&status) && status != 101 {
-                interim.push(status);
+                // Interim: takes no request, recorded with the final response.
+                self.interim.push(status);
                 continue;
             }
-            let req = reqs.get_mut(used);
-            let req_oversized = req.as_ref().is_some_and(|r| r.oversized);
-            used += usize::from(req.is_some());
-            let method = req
-                .as_ref()
-                .and_then(|r| r.head.method().map(str::to_string));
-            let (body, bad) = if oversized {
-                // Its fields (and so its body's framing) are unknown.
-                (None, true)
-            } else {
-                let plan = response_plan(&head, method.as_deref());
-                carve_body(
-                    conn,
-                    f,
-                    &mut s,
-                    BodyKind::Response,
-                    number,
-                    &head,
-                    &plan.framing,
-                    plan.declared,
-                    plan.notes,
-                    opts,
-                    out,
-                )?
-            };
-            let mut rec = match req {
-                Some(r) => request_record(
-                    req_file.clone(),
-                    Req {
-                        offset: r.offset,
-                        number: r.number,
-                        head: r.head.clone(),
-                        body: r.body.take(),
-                        notes: std::mem::take(&mut r.notes),
-                        oversized: r.oversized,
-                    },
-                ),
-                None => {
-                    let mut rec = Record::default();
-                    rec.notes.push("no request seen".into());
-                    rec
-                }
-            };
-            rec.response_file = Some(f.name.clone());
-            rec.response_offset = Some(offset);
-            rec.response_number = Some(number);
-            rec.status = Some(status);
-            if let StartLine::Response { reason, .. } = &head.start {
-                rec.reason = Some(reason.clone());
-            }
-            rec.response_version = Some(format!("HTTP/1.{}", head.version));
-            rec.interim = std::mem::take(&mut interim);
-            if head.holed {
-                rec.notes.push(HOLED_NOTE.into());
-            }
-            if oversized {
-                rec.notes.push(oversized_note("response"));
-            }
-            rec.response_body = body;
-            if skipped > 0 {
-                rec.notes.push(format!(
-                    "{skipped} bytes of response flow skipped before this response"
-                ));
-                skipped = 0;
-            }
-            let connect_ok = method
-                .as_deref()
-                .is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"))
-                && (200..300).contains(&status);
-            if status == 101 || connect_ok {
-                rec.notes
-                    .push("connection leaves HTTP here (tunnel or protocol switch)".into());
-                tunnel = true;
-            }
-            rec.complete = rec.request_file.is_some()
-                && !oversized
-                && !req_oversized
-                && rec.method.is_some()
-                && [&rec.request_body, &rec.response_body]
-                    .into_iter()
-                    .flatten()
-                    .all(|b| b.complete);
-            records.push(rec);
-            if tunnel {
+            let bad = self.final_response(s, head, oversized, offset, reqs.next(), out)?;
+            if self.tunnel {
                 break;
             }
-            if bad {
-                let (n, found) = resync(&mut s, Side::Response)?;
-                skipped += n;
-                if !found {
-                    break;
-                }
+            if bad && !self.skipped.resync(s)? {
+                break;
             }
         }
-        if !interim.is_empty() {
-            let mut rec = Record {
-                response_file: Some(f.name.clone()),
-                interim,
-                ..Record::default()
-            };
-            rec.notes
-                .push("interim responses with no final response".into());
-            records.push(rec);
-        }
+        self.unanswered_interim();
         Ok(())
-    })();
-    if let Err(e) = result {
-        out.errors.push(read_error(f, e));
     }
-    (records, used, tunnel)
+
+    /// A final response at `offset`: carve its body, pair it with `req`
+    /// (the next request, if any is left) and record the pair. Returns
+    /// whether framing broke so the walk must resynchronise.
+    fn final_response<R: Read>(
+        &mut self,
+        s: &mut Stream<R>,
+        head: Head,
+        oversized: bool,
+        offset: u64,
+        req: Option<Req>,
+        out: &mut Outcome,
+    ) -> io::Result<bool> {
+        let method = req
+            .as_ref()
+            .and_then(|r| r.head.method().map(str::to_string));
+        let (body, bad) = if oversized {
+            // Its fields (and so its body's framing) are unknown.
+            (None, true)
+        } else {
+            let job = BodyJob {
+                kind: BodyKind::Response,
+                number: self.number,
+                head: &head,
+                plan: response_plan(&head, method.as_deref()),
+            };
+            self.pass.carve_body(s, job, out)?
+        };
+        let req_oversized = req.as_ref().is_some_and(|r| r.oversized);
+        let mut rec = match req {
+            Some(r) => request_record(self.req_file.clone(), r),
+            None => Record {
+                notes: vec!["no request seen".into()],
+                ..Record::default()
+            },
+        };
+        self.add_response(&mut rec, &head, offset, oversized, body);
+        let status = rec.status.unwrap_or(0);
+        if opens_tunnel(method.as_deref(), status) {
+            rec.notes
+                .push("connection leaves HTTP here (tunnel or protocol switch)".into());
+            self.tunnel = true;
+        }
+        rec.complete = rec.request_file.is_some()
+            && !oversized
+            && !req_oversized
+            && rec.method.is_some()
+            && [&rec.request_body, &rec.response_body]
+                .into_iter()
+                .flatten()
+                .all(|b| b.complete);
+        self.records.push(rec);
+        Ok(bad)
+    }
+
+    /// Fill in `rec`'s response half: the final response at `offset` with
+    /// `head` and `body`, the interim responses before it, and notes on its
+    /// head and on bytes skipped before it.
+    fn add_response(
+        &mut self,
+        rec: &mut Record,
+        head: &Head,
+        offset: u64,
+        oversized: bool,
+        body: Option<BodyRecord>,
+    ) {
+        rec.response_file = Some(self.pass.flow.name.clone());
+        rec.response_offset = Some(offset);
+        rec.response_number = Some(self.number);
+        rec.status = Some(head.status().unwrap_or(0));
+        if let StartLine::Response { reason, .. } = &head.start {
+            rec.reason = Some(reason.clone());
+        }
+        rec.response_version = Some(format!("HTTP/1.{}", head.version));
+        rec.interim = std::mem::take(&mut self.interim);
+        if head.holed {
+            rec.notes.push(HOLED_NOTE.into());
+        }
+        if oversized {
+            rec.notes.push(oversized_note("response"));
+        }
+        rec.response_body = body;
+        rec.notes.extend(self.skipped.take_note());
+    }
+
+    /// Interim responses with no final response after them (the flow
+    /// ended): a record of their own.
+    fn unanswered_interim(&mut self) {
+        if self.interim.is_empty() {
+            return;
+        }
+        let rec = Record {
+            response_file: Some(self.pass.flow.name.clone()),
+            interim: std::mem::take(&mut self.interim),
+            notes: vec!["interim responses with no final response".into()],
+            ..Record::default()
+        };
+        self.records.push(rec);
+    }
+}
+
+/// Whether a response with `status` to a request with `method` ends HTTP
+/// on the connection: `101 Switching Protocols`, or a `2xx` to `CONNECT`.
+fn opens_tunnel(method: Option<&str>, status: u16) -> bool {
+    let connect_ok =
+        method.is_some_and(|m| m.eq_ignore_ascii_case("CONNECT")) && (200..300).contains(&status);
+    status == 101 || connect_ok
 }
 
 fn request_record(req_file: Option<String>, r: Req) -> Record {
@@ -439,47 +499,39 @@ fn request_record(req_file: Option<String>, r: Req) -> Record {
     }
 }
 
-/// Carve the body that follows `head` per `framing`. Returns its record
-/// (`None` when there is no body) and whether framing broke so the caller
-/// must resynchronise.
-#[allow(clippy::too_many_arguments)]
-fn carve_body<R: Read>(
-    conn: &Connection,
-    f: &FlowFile,
-    s: &mut Stream<R>,
+/// One message's body to carve: the bytes after `head`, framed per `plan`.
+struct BodyJob<'h> {
+    /// Request or response body (names the body file).
     kind: BodyKind,
+    /// The message's 1-based number in its flow (names the body file).
     number: u64,
-    head: &Head,
-    framing: &Framing,
-    declared: Option<u64>,
-    plan_notes: Vec<String>,
-    opts: &HttpOptions,
-    out: &mut Outcome,
-) -> io::Result<(Option<BodyRecord>, bool)> {
-    let framing_name = match framing {
-        Framing::None => {
-            return Ok((None, false));
-        }
-        Framing::Length(_) => "length",
-        Framing::Chunked => "chunked",
-        Framing::Close => "close",
-    };
-    let content_type = head.header("content-type");
-    let name = body_file_name(&f.name, kind, number, content_type);
-    let path = conn.dir.join(&name);
-    let encoding = head.header_list("content-encoding");
-    let codings = encoding.as_deref().map(tokens).unwrap_or_default();
-    let limits = Limits {
-        max_bytes: opts.max_decoded_bytes,
-        max_ratio: opts.max_ratio,
-    };
-    let mut w = BodyWriter::new(path.clone(), &codings, opts.decode, limits);
-    let start = s.offset();
-    let mut incomplete = Vec::new();
-    let mut notes = plan_notes;
-    let mut bad = false;
+    /// The message head: content type and codings.
+    head: &'h Head,
+    /// Framing, declared length and the notes the framing decision made.
+    plan: Plan,
+}
+
+/// What copying a body's wire bytes found.
+#[derive(Default)]
+struct Copied {
+    /// Why the body is incomplete, in the order found.
+    incomplete: Vec<String>,
+    /// Other observations (trailer fields).
+    notes: Vec<String>,
+    /// Framing broke: the caller must resynchronise.
+    bad: bool,
+}
+
+/// Copy the body framed by `framing` from `s` into `w`. Once `w` wants no
+/// more bytes, the rest of the body is still read past.
+fn copy_body<R: Read>(
+    s: &mut Stream<R>,
+    framing: Framing,
+    w: &mut BodyWriter,
+) -> io::Result<Copied> {
+    let mut c = Copied::default();
     let mut want = true;
-    match *framing {
+    match framing {
         Framing::None => {}
         Framing::Length(n) => {
             let got = s.take(n, |b| {
@@ -489,7 +541,8 @@ fn carve_body<R: Read>(
                 true
             })?;
             if got < n {
-                incomplete.push(format!("eof: flow ends after {got} of {n} body bytes"));
+                c.incomplete
+                    .push(format!("eof: flow ends after {got} of {n} body bytes"));
             }
         }
         Framing::Close => {
@@ -504,59 +557,109 @@ fn carve_body<R: Read>(
             let (end, trailers) = read_chunked(s, |b| w.write(b))?;
             match end {
                 ChunkEnd::Done | ChunkEnd::Stopped => {}
-                ChunkEnd::Eof => incomplete.push("eof: flow ends inside the chunked body".into()),
+                ChunkEnd::Eof => c
+                    .incomplete
+                    .push("eof: flow ends inside the chunked body".into()),
                 ChunkEnd::Bad => {
-                    incomplete.push("bad chunk: invalid chunk-size line".into());
-                    bad = true;
+                    c.incomplete
+                        .push("bad chunk: invalid chunk-size line".into());
+                    c.bad = true;
                 }
             }
             if !trailers.is_empty() {
                 let names: Vec<&str> = trailers.iter().map(|(n, _)| n.as_str()).collect();
-                notes.push(format!("trailer fields: {}", names.join(", ")));
+                c.notes
+                    .push(format!("trailer fields: {}", names.join(", ")));
             }
         }
     }
-    let end = s.offset();
-    if head.holed {
-        incomplete.push(
-            "gap in the message head: fields may be missing, framing and codings are a guess"
-                .into(),
-        );
+    Ok(c)
+}
+
+impl Pass<'_> {
+    /// Carve the body `job` describes from `s`, writing its body file.
+    /// Returns its record (`None` when the framing says there is no body)
+    /// and whether framing broke so the caller must resynchronise.
+    fn carve_body<R: Read>(
+        &self,
+        s: &mut Stream<R>,
+        job: BodyJob<'_>,
+        out: &mut Outcome,
+    ) -> io::Result<(Option<BodyRecord>, bool)> {
+        let BodyJob {
+            kind,
+            number,
+            head,
+            plan,
+        } = job;
+        let framing_name = match plan.framing {
+            Framing::None => {
+                return Ok((None, false));
+            }
+            Framing::Length(_) => "length",
+            Framing::Chunked => "chunked",
+            Framing::Close => "close",
+        };
+        let content_type = head.header("content-type");
+        let name = body_file_name(&self.flow.name, kind, number, content_type);
+        let path = self.conn.dir.join(&name);
+        let encoding = head.header_list("content-encoding");
+        let codings = encoding.as_deref().map(tokens).unwrap_or_default();
+        let limits = Limits {
+            max_bytes: self.opts.max_decoded_bytes,
+            max_ratio: self.opts.max_ratio,
+        };
+        let mut w = BodyWriter::new(path.clone(), &codings, self.opts.decode, limits);
+        let start = s.offset();
+        let Copied {
+            mut incomplete,
+            notes: copy_notes,
+            bad,
+        } = copy_body(s, plan.framing, &mut w)?;
+        let mut notes = plan.notes;
+        notes.extend(copy_notes);
+        let end = s.offset();
+        if head.holed {
+            incomplete.push(
+                "gap in the message head: fields may be missing, framing and codings are a guess"
+                    .into(),
+            );
+        }
+        if overlaps_gap(&self.flow.gaps, start, end) {
+            incomplete.insert(
+                0,
+                "gap: body overlaps a zero-filled hole in the flow".into(),
+            );
+        }
+        let r = w.finish();
+        incomplete.extend(r.incomplete);
+        notes.extend(r.notes);
+        if let Some(source) = r.io_error {
+            out.errors.push(Error::Write { path, source });
+        }
+        if r.file_written {
+            out.bodies += 1;
+        }
+        let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+        Ok((
+            Some(BodyRecord {
+                file: r.file_written.then_some(name),
+                offset: start,
+                wire_length: end - start,
+                framing: framing_name.to_string(),
+                content_type: text(content_type),
+                content_encoding: text(encoding.as_deref()),
+                transfer_encoding: text(head.header_list("transfer-encoding").as_deref()),
+                declared_length: plan.declared,
+                encoded_length: r.encoded_len,
+                decoded_length: r.decoded_len,
+                decoded: r.decoded,
+                sha256: r.sha256,
+                complete: incomplete.is_empty(),
+                incomplete,
+                notes,
+            }),
+            bad,
+        ))
     }
-    if overlaps_gap(&f.gaps, start, end) {
-        incomplete.insert(
-            0,
-            "gap: body overlaps a zero-filled hole in the flow".into(),
-        );
-    }
-    let r = w.finish();
-    incomplete.extend(r.incomplete);
-    notes.extend(r.notes);
-    if let Some(source) = r.io_error {
-        out.errors.push(Error::Write { path, source });
-    }
-    if r.file_written {
-        out.bodies += 1;
-    }
-    let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
-    Ok((
-        Some(BodyRecord {
-            file: r.file_written.then_some(name),
-            offset: start,
-            wire_length: end - start,
-            framing: framing_name.to_string(),
-            content_type: text(content_type),
-            content_encoding: text(encoding.as_deref()),
-            transfer_encoding: text(head.header_list("transfer-encoding").as_deref()),
-            declared_length: declared,
-            encoded_length: r.encoded_len,
-            decoded_length: r.decoded_len,
-            decoded: r.decoded,
-            sha256: r.sha256,
-            complete: incomplete.is_empty(),
-            incomplete,
-            notes,
-        }),
-        bad,
-    ))
 }

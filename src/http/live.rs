@@ -3,9 +3,9 @@
 //!
 //! Owns: turning the capture pipeline's closed directions into a
 //! [`Connection`], and keeping the index records until capture ends. Reuses
-//! the post-pass's pieces unchanged: `sniff` (which side carries requests,
-//! decided as `carve_dirs` decides it for a pair), `conn::carve` (the
-//! carving itself) and `write_index`, so a live run's body files and index
+//! the post-pass's pieces unchanged: `pair` (which direction carries
+//! requests, by the rule `carve_dirs` applies to a pair), `conn::carve` (the
+//! carving itself) and `write_folder_index`, so a live run's body files and index
 //! are those `flowsplit http` would write for the same folder.
 //!
 //! Must not: walk folders or read `report.jsonl` (the pipeline hands over
@@ -13,9 +13,9 @@
 
 use super::conn::{self, Connection, FlowFile};
 use super::index::Record;
-use super::message::Side;
 use super::name::FlowName;
-use super::{sniff, write_index, HttpOptions, INDEX_NAME};
+use super::pair;
+use super::{write_folder_index, HttpOptions};
 use crate::error::Error;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,144 +74,72 @@ impl LiveCarver {
     }
 
     /// Carve the connection whose closed directions are `flows` (one or
-    /// two). Files whose names are not flow-file names are left alone, as
-    /// `carve_dirs` leaves them.
+    /// two; any after the second are ignored). Files whose names are not
+    /// flow-file names are left alone, as `carve_dirs` leaves them. Which
+    /// direction carries requests is decided by [`pair::decide`], as
+    /// `carve_dirs` decides it for a pair.
     pub fn connection_closed(&mut self, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
         let mut out = CarvedConnection::default();
-        // Group by folder: both directions normally share one.
-        let mut files: Vec<(PathBuf, FlowFile)> = Vec::new();
-        for f in flows {
-            let rel = Path::new(f.file);
-            let (Some(name), folder) = (
-                rel.file_name().and_then(|n| n.to_str()),
-                rel.parent().unwrap_or(Path::new("")),
-            ) else {
+        let mut files = flows.iter().filter_map(|f| self.flow_file(f));
+        let Some(a) = files.next() else {
+            return out;
+        };
+        let b = files.next();
+        let sa = pair::sniff_or_note(&a.1.path, &mut out.errors);
+        let sb = b
+            .as_ref()
+            .and_then(|b| pair::sniff_or_note(&b.1.path, &mut out.errors));
+        // Carved apart, the first direction's connection comes first here
+        // (the post-pass puts the reverse flow's first).
+        for h in pair::decide(sa, sb).connections(a, b) {
+            // Both directions normally share a folder; the connection's is
+            // its request flow's (its response flow's when alone).
+            let Some((folder, _)) = h.request.as_ref().or(h.response.as_ref()) else {
                 continue;
             };
-            if FlowName::parse(name).is_none() {
-                continue;
-            }
-            let dir = self.outdir.join(folder);
-            files.push((
-                folder.to_path_buf(),
-                FlowFile {
-                    name: name.to_string(),
-                    path: dir.join(name),
-                    gaps: f.gaps.to_vec(),
-                },
-            ));
-        }
-        let mut conns: Vec<(PathBuf, Connection)> = Vec::new();
-        match files.len() {
-            0 => return out,
-            1 => {
-                let (folder, a) = files.remove(0);
-                let side = self.sniff(&a, &mut out);
-                let dir = self.outdir.join(&folder);
-                let conn = match side {
-                    Some(Side::Request) => Connection {
-                        dir,
-                        request: Some(a),
-                        response: None,
-                    },
-                    Some(Side::Response) => Connection {
-                        dir,
-                        request: None,
-                        response: Some(a),
-                    },
-                    None => return out,
-                };
-                conns.push((folder, conn));
-            }
-            _ => {
-                let (fb, b) = files.remove(1);
-                let (fa, a) = files.remove(0);
-                let sa = self.sniff(&a, &mut out);
-                let sb = self.sniff(&b, &mut out);
-                let da = self.outdir.join(&fa);
-                let db = self.outdir.join(&fb);
-                let one = |folder: &PathBuf, dir: &PathBuf, f: FlowFile, request: bool| {
-                    let dir = dir.clone();
-                    let conn = if request {
-                        Connection {
-                            dir,
-                            request: Some(f),
-                            response: None,
-                        }
-                    } else {
-                        Connection {
-                            dir,
-                            request: None,
-                            response: Some(f),
-                        }
-                    };
-                    (folder.clone(), conn)
-                };
-                match (sa, sb) {
-                    // Both look like clients (or both like servers): each on its own.
-                    (Some(Side::Request), Some(Side::Request)) => {
-                        conns.push(one(&fa, &da, a, true));
-                        conns.push(one(&fb, &db, b, true));
-                    }
-                    (Some(Side::Response), Some(Side::Response)) => {
-                        conns.push(one(&fa, &da, a, false));
-                        conns.push(one(&fb, &db, b, false));
-                    }
-                    (Some(Side::Request), _) | (_, Some(Side::Response)) => {
-                        conns.push((
-                            fa,
-                            Connection {
-                                dir: da,
-                                request: Some(a),
-                                response: Some(b),
-                            },
-                        ));
-                    }
-                    (Some(Side::Response), _) | (_, Some(Side::Request)) => {
-                        conns.push((
-                            fb,
-                            Connection {
-                                dir: db,
-                                request: Some(b),
-                                response: Some(a),
-                            },
-                        ));
-                    }
-                    (None, None) => return out,
-                }
-            }
-        }
-        for (folder, c) in conns {
-            let outcome = conn::carve(&c, &self.opts);
-            out.errors.extend(outcome.errors);
-            for r in &outcome.records {
-                let bodies = [
-                    (&r.request_body, &r.request_file, "request"),
-                    (&r.response_body, &r.response_file, "response"),
-                ];
-                for (body, flow, kind) in bodies {
-                    let (Some(body), Some(flow)) = (body, flow) else {
-                        continue;
-                    };
-                    let Some(file) = &body.file else {
-                        continue;
-                    };
-                    out.bodies.push(CarvedBody {
-                        file: rel_name(&folder, file),
-                        flow: rel_name(&folder, flow),
-                        kind,
-                        size: body.decoded_length,
-                        sha256: body.sha256.clone(),
-                        complete: body.complete,
-                    });
-                }
-            }
-            self.records
-                .entry(folder)
-                .or_default()
-                .extend(outcome.records);
+            let folder = folder.clone();
+            let c = Connection {
+                dir: self.outdir.join(&folder),
+                request: h.request.map(|(_, f)| f),
+                response: h.response.map(|(_, f)| f),
+            };
+            self.carve(folder, &c, &mut out);
         }
         out
+    }
+
+    /// The flow file a closed direction names, with its folder relative to
+    /// the output folder; `None` if its name is not a flow-file name.
+    fn flow_file(&self, f: &ClosedFlow<'_>) -> Option<(PathBuf, FlowFile)> {
+        let rel = Path::new(f.file);
+        let name = rel.file_name().and_then(|n| n.to_str())?;
+        let folder = rel.parent().unwrap_or(Path::new(""));
+        FlowName::parse(name)?;
+        Some((
+            folder.to_path_buf(),
+            FlowFile {
+                name: name.to_string(),
+                path: self.outdir.join(folder).join(name),
+                gaps: f.gaps.to_vec(),
+            },
+        ))
+    }
+
+    /// Carve `c` (in `folder`, relative to the output folder), list its
+    /// body files and errors in `out`, and keep its records for the index.
+    fn carve(&mut self, folder: PathBuf, c: &Connection, out: &mut CarvedConnection) {
+        let outcome = conn::carve(c, &self.opts);
+        out.errors.extend(outcome.errors);
+        out.bodies.extend(
+            outcome
+                .records
+                .iter()
+                .flat_map(|r| carved_bodies(&folder, r)),
+        );
+        self.records
+            .entry(folder)
+            .or_default()
+            .extend(outcome.records);
     }
 
     /// Write `http.jsonl` in the output folder and in every folder that had
@@ -220,28 +148,35 @@ impl LiveCarver {
         let mut errors = Vec::new();
         self.records.entry(PathBuf::new()).or_default();
         for (folder, records) in std::mem::take(&mut self.records) {
-            let mut records = records;
-            records.sort_by(|a, b| a.order.cmp(&b.order));
-            let path = self.outdir.join(folder).join(INDEX_NAME);
-            if let Err(source) = write_index(&path, &records) {
-                errors.push(Error::Write { path, source });
+            if let Err(e) = write_folder_index(&self.outdir.join(folder), records) {
+                errors.push(e);
             }
         }
         errors
     }
+}
 
-    fn sniff(&self, f: &FlowFile, out: &mut CarvedConnection) -> Option<Side> {
-        match sniff(&f.path) {
-            Ok(s) => s,
-            Err(source) => {
-                out.errors.push(Error::Read {
-                    path: f.path.clone(),
-                    source,
-                });
-                None
-            }
-        }
-    }
+/// The body files of record `r` (request's, then response's), named
+/// relative to the output folder.
+fn carved_bodies<'r>(folder: &'r Path, r: &'r Record) -> impl Iterator<Item = CarvedBody> + 'r {
+    let bodies = [
+        (&r.request_body, &r.request_file, "request"),
+        (&r.response_body, &r.response_file, "response"),
+    ];
+    bodies.into_iter().filter_map(move |(body, flow, kind)| {
+        let (Some(body), Some(flow)) = (body, flow) else {
+            return None;
+        };
+        let file = body.file.as_ref()?;
+        Some(CarvedBody {
+            file: rel_name(folder, file),
+            flow: rel_name(folder, flow),
+            kind,
+            size: body.decoded_length,
+            sha256: body.sha256.clone(),
+            complete: body.complete,
+        })
+    })
 }
 
 /// `name` in `folder`, as a path relative to the output folder.

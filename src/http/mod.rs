@@ -2,13 +2,14 @@
 //! flow files written by flowsplit or tcpflow.
 //!
 //! Owns: walking the folders ([`carve_dirs`]), pairing the two directions of
-//! each connection by name, deciding which direction carries requests,
-//! running connections in parallel, and writing each folder's `http.jsonl`.
-//! The pieces below it:
+//! each connection by name, running connections in parallel, and writing
+//! each folder's `http.jsonl`. The pieces below it:
 //! `name` (flow and body file names) → `stream` (bounded look-ahead over a
-//! flow file) → `message` (heads, framing, resync) → `body` (decoding,
-//! limits, hashing, the body file) → `conn` (one connection) → `index`
-//! (the records, and gaps from `report.jsonl`).
+//! flow file) → `message` (heads, framing, resync) → `pair` (which of a
+//! connection's flows carries requests, shared with `live`) → `body`
+//! (decoding, limits, hashing, the body file) → `conn` (one connection) →
+//! `index` (the records, and gaps from `report.jsonl`); `live` carves
+//! connections as a live capture closes them.
 //!
 //! Must not: touch flow files (read only) or write anywhere but the folder
 //! a flow file is in; body-file names come from flow-file names only.
@@ -19,25 +20,23 @@ pub mod index;
 pub mod live;
 mod message;
 pub mod name;
+mod pair;
 mod stream;
 
 use crate::error::Error;
 use conn::{Connection, FlowFile};
 pub use index::{BodyRecord, Record};
-use message::Side;
 use name::FlowName;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The index's file name, written in each folder holding flow files.
 pub const INDEX_NAME: &str = "http.jsonl";
 /// The capture pipeline's report, read for gaps when present.
 pub const REPORT_NAME: &str = "report.jsonl";
-/// How much of a flow is examined to tell requests from responses.
-const SNIFF_BYTES: usize = 256 * 1024;
 
 /// Settings for carving HTTP bodies.
 #[derive(Debug, Clone)]
@@ -96,11 +95,51 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         }
     }
     let mut summary = CarveSummary::default();
-    // folder → flow files in it, by name.
-    let mut folders: BTreeMap<PathBuf, BTreeMap<FlowName, String>> = BTreeMap::new();
+    let (folders, gaps) = find_flows(dirs, &mut summary);
+    let mut connections = Vec::new();
+    for (folder, flows) in &folders {
+        connections.extend(pair_by_name(folder, flows, &gaps, &mut summary));
+    }
+    let outcomes: Vec<conn::Outcome> = connections
+        .par_iter()
+        .map(|c| conn::carve(c, opts))
+        .collect();
+    let mut per_folder: BTreeMap<PathBuf, Vec<Record>> =
+        folders.keys().map(|f| (f.clone(), Vec::new())).collect();
+    for (c, o) in connections.iter().zip(outcomes) {
+        summary.messages += o.messages;
+        summary.bodies += o.bodies;
+        summary.incomplete += o.incomplete;
+        summary.errors.extend(o.errors);
+        if !o.records.is_empty() {
+            summary.connections += 1;
+        }
+        per_folder
+            .entry(c.dir.clone())
+            .or_default()
+            .extend(o.records);
+    }
+    for (folder, records) in per_folder {
+        match write_folder_index(&folder, records) {
+            Ok(()) => summary.folders += 1,
+            Err(e) => summary.errors.push(e),
+        }
+    }
+    Ok(summary)
+}
+
+/// Folder → the flow files in it, by name.
+type Folders = BTreeMap<PathBuf, BTreeMap<FlowName, String>>;
+/// Flow file path → its gaps, `(offset, length)`.
+type Gaps = HashMap<PathBuf, Vec<(u64, u64)>>;
+
+/// Walk `dirs` (each folder once, however named) for flow files, and for
+/// the gaps listed in every `report.jsonl` met on the way. Entries that
+/// cannot be read are listed in `summary`'s errors.
+fn find_flows(dirs: &[PathBuf], summary: &mut CarveSummary) -> (Folders, Gaps) {
+    let mut folders = Folders::new();
+    let mut gaps = Gaps::new();
     let mut seen_dirs = HashSet::new();
-    // flow file path → gaps, from every report.jsonl met on the walk.
-    let mut gaps: HashMap<PathBuf, Vec<(u64, u64)>> = HashMap::new();
     for d in dirs {
         let key = d.canonicalize().unwrap_or_else(|_| d.clone());
         if !seen_dirs.insert(key) {
@@ -125,7 +164,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
                 continue;
             };
             if file_name == REPORT_NAME {
-                read_report(entry.path(), &mut gaps, &mut summary);
+                read_report(entry.path(), &mut gaps, summary);
                 continue;
             }
             let Some(flow) = FlowName::parse(file_name) else {
@@ -142,38 +181,15 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
                 .insert(flow, file_name.to_string());
         }
     }
-    let mut connections = Vec::new();
-    for (folder, flows) in &folders {
-        connections.extend(pair(folder, flows, &gaps, &mut summary));
-    }
-    let outcomes: Vec<conn::Outcome> = connections
-        .par_iter()
-        .map(|c| conn::carve(c, opts))
-        .collect();
-    let mut per_folder: BTreeMap<PathBuf, Vec<Record>> =
-        folders.keys().map(|f| (f.clone(), Vec::new())).collect();
-    for (c, o) in connections.iter().zip(outcomes) {
-        summary.messages += o.messages;
-        summary.bodies += o.bodies;
-        summary.incomplete += o.incomplete;
-        summary.errors.extend(o.errors);
-        if !o.records.is_empty() {
-            summary.connections += 1;
-        }
-        per_folder
-            .entry(c.dir.clone())
-            .or_default()
-            .extend(o.records);
-    }
-    for (folder, mut records) in per_folder {
-        records.sort_by(|a, b| a.order.cmp(&b.order));
-        let path = folder.join(INDEX_NAME);
-        match write_index(&path, &records) {
-            Ok(()) => summary.folders += 1,
-            Err(source) => summary.errors.push(Error::Write { path, source }),
-        }
-    }
-    Ok(summary)
+    (folders, gaps)
+}
+
+/// Write `folder`'s `http.jsonl`: `records` in index order (by flow file,
+/// then position in it), whichever order they were carved in.
+fn write_folder_index(folder: &Path, mut records: Vec<Record>) -> Result<(), Error> {
+    records.sort_by(|a, b| a.order.cmp(&b.order));
+    let path = folder.join(INDEX_NAME);
+    write_index(&path, &records).map_err(|source| Error::Write { path, source })
 }
 
 fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
@@ -189,11 +205,7 @@ fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
 
 /// Add the gaps listed in the report at `path` (flow files named relative
 /// to the report's folder).
-fn read_report(
-    path: &Path,
-    gaps: &mut HashMap<PathBuf, Vec<(u64, u64)>>,
-    summary: &mut CarveSummary,
-) {
+fn read_report(path: &Path, gaps: &mut Gaps, summary: &mut CarveSummary) {
     let folder = path.parent().unwrap_or(Path::new(""));
     let file = match File::open(path) {
         Ok(f) => f,
@@ -214,13 +226,14 @@ fn read_report(
     }
 }
 
-/// Group a folder's flows into connections and decide which side of each is
-/// the client. Flows that look like neither requests nor responses are left
-/// out.
-fn pair(
+/// Group a folder's flows into connections by name (a flow and its
+/// reverse), and carve each as [`pair::decide`] says. Flows that look like
+/// neither requests nor responses are left out; a flow that cannot be read
+/// is listed in `summary`'s errors.
+fn pair_by_name(
     folder: &Path,
     flows: &BTreeMap<FlowName, String>,
-    gaps: &HashMap<PathBuf, Vec<(u64, u64)>>,
+    gaps: &Gaps,
     summary: &mut CarveSummary,
 ) -> Vec<Connection> {
     let mut out = Vec::new();
@@ -230,114 +243,27 @@ fn pair(
         path: folder.join(name),
         gaps: gaps.get(&folder.join(name)).cloned().unwrap_or_default(),
     };
-    let mut sniff_one = |name: &String| -> Option<Side> {
-        let path = folder.join(name);
-        match sniff(&path) {
-            Ok(s) => s,
-            Err(source) => {
-                summary.errors.push(Error::Read { path, source });
-                None
-            }
-        }
-    };
     for (flow, name) in flows {
-        if done.contains(flow) {
+        if !done.insert(flow) {
             continue;
         }
-        done.insert(flow);
-        let rev = flow.reversed();
-        let other = flows.get_key_value(&rev);
+        let other = flows.get_key_value(&flow.reversed());
         if let Some((k, _)) = other {
             done.insert(k);
         }
-        let a = sniff_one(name);
-        let b = other.and_then(|(_, n)| sniff_one(n));
-        let a_file = Some(file(name));
-        let b_file = other.map(|(_, n)| file(n));
-        let (request, response) = match (a, b) {
-            (Some(Side::Request), Some(Side::Request)) => {
-                // Both look like clients: carve each on its own.
-                out.push(Connection {
-                    dir: folder.to_path_buf(),
-                    request: b_file,
-                    response: None,
-                });
-                (a_file, None)
-            }
-            (Some(Side::Response), Some(Side::Response)) => {
-                out.push(Connection {
-                    dir: folder.to_path_buf(),
-                    request: None,
-                    response: b_file,
-                });
-                (None, a_file)
-            }
-            (Some(Side::Request), _) | (_, Some(Side::Response)) => (a_file, b_file),
-            (Some(Side::Response), _) | (_, Some(Side::Request)) => (b_file, a_file),
-            (None, None) => continue,
-        };
-        out.push(Connection {
+        let a = pair::sniff_or_note(&folder.join(name), &mut summary.errors);
+        let b = other.and_then(|(_, n)| pair::sniff_or_note(&folder.join(n), &mut summary.errors));
+        let halves = pair::decide(a, b).connections(file(name), other.map(|(_, n)| file(n)));
+        // Carved apart, the reverse flow's connection comes first here (live
+        // carving puts the first flow's first); only the order of errors
+        // shows it, so each keeps the order it always had.
+        out.extend(halves.into_iter().rev().map(|h| Connection {
             dir: folder.to_path_buf(),
-            request,
-            response,
-        });
+            request: h.request,
+            response: h.response,
+        }));
     }
     out
-}
-
-/// Which side a flow carries: the kind of the first place (within
-/// [`SNIFF_BYTES`]) that begins a request or a response: a whole request or
-/// status line at a line start, or a strict match anywhere (a message after
-/// a proxy handshake). `None` if there is none.
-fn sniff(path: &Path) -> io::Result<Option<Side>> {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    File::open(path)?
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut buf)?;
-    for i in 0..buf.len() {
-        if i == 0 || buf[i - 1] == b'\n' {
-            let end = buf[i..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(buf.len(), |e| i + e);
-            if let Some(side) = line_kind(&buf[i..end]) {
-                return Ok(Some(side));
-            }
-        }
-        for side in [Side::Response, Side::Request] {
-            if message::strict_start(&buf[i..], side) == Some(true) {
-                return Ok(Some(side));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// `HTTP/1.x NNN ...` is a response line; `METHOD target HTTP/1.x` with an
-/// upper-case method is a request line.
-fn line_kind(line: &[u8]) -> Option<Side> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.len() >= 12
-        && line.starts_with(b"HTTP/1.")
-        && line[8] == b' '
-        && line[9..12].iter().all(u8::is_ascii_digit)
-    {
-        return Some(Side::Response);
-    }
-    let mut parts = line.split(|&b| b == b' ');
-    let method = parts.next()?;
-    let target = parts.next()?;
-    let version = parts.next()?;
-    let method_ok = (3..=16).contains(&method.len())
-        && method
-            .iter()
-            .all(|b| b.is_ascii_uppercase() || *b == b'-' || *b == b'_');
-    (method_ok
-        && !target.is_empty()
-        && version.len() == 8
-        && version.starts_with(b"HTTP/1.")
-        && parts.next().is_none())
-    .then_some(Side::Request)
 }
 
 #[cfg(test)]
