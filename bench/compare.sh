@@ -156,11 +156,11 @@ for shape in $SHAPES; do
 done
 {
     echo
-    printf '%-6s %-6s %9s %9s %6s %10s %10s %10s %10s\n' \
+    printf '%-6s %-6s %9s %9s %6s %10s %10s %11s %11s\n' \
         shape target "A best s" "B best s" "B/A" "A RSS MiB" "B RSS MiB" "A verified" "B verified"
     for r in "${rows[@]}"; do
         IFS='|' read -r -a c <<<"$r"
-        printf '%-6s %-6s %9s %9s %6s %10s %10s %10s %10s\n' "${c[@]}"
+        printf '%-6s %-6s %9s %9s %6s %10s %10s %11s %11s\n' "${c[@]}"
     done
     echo
     echo "every run's wall time (s), in the order run:"
