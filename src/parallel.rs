@@ -91,9 +91,13 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
 
     fn finish(mut self: Box<Self>) -> Result<TableStats, Error> {
         let report = &mut self.report;
+        // One table closes its connections in id order: once a connection's
+        // record comes, those of every connection before it are all in, so
+        // they are written (whole connections, for the close hook) instead
+        // of all end-of-input records being held until the last.
         let finished = self.table.finish(&mut |k, r| {
             report.push(k, r);
-            Ok(())
+            report.release_below(CloseKey { side: 0, ..k })
         });
         let written = self.report.finish();
         finished?;

@@ -122,9 +122,11 @@ struct Wheel {
     queue: VecDeque<(i64, ConnKey)>,
 }
 
-/// In-order bytes collected for writing per budget shard before the
-/// direction that grows writes at once (32 MiB over all shards).
-const COLLECT_BUDGET: usize = 2 << 20;
+/// Bytes consumers may hold for writing per budget shard (run buffers,
+/// counted by capacity) before the direction that grows passes its bytes
+/// on at once: the shared write pool, 4 MiB over all shards however many
+/// connections are open.
+pub const COLLECT_BUDGET: usize = 256 << 10;
 
 /// Open connections kept at most, by default (split evenly over the budget shards).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4_000_000;

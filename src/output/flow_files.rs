@@ -4,7 +4,11 @@
 //! Owns: when a direction's bytes are written. Small directions are
 //! collected into runs of [`RUN_BYTES`] so most flow files are written with
 //! one system call; a finished connection's files are written out and give
-//! their descriptor back at once. Must not: decide what the bytes are (the
+//! their descriptor back at once. Run buffers are lent from a small pool of
+//! spares ([`SPARE_RUNS`]) and given back when written, so a bulk direction
+//! keeps no buffer of its own between runs; what directions hold is
+//! reported through [`StreamConsumer::held`] (capacity, not length) and
+//! bounded by the flow table's budget for collected bytes. Must not: decide what the bytes are (the
 //! flow table does) or manage descriptors (the [`FileSink`] does).
 
 use super::files::{FileId, FileSink};
@@ -17,11 +21,17 @@ use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
 /// are written, so most flow files are written with one system call.
 pub const RUN_BYTES: usize = 64 << 10;
 
+/// Run buffers kept for reuse per table: bulk directions take one when they
+/// collect again instead of growing a new one.
+pub const SPARE_RUNS: usize = 8;
+
 /// Writes every direction of a flow table to its own file.
 pub struct FlowFiles {
     sink: FileSink,
     naming: Naming,
     max_bytes: Option<u64>,
+    /// Empty run buffers of at least [`RUN_BYTES`], for the next bulk run.
+    spare: Vec<Vec<u8>>,
 }
 
 /// What [`FlowFiles`] keeps for one direction.
@@ -42,18 +52,22 @@ impl FlowFiles {
             sink,
             naming,
             max_bytes,
+            spare: Vec::new(),
         }
     }
 
     /// Write the collected run (creating the file first if needed) and let
     /// its buffer go: an idle direction costs nothing.
     fn flush_run(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
-        if s.run.is_empty() {
-            return Ok(());
+        if !s.run.is_empty() {
+            let id = self.file_id(s, info)?;
+            self.sink.write(id, &s.run)?;
         }
-        let id = self.file_id(s, info)?;
-        self.sink.write(id, &s.run)?;
-        s.run = Vec::new();
+        let mut buffer = std::mem::take(&mut s.run);
+        if buffer.capacity() >= RUN_BYTES && self.spare.len() < SPARE_RUNS {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
         Ok(())
     }
 
@@ -92,7 +106,10 @@ impl StreamConsumer for FlowFiles {
                         // Bulk again after a pause: take a whole run's buffer at once.
                         // (A fresh direction's run starts at its first segment's
                         // size: a million open connections must not take a page each.)
-                        s.run.reserve_exact(RUN_BYTES + d.len());
+                        s.run = match self.spare.pop() {
+                            Some(buffer) => buffer,
+                            None => Vec::with_capacity(RUN_BYTES + d.len()),
+                        };
                     }
                     s.run.extend_from_slice(d);
                 }
@@ -111,7 +128,9 @@ impl StreamConsumer for FlowFiles {
         };
         s.tally.count(len);
         if s.run.len() >= RUN_BYTES {
-            // A bulk direction: write the run and keep its buffer for the next.
+            // A bulk direction: write the run and keep its buffer for the
+            // next one (the table's budget for collected bytes takes it back
+            // when too many directions hold one).
             let id = self.file_id(s, info)?;
             self.sink.write(id, &s.run)?;
             s.run.clear();
@@ -120,7 +139,7 @@ impl StreamConsumer for FlowFiles {
     }
 
     fn held(&self, s: &FileStream) -> usize {
-        s.run.len()
+        s.run.capacity()
     }
 
     fn flush(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
