@@ -1,14 +1,23 @@
 //! The `http.jsonl` index: one JSON object per request/response pair, and
 //! the reader for the capture pipeline's `report.jsonl` gap records.
 //!
-//! Owns: the index schema (documented on [`Record`] and [`BodyRecord`]) and
-//! the parsing of gaps out of a report.
+//! Owns: the index schema (documented on [`Record`] and [`BodyRecord`]),
+//! the index order (`IndexLine`, sorted through `spill` so that no pass
+//! holds a whole capture's records), writing the sorted lines out folder by
+//! folder (`write_indexes`), and the parsing of gaps out of a report.
 //!
 //! Must not: carve anything.
 
+use super::spill::{codec, Spill};
+use super::INDEX_NAME;
+use crate::error::Error;
 use serde::Serialize;
+use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::iter::Peekable;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 /// One line of `http.jsonl`: a request and the response that answers it.
 /// Either half may be missing (`null` fields) when only one was seen.
@@ -91,6 +100,153 @@ pub struct BodyRecord {
     pub incomplete: Vec<String>,
     /// Other observations (unknown coding kept, trailers, trailing bytes).
     pub notes: Vec<String>,
+}
+
+/// One line of an index, with where it goes. Lines sort by folder, then
+/// by their record's order (the connection's flow file, then the record's
+/// position among the connection's), then by the connection they were
+/// carved in (a flow carved twice, as both halves of a connection with
+/// itself, gives equal records). Equal when those are.
+#[derive(Debug)]
+pub(crate) struct IndexLine {
+    /// The folder whose index the line goes in.
+    pub folder: PathBuf,
+    /// [`Record`]'s order: the flow file, the position.
+    file: String,
+    number: u64,
+    /// The connection, numbered in the order it was found.
+    connection: u64,
+    /// The JSON object and its newline.
+    line: Vec<u8>,
+}
+
+impl IndexLine {
+    /// `record`, carved in `folder` as connection number `connection`.
+    pub(crate) fn new(folder: &Path, connection: u64, record: &Record) -> io::Result<IndexLine> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        Ok(IndexLine {
+            folder: folder.to_path_buf(),
+            file: record.order.0.clone(),
+            number: record.order.1,
+            connection,
+            line,
+        })
+    }
+
+    fn key(&self) -> (&Path, &str, u64, u64) {
+        (&self.folder, &self.file, self.number, self.connection)
+    }
+}
+
+impl PartialEq for IndexLine {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for IndexLine {}
+
+impl PartialOrd for IndexLine {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IndexLine {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl Spill for IndexLine {
+    fn encode(&self, out: &mut Vec<u8>) {
+        codec::put_bytes(out, self.folder.as_os_str().as_bytes());
+        codec::put_bytes(out, self.file.as_bytes());
+        codec::put_u64(out, self.number);
+        codec::put_u64(out, self.connection);
+        codec::put_bytes(out, &self.line);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<IndexLine> {
+        let mut f = codec::Fields(bytes);
+        let line = IndexLine {
+            folder: PathBuf::from(std::ffi::OsString::from_vec(f.bytes()?.to_vec())),
+            file: f.string()?,
+            number: f.u64()?,
+            connection: f.u64()?,
+            line: f.bytes()?.to_vec(),
+        };
+        f.is_empty().then_some(line)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.folder.as_os_str().len() + self.file.len() + self.line.len()
+    }
+}
+
+/// Write `http.jsonl` in each folder of `folders` and each folder `lines`
+/// name (paths under `base`; both sorted as [`IndexLine`]s are), holding
+/// the folder's `lines` in order; a folder with no lines gets an empty
+/// index. Returns how many indexes were written, and the errors met. An
+/// error reading `lines` leaves the index being written, and those after
+/// it, unwritten.
+pub(crate) fn write_indexes(
+    base: &Path,
+    folders: impl Iterator<Item = PathBuf>,
+    lines: impl Iterator<Item = io::Result<IndexLine>>,
+) -> (u64, Vec<Error>) {
+    let mut lines = lines.peekable();
+    let mut folders = folders.peekable();
+    let (mut written, mut errors) = (0, Vec::new());
+    loop {
+        let next_line = match lines.peek() {
+            Some(Ok(l)) => Some(&l.folder),
+            Some(Err(_)) | None => None,
+        };
+        let folder = match (folders.peek(), next_line) {
+            (Some(f), Some(l)) => f.min(l).clone(),
+            (Some(f), None) => f.clone(),
+            (None, Some(l)) => l.clone(),
+            (None, None) => break,
+        };
+        if folders.peek() == Some(&folder) {
+            folders.next();
+        }
+        let path = base.join(&folder).join(INDEX_NAME);
+        let result = write_index(&path, &folder, &mut lines);
+        if let Some(Err(_)) = lines.peek() {
+            if let Some(Err(source)) = lines.next() {
+                errors.push(Error::Write { path, source });
+            }
+            break;
+        }
+        match result {
+            Ok(()) => written += 1,
+            Err(source) => {
+                errors.push(Error::Write { path, source });
+                while lines
+                    .next_if(|l| matches!(l, Ok(l) if l.folder == folder))
+                    .is_some()
+                {}
+            }
+        }
+    }
+    (written, errors)
+}
+
+/// Write the index at `path` with the lines of `lines` that are `folder`'s.
+fn write_index<I>(path: &Path, folder: &Path, lines: &mut Peekable<I>) -> io::Result<()>
+where
+    I: Iterator<Item = io::Result<IndexLine>>,
+{
+    // Never through a link planted where the index goes.
+    let file = crate::output::files::create_truncated(path)?;
+    let mut w = BufWriter::new(file);
+    while let Some(Ok(l)) = lines.next_if(|l| matches!(l, Ok(l) if l.folder == folder)) {
+        w.write_all(&l.line)?;
+    }
+    w.flush()
 }
 
 /// Gaps per flow file, read from a `report.jsonl`: objects with `"file"`

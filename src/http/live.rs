@@ -2,22 +2,24 @@
 //! of its flow files are closed, instead of a post-pass over whole folders.
 //!
 //! Owns: turning the capture pipeline's closed directions into a
-//! [`Connection`], and keeping the index records until capture ends. Reuses
-//! the post-pass's pieces unchanged: `pair` (which direction carries
-//! requests, by the rule `carve_dirs` applies to a pair), `conn::carve` (the
-//! carving itself) and `write_folder_index`, so a live run's body files and index
-//! are those `flowsplit http` would write for the same folder.
+//! [`Connection`], and keeping the index lines until capture ends, sorted
+//! within [`INDEX_BUDGET`] bytes of memory (more spill into an unnamed
+//! temporary file in the output folder). Reuses the post-pass's pieces
+//! unchanged: `pair` (which direction carries requests, by the rule
+//! `carve_dirs` applies to a pair), `conn::carve` (the carving itself) and
+//! the index order and writer (`index`), so a live run's body files and
+//! index are those `flowsplit http` would write for the same folder.
 //!
 //! Must not: walk folders or read `report.jsonl` (the pipeline hands over
 //! each direction's gaps directly).
 
 use super::conn::{self, Connection, FlowFile};
-use super::index::Record;
+use super::index::{self, IndexLine, Record};
 use super::name::FlowName;
 use super::pair;
-use super::{write_folder_index, HttpOptions};
+use super::spill::Sorter;
+use super::{HttpOptions, INDEX_BUDGET, INDEX_NAME};
 use crate::error::Error;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One closed direction as the capture pipeline wrote it.
@@ -59,8 +61,10 @@ pub struct CarvedConnection {
 pub struct LiveCarver {
     outdir: PathBuf,
     opts: HttpOptions,
-    /// Index records per folder (relative to the output folder).
-    records: BTreeMap<PathBuf, Vec<Record>>,
+    /// Index lines of every folder (relative to the output folder).
+    index: Sorter<IndexLine>,
+    /// Connections carved so far (numbers their index lines).
+    carved: u64,
 }
 
 impl LiveCarver {
@@ -69,7 +73,8 @@ impl LiveCarver {
         LiveCarver {
             outdir: outdir.to_path_buf(),
             opts,
-            records: BTreeMap::new(),
+            index: Sorter::new(outdir, INDEX_BUDGET),
+            carved: 0,
         }
     }
 
@@ -129,6 +134,8 @@ impl LiveCarver {
     /// body files and errors in `out`, and keep its records for the index.
     fn carve(&mut self, folder: PathBuf, c: &Connection, out: &mut CarvedConnection) {
         let outcome = conn::carve(c, &self.opts);
+        let number = self.carved;
+        self.carved += 1;
         out.errors.extend(outcome.errors);
         out.bodies.extend(
             outcome
@@ -136,23 +143,30 @@ impl LiveCarver {
                 .iter()
                 .flat_map(|r| carved_bodies(&folder, r)),
         );
-        self.records
-            .entry(folder)
-            .or_default()
-            .extend(outcome.records);
+        for r in &outcome.records {
+            let kept = IndexLine::new(&folder, number, r).and_then(|l| self.index.push(l));
+            if let Err(source) = kept {
+                out.errors.push(Error::Write {
+                    path: self.outdir.join(&folder).join(INDEX_NAME),
+                    source,
+                });
+            }
+        }
     }
 
     /// Write `http.jsonl` in the output folder and in every folder that had
     /// records, ordered as `carve_dirs` orders them. Returns the errors met.
     pub fn finish(&mut self) -> Vec<Error> {
-        let mut errors = Vec::new();
-        self.records.entry(PathBuf::new()).or_default();
-        for (folder, records) in std::mem::take(&mut self.records) {
-            if let Err(e) = write_folder_index(&self.outdir.join(folder), records) {
-                errors.push(e);
+        let index = std::mem::replace(&mut self.index, Sorter::new(&self.outdir, INDEX_BUDGET));
+        match index.finish() {
+            Ok(lines) => {
+                index::write_indexes(&self.outdir, std::iter::once(PathBuf::new()), lines).1
             }
+            Err(source) => vec![Error::Write {
+                path: self.outdir.clone(),
+                source,
+            }],
         }
-        errors
     }
 }
 

@@ -21,6 +21,7 @@ pub mod live;
 mod message;
 pub mod name;
 mod pair;
+mod spill;
 mod stream;
 
 use crate::error::Error;
@@ -127,6 +128,10 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
     }
     Ok(summary)
 }
+
+/// Bytes of index lines held before a run of them is written to the spill
+/// file (by live carving).
+pub const INDEX_BUDGET: usize = 8 << 20;
 
 /// Folder → the flow files in it, by name.
 type Folders = BTreeMap<PathBuf, BTreeMap<FlowName, String>>;
