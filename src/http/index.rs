@@ -13,6 +13,7 @@ use super::INDEX_NAME;
 use crate::error::Error;
 use serde::Serialize;
 use std::cmp::Ordering;
+#[cfg(test)]
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::iter::Peekable;
@@ -249,11 +250,28 @@ where
     w.flush()
 }
 
-/// Gaps per flow file, read from a `report.jsonl`: objects with `"file"`
-/// (the flow file's path, relative to the report's folder) and `"gaps"`
-/// (`[[offset, length], ...]`). Other lines are ignored.
+/// Gaps per flow file, read from a `report.jsonl` (see [`each_gap_list`]),
+/// each file's sorted.
+#[cfg(test)]
 pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<(u64, u64)>>> {
     let mut out: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
+    each_gap_list(r, |file, gaps| {
+        let list = out.entry(file.to_string()).or_default();
+        list.extend(gaps);
+        list.sort_unstable();
+    })?;
+    Ok(out)
+}
+
+/// Call `f` with the file and gaps of each line of a `report.jsonl`, one
+/// line at a time in the report's order: objects with `"file"` (the flow
+/// file's path, relative to the report's folder) and `"gaps"` (`[[offset,
+/// length], ...]`). Other lines are ignored. An error reading the report
+/// ends the reading.
+pub(crate) fn each_gap_list(
+    r: impl BufRead,
+    mut f: impl FnMut(&str, Vec<(u64, u64)>),
+) -> std::io::Result<()> {
     for line in r.lines() {
         let line = line?;
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -265,7 +283,7 @@ pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<
         ) else {
             continue;
         };
-        let list = out.entry(file.to_string()).or_default();
+        let mut list = Vec::new();
         for g in gaps {
             if let Some([o, l]) = g.as_array().map(|a| a.as_slice()) {
                 if let (Some(o), Some(l)) = (o.as_u64(), l.as_u64()) {
@@ -273,9 +291,9 @@ pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<
                 }
             }
         }
-        list.sort_unstable();
+        f(file, list);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Whether `[start, end)` overlaps any gap.

@@ -1,18 +1,29 @@
 //! The HTTP post-pass: carve HTTP/1.x messages and bodies out of folders of
 //! flow files written by flowsplit or tcpflow.
 //!
-//! Owns: walking the folders ([`carve_dirs`]), pairing the two directions of
-//! each connection by name, running connections in parallel, and writing
-//! each folder's `http.jsonl`. The pieces below it:
-//! `name` (flow and body file names) → `stream` (bounded look-ahead over a
-//! flow file) → `message` (heads, framing, resync) → `pair` (which of a
-//! connection's flows carries requests, shared with `live`) → `body`
-//! (decoding, limits, hashing, the body file) → `conn` (one connection) →
-//! `index` (the records, and gaps from `report.jsonl`); `live` carves
-//! connections as a live capture closes them.
+//! Owns: running the post-pass ([`carve_dirs`]): the connections `walk`
+//! finds are carved in parallel, their index lines gathered as they finish,
+//! and each folder's `http.jsonl` written at the end. The pieces below it:
+//! `name` (flow and body file names) → `walk` (walking the folders, gaps
+//! from `report.jsonl`, pairing the two directions of each connection by
+//! name) → `stream` (bounded look-ahead over a flow file) → `message`
+//! (heads, framing, resync) → `pair` (which of a connection's flows carries
+//! requests, shared with `live`) → `body` (decoding, limits, hashing, the
+//! body file) → `conn` (one connection) → `index` (the records, their order
+//! and the writer of `http.jsonl`); `spill` is the external merge sort under
+//! `walk` and `index`; `live` carves connections as a live capture closes
+//! them.
+//!
+//! Memory does not grow with the number of flow files or connections: the
+//! walk's files and the index lines are sorted within fixed budgets
+//! (`walk::WALK_BUDGET` per sort, [`INDEX_BUDGET`]), spilling the rest into
+//! an unnamed temporary file; only one path per folder holding flow files,
+//! the errors met and the connections being carved (one per thread) are
+//! held besides.
 //!
 //! Must not: touch flow files (read only) or write anywhere but the folder
-//! a flow file is in; body-file names come from flow-file names only.
+//! a flow file is in and the spill files (unnamed, in the first folder
+//! given); body-file names come from flow-file names only.
 
 mod body;
 mod conn;
@@ -23,16 +34,16 @@ pub mod name;
 mod pair;
 mod spill;
 mod stream;
+mod walk;
 
 use crate::error::Error;
-use conn::{Connection, FlowFile};
+use index::IndexLine;
 pub use index::{BodyRecord, Record};
-use name::FlowName;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use spill::Sorter;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 /// The index's file name, written in each folder holding flow files.
 pub const INDEX_NAME: &str = "http.jsonl";
@@ -84,6 +95,12 @@ pub struct CarveSummary {
 /// flow files and each folder with flow files gets an `http.jsonl` index.
 /// Files whose names are not flow-file names are left alone.
 ///
+/// Memory does not grow with the number of files or connections: the
+/// list of flow files and the index lines go through external sorts
+/// spilling into an unnamed temporary file in the first of `dirs` (see
+/// [`INDEX_BUDGET`]). What is held for the whole run is one path per folder
+/// holding flow files and the errors met.
+///
 /// Fails only if a folder in `dirs` cannot be opened; problems with single
 /// files are listed in [`CarveSummary::errors`].
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
@@ -96,179 +113,124 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         }
     }
     let mut summary = CarveSummary::default();
-    let (folders, gaps) = find_flows(dirs, &mut summary);
-    let mut connections = Vec::new();
-    for (folder, flows) in &folders {
-        connections.extend(pair_by_name(folder, flows, &gaps, &mut summary));
-    }
-    let outcomes: Vec<conn::Outcome> = connections
-        .par_iter()
-        .map(|c| conn::carve(c, opts))
-        .collect();
-    let mut per_folder: BTreeMap<PathBuf, Vec<Record>> =
-        folders.keys().map(|f| (f.clone(), Vec::new())).collect();
-    for (c, o) in connections.iter().zip(outcomes) {
-        summary.messages += o.messages;
-        summary.bodies += o.bodies;
-        summary.incomplete += o.incomplete;
-        summary.errors.extend(o.errors);
-        if !o.records.is_empty() {
-            summary.connections += 1;
-        }
-        per_folder
-            .entry(c.dir.clone())
-            .or_default()
-            .extend(o.records);
-    }
-    for (folder, records) in per_folder {
-        match write_folder_index(&folder, records) {
-            Ok(()) => summary.folders += 1,
-            Err(e) => summary.errors.push(e),
-        }
-    }
+    let spill_dir = dirs.first().cloned().unwrap_or_default();
+    let (mut found_errors, mut folders) = (Vec::new(), Vec::new());
+    let connections = walk::connections(
+        dirs,
+        &spill_dir,
+        &mut summary.errors,
+        &mut found_errors,
+        &mut folders,
+    );
+    let carved = Mutex::new(Carved::new(&spill_dir));
+    connections
+        .zip(0u64..)
+        .par_bridge()
+        .for_each(|(c, number)| {
+            let outcome = conn::carve(&c, opts);
+            let lines: Vec<_> = outcome
+                .records
+                .iter()
+                .map(|r| IndexLine::new(&c.dir, number, r))
+                .collect();
+            let mut carved = carved.lock().unwrap_or_else(PoisonError::into_inner);
+            carved.add(number, &c.dir, outcome, lines);
+        });
+    let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
+    summary.errors.append(&mut found_errors);
+    carved.finish(folders, &mut summary);
     Ok(summary)
 }
 
 /// Bytes of index lines held before a run of them is written to the spill
-/// file (by live carving).
+/// file (by the post-pass, and by live carving).
 pub const INDEX_BUDGET: usize = 8 << 20;
 
-/// Folder → the flow files in it, by name.
-type Folders = BTreeMap<PathBuf, BTreeMap<FlowName, String>>;
-/// Flow file path → its gaps, `(offset, length)`.
-type Gaps = HashMap<PathBuf, Vec<(u64, u64)>>;
+/// What the post-pass's connections produced, gathered as they finish.
+struct Carved {
+    index: Sorter<IndexLine>,
+    /// Each connection's errors, by its number (listed in that order).
+    errors: Vec<(u64, Vec<Error>)>,
+    /// Errors keeping index lines.
+    index_errors: Vec<Error>,
+    connections: u64,
+    messages: u64,
+    bodies: u64,
+    incomplete: u64,
+}
 
-/// Walk `dirs` (each folder once, however named) for flow files, and for
-/// the gaps listed in every `report.jsonl` met on the way. Entries that
-/// cannot be read are listed in `summary`'s errors.
-fn find_flows(dirs: &[PathBuf], summary: &mut CarveSummary) -> (Folders, Gaps) {
-    let mut folders = Folders::new();
-    let mut gaps = Gaps::new();
-    let mut seen_dirs = HashSet::new();
-    for d in dirs {
-        let key = d.canonicalize().unwrap_or_else(|_| d.clone());
-        if !seen_dirs.insert(key) {
-            continue;
+impl Carved {
+    fn new(spill_dir: &Path) -> Carved {
+        Carved {
+            index: Sorter::new(spill_dir, INDEX_BUDGET),
+            errors: Vec::new(),
+            index_errors: Vec::new(),
+            connections: 0,
+            messages: 0,
+            bodies: 0,
+            incomplete: 0,
         }
-        for entry in walkdir::WalkDir::new(d) {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| d.clone());
-                    summary.errors.push(Error::Open {
-                        path,
-                        source: io::Error::other(e.to_string()),
-                    });
-                    continue;
-                }
+    }
+
+    /// Take the outcome of connection `number` (in folder `dir`), with its
+    /// records as index lines.
+    fn add(
+        &mut self,
+        number: u64,
+        dir: &Path,
+        outcome: conn::Outcome,
+        lines: Vec<io::Result<IndexLine>>,
+    ) {
+        self.messages += outcome.messages;
+        self.bodies += outcome.bodies;
+        self.incomplete += outcome.incomplete;
+        if !outcome.records.is_empty() {
+            self.connections += 1;
+        }
+        if !outcome.errors.is_empty() {
+            self.errors.push((number, outcome.errors));
+        }
+        for line in lines {
+            let error = match line {
+                Ok(l) => self.index.push(l).err().map(|source| Error::Write {
+                    path: self.index.dir().to_path_buf(),
+                    source,
+                }),
+                Err(source) => Some(Error::Write {
+                    path: dir.join(INDEX_NAME),
+                    source,
+                }),
             };
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Some(file_name) = entry.file_name().to_str() else {
-                continue;
-            };
-            if file_name == REPORT_NAME {
-                read_report(entry.path(), &mut gaps, summary);
-                continue;
-            }
-            let Some(flow) = FlowName::parse(file_name) else {
-                continue;
-            };
-            let folder = entry
-                .path()
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            folders
-                .entry(folder)
-                .or_default()
-                .insert(flow, file_name.to_string());
+            self.index_errors.extend(error);
         }
     }
-    (folders, gaps)
-}
 
-/// Write `folder`'s `http.jsonl`: `records` in index order (by flow file,
-/// then position in it), whichever order they were carved in.
-fn write_folder_index(folder: &Path, mut records: Vec<Record>) -> Result<(), Error> {
-    records.sort_by(|a, b| a.order.cmp(&b.order));
-    let path = folder.join(INDEX_NAME);
-    write_index(&path, &records).map_err(|source| Error::Write { path, source })
-}
-
-fn write_index(path: &Path, records: &[Record]) -> io::Result<()> {
-    // Never through a link planted where the index goes.
-    let file = crate::output::files::create_truncated(path)?;
-    let mut w = BufWriter::new(file);
-    for r in records {
-        serde_json::to_writer(&mut w, r)?;
-        w.write_all(b"\n")?;
+    /// Write every folder's index and add the counts and the errors (in
+    /// connection order) to `summary`.
+    fn finish(mut self, folders: Vec<PathBuf>, summary: &mut CarveSummary) {
+        summary.messages += self.messages;
+        summary.bodies += self.bodies;
+        summary.incomplete += self.incomplete;
+        summary.connections += self.connections;
+        self.errors.sort_by_key(|(n, _)| *n);
+        summary
+            .errors
+            .extend(self.errors.into_iter().flat_map(|(_, e)| e));
+        summary.errors.append(&mut self.index_errors);
+        let spill_dir = self.index.dir().to_path_buf();
+        let (written, errors) = match self.index.finish() {
+            Ok(lines) => index::write_indexes(Path::new(""), folders.into_iter(), lines),
+            Err(source) => (
+                0,
+                vec![Error::Write {
+                    path: spill_dir,
+                    source,
+                }],
+            ),
+        };
+        summary.folders += written;
+        summary.errors.extend(errors);
     }
-    w.flush()
-}
-
-/// Add the gaps listed in the report at `path` (flow files named relative
-/// to the report's folder).
-fn read_report(path: &Path, gaps: &mut Gaps, summary: &mut CarveSummary) {
-    let folder = path.parent().unwrap_or(Path::new(""));
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(source) => {
-            summary.errors.push(Error::Open {
-                path: path.to_path_buf(),
-                source,
-            });
-            return;
-        }
-    };
-    match index::read_gaps(BufReader::new(file)) {
-        Ok(g) => gaps.extend(g.into_iter().map(|(f, v)| (folder.join(f), v))),
-        Err(source) => summary.errors.push(Error::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Group a folder's flows into connections by name (a flow and its
-/// reverse), and carve each as [`pair::decide`] says. Flows that look like
-/// neither requests nor responses are left out; a flow that cannot be read
-/// is listed in `summary`'s errors.
-fn pair_by_name(
-    folder: &Path,
-    flows: &BTreeMap<FlowName, String>,
-    gaps: &Gaps,
-    summary: &mut CarveSummary,
-) -> Vec<Connection> {
-    let mut out = Vec::new();
-    let mut done: HashSet<&FlowName> = HashSet::new();
-    let file = |name: &String| FlowFile {
-        name: name.clone(),
-        path: folder.join(name),
-        gaps: gaps.get(&folder.join(name)).cloned().unwrap_or_default(),
-    };
-    for (flow, name) in flows {
-        if !done.insert(flow) {
-            continue;
-        }
-        let other = flows.get_key_value(&flow.reversed());
-        if let Some((k, _)) = other {
-            done.insert(k);
-        }
-        let a = pair::sniff_or_note(&folder.join(name), &mut summary.errors);
-        let b = other.and_then(|(_, n)| pair::sniff_or_note(&folder.join(n), &mut summary.errors));
-        let halves = pair::decide(a, b).connections(file(name), other.map(|(_, n)| file(n)));
-        // Carved apart, the reverse flow's connection comes first here (live
-        // carving puts the first flow's first); only the order of errors
-        // shows it, so each keeps the order it always had.
-        out.extend(halves.into_iter().rev().map(|h| Connection {
-            dir: folder.to_path_buf(),
-            request: h.request,
-            response: h.response,
-        }));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -74,6 +74,11 @@ impl<T: Spill> Sorter<T> {
         }
     }
 
+    /// The folder the spill file goes in (named in errors).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Add `item`. When the budget is reached the items held are written as
     /// a run. If that fails the error is returned once and the sorter holds
     /// every item from then on: nothing is lost, but memory is no longer

@@ -4,6 +4,7 @@
 use super::*;
 use sha2::{Digest, Sha256};
 use std::fs;
+use std::io::Write;
 
 const REQ: &str = "010.000.000.001.51234-010.000.000.002.00080";
 const RESP: &str = "010.000.000.002.00080-010.000.000.001.51234";
