@@ -63,6 +63,8 @@ impl<T: Spill> Sorter<T> {
     /// A sorter holding up to about `budget` bytes of items, spilling into
     /// a temporary file in `dir`.
     pub(crate) fn new(dir: &Path, budget: usize) -> Sorter<T> {
+        #[cfg(test)]
+        let budget = TEST_BUDGET.with(|b| b.get()).unwrap_or(budget);
         Sorter {
             dir: dir.to_path_buf(),
             budget,
@@ -149,6 +151,22 @@ impl<T: Spill> Sorter<T> {
             _runs: Some(runs),
         })
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The budget of every sorter made in this thread, while set.
+    static TEST_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with every sorter it makes (in this thread) on a budget of
+/// `budget` bytes, to make small inputs spill.
+#[cfg(test)]
+pub(crate) fn with_budget<R>(budget: usize, f: impl FnOnce() -> R) -> R {
+    TEST_BUDGET.with(|b| b.set(Some(budget)));
+    let r = f();
+    TEST_BUDGET.with(|b| b.set(None));
+    r
 }
 
 #[cfg(test)]

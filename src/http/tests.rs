@@ -2,7 +2,9 @@
 //! folder, carved, and the body files and index checked byte for byte.
 
 use super::*;
+use name::FlowName;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
 
@@ -535,4 +537,197 @@ fn report_in_a_parent_folder_marks_gaps_in_subfolders() {
     assert_eq!((s.bodies, s.incomplete), (1, 1));
     let index = fs::read_to_string(sub.join(INDEX_NAME)).unwrap();
     assert!(index.contains("\"gap: body overlaps"));
+}
+
+/// Flow-file name for `src:sport` → `dst:dport`.
+fn flow_name(src: &str, sport: u16, dst: &str, dport: u16) -> String {
+    format!("{src}.{sport:05}-{dst}.{dport:05}")
+}
+
+/// Two keep-alive requests, and the two responses with bodies.
+fn exchange(i: usize) -> (String, String) {
+    let req =
+        format!("GET /{i}/a HTTP/1.1\r\nHost: h\r\n\r\nGET /{i}/b HTTP/1.1\r\nHost: h\r\n\r\n");
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\na{i:04}\
+         HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbb{i:04}"
+    );
+    (req, resp)
+}
+
+/// A folder exercising the walk: connections whose client's name sorts
+/// before and after the server's, lone request and lone response flows,
+/// two clients carved apart, a subfolder, reports listing gaps in both
+/// folders, a file that is not a flow; with `oddities`, a flow that is its
+/// own reverse too. The flow files' names.
+fn busy_folder(dir: &Path, oddities: bool) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut write = |folder: &Path, name: String, bytes: &[u8]| {
+        fs::create_dir_all(folder).unwrap();
+        fs::write(folder.join(&name), bytes).unwrap();
+        names.push(name);
+    };
+    let servers = ["001.002.003.004", "010.000.000.200", "200.000.000.001"];
+    let sub = dir.join("sub");
+    let mut root_report = String::new();
+    let mut sub_report = String::new();
+    for i in 0..90 {
+        let folder = if i % 9 == 8 { &sub } else { dir };
+        let client = format!("010.000.{:03}.{:03}", i % 7, i);
+        let server = servers[i % 3];
+        let (req, resp) = exchange(i);
+        let (rq, rs) = (
+            flow_name(&client, 40000 + i as u16, server, 80),
+            flow_name(server, 80, &client, 40000 + i as u16),
+        );
+        if i % 10 != 4 {
+            write(folder, rq.clone(), req.as_bytes());
+        }
+        if i % 10 != 3 {
+            write(folder, rs.clone(), resp.as_bytes());
+        }
+        let gap = format!("[[{},2]]", resp.find("a0").unwrap());
+        match (i % 9 == 8, i % 5) {
+            (true, 0) => {
+                root_report.push_str(&format!("{{\"file\":\"sub/{rs}\",\"gaps\":{gap}}}\n"))
+            }
+            (true, _) => sub_report.push_str(&format!("{{\"file\":\"{rs}\",\"gaps\":{gap}}}\n")),
+            (false, 1) => root_report.push_str(&format!("{{\"file\":\"{rs}\",\"gaps\":{gap}}}\n")),
+            (false, _) => root_report.push_str(&format!("{{\"file\":\"{rs}\",\"gaps\":[]}}\n")),
+        }
+    }
+    let (req, _) = exchange(1000);
+    write(
+        dir,
+        flow_name("010.001.000.001", 1000, "010.001.000.002", 2000),
+        req.as_bytes(),
+    );
+    write(
+        dir,
+        flow_name("010.001.000.002", 2000, "010.001.000.001", 1000),
+        req.as_bytes(),
+    );
+    if oddities {
+        let (req, _) = exchange(2000);
+        write(
+            dir,
+            flow_name("010.002.000.001", 80, "010.002.000.001", 80),
+            req.as_bytes(),
+        );
+    }
+    fs::write(dir.join("notes.txt"), b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    fs::write(dir.join(REPORT_NAME), root_report).unwrap();
+    fs::write(sub.join(REPORT_NAME), sub_report).unwrap();
+    names
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+            (rel, fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+fn summary_counts(s: &CarveSummary) -> (u64, u64, u64, u64, u64, usize) {
+    (
+        s.folders,
+        s.connections,
+        s.messages,
+        s.bodies,
+        s.incomplete,
+        s.errors.len(),
+    )
+}
+
+#[test]
+fn spilling_every_item_changes_nothing() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    busy_folder(a.path(), true);
+    busy_folder(b.path(), true);
+    let opts = HttpOptions::default();
+    let held = carve_dirs(&[a.path().to_path_buf()], &opts).unwrap();
+    // One byte: every item is a run of its own, merged in rounds.
+    let spilled = spill::with_budget(1, || carve_dirs(&[b.path().to_path_buf()], &opts)).unwrap();
+    assert_eq!(summary_counts(&held), summary_counts(&spilled));
+    assert_eq!(summary_counts(&held), (2, 94, 332, 162, 25, 0));
+    let (ta, tb) = (tree(a.path()), tree(b.path()));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    assert!(ta == tb, "same names, different contents");
+    let index = String::from_utf8(ta[Path::new(INDEX_NAME)].clone()).unwrap();
+    assert_eq!(index.lines().count(), 168);
+}
+
+#[test]
+fn live_index_matches_the_post_pass_whatever_the_close_order() {
+    let (live_dir, post_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut names = busy_folder(live_dir.path(), false);
+    busy_folder(post_dir.path(), false);
+    // The reports' gaps go with the flows closed, as the pipeline hands them.
+    let gaps: HashMap<PathBuf, Vec<(u64, u64)>> = [live_dir.path(), &live_dir.path().join("sub")]
+        .iter()
+        .flat_map(|d| {
+            let text = fs::read(d.join(REPORT_NAME)).unwrap();
+            index::read_gaps(&text[..])
+                .unwrap()
+                .into_iter()
+                .map(|(f, g)| (d.strip_prefix(live_dir.path()).unwrap().join(f), g))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let opts = HttpOptions::default();
+    let mut carver = spill::with_budget(1, || live::LiveCarver::new(live_dir.path(), opts.clone()));
+    names.sort();
+    let rel = |n: &String| {
+        let sub = live_dir.path().join("sub").join(n);
+        if sub.exists() {
+            Path::new("sub").join(n)
+        } else {
+            PathBuf::from(n)
+        }
+    };
+    let mut done = HashSet::new();
+    let mut errors = 0;
+    // Last name first: the reverse of the order the post-pass carves in.
+    for n in names.iter().rev() {
+        let path = rel(n);
+        if !done.insert(path.clone()) {
+            continue;
+        }
+        let flow = FlowName::parse(n).unwrap().reversed();
+        let reverse = format!(
+            "{}.{:05}-{}.{:05}",
+            flow.src.addr, flow.src.port, flow.dst.addr, flow.dst.port
+        );
+        let reverse = path.with_file_name(reverse);
+        let mut paths = vec![path];
+        if live_dir.path().join(&reverse).exists() && done.insert(reverse.clone()) {
+            paths.push(reverse);
+        }
+        let files: Vec<String> = paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let no_gaps = Vec::new();
+        let closed: Vec<live::ClosedFlow<'_>> = paths
+            .iter()
+            .zip(&files)
+            .map(|(p, file)| live::ClosedFlow {
+                file,
+                gaps: gaps.get(p).unwrap_or(&no_gaps),
+            })
+            .collect();
+        errors += carver.connection_closed(&closed).errors.len();
+    }
+    errors += carver.finish().len();
+    assert_eq!(errors, 0);
+    carve_dirs(&[post_dir.path().to_path_buf()], &opts).unwrap();
+    let (tl, tp) = (tree(live_dir.path()), tree(post_dir.path()));
+    assert_eq!(tl.keys().collect::<Vec<_>>(), tp.keys().collect::<Vec<_>>());
+    assert!(tl == tp, "same names, different contents");
 }
