@@ -186,6 +186,16 @@ pub(crate) struct Sorted<T> {
     _runs: Option<Runs>,
 }
 
+impl<T: Spill> Sorted<T> {
+    /// No items.
+    pub(crate) fn empty() -> Sorted<T> {
+        Sorted {
+            merge: Merge::new(Vec::new(), Vec::new().into_iter()),
+            _runs: None,
+        }
+    }
+}
+
 impl<T: Spill> Iterator for Sorted<T> {
     type Item = io::Result<T>;
 

@@ -114,7 +114,7 @@ fn find(dirs: &[PathBuf], spill_dir: &Path, errors: &mut Vec<Error>) -> Sorted<P
         Ok(f) => f.peekable(),
         Err(source) => {
             errors.push(spill_error(spill_dir, source));
-            return empty(spill_dir);
+            return Sorted::empty();
         }
     };
     loop {
@@ -136,15 +136,8 @@ fn find(dirs: &[PathBuf], spill_dir: &Path, errors: &mut Vec<Error>) -> Sorted<P
     }
     placed.finish().unwrap_or_else(|source| {
         errors.push(spill_error(spill_dir, source));
-        empty(spill_dir)
+        Sorted::empty()
     })
-}
-
-/// No flow files.
-fn empty(spill_dir: &Path) -> Sorted<Placed> {
-    Sorter::new(spill_dir, WALK_BUDGET)
-        .finish()
-        .unwrap_or_else(|_| unreachable!("a sorter that never spilled cannot fail"))
 }
 
 fn spill_error(dir: &Path, source: io::Error) -> Error {
