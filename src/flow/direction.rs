@@ -14,10 +14,12 @@
 
 use super::assembler::Assembler;
 use super::consumer::{Bound, DirectionEnd, DirectionInfo, StreamConsumer};
+use super::layers::Layers;
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
 use crate::output::report::End;
+use std::sync::Arc;
 
 /// A segment further ahead of the stream than any TCP window allows is
 /// ignored rather than turned into a gigabyte-sized hole.
@@ -79,6 +81,12 @@ impl Direction {
         &self.info
     }
 
+    /// How this direction's first packet arrived: set by the table before
+    /// that packet is taken in.
+    pub fn set_layers(&mut self, layers: Arc<Layers>) {
+        self.info.layers = Some(layers);
+    }
+
     /// The sequence number of this direction's SYN, if one was seen.
     pub fn isn(&self) -> Option<u32> {
         self.isn
@@ -110,8 +118,6 @@ impl Direction {
     ) -> Result<(), Error> {
         if self.packets == 0 {
             self.info.first_ts = seg.ts;
-            self.info.encap = seg.encap.path.render();
-            self.info.outer = seg.encap.outer;
         }
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);

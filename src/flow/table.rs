@@ -9,6 +9,7 @@
 
 use super::consumer::{Bound, StreamConsumer};
 use super::direction::{Direction, DirectionLimits};
+use super::layers::LayersCache;
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
@@ -264,6 +265,8 @@ pub struct FlowTable<C: StreamConsumer> {
     /// Finished connections by the second of their last packet.
     linger: Wheel,
     config: TableConfig,
+    /// How directions' first packets arrived, shared.
+    layers: LayersCache,
     streams: Streams<C>,
     stats: TableStats,
     now: Timestamp,
@@ -280,6 +283,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             shard_conns: [0; BUDGET_SHARDS],
             linger: Wheel::default(),
             config,
+            layers: LayersCache::default(),
             streams: Streams {
                 consumer,
                 ledger: Ledger::default(),
@@ -351,6 +355,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         let limits = &self.config.limits;
         let streams = &mut self.streams;
         let this = &mut conn.sides[side];
+        if this.dir.is_unseen() {
+            this.dir.set_layers(self.layers.get(&seg.encap));
+        }
         streams.tracked(shard, this, |dir, out| dir.segment(seg, limits, out))?;
         if streams.ledger.pending(shard) > limits.max_pending_total {
             // Over the shard's budget: the direction that just grew gives up its holes.

@@ -67,7 +67,7 @@ pub struct FileSink {
     open: HashMap<FileId, OpenFile, foldhash::fast::RandomState>,
     by_use: BTreeMap<u64, FileId>,
     /// Each file's name relative to the output folder.
-    names: HashMap<FileId, PathBuf, foldhash::fast::RandomState>,
+    names: HashMap<FileId, Box<str>, foldhash::fast::RandomState>,
     /// Files released with their final modification time already set and
     /// not written since.
     stamped: std::collections::HashSet<FileId, foldhash::fast::RandomState>,
@@ -127,7 +127,7 @@ impl FileSink {
                     self.next_id += 1;
                     self.make_room()?;
                     self.insert_open(id, file);
-                    self.names.insert(id, PathBuf::from(&name));
+                    self.names.insert(id, name.as_str().into());
                     return Ok((id, name));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -177,7 +177,9 @@ impl FileSink {
     }
 
     /// Flush and close file `id` and set its modification time to `mtime`.
-    pub fn close(&mut self, id: FileId, mtime: Timestamp) -> Result<(), Error> {
+    /// Returns the file's name relative to the output folder (the sink
+    /// forgets it).
+    pub fn close(&mut self, id: FileId, mtime: Timestamp) -> Result<Option<String>, Error> {
         let stamped = self.stamped.remove(&id);
         let name = self.names.remove(&id);
         match self.open.remove(&id) {
@@ -188,8 +190,8 @@ impl FileSink {
             // Not open: set the time by name, without following a link,
             // unless it was set when the file was released.
             None if !stamped => {
-                if let Some(name) = name {
-                    if let Ok((parent, leaf)) = self.parent_of(&name, false) {
+                if let Some(name) = &name {
+                    if let Ok((parent, leaf)) = self.parent_of(Path::new(&**name), false) {
                         let fd = parent
                             .as_ref()
                             .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
@@ -199,7 +201,7 @@ impl FileSink {
             }
             None => {}
         }
-        Ok(())
+        Ok(name.map(String::from))
     }
 
     /// Close file `id`'s descriptor for now (it is reopened if written to
@@ -222,7 +224,7 @@ impl FileSink {
 
     /// The path of file `id` while it is known to the sink.
     pub fn path(&self, id: FileId) -> Option<PathBuf> {
-        self.names.get(&id).map(|n| self.dir.join(n))
+        self.names.get(&id).map(|n| self.dir.join(&**n))
     }
 
     fn write_error(&self, id: FileId, source: std::io::Error) -> Error {
@@ -305,13 +307,13 @@ impl FileSink {
             return Ok(());
         };
         self.make_room()?;
-        let (parent, leaf) = self.parent_of(&name, false)?;
+        let (parent, leaf) = self.parent_of(Path::new(&*name), false)?;
         let fd = parent
             .as_ref()
             .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
         let file =
             open_at(fd, &leaf, libc::O_WRONLY | libc::O_APPEND).map_err(|source| Error::Write {
-                path: self.dir.join(&name),
+                path: self.dir.join(&*name),
                 source,
             })?;
         self.insert_open(id, file);

@@ -37,8 +37,8 @@ pub struct FlowFiles {
 /// What [`FlowFiles`] keeps for one direction.
 #[derive(Default)]
 pub struct FileStream {
-    /// The file, once created, and its name relative to the output folder.
-    file: Option<(FileId, String)>,
+    /// The file, once created (the sink knows its name).
+    file: Option<FileId>,
     /// Bytes taken but not yet written.
     run: Vec<u8>,
     tally: Tally,
@@ -73,13 +73,13 @@ impl FlowFiles {
 
     /// The direction's file, created (named and opened) on first need.
     fn file_id(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<FileId, Error> {
-        if let Some((id, _)) = &s.file {
-            return Ok(*id);
+        if let Some(id) = s.file {
+            return Ok(id);
         }
         let naming = &self.naming;
         let (id, name) = self.sink.create(info.counter, &|c| naming.name(info, c))?;
         naming.opened(&name, info);
-        s.file = Some((id, name));
+        s.file = Some(id);
         Ok(id)
     }
 }
@@ -148,8 +148,8 @@ impl StreamConsumer for FlowFiles {
 
     fn settle(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
         self.flush_run(s, info)?;
-        if let Some((id, _)) = &s.file {
-            self.sink.release(*id, info.first_ts);
+        if let Some(id) = s.file {
+            self.sink.release(id, info.first_ts);
         }
         Ok(())
     }
@@ -161,10 +161,10 @@ impl StreamConsumer for FlowFiles {
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.flush_run(&mut s, info)?;
-        let Some((id, name)) = s.file.take() else {
+        let Some(id) = s.file.take() else {
             return Ok(None);
         };
-        self.sink.close(id, info.first_ts)?;
+        let name = self.sink.close(id, info.first_ts)?.unwrap_or_default();
         Ok(Some(s.tally.record(name, info, end)))
     }
 
