@@ -24,7 +24,10 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Identifies one file of a [`FileSink`].
-pub type FileId = u64;
+pub type FileId = std::num::NonZeroU64;
+
+/// The first id a sink gives out.
+pub const FIRST_FILE_ID: FileId = FileId::MIN;
 
 /// A file's name relative to the output folder, rendered when the sink
 /// needs it (to reopen the file, to stamp it by name, for an error): the
@@ -97,7 +100,7 @@ impl FileSink {
             by_use: BTreeMap::new(),
             stamped: std::collections::HashSet::default(),
             clock: 0,
-            next_id: 0,
+            next_id: FIRST_FILE_ID,
         })
     }
 
@@ -126,7 +129,7 @@ impl FileSink {
             match open_at(parent_fd, &leaf, flags) {
                 Ok(file) => {
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = self.next_id.saturating_add(1);
                     self.make_room()?;
                     self.insert_open(id, file);
                     return Ok((id, name, counter));
