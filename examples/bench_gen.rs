@@ -5,6 +5,8 @@
 //! cargo run --release --example bench_gen -- --shape small -o /tmp/small.pcap
 //! cargo run --release --example bench_gen -- --shape large --scale 2 -o /tmp/large2.pcap
 //! cargo run --release --example bench_gen -- --concurrent-million -o /tmp/million.pcap
+//! cargo run --release --example bench_gen -- --shape open-4096 -o /tmp/open4096.pcap
+//! cargo run --release --example bench_gen -- --shape open-200k -o /tmp/open200k.pcap
 //! cargo run --release --example bench_gen -- --connections 200 --concurrency 20 -o /tmp/t.pcap
 //! cargo run --release --example bench_gen -- verify /tmp/t.pcap.expected.tsv OUTDIR [--report OUTDIR/report.jsonl]
 //! ```
@@ -101,6 +103,12 @@ enum ShapeArg {
     Small,
     Large,
     ConcurrentMillion,
+    /// 20,000 connections of the small shape's traffic, 4,096 open at once.
+    #[value(name = "open-4096")]
+    Open4096,
+    /// 200,000 tiny connections, all open at once.
+    #[value(name = "open-200k")]
+    Open200k,
 }
 
 fn range(s: &str) -> Result<(u64, u64), String> {
@@ -137,6 +145,8 @@ fn params(cli: &Cli) -> Result<BenchParams, String> {
         (true, _) | (_, ShapeArg::ConcurrentMillion) => Shape::ConcurrentMillion,
         (_, ShapeArg::Small) => Shape::Small,
         (_, ShapeArg::Large) => Shape::Large,
+        (_, ShapeArg::Open4096) => Shape::Open4096,
+        (_, ShapeArg::Open200k) => Shape::Open200k,
     };
     if !(cli.scale > 0.0 && cli.scale.is_finite()) {
         return Err(format!("--scale {}: must be a positive number", cli.scale));

@@ -82,7 +82,7 @@ pub struct BenchParams {
     pub frame_gap_nanos: u64,
 }
 
-/// Predefined traffic shapes (the ones issue 5 asks to measure).
+/// Predefined traffic shapes (the ones issues 5 and 11 ask to measure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// Many small connections: 80,000 connections, 500 open at once, one to
@@ -94,6 +94,12 @@ pub enum Shape {
     /// 1,000,000 connections all open before any closes, one exchange each
     /// with tiny bodies: about 1.1 GB.
     ConcurrentMillion,
+    /// The small shape's traffic over 20,000 connections with 4,096 open at
+    /// once (issue 11's memory budget): about 0.39 GB.
+    Open4096,
+    /// [`Shape::ConcurrentMillion`]'s tiny exchanges over 200,000
+    /// connections, all open before any closes (issue 11): about 0.22 GB.
+    Open200k,
 }
 
 impl BenchParams {
@@ -133,6 +139,14 @@ impl BenchParams {
                 frame_gap_nanos: 1_000,
                 ..base
             },
+            Shape::Open4096 => BenchParams {
+                connections: 20_000,
+                concurrency: 4_096,
+                ..base
+            },
+            // Still all open at once: with_connections keeps concurrency
+            // equal to the connection count when it was.
+            Shape::Open200k => Self::shape(Shape::ConcurrentMillion).with_connections(200_000),
         }
     }
 
@@ -806,5 +820,59 @@ impl Generator<'_> {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_11_shapes() {
+        let p = BenchParams::shape(Shape::Open4096);
+        assert_eq!((p.connections, p.concurrency), (20_000, 4_096));
+        let small = BenchParams::shape(Shape::Small);
+        assert_eq!(
+            p,
+            BenchParams {
+                connections: 20_000,
+                concurrency: 4_096,
+                ..small
+            }
+        );
+        let p = BenchParams::shape(Shape::Open200k);
+        assert_eq!((p.connections, p.concurrency), (200_000, 200_000));
+        assert_eq!(
+            p,
+            BenchParams {
+                connections: 200_000,
+                concurrency: 200_000,
+                ..BenchParams::shape(Shape::ConcurrentMillion)
+            }
+        );
+        // Scaled down, still all open at once; 4,096 open is cut to the count.
+        let p = BenchParams::shape(Shape::Open200k).scaled(0.01);
+        assert_eq!((p.connections, p.concurrency), (2_000, 2_000));
+        let p = BenchParams::shape(Shape::Open4096).scaled(0.01);
+        assert_eq!((p.connections, p.concurrency), (200, 200));
+    }
+
+    #[test]
+    fn open_shapes_generate_every_connection_at_the_stated_concurrency() {
+        for (shape, n, open) in [(Shape::Open4096, 300, 64), (Shape::Open200k, 300, 300)] {
+            let mut p = BenchParams::shape(shape).with_connections(n);
+            p.concurrency = p.concurrency.min(open);
+            let (mut pcap, mut tsv) = (Vec::new(), Vec::new());
+            let s = generate(&p, &mut pcap, &mut tsv).unwrap();
+            assert_eq!((s.connections, s.directions, s.peak_open), (n, 2 * n, open));
+            let list = read_expected(&tsv[..]).unwrap();
+            assert_eq!(list.len() as u64, 2 * n);
+            let (mut pcap2, mut tsv2) = (Vec::new(), Vec::new());
+            generate(&p, &mut pcap2, &mut tsv2).unwrap();
+            assert!(
+                pcap == pcap2 && tsv == tsv2,
+                "{shape:?} is not deterministic"
+            );
+        }
     }
 }
