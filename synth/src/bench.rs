@@ -46,7 +46,7 @@ use super::{Clock, Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversati
 use crate::Timestamp;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -427,9 +427,11 @@ pub fn verify(
         expected: expected.len(),
         ..Verdict::default()
     };
+    // A set: with `-e http` the names to ignore are as many as the files.
+    let ignore: HashSet<&str> = ignore.iter().copied().collect();
     let mut to_hash = Vec::new();
     for f in &files {
-        if ignore.contains(&f.as_str()) {
+        if ignore.contains(f.as_str()) {
             continue;
         }
         match want.get(f.as_str()) {
@@ -462,6 +464,36 @@ pub fn verify(
         v.report = check_report(expected, path)?;
     }
     Ok(v)
+}
+
+/// The flow file an HTTP body file was carved from, and whether it is a
+/// request body: `FLOW-HTTPBODY-NNN[.ext]` (a response body) or
+/// `FLOW-HTTPREQBODY-NNN[.ext]`, as tcpflow's and flowsplit's `-e http` name
+/// them; `None` for any other name. The expected list holds no bodies: the
+/// benchmark's check of an `-e http` output folder uses this to tell the
+/// bodies from the flow files, whose contents it checks.
+///
+/// ```
+/// use flowsplit_synth::bench::http_body_flow;
+///
+/// let flow = "010.000.000.001.20000-192.168.001.001.00080";
+/// assert_eq!(http_body_flow(&format!("{flow}-HTTPBODY-001")), Some((flow, false)));
+/// assert_eq!(http_body_flow(&format!("{flow}-HTTPREQBODY-012.json")), Some((flow, true)));
+/// assert_eq!(http_body_flow(flow), None);
+/// assert_eq!(http_body_flow(&format!("{flow}-HTTPBODY-")), None);
+/// ```
+pub fn http_body_flow(name: &str) -> Option<(&str, bool)> {
+    for (mark, request) in [("-HTTPREQBODY-", true), ("-HTTPBODY-", false)] {
+        let Some(at) = name.rfind(mark) else {
+            continue;
+        };
+        let rest = &name[at + mark.len()..];
+        let number = rest.split_once('.').map_or(rest, |(n, _)| n);
+        if at > 0 && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+            return Some((&name[..at], request));
+        }
+    }
+    None
 }
 
 /// Disagreements between a flowsplit report and the expected list.
