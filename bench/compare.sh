@@ -13,7 +13,9 @@
 #                            uncommitted changes are not used
 #   --bins A B               compare these two flowsplit binaries instead
 # Options:
-#   --shapes "small large"   shapes to run (default both)
+#   --shapes "small large"   shapes to run (default both; also open-4096, open-200k, and
+#                            small-512: the small shape with 512 open at once, as in
+#                            bench/run.sh --memory)
 #   --targets "tmpfs disk"   where output goes (default tmpfs)
 #   --scale F                scale every capture's length (e.g. 0.01 for a quick trial)
 #   -j N                     pass -j N to both builds (default: each one's own default)
@@ -143,7 +145,7 @@ for shape in $SHAPES; do
                 measure "$label" "$cap" "$out" "${cmd[@]}"
                 best_keep "$side"
                 # Every run's output is checked, not only the last one's.
-                ok=$(check "$label" "$cap" "$out" "$out/report.jsonl")
+                ok=$(check "$label" "$cap" "$out" --report "$out/report.jsonl")
                 [ "$RC" = 0 ] || ok="no (exit $RC)"
                 okv=ok_$side
                 [ "$ok" = yes ] || [ "${!okv}" != yes ] || printf -v "$okv" '%s' "$ok"
@@ -156,11 +158,11 @@ for shape in $SHAPES; do
 done
 {
     echo
-    printf '%-6s %-6s %9s %9s %6s %10s %10s %11s %11s\n' \
+    printf '%-9s %-6s %9s %9s %6s %10s %10s %11s %11s\n' \
         shape target "A best s" "B best s" "B/A" "A RSS MiB" "B RSS MiB" "A verified" "B verified"
     for r in "${rows[@]}"; do
         IFS='|' read -r -a c <<<"$r"
-        printf '%-6s %-6s %9s %9s %6s %10s %10s %11s %11s\n' "${c[@]}"
+        printf '%-9s %-6s %9s %9s %6s %10s %10s %11s %11s\n' "${c[@]}"
     done
     echo
     echo "every run's wall time (s), in the order run:"

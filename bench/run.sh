@@ -13,7 +13,8 @@
 #                      reading the capture, sha256 of every flow byte, creating and writing the files
 #   --all              all four
 # Options:
-#   --shapes "small large"   shapes to run (default both)
+#   --shapes "small large"   shapes to run (default both; also open-4096, open-200k, and
+#                            small-512: the small shape with 512 open at once, not 500)
 #   --targets "tmpfs disk"   where output goes (default both)
 #   --scale F                scale every capture's length (e.g. 0.01 for a quick trial)
 #   --no-tcpflow             do not run tcpflow even if installed
@@ -104,7 +105,7 @@ if [ $DO_TABLE = 1 ]; then
             measure_best "flowsplit-$shape-$target" "$cap" "$out" "${cmd[@]}"
             out=$OUT
             fs=("$WALL$NOISY" "$WALL_SYNC" "$RSS" "$RC")
-            ok=$(check "flowsplit-$shape-$target" "$cap" "$out" "$out/report.jsonl")
+            ok=$(check "flowsplit-$shape-$target" "$cap" "$out" --report "$out/report.jsonl")
             [ "${fs[3]}" = 0 ] || ok="no (exit ${fs[3]})"
             discard "$out"
             tf=("-" "-" "-") tok="-"
@@ -126,11 +127,11 @@ if [ $DO_TABLE = 1 ]; then
     done
     {
         echo
-        printf '%-6s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' \
+        printf '%-9s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' \
             shape target "flowsplit s" "tcpflow s" ratio "fs RSS MiB" "tf RSS MiB" verified "tf ok" "fs+sync s" "tf+sync s" "sync ratio"
         for r in "${rows[@]}"; do
             IFS='|' read -r -a c <<<"$r"
-            printf '%-6s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' "${c[@]}"
+            printf '%-9s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' "${c[@]}"
         done
     } | tee -a "$RESULTS"
 fi
@@ -145,7 +146,7 @@ if [ $DO_GROWTH = 1 ]; then
             mapfile -t cmd < <(flowsplit_cmd "$FLOWSPLIT" "$cap" @OUT@)
             measure_best "growth-$shape-x$factor" "$cap" "$out" "${cmd[@]}"
             out=$OUT
-            ok=$(check "growth-$shape-x$factor" "$cap" "$out" "$out/report.jsonl")
+            ok=$(check "growth-$shape-x$factor" "$cap" "$out" --report "$out/report.jsonl")
             [ "$RC" = 0 ] || ok="no (exit $RC)"
             discard "$out"
             gb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.2f", b / 1e9 }')
@@ -156,10 +157,10 @@ if [ $DO_GROWTH = 1 ]; then
     {
         echo
         echo "memory growth (output on tmpfs)"
-        printf '%-6s %-6s %12s %11s %13s %11s %9s\n' shape length connections "capture GB" "flowsplit s" "RSS MiB" verified
+        printf '%-9s %-6s %12s %11s %13s %11s %9s\n' shape length connections "capture GB" "flowsplit s" "RSS MiB" verified
         for r in "${rows[@]}"; do
             IFS='|' read -r -a c <<<"$r"
-            printf '%-6s %-6s %12s %11s %13s %11s %9s\n' "${c[@]}"
+            printf '%-9s %-6s %12s %11s %13s %11s %9s\n' "${c[@]}"
         done
     } | tee -a "$RESULTS"
 fi
@@ -171,7 +172,7 @@ if [ $DO_MILLION = 1 ]; then
     mapfile -t cmd < <(flowsplit_cmd "$FLOWSPLIT" "$cap" "$out")
     measure flowsplit-million "$cap" "$out" "${cmd[@]}"
     fs=("$WALL$NOISY" "$RSS" "$RC")
-    ok=$(check flowsplit-million "$cap" "$out" "$out/report.jsonl")
+    ok=$(check flowsplit-million "$cap" "$out" --report "$out/report.jsonl")
     [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
     discard "$out"
     tf=("-" "-") tok="-"
