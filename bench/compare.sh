@@ -13,7 +13,11 @@
 #                            uncommitted changes are not used
 #   --bins A B               compare these two flowsplit binaries instead
 # Options:
-#   --shapes "small large"   shapes to run (default both)
+#   --shapes "small large"   shapes to run (default both; also open-4096, open-200k, and
+#                            small-512: the small shape with 512 open at once, as in
+#                            bench/run.sh --memory)
+#   --http                   run both builds with -e http (the flow files are checked;
+#                            the HTTP bodies are not in the expected list)
 #   --targets "tmpfs disk"   where output goes (default tmpfs)
 #   --scale F                scale every capture's length (e.g. 0.01 for a quick trial)
 #   -j N                     pass -j N to both builds (default: each one's own default)
@@ -38,6 +42,7 @@ SHAPES="small large"
 TARGETS="tmpfs"
 SCALE=1
 JOBS=""
+HTTP=0
 BINS=()
 REVS=()
 
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
         --targets) [ $# -ge 2 ] || die "--targets needs a value"; TARGETS=$2; shift ;;
         --scale) [ $# -ge 2 ] || die "--scale needs a value"; SCALE=$2; shift ;;
         -j) [ $# -ge 2 ] || die "-j needs a value"; JOBS=$2; shift ;;
+        --http) HTTP=1 ;;
         -h|--help) usage; exit 0 ;;
         -*) die "unknown argument '$1' (see --help)" ;;
         *) REVS+=("$1") ;;
@@ -116,13 +122,19 @@ else
     build B "${REVS[1]}"
 fi
 BIN_A=$LOGDIR/flowsplit-A BIN_B=$LOGDIR/flowsplit-B
+# With --http: what both builds are given, and what the check then leaves out.
+FS_ARGS=() VERIFY_ARGS=() HTTP_NOTE=""
+if [ $HTTP = 1 ]; then
+    FS_ARGS=(-e http) VERIFY_ARGS=(--http-bodies)
+    HTTP_NOTE=", flowsplit -e http (flow files checked, not the bodies)"
+fi
 
 {
     echo "# flowsplit comparison $STAMP on $(machine_line)"
     echo "# A: $DESC_A"
     echo "# B: $DESC_B"
     folders_line
-    echo "# scale $SCALE${JOBS:+, flowsplit -j $JOBS}; A and B alternately, best of $REPEAT each; wall = process; B/A = B s / A s; logs in $LOGDIR"
+    echo "# scale $SCALE${JOBS:+, flowsplit -j $JOBS}$HTTP_NOTE; A and B alternately, best of $REPEAT each; wall = process; B/A = B s / A s; logs in $LOGDIR"
 } | tee "$RESULTS"
 warn_not_tmpfs
 
@@ -139,11 +151,11 @@ for shape in $SHAPES; do
                 bin=BIN_$side
                 label=$(repetition_label "$side-$shape-$target" "$r")
                 out=$(repetition_label "$(outdir_for "$target" "compare-$side-$shape")" "$r")
-                mapfile -t cmd < <(flowsplit_cmd "${!bin}" "$cap" "$out")
+                mapfile -t cmd < <(flowsplit_cmd "${!bin}" "$cap" "$out" ${FS_ARGS[@]+"${FS_ARGS[@]}"})
                 measure "$label" "$cap" "$out" "${cmd[@]}"
                 best_keep "$side"
                 # Every run's output is checked, not only the last one's.
-                ok=$(check "$label" "$cap" "$out" "$out/report.jsonl")
+                ok=$(check "$label" "$cap" "$out" --report "$out/report.jsonl" ${VERIFY_ARGS[@]+"${VERIFY_ARGS[@]}"})
                 [ "$RC" = 0 ] || ok="no (exit $RC)"
                 okv=ok_$side
                 [ "$ok" = yes ] || [ "${!okv}" != yes ] || printf -v "$okv" '%s' "$ok"
@@ -156,11 +168,11 @@ for shape in $SHAPES; do
 done
 {
     echo
-    printf '%-6s %-6s %9s %9s %6s %10s %10s %11s %11s\n' \
+    printf '%-9s %-6s %9s %9s %6s %10s %10s %11s %11s\n' \
         shape target "A best s" "B best s" "B/A" "A RSS MiB" "B RSS MiB" "A verified" "B verified"
     for r in "${rows[@]}"; do
         IFS='|' read -r -a c <<<"$r"
-        printf '%-6s %-6s %9s %9s %6s %10s %10s %11s %11s\n' "${c[@]}"
+        printf '%-9s %-6s %9s %9s %6s %10s %10s %11s %11s\n' "${c[@]}"
     done
     echo
     echo "every run's wall time (s), in the order run:"

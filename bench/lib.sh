@@ -28,9 +28,19 @@ REPEAT=${REPEAT:-1}
 case $REPEAT in ''|*[!0-9]*|0) die "REPEAT must be a positive number" ;; esac
 case $QUIET_WAIT in ''|*[!0-9]*) die "QUIET_WAIT must be a number of seconds" ;; esac
 
+# The shapes --shapes accepts: bench_gen's own (--shape), and small-512, the
+# small shape with 512 connections open at once instead of 500, as issue 11
+# measured it (see gen_args).
+SHAPE_CHOICES="small large open-4096 open-200k small-512"
+
 check_options() {
     local s t
-    for s in $SHAPES; do case $s in small|large) ;; *) die "unknown shape '$s' (small, large)";; esac; done
+    for s in $SHAPES; do
+        case " $SHAPE_CHOICES " in
+            *" $s "*) ;;
+            *) die "unknown shape '$s' (${SHAPE_CHOICES// /, })" ;;
+        esac
+    done
     for t in $TARGETS; do case $t in tmpfs|disk) ;; *) die "unknown target '$t' (tmpfs, disk)";; esac; done
     awk -v s="$SCALE" 'BEGIN { exit !(s > 0) }' || die "--scale must be a positive number"
 }
@@ -86,17 +96,26 @@ warn_not_tmpfs() {
 }
 
 # --- captures -----------------------------------------------------------------
+# gen_args SHAPE: the generator's arguments for SHAPE, one a line.
+gen_args() {
+    case $1 in
+        small-512) printf '%s\n' --shape small --concurrency 512 ;;
+        *) printf '%s\n' --shape "$1" ;;
+    esac
+}
+
 # capture SHAPE FACTOR: path of the capture of SHAPE with length SCALE*FACTOR,
 # generated unless already there.
 capture() {
-    local shape=$1 factor=$2 scale path
+    local shape=$1 factor=$2 scale path args
     scale=$(awk -v a="$SCALE" -v b="$factor" 'BEGIN { printf "%g", a * b }')
     path=$BENCH_DIR/$shape-x$scale.pcap
+    mapfile -t args < <(gen_args "$shape")
     if [ -s "$path" ] && [ -s "$path.expected.tsv" ]; then
         say "reusing $path ($(du -h "$path" | cut -f1))"
     else
         say "generating $path"
-        "$GEN" --shape "$shape" --scale "$scale" -o "$path" 2>"$path.gen.log" \
+        "$GEN" "${args[@]}" --scale "$scale" -o "$path" 2>"$path.gen.log" \
             || { cat "$path.gen.log" >&2; die "generating $path failed"; }
         tail -n 1 "$path.gen.log" >&2
     fi
@@ -234,13 +253,14 @@ measure_best() {
     WALL=$BEST_WALL WALL_SYNC=$BEST_WALL_SYNC NOISY=$BEST_NOISY RSS=$BEST_RSS RC=$BEST_RC
 }
 
-# check LABEL CAPTURE OUTDIR [REPORT]: "yes" when OUTDIR holds exactly the
-# expected files with the expected sha256 (and the report agrees), else "no".
+# check LABEL CAPTURE OUTDIR [VERIFY ARGS...]: "yes" when OUTDIR holds exactly
+# the expected files with the expected sha256, else "no". VERIFY ARGS go to
+# bench_gen verify: --report FILE (the report must agree too), --http-bodies
+# (an -e http folder: its HTTP body files and http.jsonl are left out).
 check() {
-    local label=$1 cap=$2 out=$3 report=${4:-}
-    local args=("$cap.expected.tsv" "$out")
-    [ -n "$report" ] && args+=(--report "$report")
-    if "$GEN" verify "${args[@]}" 2>"$LOGDIR/$label.verify"; then
+    local label=$1 cap=$2 out=$3
+    shift 3
+    if "$GEN" verify "$cap.expected.tsv" "$out" "$@" 2>"$LOGDIR/$label.verify"; then
         echo yes
     else
         say "$label: output differs from the expected list:"
@@ -262,10 +282,11 @@ discard() { # OUTDIR: remove it now if it is on tmpfs (disk output waits for the
     esac
 }
 
-flowsplit_cmd() { # BINARY CAPTURE OUTDIR: the command line, one word a line
+flowsplit_cmd() { # BINARY CAPTURE OUTDIR [ARGS...]: the command line, one word a line
     local cmd=("$1" -r "$2" -o "$3" -q)
+    shift 3
     [ -n "${JOBS:-}" ] && cmd+=(-j "$JOBS")
-    printf '%s\n' "${cmd[@]}"
+    printf '%s\n' "${cmd[@]}" "$@"
 }
 
 # ratio A B: B / A, or "-" when either is missing.

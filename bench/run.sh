@@ -7,13 +7,17 @@
 #
 # Usage: bench/run.sh [MODE] [OPTIONS]
 #   (no mode)          the comparison table: each shape x each target
+#   --memory           issue 11's memory table: peak RSS and wall time, flowsplit against
+#                      tcpflow, output on tmpfs, on small-512, open-4096, open-200k and
+#                      -e http on small-512 at half and full length (ignores --shapes, --targets)
 #   --memory-growth    flowsplit's peak RSS on each shape and on a capture twice as long
 #   --million          1,000,000 connections all open before any closes (flowsplit only)
 #   --floor            the least CPU the work itself takes on this machine (examples/floor.rs):
 #                      reading the capture, sha256 of every flow byte, creating and writing the files
-#   --all              all four
+#   --all              all five
 # Options:
-#   --shapes "small large"   shapes to run (default both)
+#   --shapes "small large"   shapes to run (default both; also open-4096, open-200k, and
+#                            small-512: the small shape with 512 open at once, not 500)
 #   --targets "tmpfs disk"   where output goes (default both)
 #   --scale F                scale every capture's length (e.g. 0.01 for a quick trial)
 #   --no-tcpflow             do not run tcpflow even if installed
@@ -39,14 +43,15 @@ SCALE=1
 TCPFLOW=1
 BUILD=1
 JOBS=""
-DO_TABLE=0 DO_GROWTH=0 DO_MILLION=0 DO_FLOOR=0
+DO_TABLE=0 DO_MEMORY=0 DO_GROWTH=0 DO_MILLION=0 DO_FLOOR=0
 
 while [ $# -gt 0 ]; do
     case $1 in
+        --memory) DO_MEMORY=1 ;;
         --memory-growth) DO_GROWTH=1 ;;
         --million) DO_MILLION=1 ;;
         --floor) DO_FLOOR=1 ;;
-        --all) DO_TABLE=1 DO_GROWTH=1 DO_MILLION=1 DO_FLOOR=1 ;;
+        --all) DO_TABLE=1 DO_MEMORY=1 DO_GROWTH=1 DO_MILLION=1 DO_FLOOR=1 ;;
         --shapes) [ $# -ge 2 ] || die "--shapes needs a value"; SHAPES=$2; shift ;;
         --targets) [ $# -ge 2 ] || die "--targets needs a value"; TARGETS=$2; shift ;;
         --scale) [ $# -ge 2 ] || die "--scale needs a value"; SCALE=$2; shift ;;
@@ -58,7 +63,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ $DO_GROWTH = 1 ] || [ $DO_MILLION = 1 ] || [ $DO_FLOOR = 1 ] || DO_TABLE=1
+[ $DO_MEMORY = 1 ] || [ $DO_GROWTH = 1 ] || [ $DO_MILLION = 1 ] || [ $DO_FLOOR = 1 ] || DO_TABLE=1
 check_options
 
 # --- tools ------------------------------------------------------------------
@@ -104,7 +109,7 @@ if [ $DO_TABLE = 1 ]; then
             measure_best "flowsplit-$shape-$target" "$cap" "$out" "${cmd[@]}"
             out=$OUT
             fs=("$WALL$NOISY" "$WALL_SYNC" "$RSS" "$RC")
-            ok=$(check "flowsplit-$shape-$target" "$cap" "$out" "$out/report.jsonl")
+            ok=$(check "flowsplit-$shape-$target" "$cap" "$out" --report "$out/report.jsonl")
             [ "${fs[3]}" = 0 ] || ok="no (exit ${fs[3]})"
             discard "$out"
             tf=("-" "-" "-") tok="-"
@@ -126,12 +131,90 @@ if [ $DO_TABLE = 1 ]; then
     done
     {
         echo
-        printf '%-6s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' \
+        printf '%-9s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' \
             shape target "flowsplit s" "tcpflow s" ratio "fs RSS MiB" "tf RSS MiB" verified "tf ok" "fs+sync s" "tf+sync s" "sync ratio"
         for r in "${rows[@]}"; do
             IFS='|' read -r -a c <<<"$r"
-            printf '%-6s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' "${c[@]}"
+            printf '%-9s %-6s %13s %13s %7s %11s %11s %9s %9s %11s %11s %11s\n' "${c[@]}"
         done
+    } | tee -a "$RESULTS"
+fi
+
+# --- issue 11's memory table ------------------------------------------------------
+# Each case: label|shape|length factor|scanner|issue 11's ceiling for
+# flowsplit's peak RSS in MiB. Default settings for both programs (flowsplit
+# -j only if given), output on tmpfs. The -e http cases check the flow files;
+# the bodies are not in the expected list (bench_gen verify --http-bodies).
+# response_bodies LABEL: the response body files the check of LABEL counted.
+# "-" when LABEL was not run, "?" when its check did not get as far.
+response_bodies() {
+    [ -f "$LOGDIR/$1.verify" ] || { echo "-"; return; }
+    sed -n 's/.*: \([0-9]*\) response and .*/\1/p' "$LOGDIR/$1.verify" | tail -n 1 | grep . || echo "?"
+}
+MEMORY_CASES=(
+    "small-512|small-512|1||40"
+    "open-4096|open-4096|1||48"
+    "open-200k|open-200k|1||256"
+    "http-x0.5|small-512|0.5|http|64"
+    "http-x1|small-512|1|http|64"
+)
+if [ $DO_MEMORY = 1 ]; then
+    rows=()
+    HTTP_RSS=()
+    for case_ in "${MEMORY_CASES[@]}"; do
+        IFS='|' read -r label shape factor scanner ceiling <<<"$case_"
+        cap=$(capture "$shape" "$factor")
+        fs_args=() tf_args=() verify_args=()
+        if [ -n "$scanner" ]; then
+            fs_args=(-e "$scanner") tf_args=(-e "$scanner") verify_args=(--http-bodies)
+        fi
+        out=$(outdir_for tmpfs "flowsplit-mem-$label")
+        mapfile -t cmd < <(flowsplit_cmd "$FLOWSPLIT" "$cap" @OUT@ ${fs_args[@]+"${fs_args[@]}"})
+        measure_best "memory-flowsplit-$label" "$cap" "$out" "${cmd[@]}"
+        out=$OUT
+        fs=("$WALL$NOISY" "$RSS" "$RC")
+        ok=$(check "memory-flowsplit-$label" "$cap" "$out" --report "$out/report.jsonl" ${verify_args[@]+"${verify_args[@]}"})
+        [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
+        discard "$out"
+        tf=("-" "-") tok="-"
+        if [ $TCPFLOW = 1 ]; then
+            out2=$(outdir_for tmpfs "tcpflow-mem-$label")
+            measure_best "memory-tcpflow-$label" "$cap" "$out2" tcpflow ${tf_args[@]+"${tf_args[@]}"} -r "$cap" -o @OUT@
+            out2=$OUT
+            tf=("$WALL$NOISY" "$RSS")
+            tok=$(check "memory-tcpflow-$label" "$cap" "$out2" ${verify_args[@]+"${verify_args[@]}"})
+            [ "$RC" = 0 ] || tok="no (exit $RC)"
+            discard "$out2"
+        fi
+        bodies="-"
+        if [ -n "$scanner" ]; then
+            HTTP_RSS+=("${fs[1]}")
+            # Response bodies each carved, as bench_gen verify --http-bodies counted them.
+            bodies="$(response_bodies "memory-flowsplit-$label")/$(response_bodies "memory-tcpflow-$label")"
+        fi
+        conns=$(( $(wc -l <"$cap.expected.tsv") / 2 ))
+        # The generator's log says how many were open at once at most.
+        open=$(sed -n 's/.*(at most \([0-9]*\) open).*/\1/p' "$cap.gen.log" 2>/dev/null | tail -n 1)
+        mb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.0f", b / 1e6 }')
+        within=$(awk -v r="${fs[1]}" -v c="$ceiling" 'BEGIN { print (r != "?" && r + 0 <= c) ? "yes" : "no" }')
+        rows+=("$shape|${scanner:--}|x$factor|$conns|${open:-?}|$mb|${fs[0]}|${tf[0]}|${fs[1]}|${tf[1]}|<= $ceiling|$within|$ok|$tok|$bodies")
+    done
+    {
+        echo
+        echo "issue 11's memory budget: peak RSS with default settings, output on tmpfs (ceilings are for --scale 1)"
+        printf '%-9s %-4s %-6s %11s %7s %10s %12s %10s %11s %10s %8s %6s %9s %9s %13s\n' \
+            shape -e length connections open "capture MB" "flowsplit s" "tcpflow s" "fs RSS MiB" "tf RSS MiB" ceiling within verified "tf ok" "bodies fs/tf"
+        for r in "${rows[@]}"; do
+            IFS='|' read -r -a c <<<"$r"
+            printf '%-9s %-4s %-6s %11s %7s %10s %12s %10s %11s %10s %8s %6s %9s %9s %13s\n' "${c[@]}"
+        done
+        # Flat: the HTTP pass's memory must not follow the capture's length.
+        if [ ${#HTTP_RSS[@]} = 2 ]; then
+            awk -v a="${HTTP_RSS[0]}" -v b="${HTTP_RSS[1]}" 'BEGIN {
+                lo = a < b ? a : b; hi = a < b ? b : a
+                if (lo > 0) printf "-e http flat: larger / smaller peak RSS = %.3f (issue 11: <= 1.10, %s)\n", hi / lo, hi / lo <= 1.10 ? "yes" : "no"
+            }'
+        fi
     } | tee -a "$RESULTS"
 fi
 
@@ -145,7 +228,7 @@ if [ $DO_GROWTH = 1 ]; then
             mapfile -t cmd < <(flowsplit_cmd "$FLOWSPLIT" "$cap" @OUT@)
             measure_best "growth-$shape-x$factor" "$cap" "$out" "${cmd[@]}"
             out=$OUT
-            ok=$(check "growth-$shape-x$factor" "$cap" "$out" "$out/report.jsonl")
+            ok=$(check "growth-$shape-x$factor" "$cap" "$out" --report "$out/report.jsonl")
             [ "$RC" = 0 ] || ok="no (exit $RC)"
             discard "$out"
             gb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.2f", b / 1e9 }')
@@ -156,10 +239,10 @@ if [ $DO_GROWTH = 1 ]; then
     {
         echo
         echo "memory growth (output on tmpfs)"
-        printf '%-6s %-6s %12s %11s %13s %11s %9s\n' shape length connections "capture GB" "flowsplit s" "RSS MiB" verified
+        printf '%-9s %-6s %12s %11s %13s %11s %9s\n' shape length connections "capture GB" "flowsplit s" "RSS MiB" verified
         for r in "${rows[@]}"; do
             IFS='|' read -r -a c <<<"$r"
-            printf '%-6s %-6s %12s %11s %13s %11s %9s\n' "${c[@]}"
+            printf '%-9s %-6s %12s %11s %13s %11s %9s\n' "${c[@]}"
         done
     } | tee -a "$RESULTS"
 fi
@@ -171,7 +254,7 @@ if [ $DO_MILLION = 1 ]; then
     mapfile -t cmd < <(flowsplit_cmd "$FLOWSPLIT" "$cap" "$out")
     measure flowsplit-million "$cap" "$out" "${cmd[@]}"
     fs=("$WALL$NOISY" "$RSS" "$RC")
-    ok=$(check flowsplit-million "$cap" "$out" "$out/report.jsonl")
+    ok=$(check flowsplit-million "$cap" "$out" --report "$out/report.jsonl")
     [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
     discard "$out"
     tf=("-" "-") tok="-"

@@ -149,6 +149,10 @@ pub struct Cli {
     #[arg(long = "max-connections", value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(16..))]
     pub max_connections: u64,
 
+    /// Keep connection state within SIZE bytes (512M, 2G, ...; default 1G, or a quarter of physical memory if less). Past it, holes of the largest out-of-order buffers are given up, then the least recently active connections are closed ("evicted").
+    #[arg(long = "max-memory", value_name = "SIZE", value_parser = parse_memory)]
+    pub max_memory: Option<u64>,
+
     /// Also decode tunnel KIND (vxlan, geneve, teredo, gtp-u, ayiya, l2tp) on UDP PORT. Repeatable.
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
     pub udp_tunnel: Vec<(u16, UdpTunnel)>,
@@ -202,6 +206,36 @@ pub struct Verbosity {
 }
 
 /// `KIND:PORT`, e.g. `vxlan:8472`.
+/// A byte count with an optional binary suffix: `1048576`, `64K`, `512M`, `2G`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.eq_ignore_ascii_case(&'k') => (&t[..i], 10),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'m') => (&t[..i], 20),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'g') => (&t[..i], 30),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'t') => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (a number of bytes, or with K, M, G or T)"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// `--max-memory`: a size no smaller than the fixed part and room for connections.
+fn parse_memory(text: &str) -> Result<u64, String> {
+    let bytes = parse_size(text)?;
+    let min = flowsplit::config::MIN_MAX_MEMORY;
+    if bytes < min {
+        return Err(format!(
+            "{text:?} is below the smallest budget, {}M",
+            min >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 fn parse_udp_tunnel(text: &str) -> Result<(u16, UdpTunnel), String> {
     let (kind, port) = text
         .rsplit_once(':')
@@ -306,6 +340,9 @@ impl Cli {
             max_pending_per_direction: self.max_pending,
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_memory: self
+                .max_memory
+                .unwrap_or_else(flowsplit::config::default_max_memory),
             udp_tunnels: self.udp_tunnel,
             threads,
             user: self.user,
@@ -380,6 +417,29 @@ pub fn dump(out: &mut impl std::io::Write) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn max_memory_below_the_fixed_part_is_refused() {
+        assert!(parse_memory("16M")
+            .unwrap_err()
+            .contains("below the smallest budget"));
+        assert_eq!(parse_memory("64M"), Ok(64 << 20));
+        assert_eq!(
+            config(&["-r", "x.pcap", "--max-memory", "2G"]).max_memory,
+            2 << 30
+        );
+    }
 
     fn config(args: &[&str]) -> Config {
         let argv = std::iter::once("flowsplit").chain(args.iter().copied());

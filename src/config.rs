@@ -43,6 +43,9 @@ pub struct Config {
     pub max_pending_total: usize,
     /// Open connections kept at most; past it the least recently active is closed.
     pub max_connections: usize,
+    /// Memory for connection state, in bytes (`--max-memory`): see
+    /// [`crate::flow::FlowTable`] for what it counts and the policy past it.
+    pub max_memory: u64,
     /// UDP ports on which tunnels are decoded besides their standard ports.
     pub udp_tunnels: Vec<(u16, crate::decode::UdpTunnel)>,
     /// Worker threads reassembling connections (1: everything in the
@@ -111,6 +114,46 @@ impl Output {
     }
 }
 
+/// The largest default `--max-memory`: 1 GiB.
+pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
+
+/// The part of `--max-memory` set aside for what does not grow with the
+/// connections: input blocks and batches in flight to the workers, the
+/// shared write pool, the report's reordering, the program itself. The
+/// rest is split evenly over the budget shards for connection state, the
+/// same for every `-j`.
+pub const FIXED_MEMORY: u64 = 40 << 20;
+
+/// The smallest `--max-memory` accepted: the fixed part and 16 MiB for connections.
+pub const MIN_MAX_MEMORY: u64 = FIXED_MEMORY + (16 << 20);
+
+/// The default `--max-memory`: [`DEFAULT_MAX_MEMORY`], or a quarter of the
+/// physical memory when that is less (never below [`MIN_MAX_MEMORY`]).
+pub fn default_max_memory() -> u64 {
+    // SAFETY: sysconf only reads system configuration values.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let physical = u64::try_from(pages)
+        .ok()
+        .zip(u64::try_from(page).ok())
+        .map(|(n, size)| n.saturating_mul(size))
+        .filter(|&bytes| bytes > 0);
+    match physical {
+        Some(bytes) => (bytes / 4).clamp(MIN_MAX_MEMORY, DEFAULT_MAX_MEMORY),
+        None => DEFAULT_MAX_MEMORY,
+    }
+}
+
+/// Memory for connection state per budget shard under `max_memory`.
+pub fn memory_per_shard(max_memory: u64) -> usize {
+    let shards = crate::flow::table::BUDGET_SHARDS as u64;
+    usize::try_from(max_memory.saturating_sub(FIXED_MEMORY) / shards).unwrap_or(usize::MAX)
+}
+
 /// tcpflow's default file-name template.
 pub const DEFAULT_TEMPLATE: &str = "%A.%a-%B.%b%V%v%C%c";
 
@@ -145,6 +188,7 @@ impl Config {
             threads: 1,
             udp_tunnels: Vec::new(),
             max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
+            max_memory: default_max_memory(),
             events: None,
             user: None,
             hooks: crate::hooks::Hooks::default(),

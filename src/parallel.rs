@@ -22,7 +22,9 @@ use crate::error::Error;
 use crate::flow::{ConnKey, FlowTable, StreamConsumer, TableStats};
 use crate::output::{CloseKey, DirectionRecord, OrderedReport};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 /// Where decoded segments go: one flow table in this thread, or several in workers.
@@ -170,6 +172,64 @@ const QUEUE_DEPTH: usize = 4;
 /// Records a worker sends at once (fewer wake-ups of the collector).
 const RECORDS_PER_MSG: usize = 256;
 
+/// Records the collector holds for a slower worker before the workers
+/// ahead of it are held back (at the end of input, see [`Throttle`]).
+const HELD_RECORDS: usize = 8192;
+
+/// At the end of input every worker closes its open connections in id
+/// order, and the collector can only write a record once every worker is
+/// past it: a worker ahead would pile its records up there, as many as it
+/// has open connections. The collector pauses the workers ahead of the
+/// slowest one while it holds more than [`HELD_RECORDS`]; the slowest is
+/// never paused, so the run always moves on.
+struct Throttle {
+    paused: Vec<AtomicBool>,
+    lock: Mutex<()>,
+    resumed: Condvar,
+}
+
+impl Throttle {
+    fn new(workers: usize) -> Throttle {
+        Throttle {
+            paused: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            lock: Mutex::new(()),
+            resumed: Condvar::new(),
+        }
+    }
+
+    fn is_paused(&self, w: usize) -> bool {
+        self.paused
+            .get(w)
+            .is_some_and(|p| p.load(Ordering::Acquire))
+    }
+
+    /// Block worker `w` while it is paused.
+    fn wait_while_paused(&self, w: usize) {
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.is_paused(w) {
+            guard = self.resumed.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Pause exactly the workers for which `paused` says so.
+    fn set(&self, paused: impl Fn(usize) -> bool) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        for (w, p) in self.paused.iter().enumerate() {
+            p.store(paused(w), Ordering::Release);
+        }
+        self.resumed.notify_all();
+    }
+}
+
+/// Lets every worker go when the collector stops, however it stops.
+struct ResumeAll<'a>(&'a Throttle);
+
+impl Drop for ResumeAll<'_> {
+    fn drop(&mut self) {
+        self.0.set(|_| false);
+    }
+}
+
 enum Msg {
     /// Closed directions, in the order the worker closed them.
     Records(usize, Vec<(CloseKey, DirectionRecord)>),
@@ -205,6 +265,7 @@ impl Sharded {
         let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
         let (recycle_tx, recycled) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let throttle = Arc::new(Throttle::new(n));
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (w, table) in tables.into_iter().enumerate() {
@@ -213,12 +274,13 @@ impl Sharded {
             let msgs = msg_tx.clone();
             let recycle = recycle_tx.clone();
             let failed = failed.clone();
+            let throttle = throttle.clone();
             workers.push(std::thread::spawn(move || {
-                work(w, table, rx, msgs, recycle, failed)
+                work(w, table, rx, msgs, recycle, failed, &throttle)
             }));
         }
         drop(msg_tx);
-        let collector = std::thread::spawn(move || collect(n, msg_rx, report));
+        let collector = std::thread::spawn(move || collect(n, msg_rx, report, &throttle));
         Sharded {
             senders,
             batches: (0..n).map(|_| Batch::default()).collect(),
@@ -396,6 +458,7 @@ fn work<C: StreamConsumer>(
     msgs: Sender<Msg>,
     recycle: Sender<Batch>,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    throttle: &Throttle,
 ) {
     let mut error = None;
     let mut closed = Closed {
@@ -441,7 +504,15 @@ fn work<C: StreamConsumer>(
         let _ = recycle.send(batch);
     }
     let finished = {
-        let on_close = &mut |k, r| closed.push(k, r);
+        let on_close = &mut |k, r| {
+            closed.push(k, r)?;
+            if throttle.is_paused(w) {
+                // Ahead of a slower worker: what is closed goes out, then wait.
+                closed.send();
+                throttle.wait_while_paused(w);
+            }
+            Ok(())
+        };
         match error {
             Some(e) => {
                 let _ = table.finish(on_close);
@@ -458,7 +529,10 @@ fn collect(
     workers: usize,
     msgs: Receiver<Msg>,
     mut report: OrderedReport,
+    throttle: &Throttle,
 ) -> Result<TableStats, Error> {
+    let _resume = ResumeAll(throttle);
+    let mut paused = vec![false; workers];
     // The smallest key each worker may still send. Workers send records in
     // key order within a batch of packets and, at the end of input, close
     // their connections in id order, so the end-of-input records (the bulk
@@ -519,6 +593,12 @@ fn collect(
             let low = floor.iter().copied().min().unwrap_or_default();
             if let Err(e) = report.release_below(low) {
                 first_error.get_or_insert(e);
+            }
+            let crowded = report.held() > HELD_RECORDS;
+            let ahead: Vec<bool> = floor.iter().map(|f| crowded && *f > low).collect();
+            if ahead != paused {
+                throttle.set(|w| ahead.get(w).copied().unwrap_or(false));
+                paused = ahead;
             }
         }
     }

@@ -378,6 +378,7 @@ impl Outputs {
         let table_config = TableConfig {
             idle_timeout: config.idle_timeout,
             max_connections: config.max_connections,
+            memory_per_shard: crate::config::memory_per_shard(config.max_memory),
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),

@@ -22,15 +22,17 @@
 //! to another one.
 
 use super::assembler::Piece;
+use super::layers::Layers;
 use crate::capture::Timestamp;
 use crate::decode::TcpTuple;
 use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-/// Who a direction is: fixed when the connection opens, except `first_ts`,
-/// `encap` and `outer`, which are set by its first packet (before any
-/// piece is handed over).
+/// Who a direction is: fixed when the connection opens, except `first_ts`
+/// and `layers`, which are set by its first packet (before any piece is
+/// handed over).
 #[derive(Debug, Clone)]
 pub struct DirectionInfo {
     /// The sender's and receiver's addresses and ports, VLAN and tunnel.
@@ -41,10 +43,9 @@ pub struct DirectionInfo {
     pub counter: u32,
     /// Capture time of the direction's first packet.
     pub first_ts: Timestamp,
-    /// The encapsulation path of the first packet, rendered.
-    pub encap: String,
-    /// Outer endpoints of the innermost tunnel of the first packet.
-    pub outer: Option<(IpAddr, IpAddr)>,
+    /// How the first packet arrived (shared with other directions that
+    /// came the same way).
+    pub layers: Option<Arc<Layers>>,
 }
 
 impl DirectionInfo {
@@ -55,8 +56,7 @@ impl DirectionInfo {
             connection,
             counter,
             first_ts: Timestamp::default(),
-            encap: String::new(),
-            outer: None,
+            layers: None,
         }
     }
 }

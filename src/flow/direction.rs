@@ -14,10 +14,13 @@
 
 use super::assembler::Assembler;
 use super::consumer::{Bound, DirectionEnd, DirectionInfo, StreamConsumer};
+use super::layers::Layers;
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
 use crate::output::report::End;
+use std::num::NonZeroU64;
+use std::sync::Arc;
 
 /// A segment further ahead of the stream than any TCP window allows is
 /// ignored rather than turned into a gigabyte-sized hole.
@@ -25,6 +28,28 @@ const MAX_JUMP: i64 = 1 << 30;
 
 /// Bytes a direction that began mid-connection holds before fixing its start.
 pub const HOLD_BYTES: usize = 64 << 10;
+
+/// A direction's holes given up: most directions have none, so the list
+/// costs one pointer until the first.
+#[derive(Debug, Default)]
+// Boxed on purpose: one pointer (8 bytes) in every direction instead of a
+// `Vec`'s 24, for the rare direction that has gaps.
+#[allow(clippy::box_collection)]
+struct Gaps(Option<Box<Vec<(u64, u64)>>>);
+
+impl Gaps {
+    fn push(&mut self, gap: (u64, u64)) {
+        self.0.get_or_insert_with(Box::default).push(gap);
+    }
+
+    fn extend(&mut self, gaps: Vec<(u64, u64)>) {
+        gaps.into_iter().for_each(|g| self.push(g));
+    }
+
+    fn take(&mut self) -> Vec<(u64, u64)> {
+        self.0.take().map(|g| *g).unwrap_or_default()
+    }
+}
 
 /// Settings shared by every direction.
 #[derive(Debug, Clone)]
@@ -45,13 +70,13 @@ pub struct Direction {
     asm: Assembler,
     /// Highest stream offset seen (end of the furthest segment, or acknowledged).
     high: u64,
-    /// An acknowledged offset too far ahead to believe on its own.
-    acked_far: Option<u64>,
+    /// An acknowledged offset too far ahead to believe on its own (never 0).
+    acked_far: Option<NonZeroU64>,
     fin_at: Option<u64>,
     packets: u64,
     last_ts: Timestamp,
     /// Holes given up, `(offset, length)`.
-    gaps: Vec<(u64, u64)>,
+    gaps: Gaps,
     /// Lowest (negative) offset at which data arrived before stream offset 0.
     lowest_start: i64,
 }
@@ -69,7 +94,7 @@ impl Direction {
             fin_at: None,
             packets: 0,
             last_ts: Timestamp::default(),
-            gaps: Vec::new(),
+            gaps: Gaps::default(),
             lowest_start: 0,
         }
     }
@@ -77,6 +102,12 @@ impl Direction {
     /// Who this direction is.
     pub fn info(&self) -> &DirectionInfo {
         &self.info
+    }
+
+    /// How this direction's first packet arrived: set by the table before
+    /// that packet is taken in.
+    pub fn set_layers(&mut self, layers: Arc<Layers>) {
+        self.info.layers = Some(layers);
     }
 
     /// The sequence number of this direction's SYN, if one was seen.
@@ -110,8 +141,6 @@ impl Direction {
     ) -> Result<(), Error> {
         if self.packets == 0 {
             self.info.first_ts = seg.ts;
-            self.info.encap = seg.encap.path.render();
-            self.info.outer = seg.encap.outer;
         }
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
@@ -187,8 +216,10 @@ impl Direction {
             return Some(start);
         }
         match self.acked_far {
-            Some(far) if (self.offset_from(far, data_seq) - far as i64).abs() <= MAX_JUMP => {
-                self.high = far;
+            Some(far)
+                if (self.offset_from(far.get(), data_seq) - far.get() as i64).abs() <= MAX_JUMP =>
+            {
+                self.high = far.get();
                 self.acked_far = None;
                 Some(self.offset_of(data_seq))
             }
@@ -214,7 +245,7 @@ impl Direction {
         } else {
             // A long jump is only believed once a segment lands near it too
             // (one flipped bit cannot fake both an ACK and the data).
-            self.acked_far = Some(at as u64);
+            self.acked_far = NonZeroU64::new(at as u64);
         }
     }
 
@@ -303,7 +334,7 @@ impl Direction {
             end,
             packets: self.packets,
             last_ts: self.last_ts,
-            gaps: std::mem::take(&mut self.gaps),
+            gaps: self.gaps.take(),
             dropped_before_start: self.lowest_start.unsigned_abs(),
         })
     }
@@ -498,7 +529,7 @@ mod tests {
         h.send(ACK, 1, b"a");
         // The peer acknowledged up to there: too far to believe at once...
         h.dir.peer_acked(1 + far);
-        assert_eq!(h.dir.acked_far, Some(u64::from(far)));
+        assert_eq!(h.dir.acked_far.map(|f| f.get()), Some(u64::from(far)));
         // ...until a segment lands near it.
         h.send(ACK, 1 + far, b"real");
         let d = h.close();

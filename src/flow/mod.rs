@@ -10,9 +10,11 @@
 pub mod assembler;
 pub mod consumer;
 pub mod direction;
+pub mod layers;
 pub mod table;
 
 pub use assembler::{Assembler, Piece};
 pub use consumer::{DirectionEnd, DirectionInfo, StreamConsumer, Tee};
 pub use direction::DirectionLimits;
+pub use layers::{Layers, LayersCache};
 pub use table::{ConnKey, FlowTable, OnClose, TableConfig, TableStats};

@@ -9,6 +9,7 @@
 
 use super::consumer::{Bound, StreamConsumer};
 use super::direction::{Direction, DirectionLimits};
+use super::layers::LayersCache;
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
@@ -116,10 +117,33 @@ impl<S> Connection<S> {
 pub const LINGER_SECS: u64 = 3;
 
 /// A FIFO of connections ordered by a capture second. Entries are checked
-/// lazily against the connection when they reach the front.
+/// lazily against the connection when they reach the front; an entry is
+/// stale once its connection was active in a later second (and pushed
+/// again) or closed.
 #[derive(Default)]
 struct Wheel {
     queue: VecDeque<(i64, ConnKey)>,
+}
+
+/// Wheels smaller than this are never compacted.
+const WHEEL_COMPACT_MIN: usize = 1024;
+
+impl Wheel {
+    /// Append `key` under second `sec`. A full queue first drops its stale
+    /// entries (`live` tells which are not), and grows only when that frees
+    /// less than an eighth of it: the queue stays within about twice the
+    /// entries that are live (one per open connection), however long the
+    /// capture, at an amortised constant cost per push.
+    fn push(&mut self, sec: i64, key: ConnKey, live: impl Fn(i64, &ConnKey) -> bool) {
+        let q = &mut self.queue;
+        if q.len() == q.capacity() && q.len() >= WHEEL_COMPACT_MIN {
+            q.retain(|(s, k)| live(*s, k));
+            if q.len() > q.capacity() / 8 * 7 {
+                q.reserve(q.capacity());
+            }
+        }
+        q.push_back((sec, key));
+    }
 }
 
 /// Bytes consumers may hold for writing per budget shard (run buffers,
@@ -127,6 +151,16 @@ struct Wheel {
 /// on at once: the shared write pool, 4 MiB over all shards however many
 /// connections are open.
 pub const COLLECT_BUDGET: usize = 256 << 10;
+
+/// What an open connection costs besides its own struct, measured: 200,000
+/// connections open at once took 1,140 bytes each in peak RSS over the
+/// run's base, of which the struct is [`std::mem::size_of`] `Connection`;
+/// the rest is its allocation, its slot in the table, its wheel entries,
+/// the file sink's share and the hash state's alignment. Rounded up.
+const CONNECTION_OVERHEAD: usize = 320;
+
+/// Memory set aside for connection state by default, per budget shard.
+pub const DEFAULT_MEMORY_PER_SHARD: usize = usize::MAX / BUDGET_SHARDS;
 
 /// Open connections kept at most, by default (split evenly over the budget shards).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4_000_000;
@@ -140,6 +174,11 @@ pub struct TableConfig {
     /// past it the least recently active connection of the shard is closed
     /// (`evicted`), so a SYN flood cannot grow the table without bound.
     pub max_connections: usize,
+    /// Memory for connection state per budget shard (`--max-memory`, less
+    /// what is set aside for fixed buffers, split evenly over the shards):
+    /// open connections at [`FlowTable::connection_cost`] each plus their
+    /// out-of-order bytes. Past it the policy of [`FlowTable`] applies.
+    pub memory_per_shard: usize,
     /// Per-direction limits.
     pub limits: DirectionLimits,
 }
@@ -253,6 +292,14 @@ impl<C: StreamConsumer> Streams<C> {
 }
 
 /// All open connections, and the consumer their streams go to.
+///
+/// Memory policy, per budget shard, once its connections' state passes
+/// [`TableConfig::memory_per_shard`]: write buffers come from the fixed
+/// pool ([`COLLECT_BUDGET`]) and are passed on whenever it is full; then
+/// the holes of the largest out-of-order buffers are given up as recorded
+/// gaps; then the least recently active connections are closed as
+/// `evicted`. Both steps go on until the shard is a sixteenth below its
+/// budget, so the next step is not taken at the next packet.
 pub struct FlowTable<C: StreamConsumer> {
     /// Boxed: the table's slots stay small however large a connection is.
     conns: HashMap<ConnKey, Box<Connection<C::Stream>>, foldhash::fast::RandomState>,
@@ -264,6 +311,8 @@ pub struct FlowTable<C: StreamConsumer> {
     /// Finished connections by the second of their last packet.
     linger: Wheel,
     config: TableConfig,
+    /// How directions' first packets arrived, shared.
+    layers: LayersCache,
     streams: Streams<C>,
     stats: TableStats,
     now: Timestamp,
@@ -280,6 +329,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             shard_conns: [0; BUDGET_SHARDS],
             linger: Wheel::default(),
             config,
+            layers: LayersCache::default(),
             streams: Streams {
                 consumer,
                 ledger: Ledger::default(),
@@ -288,6 +338,62 @@ impl<C: StreamConsumer> FlowTable<C> {
             now: Timestamp::default(),
             event: 0,
         }
+    }
+
+    /// What one open connection with nothing buffered costs, as the budget
+    /// counts it: the connection itself and, measured, what comes with it
+    /// (its allocation, its slot in the table, its entries in the wheels,
+    /// a share of the shared encapsulations).
+    pub fn connection_cost() -> usize {
+        std::mem::size_of::<Connection<C::Stream>>() + CONNECTION_OVERHEAD
+    }
+
+    /// Memory the connections of budget shard `shard` hold, as the budget counts it.
+    fn shard_memory(&self, shard: usize) -> usize {
+        self.shard_conns[shard] * Self::connection_cost() + self.streams.ledger.pending(shard)
+    }
+
+    /// Apply the memory policy (see [`FlowTable`]) to budget shard `shard`.
+    fn enforce_budget(&mut self, shard: usize, on_close: &mut OnClose<'_>) -> Result<(), Error> {
+        let limit = self.config.memory_per_shard;
+        if self.shard_memory(shard) <= limit {
+            return Ok(());
+        }
+        let target = limit - limit / 16;
+        if self.streams.ledger.pending(shard) > 0 {
+            // The largest out-of-order buffers first; ties by connection
+            // and side, so every -j gives up the same holes.
+            let mut pending: Vec<(usize, u64, usize, ConnKey)> = self
+                .conns
+                .iter()
+                .filter(|(k, _)| k.budget_shard() == shard)
+                .flat_map(|(k, c)| {
+                    c.sides
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| s.dir.pending_bytes() > 0)
+                        .map(move |(i, s)| (s.dir.pending_bytes(), c.id, i, *k))
+                })
+                .collect();
+            pending.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            for (_, _, side, key) in pending {
+                if self.shard_memory(shard) <= target {
+                    break;
+                }
+                if let Some(conn) = self.conns.get_mut(&key) {
+                    let this = &mut conn.sides[side];
+                    self.streams
+                        .tracked(shard, this, |dir, out| dir.shed_pending(0, out))?;
+                }
+            }
+        }
+        while self.shard_memory(shard) > target {
+            match self.least_recent(shard) {
+                Some(old) => self.close(old, End::Evicted, on_close)?,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     /// The consumer (to read back what it kept, in tests and tools).
@@ -341,16 +447,17 @@ impl<C: StreamConsumer> FlowTable<C> {
             return Ok(());
         };
         conn.last_ts = conn.last_ts.max(seg.ts);
-        if conn.idle_sec != seg.ts.secs {
-            conn.idle_sec = seg.ts.secs;
-            self.idle[shard].queue.push_back((seg.ts.secs, key));
-        }
+        let idle_again = conn.idle_sec != seg.ts.secs;
+        conn.idle_sec = seg.ts.secs;
         if seg.flags.ack() {
             conn.sides[1 - side].dir.peer_acked(seg.ack);
         }
         let limits = &self.config.limits;
         let streams = &mut self.streams;
         let this = &mut conn.sides[side];
+        if this.dir.is_unseen() {
+            this.dir.set_layers(self.layers.get(&seg.encap));
+        }
         streams.tracked(shard, this, |dir, out| dir.segment(seg, limits, out))?;
         if streams.ledger.pending(shard) > limits.max_pending_total {
             // Over the shard's budget: the direction that just grew gives up its holes.
@@ -370,12 +477,22 @@ impl<C: StreamConsumer> FlowTable<C> {
                 })?;
             }
         }
-        if conn.closing.is_some() && conn.linger_sec != seg.ts.secs {
+        let linger_again = conn.closing.is_some() && conn.linger_sec != seg.ts.secs;
+        if linger_again {
             conn.linger_sec = seg.ts.secs;
-            self.linger.queue.push_back((seg.ts.secs, key));
         }
-        self.compact_idle(shard);
-        Ok(())
+        let conns = &self.conns;
+        if idle_again {
+            self.idle[shard].push(seg.ts.secs, key, |sec, k| {
+                conns.get(k).is_some_and(|c| c.idle_sec == sec)
+            });
+        }
+        if linger_again {
+            self.linger.push(seg.ts.secs, key, |sec, k| {
+                conns.get(k).is_some_and(|c| c.linger_sec == sec)
+            });
+        }
+        self.enforce_budget(shard, on_close)
     }
 
     /// A new SYN on a 4-tuple already in use (port reuse) ends the
@@ -453,19 +570,6 @@ impl<C: StreamConsumer> FlowTable<C> {
             }),
         );
         Ok(true)
-    }
-
-    /// Drop idle-wheel entries of connections that were active again since
-    /// (or closed) once they outnumber the shard's connections, so the wheel
-    /// stays proportional to the table however long the capture.
-    fn compact_idle(&mut self, shard: usize) {
-        let wheel = &mut self.idle[shard];
-        if wheel.queue.len() > 2 * self.shard_conns[shard] + 1024 {
-            let conns = &self.conns;
-            wheel
-                .queue
-                .retain(|(sec, k)| conns.get(k).is_some_and(|c| c.idle_sec == *sec));
-        }
     }
 
     /// Advance capture time to `ts` (packet number `packet_no`). When a new
@@ -627,6 +731,7 @@ mod tests {
         let config = TableConfig {
             idle_timeout: None,
             max_connections,
+            memory_per_shard: DEFAULT_MEMORY_PER_SHARD,
             limits: DirectionLimits {
                 max_pending: 1 << 20,
                 max_pending_total: 1 << 20,

@@ -88,7 +88,7 @@ impl ConsoleSink {
             out,
             options,
             flows: HashMap::new(),
-            next_id: 0,
+            next_id: super::files::FIRST_FILE_ID,
             flush_each,
             line: Vec::with_capacity(128),
         }
@@ -97,7 +97,7 @@ impl ConsoleSink {
     /// Start a direction named `name`.
     pub fn create(&mut self, name: String) -> FileId {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         self.flows.insert(id, Flow { name, offset: 0 });
         id
     }

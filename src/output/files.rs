@@ -24,7 +24,15 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Identifies one file of a [`FileSink`].
-pub type FileId = u64;
+pub type FileId = std::num::NonZeroU64;
+
+/// The first id a sink gives out.
+pub const FIRST_FILE_ID: FileId = FileId::MIN;
+
+/// A file's name relative to the output folder, rendered when the sink
+/// needs it (to reopen the file, to stamp it by name, for an error): the
+/// sink keeps no names, so an open direction costs no string.
+pub type NameOf<'a> = &'a dyn Fn() -> String;
 
 /// The default for `-f`: raise the soft file-descriptor limit to the hard
 /// one, keep 64 descriptors for everything else, and use at most 4096.
@@ -66,8 +74,6 @@ pub struct FileSink {
     max_open: usize,
     open: HashMap<FileId, OpenFile, foldhash::fast::RandomState>,
     by_use: BTreeMap<u64, FileId>,
-    /// Each file's name relative to the output folder.
-    names: HashMap<FileId, PathBuf, foldhash::fast::RandomState>,
     /// Files released with their final modification time already set and
     /// not written since.
     stamped: std::collections::HashSet<FileId, foldhash::fast::RandomState>,
@@ -92,10 +98,9 @@ impl FileSink {
             max_open: max_open.max(1),
             open: HashMap::default(),
             by_use: BTreeMap::new(),
-            names: HashMap::default(),
             stamped: std::collections::HashSet::default(),
             clock: 0,
-            next_id: 0,
+            next_id: FIRST_FILE_ID,
         })
     }
 
@@ -105,13 +110,13 @@ impl FileSink {
     }
 
     /// Create a new file named by `name_for(counter)` for the first counter
-    /// from `first_counter` whose name is free. Returns its id and the name
-    /// taken (relative to the output folder).
+    /// from `first_counter` whose name is free. Returns its id, the name
+    /// taken (relative to the output folder) and the counter that gave it.
     pub fn create(
         &mut self,
         first_counter: u32,
         name_for: &dyn Fn(u32) -> String,
-    ) -> Result<(FileId, String), Error> {
+    ) -> Result<(FileId, String, u32), Error> {
         let mut counter = first_counter;
         loop {
             let name = name_for(counter);
@@ -124,11 +129,10 @@ impl FileSink {
             match open_at(parent_fd, &leaf, flags) {
                 Ok(file) => {
                     let id = self.next_id;
-                    self.next_id += 1;
+                    self.next_id = self.next_id.saturating_add(1);
                     self.make_room()?;
                     self.insert_open(id, file);
-                    self.names.insert(id, PathBuf::from(&name));
-                    return Ok((id, name));
+                    return Ok((id, name, counter));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let again = name_for(counter.saturating_add(1));
@@ -146,25 +150,26 @@ impl FileSink {
         }
     }
 
-    /// Append `data` to file `id`, reopening it if it was closed to make room.
-    pub fn write(&mut self, id: FileId, data: &[u8]) -> Result<(), Error> {
-        self.touch(id)?;
+    /// Append `data` to file `id`, named `name()`, reopening it if it was
+    /// closed to make room.
+    pub fn write(&mut self, id: FileId, name: NameOf<'_>, data: &[u8]) -> Result<(), Error> {
+        self.touch(id, name)?;
         self.stamped.remove(&id);
         let result = match self.open.get_mut(&id) {
             Some(f) => f.file.write_all(data),
             None => Ok(()),
         };
-        result.map_err(|source| self.write_error(id, source))
+        result.map_err(|source| self.write_error(name, source))
     }
 
     /// Append `n` zero bytes to file `id`. Long runs extend the file without
     /// writing (a sparse hole where the file system supports it).
-    pub fn write_zeros(&mut self, id: FileId, n: u64) -> Result<(), Error> {
+    pub fn write_zeros(&mut self, id: FileId, name: NameOf<'_>, n: u64) -> Result<(), Error> {
         static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
         if n <= ZEROS.len() as u64 {
-            return self.write(id, &ZEROS[..n as usize]);
+            return self.write(id, name, &ZEROS[..n as usize]);
         }
-        self.touch(id)?;
+        self.touch(id, name)?;
         self.stamped.remove(&id);
         let result = match self.open.get_mut(&id) {
             Some(f) => f
@@ -173,13 +178,13 @@ impl FileSink {
                 .and_then(|m| f.file.set_len(m.len().saturating_add(n))),
             None => Ok(()),
         };
-        result.map_err(|source| self.write_error(id, source))
+        result.map_err(|source| self.write_error(name, source))
     }
 
-    /// Flush and close file `id` and set its modification time to `mtime`.
-    pub fn close(&mut self, id: FileId, mtime: Timestamp) -> Result<(), Error> {
+    /// Flush and close file `id`, named `name()`, and set its modification
+    /// time to `mtime`.
+    pub fn close(&mut self, id: FileId, name: NameOf<'_>, mtime: Timestamp) -> Result<(), Error> {
         let stamped = self.stamped.remove(&id);
-        let name = self.names.remove(&id);
         match self.open.remove(&id) {
             Some(f) => {
                 self.by_use.remove(&f.last_use);
@@ -188,13 +193,11 @@ impl FileSink {
             // Not open: set the time by name, without following a link,
             // unless it was set when the file was released.
             None if !stamped => {
-                if let Some(name) = name {
-                    if let Ok((parent, leaf)) = self.parent_of(&name, false) {
-                        let fd = parent
-                            .as_ref()
-                            .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
-                        set_mtime_at(fd, &leaf, mtime);
-                    }
+                if let Ok((parent, leaf)) = self.parent_of(Path::new(&name()), false) {
+                    let fd = parent
+                        .as_ref()
+                        .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+                    set_mtime_at(fd, &leaf, mtime);
                 }
             }
             None => {}
@@ -220,14 +223,9 @@ impl FileSink {
         Ok(())
     }
 
-    /// The path of file `id` while it is known to the sink.
-    pub fn path(&self, id: FileId) -> Option<PathBuf> {
-        self.names.get(&id).map(|n| self.dir.join(n))
-    }
-
-    fn write_error(&self, id: FileId, source: std::io::Error) -> Error {
+    fn write_error(&self, name: NameOf<'_>, source: std::io::Error) -> Error {
         Error::Write {
-            path: self.path(id).unwrap_or_else(|| self.dir.clone()),
+            path: self.dir.join(name()),
             source,
         }
     }
@@ -293,7 +291,7 @@ impl FileSink {
     }
 
     /// Make `id` the most recently used open file, reopening it if needed.
-    fn touch(&mut self, id: FileId) -> Result<(), Error> {
+    fn touch(&mut self, id: FileId, name: NameOf<'_>) -> Result<(), Error> {
         self.clock += 1;
         if let Some(f) = self.open.get_mut(&id) {
             self.by_use.remove(&f.last_use);
@@ -301,11 +299,9 @@ impl FileSink {
             self.by_use.insert(self.clock, id);
             return Ok(());
         }
-        let Some(name) = self.names.get(&id).cloned() else {
-            return Ok(());
-        };
+        let name = name();
         self.make_room()?;
-        let (parent, leaf) = self.parent_of(&name, false)?;
+        let (parent, leaf) = self.parent_of(Path::new(&name), false)?;
         let fd = parent
             .as_ref()
             .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
@@ -460,10 +456,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x"), b"old").unwrap();
         let mut sink = FileSink::new(dir.path(), 4).unwrap();
-        let (id, taken) = sink.create(0, &x_then_xc).unwrap();
+        let (id, taken, _) = sink.create(0, &x_then_xc).unwrap();
         assert_eq!(taken, "xc1");
-        sink.write(id, b"new").unwrap();
-        sink.close(id, Timestamp::new(1_000_000, 0)).unwrap();
+        sink.write(id, &|| taken.clone(), b"new").unwrap();
+        sink.close(id, &|| taken.clone(), Timestamp::new(1_000_000, 0))
+            .unwrap();
         assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"old");
         assert_eq!(std::fs::read(dir.path().join("xc1")).unwrap(), b"new");
         let mtime = std::fs::metadata(dir.path().join("xc1"))
@@ -483,10 +480,11 @@ mod tests {
         std::fs::write(&target, b"keep").unwrap();
         std::os::unix::fs::symlink(&target, dir.path().join("x")).unwrap();
         let mut sink = FileSink::new(dir.path(), 4).unwrap();
-        let (id, taken) = sink.create(0, &x_then_xc).unwrap();
+        let (id, taken, _) = sink.create(0, &x_then_xc).unwrap();
         assert_eq!(taken, "xc1");
-        sink.write(id, b"data").unwrap();
-        sink.close(id, Timestamp::default()).unwrap();
+        sink.write(id, &|| taken.clone(), b"data").unwrap();
+        sink.close(id, &|| taken.clone(), Timestamp::default())
+            .unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     }
 
@@ -507,9 +505,10 @@ mod tests {
             )
         );
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
-        let (id, _) = sink.create(0, &|_| "x/y/z".to_string()).unwrap();
-        sink.write(id, b"inside").unwrap();
-        sink.close(id, Timestamp::default()).unwrap();
+        let (id, _, _) = sink.create(0, &|_| "x/y/z".to_string()).unwrap();
+        sink.write(id, &|| "x/y/z".to_string(), b"inside").unwrap();
+        sink.close(id, &|| "x/y/z".to_string(), Timestamp::default())
+            .unwrap();
         assert_eq!(std::fs::read(out.join("x/y/z")).unwrap(), b"inside");
     }
 
@@ -521,15 +520,17 @@ mod tests {
         let moved = dir.path().join("moved");
         // One open file at a time: `a` is closed and reopened after the swap.
         let mut sink = FileSink::new(&out, 1).unwrap();
-        let (a, _) = sink.create(0, &|_| "a".to_string()).unwrap();
-        sink.write(a, b"before ").unwrap();
+        let (a, _, _) = sink.create(0, &|_| "a".to_string()).unwrap();
+        sink.write(a, &|| "a".to_string(), b"before ").unwrap();
         std::fs::rename(&out, &moved).unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), &out).unwrap();
-        let (b, _) = sink.create(0, &|_| "b".to_string()).unwrap();
-        sink.write(b, b"new file").unwrap();
-        sink.write(a, b"after").unwrap();
-        sink.close(a, Timestamp::new(1_000_000, 0)).unwrap();
-        sink.close(b, Timestamp::new(1_000_000, 0)).unwrap();
+        let (b, _, _) = sink.create(0, &|_| "b".to_string()).unwrap();
+        sink.write(b, &|| "b".to_string(), b"new file").unwrap();
+        sink.write(a, &|| "a".to_string(), b"after").unwrap();
+        sink.close(a, &|| "a".to_string(), Timestamp::new(1_000_000, 0))
+            .unwrap();
+        sink.close(b, &|| "b".to_string(), Timestamp::new(1_000_000, 0))
+            .unwrap();
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
         assert_eq!(std::fs::read(moved.join("a")).unwrap(), b"before after");
         assert_eq!(std::fs::read(moved.join("b")).unwrap(), b"new file");
@@ -540,14 +541,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         let mut sink = FileSink::new(dir.path(), 1).unwrap();
-        let (x, _) = sink.create(0, &|_| "sub/x".to_string()).unwrap();
-        sink.write(x, b"one").unwrap();
+        let (x, _, _) = sink.create(0, &|_| "sub/x".to_string()).unwrap();
+        sink.write(x, &|| "sub/x".to_string(), b"one").unwrap();
         // `y` takes the only descriptor, so `x` must be reopened by name.
-        let (y, _) = sink.create(0, &|_| "y".to_string()).unwrap();
-        sink.write(y, b"y").unwrap();
+        let (y, _, _) = sink.create(0, &|_| "y".to_string()).unwrap();
+        sink.write(y, &|| "y".to_string(), b"y").unwrap();
         std::fs::rename(dir.path().join("sub"), dir.path().join("sub2")).unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("sub")).unwrap();
-        let err = sink.write(x, b"two").unwrap_err();
+        let err = sink.write(x, &|| "sub/x".to_string(), b"two").unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -563,14 +564,16 @@ mod tests {
     fn one_open_file_at_a_time_gives_same_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = FileSink::new(dir.path(), 1).unwrap();
-        let (a, _) = sink.create(0, &|_| "a".to_string()).unwrap();
-        let (b, _) = sink.create(0, &|_| "b".to_string()).unwrap();
+        let (a, _, _) = sink.create(0, &|_| "a".to_string()).unwrap();
+        let (b, _, _) = sink.create(0, &|_| "b".to_string()).unwrap();
         for i in 0..10u8 {
-            sink.write(a, &[b'a', i]).unwrap();
-            sink.write(b, &[b'b', i]).unwrap();
+            sink.write(a, &|| "a".to_string(), &[b'a', i]).unwrap();
+            sink.write(b, &|| "b".to_string(), &[b'b', i]).unwrap();
         }
-        sink.close(a, Timestamp::default()).unwrap();
-        sink.close(b, Timestamp::default()).unwrap();
+        sink.close(a, &|| "a".to_string(), Timestamp::default())
+            .unwrap();
+        sink.close(b, &|| "b".to_string(), Timestamp::default())
+            .unwrap();
         let a_bytes: Vec<u8> = (0..10u8).flat_map(|i| [b'a', i]).collect();
         assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), a_bytes);
         assert_eq!(std::fs::read(dir.path().join("b")).unwrap().len(), 20);
@@ -580,12 +583,13 @@ mod tests {
     fn long_zero_runs_extend_the_file_and_appends_follow_them() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = FileSink::new(dir.path(), 2).unwrap();
-        let (id, _) = sink.create(0, &|_| "z".to_string()).unwrap();
-        sink.write(id, b"ab").unwrap();
-        sink.write_zeros(id, 1 << 20).unwrap();
-        sink.write_zeros(id, 3).unwrap();
-        sink.write(id, b"cd").unwrap();
-        sink.close(id, Timestamp::default()).unwrap();
+        let (id, _, _) = sink.create(0, &|_| "z".to_string()).unwrap();
+        sink.write(id, &|| "z".to_string(), b"ab").unwrap();
+        sink.write_zeros(id, &|| "z".to_string(), 1 << 20).unwrap();
+        sink.write_zeros(id, &|| "z".to_string(), 3).unwrap();
+        sink.write(id, &|| "z".to_string(), b"cd").unwrap();
+        sink.close(id, &|| "z".to_string(), Timestamp::default())
+            .unwrap();
         let bytes = std::fs::read(dir.path().join("z")).unwrap();
         assert_eq!(bytes.len(), 2 + (1 << 20) + 3 + 2);
         assert_eq!(&bytes[..2], b"ab");

@@ -37,8 +37,9 @@ pub struct FlowFiles {
 /// What [`FlowFiles`] keeps for one direction.
 #[derive(Default)]
 pub struct FileStream {
-    /// The file, once created, and its name relative to the output folder.
-    file: Option<(FileId, String)>,
+    /// The file, once created, and the counter its name was rendered with
+    /// (the name is rendered again when needed, not kept).
+    file: Option<(FileId, u32)>,
     /// Bytes taken but not yet written.
     run: Vec<u8>,
     tally: Tally,
@@ -60,8 +61,10 @@ impl FlowFiles {
     /// its buffer go: an idle direction costs nothing.
     fn flush_run(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
         if !s.run.is_empty() {
-            let id = self.file_id(s, info)?;
-            self.sink.write(id, &s.run)?;
+            let (id, counter) = self.file_id(s, info)?;
+            let naming = &self.naming;
+            self.sink
+                .write(id, &|| naming.name(info, counter), &s.run)?;
         }
         let mut buffer = std::mem::take(&mut s.run);
         if buffer.capacity() >= RUN_BYTES && self.spare.len() < SPARE_RUNS {
@@ -72,15 +75,31 @@ impl FlowFiles {
     }
 
     /// The direction's file, created (named and opened) on first need.
-    fn file_id(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<FileId, Error> {
-        if let Some((id, _)) = &s.file {
-            return Ok(*id);
+    fn file_id(
+        &mut self,
+        s: &mut FileStream,
+        info: &DirectionInfo,
+    ) -> Result<(FileId, u32), Error> {
+        if let Some(file) = s.file {
+            return Ok(file);
         }
         let naming = &self.naming;
-        let (id, name) = self.sink.create(info.counter, &|c| naming.name(info, c))?;
+        let (id, name, counter) = self.sink.create(info.counter, &|c| naming.name(info, c))?;
         naming.opened(&name, info);
-        s.file = Some((id, name));
-        Ok(id)
+        s.file = Some((id, counter));
+        Ok((id, counter))
+    }
+
+    /// Append `data` to the direction's file (created first if needed).
+    fn write(
+        &mut self,
+        s: &mut FileStream,
+        info: &DirectionInfo,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let (id, counter) = self.file_id(s, info)?;
+        let naming = &self.naming;
+        self.sink.write(id, &|| naming.name(info, counter), data)
     }
 }
 
@@ -99,8 +118,7 @@ impl StreamConsumer for FlowFiles {
         let len = match piece {
             Piece::Data(d) => {
                 if s.run.is_empty() && d.len() >= RUN_BYTES {
-                    let id = self.file_id(s, info)?;
-                    self.sink.write(id, d)?;
+                    self.write(s, info, d)?;
                 } else {
                     if s.run.capacity() == 0 && s.tally.written() > RUN_BYTES as u64 {
                         // Bulk again after a pause: take a whole run's buffer at once.
@@ -120,8 +138,10 @@ impl StreamConsumer for FlowFiles {
                     s.run.resize(s.run.len() + n as usize, 0);
                 } else {
                     self.flush_run(s, info)?;
-                    let id = self.file_id(s, info)?;
-                    self.sink.write_zeros(id, n)?;
+                    let (id, counter) = self.file_id(s, info)?;
+                    let naming = &self.naming;
+                    self.sink
+                        .write_zeros(id, &|| naming.name(info, counter), n)?;
                 }
                 n
             }
@@ -131,8 +151,10 @@ impl StreamConsumer for FlowFiles {
             // A bulk direction: write the run and keep its buffer for the
             // next one (the table's budget for collected bytes takes it back
             // when too many directions hold one).
-            let id = self.file_id(s, info)?;
-            self.sink.write(id, &s.run)?;
+            let run = std::mem::take(&mut s.run);
+            let written = self.write(s, info, &run);
+            s.run = run;
+            written?;
             s.run.clear();
         }
         Ok(())
@@ -148,8 +170,8 @@ impl StreamConsumer for FlowFiles {
 
     fn settle(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
         self.flush_run(s, info)?;
-        if let Some((id, _)) = &s.file {
-            self.sink.release(*id, info.first_ts);
+        if let Some((id, _)) = s.file {
+            self.sink.release(id, info.first_ts);
         }
         Ok(())
     }
@@ -161,10 +183,11 @@ impl StreamConsumer for FlowFiles {
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.flush_run(&mut s, info)?;
-        let Some((id, name)) = s.file.take() else {
+        let Some((id, counter)) = s.file.take() else {
             return Ok(None);
         };
-        self.sink.close(id, info.first_ts)?;
+        let name = self.naming.name(info, counter);
+        self.sink.close(id, &|| name.clone(), info.first_ts)?;
         Ok(Some(s.tally.record(name, info, end)))
     }
 

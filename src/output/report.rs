@@ -154,6 +154,11 @@ impl OrderedReport {
         self.held.insert(key, record);
     }
 
+    /// Records held, waiting for the ones before them.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
     /// Write, in order, every held record whose event is below `event`.
     pub fn release_before(&mut self, event: u64) -> Result<(), Error> {
         self.release_below(CloseKey {

@@ -71,6 +71,7 @@ impl Tally {
 
     /// The report record of a direction stored as `file`.
     pub fn record(self, file: String, info: &DirectionInfo, end: &DirectionEnd) -> DirectionRecord {
+        let outer = info.layers.as_ref().and_then(|l| l.outer);
         DirectionRecord {
             file,
             connection: info.connection,
@@ -79,10 +80,14 @@ impl Tally {
             dst: info.tuple.dst.to_string(),
             dport: info.tuple.dport,
             vlan: info.tuple.vlan,
-            encap: info.encap.clone(),
+            encap: info
+                .layers
+                .as_ref()
+                .map(|l| l.path.clone())
+                .unwrap_or_default(),
             tunnel: info.tuple.tunnel,
-            outer_src: info.outer.map(|o| o.0.to_string()),
-            outer_dst: info.outer.map(|o| o.1.to_string()),
+            outer_src: outer.map(|o| o.0.to_string()),
+            outer_dst: outer.map(|o| o.1.to_string()),
             first_ts: info.first_ts.to_string(),
             last_ts: end.last_ts.to_string(),
             packets: end.packets,

@@ -46,7 +46,7 @@ use super::{Clock, Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversati
 use crate::Timestamp;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -82,7 +82,7 @@ pub struct BenchParams {
     pub frame_gap_nanos: u64,
 }
 
-/// Predefined traffic shapes (the ones issue 5 asks to measure).
+/// Predefined traffic shapes (the ones issues 5 and 11 ask to measure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// Many small connections: 80,000 connections, 500 open at once, one to
@@ -94,6 +94,12 @@ pub enum Shape {
     /// 1,000,000 connections all open before any closes, one exchange each
     /// with tiny bodies: about 1.1 GB.
     ConcurrentMillion,
+    /// The small shape's traffic over 20,000 connections with 4,096 open at
+    /// once (issue 11's memory budget): about 0.39 GB.
+    Open4096,
+    /// [`Shape::ConcurrentMillion`]'s tiny exchanges over 200,000
+    /// connections, all open before any closes (issue 11): about 0.22 GB.
+    Open200k,
 }
 
 impl BenchParams {
@@ -133,6 +139,14 @@ impl BenchParams {
                 frame_gap_nanos: 1_000,
                 ..base
             },
+            Shape::Open4096 => BenchParams {
+                connections: 20_000,
+                concurrency: 4_096,
+                ..base
+            },
+            // Still all open at once: with_connections keeps concurrency
+            // equal to the connection count when it was.
+            Shape::Open200k => Self::shape(Shape::ConcurrentMillion).with_connections(200_000),
         }
     }
 
@@ -413,9 +427,11 @@ pub fn verify(
         expected: expected.len(),
         ..Verdict::default()
     };
+    // A set: with `-e http` the names to ignore are as many as the files.
+    let ignore: HashSet<&str> = ignore.iter().copied().collect();
     let mut to_hash = Vec::new();
     for f in &files {
-        if ignore.contains(&f.as_str()) {
+        if ignore.contains(f.as_str()) {
             continue;
         }
         match want.get(f.as_str()) {
@@ -448,6 +464,36 @@ pub fn verify(
         v.report = check_report(expected, path)?;
     }
     Ok(v)
+}
+
+/// The flow file an HTTP body file was carved from, and whether it is a
+/// request body: `FLOW-HTTPBODY-NNN[.ext]` (a response body) or
+/// `FLOW-HTTPREQBODY-NNN[.ext]`, as tcpflow's and flowsplit's `-e http` name
+/// them; `None` for any other name. The expected list holds no bodies: the
+/// benchmark's check of an `-e http` output folder uses this to tell the
+/// bodies from the flow files, whose contents it checks.
+///
+/// ```
+/// use flowsplit_synth::bench::http_body_flow;
+///
+/// let flow = "010.000.000.001.20000-192.168.001.001.00080";
+/// assert_eq!(http_body_flow(&format!("{flow}-HTTPBODY-001")), Some((flow, false)));
+/// assert_eq!(http_body_flow(&format!("{flow}-HTTPREQBODY-012.json")), Some((flow, true)));
+/// assert_eq!(http_body_flow(flow), None);
+/// assert_eq!(http_body_flow(&format!("{flow}-HTTPBODY-")), None);
+/// ```
+pub fn http_body_flow(name: &str) -> Option<(&str, bool)> {
+    for (mark, request) in [("-HTTPREQBODY-", true), ("-HTTPBODY-", false)] {
+        let Some(at) = name.rfind(mark) else {
+            continue;
+        };
+        let rest = &name[at + mark.len()..];
+        let number = rest.split_once('.').map_or(rest, |(n, _)| n);
+        if at > 0 && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+            return Some((&name[..at], request));
+        }
+    }
+    None
 }
 
 /// Disagreements between a flowsplit report and the expected list.
@@ -806,5 +852,59 @@ impl Generator<'_> {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_11_shapes() {
+        let p = BenchParams::shape(Shape::Open4096);
+        assert_eq!((p.connections, p.concurrency), (20_000, 4_096));
+        let small = BenchParams::shape(Shape::Small);
+        assert_eq!(
+            p,
+            BenchParams {
+                connections: 20_000,
+                concurrency: 4_096,
+                ..small
+            }
+        );
+        let p = BenchParams::shape(Shape::Open200k);
+        assert_eq!((p.connections, p.concurrency), (200_000, 200_000));
+        assert_eq!(
+            p,
+            BenchParams {
+                connections: 200_000,
+                concurrency: 200_000,
+                ..BenchParams::shape(Shape::ConcurrentMillion)
+            }
+        );
+        // Scaled down, still all open at once; 4,096 open is cut to the count.
+        let p = BenchParams::shape(Shape::Open200k).scaled(0.01);
+        assert_eq!((p.connections, p.concurrency), (2_000, 2_000));
+        let p = BenchParams::shape(Shape::Open4096).scaled(0.01);
+        assert_eq!((p.connections, p.concurrency), (200, 200));
+    }
+
+    #[test]
+    fn open_shapes_generate_every_connection_at_the_stated_concurrency() {
+        for (shape, n, open) in [(Shape::Open4096, 300, 64), (Shape::Open200k, 300, 300)] {
+            let mut p = BenchParams::shape(shape).with_connections(n);
+            p.concurrency = p.concurrency.min(open);
+            let (mut pcap, mut tsv) = (Vec::new(), Vec::new());
+            let s = generate(&p, &mut pcap, &mut tsv).unwrap();
+            assert_eq!((s.connections, s.directions, s.peak_open), (n, 2 * n, open));
+            let list = read_expected(&tsv[..]).unwrap();
+            assert_eq!(list.len() as u64, 2 * n);
+            let (mut pcap2, mut tsv2) = (Vec::new(), Vec::new());
+            generate(&p, &mut pcap2, &mut tsv2).unwrap();
+            assert!(
+                pcap == pcap2 && tsv == tsv2,
+                "{shape:?} is not deterministic"
+            );
+        }
     }
 }
