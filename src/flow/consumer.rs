@@ -273,3 +273,109 @@ impl StreamConsumer for Recorder {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::report::End;
+
+    fn info() -> DirectionInfo {
+        let tuple = TcpTuple {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            sport: 1234,
+            dport: 80,
+            vlan: None,
+            tunnel: 0,
+        };
+        DirectionInfo::new(tuple, 7, 0)
+    }
+
+    fn ending() -> DirectionEnd {
+        DirectionEnd {
+            end: End::Fin,
+            packets: 3,
+            last_ts: Timestamp::default(),
+            gaps: vec![(3, 2)],
+            dropped_before_start: 0,
+        }
+    }
+
+    /// A consumer that records like [`Recorder`] and also returns a record,
+    /// so a test can see whose record a [`Tee`] passes on.
+    #[derive(Default)]
+    struct Named(Recorder, &'static str);
+
+    impl StreamConsumer for Named {
+        type Stream = Vec<Recorded>;
+
+        fn piece(
+            &mut self,
+            stream: &mut Self::Stream,
+            info: &DirectionInfo,
+            piece: Piece<'_>,
+        ) -> Result<(), Error> {
+            self.0.piece(stream, info, piece)
+        }
+
+        fn close(
+            &mut self,
+            stream: Self::Stream,
+            info: &DirectionInfo,
+            end: &DirectionEnd,
+        ) -> Result<Option<DirectionRecord>, Error> {
+            self.0.close(stream, info, end)?;
+            let record = crate::output::tally::Tally::default().record(self.1.into(), info, end);
+            Ok(Some(record))
+        }
+    }
+
+    #[test]
+    fn tee_hands_every_piece_to_both_and_passes_on_the_first_record() {
+        let mut tee = Tee(
+            Named(Recorder::default(), "a"),
+            Named(Recorder::default(), "b"),
+        );
+        let mut stream = <Tee<Named, Named> as StreamConsumer>::Stream::default();
+        let info = info();
+        for piece in [Piece::Data(b"abc"), Piece::Gap(2), Piece::Data(b"de")] {
+            tee.piece(&mut stream, &info, piece).unwrap();
+        }
+        let record = tee.close(stream, &info, &ending()).unwrap().unwrap();
+        assert_eq!(record.file, "a");
+        for side in [&tee.0 .0, &tee.1 .0] {
+            assert_eq!(side.closed.len(), 1);
+            let d = &side.closed[0];
+            assert_eq!(d.connection, 7);
+            assert_eq!(d.bytes(), b"abc\0\0de");
+            assert_eq!(
+                d.pieces,
+                [
+                    Recorded::Data(b"abc".to_vec()),
+                    Recorded::Gap(2),
+                    Recorded::Data(b"de".to_vec())
+                ]
+            );
+            assert_eq!(d.end, ending());
+        }
+    }
+
+    #[test]
+    fn recorder_merges_adjacent_data_but_not_across_a_gap() {
+        let mut r = Recorder::default();
+        let mut s = Vec::new();
+        let info = info();
+        r.piece(&mut s, &info, Piece::Data(b"ab")).unwrap();
+        r.piece(&mut s, &info, Piece::Data(b"cd")).unwrap();
+        r.piece(&mut s, &info, Piece::Gap(1)).unwrap();
+        r.piece(&mut s, &info, Piece::Data(b"e")).unwrap();
+        assert_eq!(
+            s,
+            [
+                Recorded::Data(b"abcd".to_vec()),
+                Recorded::Gap(1),
+                Recorded::Data(b"e".to_vec())
+            ]
+        );
+    }
+}
