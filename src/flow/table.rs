@@ -148,9 +148,9 @@ impl Wheel {
 
 /// Bytes consumers may hold for writing per budget shard (run buffers,
 /// counted by capacity) before the direction that grows passes its bytes
-/// on at once: the shared write pool, 4 MiB over all shards however many
+/// on at once: the shared write pool, 8 MiB over all shards however many
 /// connections are open.
-pub const COLLECT_BUDGET: usize = 256 << 10;
+pub const COLLECT_BUDGET: usize = 512 << 10;
 
 /// What an open connection costs besides its own struct, measured: 200,000
 /// connections open at once took 1,140 bytes each in peak RSS over the
