@@ -5,7 +5,9 @@
 //! buffer size, immediate delivery, a short read timeout so the caller can
 //! look at its stop flag), the kernel-side BPF filter, reading packets into
 //! [`Packet`]s, the kernel's statistics, and `-U`. Must not: decode or
-//! reassemble anything, or handle signals (the pipeline does).
+//! reassemble anything, or handle signals (the pipeline does). The thread
+//! that reads packets and the queue they go into are in
+//! [`queue`](super::queue).
 
 use super::{LinkType, Packet, Timestamp};
 use crate::error::Error;
@@ -125,10 +127,20 @@ impl LiveCapture {
         self.link
     }
 
-    /// Hand the next packet to `on_packet`; when none is waiting, wait for
-    /// one at most the read timeout (a signal ends the wait at once).
-    /// Returns whether a packet came.
-    pub fn next(&mut self, on_packet: &mut dyn FnMut(&Packet<'_>)) -> Result<bool, Error> {
+    /// The read timeout it was opened with, in milliseconds.
+    pub fn read_timeout_ms(&self) -> i32 {
+        self.wait_ms
+    }
+
+    /// Hand the next packet to `on_packet`; when none is waiting, wait at
+    /// most `wait_ms` milliseconds for the ring to fill (0: not at all; a
+    /// signal ends the wait at once) and return. Returns whether a packet
+    /// came.
+    pub fn next_wait(
+        &mut self,
+        wait_ms: i32,
+        on_packet: &mut dyn FnMut(&Packet<'_>),
+    ) -> Result<bool, Error> {
         match self.cap.next_packet() {
             Ok(p) => {
                 // time_t is 32 bits on some targets.
@@ -147,6 +159,7 @@ impl LiveCapture {
                 });
                 Ok(true)
             }
+            Err(pcap::Error::TimeoutExpired) if wait_ms <= 0 => Ok(false),
             Err(pcap::Error::TimeoutExpired) => {
                 let mut pfd = libc::pollfd {
                     fd: self.fd,
@@ -156,7 +169,7 @@ impl LiveCapture {
                 // SAFETY: one valid pollfd; the result (ready, timeout,
                 // EINTR) only decides when the caller looks again.
                 unsafe {
-                    libc::poll(&mut pfd, 1, self.wait_ms);
+                    libc::poll(&mut pfd, 1, wait_ms);
                 }
                 Ok(false)
             }
