@@ -2,8 +2,8 @@
 //! crate), and dropping root privileges once the capture handle is open.
 //!
 //! Owns: opening the interface (promiscuous mode, snap length, kernel
-//! buffer size, immediate delivery, a short read timeout so the caller can
-//! look at its stop flag), the kernel-side BPF filter, reading packets into
+//! buffer size, a short read timeout so the caller can look at its stop
+//! flag), the kernel-side BPF filter, reading packets into
 //! [`Packet`]s, the kernel's statistics, and `-U`. Must not: decode or
 //! reassemble anything, or handle signals (the pipeline does). The thread
 //! that reads packets and the queue they go into are in
@@ -22,8 +22,9 @@ pub struct LiveOptions {
     pub promisc: bool,
     /// Bytes kept of each packet.
     pub snaplen: i32,
-    /// Kernel capture buffer in bytes; `None` keeps libpcap's default.
-    pub buffer_size: Option<i32>,
+    /// Kernel capture buffer in bytes (`--buffer-size`): the ring libpcap
+    /// asks the kernel for. Default [`DEFAULT_BUFFER_SIZE`].
+    pub buffer_size: i32,
     /// Read timeout in milliseconds: how long a read waits before the
     /// caller gets control back when no packet comes.
     pub read_timeout_ms: i32,
@@ -32,13 +33,18 @@ pub struct LiveOptions {
 /// Default snap length: whole packets, as tcpdump's default.
 pub const DEFAULT_SNAPLEN: i32 = 262_144;
 
+/// Default kernel buffer: 128 MiB, about a second of a saturated gigabit
+/// link (Zeek's default for AF_PACKET). libpcap's own, 2 MiB, fills in
+/// milliseconds at that rate.
+pub const DEFAULT_BUFFER_SIZE: i32 = 128 << 20;
+
 impl Default for LiveOptions {
     fn default() -> Self {
         LiveOptions {
             interface: None,
             promisc: true,
             snaplen: DEFAULT_SNAPLEN,
-            buffer_size: None,
+            buffer_size: DEFAULT_BUFFER_SIZE,
             read_timeout_ms: 100,
         }
     }
@@ -84,18 +90,21 @@ impl LiveCapture {
                 }
             },
         };
-        let mut inactive = pcap::Capture::from_device(interface.as_str())
+        // Not immediate mode: on Linux that makes libpcap use TPACKET_V2,
+        // whose ring has one slot per packet sized for the largest packet
+        // (64 KiB on lo, or with offloading), so a buffer holds few packets.
+        // TPACKET_V3 packs packets back to back in blocks, which the kernel
+        // hands over when full or after the read timeout: packets arrive
+        // within a tenth of a second, which is all live output needs.
+        let inactive = pcap::Capture::from_device(interface.as_str())
             .map_err(|e| capture_error(&interface, &e))?
             .promisc(opts.promisc)
             .snaplen(opts.snaplen)
-            .immediate_mode(true)
-            .timeout(opts.read_timeout_ms);
-        if let Some(size) = opts.buffer_size {
-            inactive = inactive.buffer_size(size);
-        }
-        // Non-blocking reads and our own poll(2): on Linux libpcap ignores the
-        // read timeout in immediate mode, and a blocked read would not see a
-        // signal until the next packet came.
+            .immediate_mode(false)
+            .timeout(opts.read_timeout_ms)
+            .buffer_size(opts.buffer_size);
+        // Non-blocking reads and our own poll(2): a blocked read would not
+        // see a signal until the next packet came.
         let mut cap = inactive
             .open()
             .and_then(|c| c.setnonblock())
