@@ -20,10 +20,10 @@
 #   --flowsplit BIN        the flowsplit binary (default target/release/flowsplit, built)
 #   --label TEXT           name flowsplit's lines with TEXT (default "flowsplit")
 #
-# Each packet replayed onto lo is seen twice by a capture (leaving and
-# entering the interface), so "received" is twice the frames replayed; the
-# second copy is a retransmission to the reassembler and the output must
-# still be exact. tcpflow reports no drop count: its line shows the packets
+# Each packet replayed onto lo passes the interface twice (leaving and
+# entering): the kernel counts both, so "received" is twice the frames
+# replayed, and libpcap hands over one copy (had it handed both, the second
+# would be a retransmission to the reassembler; the output must be exact). tcpflow reports no drop count: its line shows the packets
 # it processed (report.xml's total_packets).
 #
 # Environment: BENCH_DIR (captures and logs, default /tmp/flowsplit-bench),

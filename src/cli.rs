@@ -64,6 +64,11 @@ pub struct Cli {
           default_value = "128M", value_parser = parse_buffer_size)]
     pub buffer_size: i32,
 
+    /// Live capture: write a `stats` event (packets, drops, open connections) every SECONDS to --events (0: only when capture ends).
+    #[arg(long = "stats-interval", value_name = "SECONDS", conflicts_with = "read",
+          default_value_t = flowsplit::capture::live::DEFAULT_STATS_INTERVAL)]
+    pub stats_interval: u64,
+
     /// Switch to USER's user and group ids once the capture is open (before any file is written).
     #[arg(short = 'U', long = "relinquish-privileges", value_name = "USER")]
     pub user: Option<String>,
@@ -84,7 +89,7 @@ pub struct Cli {
     #[arg(short = 'B', long = "raw")]
     pub raw: bool,
 
-    /// Write a JSON line to FILE (`-` for standard output) when a direction opens, when it closes and when an HTTP body is carved.
+    /// Write a JSON line to FILE (`-` for standard output) when a direction opens, when it closes and when an HTTP body is carved (live capture: and its counters every --stats-interval seconds).
     #[arg(long = "events", value_name = "FILE")]
     pub events: Option<PathBuf>,
 
@@ -302,6 +307,7 @@ impl Cli {
                 promisc: !self.no_promisc,
                 snaplen: self.snaplen,
                 buffer_size: self.buffer_size,
+                stats_interval: self.stats_interval,
                 ..LiveOptions::default()
             })
         } else {

@@ -15,7 +15,7 @@
 
 use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
-use crate::capture::queue::{self, CaptureThread, Next};
+use crate::capture::queue::{self, CaptureThread, CounterSnapshot, Next};
 use crate::capture::{file, LinkType, Packet, Timestamp};
 use crate::config::{Config, Input, Output, Source};
 use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
@@ -212,6 +212,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     }
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
+    let events = outputs.events;
     let mut path = PacketPath::new(config, None, outputs.sink);
     let (interface, link) = (cap.interface().to_string(), cap.link());
     config.hooks.notify(&Notice::Capturing {
@@ -219,7 +220,9 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         link,
     });
     let capture = CaptureThread::start(cap, Arc::clone(&stop))?;
+    let stats_every = (live.stats_interval > 0).then(|| Duration::from_secs(live.stats_interval));
     let mut last_flush = Instant::now();
+    let mut last_stats = Instant::now();
     loop {
         match capture.next_block(FLUSH_EVERY / 10) {
             Next::Block(block) => {
@@ -247,8 +250,17 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
                 path.fatal = Some(e);
             }
         }
+        if let (Some(events), Some(every)) = (&events, stats_every) {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                emit_stats(events, &capture.counters(), path.sink.as_ref(), false);
+            }
+        }
     }
     let ended = capture.finish();
+    if let Some(events) = &events {
+        emit_stats(events, &ended.counters, path.sink.as_ref(), true);
+    }
     summary.capture_stats = Some(LiveStats {
         interface: interface.clone(),
         stats: ended.kernel,
@@ -272,6 +284,21 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Write a `stats` event with `counters` and the connections `sink` holds open.
+fn emit_stats(events: &EventLog, counters: &CounterSnapshot, sink: &dyn SegmentSink, last: bool) {
+    events.emit(&Event::Stats {
+        time: Timestamp::from(std::time::SystemTime::now()).to_string(),
+        packets: counters.packets,
+        bytes: counters.bytes,
+        kernel_received: counters.kernel_received,
+        kernel_dropped: counters.kernel_dropped,
+        interface_dropped: counters.interface_dropped,
+        flowsplit_dropped: counters.dropped_by_flowsplit,
+        open_connections: sink.open_connections(),
+        last,
+    });
 }
 
 /// How often live capture flushes flow files and moves capture time on.
@@ -358,6 +385,8 @@ struct HttpTally {
 struct Outputs {
     sink: Box<dyn SegmentSink>,
     http: Option<Arc<Mutex<HttpTally>>>,
+    /// The event stream, if any (live capture writes its `stats` events there).
+    events: Option<EventLog>,
 }
 
 impl Outputs {
@@ -429,7 +458,7 @@ impl Outputs {
                 tables_behind(tables, report)
             }
         };
-        Ok(Outputs { sink, http })
+        Ok(Outputs { sink, http, events })
     }
 }
 

@@ -318,11 +318,21 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
     let out = tmp.path().join("live");
     let events = tmp.path().join("events.jsonl");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowsplit"));
-    cmd.args(["-i", "lo", "-j", "2", "-e", "http", "-o"])
-        .arg(&out)
-        .arg("--events")
-        .arg(&events)
-        .arg(&filter);
+    cmd.args([
+        "-i",
+        "lo",
+        "-j",
+        "2",
+        "-e",
+        "http",
+        "--stats-interval",
+        "1",
+        "-o",
+    ])
+    .arg(&out)
+    .arg("--events")
+    .arg(&events)
+    .arg(&filter);
     let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
     pids.lock().unwrap().push(flowsplit.id());
 
@@ -395,6 +405,10 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
     assert!(
         fs_err.contains("packets received") && fs_err.contains("dropped by kernel"),
         "no capture statistics on stderr: {fs_err}"
+    );
+    assert!(
+        fs_err.contains(", 0 dropped by kernel, 0 dropped by interface, 0 dropped by flowsplit\n"),
+        "packets were dropped, or flowsplit's drops are not on the closing line: {fs_err}"
     );
     let dump_ok = tcpdump.map(|(mut child, err)| {
         sigint(&child);
@@ -482,6 +496,25 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
         let file = e["file"].as_str().unwrap();
         assert_eq!(e["sha256"], sha256(&expected[file]), "{file}");
     }
+    // Stats: every second while capturing (the capture lasts more than one),
+    // and a final one; counts only grow, and nothing was dropped.
+    let stats: Vec<&serde_json::Value> = ev.iter().filter(|e| e["event"] == "stats").collect();
+    assert!(stats.len() >= 2, "too few stats events: {stats:?}");
+    let (last, periodic) = stats.split_last().unwrap();
+    assert_eq!(last["final"], true);
+    assert!(periodic.iter().all(|e| e["final"] == false));
+    let packets: Vec<u64> = stats
+        .iter()
+        .map(|e| e["packets"].as_u64().unwrap())
+        .collect();
+    assert!(packets.windows(2).all(|w| w[0] <= w[1]), "{packets:?}");
+    let final_packets = last["packets"].as_u64().unwrap();
+    assert!(final_packets > 0 && last["bytes"].as_u64().unwrap() > 0);
+    assert!(final_packets <= last["kernel_received"].as_u64().unwrap());
+    for field in ["kernel_dropped", "interface_dropped", "flowsplit_dropped"] {
+        assert_eq!(last[field], 0, "{field}");
+    }
+    assert!(last["open_connections"].as_u64().is_some());
 
     // The same traffic captured by tcpdump and read offline gives the same flow files.
     if dump_ok.is_some() {

@@ -13,7 +13,7 @@ use super::{LinkType, Packet, Timestamp};
 use crate::error::Error;
 use std::ffi::CString;
 
-/// How to open the interface.
+/// How to open the interface and report on the capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveOptions {
     /// Interface name; `None` takes the first device libpcap lists.
@@ -28,7 +28,13 @@ pub struct LiveOptions {
     /// Read timeout in milliseconds: how long a read waits before the
     /// caller gets control back when no packet comes.
     pub read_timeout_ms: i32,
+    /// Seconds between two `stats` events (`--stats-interval`); 0 writes
+    /// only the one at the end.
+    pub stats_interval: u64,
 }
+
+/// Default seconds between two `stats` events.
+pub const DEFAULT_STATS_INTERVAL: u64 = 10;
 
 /// Default snap length: whole packets, as tcpdump's default.
 pub const DEFAULT_SNAPLEN: i32 = 262_144;
@@ -46,6 +52,7 @@ impl Default for LiveOptions {
             snaplen: DEFAULT_SNAPLEN,
             buffer_size: DEFAULT_BUFFER_SIZE,
             read_timeout_ms: 100,
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }
