@@ -8,6 +8,7 @@
 //! cargo run --release --example bench_gen -- --shape open-4096 -o /tmp/open4096.pcap
 //! cargo run --release --example bench_gen -- --shape open-200k -o /tmp/open200k.pcap
 //! cargo run --release --example bench_gen -- --connections 200 --concurrency 20 -o /tmp/t.pcap
+//! cargo run --release --example bench_gen -- --connections 5000 --loopback -o /tmp/lo.pcap
 //! cargo run --release --example bench_gen -- verify /tmp/t.pcap.expected.tsv OUTDIR [--report OUTDIR/report.jsonl]
 //! cargo run --release --example bench_gen -- verify --http-bodies /tmp/t.pcap.expected.tsv OUTDIR_OF_E_HTTP
 //! ```
@@ -84,6 +85,11 @@ struct Cli {
     /// Seed of every random choice.
     #[arg(long)]
     seed: Option<u64>,
+
+    /// Every address in 127.0.0.0/8 (clients 127.1.0.1 up, servers
+    /// 127.0.1.1-127.0.4.250), to replay onto the loopback interface.
+    #[arg(long)]
+    loopback: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +194,7 @@ fn params(cli: &Cli) -> Result<BenchParams, String> {
     if let Some(s) = cli.seed {
         p.seed = s;
     }
+    p.loopback = cli.loopback;
     Ok(p)
 }
 

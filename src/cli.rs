@@ -59,10 +59,15 @@ pub struct Cli {
           value_parser = clap::value_parser!(i32).range(64..))]
     pub snaplen: i32,
 
-    /// Live capture: kernel capture buffer of BYTES (default: libpcap's).
-    #[arg(long = "buffer-size", value_name = "BYTES", conflicts_with = "read",
-          value_parser = clap::value_parser!(i32).range(1..))]
-    pub buffer_size: Option<i32>,
+    /// Live capture: kernel capture buffer of SIZE bytes (64K to 2047M; 128M is about a second of a saturated gigabit link).
+    #[arg(long = "buffer-size", value_name = "SIZE", conflicts_with = "read",
+          default_value = "128M", value_parser = parse_buffer_size)]
+    pub buffer_size: i32,
+
+    /// Live capture: write a `stats` event (packets, drops, open connections) every SECONDS to --events (0: only when capture ends).
+    #[arg(long = "stats-interval", value_name = "SECONDS", conflicts_with = "read",
+          default_value_t = flowsplit::capture::live::DEFAULT_STATS_INTERVAL)]
+    pub stats_interval: u64,
 
     /// Switch to USER's user and group ids once the capture is open (before any file is written).
     #[arg(short = 'U', long = "relinquish-privileges", value_name = "USER")]
@@ -84,7 +89,7 @@ pub struct Cli {
     #[arg(short = 'B', long = "raw")]
     pub raw: bool,
 
-    /// Write a JSON line to FILE (`-` for standard output) when a direction opens, when it closes and when an HTTP body is carved.
+    /// Write a JSON line to FILE (`-` for standard output) when a direction opens, when it closes and when an HTTP body is carved (live capture: and its counters every --stats-interval seconds).
     #[arg(long = "events", value_name = "FILE")]
     pub events: Option<PathBuf>,
 
@@ -205,7 +210,6 @@ pub struct Verbosity {
     pub quiet: bool,
 }
 
-/// `KIND:PORT`, e.g. `vxlan:8472`.
 /// A byte count with an optional binary suffix: `1048576`, `64K`, `512M`, `2G`.
 fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -236,6 +240,16 @@ fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// `--buffer-size`: a size libpcap takes (an `int`), at least 64 KiB.
+fn parse_buffer_size(text: &str) -> Result<i32, String> {
+    let bytes = parse_size(text)?;
+    if bytes < 64 << 10 {
+        return Err(format!("{text:?} is below the smallest buffer, 64K"));
+    }
+    i32::try_from(bytes).map_err(|_| format!("{text:?} is above the largest buffer, 2047M"))
+}
+
+/// `KIND:PORT`, e.g. `vxlan:8472`.
 fn parse_udp_tunnel(text: &str) -> Result<(u16, UdpTunnel), String> {
     let (kind, port) = text
         .rsplit_once(':')
@@ -293,6 +307,7 @@ impl Cli {
                 promisc: !self.no_promisc,
                 snaplen: self.snaplen,
                 buffer_size: self.buffer_size,
+                stats_interval: self.stats_interval,
                 ..LiveOptions::default()
             })
         } else {
@@ -427,6 +442,20 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn buffer_size_takes_sizes_that_libpcap_can_take() {
+        assert_eq!(parse_buffer_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_buffer_size("65536"), Ok(64 << 10));
+        assert!(parse_buffer_size("1K").unwrap_err().contains("smallest"));
+        assert!(parse_buffer_size("2G").unwrap_err().contains("largest"));
+        let live = |args: &[&str]| match config(args).source {
+            Source::Live(l) => l.buffer_size,
+            Source::Files(_) => panic!("no -r is a live capture"),
+        };
+        assert_eq!(live(&["-i", "lo"]), 128 << 20);
+        assert_eq!(live(&["-i", "lo", "--buffer-size", "256M"]), 256 << 20);
     }
 
     #[test]

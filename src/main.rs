@@ -104,10 +104,17 @@ fn split(args: Vec<OsString>) -> Result<Done, Error> {
     if let Some(live) = &summary.capture_stats {
         match &live.stats {
             Ok(s) => eprintln!(
-                "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface",
-                live.interface, s.received, s.dropped_by_kernel, s.dropped_by_interface
+                "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface, {} dropped by flowsplit",
+                live.interface,
+                s.received,
+                s.dropped_by_kernel,
+                s.dropped_by_interface,
+                live.dropped_by_flowsplit
             ),
-            Err(e) => eprintln!("flowsplit: {e}"),
+            Err(e) => eprintln!(
+                "flowsplit: {e}; {} packets dropped by flowsplit",
+                live.dropped_by_flowsplit
+            ),
         }
     }
     match fatal {

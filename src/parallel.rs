@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::flow::{ConnKey, FlowTable, StreamConsumer, TableStats};
 use crate::output::{CloseKey, DirectionRecord, OrderedReport};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -47,6 +47,9 @@ pub trait SegmentSink {
     fn flush(&mut self, packets: u64) -> Result<(), Error>;
     /// Close every connection, write the remaining report lines, and say what was done.
     fn finish(self: Box<Self>) -> Result<TableStats, Error>;
+    /// Connections open now (with worker threads: as of the last batch
+    /// each worker finished).
+    fn open_connections(&self) -> u64;
 }
 
 /// One flow table in the reading thread.
@@ -105,6 +108,10 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
         finished?;
         written?;
         Ok(self.table.stats())
+    }
+
+    fn open_connections(&self) -> u64 {
+        self.table.open_connections() as u64
     }
 }
 
@@ -252,6 +259,8 @@ pub struct Sharded {
     block: Option<InputBlock>,
     block_seq: u64,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Each worker's open connections, as of its last batch.
+    open: Arc<Vec<AtomicU64>>,
 }
 
 impl Sharded {
@@ -266,6 +275,7 @@ impl Sharded {
         let (recycle_tx, recycled) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let throttle = Arc::new(Throttle::new(n));
+        let open = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (w, table) in tables.into_iter().enumerate() {
@@ -275,8 +285,14 @@ impl Sharded {
             let recycle = recycle_tx.clone();
             let failed = failed.clone();
             let throttle = throttle.clone();
+            let open = open.clone();
             workers.push(std::thread::spawn(move || {
-                work(w, table, rx, msgs, recycle, failed, &throttle)
+                let shared = Shared {
+                    failed,
+                    throttle: &throttle,
+                    open: &open[w],
+                };
+                work(w, table, rx, msgs, recycle, &shared)
             }));
         }
         drop(msg_tx);
@@ -291,6 +307,7 @@ impl Sharded {
             block: None,
             block_seq: 0,
             failed,
+            open,
         }
     }
 
@@ -425,6 +442,19 @@ impl SegmentSink for Sharded {
             Err(_) => Err(Error::Internal("the report thread panicked".into())),
         }
     }
+
+    fn open_connections(&self) -> u64 {
+        self.open.iter().map(|o| o.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// What a worker shares with the others and the reader.
+struct Shared<'a> {
+    /// Set when a worker fails.
+    failed: Arc<AtomicBool>,
+    throttle: &'a Throttle,
+    /// This worker's open connections, stored after each batch.
+    open: &'a AtomicU64,
 }
 
 /// A worker's closed directions, sent to the collector in groups.
@@ -457,9 +487,9 @@ fn work<C: StreamConsumer>(
     batches: Receiver<Batch>,
     msgs: Sender<Msg>,
     recycle: Sender<Batch>,
-    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    throttle: &Throttle,
+    shared: &Shared<'_>,
 ) {
+    let (failed, throttle) = (&shared.failed, shared.throttle);
     let mut error = None;
     let mut closed = Closed {
         worker: w,
@@ -495,6 +525,9 @@ fn work<C: StreamConsumer>(
                 }
             }
         }
+        shared
+            .open
+            .store(table.open_connections() as u64, Ordering::Relaxed);
         // The batch's records go before the progress that lets the collector release them.
         closed.send();
         let _ = msgs.send(Msg::Progress(w, batch.through));

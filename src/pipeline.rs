@@ -6,13 +6,16 @@
 //! read before its damage is kept.
 //!
 //! Live capture ([`run_live`]) feeds the same per-packet path
-//! ([`PacketPath`]) from an interface until a signal stops it; outputs then
-//! flush about once a second, capture time moves on with the wall clock
-//! between packets, and with `-e http` each connection is carved as it
-//! closes instead of in a post-pass.
+//! ([`PacketPath`]) from an interface until a signal stops it: a capture
+//! thread drains libpcap into a bounded queue of blocks
+//! ([`crate::capture::queue`]) and this thread reads packets out of them as
+//! out of a file's blocks; outputs then flush about once a second, capture
+//! time moves on with the wall clock between packets, and with `-e http`
+//! each connection is carved as it closes instead of in a post-pass.
 
 use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
+use crate::capture::queue::{self, CaptureThread, CounterSnapshot, Next};
 use crate::capture::{file, LinkType, Packet, Timestamp};
 use crate::config::{Config, Input, Output, Source};
 use crate::decode::{DecodeOptions, Decoder, FragmentLimits};
@@ -51,13 +54,17 @@ pub struct RunSummary {
     pub capture_stats: Option<LiveStats>,
 }
 
-/// The kernel's account of a live capture, read when capture stops.
+/// The account of a live capture, read when capture stops.
 #[derive(Debug)]
 pub struct LiveStats {
     /// The interface captured on.
     pub interface: String,
     /// The kernel's counters, or why they could not be read.
     pub stats: Result<CaptureStats, Error>,
+    /// Packets flowsplit took from the kernel and dropped because its queue
+    /// was full (every block still in use downstream); see
+    /// [`crate::capture::queue`].
+    pub dropped_by_flowsplit: u64,
 }
 
 /// BPF programs compiled per link type, as libpcap needs the link type to compile.
@@ -179,15 +186,21 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
 
 /// Capture on an interface until SIGINT, SIGTERM or SIGHUP, then close
 /// everything as at the end of a file and keep the kernel's statistics.
+///
+/// A capture thread ([`CaptureThread`]) only drains libpcap into a bounded
+/// queue of blocks; this thread takes the blocks and runs every packet
+/// through the same path as a file's, and flushes once a second: nothing
+/// slow ever keeps the ring from being drained.
 fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Result<(), Error> {
     // Open the interface first: without the rights to capture nothing else is done.
-    let mut cap = LiveCapture::open(live, config.filter.as_deref())?;
+    let cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
         drop_privileges(user)?;
     }
-    // From here on a signal only sets the flag: the loop sees it within one
-    // read timeout, and a second signal during shutdown changes nothing (the
-    // default action, which would kill the process mid-write, is never restored).
+    // From here on a signal only sets the flag: the capture thread sees it
+    // within one read timeout, and a second signal during shutdown changes
+    // nothing (the default action, which would kill the process mid-write,
+    // is never restored).
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -199,17 +212,29 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     }
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
+    let events = outputs.events;
     let mut path = PacketPath::new(config, None, outputs.sink);
+    let (interface, link) = (cap.interface().to_string(), cap.link());
     config.hooks.notify(&Notice::Capturing {
-        interface: cap.interface().to_string(),
-        link: cap.link(),
+        interface: interface.clone(),
+        link,
     });
+    let capture = CaptureThread::start(cap, Arc::clone(&stop))?;
+    let stats_every = (live.stats_interval > 0).then(|| Duration::from_secs(live.stats_interval));
     let mut last_flush = Instant::now();
-    let mut capture_error = None;
-    while !stop.load(Ordering::Relaxed) && path.fatal.is_none() {
-        if let Err(e) = cap.next(&mut |pkt| path.packet(pkt, None)) {
-            capture_error = Some(e);
-            break;
+    let mut last_stats = Instant::now();
+    loop {
+        match capture.next_block(FLUSH_EVERY / 10) {
+            Next::Block(block) => {
+                queue::packets(&block, link, &mut |pkt| path.packet(pkt, Some(&block)));
+            }
+            Next::Idle => {}
+            Next::Ended => break,
+        }
+        if path.fatal.is_some() {
+            // The capture thread stops too; what it still hands over is skipped.
+            stop.store(true, Ordering::Relaxed);
+            continue;
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
             last_flush = Instant::now();
@@ -225,14 +250,25 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
                 path.fatal = Some(e);
             }
         }
+        if let (Some(events), Some(every)) = (&events, stats_every) {
+            if last_stats.elapsed() >= every {
+                last_stats = Instant::now();
+                emit_stats(events, &capture.counters(), path.sink.as_ref(), false);
+            }
+        }
+    }
+    let ended = capture.finish();
+    if let Some(events) = &events {
+        emit_stats(events, &ended.counters, path.sink.as_ref(), true);
     }
     summary.capture_stats = Some(LiveStats {
-        interface: cap.interface().to_string(),
-        stats: cap.stats(),
+        interface: interface.clone(),
+        stats: ended.kernel,
+        dropped_by_flowsplit: ended.counters.dropped_by_flowsplit,
     });
     if let Some(link) = path.unsupported {
         summary.input_errors.push(Error::UnsupportedLink {
-            path: PathBuf::from(cap.interface()),
+            path: PathBuf::from(&interface),
             linktype: link.to_string(),
         });
     }
@@ -244,10 +280,25 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         }
     }
     finished?;
-    match capture_error {
+    match ended.error {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Write a `stats` event with `counters` and the connections `sink` holds open.
+fn emit_stats(events: &EventLog, counters: &CounterSnapshot, sink: &dyn SegmentSink, last: bool) {
+    events.emit(&Event::Stats {
+        time: Timestamp::from(std::time::SystemTime::now()).to_string(),
+        packets: counters.packets,
+        bytes: counters.bytes,
+        kernel_received: counters.kernel_received,
+        kernel_dropped: counters.kernel_dropped,
+        interface_dropped: counters.interface_dropped,
+        flowsplit_dropped: counters.dropped_by_flowsplit,
+        open_connections: sink.open_connections(),
+        last,
+    });
 }
 
 /// How often live capture flushes flow files and moves capture time on.
@@ -334,6 +385,8 @@ struct HttpTally {
 struct Outputs {
     sink: Box<dyn SegmentSink>,
     http: Option<Arc<Mutex<HttpTally>>>,
+    /// The event stream, if any (live capture writes its `stats` events there).
+    events: Option<EventLog>,
 }
 
 impl Outputs {
@@ -405,7 +458,7 @@ impl Outputs {
                 tables_behind(tables, report)
             }
         };
-        Ok(Outputs { sink, http })
+        Ok(Outputs { sink, http, events })
     }
 }
 

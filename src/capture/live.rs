@@ -2,16 +2,18 @@
 //! crate), and dropping root privileges once the capture handle is open.
 //!
 //! Owns: opening the interface (promiscuous mode, snap length, kernel
-//! buffer size, immediate delivery, a short read timeout so the caller can
-//! look at its stop flag), the kernel-side BPF filter, reading packets into
+//! buffer size, a short read timeout so the caller can look at its stop
+//! flag), the kernel-side BPF filter, reading packets into
 //! [`Packet`]s, the kernel's statistics, and `-U`. Must not: decode or
-//! reassemble anything, or handle signals (the pipeline does).
+//! reassemble anything, or handle signals (the pipeline does). The thread
+//! that reads packets and the queue they go into are in
+//! [`queue`](super::queue).
 
 use super::{LinkType, Packet, Timestamp};
 use crate::error::Error;
 use std::ffi::CString;
 
-/// How to open the interface.
+/// How to open the interface and report on the capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveOptions {
     /// Interface name; `None` takes the first device libpcap lists.
@@ -20,15 +22,27 @@ pub struct LiveOptions {
     pub promisc: bool,
     /// Bytes kept of each packet.
     pub snaplen: i32,
-    /// Kernel capture buffer in bytes; `None` keeps libpcap's default.
-    pub buffer_size: Option<i32>,
+    /// Kernel capture buffer in bytes (`--buffer-size`): the ring libpcap
+    /// asks the kernel for. Default [`DEFAULT_BUFFER_SIZE`].
+    pub buffer_size: i32,
     /// Read timeout in milliseconds: how long a read waits before the
     /// caller gets control back when no packet comes.
     pub read_timeout_ms: i32,
+    /// Seconds between two `stats` events (`--stats-interval`); 0 writes
+    /// only the one at the end.
+    pub stats_interval: u64,
 }
+
+/// Default seconds between two `stats` events.
+pub const DEFAULT_STATS_INTERVAL: u64 = 10;
 
 /// Default snap length: whole packets, as tcpdump's default.
 pub const DEFAULT_SNAPLEN: i32 = 262_144;
+
+/// Default kernel buffer: 128 MiB, about a second of a saturated gigabit
+/// link (Zeek's default for AF_PACKET). libpcap's own, 2 MiB, fills in
+/// milliseconds at that rate.
+pub const DEFAULT_BUFFER_SIZE: i32 = 128 << 20;
 
 impl Default for LiveOptions {
     fn default() -> Self {
@@ -36,8 +50,9 @@ impl Default for LiveOptions {
             interface: None,
             promisc: true,
             snaplen: DEFAULT_SNAPLEN,
-            buffer_size: None,
+            buffer_size: DEFAULT_BUFFER_SIZE,
             read_timeout_ms: 100,
+            stats_interval: DEFAULT_STATS_INTERVAL,
         }
     }
 }
@@ -82,18 +97,21 @@ impl LiveCapture {
                 }
             },
         };
-        let mut inactive = pcap::Capture::from_device(interface.as_str())
+        // Not immediate mode: on Linux that makes libpcap use TPACKET_V2,
+        // whose ring has one slot per packet sized for the largest packet
+        // (64 KiB on lo, or with offloading), so a buffer holds few packets.
+        // TPACKET_V3 packs packets back to back in blocks, which the kernel
+        // hands over when full or after the read timeout: packets arrive
+        // within a tenth of a second, which is all live output needs.
+        let inactive = pcap::Capture::from_device(interface.as_str())
             .map_err(|e| capture_error(&interface, &e))?
             .promisc(opts.promisc)
             .snaplen(opts.snaplen)
-            .immediate_mode(true)
-            .timeout(opts.read_timeout_ms);
-        if let Some(size) = opts.buffer_size {
-            inactive = inactive.buffer_size(size);
-        }
-        // Non-blocking reads and our own poll(2): on Linux libpcap ignores the
-        // read timeout in immediate mode, and a blocked read would not see a
-        // signal until the next packet came.
+            .immediate_mode(false)
+            .timeout(opts.read_timeout_ms)
+            .buffer_size(opts.buffer_size);
+        // Non-blocking reads and our own poll(2): a blocked read would not
+        // see a signal until the next packet came.
         let mut cap = inactive
             .open()
             .and_then(|c| c.setnonblock())
@@ -125,10 +143,20 @@ impl LiveCapture {
         self.link
     }
 
-    /// Hand the next packet to `on_packet`; when none is waiting, wait for
-    /// one at most the read timeout (a signal ends the wait at once).
-    /// Returns whether a packet came.
-    pub fn next(&mut self, on_packet: &mut dyn FnMut(&Packet<'_>)) -> Result<bool, Error> {
+    /// The read timeout it was opened with, in milliseconds.
+    pub fn read_timeout_ms(&self) -> i32 {
+        self.wait_ms
+    }
+
+    /// Hand the next packet to `on_packet`; when none is waiting, wait at
+    /// most `wait_ms` milliseconds for the ring to fill (0: not at all; a
+    /// signal ends the wait at once) and return. Returns whether a packet
+    /// came.
+    pub fn next_wait(
+        &mut self,
+        wait_ms: i32,
+        on_packet: &mut dyn FnMut(&Packet<'_>),
+    ) -> Result<bool, Error> {
         match self.cap.next_packet() {
             Ok(p) => {
                 // time_t is 32 bits on some targets.
@@ -147,6 +175,7 @@ impl LiveCapture {
                 });
                 Ok(true)
             }
+            Err(pcap::Error::TimeoutExpired) if wait_ms <= 0 => Ok(false),
             Err(pcap::Error::TimeoutExpired) => {
                 let mut pfd = libc::pollfd {
                     fd: self.fd,
@@ -156,7 +185,7 @@ impl LiveCapture {
                 // SAFETY: one valid pollfd; the result (ready, timeout,
                 // EINTR) only decides when the caller looks again.
                 unsafe {
-                    libc::poll(&mut pfd, 1, self.wait_ms);
+                    libc::poll(&mut pfd, 1, wait_ms);
                 }
                 Ok(false)
             }

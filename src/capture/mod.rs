@@ -2,12 +2,14 @@
 //!
 //! This module owns reading capture files ([`file`]: classic pcap in both
 //! byte orders, micro- and nanosecond; pcapng with per-interface link types)
-//! and live interfaces ([`live`]). It hands each record to a callback as a
+//! and live interfaces ([`live`], drained by a thread of its own into a
+//! bounded queue of blocks: [`queue`]). It hands each record to a callback as a
 //! [`Packet`] that borrows the reader's buffer. It knows nothing about IP or
 //! TCP.
 
 pub mod file;
 pub mod live;
+pub mod queue;
 
 use std::fmt;
 

@@ -1,11 +1,11 @@
 //! The event stream (`--events FILE|-`): one JSON object per line, written
-//! when a direction's file opens, when it closes (its report record) and
-//! when an HTTP body is carved, so a script can act on finished files at
-//! once.
+//! when a direction's file opens, when it closes (its report record), when
+//! an HTTP body is carved, so a script can act on finished files at once,
+//! and, in live capture, the capture's counters every few seconds.
 //!
 //! Owns: the event schema (documented on [`Event`] and in flowsplit(1)) and
 //! the shared writer. Must not: decide when things happen; the flow table,
-//! the report and the HTTP pass call in.
+//! the report, the HTTP pass and live capture's loop call in.
 //!
 //! The writer is shared between threads (open events come from the worker
 //! that owns the connection) behind a mutex; events are rare next to
@@ -62,6 +62,31 @@ pub enum Event<'a> {
         sha256: &'a str,
         /// True when the file holds the whole body.
         complete: bool,
+    },
+    /// Live capture's counters, all counted from the start of capture:
+    /// every `--stats-interval` seconds, and once more when capture has
+    /// stopped.
+    Stats {
+        /// Wall-clock time of the reading, `SECS.NANOS`.
+        time: String,
+        /// Packets flowsplit took from the kernel's buffer.
+        packets: u64,
+        /// Their captured bytes.
+        bytes: u64,
+        /// Packets that passed the filter, as the kernel counts them (read
+        /// about once a second).
+        kernel_received: u64,
+        /// Packets the kernel dropped because its buffer was full.
+        kernel_dropped: u64,
+        /// Packets the interface or its driver dropped.
+        interface_dropped: u64,
+        /// Packets flowsplit took and dropped because its queue was full.
+        flowsplit_dropped: u64,
+        /// Connections open.
+        open_connections: u64,
+        /// True on the event written once capture has stopped.
+        #[serde(rename = "final")]
+        last: bool,
     },
 }
 

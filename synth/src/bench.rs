@@ -80,6 +80,11 @@ pub struct BenchParams {
     pub start: Timestamp,
     /// Capture time between consecutive frames, in nanoseconds.
     pub frame_gap_nanos: u64,
+    /// Put every address in 127.0.0.0/8 (clients from 127.1.0.1 up,
+    /// servers 127.0.1.1 to 127.0.4.250) instead of 10.0.0.0/8 and
+    /// 192.168.0.0/16, so the capture can be replayed onto the loopback
+    /// interface. The traffic is otherwise the same.
+    pub loopback: bool,
 }
 
 /// Predefined traffic shapes (the ones issues 5 and 11 ask to measure).
@@ -119,6 +124,7 @@ impl BenchParams {
             burst: 10,
             start: Timestamp::new(1_700_000_000, 0),
             frame_gap_nanos: 20_000,
+            loopback: false,
         };
         match shape {
             Shape::Small => base,
@@ -188,8 +194,9 @@ impl BenchParams {
         {
             return bad("reorder and retransmit rates must be between 0 and 1");
         }
-        // Client addresses 10.0.0.1 upwards, 30,000 ports each: stay in 10/8.
-        if self.connections > 30_000 * 0x00ff_fff0 {
+        // Client addresses 10.0.0.1 (127.1.0.1) upwards, 30,000 ports each:
+        // stay in 10/8 (127/8).
+        if self.connections > 30_000 * 0x00fe_fff0 {
             return bad("too many connections for distinct client addresses in 10.0.0.0/8");
         }
         Ok(())
@@ -679,12 +686,22 @@ struct Generator<'a> {
 impl Generator<'_> {
     /// Open connection `id`: addresses, ISNs, sizes, and its handshake.
     fn open(&mut self, id: u64, out: &mut impl PacketSink) -> io::Result<Conn> {
+        let (client_base, server_net) = if self.p.loopback {
+            (0x7f01_0001, [127, 0])
+        } else {
+            (0x0a00_0001, [192, 168])
+        };
         let client = SocketAddrV4::new(
-            Ipv4Addr::from(0x0a00_0001 + (id / 30_000) as u32),
+            Ipv4Addr::from(client_base + (id / 30_000) as u32),
             20_000 + (id % 30_000) as u16,
         );
         let server = SocketAddrV4::new(
-            Ipv4Addr::new(192, 168, 1 + (id % 4) as u8, 1 + (id % 250) as u8),
+            Ipv4Addr::new(
+                server_net[0],
+                server_net[1],
+                1 + (id % 4) as u8,
+                1 + (id % 250) as u8,
+            ),
             80,
         );
         let mut rng = Rng(mix64(self.p.seed ^ mix64(id.wrapping_add(1))));
@@ -906,5 +923,30 @@ mod tests {
                 "{shape:?} is not deterministic"
             );
         }
+    }
+
+    #[test]
+    fn loopback_puts_every_address_in_127_8_with_the_same_traffic() {
+        let p = BenchParams {
+            concurrency: 20,
+            ..BenchParams::shape(Shape::Small).with_connections(40)
+        };
+        let lo = BenchParams {
+            loopback: true,
+            ..p.clone()
+        };
+        let (mut plain_tsv, mut lo_pcap, mut lo_tsv) = (Vec::new(), Vec::new(), Vec::new());
+        let plain = generate(&p, std::io::sink(), &mut plain_tsv).unwrap();
+        let s = generate(&lo, &mut lo_pcap, &mut lo_tsv).unwrap();
+        assert_eq!((s.connections, s.frames), (plain.connections, plain.frames));
+        let list = read_expected(&lo_tsv[..]).unwrap();
+        assert_eq!(list.len(), 80);
+        for e in &list {
+            let (a, b) = e.file.split_once('-').unwrap();
+            assert!(a.starts_with("127.") && b.starts_with("127."), "{}", e.file);
+        }
+        let (mut again, mut again_tsv) = (Vec::new(), Vec::new());
+        generate(&lo, &mut again, &mut again_tsv).unwrap();
+        assert!(lo_pcap == again && lo_tsv == again_tsv, "not deterministic");
     }
 }
