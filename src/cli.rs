@@ -33,7 +33,8 @@ use std::path::PathBuf;
                   Without -r, packets are captured live (-i, or the first device libpcap lists) until\n\
                   SIGINT, SIGTERM or SIGHUP.\n\
                   `flowsplit http DIR...` carves HTTP bodies out of folders of flow files.\n\
-                  See flowsplit(1) for file naming, the report format and differences from tcpflow."
+                  See flowsplit(1) for file naming, the report format and differences from tcpflow.",
+    args_override_self = true
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` is standard input; a folder is read in name order). Repeatable.
@@ -157,12 +158,11 @@ pub struct Cli {
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
     pub udp_tunnel: Vec<(u16, UdpTunnel)>,
 
-    /// BPF filter expression.
-    #[arg(
-        value_name = "EXPRESSION",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// BPF filter expression: from the first word that does not start with `-`, or after `--`.
+    // Not `allow_hyphen_values`: an unknown option before the expression must
+    // be a usage error naming it, never the start of a BPF expression. Words
+    // after the first one are taken as they are (`port 80 and not -1`).
+    #[arg(value_name = "EXPRESSION", trailing_var_arg = true)]
     pub expression: Vec<String>,
 
     /// Print one JSON line per argument of every parser (see [`dump`]) and exit.
@@ -355,6 +355,7 @@ impl Cli {
 #[derive(Debug, Parser)]
 #[command(
     name = "flowsplit http",
+    args_override_self = true,
     about = "Carve HTTP messages and bodies out of folders of flow files written by flowsplit or tcpflow"
 )]
 pub struct HttpCli {
@@ -369,6 +370,49 @@ pub struct HttpCli {
     /// What is said on standard error.
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+/// Parse `args` (the program or subcommand name first) as getopt does:
+/// values attached or separate (`-j1`, `-j 1`), flags grouped (`-cD`), the
+/// last of a repeated single-valued option winning, `--` ending the options.
+/// `Ok(None)` when `--help` or `--version` was asked for and printed. A
+/// parse error is one usage line: an unknown option is named with where to
+/// find the others, anything else is clap's first line.
+pub fn parse<P: Parser>(args: Vec<std::ffi::OsString>) -> Result<Option<P>, Error> {
+    use clap::error::{ContextKind, ErrorKind};
+    match P::try_parse_from(args) {
+        Ok(parsed) => Ok(Some(parsed)),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.print().map_err(|source| Error::Write {
+                path: "-".into(),
+                source,
+            })?;
+            Ok(None)
+        }
+        Err(e) if e.kind() == ErrorKind::UnknownArgument => {
+            let name = e
+                .get(ContextKind::InvalidArg)
+                .map_or_else(|| "?".to_string(), |v| v.to_string());
+            let parser = P::command().get_name().to_string();
+            Err(Error::Usage(format!(
+                "unknown option {name} ({parser} -h lists the options)"
+            )))
+        }
+        Err(e) => {
+            // clap's message up to its usage lines, tips left out, on one line.
+            let text = e.render().to_string();
+            let words: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = words.join(" ");
+            Err(Error::Usage(
+                line.strip_prefix("error: ").unwrap_or(&line).to_string(),
+            ))
+        }
+    }
 }
 
 /// Every parser of the binary, each named as its `--help` names it: the
