@@ -202,173 +202,6 @@ pub struct Verbosity {
     pub quiet: bool,
 }
 
-/// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
-/// an argument of the bare form's parser (hidden from `--help`, listed by
-/// `--dump-cli`, so the man page's TCPFLOW OPTIONS section must have it),
-/// parsed as getopt parses it (with its value, if it takes one) and then
-/// refused with [`TcpflowOnly::refusal`], unless it is accepted as having
-/// no effect.
-#[derive(Debug, Clone, Copy)]
-pub struct TcpflowOnly {
-    /// The option's letter.
-    pub short: char,
-    /// Its argument id in the parser (and in `--dump-cli`).
-    pub id: &'static str,
-    /// The name of its value, if it takes one.
-    pub value: Option<&'static str>,
-    /// What it does in tcpflow, in a few words.
-    pub meaning: &'static str,
-    /// What to use instead, if anything, after the refusal.
-    pub instead: Option<&'static str>,
-    /// Accepted with no effect, because flowsplit already does what it asks.
-    pub no_effect: bool,
-}
-
-impl TcpflowOnly {
-    const fn refused(
-        short: char,
-        id: &'static str,
-        value: Option<&'static str>,
-        meaning: &'static str,
-    ) -> Self {
-        TcpflowOnly {
-            short,
-            id,
-            value,
-            meaning,
-            instead: None,
-            no_effect: false,
-        }
-    }
-
-    /// The one-line usage error for this option.
-    pub fn refusal(&self) -> String {
-        let mut line = format!("-{} ({}) is not supported yet", self.short, self.meaning);
-        if let Some(instead) = self.instead {
-            line.push_str("; ");
-            line.push_str(instead);
-        }
-        line
-    }
-}
-
-/// tcpflow 1.6.1's options (`tcpflow -hh`) that flowsplit has no option
-/// for, in tcpflow's order. The man page's TCPFLOW OPTIONS section lists
-/// these and every other tcpflow option.
-pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
-    TcpflowOnly::refused('a', "tcpflow_a", None, "run every post-processing scanner"),
-    TcpflowOnly::refused('d', "tcpflow_d", Some("LEVEL"), "debug level"),
-    TcpflowOnly::refused(
-        'E',
-        "tcpflow_E",
-        Some("SCANNER"),
-        "turn off every scanner but SCANNER",
-    ),
-    TcpflowOnly::refused(
-        'F',
-        "tcpflow_F",
-        Some("LETTERS"),
-        "file-name prefixes and folder binning",
-    ),
-    TcpflowOnly::refused('g', "tcpflow_g", None, "print flows in alternating colours"),
-    TcpflowOnly::refused('H', "tcpflow_H", None, "describe each scanner"),
-    TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow"),
-    TcpflowOnly::refused('J', "tcpflow_J", None, "console output as JSON"),
-    TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap"),
-    TcpflowOnly::refused(
-        'l',
-        "tcpflow_l",
-        None,
-        "take the remaining arguments as input files",
-    ),
-    TcpflowOnly::refused(
-        'L',
-        "tcpflow_L",
-        Some("SEMLOCK"),
-        "lock writes with a named semaphore",
-    ),
-    TcpflowOnly::refused(
-        'm',
-        "tcpflow_m",
-        Some("BYTES"),
-        "a sequence jump of BYTES starts a new file",
-    ),
-    TcpflowOnly::refused(
-        'R',
-        "tcpflow_R",
-        Some("FILE"),
-        "read FILE only to finish open connections",
-    ),
-    TcpflowOnly::refused('S', "tcpflow_S", Some("NAME=VALUE"), "scanner settings"),
-    TcpflowOnly::refused('v', "tcpflow_v", None, "verbose, debug level 10"),
-    TcpflowOnly::refused(
-        'w',
-        "tcpflow_w",
-        Some("FILE"),
-        "write packets not processed to FILE",
-    ),
-    TcpflowOnly::refused('x', "tcpflow_x", Some("SCANNER"), "turn SCANNER off"),
-    TcpflowOnly {
-        instead: Some("--report FILE writes the JSON Lines report"),
-        ..TcpflowOnly::refused('X', "tcpflow_X", Some("FILE"), "DFXML report")
-    },
-    TcpflowOnly::refused('z', "tcpflow_z", Some("DIR"), "chroot to DIR"),
-    TcpflowOnly::refused(
-        '0',
-        "tcpflow_zero",
-        None,
-        "no newline after each console packet",
-    ),
-    TcpflowOnly {
-        no_effect: true,
-        ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
-    },
-];
-
-/// The parser's arguments for [`TCPFLOW_ONLY`].
-fn tcpflow_only_args() -> Vec<clap::Arg> {
-    TCPFLOW_ONLY
-        .iter()
-        .map(|t| {
-            let arg = clap::Arg::new(t.id).short(t.short).hide(true);
-            match t.value {
-                Some(name) => arg
-                    .value_name(name)
-                    .num_args(1)
-                    .allow_hyphen_values(true)
-                    .action(ArgAction::Append),
-                None => arg.action(ArgAction::Count),
-            }
-        })
-        .collect()
-}
-
-/// The first option of [`TCPFLOW_ONLY`] given in `matches` that is
-/// refused, by position on the command line.
-fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
-    TCPFLOW_ONLY
-        .iter()
-        .filter(|t| !t.no_effect)
-        .filter_map(|t| {
-            let id = t.id;
-            let given = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-            given.then(|| (matches.index_of(id).unwrap_or(usize::MAX), t))
-        })
-        .min_by_key(|(i, _)| *i)
-        .map(|(_, t)| t)
-}
-
-/// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
-fn parse_scanner(text: &str) -> Result<String, String> {
-    match text {
-        "http" => Ok(text.to_string()),
-        "md5" | "netviz" | "wifiviz" | "tcpdemux" => Err(format!(
-            "tcpflow's {text} scanner is not supported yet; flowsplit has http"
-        )),
-        _ => Err("flowsplit has the http scanner only".to_string()),
-    }
-}
-
 /// `KIND:PORT`, e.g. `vxlan:8472`.
 /// A byte count with an optional binary suffix: `1048576`, `64K`, `512M`, `2G`.
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -534,6 +367,173 @@ pub struct HttpCli {
     /// What is said on standard error.
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+/// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
+/// an argument of the bare form's parser (hidden from `--help`, listed by
+/// `--dump-cli`, so the man page's TCPFLOW OPTIONS section must have it),
+/// parsed as getopt parses it (with its value, if it takes one) and then
+/// refused with [`TcpflowOnly::refusal`], unless it is accepted as having
+/// no effect.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpflowOnly {
+    /// The option's letter.
+    pub short: char,
+    /// Its argument id in the parser (and in `--dump-cli`).
+    pub id: &'static str,
+    /// The name of its value, if it takes one.
+    pub value: Option<&'static str>,
+    /// What it does in tcpflow, in a few words.
+    pub meaning: &'static str,
+    /// What to use instead, if anything, after the refusal.
+    pub instead: Option<&'static str>,
+    /// Accepted with no effect, because flowsplit already does what it asks.
+    pub no_effect: bool,
+}
+
+impl TcpflowOnly {
+    const fn refused(
+        short: char,
+        id: &'static str,
+        value: Option<&'static str>,
+        meaning: &'static str,
+    ) -> Self {
+        TcpflowOnly {
+            short,
+            id,
+            value,
+            meaning,
+            instead: None,
+            no_effect: false,
+        }
+    }
+
+    /// The one-line usage error for this option.
+    pub fn refusal(&self) -> String {
+        let mut line = format!("-{} ({}) is not supported yet", self.short, self.meaning);
+        if let Some(instead) = self.instead {
+            line.push_str("; ");
+            line.push_str(instead);
+        }
+        line
+    }
+}
+
+/// tcpflow 1.6.1's options (`tcpflow -hh`) that flowsplit has no option
+/// for, in tcpflow's order. The man page's TCPFLOW OPTIONS section lists
+/// these and every other tcpflow option.
+pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
+    TcpflowOnly::refused('a', "tcpflow_a", None, "run every post-processing scanner"),
+    TcpflowOnly::refused('d', "tcpflow_d", Some("LEVEL"), "debug level"),
+    TcpflowOnly::refused(
+        'E',
+        "tcpflow_E",
+        Some("SCANNER"),
+        "turn off every scanner but SCANNER",
+    ),
+    TcpflowOnly::refused(
+        'F',
+        "tcpflow_F",
+        Some("LETTERS"),
+        "file-name prefixes and folder binning",
+    ),
+    TcpflowOnly::refused('g', "tcpflow_g", None, "print flows in alternating colours"),
+    TcpflowOnly::refused('H', "tcpflow_H", None, "describe each scanner"),
+    TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow"),
+    TcpflowOnly::refused('J', "tcpflow_J", None, "console output as JSON"),
+    TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap"),
+    TcpflowOnly::refused(
+        'l',
+        "tcpflow_l",
+        None,
+        "take the remaining arguments as input files",
+    ),
+    TcpflowOnly::refused(
+        'L',
+        "tcpflow_L",
+        Some("SEMLOCK"),
+        "lock writes with a named semaphore",
+    ),
+    TcpflowOnly::refused(
+        'm',
+        "tcpflow_m",
+        Some("BYTES"),
+        "a sequence jump of BYTES starts a new file",
+    ),
+    TcpflowOnly::refused(
+        'R',
+        "tcpflow_R",
+        Some("FILE"),
+        "read FILE only to finish open connections",
+    ),
+    TcpflowOnly::refused('S', "tcpflow_S", Some("NAME=VALUE"), "scanner settings"),
+    TcpflowOnly::refused('v', "tcpflow_v", None, "verbose, debug level 10"),
+    TcpflowOnly::refused(
+        'w',
+        "tcpflow_w",
+        Some("FILE"),
+        "write packets not processed to FILE",
+    ),
+    TcpflowOnly::refused('x', "tcpflow_x", Some("SCANNER"), "turn SCANNER off"),
+    TcpflowOnly {
+        instead: Some("--report FILE writes the JSON Lines report"),
+        ..TcpflowOnly::refused('X', "tcpflow_X", Some("FILE"), "DFXML report")
+    },
+    TcpflowOnly::refused('z', "tcpflow_z", Some("DIR"), "chroot to DIR"),
+    TcpflowOnly::refused(
+        '0',
+        "tcpflow_zero",
+        None,
+        "no newline after each console packet",
+    ),
+    TcpflowOnly {
+        no_effect: true,
+        ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
+    },
+];
+
+/// The parser's arguments for [`TCPFLOW_ONLY`].
+fn tcpflow_only_args() -> Vec<clap::Arg> {
+    TCPFLOW_ONLY
+        .iter()
+        .map(|t| {
+            let arg = clap::Arg::new(t.id).short(t.short).hide(true);
+            match t.value {
+                Some(name) => arg
+                    .value_name(name)
+                    .num_args(1)
+                    .allow_hyphen_values(true)
+                    .action(ArgAction::Append),
+                None => arg.action(ArgAction::Count),
+            }
+        })
+        .collect()
+}
+
+/// The first option of [`TCPFLOW_ONLY`] given in `matches` that is
+/// refused, by position on the command line.
+fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
+    TCPFLOW_ONLY
+        .iter()
+        .filter(|t| !t.no_effect)
+        .filter_map(|t| {
+            let id = t.id;
+            let given = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            given.then(|| (matches.index_of(id).unwrap_or(usize::MAX), t))
+        })
+        .min_by_key(|(i, _)| *i)
+        .map(|(_, t)| t)
+}
+
+/// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
+fn parse_scanner(text: &str) -> Result<String, String> {
+    match text {
+        "http" => Ok(text.to_string()),
+        "md5" | "netviz" | "wifiviz" | "tcpdemux" => Err(format!(
+            "tcpflow's {text} scanner is not supported yet; flowsplit has http"
+        )),
+        _ => Err("flowsplit has the http scanner only".to_string()),
+    }
 }
 
 /// Parse `args` (the program or subcommand name first) as getopt does:
