@@ -33,7 +33,10 @@ use std::path::PathBuf;
                   Without -r, packets are captured live (-i, or the first device libpcap lists) until\n\
                   SIGINT, SIGTERM or SIGHUP.\n\
                   `flowsplit http DIR...` carves HTTP bodies out of folders of flow files.\n\
-                  See flowsplit(1) for file naming, the report format and differences from tcpflow."
+                  tcpflow options flowsplit lacks are refused with the reason (flowsplit(1), TCPFLOW OPTIONS).\n\
+                  See flowsplit(1) for file naming, the report format and differences from tcpflow.",
+    args_override_self = true,
+    args = tcpflow_only_args()
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` is standard input; a folder is read in name order). Repeatable.
@@ -110,7 +113,7 @@ pub struct Cli {
     pub max_open_files: Option<u64>,
 
     /// Run a scanner over the flows; `http` carves HTTP bodies.
-    #[arg(short = 'e', value_name = "SCANNER", value_parser = ["http"])]
+    #[arg(short = 'e', value_name = "SCANNER", value_parser = parse_scanner)]
     pub scanner: Option<String>,
 
     /// How `-e http` carves bodies.
@@ -118,12 +121,7 @@ pub struct Cli {
     pub http: HttpFlags,
 
     /// Write the JSON Lines report to FILE (default: report.jsonl in the output folder).
-    #[arg(
-        short = 'X',
-        long = "report",
-        value_name = "FILE",
-        conflicts_with = "no_report"
-    )]
+    #[arg(long = "report", value_name = "FILE", conflicts_with = "no_report")]
     pub report: Option<PathBuf>,
 
     /// Write no report.
@@ -162,12 +160,11 @@ pub struct Cli {
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
     pub udp_tunnel: Vec<(u16, UdpTunnel)>,
 
-    /// BPF filter expression.
-    #[arg(
-        value_name = "EXPRESSION",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// BPF filter expression: from the first word that does not start with `-`, or after `--`.
+    // Not `allow_hyphen_values`: an unknown option before the expression must
+    // be a usage error naming it, never the start of a BPF expression. Words
+    // after the first one are taken as they are (`port 80 and not -1`).
+    #[arg(value_name = "EXPRESSION", trailing_var_arg = true)]
     pub expression: Vec<String>,
 
     /// Print one JSON line per argument of every parser (see [`dump`]) and exit.
@@ -370,6 +367,7 @@ impl Cli {
 #[derive(Debug, Parser)]
 #[command(
     name = "flowsplit http",
+    args_override_self = true,
     about = "Carve HTTP messages and bodies out of folders of flow files written by flowsplit or tcpflow"
 )]
 pub struct HttpCli {
@@ -384,6 +382,223 @@ pub struct HttpCli {
     /// What is said on standard error.
     #[command(flatten)]
     pub verbosity: Verbosity,
+}
+
+/// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
+/// an argument of the bare form's parser (hidden from `--help`, listed by
+/// `--dump-cli`, so the man page's TCPFLOW OPTIONS section must have it),
+/// parsed as getopt parses it (with its value, if it takes one) and then
+/// refused with [`TcpflowOnly::refusal`], unless it is accepted as having
+/// no effect.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpflowOnly {
+    /// The option's letter.
+    pub short: char,
+    /// Its argument id in the parser (and in `--dump-cli`).
+    pub id: &'static str,
+    /// The name of its value, if it takes one.
+    pub value: Option<&'static str>,
+    /// What it does in tcpflow, in a few words.
+    pub meaning: &'static str,
+    /// What to use instead, if anything, after the refusal.
+    pub instead: Option<&'static str>,
+    /// Accepted with no effect, because flowsplit already does what it asks.
+    pub no_effect: bool,
+}
+
+impl TcpflowOnly {
+    const fn refused(
+        short: char,
+        id: &'static str,
+        value: Option<&'static str>,
+        meaning: &'static str,
+    ) -> Self {
+        TcpflowOnly {
+            short,
+            id,
+            value,
+            meaning,
+            instead: None,
+            no_effect: false,
+        }
+    }
+
+    /// The one-line usage error for this option.
+    pub fn refusal(&self) -> String {
+        let mut line = format!("-{} ({}) is not supported yet", self.short, self.meaning);
+        if let Some(instead) = self.instead {
+            line.push_str("; ");
+            line.push_str(instead);
+        }
+        line
+    }
+}
+
+/// tcpflow 1.6.1's options (`tcpflow -hh`) that flowsplit has no option
+/// for, in tcpflow's order. The man page's TCPFLOW OPTIONS section lists
+/// these and every other tcpflow option.
+pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
+    TcpflowOnly::refused('a', "tcpflow_a", None, "run every post-processing scanner"),
+    TcpflowOnly::refused('d', "tcpflow_d", Some("LEVEL"), "debug level"),
+    TcpflowOnly::refused(
+        'E',
+        "tcpflow_E",
+        Some("SCANNER"),
+        "turn off every scanner but SCANNER",
+    ),
+    TcpflowOnly::refused(
+        'F',
+        "tcpflow_F",
+        Some("LETTERS"),
+        "file-name prefixes and folder binning",
+    ),
+    TcpflowOnly::refused('g', "tcpflow_g", None, "print flows in alternating colours"),
+    TcpflowOnly::refused('H', "tcpflow_H", None, "describe each scanner"),
+    TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow"),
+    TcpflowOnly::refused('J', "tcpflow_J", None, "console output as JSON"),
+    TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap"),
+    TcpflowOnly::refused(
+        'l',
+        "tcpflow_l",
+        None,
+        "take the remaining arguments as input files",
+    ),
+    TcpflowOnly::refused(
+        'L',
+        "tcpflow_L",
+        Some("SEMLOCK"),
+        "lock writes with a named semaphore",
+    ),
+    TcpflowOnly::refused(
+        'm',
+        "tcpflow_m",
+        Some("BYTES"),
+        "a sequence jump of BYTES starts a new file",
+    ),
+    TcpflowOnly::refused(
+        'R',
+        "tcpflow_R",
+        Some("FILE"),
+        "read FILE only to finish open connections",
+    ),
+    TcpflowOnly::refused('S', "tcpflow_S", Some("NAME=VALUE"), "scanner settings"),
+    TcpflowOnly::refused('v', "tcpflow_v", None, "verbose, debug level 10"),
+    TcpflowOnly::refused(
+        'w',
+        "tcpflow_w",
+        Some("FILE"),
+        "write packets not processed to FILE",
+    ),
+    TcpflowOnly::refused('x', "tcpflow_x", Some("SCANNER"), "turn SCANNER off"),
+    TcpflowOnly {
+        instead: Some("--report FILE writes the JSON Lines report"),
+        ..TcpflowOnly::refused('X', "tcpflow_X", Some("FILE"), "DFXML report")
+    },
+    TcpflowOnly::refused('z', "tcpflow_z", Some("DIR"), "chroot to DIR"),
+    TcpflowOnly::refused(
+        '0',
+        "tcpflow_zero",
+        None,
+        "no newline after each console packet",
+    ),
+    TcpflowOnly {
+        no_effect: true,
+        ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
+    },
+];
+
+/// The parser's arguments for [`TCPFLOW_ONLY`].
+fn tcpflow_only_args() -> Vec<clap::Arg> {
+    TCPFLOW_ONLY
+        .iter()
+        .map(|t| {
+            let arg = clap::Arg::new(t.id).short(t.short).hide(true);
+            match t.value {
+                Some(name) => arg
+                    .value_name(name)
+                    .num_args(1)
+                    .allow_hyphen_values(true)
+                    .action(ArgAction::Append),
+                None => arg.action(ArgAction::Count),
+            }
+        })
+        .collect()
+}
+
+/// The first option of [`TCPFLOW_ONLY`] given in `matches` that is
+/// refused, by position on the command line.
+fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
+    TCPFLOW_ONLY
+        .iter()
+        .filter(|t| !t.no_effect)
+        .filter_map(|t| {
+            let id = t.id;
+            let given = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            given.then(|| (matches.index_of(id).unwrap_or(usize::MAX), t))
+        })
+        .min_by_key(|(i, _)| *i)
+        .map(|(_, t)| t)
+}
+
+/// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
+fn parse_scanner(text: &str) -> Result<String, String> {
+    match text {
+        "http" => Ok(text.to_string()),
+        "md5" | "netviz" | "wifiviz" | "tcpdemux" => Err(format!(
+            "tcpflow's {text} scanner is not supported yet; flowsplit has http"
+        )),
+        _ => Err("flowsplit has the http scanner only".to_string()),
+    }
+}
+
+/// Parse `args` (the program or subcommand name first) as getopt does:
+/// values attached or separate (`-j1`, `-j 1`), flags grouped (`-cD`), the
+/// last of a repeated single-valued option winning, `--` ending the options.
+/// `Ok(None)` when `--help` or `--version` was asked for and printed. A
+/// parse error is one usage line: an unknown option is named with where to
+/// find the others, a tcpflow option flowsplit lacks ([`TCPFLOW_ONLY`]) is
+/// refused with what it does, anything else is clap's message.
+pub fn parse<P: Parser>(args: Vec<std::ffi::OsString>) -> Result<Option<P>, Error> {
+    use clap::error::{ContextKind, ErrorKind};
+    let parsed = P::command().try_get_matches_from(args).and_then(|mut m| {
+        if let Some(t) = first_refused(&m) {
+            return Ok(Err(Error::Usage(t.refusal())));
+        }
+        P::from_arg_matches_mut(&mut m).map(Ok)
+    });
+    match parsed {
+        Ok(outcome) => outcome.map(Some),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.print().map_err(|source| Error::Write {
+                path: "-".into(),
+                source,
+            })?;
+            Ok(None)
+        }
+        Err(e) if e.kind() == ErrorKind::UnknownArgument => {
+            let name = e
+                .get(ContextKind::InvalidArg)
+                .map_or_else(|| "?".to_string(), |v| v.to_string());
+            let parser = P::command().get_name().to_string();
+            Err(Error::Usage(format!(
+                "unknown option {name} ({parser} -h lists the options)"
+            )))
+        }
+        Err(e) => {
+            // clap's message up to its usage lines, tips left out, on one line.
+            let text = e.render().to_string();
+            let words: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let line = words.join(" ");
+            Err(Error::Usage(
+                line.strip_prefix("error: ").unwrap_or(&line).to_string(),
+            ))
+        }
+    }
 }
 
 /// Every parser of the binary, each named as its `--help` names it: the
@@ -526,7 +741,7 @@ mod tests {
         assert!(c.output.http_carving().is_none());
         assert_eq!(c.threads, 1);
         assert_eq!(c.report, None, "no report unless asked for");
-        let c = config(&["-r", "a.pcap", "-c", "-X", "r.jsonl"]);
+        let c = config(&["-r", "a.pcap", "-c", "--report", "r.jsonl"]);
         assert_eq!(c.report, Some(PathBuf::from("r.jsonl")));
     }
 

@@ -16,6 +16,7 @@
 //! workspace), a dev-dependency only: it is not part of this library.
 
 pub mod capture;
+pub mod community_id;
 pub mod config;
 pub mod decode;
 pub mod error;

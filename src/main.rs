@@ -10,7 +10,6 @@
 
 mod cli;
 
-use clap::Parser;
 use cli::{Cli, HttpCli};
 use flowsplit::hooks::{Notice, Progress};
 use flowsplit::Error;
@@ -82,7 +81,9 @@ fn exit(outcome: Result<Done, Error>) -> ExitCode {
 
 /// The bare form: split captures (or a live capture) into flow files.
 fn split(args: Vec<OsString>) -> Result<Done, Error> {
-    let cli = Cli::parse_from(args);
+    let Some(cli) = cli::parse::<Cli>(args)? else {
+        return Ok(Done::default());
+    };
     if cli.dump_cli {
         cli::dump(&mut std::io::stdout().lock()).map_err(|source| Error::Write {
             path: "-".into(),
@@ -128,7 +129,9 @@ fn split(args: Vec<OsString>) -> Result<Done, Error> {
 
 /// `flowsplit http DIR...`: carve HTTP bodies out of folders of flow files.
 fn http(args: Vec<OsString>) -> Result<Done, Error> {
-    let cli = HttpCli::parse_from(args);
+    let Some(cli) = cli::parse::<HttpCli>(args)? else {
+        return Ok(Done::default());
+    };
     let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(

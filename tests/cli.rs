@@ -5,6 +5,7 @@
 mod common;
 
 use common::{cs, flowsplit, sc, stderr_lines, testdata, CS, SC};
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
@@ -67,20 +68,19 @@ fn a_good_run_exits_zero_and_writes_the_report_in_the_output_folder() {
 
 #[test]
 fn report_flag_moves_the_report() {
-    for flag in ["--report", "-X"] {
-        let dir = tempfile::tempdir().unwrap();
-        let outdir = dir.path().join("out");
-        let report = dir.path().join("elsewhere.jsonl");
-        let out = run_bin(
-            &[&testdata("out_of_order.pcap")],
-            &outdir,
-            &["-q", flag, report.to_str().unwrap()],
-        );
-        assert_eq!(out.status.code(), Some(0), "{flag}");
-        assert!(!outdir.join("report.jsonl").exists(), "{flag}");
-        let o = outcome(dir, &out, Some(&report));
-        o.assert_flows(&[(CS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), (SC, b"helloworld")]);
-    }
+    // tcpflow's -X (DFXML) is refused: see tcpflow_options_flowsplit_lacks_are_refused.
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let report = dir.path().join("elsewhere.jsonl");
+    let out = run_bin(
+        &[&testdata("out_of_order.pcap")],
+        &outdir,
+        &["-q", "--report", report.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!outdir.join("report.jsonl").exists());
+    let o = outcome(dir, &out, Some(&report));
+    o.assert_flows(&[(CS, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"), (SC, b"helloworld")]);
 }
 
 #[test]
@@ -382,4 +382,268 @@ fn max_decoded_and_max_ratio_take_effect_with_e_http() {
     assert!(encoded * 20 > 1 << 20, "past the 1 MiB floor: {encoded}");
     assert_eq!(b["decoded_length"], encoded * 20, "{b}");
     assert_eq!(b["complete"], false, "{b}");
+}
+
+/// Run the binary with exactly `args` (no `-r`/`-o` added).
+fn run_args(args: &[&str]) -> std::process::Output {
+    let args: Vec<&OsStr> = args.iter().map(|s| os(s)).collect();
+    flowsplit(&args)
+}
+
+/// The flow files and report lines a run wrote in `outdir`, or a panic
+/// showing its stderr when it did not exit 0.
+fn written(
+    out: &std::process::Output,
+    outdir: &Path,
+) -> (BTreeMap<String, Vec<u8>>, Vec<serde_json::Value>) {
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(out));
+    common::collect(outdir, Some(&outdir.join("report.jsonl")))
+}
+
+/// Values attached to their option, as getopt takes them: `-j1`, `-b5`,
+/// `-o/dir`, `-Tx`, give what the separate forms give.
+#[test]
+fn attached_values_are_read_as_getopt_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = testdata("out_of_order.pcap");
+    let input = input.to_str().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let separate = run_args(&["-q", "-r", input, "-o", a_s, "-j", "1", "-b", "5"]);
+    let attached_o = format!("-o{b_s}");
+    let attached = run_args(&["-q", &format!("-r{input}"), &attached_o, "-j1", "-b5"]);
+    let (fa, ra) = written(&separate, &a);
+    let (fb, rb) = written(&attached, &b);
+    assert_eq!(fa, fb);
+    assert_eq!(ra, rb);
+    assert_eq!(fb[CS], b"ABCDE", "-b5 keeps 5 bytes");
+    assert_eq!(fb[SC], b"hello");
+    assert!(rb.iter().all(|l| l["truncated"] == true), "{rb:?}");
+
+    // A repeated single-valued option: the last one wins, as in getopt.
+    let c = dir.path().join("c");
+    let out = run_args(&[
+        "-q",
+        "-r",
+        input,
+        "-o/nonexistent/x",
+        &format!("-o{}", c.display()),
+    ]);
+    let (fc, _) = written(&out, &c);
+    assert!(
+        !Path::new("/nonexistent").exists(),
+        "the first -o was overridden"
+    );
+    assert_eq!(fc[CS], b"ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    assert_eq!(fc[SC], b"helloworld");
+}
+
+/// Flags grouped in one word (`-cD`, `-qZ`) are each set.
+#[test]
+fn grouped_flags_are_each_set() {
+    let input = testdata("out_of_order.pcap");
+    let input = input.to_str().unwrap();
+    let separate = run_args(&["-r", input, "-c", "-D"]);
+    let grouped = run_args(&["-r", input, "-cD"]);
+    assert_eq!(
+        separate.status.code(),
+        Some(0),
+        "{:?}",
+        stderr_lines(&separate)
+    );
+    assert_eq!(
+        grouped.status.code(),
+        Some(0),
+        "{:?}",
+        stderr_lines(&grouped)
+    );
+    assert!(!separate.stdout.is_empty());
+    assert_eq!(separate.stdout, grouped.stdout, "-cD is -c -D");
+    assert!(
+        String::from_utf8_lossy(&grouped.stdout).contains("00000000: 4142 4344"),
+        "hex dump: {}",
+        String::from_utf8_lossy(&grouped.stdout)
+    );
+    // -q and -Z grouped, with -e's value attached.
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let gzip = testdata("http/gzip.pcap");
+    let out = run_args(&[
+        "-qZ",
+        "-ehttp",
+        "-r",
+        gzip.to_str().unwrap(),
+        "-o",
+        outdir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", stderr_lines(&out));
+    assert!(
+        stderr_lines(&out).is_empty(),
+        "-q: {:?}",
+        stderr_lines(&out)
+    );
+    let index = http_index(&outdir);
+    assert_eq!(index[0]["response_body"]["decoded"], false, "-Z: {index:?}");
+}
+
+/// `--` ends the options: what follows is the expression, even a word
+/// starting with `-`.
+#[test]
+fn double_dash_ends_the_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let out = run_bin(
+        &[&testdata("fin_rst.pcap")],
+        &outdir,
+        &["-q", "--", "port", "40002"],
+    );
+    let (files, _) = written(&out, &outdir);
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(names, [cs(40002), sc(40002)]);
+
+    let out = run_bin(
+        &[&testdata("fin_rst.pcap")],
+        &dir.path().join("o2"),
+        &["--", "-Q"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("flowsplit: bad filter expression '-Q': "),
+        "{lines:?}"
+    );
+}
+
+/// An unknown option before the expression is a usage error naming it, on
+/// one line, exit 2, before anything is written; never a BPF expression.
+#[test]
+fn an_unknown_option_is_named_and_nothing_is_written() {
+    let input = testdata("out_of_order.pcap");
+    for (args, named) in [
+        (&["-Q"][..], "-Q"),
+        (&["-cQ"][..], "-Q"),
+        (&["-q", "--frobnicate", "port", "80"][..], "--frobnicate"),
+        (&["-Q", "port", "80"][..], "-Q"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let outdir = dir.path().join("out");
+        let out = run_bin(&[&input], &outdir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("flowsplit: unknown option {named} (flowsplit -h lists the options)\n"),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!outdir.exists(), "{args:?}: nothing written");
+    }
+    let out = run_args(&["http", "-Q", "somewhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "flowsplit: unknown option -Q (flowsplit http -h lists the options)\n"
+    );
+}
+
+/// Other parse errors are one line too.
+#[test]
+fn a_missing_or_bad_value_is_one_usage_line() {
+    let input = testdata("out_of_order.pcap");
+    let input = input.to_str().unwrap();
+    for (args, want) in [
+        (
+            &["-r", input, "-j"][..],
+            "flowsplit: a value is required for '--threads <N>' but none was supplied\n",
+        ),
+        (
+            &["-r", input, "-jx"][..],
+            "flowsplit: invalid value 'x' for '--threads <N>': invalid digit found in string\n",
+        ),
+    ] {
+        let out = run_args(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+    }
+}
+
+/// Every tcpflow 1.6.1 option flowsplit does not implement is read with its
+/// value (separate or attached), then refused in one line saying what it
+/// does, exit 2, before anything is written.
+#[test]
+fn tcpflow_options_flowsplit_lacks_are_refused() {
+    let input = testdata("out_of_order.pcap");
+    let refused: &[(&[&str], &str)] = &[
+        (&["-a"], "-a (run every post-processing scanner)"),
+        (&["-aZ"], "-a (run every post-processing scanner)"),
+        (&["-d", "3"], "-d (debug level)"),
+        (&["-d3"], "-d (debug level)"),
+        (&["-E", "http"], "-E (turn off every scanner but SCANNER)"),
+        (&["-Fk"], "-F (file-name prefixes and folder binning)"),
+        (&["-F", "cT"], "-F (file-name prefixes and folder binning)"),
+        (&["-g"], "-g (print flows in alternating colours)"),
+        (&["-H"], "-H (describe each scanner)"),
+        (&["-I"], "-I (write a .findx time index per flow)"),
+        (&["-J"], "-J (console output as JSON)"),
+        (&["-K"], "-K (write each flow's packets as pcap)"),
+        (&["-cK"], "-K (write each flow's packets as pcap)"),
+        (&["-l"], "-l (take the remaining arguments as input files)"),
+        (&["-L", "lock"], "-L (lock writes with a named semaphore)"),
+        (
+            &["-m1000"],
+            "-m (a sequence jump of BYTES starts a new file)",
+        ),
+        (
+            &["-R", "x.pcap"],
+            "-R (read FILE only to finish open connections)",
+        ),
+        (&["-S", "tcp_timeout=5"], "-S (scanner settings)"),
+        (&["-Senable_report=NO"], "-S (scanner settings)"),
+        (&["-v"], "-v (verbose, debug level 10)"),
+        (
+            &["-w", "rest.pcap"],
+            "-w (write packets not processed to FILE)",
+        ),
+        (&["-x", "tcpdemux"], "-x (turn SCANNER off)"),
+        (
+            &["-X", "report.xml"],
+            "-X (DFXML report) is not supported yet; --report FILE writes the JSON Lines report",
+        ),
+        (&["-U", "nobody", "-z", "/tmp"], "-z (chroot to DIR)"),
+        (&["-0"], "-0 (no newline after each console packet)"),
+        // The first one given is named.
+        (
+            &["-q", "-K", "-v"],
+            "-K (write each flow's packets as pcap)",
+        ),
+    ];
+    for (args, what) in refused {
+        let dir = tempfile::tempdir().unwrap();
+        let outdir = dir.path().join("out");
+        let out = run_bin(&[&input], &outdir, args);
+        let want = if what.contains("is not supported") {
+            format!("flowsplit: {what}\n")
+        } else {
+            format!("flowsplit: {what} is not supported yet\n")
+        };
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!outdir.exists(), "{args:?}: nothing written");
+    }
+    // tcpflow's other scanners, named with their reason.
+    let out = run_bin(
+        &[&input],
+        &tempfile::tempdir().unwrap().path().join("o"),
+        &["-e", "md5"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "flowsplit: invalid value 'md5' for '-e <SCANNER>': tcpflow's md5 scanner is not supported yet; flowsplit has http\n"
+    );
+    // -s asks for what the console output already does.
+    let plain = run_args(&["-r", input.to_str().unwrap(), "-c"]);
+    let s = run_args(&["-r", input.to_str().unwrap(), "-cs"]);
+    assert_eq!(s.status.code(), Some(0), "{:?}", stderr_lines(&s));
+    assert_eq!(plain.stdout, s.stdout);
 }

@@ -356,7 +356,7 @@ fn run_flowsplit(capture: &Path) -> Run {
         .arg(capture)
         .arg("-o")
         .arg(&flows)
-        .arg("-X")
+        .arg("--report")
         .arg(&report)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

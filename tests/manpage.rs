@@ -248,3 +248,62 @@ fn man_page_renders_without_warnings() {
         );
     }
 }
+
+/// The option letters `tcpflow -hh` lists: its usage line's flag groups
+/// and every help line starting with `-x` (`-F{p}`, `-S name=value` too).
+fn tcpflow_letters(help: &str) -> BTreeSet<char> {
+    let mut letters = BTreeSet::new();
+    for line in help.lines() {
+        for group in line.split("[-").skip(1) {
+            let flags = group.split([']', ' ', '|']).next().unwrap_or("");
+            if flags.chars().all(|c| c.is_ascii_alphanumeric()) {
+                letters.extend(flags.chars());
+            }
+        }
+        let t: Vec<char> = line.trim_start().chars().collect();
+        if t.len() >= 3
+            && t[0] == '-'
+            && t[1].is_ascii_alphanumeric()
+            && !t[2].is_ascii_alphanumeric()
+        {
+            letters.insert(t[1]);
+        }
+    }
+    letters
+}
+
+/// Every option of tcpflow (as installed, 1.6.1) is an argument of the
+/// bare form (flowsplit's own, or one it refuses with a reason) and has its
+/// entry in the man page's TCPFLOW OPTIONS section.
+#[test]
+fn every_tcpflow_option_is_parsed_and_in_the_tcpflow_options_section() {
+    let Ok(out) = Command::new("tcpflow").arg("-hh").output() else {
+        eprintln!("tcpflow is not installed: skipped");
+        return;
+    };
+    let help =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let letters = tcpflow_letters(&help);
+    assert!(letters.len() > 30, "{letters:?} from {help}");
+    let shorts: BTreeSet<String> = command("flowsplit")
+        .iter()
+        .filter_map(|a| a["short"].as_str().map(str::to_string))
+        .collect();
+    let src = man_source();
+    let start = src
+        .find(".SH TCPFLOW OPTIONS")
+        .expect("a TCPFLOW OPTIONS section");
+    let end = start + src[start..].find("\n.SH ").expect("a section after it");
+    let section = tagged_terms(&src[start..end]);
+    for c in letters {
+        let flag = format!("-{c}");
+        assert!(
+            shorts.contains(&flag),
+            "tcpflow's {flag} is not an argument of flowsplit"
+        );
+        assert!(
+            section.contains(&flag),
+            "tcpflow's {flag} is not in TCPFLOW OPTIONS"
+        );
+    }
+}

@@ -15,6 +15,8 @@ fn report_line_has_every_field() {
     let want = json!({
         "file": CS,
         "connection": 1,
+        // Python's hashlib over the spec's layout, seed 0 (both directions).
+        "community_id": "1:3k1SoWXs/FltHw2aBCgUTgbDQF4=",
         "src": "10.0.0.1", "sport": 40000, "dst": "10.0.0.2", "dport": 80, "vlan": null,
         "encap": "ethernet/ipv4", "tunnel": 0, "outer_src": null, "outer_dst": null,
         "first_ts": "1700000000.000000000",
@@ -32,6 +34,8 @@ fn report_line_has_every_field() {
     let want = json!({
         "file": SC,
         "connection": 1,
+        // Python's hashlib over the spec's layout, seed 0 (both directions).
+        "community_id": "1:3k1SoWXs/FltHw2aBCgUTgbDQF4=",
         "src": "10.0.0.2", "sport": 80, "dst": "10.0.0.1", "dport": 40000, "vlan": null,
         "encap": "ethernet/ipv4", "tunnel": 0, "outer_src": null, "outer_dst": null,
         "first_ts": "1700000000.001000000",

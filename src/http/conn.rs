@@ -21,7 +21,7 @@ use super::message::{
     read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
     HeadRead, Plan, Side, StartLine, MAX_HEAD,
 };
-use super::name::{body_file_name, BodyKind};
+use super::name::{body_file_name, BodyKind, FlowName};
 use super::stream::Stream;
 use super::HttpOptions;
 use crate::error::Error;
@@ -123,8 +123,10 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
         .or(conn.request.as_ref())
         .map(|f| f.name.clone())
         .unwrap_or_default();
+    let community_id = FlowName::parse(&key).and_then(|n| n.community_id());
     for (i, r) in records.iter_mut().enumerate() {
         r.order = (key.clone(), i as u64);
+        r.community_id.clone_from(&community_id);
     }
     out.records = records;
     out

@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 /// File names are relative to the folder holding the index.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Record {
+    /// The connection's Community ID (version 1, seed 0), from the flow
+    /// files' names: the value the report gives both directions, and Zeek,
+    /// Suricata and Wireshark the connection.
+    pub community_id: Option<String>,
     /// The client-to-server flow file.
     pub request_file: Option<String>,
     /// Offset of the request line in `request_file`.

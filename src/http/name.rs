@@ -9,7 +9,7 @@
 //! inputs are the flow file's own (validated) name, a counter and an
 //! extension chosen from [`MIME_EXTENSIONS`].
 
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One endpoint as it appears in a flow-file name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,6 +18,32 @@ pub struct Endpoint {
     pub addr: String,
     /// The port.
     pub port: u16,
+}
+
+impl Endpoint {
+    /// The address: IPv4 from its zero-padded dotted form, IPv6 from its text.
+    pub fn ip(&self) -> Option<IpAddr> {
+        if self.addr.contains(':') {
+            return self.addr.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+        }
+        let mut octets = [0u8; 4];
+        let mut parts = self.addr.split('.');
+        for o in &mut octets {
+            *o = parts.next()?.parse().ok()?;
+        }
+        parts
+            .next()
+            .is_none()
+            .then_some(IpAddr::V4(Ipv4Addr::from(octets)))
+    }
+}
+
+impl FlowName {
+    /// The Community ID of the connection this flow belongs to (the same
+    /// for both directions; see [`crate::community_id`]).
+    pub fn community_id(&self) -> Option<String> {
+        crate::community_id::tcp(self.src.ip()?, self.src.port, self.dst.ip()?, self.dst.port)
+    }
 }
 
 /// A parsed flow-file name: source, destination, VLAN and connection count.
@@ -271,6 +297,20 @@ pub const MIME_EXTENSIONS: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_give_their_addresses_and_both_directions_one_community_id() {
+        let n = FlowName::parse("001.002.003.004.01122-005.006.007.008.03344c2").unwrap();
+        assert_eq!(n.src.ip(), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(n.dst.ip(), Some("5.6.7.8".parse().unwrap()));
+        // The specification's TCP example.
+        let want = Some("1:wCb3OG7yAFWelaUydu0D+125CLM=".to_string());
+        assert_eq!(n.community_id(), want);
+        assert_eq!(n.reversed().community_id(), want);
+        let n = FlowName::parse("2001:db8::1.00080-::1.51234").unwrap();
+        assert_eq!(n.src.ip(), Some("2001:db8::1".parse().unwrap()));
+        assert!(n.community_id().is_some_and(|c| c.starts_with("1:")));
+    }
 
     #[test]
     fn parses_ipv4_flow_name() {

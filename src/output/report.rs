@@ -35,6 +35,11 @@ pub struct DirectionRecord {
     /// Connection id shared by both directions: the 1-based number of the
     /// connection's first packet counted over all inputs.
     pub connection: u64,
+    /// The connection's Community ID (version 1, seed 0): the same for both
+    /// directions, and the value Zeek's `conn.log`, Suricata's `eve.json`
+    /// and Wireshark give the connection. `null` only if the addresses are
+    /// of different families, which never happens.
+    pub community_id: Option<String>,
     /// Sender's address.
     pub src: String,
     /// Sender's port.
@@ -306,6 +311,7 @@ mod tests {
         DirectionRecord {
             file: file.into(),
             connection,
+            community_id: None,
             src: "10.0.0.1".into(),
             sport: 1,
             dst: "10.0.0.2".into(),

@@ -75,6 +75,12 @@ impl Tally {
         DirectionRecord {
             file,
             connection: info.connection,
+            community_id: crate::community_id::tcp(
+                info.tuple.src,
+                info.tuple.sport,
+                info.tuple.dst,
+                info.tuple.dport,
+            ),
             src: info.tuple.src.to_string(),
             sport: info.tuple.sport,
             dst: info.tuple.dst.to_string(),
