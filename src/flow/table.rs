@@ -767,6 +767,112 @@ mod tests {
         }
     }
 
+    /// Client ports whose connections (to port 80) fall in budget shard 0.
+    fn ports_in_shard_zero(n: usize) -> Vec<u16> {
+        (1000..u16::MAX)
+            .filter(|&p| ConnKey::of(&segment(p, 0, 0, b"").tuple).0.budget_shard() == 0)
+            .take(n)
+            .collect()
+    }
+
+    /// A table handing streams to a [`Recorder`], with room for `conns`
+    /// connections with nothing buffered (plus `slack` bytes) per shard.
+    fn budget_table(conns: usize, slack: usize) -> FlowTable<crate::flow::consumer::Recorder> {
+        let config = TableConfig {
+            idle_timeout: None,
+            max_connections: 1 << 20,
+            memory_per_shard: conns
+                * FlowTable::<crate::flow::consumer::Recorder>::connection_cost()
+                + slack,
+            limits: DirectionLimits {
+                max_pending: 1 << 20,
+                max_pending_total: 1 << 20,
+            },
+        };
+        FlowTable::new(config, crate::flow::consumer::Recorder::default())
+    }
+
+    #[test]
+    fn over_the_memory_budget_the_largest_out_of_order_buffer_goes_first() {
+        let ports = ports_in_shard_zero(3);
+        let mut t = budget_table(3, 4096);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        let mut n = 0;
+        let mut send = |t: &mut FlowTable<crate::flow::consumer::Recorder>,
+                        port,
+                        flags,
+                        seq,
+                        data: &'static [u8]| {
+            n += 1;
+            t.process(&segment(port, flags, seq, data), n, &mut on_close)
+                .unwrap();
+        };
+        for &p in &ports {
+            send(&mut t, p, TcpFlags::SYN, 0, b"");
+            send(&mut t, p, TcpFlags::ACK, 1, b"a");
+        }
+        // Two holes: 1 KiB buffered on the first connection, then 5 KiB on
+        // the second, which passes the budget's 4 KiB of slack.
+        send(&mut t, ports[0], TcpFlags::ACK, 10, &[b'x'; 1024]);
+        send(&mut t, ports[1], TcpFlags::ACK, 10, &[b'y'; 5 * 1024]);
+        assert_eq!(
+            t.open_connections(),
+            3,
+            "nothing is evicted while holes can go"
+        );
+        // The larger buffer gave up its hole (a gap, then its bytes); the
+        // smaller one still waits for its hole to fill.
+        let conn = |t: &FlowTable<crate::flow::consumer::Recorder>, p: u16| {
+            let key = ConnKey::of(&segment(p, 0, 0, b"").tuple).0;
+            t.conns[&key].sides[0].stream.clone()
+        };
+        use crate::flow::consumer::Recorded;
+        assert_eq!(
+            conn(&t, ports[1]),
+            [
+                Recorded::Data(b"a".to_vec()),
+                Recorded::Gap(8),
+                Recorded::Data(vec![b'y'; 5 * 1024])
+            ]
+        );
+        assert_eq!(conn(&t, ports[0]), [Recorded::Data(b"a".to_vec())]);
+    }
+
+    #[test]
+    fn over_the_memory_budget_the_least_recently_active_are_evicted() {
+        let ports = ports_in_shard_zero(6);
+        let mut t = budget_table(4, 0);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        for (i, &p) in ports.iter().enumerate() {
+            let mut seg = segment(p, TcpFlags::SYN, 0, b"");
+            // One connection a second: the first opened is the least recently active.
+            seg.ts = Timestamp::new(1_700_000_000 + i as i64, 0);
+            t.process(&seg, 1 + i as u64, &mut on_close).unwrap();
+            assert!(
+                t.shard_memory(0)
+                    <= 4 * FlowTable::<crate::flow::consumer::Recorder>::connection_cost()
+            );
+        }
+        // Past four connections the shard goes down to a sixteenth below its
+        // budget: the oldest are closed as evicted, oldest first.
+        let closed: Vec<(u64, End)> = t
+            .consumer()
+            .closed
+            .iter()
+            .map(|d| (d.connection, d.end.end))
+            .collect();
+        assert!(!closed.is_empty());
+        assert!(closed.iter().all(|&(_, end)| end == End::Evicted));
+        let mut ids: Vec<u64> = closed.iter().map(|c| c.0).collect();
+        ids.dedup();
+        assert_eq!(
+            ids,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "oldest first"
+        );
+        assert_eq!(t.open_connections(), 6 - ids.len());
+    }
+
     #[test]
     fn syn_flood_keeps_the_table_bounded_and_evicts_the_least_recent() {
         let dir = tempfile::tempdir().unwrap();
