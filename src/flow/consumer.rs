@@ -28,13 +28,13 @@ use crate::decode::TcpTuple;
 use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// Who a direction is: fixed when the connection opens, except `first_ts`
 /// and `layers`, which are set by its first packet (before any piece is
-/// handed over).
-#[derive(Debug, Clone)]
-pub struct DirectionInfo {
+/// handed over). A view the table builds for each call from what the
+/// connection keeps once for both directions.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectionInfo<'a> {
     /// The sender's and receiver's addresses and ports, VLAN and tunnel.
     pub tuple: TcpTuple,
     /// The connection id, shared by both directions (the packet number that opened it).
@@ -45,12 +45,12 @@ pub struct DirectionInfo {
     pub first_ts: Timestamp,
     /// How the first packet arrived (shared with other directions that
     /// came the same way).
-    pub layers: Option<Arc<Layers>>,
+    pub layers: Option<&'a Layers>,
 }
 
-impl DirectionInfo {
+impl DirectionInfo<'_> {
     /// A direction of connection `connection` on `tuple`, before its first packet.
-    pub fn new(tuple: TcpTuple, connection: u64, counter: u32) -> DirectionInfo {
+    pub fn new(tuple: TcpTuple, connection: u64, counter: u32) -> DirectionInfo<'static> {
         DirectionInfo {
             tuple,
             connection,
@@ -89,7 +89,7 @@ pub trait StreamConsumer {
     fn piece(
         &mut self,
         stream: &mut Self::Stream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error>;
 
@@ -101,14 +101,18 @@ pub trait StreamConsumer {
 
     /// Pass on what is held for the direction now (live capture, memory
     /// pressure).
-    fn flush(&mut self, _stream: &mut Self::Stream, _info: &DirectionInfo) -> Result<(), Error> {
+    fn flush(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+    ) -> Result<(), Error> {
         Ok(())
     }
 
     /// The connection finished (FIN or RST) and only lingers for late
     /// packets: pass on what is held and give back what the direction
     /// holds (a descriptor). More pieces may still come.
-    fn settle(&mut self, stream: &mut Self::Stream, info: &DirectionInfo) -> Result<(), Error> {
+    fn settle(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>) -> Result<(), Error> {
         self.flush(stream, info)
     }
 
@@ -117,7 +121,7 @@ pub trait StreamConsumer {
     fn close(
         &mut self,
         stream: Self::Stream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error>;
 
@@ -134,13 +138,15 @@ pub struct Bound<'a, C: StreamConsumer> {
     pub consumer: &'a mut C,
     /// What it keeps for this direction.
     pub stream: &'a mut C::Stream,
+    /// Who the direction is.
+    pub info: DirectionInfo<'a>,
 }
 
 impl<C: StreamConsumer> Bound<'_, C> {
-    /// Hand over the next piece of `info`'s direction.
+    /// Hand over the next piece of the direction.
     #[inline]
-    pub fn piece(&mut self, info: &DirectionInfo, piece: Piece<'_>) -> Result<(), Error> {
-        self.consumer.piece(self.stream, info, piece)
+    pub fn piece(&mut self, piece: Piece<'_>) -> Result<(), Error> {
+        self.consumer.piece(self.stream, &self.info, piece)
     }
 }
 
@@ -155,7 +161,7 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
     fn piece(
         &mut self,
         stream: &mut Self::Stream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
         self.0.piece(&mut stream.0, info, piece)?;
@@ -166,12 +172,12 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
         self.0.held(&stream.0) + self.1.held(&stream.1)
     }
 
-    fn flush(&mut self, stream: &mut Self::Stream, info: &DirectionInfo) -> Result<(), Error> {
+    fn flush(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>) -> Result<(), Error> {
         self.0.flush(&mut stream.0, info)?;
         self.1.flush(&mut stream.1, info)
     }
 
-    fn settle(&mut self, stream: &mut Self::Stream, info: &DirectionInfo) -> Result<(), Error> {
+    fn settle(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>) -> Result<(), Error> {
         self.0.settle(&mut stream.0, info)?;
         self.1.settle(&mut stream.1, info)
     }
@@ -179,7 +185,7 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
     fn close(
         &mut self,
         stream: Self::Stream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
         let first = self.0.close(stream.0, info, end);
@@ -247,7 +253,7 @@ impl StreamConsumer for Recorder {
     fn piece(
         &mut self,
         stream: &mut Self::Stream,
-        _info: &DirectionInfo,
+        _info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
         match (piece, stream.last_mut()) {
@@ -261,7 +267,7 @@ impl StreamConsumer for Recorder {
     fn close(
         &mut self,
         stream: Self::Stream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.closed.push(RecordedDirection {
@@ -279,7 +285,7 @@ mod tests {
     use super::*;
     use crate::output::report::End;
 
-    fn info() -> DirectionInfo {
+    fn info() -> DirectionInfo<'static> {
         let tuple = TcpTuple {
             src: "10.0.0.1".parse().unwrap(),
             dst: "10.0.0.2".parse().unwrap(),
@@ -312,7 +318,7 @@ mod tests {
         fn piece(
             &mut self,
             stream: &mut Self::Stream,
-            info: &DirectionInfo,
+            info: &DirectionInfo<'_>,
             piece: Piece<'_>,
         ) -> Result<(), Error> {
             self.0.piece(stream, info, piece)
@@ -321,7 +327,7 @@ mod tests {
         fn close(
             &mut self,
             stream: Self::Stream,
-            info: &DirectionInfo,
+            info: &DirectionInfo<'_>,
             end: &DirectionEnd,
         ) -> Result<Option<DirectionRecord>, Error> {
             self.0.close(stream, info, end)?;

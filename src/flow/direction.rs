@@ -13,14 +13,12 @@
 //! placed right.
 
 use super::assembler::Assembler;
-use super::consumer::{Bound, DirectionEnd, DirectionInfo, StreamConsumer};
-use super::layers::Layers;
+use super::consumer::{Bound, DirectionEnd, StreamConsumer};
 use crate::capture::Timestamp;
-use crate::decode::{Segment, TcpTuple};
+use crate::decode::Segment;
 use crate::error::Error;
 use crate::output::report::End;
 use std::num::NonZeroU64;
-use std::sync::Arc;
 
 /// A segment further ahead of the stream than any TCP window allows is
 /// ignored rather than turned into a gigabyte-sized hole.
@@ -62,8 +60,8 @@ pub struct DirectionLimits {
 }
 
 /// One direction's reassembly state.
+#[derive(Default)]
 pub struct Direction {
-    info: DirectionInfo,
     isn: Option<u32>,
     /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
@@ -82,32 +80,9 @@ pub struct Direction {
 }
 
 impl Direction {
-    /// A direction of connection `connection` (the `counter`th on its 4-tuple).
-    pub fn new(tuple: TcpTuple, connection: u64, counter: u32) -> Direction {
-        Direction {
-            info: DirectionInfo::new(tuple, connection, counter),
-            isn: None,
-            base: None,
-            asm: Assembler::new(),
-            high: 0,
-            acked_far: None,
-            fin_at: None,
-            packets: 0,
-            last_ts: Timestamp::default(),
-            gaps: Gaps::default(),
-            lowest_start: 0,
-        }
-    }
-
-    /// Who this direction is.
-    pub fn info(&self) -> &DirectionInfo {
-        &self.info
-    }
-
-    /// How this direction's first packet arrived: set by the table before
-    /// that packet is taken in.
-    pub fn set_layers(&mut self, layers: Arc<Layers>) {
-        self.info.layers = Some(layers);
+    /// A direction nothing was seen of yet.
+    pub fn new() -> Direction {
+        Direction::default()
     }
 
     /// The sequence number of this direction's SYN, if one was seen.
@@ -139,9 +114,6 @@ impl Direction {
         limits: &DirectionLimits,
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
-        if self.packets == 0 {
-            self.info.first_ts = seg.ts;
-        }
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
         let mut data_seq = seg.seq;
@@ -180,9 +152,8 @@ impl Direction {
             let skip = usize::try_from(-start.min(0)).unwrap_or(0);
             let offset = start.max(0) as u64;
             self.high = self.high.max(data_end as u64);
-            let info = &self.info;
             self.asm
-                .insert(offset, &seg.payload[skip..], &mut |p| out.piece(info, p))?;
+                .insert(offset, &seg.payload[skip..], &mut |p| out.piece(p))?;
         }
         if seg.missing > 0 && seg_end > 0 {
             // Snap-length truncation: the rest of this segment is on the wire
@@ -190,10 +161,7 @@ impl Direction {
             self.high = self.high.max(seg_end as u64);
             self.release(out)?;
             if self.asm.next_offset() as i64 == data_end {
-                let info = &self.info;
-                let gaps = self
-                    .asm
-                    .skip_to(seg_end as u64, &mut |p| out.piece(info, p))?;
+                let gaps = self.asm.skip_to(seg_end as u64, &mut |p| out.piece(p))?;
                 self.gaps.extend(gaps);
             }
         }
@@ -282,8 +250,7 @@ impl Direction {
     /// Stop holding: the start of the stream is fixed.
     fn release<C: StreamConsumer>(&mut self, out: &mut Bound<'_, C>) -> Result<(), Error> {
         if self.asm.is_held() {
-            let info = &self.info;
-            self.asm.release(&mut |p| out.piece(info, p))?;
+            self.asm.release(&mut |p| out.piece(p))?;
         }
         Ok(())
     }
@@ -297,8 +264,7 @@ impl Direction {
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
         while self.asm.pending_bytes() > limit {
-            let info = &self.info;
-            if let Some(g) = self.asm.skip_hole(&mut |p| out.piece(info, p))? {
+            if let Some(g) = self.asm.skip_hole(&mut |p| out.piece(p))? {
                 self.gaps.push(g);
             }
         }
@@ -326,8 +292,7 @@ impl Direction {
         end: End,
         out: &mut Bound<'_, C>,
     ) -> Result<DirectionEnd, Error> {
-        let info = &self.info;
-        let gaps = self.asm.finish(&mut |p| out.piece(info, p))?;
+        let gaps = self.asm.finish(&mut |p| out.piece(p))?;
         self.gaps.extend(gaps);
         let end = if self.fin_complete() { End::Fin } else { end };
         Ok(DirectionEnd {
@@ -344,8 +309,8 @@ impl Direction {
 mod tests {
     //! Sequence handling on its own: segments in, pieces recorded, no I/O.
     use super::*;
-    use crate::decode::{Encap, TcpFlags};
-    use crate::flow::consumer::{Recorded, RecordedDirection, Recorder};
+    use crate::decode::{Encap, TcpFlags, TcpTuple};
+    use crate::flow::consumer::{DirectionInfo, Recorded, RecordedDirection, Recorder};
     use std::borrow::Cow;
 
     const SYN: u8 = TcpFlags::SYN;
@@ -355,6 +320,7 @@ mod tests {
     /// One direction fed by hand, recording what it hands over.
     struct Harness {
         dir: Direction,
+        info: DirectionInfo<'static>,
         recorder: Recorder,
         stream: Vec<Recorded>,
         limits: DirectionLimits,
@@ -371,7 +337,8 @@ mod tests {
                 tunnel: 0,
             };
             Harness {
-                dir: Direction::new(tuple, 1, 0),
+                dir: Direction::new(),
+                info: DirectionInfo::new(tuple, 1, 0),
                 recorder: Recorder::default(),
                 stream: Vec::new(),
                 limits: DirectionLimits {
@@ -384,7 +351,7 @@ mod tests {
         fn send(&mut self, flags: u8, seq: u32, payload: &[u8]) {
             let seg = Segment {
                 ts: Timestamp::new(1_700_000_000, 0),
-                tuple: self.dir.info().tuple,
+                tuple: self.info.tuple,
                 seq,
                 ack: 0,
                 flags: TcpFlags(flags),
@@ -396,6 +363,7 @@ mod tests {
             let mut out = Bound {
                 consumer: &mut self.recorder,
                 stream: &mut self.stream,
+                info: self.info,
             };
             self.dir.segment(&seg, &self.limits, &mut out).unwrap();
         }
@@ -409,11 +377,11 @@ mod tests {
             let mut out = Bound {
                 consumer: &mut self.recorder,
                 stream: &mut self.stream,
+                info: self.info,
             };
             let end = self.dir.close(End::EndOfInput, &mut out).unwrap();
-            let info = self.dir.info().clone();
             self.recorder
-                .close(std::mem::take(&mut self.stream), &info, &end)
+                .close(std::mem::take(&mut self.stream), &self.info, &end)
                 .unwrap();
             self.recorder.closed.pop().unwrap()
         }

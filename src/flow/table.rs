@@ -7,9 +7,9 @@
 //! VLAN id, so both directions meet in one entry; [`ConnKey::shard`] gives a
 //! symmetric hash for spreading connections over workers.
 
-use super::consumer::{Bound, StreamConsumer};
+use super::consumer::{Bound, DirectionInfo, StreamConsumer};
 use super::direction::{Direction, DirectionLimits};
-use super::layers::LayersCache;
+use super::layers::{Layers, LayersCache};
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
@@ -17,6 +17,7 @@ use crate::output::report::{CloseKey, DirectionRecord, End};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Where a closed direction's record goes, with the key that orders it.
 pub type OnClose<'a> = dyn FnMut(CloseKey, DirectionRecord) -> Result<(), Error> + 'a;
@@ -73,15 +74,55 @@ impl ConnKey {
     }
 }
 
-/// One direction: its reassembly state and what the consumer keeps for it.
+/// One direction: its reassembly state, what the consumer keeps for it,
+/// and what its first packet said.
 struct Side<S> {
     dir: Direction,
     stream: S,
+    /// Capture time of its first packet.
+    first_ts: Timestamp,
+    /// How its first packet arrived.
+    layers: Option<Arc<Layers>>,
+}
+
+impl<S: Default> Side<S> {
+    fn new() -> Side<S> {
+        Side {
+            dir: Direction::new(),
+            stream: S::default(),
+            first_ts: Timestamp::default(),
+            layers: None,
+        }
+    }
+}
+
+/// What both directions of a connection share, seen from one of them.
+#[derive(Debug, Clone, Copy)]
+struct Ident {
+    tuple: TcpTuple,
+    connection: u64,
+    counter: u32,
+}
+
+impl Ident {
+    /// The consumers' view of the direction.
+    fn info<'a>(self, first_ts: Timestamp, layers: Option<&'a Layers>) -> DirectionInfo<'a> {
+        DirectionInfo {
+            tuple: self.tuple,
+            connection: self.connection,
+            counter: self.counter,
+            first_ts,
+            layers,
+        }
+    }
 }
 
 struct Connection<S> {
     id: u64,
     counter: u32,
+    /// The addresses and ports of side 0 (sent by the lower endpoint);
+    /// side 1's are the same reversed. Kept once for both.
+    tuple: TcpTuple,
     sides: [Side<S>; 2],
     last_ts: Timestamp,
     /// Set once both FINs are in or a RST was seen: the connection lingers
@@ -94,6 +135,19 @@ struct Connection<S> {
 }
 
 impl<S> Connection<S> {
+    /// Who side `side` is.
+    fn ident(&self, side: usize) -> Ident {
+        let tuple = match side {
+            0 => self.tuple,
+            _ => self.tuple.reversed(),
+        };
+        Ident {
+            tuple,
+            connection: self.id,
+            counter: self.counter,
+        }
+    }
+
     /// Note what `seg` (already taken in) says about the connection's end:
     /// a RST, or the last byte before both FINs. True when the connection
     /// began closing just now.
@@ -152,12 +206,12 @@ impl Wheel {
 /// connections are open.
 pub const COLLECT_BUDGET: usize = 512 << 10;
 
-/// What an open connection costs besides its own struct, measured: 200,000
-/// connections open at once took 1,140 bytes each in peak RSS over the
-/// run's base, of which the struct is [`std::mem::size_of`] `Connection`;
-/// the rest is its allocation, its slot in the table, its wheel entries,
-/// the file sink's share and the hash state's alignment. Rounded up.
-const CONNECTION_OVERHEAD: usize = 320;
+/// What an open connection costs besides its own struct, measured: going
+/// from 100,000 to 200,000 connections open at once added 1,127 bytes each
+/// to peak RSS, of which the struct (`Connection` with flow-file streams)
+/// is 752; the rest is its allocation, its slot in the table, its wheel
+/// entries, the file sink's share and the hash state's alignment. Rounded up.
+const CONNECTION_OVERHEAD: usize = 384;
 
 /// Memory set aside for connection state by default, per budget shard.
 pub const DEFAULT_MEMORY_PER_SHARD: usize = usize::MAX / BUDGET_SHARDS;
@@ -259,15 +313,23 @@ impl<C: StreamConsumer> Streams<C> {
     fn tracked<T>(
         &mut self,
         shard: usize,
+        ident: Ident,
         side: &mut Side<C::Stream>,
         f: impl FnOnce(&mut Direction, &mut Bound<'_, C>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let before = Held::of(&self.consumer, side);
+        let Side {
+            dir,
+            stream,
+            first_ts,
+            layers,
+        } = side;
         let mut out = Bound {
             consumer: &mut self.consumer,
-            stream: &mut side.stream,
+            stream,
+            info: ident.info(*first_ts, layers.as_deref()),
         };
-        let result = f(&mut side.dir, &mut out);
+        let result = f(dir, &mut out);
         self.ledger
             .update(shard, before, Held::of(&self.consumer, side));
         result
@@ -278,16 +340,19 @@ impl<C: StreamConsumer> Streams<C> {
     fn close(
         &mut self,
         shard: usize,
+        ident: Ident,
         mut side: Side<C::Stream>,
         end: End,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.ledger.release(shard, Held::of(&self.consumer, &side));
+        let info = ident.info(side.first_ts, side.layers.as_deref());
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream: &mut side.stream,
+            info,
         };
         let ending = side.dir.close(end, &mut out)?;
-        self.consumer.close(side.stream, side.dir.info(), &ending)
+        self.consumer.close(side.stream, &info, &ending)
     }
 }
 
@@ -381,9 +446,10 @@ impl<C: StreamConsumer> FlowTable<C> {
                     break;
                 }
                 if let Some(conn) = self.conns.get_mut(&key) {
+                    let ident = conn.ident(side);
                     let this = &mut conn.sides[side];
                     self.streams
-                        .tracked(shard, this, |dir, out| dir.shed_pending(0, out))?;
+                        .tracked(shard, ident, this, |dir, out| dir.shed_pending(0, out))?;
                 }
             }
         }
@@ -410,10 +476,10 @@ impl<C: StreamConsumer> FlowTable<C> {
     /// (live capture calls this about once a second).
     pub fn flush(&mut self) -> Result<(), Error> {
         for conn in self.conns.values_mut() {
-            for side in conn.sides.iter_mut() {
-                self.streams
-                    .consumer
-                    .flush(&mut side.stream, side.dir.info())?;
+            let idents = [conn.ident(0), conn.ident(1)];
+            for (side, ident) in conn.sides.iter_mut().zip(idents) {
+                let info = ident.info(side.first_ts, side.layers.as_deref());
+                self.streams.consumer.flush(&mut side.stream, &info)?;
             }
         }
         self.streams.ledger.flushed();
@@ -454,26 +520,29 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         let limits = &self.config.limits;
         let streams = &mut self.streams;
+        let ident = conn.ident(side);
         let this = &mut conn.sides[side];
         if this.dir.is_unseen() {
-            this.dir.set_layers(self.layers.get(&seg.encap));
+            this.first_ts = seg.ts;
+            this.layers = Some(self.layers.get(&seg.encap));
         }
-        streams.tracked(shard, this, |dir, out| dir.segment(seg, limits, out))?;
+        streams.tracked(shard, ident, this, |dir, out| dir.segment(seg, limits, out))?;
         if streams.ledger.pending(shard) > limits.max_pending_total {
             // Over the shard's budget: the direction that just grew gives up its holes.
-            streams.tracked(shard, this, |dir, out| dir.shed_pending(0, out))?;
+            streams.tracked(shard, ident, this, |dir, out| dir.shed_pending(0, out))?;
         }
         if streams.ledger.collected(shard) > COLLECT_BUDGET {
             // Over the shard's budget for collected bytes: this direction writes now.
-            streams.tracked(shard, this, |dir, out| {
-                out.consumer.flush(out.stream, dir.info())
+            streams.tracked(shard, ident, this, |_, out| {
+                out.consumer.flush(out.stream, &out.info)
             })?;
         }
         if conn.begins_closing(seg) {
             // Lingering connections hold no buffers and no descriptors.
-            for this in conn.sides.iter_mut() {
-                streams.tracked(shard, this, |dir, out| {
-                    out.consumer.settle(out.stream, dir.info())
+            let idents = [conn.ident(0), conn.ident(1)];
+            for (this, ident) in conn.sides.iter_mut().zip(idents) {
+                streams.tracked(shard, ident, this, |_, out| {
+                    out.consumer.settle(out.stream, &out.info)
                 })?;
             }
         }
@@ -549,20 +618,17 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         self.shard_conns[shard] += 1;
         self.stats.connections += 1;
-        let side_of = |tuple| Side {
-            dir: Direction::new(tuple, packet_no, counter),
-            stream: C::Stream::default(),
+        let tuple = match side {
+            0 => seg.tuple,
+            _ => seg.tuple.reversed(),
         };
-        let mut sides = [side_of(seg.tuple), side_of(seg.tuple.reversed())];
-        if side == 1 {
-            sides.swap(0, 1);
-        }
         self.conns.insert(
             key,
             Box::new(Connection {
                 id: packet_no,
                 counter,
-                sides,
+                tuple,
+                sides: [Side::new(), Side::new()],
                 last_ts: seg.ts,
                 closing: None,
                 idle_sec: i64::MIN,
@@ -671,9 +737,10 @@ impl<C: StreamConsumer> FlowTable<C> {
         let shard = key.budget_shard();
         self.shard_conns[shard] = self.shard_conns[shard].saturating_sub(1);
         let mut first_err = None;
+        let idents = [conn.ident(0), conn.ident(1)];
         let Connection { id, sides, .. } = *conn;
-        for (side, this) in sides.into_iter().enumerate() {
-            match self.streams.close(shard, this, end) {
+        for (side, (this, ident)) in sides.into_iter().zip(idents).enumerate() {
+            match self.streams.close(shard, ident, this, end) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;
                     let key = CloseKey {

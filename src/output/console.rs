@@ -197,7 +197,7 @@ impl ConsoleFlows {
         }
     }
 
-    fn flow_id(&mut self, s: &mut ConsoleStream, info: &DirectionInfo) -> FileId {
+    fn flow_id(&mut self, s: &mut ConsoleStream, info: &DirectionInfo<'_>) -> FileId {
         if let Some((id, _)) = &s.flow {
             return *id;
         }
@@ -215,7 +215,7 @@ impl StreamConsumer for ConsoleFlows {
     fn piece(
         &mut self,
         s: &mut ConsoleStream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
         let Some(piece) = s.tally.take(piece, self.max_bytes) else {
@@ -239,7 +239,7 @@ impl StreamConsumer for ConsoleFlows {
     fn close(
         &mut self,
         mut s: ConsoleStream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
         let Some((id, name)) = s.flow.take() else {

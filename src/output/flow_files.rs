@@ -59,7 +59,7 @@ impl FlowFiles {
 
     /// Write the collected run (creating the file first if needed) and let
     /// its buffer go: an idle direction costs nothing.
-    fn flush_run(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
+    fn flush_run(&mut self, s: &mut FileStream, info: &DirectionInfo<'_>) -> Result<(), Error> {
         if !s.run.is_empty() {
             let (id, counter) = self.file_id(s, info)?;
             let naming = &self.naming;
@@ -78,7 +78,7 @@ impl FlowFiles {
     fn file_id(
         &mut self,
         s: &mut FileStream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
     ) -> Result<(FileId, u32), Error> {
         if let Some(file) = s.file {
             return Ok(file);
@@ -94,7 +94,7 @@ impl FlowFiles {
     fn write(
         &mut self,
         s: &mut FileStream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         data: &[u8],
     ) -> Result<(), Error> {
         let (id, counter) = self.file_id(s, info)?;
@@ -109,7 +109,7 @@ impl StreamConsumer for FlowFiles {
     fn piece(
         &mut self,
         s: &mut FileStream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
         let Some(piece) = s.tally.take(piece, self.max_bytes) else {
@@ -164,11 +164,11 @@ impl StreamConsumer for FlowFiles {
         s.run.capacity()
     }
 
-    fn flush(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
+    fn flush(&mut self, s: &mut FileStream, info: &DirectionInfo<'_>) -> Result<(), Error> {
         self.flush_run(s, info)
     }
 
-    fn settle(&mut self, s: &mut FileStream, info: &DirectionInfo) -> Result<(), Error> {
+    fn settle(&mut self, s: &mut FileStream, info: &DirectionInfo<'_>) -> Result<(), Error> {
         self.flush_run(s, info)?;
         if let Some((id, _)) = s.file {
             self.sink.release(id, info.first_ts);
@@ -179,7 +179,7 @@ impl StreamConsumer for FlowFiles {
     fn close(
         &mut self,
         mut s: FileStream,
-        info: &DirectionInfo,
+        info: &DirectionInfo<'_>,
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.flush_run(&mut s, info)?;

@@ -70,8 +70,13 @@ impl Tally {
     }
 
     /// The report record of a direction stored as `file`.
-    pub fn record(self, file: String, info: &DirectionInfo, end: &DirectionEnd) -> DirectionRecord {
-        let outer = info.layers.as_ref().and_then(|l| l.outer);
+    pub fn record(
+        self,
+        file: String,
+        info: &DirectionInfo<'_>,
+        end: &DirectionEnd,
+    ) -> DirectionRecord {
+        let outer = info.layers.and_then(|l| l.outer);
         DirectionRecord {
             file,
             connection: info.connection,
@@ -119,7 +124,7 @@ pub struct Naming {
 
 impl Naming {
     /// The name of `info`'s output with counter `counter`.
-    pub fn name(&self, info: &DirectionInfo, counter: u32) -> String {
+    pub fn name(&self, info: &DirectionInfo<'_>, counter: u32) -> String {
         self.template.render(
             &info.tuple,
             &NameFacts {
@@ -131,7 +136,7 @@ impl Naming {
     }
 
     /// Write the `open` event of `info`'s output, named `name`.
-    pub fn opened(&self, name: &str, info: &DirectionInfo) {
+    pub fn opened(&self, name: &str, info: &DirectionInfo<'_>) {
         if let Some(events) = &self.events {
             events.emit(&Event::Open {
                 file: name,
