@@ -39,12 +39,72 @@ pub enum Piece<'a> {
 /// Where an assembler's pieces go, in stream order; an error stops the call.
 pub type Emit<'a, E> = dyn FnMut(Piece<'_>) -> Result<(), E> + 'a;
 
+/// Runs buffered beyond a hole, never empty and never overlapping: boxed,
+/// so a direction with nothing pending (nearly all of them) keeps one
+/// pointer instead of a map and a count.
+#[derive(Debug, Default)]
+struct Pending(Option<Box<Runs>>);
+
+#[derive(Debug, Default)]
+struct Runs {
+    map: BTreeMap<u64, Vec<u8>>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn map(&self) -> Option<&BTreeMap<u64, Vec<u8>>> {
+        self.0.as_deref().map(|r| &r.map)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |r| r.bytes)
+    }
+
+    /// Where the first buffered run starts.
+    fn first_start(&self) -> Option<u64> {
+        self.map()?.keys().next().copied()
+    }
+
+    /// Buffer `run` (not empty) at `at`.
+    fn insert(&mut self, at: u64, run: Vec<u8>) {
+        let runs = self.0.get_or_insert_with(Box::default);
+        runs.bytes += run.len();
+        runs.map.insert(at, run);
+    }
+
+    /// Take out the first run if it starts at `at`.
+    fn take_at(&mut self, at: u64) -> Option<Vec<u8>> {
+        let runs = self.0.as_mut()?;
+        let entry = runs.map.first_entry()?;
+        if *entry.key() != at {
+            return None;
+        }
+        let run = entry.remove();
+        runs.bytes -= run.len();
+        if runs.map.is_empty() {
+            self.0 = None;
+        }
+        Some(run)
+    }
+
+    /// Move every run `by` bytes further from the start.
+    fn shift(&mut self, by: u64) {
+        if let Some(runs) = self.0.as_mut() {
+            let map = std::mem::take(&mut runs.map);
+            runs.map = map.into_iter().map(|(k, v)| (k + by, v)).collect();
+        }
+    }
+}
+
 /// Reorders byte runs into a stream; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Assembler {
     next: u64,
-    pending: BTreeMap<u64, Vec<u8>>,
-    pending_bytes: usize,
+    pending: Pending,
     /// While held, nothing is emitted: runs are only buffered (see [`Assembler::hold`]).
     held: bool,
 }
@@ -62,7 +122,7 @@ impl Assembler {
 
     /// Bytes buffered beyond a hole.
     pub fn pending_bytes(&self) -> usize {
-        self.pending_bytes
+        self.pending.bytes()
     }
 
     /// True when nothing is buffered.
@@ -97,13 +157,14 @@ impl Assembler {
         let end = offset + data.len() as u64;
         let mut fresh: Vec<(u64, u64)> = Vec::new();
         let mut cursor = offset;
-        let first = self
-            .pending
+        let empty = BTreeMap::new();
+        let runs = self.pending.map().unwrap_or(&empty);
+        let first = runs
             .range(..=offset)
             .next_back()
             .map(|(&k, _)| k)
             .unwrap_or(offset);
-        for (&start, run) in self.pending.range(first..end) {
+        for (&start, run) in runs.range(first..end) {
             let stop = start + run.len() as u64;
             if stop <= cursor {
                 continue;
@@ -122,7 +183,6 @@ impl Assembler {
         for (from, to) in fresh {
             let lo = (from - offset) as usize;
             let hi = (to - offset) as usize;
-            self.pending_bytes += hi - lo;
             self.pending.insert(from, data[lo..hi].to_vec());
         }
     }
@@ -145,8 +205,7 @@ impl Assembler {
         if self.next != 0 {
             return false;
         }
-        let runs = std::mem::take(&mut self.pending);
-        self.pending = runs.into_iter().map(|(k, v)| (k + by, v)).collect();
+        self.pending.shift(by);
         true
     }
 
@@ -161,12 +220,7 @@ impl Assembler {
         if self.held {
             return Ok(());
         }
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() != self.next {
-                break;
-            }
-            let run = entry.remove();
-            self.pending_bytes -= run.len();
+        while let Some(run) = self.pending.take_at(self.next) {
             self.next += run.len() as u64;
             emit(Piece::Data(&run))?;
         }
@@ -178,7 +232,7 @@ impl Assembler {
     /// when nothing is buffered.
     pub fn skip_hole<E>(&mut self, emit: &mut Emit<'_, E>) -> Result<Option<(u64, u64)>, E> {
         self.held = false;
-        let Some((&start, _)) = self.pending.first_key_value() else {
+        let Some(start) = self.pending.first_start() else {
             return Ok(None);
         };
         let gap = (self.next, start - self.next);
@@ -201,8 +255,8 @@ impl Assembler {
         self.held = false;
         let mut gaps = Vec::new();
         while self.next < offset {
-            match self.pending.first_key_value() {
-                Some((&start, _)) if start < offset => {
+            match self.pending.first_start() {
+                Some(start) if start < offset => {
                     if let Some(g) = self.skip_hole(emit)? {
                         gaps.push(g);
                     }
