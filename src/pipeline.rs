@@ -286,8 +286,10 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     }
 }
 
-/// Write a `stats` event with `counters` and the connections `sink` holds open.
+/// Write a `stats` event with `counters`, the connections `sink` holds
+/// open and the memory their state takes.
 fn emit_stats(events: &EventLog, counters: &CounterSnapshot, sink: &dyn SegmentSink, last: bool) {
+    let open_connections = sink.open_connections();
     events.emit(&Event::Stats {
         time: Timestamp::from(std::time::SystemTime::now()).to_string(),
         packets: counters.packets,
@@ -296,7 +298,9 @@ fn emit_stats(events: &EventLog, counters: &CounterSnapshot, sink: &dyn SegmentS
         kernel_dropped: counters.kernel_dropped,
         interface_dropped: counters.interface_dropped,
         flowsplit_dropped: counters.dropped_by_flowsplit,
-        open_connections: sink.open_connections(),
+        open_connections,
+        // Read after the connections (see [`SegmentSink::memory`]).
+        memory: sink.memory(),
         last,
     });
 }

@@ -515,6 +515,24 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
         assert_eq!(last[field], 0, "{field}");
     }
     assert!(last["open_connections"].as_u64().is_some());
+    // Memory in use: present in every event, and while connections are
+    // open at least a few hundred bytes each (their fixed cost alone).
+    for e in &stats {
+        let (open, memory) = (e["open_connections"].as_u64(), e["memory"].as_u64());
+        let (Some(open), Some(memory)) = (open, memory) else {
+            panic!("stats event without open_connections or memory: {e}");
+        };
+        assert!(
+            memory >= open * 300,
+            "{memory} bytes for {open} connections"
+        );
+    }
+    assert!(
+        stats
+            .iter()
+            .any(|e| e["open_connections"].as_u64() > Some(0) && e["memory"].as_u64() > Some(0)),
+        "no stats event saw connections open and memory in use: {stats:?}"
+    );
 
     // The same traffic captured by tcpdump and read offline gives the same flow files.
     if dump_ok.is_some() {

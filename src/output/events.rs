@@ -84,6 +84,10 @@ pub enum Event<'a> {
         flowsplit_dropped: u64,
         /// Connections open.
         open_connections: u64,
+        /// Bytes of connection state, as `--max-memory` counts them: open
+        /// connections at a fixed cost each, their out-of-order bytes and
+        /// their collected write buffers, over every flow table.
+        memory: u64,
         /// True on the event written once capture has stopped.
         #[serde(rename = "final")]
         last: bool,
