@@ -219,7 +219,11 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         interface: interface.clone(),
         link,
     });
-    let capture = CaptureThread::start(cap, Arc::clone(&stop))?;
+    let starve = starve_queue();
+    let capture = match starve {
+        Some(_) => CaptureThread::with_blocks(cap, Arc::clone(&stop), 1)?,
+        None => CaptureThread::start(cap, Arc::clone(&stop))?,
+    };
     let stats_every = (live.stats_interval > 0).then(|| Duration::from_secs(live.stats_interval));
     let mut last_flush = Instant::now();
     let mut last_stats = Instant::now();
@@ -227,6 +231,11 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         match capture.next_block(FLUSH_EVERY / 10) {
             Next::Block(block) => {
                 queue::packets(&block, link, &mut |pkt| path.packet(pkt, Some(&block)));
+                if let Some(hold) = starve {
+                    // Test only: the one block stays in use, so the capture
+                    // thread drops what comes meanwhile.
+                    std::thread::sleep(hold);
+                }
             }
             Next::Idle => {}
             Next::Ended => break,
@@ -303,6 +312,20 @@ fn emit_stats(events: &EventLog, counters: &CounterSnapshot, sink: &dyn SegmentS
         memory: sink.memory(),
         last,
     });
+}
+
+/// Test only, not a user setting: with this environment variable set to a
+/// number of milliseconds, live capture's queue has a single block and the
+/// decoding thread holds each block that long after reading it, so packets
+/// that come meanwhile are dropped by flowsplit (counted, and gaps in their
+/// directions). The tests of tests/live.rs use it to drop packets on
+/// purpose; it is not in the man page.
+pub const STARVE_QUEUE_ENV: &str = "FLOWSPLIT_TEST_STARVE_QUEUE_MS";
+
+/// How long to hold each block, when [`STARVE_QUEUE_ENV`] asks for it.
+fn starve_queue() -> Option<Duration> {
+    let ms = std::env::var(STARVE_QUEUE_ENV).ok()?.trim().parse().ok()?;
+    Some(Duration::from_millis(ms))
 }
 
 /// How often live capture flushes flow files and moves capture time on.
