@@ -50,6 +50,12 @@ pub trait SegmentSink {
     /// Connections open now (with worker threads: as of the last batch
     /// each worker finished).
     fn open_connections(&self) -> u64;
+    /// Bytes the flow tables hold for connection state, as `--max-memory`
+    /// counts them ([`FlowTable::memory`]), summed over every table (with
+    /// worker threads: as of the last batch each worker finished; read
+    /// after [`SegmentSink::open_connections`], it is of the same batch or
+    /// a later one).
+    fn memory(&self) -> u64;
 }
 
 /// One flow table in the reading thread.
@@ -112,6 +118,10 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
 
     fn open_connections(&self) -> u64 {
         self.table.open_connections() as u64
+    }
+
+    fn memory(&self) -> u64 {
+        self.table.memory()
     }
 }
 
@@ -259,8 +269,29 @@ pub struct Sharded {
     block: Option<InputBlock>,
     block_seq: u64,
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Each worker's open connections, as of its last batch.
-    open: Arc<Vec<AtomicU64>>,
+    /// Each worker's open connections and memory, as of its last batch.
+    load: Arc<Vec<Load>>,
+}
+
+/// What a worker's flow table holds, stored by the worker after each batch
+/// (two stores per batch, no lock) and read by the reader for `stats` events.
+#[derive(Default)]
+struct Load {
+    /// Open connections ([`FlowTable::open_connections`]).
+    open: AtomicU64,
+    /// Bytes of connection state ([`FlowTable::memory`]).
+    memory: AtomicU64,
+}
+
+impl Load {
+    /// Store `table`'s figures. Memory goes first, so a reader that reads
+    /// the connection count, then the memory, gets the memory of that
+    /// batch or a later one.
+    fn store<C: StreamConsumer>(&self, table: &FlowTable<C>) {
+        self.memory.store(table.memory(), Ordering::Release);
+        self.open
+            .store(table.open_connections() as u64, Ordering::Release);
+    }
 }
 
 impl Sharded {
@@ -275,7 +306,7 @@ impl Sharded {
         let (recycle_tx, recycled) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let throttle = Arc::new(Throttle::new(n));
-        let open = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect::<Vec<_>>());
+        let load = Arc::new((0..n).map(|_| Load::default()).collect::<Vec<_>>());
         let mut senders = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for (w, table) in tables.into_iter().enumerate() {
@@ -285,12 +316,12 @@ impl Sharded {
             let recycle = recycle_tx.clone();
             let failed = failed.clone();
             let throttle = throttle.clone();
-            let open = open.clone();
+            let load = load.clone();
             workers.push(std::thread::spawn(move || {
                 let shared = Shared {
                     failed,
                     throttle: &throttle,
-                    open: &open[w],
+                    load: &load[w],
                 };
                 work(w, table, rx, msgs, recycle, &shared)
             }));
@@ -307,7 +338,7 @@ impl Sharded {
             block: None,
             block_seq: 0,
             failed,
-            open,
+            load,
         }
     }
 
@@ -444,7 +475,17 @@ impl SegmentSink for Sharded {
     }
 
     fn open_connections(&self) -> u64 {
-        self.open.iter().map(|o| o.load(Ordering::Relaxed)).sum()
+        self.load
+            .iter()
+            .map(|l| l.open.load(Ordering::Acquire))
+            .sum()
+    }
+
+    fn memory(&self) -> u64 {
+        self.load
+            .iter()
+            .map(|l| l.memory.load(Ordering::Acquire))
+            .sum()
     }
 }
 
@@ -453,8 +494,8 @@ struct Shared<'a> {
     /// Set when a worker fails.
     failed: Arc<AtomicBool>,
     throttle: &'a Throttle,
-    /// This worker's open connections, stored after each batch.
-    open: &'a AtomicU64,
+    /// This worker's open connections and memory, stored after each batch.
+    load: &'a Load,
 }
 
 /// A worker's closed directions, sent to the collector in groups.
@@ -525,9 +566,7 @@ fn work<C: StreamConsumer>(
                 }
             }
         }
-        shared
-            .open
-            .store(table.open_connections() as u64, Ordering::Relaxed);
+        shared.load.store(&table);
         // The batch's records go before the progress that lets the collector release them.
         closed.send();
         let _ = msgs.send(Msg::Progress(w, batch.through));

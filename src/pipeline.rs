@@ -139,6 +139,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
+    let events = outputs.events;
     let mut path = PacketPath::new(config, filter, outputs.sink);
 
     let sources: Vec<(PathBuf, Capture)> = inputs
@@ -174,6 +175,11 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     if let Some(p) = progress {
         p.finish();
+    }
+    if let Some(events) = &events {
+        // As live capture's last one: before the connections still open close.
+        let figures = (path.packets, path.bytes);
+        emit_stats(events, figures, None, path.sink.as_ref(), true);
     }
     path.finish(summary)?;
     if let Some((outdir, http_options)) = config.output.http_carving() {
@@ -219,7 +225,11 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         interface: interface.clone(),
         link,
     });
-    let capture = CaptureThread::start(cap, Arc::clone(&stop))?;
+    let starve = starve_queue();
+    let capture = match starve {
+        Some(_) => CaptureThread::with_blocks(cap, Arc::clone(&stop), 1)?,
+        None => CaptureThread::start(cap, Arc::clone(&stop))?,
+    };
     let stats_every = (live.stats_interval > 0).then(|| Duration::from_secs(live.stats_interval));
     let mut last_flush = Instant::now();
     let mut last_stats = Instant::now();
@@ -227,6 +237,11 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         match capture.next_block(FLUSH_EVERY / 10) {
             Next::Block(block) => {
                 queue::packets(&block, link, &mut |pkt| path.packet(pkt, Some(&block)));
+                if let Some(hold) = starve {
+                    // Test only: the one block stays in use, so the capture
+                    // thread drops what comes meanwhile.
+                    std::thread::sleep(hold);
+                }
             }
             Next::Idle => {}
             Next::Ended => break,
@@ -253,13 +268,13 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         if let (Some(events), Some(every)) = (&events, stats_every) {
             if last_stats.elapsed() >= every {
                 last_stats = Instant::now();
-                emit_stats(events, &capture.counters(), path.sink.as_ref(), false);
+                emit_live_stats(events, &capture.counters(), path.sink.as_ref(), false);
             }
         }
     }
     let ended = capture.finish();
     if let Some(events) = &events {
-        emit_stats(events, &ended.counters, path.sink.as_ref(), true);
+        emit_live_stats(events, &ended.counters, path.sink.as_ref(), true);
     }
     summary.capture_stats = Some(LiveStats {
         interface: interface.clone(),
@@ -286,19 +301,55 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     }
 }
 
-/// Write a `stats` event with `counters` and the connections `sink` holds open.
-fn emit_stats(events: &EventLog, counters: &CounterSnapshot, sink: &dyn SegmentSink, last: bool) {
+/// Write a `stats` event: `packets` and `bytes` so far, live capture's
+/// drop counters when capturing (`live`), and the connections `sink` holds
+/// open and the memory their state takes.
+fn emit_stats(
+    events: &EventLog,
+    (packets, bytes): (u64, u64),
+    live: Option<&CounterSnapshot>,
+    sink: &dyn SegmentSink,
+    last: bool,
+) {
+    let open_connections = sink.open_connections();
     events.emit(&Event::Stats {
         time: Timestamp::from(std::time::SystemTime::now()).to_string(),
-        packets: counters.packets,
-        bytes: counters.bytes,
-        kernel_received: counters.kernel_received,
-        kernel_dropped: counters.kernel_dropped,
-        interface_dropped: counters.interface_dropped,
-        flowsplit_dropped: counters.dropped_by_flowsplit,
-        open_connections: sink.open_connections(),
+        packets,
+        bytes,
+        kernel_received: live.map(|c| c.kernel_received),
+        kernel_dropped: live.map(|c| c.kernel_dropped),
+        interface_dropped: live.map(|c| c.interface_dropped),
+        flowsplit_dropped: live.map(|c| c.dropped_by_flowsplit),
+        open_connections,
+        // Read after the connections (see [`SegmentSink::memory`]).
+        memory: sink.memory(),
         last,
     });
+}
+
+/// [`emit_stats`] for live capture's `counters`.
+fn emit_live_stats(
+    events: &EventLog,
+    counters: &CounterSnapshot,
+    sink: &dyn SegmentSink,
+    last: bool,
+) {
+    let figures = (counters.packets, counters.bytes);
+    emit_stats(events, figures, Some(counters), sink, last);
+}
+
+/// Test only, not a user setting: with this environment variable set to a
+/// number of milliseconds, live capture's queue has a single block and the
+/// decoding thread holds each block that long after reading it, so packets
+/// that come meanwhile are dropped by flowsplit (counted, and gaps in their
+/// directions). The tests of tests/live.rs use it to drop packets on
+/// purpose; it is not in the man page.
+pub const STARVE_QUEUE_ENV: &str = "FLOWSPLIT_TEST_STARVE_QUEUE_MS";
+
+/// How long to hold each block, when [`STARVE_QUEUE_ENV`] asks for it.
+fn starve_queue() -> Option<Duration> {
+    let ms = std::env::var(STARVE_QUEUE_ENV).ok()?.trim().parse().ok()?;
+    Some(Duration::from_millis(ms))
 }
 
 /// How often live capture flushes flow files and moves capture time on.
@@ -312,6 +363,8 @@ struct PacketPath {
     sink: Box<dyn SegmentSink>,
     /// Packets seen (before filtering), over all inputs.
     packets: u64,
+    /// Their captured bytes.
+    bytes: u64,
     /// The error that stops the run.
     fatal: Option<Error>,
     /// A link type met on the current input that cannot be decoded.
@@ -328,6 +381,7 @@ impl PacketPath {
             }),
             sink,
             packets: 0,
+            bytes: 0,
             fatal: None,
             unsupported: None,
         }
@@ -339,6 +393,7 @@ impl PacketPath {
             return;
         }
         self.packets += 1;
+        self.bytes += pkt.data.len() as u64;
         if let Some(f) = self.filter.as_mut() {
             if !f.matches(pkt) {
                 return;

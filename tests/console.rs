@@ -190,6 +190,15 @@ fn console_events_name_the_flows() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // One stats event once the capture is read (its packets and bytes),
+    // before the connection still open closes.
+    let stats: Vec<&serde_json::Value> = lines.iter().filter(|v| v["event"] == "stats").collect();
+    assert_eq!(stats.len(), 1, "{lines:?}");
+    assert_eq!(stats[0]["final"], true);
+    assert!(stats[0]["packets"].as_u64().unwrap() > 0);
+    assert!(stats[0]["bytes"].as_u64().unwrap() > 0);
+    assert!(stats[0].get("kernel_dropped").is_none(), "{}", stats[0]);
+    let lines: Vec<&serde_json::Value> = lines.iter().filter(|v| v["event"] != "stats").collect();
     let kinds: Vec<(&str, &str)> = lines
         .iter()
         .map(|v| (v["event"].as_str().unwrap(), v["file"].as_str().unwrap()))

@@ -515,6 +515,24 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
         assert_eq!(last[field], 0, "{field}");
     }
     assert!(last["open_connections"].as_u64().is_some());
+    // Memory in use: present in every event, and while connections are
+    // open at least a few hundred bytes each (their fixed cost alone).
+    for e in &stats {
+        let (open, memory) = (e["open_connections"].as_u64(), e["memory"].as_u64());
+        let (Some(open), Some(memory)) = (open, memory) else {
+            panic!("stats event without open_connections or memory: {e}");
+        };
+        assert!(
+            memory >= open * 300,
+            "{memory} bytes for {open} connections"
+        );
+    }
+    assert!(
+        stats
+            .iter()
+            .any(|e| e["open_connections"].as_u64() > Some(0) && e["memory"].as_u64() > Some(0)),
+        "no stats event saw connections open and memory in use: {stats:?}"
+    );
 
     // The same traffic captured by tcpdump and read offline gives the same flow files.
     if dump_ok.is_some() {
@@ -663,4 +681,103 @@ fn a_replay_onto_loopback_is_captured_exactly_without_drops() {
     )
     .unwrap();
     assert!(verdict.ok(), "{}", verdict.describe(10));
+}
+
+/// A packet flowsplit drops (its queue full) is a recorded gap in its
+/// direction and is counted on the closing line and in the last `stats`
+/// event. The drop is forced: the test-only environment variable
+/// `FLOWSPLIT_TEST_STARVE_QUEUE_MS` leaves the queue one block, which the
+/// decoding thread holds 800 ms after reading it. The client sends a
+/// first chunk (taken), a second 300 ms later (dropped: the one block is
+/// still held), and a third two seconds later (taken). Bounded by a
+/// watchdog deadline of 40 s.
+#[test]
+fn a_packet_flowsplit_drops_is_a_recorded_gap_and_counted() {
+    if !is_root() {
+        eprintln!("SKIPPED a_packet_flowsplit_drops: live capture needs root (CI runs as root)");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = l.local_addr().unwrap();
+    // The server reads and discards: only the client's direction has data.
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink);
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let events = tmp.path().join("events.jsonl");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowsplit"));
+    cmd.env("FLOWSPLIT_TEST_STARVE_QUEUE_MS", "800")
+        .args(["-i", "lo", "-j", "1", "-o"])
+        .arg(&out)
+        .arg("--events")
+        .arg(&events)
+        .arg(format!("tcp port {}", server.port()));
+    let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
+
+    let (a, b, c) = (vec![b'a'; 1000], vec![b'b'; 1000], vec![b'c'; 1000]);
+    let mut s = TcpStream::connect(server).unwrap();
+    let me = s.local_addr().unwrap();
+    // The handshake's block is read and let go before the first chunk.
+    std::thread::sleep(Duration::from_millis(1500));
+    s.write_all(&a).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&b).unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    s.write_all(&c).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(s);
+    std::thread::sleep(Duration::from_millis(1000));
+    sigint(&flowsplit);
+    let status = wait(&mut flowsplit, deadline);
+    let fs_err = fs_err.join().unwrap();
+    assert!(status.success(), "flowsplit failed: {fs_err}");
+
+    // The closing line counts flowsplit's drops; the kernel dropped nothing.
+    let line = fs_err
+        .lines()
+        .find(|l| l.contains("dropped by flowsplit"))
+        .unwrap_or_else(|| panic!("no closing line with the drops: {fs_err}"));
+    let count = |what: &str| -> u64 {
+        let before = line.split(what).next().unwrap();
+        before.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(count(" dropped by flowsplit") > 0, "{line}");
+    assert_eq!(count(" dropped by kernel"), 0, "{line}");
+
+    // The client's direction: the first and third chunks, the second a
+    // zero-filled gap recorded in the report.
+    let name = flow_name(me, server);
+    let mut expected = a.clone();
+    expected.extend_from_slice(&[0u8; 1000]);
+    expected.extend_from_slice(&c);
+    let got = std::fs::read(out.join(&name)).unwrap();
+    assert!(
+        got == expected,
+        "{name}: {} bytes, not A, a gap, C",
+        got.len()
+    );
+    let report = json_lines(&out.join("report.jsonl"));
+    let record = report
+        .iter()
+        .find(|r| r["file"] == name.as_str())
+        .unwrap_or_else(|| panic!("no report line for {name}: {report:?}"));
+    assert_eq!(
+        record["gaps"],
+        serde_json::json!([[1000, 1000]]),
+        "{record}"
+    );
+    assert_eq!(record["gap_bytes"], 1000);
+
+    // The last stats event counts the drops too.
+    let ev = json_lines(&events);
+    let last = ev.iter().rfind(|e| e["event"] == "stats").unwrap();
+    assert_eq!(last["final"], true);
+    assert!(last["flowsplit_dropped"].as_u64().unwrap() > 0, "{last}");
 }

@@ -146,12 +146,23 @@ impl CaptureThread {
     /// (by a signal handler, or by the caller), then drain what the ring
     /// still holds, hand the last block over and end.
     pub fn start(cap: LiveCapture, stop: Arc<AtomicBool>) -> Result<CaptureThread, Error> {
-        let (tx, blocks) = mpsc::sync_channel(QUEUE_BLOCKS);
+        CaptureThread::with_blocks(cap, stop, QUEUE_BLOCKS)
+    }
+
+    /// [`CaptureThread::start`] with a pool of `blocks` blocks (at least
+    /// one) instead of [`QUEUE_BLOCKS`]: for tests that starve the queue.
+    pub fn with_blocks(
+        cap: LiveCapture,
+        stop: Arc<AtomicBool>,
+        blocks: usize,
+    ) -> Result<CaptureThread, Error> {
+        let blocks_in_pool = blocks.max(1);
+        let (tx, blocks) = mpsc::sync_channel(blocks_in_pool);
         let counters = Arc::new(LiveCounters::default());
         let shared = counters.clone();
         let handle = std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || Drain::new(cap, tx, shared).run(&stop))
+            .spawn(move || Drain::new(cap, tx, shared, blocks_in_pool).run(&stop))
             .map_err(|e| Error::Internal(format!("cannot start the capture thread: {e}")))?;
         Ok(CaptureThread {
             blocks,
@@ -233,12 +244,17 @@ struct Drain {
 }
 
 impl Drain {
-    fn new(cap: LiveCapture, tx: SyncSender<InputBlock>, counters: Arc<LiveCounters>) -> Drain {
+    fn new(
+        cap: LiveCapture,
+        tx: SyncSender<InputBlock>,
+        counters: Arc<LiveCounters>,
+        blocks: usize,
+    ) -> Drain {
         Drain {
             cap,
             tx,
             counters,
-            pool: (0..QUEUE_BLOCKS)
+            pool: (0..blocks)
                 .map(|_| Arc::new(Vec::with_capacity(BLOCK)))
                 .collect(),
             current: None,

@@ -492,6 +492,17 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.conns.len()
     }
 
+    /// Bytes the table's connections hold as `--max-memory` counts them,
+    /// over every budget shard: open connections at
+    /// [`FlowTable::connection_cost`] each, their out-of-order bytes, and
+    /// the write buffers their consumer collected and has not passed on.
+    /// Reads sixteen counters: cheap enough for every batch of packets.
+    pub fn memory(&self) -> u64 {
+        (0..BUDGET_SHARDS)
+            .map(|s| (self.shard_memory(s) + self.streams.ledger.collected(s)) as u64)
+            .sum()
+    }
+
     /// Take in one segment; `packet_no` is its 1-based number over all inputs.
     /// Records of directions that closed are passed to `on_close`.
     pub fn process(
@@ -975,6 +986,39 @@ mod tests {
             b"kept"
         );
         assert_eq!(t.stats().connections, 10_001);
+    }
+
+    #[test]
+    fn memory_counts_connections_out_of_order_bytes_and_write_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = table(dir.path(), 1 << 20);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        assert_eq!(t.memory(), 0);
+        let cost = FlowTable::<FlowFiles>::connection_cost() as u64;
+        for port in [1000, 1001] {
+            t.process(&segment(port, TcpFlags::SYN, 10, b""), 1, &mut on_close)
+                .unwrap();
+        }
+        assert_eq!(t.open_connections(), 2);
+        assert_eq!(t.memory(), 2 * cost);
+        // Ten bytes out of order (the byte at 11 is missing) are held.
+        t.process(
+            &segment(1000, TcpFlags::ACK, 12, b"0123456789"),
+            2,
+            &mut on_close,
+        )
+        .unwrap();
+        assert_eq!(t.memory(), 2 * cost + 10);
+        // The hole filled: the bytes are in order, and whatever the writer
+        // collected is counted until flushed.
+        t.process(&segment(1000, TcpFlags::ACK, 11, b"x"), 3, &mut on_close)
+            .unwrap();
+        let collected = t.memory() - 2 * cost;
+        assert!(collected >= 11, "{collected} bytes collected for writing");
+        t.flush().unwrap();
+        assert_eq!(t.memory(), 2 * cost);
+        t.finish(&mut on_close).unwrap();
+        assert_eq!(t.memory(), 0);
     }
 
     #[test]

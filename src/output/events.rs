@@ -1,7 +1,8 @@
 //! The event stream (`--events FILE|-`): one JSON object per line, written
 //! when a direction's file opens, when it closes (its report record), when
 //! an HTTP body is carved, so a script can act on finished files at once,
-//! and, in live capture, the capture's counters every few seconds.
+//! and the run's counters: in live capture every few seconds and when
+//! capture stops, and once when a file run has read its inputs.
 //!
 //! Owns: the event schema (documented on [`Event`] and in flowsplit(1)) and
 //! the shared writer. Must not: decide when things happen; the flow table,
@@ -65,25 +66,36 @@ pub enum Event<'a> {
     },
     /// Live capture's counters, all counted from the start of capture:
     /// every `--stats-interval` seconds, and once more when capture has
-    /// stopped.
+    /// stopped. When reading files, one event once every input is read,
+    /// without the capture's drop counters.
     Stats {
         /// Wall-clock time of the reading, `SECS.NANOS`.
         time: String,
-        /// Packets flowsplit took from the kernel's buffer.
+        /// Packets flowsplit took from the kernel's buffer (files: packets read).
         packets: u64,
         /// Their captured bytes.
         bytes: u64,
         /// Packets that passed the filter, as the kernel counts them (read
-        /// about once a second).
-        kernel_received: u64,
-        /// Packets the kernel dropped because its buffer was full.
-        kernel_dropped: u64,
-        /// Packets the interface or its driver dropped.
-        interface_dropped: u64,
+        /// about once a second). Absent when reading files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kernel_received: Option<u64>,
+        /// Packets the kernel dropped because its buffer was full. Absent
+        /// when reading files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kernel_dropped: Option<u64>,
+        /// Packets the interface or its driver dropped. Absent when reading files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        interface_dropped: Option<u64>,
         /// Packets flowsplit took and dropped because its queue was full.
-        flowsplit_dropped: u64,
+        /// Absent when reading files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        flowsplit_dropped: Option<u64>,
         /// Connections open.
         open_connections: u64,
+        /// Bytes of connection state, as `--max-memory` counts them: open
+        /// connections at a fixed cost each, their out-of-order bytes and
+        /// their collected write buffers, over every flow table.
+        memory: u64,
         /// True on the event written once capture has stopped.
         #[serde(rename = "final")]
         last: bool,
