@@ -19,6 +19,7 @@ use flowsplit::decode::UdpTunnel;
 use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
 use flowsplit::hooks::Hooks;
 use flowsplit::http::HttpOptions;
+use flowsplit::output::naming::{file_letter_refusal, FILE_LETTERS};
 use flowsplit::output::{ConsoleFormat, ConsoleOptions, EventTarget};
 use flowsplit::Error;
 use std::path::PathBuf;
@@ -103,6 +104,10 @@ pub struct Cli {
     /// File-name template using tcpflow's %-codes.
     #[arg(short = 'T', value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
     pub template: String,
+
+    /// tcpflow's -F: change the template (-T or the default) by LETTERS, as tcpflow does: c counter as `cc`, t/T time_t/ISO 8601 prefix, k/m/g bin into 1K/1M/1G folders. Letters given before the last -T are dropped, as in tcpflow.
+    #[arg(short = 'F', value_name = "LETTERS", action = ArgAction::Append, value_parser = parse_file_letters)]
+    pub file_letters: Vec<String>,
 
     /// Store at most BYTES bytes per direction.
     #[arg(short = 'b', value_name = "BYTES")]
@@ -298,6 +303,10 @@ impl Cli {
         if self.template.is_empty() {
             return Err(Error::Usage("-T: the template is empty".into()));
         }
+        let template = flowsplit::output::naming::apply_file_letters(
+            &self.template,
+            &self.file_letters.concat(),
+        )?;
         let source = if inputs_empty {
             Source::Live(LiveOptions {
                 interface: self.interface.clone(),
@@ -344,7 +353,7 @@ impl Cli {
             source,
             filter: (!self.expression.is_empty()).then(|| self.expression.join(" ")),
             output,
-            template: self.template,
+            template,
             max_bytes: self.max_bytes,
             report,
             events,
@@ -446,12 +455,6 @@ pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
         Some("SCANNER"),
         "turn off every scanner but SCANNER",
     ),
-    TcpflowOnly::refused(
-        'F',
-        "tcpflow_F",
-        Some("LETTERS"),
-        "file-name prefixes and folder binning",
-    ),
     TcpflowOnly::refused('g', "tcpflow_g", None, "print flows in alternating colours"),
     TcpflowOnly::refused('H', "tcpflow_H", None, "describe each scanner"),
     TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow"),
@@ -540,6 +543,49 @@ fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
         .map(|(_, t)| t)
 }
 
+/// `-F`: letters flowsplit implements ([`FILE_LETTERS`]); the first other
+/// one is refused with its reason.
+fn parse_file_letters(text: &str) -> Result<String, String> {
+    match text.chars().find(|c| !FILE_LETTERS.contains(*c)) {
+        Some(other) => Err(file_letter_refusal(other)),
+        None if text.is_empty() => Err("-F needs letters".to_string()),
+        None => Ok(text.to_string()),
+    }
+}
+
+/// A parser's last word on its matches, where the typed struct loses what
+/// is needed (the order of options on the command line).
+pub trait AfterMatches {
+    /// Adjust `self`, built from `matches`.
+    fn after_matches(&mut self, _matches: &clap::ArgMatches) {}
+}
+
+impl AfterMatches for Cli {
+    /// tcpflow applies each `-F` to the template as it reads it, and `-T`
+    /// replaces the template: only letters given after the last `-T` count.
+    fn after_matches(&mut self, matches: &clap::ArgMatches) {
+        let from_command_line =
+            |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        if !from_command_line("template") || !from_command_line("file_letters") {
+            return;
+        }
+        let Some(last_t) = matches.indices_of("template").and_then(|i| i.max()) else {
+            return;
+        };
+        let Some(indices) = matches.indices_of("file_letters") else {
+            return;
+        };
+        let kept = indices
+            .zip(self.file_letters.iter())
+            .filter(|(i, _)| *i > last_t)
+            .map(|(_, l)| l.clone())
+            .collect();
+        self.file_letters = kept;
+    }
+}
+
+impl AfterMatches for HttpCli {}
+
 /// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
 fn parse_scanner(text: &str) -> Result<String, String> {
     match text {
@@ -558,13 +604,17 @@ fn parse_scanner(text: &str) -> Result<String, String> {
 /// parse error is one usage line: an unknown option is named with where to
 /// find the others, a tcpflow option flowsplit lacks ([`TCPFLOW_ONLY`]) is
 /// refused with what it does, anything else is clap's message.
-pub fn parse<P: Parser>(args: Vec<std::ffi::OsString>) -> Result<Option<P>, Error> {
+pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<Option<P>, Error> {
     use clap::error::{ContextKind, ErrorKind};
     let parsed = P::command().try_get_matches_from(args).and_then(|mut m| {
         if let Some(t) = first_refused(&m) {
             return Ok(Err(Error::Usage(t.refusal())));
         }
-        P::from_arg_matches_mut(&mut m).map(Ok)
+        let matches = m.clone();
+        P::from_arg_matches_mut(&mut m).map(|mut p| {
+            p.after_matches(&matches);
+            Ok(p)
+        })
     });
     match parsed {
         Ok(outcome) => outcome.map(Some),

@@ -579,8 +579,6 @@ fn tcpflow_options_flowsplit_lacks_are_refused() {
         (&["-d", "3"], "-d (debug level)"),
         (&["-d3"], "-d (debug level)"),
         (&["-E", "http"], "-E (turn off every scanner but SCANNER)"),
-        (&["-Fk"], "-F (file-name prefixes and folder binning)"),
-        (&["-F", "cT"], "-F (file-name prefixes and folder binning)"),
         (&["-g"], "-g (print flows in alternating colours)"),
         (&["-H"], "-H (describe each scanner)"),
         (&["-I"], "-I (write a .findx time index per flow)"),

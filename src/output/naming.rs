@@ -4,8 +4,14 @@
 //! destination address/port, `%T` first packet time (ISO 8601, UTC), `%t`
 //! first packet time (Unix seconds), `%V` `--` when the frame had a VLAN tag,
 //! `%v` the 12-bit VLAN id, `%C` `c` when the connection counter is above 0,
-//! `%c` the counter when above 0, `%#` the counter always, `%N`/`%K`/`%M`/`%L`
-//! the connection id modulo 1000 at successive powers of 1000, `%%` a `%`.
+//! `%c` the counter when above 0, `%#` the counter always, `%N`/`%K`/`%M`/`%G`
+//! the connection id modulo 1000 at successive powers of 1000 (`%L` is an
+//! older spelling of `%G`), `%%` a `%`. tcpflow's `%E`/`%e` (Ethernet
+//! addresses) and `%S` (session id) are refused.
+//!
+//! [`apply_file_letters`] turns tcpflow's `-F` letters into template
+//! changes, as tcpflow makes them, so that every name still comes from one
+//! template.
 //! IPv4 addresses are four zero-padded 3-digit octets, ports 5 digits, IPv6
 //! addresses their standard text form.
 //!
@@ -50,8 +56,14 @@ impl Template {
                 match chars.next() {
                     Some(
                         'A' | 'a' | 'B' | 'b' | 'T' | 't' | 'V' | 'v' | 'C' | 'c' | '#' | 'N' | 'K'
-                        | 'M' | 'L' | '%',
+                        | 'M' | 'G' | 'L' | '%',
                     ) => {}
+                    Some(code @ ('E' | 'e' | 'S')) => {
+                        return Err(bad(format!(
+                            "%{code} ({}) is not supported yet: flow names do not see the first packet's Ethernet header or tcpflow's session numbering",
+                            if code == 'S' { "session id" } else { "Ethernet address" }
+                        )))
+                    }
                     Some(other) => return Err(bad(format!("unknown code %{other}"))),
                     None => return Err(bad("ends with a lone %".into())),
                 }
@@ -121,7 +133,7 @@ impl Template {
                 'N' => write!(out, "{:03}", facts.connection % 1000),
                 'K' => write!(out, "{:03}", facts.connection / 1000 % 1000),
                 'M' => write!(out, "{:03}", facts.connection / 1_000_000 % 1000),
-                'L' => write!(out, "{:03}", facts.connection / 1_000_000_000 % 1000),
+                'G' | 'L' => write!(out, "{:03}", facts.connection / 1_000_000_000 % 1000),
                 _ => {
                     out.push('%');
                     Ok(())
@@ -135,6 +147,41 @@ impl Template {
     /// taken name can be retried with the next counter.
     pub fn has_counter(&self) -> bool {
         self.text.contains("%c") || self.text.contains("%#")
+    }
+}
+
+/// The `-F` letters flowsplit implements, each a change to the template
+/// made as tcpflow 1.6.1 makes it, in the order given.
+pub const FILE_LETTERS: &str = "ctTkmg";
+
+/// Apply tcpflow's `-F` letters to `template`, in order, as tcpflow 1.6.1
+/// does: `c` turns `%c` into `%C` (so a reused connection's names end in
+/// `cc`, tcpflow's output), `t` prepends `%tT`, `T` prepends `%T`, `k`
+/// prepends `%K/`, `m` prepends `%M000-%M999/%M%K/` and `g` prepends
+/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. Any other letter is a usage
+/// error naming it (`X` and `M` with what they do in tcpflow).
+pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error> {
+    let mut out = template.to_string();
+    for letter in letters.chars() {
+        out = match letter {
+            'c' => out.replace("%c", "%C"),
+            't' => format!("%tT{out}"),
+            'T' => format!("%T{out}"),
+            'k' => format!("%K/{out}"),
+            'm' => format!("%M000-%M999/%M%K/{out}"),
+            'g' => format!("%G000000-%G999999/%G%M000-%G%M999/%G%M%K/{out}"),
+            other => return Err(Error::Usage(file_letter_refusal(other))),
+        };
+    }
+    Ok(out)
+}
+
+/// The one-line usage error for a `-F` letter flowsplit does not implement.
+pub fn file_letter_refusal(letter: char) -> String {
+    match letter {
+        'X' => "-F X (no flow files, DFXML report only) is not supported yet".to_string(),
+        'M' => "-F M (MD5 of every flow in the DFXML report) is not supported yet; report.jsonl has each file's sha256".to_string(),
+        other => format!("-F {other}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)"),
     }
 }
 
@@ -251,6 +298,24 @@ mod tests {
         let t = Template::parse("%T_%t_%N_%K_%M_%#_%%").unwrap();
         let name = t.render(&tuple("1.2.3.4", 1, "5.6.7.8", 2, None), &facts(0));
         assert_eq!(name, "2023-11-14T22:13:20Z_1700000000_567_234_001_0_%");
+    }
+
+    #[test]
+    fn file_letters_change_the_template_as_tcpflow_does() {
+        let d = DEFAULT_TEMPLATE;
+        assert_eq!(apply_file_letters(d, "k").unwrap(), format!("%K/{d}"));
+        assert_eq!(apply_file_letters(d, "tk").unwrap(), format!("%K/%tT{d}"));
+        assert_eq!(apply_file_letters(d, "c").unwrap(), "%A.%a-%B.%b%V%v%C%C");
+        let t = Template::parse(&apply_file_letters(d, "g").unwrap()).unwrap();
+        let name = t.render(&tuple("1.2.3.4", 1, "5.6.7.8", 2, None), &facts(0));
+        assert_eq!(
+            name,
+            "000000000-000999999/000001000-000001999/000001234/001.002.003.004.00001-005.006.007.008.00002"
+        );
+        assert!(apply_file_letters(d, "X").is_err());
+        assert!(apply_file_letters(d, "Q").is_err());
+        assert!(Template::parse("%E").is_err());
+        assert!(Template::parse("%S").is_err());
     }
 
     #[test]
