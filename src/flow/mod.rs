@@ -5,7 +5,8 @@
 //! hands the ordered stream on; [`table`] finds connections, handles SYN,
 //! FIN, RST, port reuse and idle timeouts, and keeps the memory budgets;
 //! [`consumer`] is the contract with whatever takes the streams (files, the
-//! console, later stages such as decryption).
+//! console, later stages such as decryption); [`layers`] keeps one record of
+//! each distinct encapsulation for the directions that came that way.
 
 pub mod assembler;
 pub mod consumer;
