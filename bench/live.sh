@@ -120,7 +120,7 @@ run() {
     PID=""
     local verify=(verify "$CAP.expected.tsv" "$OUT")
     [ "$mode" = http ] && verify+=(--http-bodies)
-    verify+=(--ignore report.jsonl --ignore report.xml --ignore alerts.txt)
+    verify+=(--ignore report.jsonl --ignore report.summary.json --ignore report.xml --ignore alerts.txt)
     "$GEN" "${verify[@]}" >"$log.verify" 2>&1 || true
     local exact
     exact=$(sed -n 's/.*: all \([0-9]*\) directions present and correct/\1 of \1/p; s/.*: \([0-9]* of [0-9]*\) directions correct/\1/p' "$log.verify" | head -n 1)

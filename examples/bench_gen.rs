@@ -104,7 +104,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
         /// File names in DIR that are not flow files (repeatable).
-        #[arg(long, value_name = "NAME", default_values = ["report.jsonl", "report.xml"])]
+        #[arg(long, value_name = "NAME", default_values = ["report.jsonl", "report.summary.json", "report.xml"])]
         ignore: Vec<String>,
         /// The folder was written with `-e http`: leave its HTTP body files
         /// (`FLOW-HTTPBODY-NNN`, `FLOW-HTTPREQBODY-NNN`, of expected flows)

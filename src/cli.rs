@@ -536,7 +536,11 @@ fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
         .filter(|t| !t.no_effect)
         .filter_map(|t| {
             let id = t.id;
-            let given = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+            // A subcommand's parser has none of these arguments; asking
+            // clap for an id it does not know panics in debug builds.
+            let known = matches.try_contains_id(id).unwrap_or(false);
+            let given =
+                known && matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
             given.then(|| (matches.index_of(id).unwrap_or(usize::MAX), t))
         })
         .min_by_key(|(i, _)| *i)

@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::summary::{summary_path, SummaryRecord};
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
@@ -39,6 +40,8 @@ use std::time::{Duration, Instant};
 pub struct RunSummary {
     /// Packets read from all inputs.
     pub packets: u64,
+    /// Their captured bytes.
+    pub bytes: u64,
     /// TCP connections seen.
     pub connections: u64,
     /// Directions written.
@@ -129,7 +132,17 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
         Source::Live(live) => run_live(config, live, &mut summary),
         Source::Files(inputs) => run_files(config, inputs, &mut summary),
     };
-    (summary, result.err())
+    let mut fatal = result.err();
+    if let Some(report) = &config.report {
+        let record = SummaryRecord::new(&summary, fatal.as_ref(), config.max_memory);
+        let written = record.write(&summary_path(report));
+        // The error that stopped the run says more than a summary that
+        // could not be written after it.
+        if let (Err(e), None) = (written, &fatal) {
+            fatal = Some(e);
+        }
+    }
+    (summary, fatal)
 }
 
 /// Read `inputs` in order, then carve HTTP bodies when asked.
@@ -415,6 +428,7 @@ impl PacketPath {
     /// Close every connection and write the rest of the report.
     fn finish(self, summary: &mut RunSummary) -> Result<(), Error> {
         summary.packets = self.packets;
+        summary.bytes = self.bytes;
         let finished = self.sink.finish();
         if let Ok(stats) = &finished {
             summary.connections = stats.connections;

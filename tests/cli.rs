@@ -645,3 +645,69 @@ fn tcpflow_options_flowsplit_lacks_are_refused() {
     assert_eq!(s.status.code(), Some(0), "{:?}", stderr_lines(&s));
     assert_eq!(plain.stdout, s.stdout);
 }
+
+/// Packets and captured bytes of a classic pcap file, counted from its
+/// record headers (the test's own reading, not flowsplit's).
+fn pcap_totals(path: &Path) -> (u64, u64) {
+    let data = std::fs::read(path).unwrap();
+    let le = data[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || data[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let word = |at: usize| {
+        let b: [u8; 4] = data[at..at + 4].try_into().unwrap();
+        u64::from(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let (mut at, mut packets, mut bytes) = (24, 0, 0);
+    while at + 16 <= data.len() {
+        let caplen = word(at + 8);
+        at += 16 + caplen as usize;
+        packets += 1;
+        bytes += caplen;
+    }
+    (packets, bytes)
+}
+
+/// The run's summary (`report.summary.json` beside the report) counts the
+/// packets and bytes read, the connections and directions, says the run
+/// got to its end, and lists the errors that did not stop it.
+#[test]
+fn the_run_summary_counts_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let input = testdata("out_of_order.pcap");
+    let out = run_bin(&[&input], &outdir, &["--max-memory", "512M"]);
+    let (_, report) = written(&out, &outdir);
+    let text = std::fs::read_to_string(outdir.join("report.summary.json")).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (packets, bytes) = pcap_totals(&input);
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(s["error"], serde_json::Value::Null, "{s}");
+    assert_eq!(s["packets"], packets, "{s}");
+    assert_eq!(s["bytes"], bytes, "{s}");
+    assert_eq!(s["connections"], 1, "{s}");
+    assert_eq!(s["directions"], report.len(), "{s}");
+    assert_eq!(s["max_memory"], 512u64 << 20, "{s}");
+    assert_eq!(s["capture"], serde_json::Value::Null, "{s}");
+    assert_eq!(s["input_errors"], serde_json::json!([]), "{s}");
+
+    // An input error does not stop the run: the summary lists it.
+    let outdir = dir.path().join("out2");
+    let out = run_bin(&[&testdata("truncated.pcap")], &outdir, &[]);
+    assert_one_error(&out, &["truncated.pcap"]);
+    let text = std::fs::read_to_string(outdir.join("report.summary.json")).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(s["complete"], true, "{s}");
+    let errors = s["input_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{s}");
+    assert!(
+        errors[0].as_str().unwrap().contains("truncated.pcap"),
+        "{s}"
+    );
+    // With --no-report there is no summary either.
+    let outdir = dir.path().join("out3");
+    let out = run_bin(&[&input], &outdir, &["--no-report"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!outdir.join("report.summary.json").exists());
+}

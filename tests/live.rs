@@ -238,6 +238,15 @@ fn wait(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
     }
 }
 
+/// The files of a run that are not flow files or bodies.
+const BOOKKEEPING: &[&str] = &["report.jsonl", "report.summary.json", "http.jsonl"];
+
+/// The run's summary, `report.summary.json` beside the report.
+fn summary(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("report.summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Every regular file in `dir` except the listed bookkeeping files, by name.
 fn files(dir: &Path, except: &[&str]) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
@@ -424,7 +433,7 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
         expected.insert(flow_name(*me, *server), sent.clone());
         expected.insert(flow_name(*server, *me), got.clone());
     }
-    let got = files(&out, &["report.jsonl", "http.jsonl"]);
+    let got = files(&out, BOOKKEEPING);
     let flows: BTreeMap<String, Vec<u8>> = got
         .iter()
         .filter(|(n, _)| !n.contains("-HTTP"))
@@ -546,8 +555,8 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
             .status()
             .unwrap();
         assert!(st.success());
-        let off = files(&offline, &["report.jsonl", "http.jsonl"]);
-        let live = files(&out, &["report.jsonl", "http.jsonl"]);
+        let off = files(&offline, BOOKKEEPING);
+        let live = files(&out, BOOKKEEPING);
         assert_eq!(
             off.keys().collect::<Vec<_>>(),
             live.keys().collect::<Vec<_>>()
@@ -676,11 +685,18 @@ fn a_replay_onto_loopback_is_captured_exactly_without_drops() {
     let verdict = bench::verify(
         &expected,
         &out,
-        &["report.jsonl"],
+        &["report.jsonl", "report.summary.json"],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();
     assert!(verdict.ok(), "{}", verdict.describe(10));
+    // The summary says the same: a whole run, nothing lost.
+    let s = summary(&out);
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(s["capture"]["interface"], "lo", "{s}");
+    assert_eq!(s["capture"]["kernel_dropped"], 0, "{s}");
+    assert_eq!(s["capture"]["flowsplit_dropped"], 0, "{s}");
+    assert_eq!(s["directions"], expected.len(), "{s}");
 }
 
 /// A packet flowsplit drops (its queue full) is a recorded gap in its
@@ -780,4 +796,21 @@ fn a_packet_flowsplit_drops_is_a_recorded_gap_and_counted() {
     let last = ev.iter().rfind(|e| e["event"] == "stats").unwrap();
     assert_eq!(last["final"], true);
     assert!(last["flowsplit_dropped"].as_u64().unwrap() > 0, "{last}");
+
+    // And the run's summary, written after SIGINT, gives the closing line's figures.
+    let s = summary(&out);
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(s["error"], serde_json::Value::Null, "{s}");
+    assert_eq!(
+        s["capture"]["flowsplit_dropped"],
+        count(" dropped by flowsplit"),
+        "{s} / {line}"
+    );
+    assert_eq!(s["capture"]["kernel_dropped"], 0, "{s}");
+    assert_eq!(
+        s["capture"]["kernel_received"],
+        count(" packets received"),
+        "{s}"
+    );
+    assert_eq!(s["directions"], report.len(), "{s}");
 }

@@ -1,8 +1,8 @@
 //! The consumers of reassembled streams (see [`crate::flow::consumer`]):
 //! flow files ([`flow_files`], over the descriptor-bounded [`files`]) and
 //! the console ([`console`]); what both keep account of ([`tally`]), their
-//! names ([`naming`]), the run report ([`report`]) and the event stream
-//! ([`events`]). Nothing here knows about TCP; the flow table decides what
+//! names ([`naming`]), the run report ([`report`]) with its closing
+//! [`summary`], and the event stream ([`events`]). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
 pub mod console;
@@ -13,6 +13,7 @@ pub mod naming;
 pub mod report;
 #[cfg(test)]
 mod shared_buffer;
+pub mod summary;
 pub mod tally;
 
 pub use console::{ConsoleFlows, ConsoleFormat, ConsoleOptions, ConsoleSink};

@@ -153,7 +153,7 @@ pub fn collect(outdir: &Path, report: Option<&Path>) -> (BTreeMap<String, Vec<u8
         for e in rd {
             let e = e.expect("a folder entry");
             let path = e.path();
-            if !path.is_file() || Some(path.as_path()) == report {
+            if !path.is_file() || Some(path.as_path()) == report || is_summary(&path) {
                 continue;
             }
             let name = e.file_name().to_string_lossy().into_owned();
@@ -165,6 +165,12 @@ pub fn collect(outdir: &Path, report: Option<&Path>) -> (BTreeMap<String, Vec<u8
         _ => Vec::new(),
     };
     (files, report)
+}
+
+/// True for the run summary written beside a report
+/// (`report.summary.json`, see flowsplit(1)): not a flow file.
+pub fn is_summary(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.ends_with(".summary.json"))
 }
 
 /// Parse a JSON Lines report; every line must be one JSON object.

@@ -1,0 +1,188 @@
+//! The run's summary: one JSON object written beside the report when the
+//! run ends (`report.summary.json` for `report.jsonl`), with the figures a
+//! `stats` event carries (packets, bytes, capture loss) for the whole run,
+//! and whether the run got to its end.
+//!
+//! It is a file of its own, not a last line of `report.jsonl`, so every
+//! report line stays one direction and shard reports merge line by line.
+//! It is written to a temporary name and renamed, so a summary that exists
+//! is whole. Must not: read the report or the flow files.
+
+use super::files::create_truncated;
+use crate::error::Error;
+use crate::pipeline::RunSummary;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The summary's file name for a report at `report`: its name with the
+/// extension replaced by `summary.json`, in the same folder.
+pub fn summary_path(report: &Path) -> PathBuf {
+    report.with_extension("summary.json")
+}
+
+/// The summary's contents, as written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryRecord {
+    /// The flowsplit version that wrote it.
+    pub flowsplit: &'static str,
+    /// True when the run got to its end: every input read (or live capture
+    /// stopped by a signal) and every direction closed and reported. False
+    /// when an error stopped it; the report then holds what was done.
+    pub complete: bool,
+    /// The error that stopped the run, if one did.
+    pub error: Option<String>,
+    /// Packets read from the inputs (live: those decoded, which leaves out
+    /// the ones flowsplit dropped).
+    pub packets: u64,
+    /// Their captured bytes.
+    pub bytes: u64,
+    /// TCP connections seen.
+    pub connections: u64,
+    /// Directions reported.
+    pub directions: u64,
+    /// HTTP bodies carved (`-e http`).
+    pub http_bodies: u64,
+    /// Errors that did not stop the run, one line each, in the order met.
+    pub input_errors: Vec<String>,
+    /// The memory budget (`--max-memory`), in bytes.
+    pub max_memory: u64,
+    /// Live capture's account; `null` when reading files.
+    pub capture: Option<CaptureRecord>,
+}
+
+/// Live capture's account of loss, as `stats` events give it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaptureRecord {
+    /// The interface captured on.
+    pub interface: String,
+    /// Packets that passed the filter, as the kernel counts them; `null`
+    /// when the kernel's counters could not be read.
+    pub kernel_received: Option<u64>,
+    /// Packets the kernel dropped because its buffer was full.
+    pub kernel_dropped: Option<u64>,
+    /// Packets the interface or its driver dropped.
+    pub interface_dropped: Option<u64>,
+    /// Packets flowsplit took from the kernel and dropped because its
+    /// queue was full.
+    pub flowsplit_dropped: u64,
+    /// Why the kernel's counters are missing, if they are.
+    pub kernel_error: Option<String>,
+}
+
+impl SummaryRecord {
+    /// The record for a run that did `summary`, stopped by `fatal` if that
+    /// is `Some`, under a budget of `max_memory` bytes.
+    pub fn new(summary: &RunSummary, fatal: Option<&Error>, max_memory: u64) -> SummaryRecord {
+        let capture = summary.capture_stats.as_ref().map(|live| {
+            let kernel = live.stats.as_ref().ok();
+            CaptureRecord {
+                interface: live.interface.clone(),
+                kernel_received: kernel.map(|s| u64::from(s.received)),
+                kernel_dropped: kernel.map(|s| u64::from(s.dropped_by_kernel)),
+                interface_dropped: kernel.map(|s| u64::from(s.dropped_by_interface)),
+                flowsplit_dropped: live.dropped_by_flowsplit,
+                kernel_error: live.stats.as_ref().err().map(ToString::to_string),
+            }
+        });
+        SummaryRecord {
+            flowsplit: env!("CARGO_PKG_VERSION"),
+            complete: fatal.is_none(),
+            error: fatal.map(ToString::to_string),
+            packets: summary.packets,
+            bytes: summary.bytes,
+            connections: summary.connections,
+            directions: summary.directions,
+            http_bodies: summary.http_bodies,
+            input_errors: summary
+                .input_errors
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            max_memory,
+            capture,
+        }
+    }
+
+    /// Write the record to `path` (one JSON object and a newline), through
+    /// a temporary name beside it that is renamed into place.
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let fail = |source: std::io::Error| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut text = serde_json::to_vec(self).map_err(|e| fail(std::io::Error::other(e)))?;
+        text.push(b'\n');
+        let mut file = create_truncated(&tmp).map_err(fail)?;
+        file.write_all(&text).map_err(fail)?;
+        drop(file);
+        std::fs::rename(&tmp, path).map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::live::CaptureStats;
+    use crate::pipeline::LiveStats;
+
+    #[test]
+    fn the_summary_sits_beside_the_report() {
+        assert_eq!(
+            summary_path(Path::new("out/report.jsonl")),
+            PathBuf::from("out/report.summary.json")
+        );
+        assert_eq!(
+            summary_path(Path::new("/tmp/r")),
+            PathBuf::from("/tmp/r.summary.json")
+        );
+    }
+
+    #[test]
+    fn a_live_run_records_its_loss_and_a_stopped_run_says_why() {
+        let summary = RunSummary {
+            packets: 10,
+            bytes: 1500,
+            connections: 2,
+            directions: 4,
+            capture_stats: Some(LiveStats {
+                interface: "lo".into(),
+                stats: Ok(CaptureStats {
+                    received: 12,
+                    dropped_by_kernel: 1,
+                    dropped_by_interface: 0,
+                }),
+                dropped_by_flowsplit: 1,
+            }),
+            ..RunSummary::default()
+        };
+        let fatal = Error::Internal("disk gone".into());
+        let record = SummaryRecord::new(&summary, Some(&fatal), 64 << 20);
+        let json = serde_json::to_string(&record).unwrap();
+        let expected = format!(
+            "{{\"flowsplit\":\"{}\",\"complete\":false,\"error\":\"{}\",\"packets\":10,\"bytes\":1500,\
+             \"connections\":2,\"directions\":4,\"http_bodies\":0,\"input_errors\":[],\"max_memory\":67108864,\
+             \"capture\":{{\"interface\":\"lo\",\"kernel_received\":12,\"kernel_dropped\":1,\
+             \"interface_dropped\":0,\"flowsplit_dropped\":1,\"kernel_error\":null}}}}",
+            env!("CARGO_PKG_VERSION"),
+            fatal
+        );
+        assert_eq!(json, expected);
+    }
+
+    #[test]
+    fn written_through_a_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.summary.json");
+        let record = SummaryRecord::new(&RunSummary::default(), None, 1);
+        record.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"flowsplit\":") && text.ends_with("}\n"));
+        assert!(text.contains("\"complete\":true,\"error\":null"));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
+    }
+}
