@@ -5,7 +5,9 @@
 # captures 'tcp port 80', then check every direction written against the
 # generator's list (bench_gen verify) and print one line per run: the rate
 # tcpreplay reached, the packets dropped by the kernel and by flowsplit, and
-# how many directions are byte-exact.
+# how many directions are byte-exact; with -e http also how many HTTP body
+# files equal (name and sha256) those the same tool writes reading the
+# capture offline.
 #
 # Needs root (live capture, tcpreplay). Touches the loopback interface only:
 # the generated frames go to a MAC address that is not lo's, so the kernel
@@ -89,6 +91,28 @@ wait_for() {
     return 1
 }
 
+# bodies DIR: "sha256  name" of every HTTP body file under DIR, sorted.
+bodies() {
+    (cd "$1" && find . -type f -name '*HTTP*' -print0 | xargs -0 -r sha256sum | LC_ALL=C sort)
+}
+
+# reference TOOL: the body list TOOL writes with -e http reading the capture
+# offline (made once per capture and tool), which a live capture must equal.
+reference() {
+    local ref=$BENCH_DIR/ref-bodies-$1-$CONNECTIONS.txt dir=$TMPFS_DIR/ref-out
+    if [ ! -s "$ref" ]; then
+        rm -rf "$dir"; mkdir -p "$dir"
+        if [ "$1" = flowsplit ]; then
+            "$FLOWSPLIT" -q -e http -r "$CAP" -o "$dir" 'tcp port 80'
+        else
+            tcpflow -e http -r "$CAP" -o "$dir" 'tcp port 80' >/dev/null 2>&1
+        fi
+        bodies "$dir" >"$ref.part" && mv "$ref.part" "$ref"
+        rm -rf "$dir"
+    fi
+    echo "$ref"
+}
+
 # run TOOL MODE RATE: one capture of one replay; prints the result line.
 run() {
     local tool=$1 mode=$2 rate=$3 log=$LOGDIR/$1-$2-$3 args=() ready
@@ -124,6 +148,17 @@ run() {
     "$GEN" "${verify[@]}" >"$log.verify" 2>&1 || true
     local exact
     exact=$(sed -n 's/.*: all \([0-9]*\) directions present and correct/\1 of \1/p; s/.*: \([0-9]* of [0-9]*\) directions correct/\1/p' "$log.verify" | head -n 1)
+    local body_check=""
+    if [ "$mode" = http ]; then
+        # Bodies: the same files with the same bytes as an offline run of the same tool.
+        local ref want same
+        ref=$(reference "$tool")
+        bodies "$OUT" >"$log.bodies"
+        want=$(wc -l <"$ref")
+        same=$(comm -12 "$ref" "$log.bodies" | wc -l)
+        body_check="; bodies exact: $same of $want"
+        [ "$(wc -l <"$log.bodies")" = "$want" ] || body_check+=" ($(wc -l <"$log.bodies") written)"
+    fi
     local drops
     if [ "$tool" = flowsplit ]; then
         drops=$(sed -n 's/.*: \([0-9]*\) packets received, \([0-9]*\) dropped by kernel, [0-9]* dropped by interface\(, \([0-9]*\) dropped by flowsplit\)\{0,1\}.*/received \1, kernel drops \2, flowsplit drops \4/p' "$log.err")
@@ -136,8 +171,8 @@ run() {
     fi
     local name=$tool
     [ "$tool" = flowsplit ] && name=$LABEL
-    printf '%-12s %-6s %5s Mb/s (tcpreplay: %s): %s; exact: %s directions\n' \
-        "$name" "$mode" "$rate" "${actual:-?}" "$drops" "${exact:-?}"
+    printf '%-12s %-6s %5s Mb/s (tcpreplay: %s): %s; exact: %s directions%s\n' \
+        "$name" "$mode" "$rate" "${actual:-?}" "$drops" "${exact:-?}" "$body_check"
 }
 
 echo "# $(hostname), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $CAP: $CONNECTIONS connections, $FRAMES frames; logs in $LOGDIR"
