@@ -490,6 +490,7 @@ impl Outputs {
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
+                max_seek: config.max_seek,
             },
         };
         let naming = Naming {

@@ -68,10 +68,16 @@ pub struct DirectionRecord {
     pub packets: u64,
     /// Bytes in the file, zero-filled gaps included.
     pub bytes: u64,
-    /// Zero-filled holes: `[offset, length]` pairs in stream order.
+    /// Zero-filled holes: `[offset, length]` pairs in stream order, the
+    /// offset being the first zero's in the file.
     pub gaps: Vec<(u64, u64)>,
     /// Total of the gap lengths.
     pub gap_bytes: u64,
+    /// Holes longer than `-m`, not filled: `[offset, length]` pairs in
+    /// stream order, the offset being where the file goes on after the
+    /// `length` missing bytes. A byte's stream offset is its file offset
+    /// plus the lengths of the jumps at or before it.
+    pub jumps: Vec<(u64, u64)>,
     /// True when `-b` cut the direction short.
     pub truncated: bool,
     /// Bytes of sequence space before the file's first byte for which data
@@ -327,6 +333,7 @@ mod tests {
             bytes: 1,
             gaps: Vec::new(),
             gap_bytes: 0,
+            jumps: Vec::new(),
             truncated: false,
             dropped_before_start: 0,
             end: End::Fin,
