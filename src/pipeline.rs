@@ -458,8 +458,15 @@ impl Outputs {
         let report = config
             .report
             .as_deref()
-            .map(ReportWriter::create)
+            .map(ReportWriter::open)
             .transpose()?;
+        if let (Some(writer), Some(path)) = (&report, &config.report) {
+            if writer.has_earlier_lines() {
+                config
+                    .hooks
+                    .notify(&crate::hooks::Notice::ReportAppended { path: path.clone() });
+            }
+        }
         let mut http = None;
         let carving = config.output.http_carving().filter(|_| live);
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {

@@ -197,7 +197,9 @@ impl Direction {
             return Ok(());
         };
         if start < 0 && !seg.payload.is_empty() {
-            let reach = i64::try_from(limits.max_seek).unwrap_or(i64::MAX).min(MAX_JUMP);
+            let reach = i64::try_from(limits.max_seek)
+                .unwrap_or(i64::MAX)
+                .min(MAX_JUMP);
             if self.asm.is_held() && start >= -reach && self.asm.shift(start.unsigned_abs()) {
                 // A late segment from before the first one seen: the stream starts here.
                 self.rebase(start.unsigned_abs(), data_seq);
@@ -340,7 +342,10 @@ impl Direction {
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
         while self.asm.pending_bytes() > limit {
-            if let Some(g) = self.asm.skip_hole(&mut |p| out.piece(hole_piece(p, fill)))? {
+            if let Some(g) = self
+                .asm
+                .skip_hole(&mut |p| out.piece(hole_piece(p, fill)))?
+            {
                 self.gaps.record(vec![g], fill);
             }
         }
@@ -627,7 +632,11 @@ mod tests {
         let d = h.close();
         assert_eq!(
             d.pieces,
-            [data(b"a"), Recorded::Jump(u64::from(far) - 1), data(b"real")]
+            [
+                data(b"a"),
+                Recorded::Jump(u64::from(far) - 1),
+                data(b"real")
+            ]
         );
     }
 
@@ -744,7 +753,11 @@ mod tests {
         h.send(SYN, 0, b"");
         h.send(ACK, 1, b"a");
         h.dir.peer_acked(1 + 5000, 1000);
-        assert_eq!(h.dir.distance(2), Some(0), "the far ACK did not move the stream");
+        assert_eq!(
+            h.dir.distance(2),
+            Some(0),
+            "the far ACK did not move the stream"
+        );
         h.dir.peer_acked(1 + 500, 1000);
         assert_eq!(h.dir.distance(2), Some(-499), "a near one does");
     }

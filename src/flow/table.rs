@@ -633,7 +633,12 @@ impl<C: StreamConsumer> FlowTable<C> {
 
     /// Where `seg` (sent by side `side`) goes when `conn` is on its
     /// 4-tuple: the rules of the module documentation.
-    fn verdict(conn: &Connection<C::Stream>, side: usize, seg: &Segment<'_>, max_seek: u64) -> Verdict {
+    fn verdict(
+        conn: &Connection<C::Stream>,
+        side: usize,
+        seg: &Segment<'_>,
+        max_seek: u64,
+    ) -> Verdict {
         let dir = &conn.sides[side].dir;
         let flags = seg.flags;
         if flags.syn() && !flags.ack() {
