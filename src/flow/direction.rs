@@ -39,6 +39,9 @@ const MAX_JUMP: i64 = 1 << 30;
 /// Bytes a direction that began mid-connection holds before fixing its start.
 pub const HOLD_BYTES: usize = 64 << 10;
 
+/// `(offset, length)`.
+type Span = (u64, u64);
+
 /// One hole given up: where it sits in the output, its length, and
 /// whether it was zero-filled (a gap) or not (a jump).
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +81,7 @@ impl Gaps {
     }
 
     /// The gaps and the jumps, each `(offset, length)` in stream order.
-    fn take(&mut self) -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+    fn take(&mut self) -> (Vec<Span>, Vec<Span>) {
         let holes = self.0.take().map(|g| *g).unwrap_or_default();
         let pick = |filled: bool| {
             holes
