@@ -438,7 +438,8 @@ fn mixed(seed: u64, tuples: usize) -> (Frames, BTreeMap<String, Vec<u8>>) {
                     let segments = 1 + rng.below(4);
                     let start = own.len();
                     for _ in 0..segments {
-                        let data = rng.bytes(1 + rng.below(1400) as usize);
+                        let len = 1 + rng.below(1400) as usize;
+                        let data = rng.bytes(len);
                         c.send(side, &data, &mut own).unwrap();
                         sent[usize::from(side == Side::Server)].extend_from_slice(&data);
                     }
