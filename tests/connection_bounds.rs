@@ -525,7 +525,7 @@ fn mixed_capture_every_direction_is_exact_under_its_counter_name() {
 fn mixed_capture_gives_the_same_output_on_two_threads() {
     let (frames, expected) = mixed(0x5eed_0002, 40);
     let (_keep, path) = write_capture(&frames);
-    let one = run_with(&[path.clone()], |c| c.threads = 1);
+    let one = run_with(std::slice::from_ref(&path), |c| c.threads = 1);
     let two = run_with(&[path], |c| c.threads = 2);
     assert_eq!(one.files, two.files);
     assert_eq!(one.report, two.report);
