@@ -549,11 +549,18 @@ struct LiveHttp {
 
 impl CloseHook for LiveHttp {
     fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error> {
+        // A jump (a hole longer than -m, not filled) breaks a body as a
+        // gap does: it goes in as a hole of no length at its offset.
+        let holes: Vec<Vec<(u64, u64)>> = records
+            .iter()
+            .map(|r| crate::http::index::with_jumps(&r.gaps, &r.jumps))
+            .collect();
         let flows: Vec<crate::http::live::ClosedFlow<'_>> = records
             .iter()
-            .map(|r| crate::http::live::ClosedFlow {
+            .zip(&holes)
+            .map(|(r, gaps)| crate::http::live::ClosedFlow {
                 file: &r.file,
-                gaps: &r.gaps,
+                gaps,
             })
             .collect();
         let carved = self.carver.connection_closed(&flows);
