@@ -535,3 +535,46 @@ fn mixed_capture_gives_the_same_output_on_two_threads() {
         .collect();
     two.assert_flows(&want);
 }
+
+// ---------------------------------------------------------------------------
+// Running again into the same folder.
+
+#[test]
+fn rerun_into_the_same_folder_keeps_the_earlier_files_and_report_lines() {
+    let t = tuple(false);
+    let mut f = Frames::new();
+    closed_without_syn(&t, &mut f);
+    let (_keep, path) = write_capture(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("out");
+    let report = outdir.join("report.jsonl");
+    let run = |quiet: bool| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["-r".as_ref(), path.as_ref()];
+        args.extend(["-o".as_ref(), outdir.as_os_str()]);
+        if quiet {
+            args.push("-q".as_ref());
+        }
+        common::flowsplit(&args)
+    };
+    let first = run(true);
+    assert_eq!(first.status.code(), Some(0));
+    let second = run(false);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(
+        common::stderr_lines(&second),
+        [format!(
+            "flowsplit: {} holds an earlier run's lines: this run's are added after them (flow files already there are kept; a name taken gets the next counter)",
+            report.display()
+        )]
+    );
+    let lines = common::parse_report(&report);
+    let files: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    assert_eq!(files, [t.cs, t.sc, &c1(t.cs), &c1(t.sc)]);
+    let (on_disk, _) = common::collect(&outdir, Some(&report));
+    assert_eq!(on_disk.len(), 4, "{:?}", on_disk.keys());
+    for l in &lines {
+        let name = l["file"].as_str().unwrap();
+        assert_eq!(l["sha256"], common::sha256_hex(&on_disk[name]), "{name}");
+    }
+    assert_eq!(on_disk[&c1(t.cs)], b"first request");
+}
