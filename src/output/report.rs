@@ -77,7 +77,9 @@ pub struct DirectionRecord {
     /// Holes longer than `-m`, not filled: `[offset, length]` pairs in
     /// stream order, the offset being where the file goes on after the
     /// `length` missing bytes. A byte's stream offset is its file offset
-    /// plus the lengths of the jumps at or before it.
+    /// plus the lengths of the jumps at or before it. (Read as empty from
+    /// reports written before it existed.)
+    #[serde(default)]
     pub jumps: Vec<(u64, u64)>,
     /// True when `-b` cut the direction short.
     pub truncated: bool,
