@@ -270,7 +270,7 @@ impl Direction {
     /// stretch the capture missed (a sampled capture, a transfer of
     /// gigabytes whose sequence numbers wrap between captured segments).
     /// An acknowledgement more than `believe` bytes ahead is only noted (see
-    /// [`Direction::place`]): the table passes `-m` for a connection whose
+    /// `Direction::place`): the table passes `-m` for a connection whose
     /// handshake was not seen, where such an ACK more likely belongs to a
     /// new connection on the same 4-tuple.
     pub fn peer_acked(&mut self, ack: u32, believe: u64) {

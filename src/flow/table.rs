@@ -4,7 +4,7 @@
 //! its [`StreamConsumer`] and each closed direction's record to the report.
 //!
 //! Where one connection ends and the next begins on the same 4-tuple
-//! ([`FlowTable::verdict`]): a segment on a 4-tuple already in the table
+//! (`FlowTable::verdict`): a segment on a 4-tuple already in the table
 //! starts a new connection (the counter, tcpflow's `%c`, one higher) when
 //!
 //! - it is a SYN (without ACK) and the connection finished (both FINs or a

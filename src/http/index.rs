@@ -318,7 +318,7 @@ pub(crate) fn overlaps_gap(gaps: &[(u64, u64)], start: u64, end: u64) -> bool {
 }
 
 /// A report line's gaps with its jumps added as gaps of no length (see
-/// [`overlaps_gap`]).
+/// `overlaps_gap`).
 pub fn with_jumps(gaps: &[(u64, u64)], jumps: &[(u64, u64)]) -> Vec<(u64, u64)> {
     let mut all = gaps.to_vec();
     all.extend(jumps.iter().map(|j| (j.0, 0)));
