@@ -1098,6 +1098,18 @@ mod tests {
     }
 
     #[test]
+    fn connection_seen_from_mid_stream_finishes_once_both_fins_are_in() {
+        let mut b = Bounds::new(16 << 20);
+        closed_midstream(&mut b);
+        let key = ConnKey::of(&bound_seg(true, 0, 0, 0, b"").tuple).0;
+        assert_eq!(
+            b.t.conns[&key].closing,
+            Some(End::Fin),
+            "its bytes are still held (the start may move), but nothing is missing"
+        );
+    }
+
+    #[test]
     fn retransmission_after_both_fins_stays_with_the_finished_connection() {
         let mut b = Bounds::new(16 << 20);
         closed_midstream(&mut b);
