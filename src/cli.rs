@@ -137,6 +137,10 @@ pub struct Cli {
     #[arg(long = "timeout", value_name = "SECONDS")]
     pub timeout: Option<u64>,
 
+    /// tcpflow's -m: zero-fill holes of at most BYTES (16M, ...); a longer one is a jump, not filled. Without a handshake in the capture, data further than BYTES from its stream starts a new connection.
+    #[arg(short = 'm', value_name = "BYTES", default_value = "16M", value_parser = parse_max_seek)]
+    pub max_seek: u64,
+
     /// Buffer at most BYTES out-of-order bytes per direction before giving a hole up as a gap.
     #[arg(long = "max-pending", value_name = "BYTES", default_value_t = DEFAULT_MAX_PENDING)]
     pub max_pending: usize,
@@ -240,6 +244,14 @@ fn parse_memory(text: &str) -> Result<u64, String> {
         ));
     }
     Ok(bytes)
+}
+
+/// `-m`: a size of at least one byte.
+fn parse_max_seek(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!("{text:?}: -m must be at least 1")),
+        bytes => Ok(bytes),
+    }
 }
 
 /// `--buffer-size`: a size libpcap takes (an `int`), at least 64 KiB.
@@ -361,6 +373,7 @@ impl Cli {
             max_pending_per_direction: self.max_pending,
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_seek: self.max_seek,
             max_memory: self
                 .max_memory
                 .unwrap_or_else(flowsplit::config::default_max_memory),
@@ -471,12 +484,6 @@ pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
         "tcpflow_L",
         Some("SEMLOCK"),
         "lock writes with a named semaphore",
-    ),
-    TcpflowOnly::refused(
-        'm',
-        "tcpflow_m",
-        Some("BYTES"),
-        "a sequence jump of BYTES starts a new file",
     ),
     TcpflowOnly::refused(
         'R',
@@ -711,6 +718,18 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn m_takes_sizes_separate_or_attached_and_defaults_to_16_mib() {
+        let m = |args: &[&str]| config(args).max_seek;
+        assert_eq!(m(&["-r", "x.pcap"]), 16 << 20);
+        assert_eq!(m(&["-r", "x.pcap", "-m", "1000"]), 1000);
+        assert_eq!(m(&["-r", "x.pcap", "-m1000"]), 1000);
+        assert_eq!(m(&["-r", "x.pcap", "-m", "16M"]), 16 << 20);
+        assert_eq!(m(&["-r", "x.pcap", "-m64k"]), 64 << 10);
+        assert!(parse_max_seek("0").unwrap_err().contains("at least 1"));
+        assert!(parse_max_seek("many").is_err());
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub struct Config {
     pub max_pending_total: usize,
     /// Open connections kept at most; past it the least recently active is closed.
     pub max_connections: usize,
+    /// `-m`: the longest hole zero-filled in a flow file (a longer one is
+    /// a jump, not filled, and listed as such), and how far data may lie
+    /// from its direction's stream, in a connection whose handshake was not
+    /// seen, before it starts a new connection on the 4-tuple (see
+    /// [`crate::flow::table`]).
+    pub max_seek: u64,
     /// Memory for connection state, in bytes (`--max-memory`): see
     /// [`crate::flow::FlowTable`] for what it counts and the policy past it.
     pub max_memory: u64,
@@ -190,6 +196,7 @@ impl Config {
             threads: 1,
             udp_tunnels: Vec::new(),
             max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
+            max_seek: crate::flow::direction::DEFAULT_MAX_SEEK,
             max_memory: default_max_memory(),
             events: None,
             user: None,

@@ -153,6 +153,12 @@ fn print_notice(notice: &Notice) {
             "flowsplit: capturing on {interface} (link type {link}); SIGINT, SIGTERM or SIGHUP stops"
         );
     }
+    if let Notice::ReportAppended { path } = notice {
+        eprintln!(
+            "flowsplit: {} holds an earlier run's lines: this run's are added after them (flow files already there are kept; a name taken gets the next counter)",
+            path.display()
+        );
+    }
 }
 
 /// The progress bar over the bytes of all input files, drawn on standard

@@ -472,8 +472,15 @@ impl Outputs {
         let report = config
             .report
             .as_deref()
-            .map(ReportWriter::create)
+            .map(ReportWriter::open)
             .transpose()?;
+        if let (Some(writer), Some(path)) = (&report, &config.report) {
+            if writer.has_earlier_lines() {
+                config
+                    .hooks
+                    .notify(&crate::hooks::Notice::ReportAppended { path: path.clone() });
+            }
+        }
         let mut http = None;
         let carving = config.output.http_carving().filter(|_| live);
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
@@ -504,6 +511,7 @@ impl Outputs {
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
+                max_seek: config.max_seek,
             },
         };
         let naming = Naming {
@@ -555,11 +563,18 @@ struct LiveHttp {
 
 impl CloseHook for LiveHttp {
     fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error> {
+        // A jump (a hole longer than -m, not filled) breaks a body as a
+        // gap does: it goes in as a hole of no length at its offset.
+        let holes: Vec<Vec<(u64, u64)>> = records
+            .iter()
+            .map(|r| crate::http::index::with_jumps(&r.gaps, &r.jumps))
+            .collect();
         let flows: Vec<crate::http::live::ClosedFlow<'_>> = records
             .iter()
-            .map(|r| crate::http::live::ClosedFlow {
+            .zip(&holes)
+            .map(|(r, gaps)| crate::http::live::ClosedFlow {
                 file: &r.file,
-                gaps: &r.gaps,
+                gaps,
             })
             .collect();
         let carved = self.carver.connection_closed(&flows);

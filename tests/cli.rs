@@ -588,10 +588,6 @@ fn tcpflow_options_flowsplit_lacks_are_refused() {
         (&["-l"], "-l (take the remaining arguments as input files)"),
         (&["-L", "lock"], "-L (lock writes with a named semaphore)"),
         (
-            &["-m1000"],
-            "-m (a sequence jump of BYTES starts a new file)",
-        ),
-        (
             &["-R", "x.pcap"],
             "-R (read FILE only to finish open connections)",
         ),

@@ -9,7 +9,8 @@
 //! direction and in stream order:
 //!
 //! - [`Piece::Data`] and [`Piece::Gap`] (bytes that never arrived, with
-//!   their length so offsets stay exact) through [`StreamConsumer::piece`];
+//!   their length so offsets stay exact) through [`StreamConsumer::piece`],
+//!   and [`Piece::Jump`] for a hole longer than `-m`, which is not filled;
 //! - the direction's end, with what reassembly knows of it
 //!   ([`DirectionEnd`]), through [`StreamConsumer::close`].
 //!
@@ -70,8 +71,14 @@ pub struct DirectionEnd {
     pub packets: u64,
     /// Capture time of its last packet.
     pub last_ts: Timestamp,
-    /// Every hole given up, `(offset, length)`, in stream order.
+    /// Every hole given up and zero-filled, `(offset, length)`, in stream
+    /// order; offsets are where the zeros sit in the output (the stream
+    /// offset less the jumps before).
     pub gaps: Vec<(u64, u64)>,
+    /// Every hole longer than `-m`, not filled (a [`Piece::Jump`]):
+    /// `(offset, length)`, the offset being where the output goes on after
+    /// it, in stream order.
+    pub jumps: Vec<(u64, u64)>,
     /// Bytes that arrived before the stream's start and could not be placed.
     pub dropped_before_start: u64,
 }
@@ -218,6 +225,8 @@ pub enum Recorded {
     Data(Vec<u8>),
     /// Bytes that never arrived.
     Gap(u64),
+    /// Bytes that never arrived, too many to fill (see [`Piece::Jump`]).
+    Jump(u64),
 }
 
 /// A direction as a [`Recorder`] kept it.
@@ -234,13 +243,14 @@ pub struct RecordedDirection {
 }
 
 impl RecordedDirection {
-    /// The stream as a flow file would hold it: gaps zero-filled.
+    /// The stream as a flow file would hold it: gaps zero-filled, jumps left out.
     pub fn bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &self.pieces {
             match p {
                 Recorded::Data(d) => out.extend_from_slice(d),
                 Recorded::Gap(n) => out.resize(out.len() + *n as usize, 0),
+                Recorded::Jump(_) => {}
             }
         }
         out
@@ -260,6 +270,7 @@ impl StreamConsumer for Recorder {
             (Piece::Data(d), Some(Recorded::Data(last))) => last.extend_from_slice(d),
             (Piece::Data(d), _) => stream.push(Recorded::Data(d.to_vec())),
             (Piece::Gap(n), _) => stream.push(Recorded::Gap(n)),
+            (Piece::Jump(n), _) => stream.push(Recorded::Jump(n)),
         }
         Ok(())
     }
@@ -303,6 +314,7 @@ mod tests {
             packets: 3,
             last_ts: Timestamp::default(),
             gaps: vec![(3, 2)],
+            jumps: Vec::new(),
             dropped_before_start: 0,
         }
     }

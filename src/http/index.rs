@@ -295,15 +295,34 @@ pub(crate) fn each_gap_list(
                 }
             }
         }
+        // Jumps (holes longer than -m, not in the file) as holes of no
+        // length at the offset where the file goes on.
+        let jumps = v.get("jumps").and_then(|g| g.as_array());
+        for j in jumps.into_iter().flatten() {
+            if let Some(o) = j.get(0).and_then(|o| o.as_u64()) {
+                list.push((o, 0));
+            }
+        }
         f(file, list);
     }
     Ok(())
 }
 
-/// Whether `[start, end)` overlaps any gap.
+/// Whether `[start, end)` overlaps any gap; a gap of no length (a jump:
+/// bytes missing and not filled) counts when it falls inside the range.
 pub(crate) fn overlaps_gap(gaps: &[(u64, u64)], start: u64, end: u64) -> bool {
-    gaps.iter()
-        .any(|&(o, l)| l > 0 && o < end && o.saturating_add(l) > start)
+    gaps.iter().any(|&(o, l)| match l {
+        0 => start < o && o < end,
+        _ => o < end && o.saturating_add(l) > start,
+    })
+}
+
+/// A report line's gaps with its jumps added as gaps of no length (see
+/// `overlaps_gap`).
+pub fn with_jumps(gaps: &[(u64, u64)], jumps: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut all = gaps.to_vec();
+    all.extend(jumps.iter().map(|j| (j.0, 0)));
+    all
 }
 
 #[cfg(test)]
@@ -317,6 +336,13 @@ mod tests {
         let g = &g["out/a.00080-b.00001"];
         assert_eq!(g, &vec![(0, 2), (10, 5)]);
         assert!(overlaps_gap(g, 14, 20));
+        // A jump at 30: a body across it is broken, one ending or starting there is not.
+        let j = &[(30, 0)][..];
+        assert!(overlaps_gap(j, 29, 31));
+        assert!(!overlaps_gap(j, 20, 30));
+        assert!(!overlaps_gap(j, 30, 40));
+        let text = b"{\"file\":\"f\",\"gaps\":[[1,2]],\"jumps\":[[9,100000000]]}\n";
+        assert_eq!(read_gaps(&text[..]).unwrap()["f"], [(1, 2), (9, 0)]);
         assert!(!overlaps_gap(g, 15, 20));
         assert!(!overlaps_gap(g, 2, 10));
     }

@@ -231,6 +231,11 @@ impl StreamConsumer for ConsoleFlows {
                 self.sink.write_gap(id, n)?;
                 n
             }
+            // Noted like a gap (hex offsets stay stream offsets), counted as nothing.
+            Piece::Jump(n) => {
+                self.sink.write_gap(id, n)?;
+                0
+            }
         };
         s.tally.count(len);
         Ok(())

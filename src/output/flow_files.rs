@@ -145,6 +145,8 @@ impl StreamConsumer for FlowFiles {
                 }
                 n
             }
+            // Not filled: nothing goes into the file.
+            Piece::Jump(_) => 0,
         };
         s.tally.count(len);
         if s.run.len() >= RUN_BYTES {

@@ -6,6 +6,7 @@ use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// How a direction ended.
@@ -68,10 +69,18 @@ pub struct DirectionRecord {
     pub packets: u64,
     /// Bytes in the file, zero-filled gaps included.
     pub bytes: u64,
-    /// Zero-filled holes: `[offset, length]` pairs in stream order.
+    /// Zero-filled holes: `[offset, length]` pairs in stream order, the
+    /// offset being the first zero's in the file.
     pub gaps: Vec<(u64, u64)>,
     /// Total of the gap lengths.
     pub gap_bytes: u64,
+    /// Holes longer than `-m`, not filled: `[offset, length]` pairs in
+    /// stream order, the offset being where the file goes on after the
+    /// `length` missing bytes. A byte's stream offset is its file offset
+    /// plus the lengths of the jumps at or before it. (Read as empty from
+    /// reports written before it existed.)
+    #[serde(default)]
+    pub jumps: Vec<(u64, u64)>,
     /// True when `-b` cut the direction short.
     pub truncated: bool,
     /// Bytes of sequence space before the file's first byte for which data
@@ -259,19 +268,36 @@ impl OrderedReport {
 pub struct ReportWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    earlier: bool,
 }
 
 impl ReportWriter {
-    /// Create (or truncate) the report at `path`, never through a symbolic link.
-    pub fn create(path: &Path) -> Result<ReportWriter, Error> {
-        let file = super::files::create_truncated(path).map_err(|source| Error::Write {
+    /// Open the report at `path` for appending, creating it if needed, never
+    /// through a symbolic link. A report that already holds lines (an
+    /// earlier run into the same folder, whose flow files are kept too)
+    /// keeps them: this run's lines are added after them, on a line of
+    /// their own even if the earlier run was cut off mid-line.
+    pub fn open(path: &Path) -> Result<ReportWriter, Error> {
+        let fail = |source| Error::Write {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut file = super::files::open_appending(path).map_err(fail)?;
+        let len = file.metadata().map_err(fail)?.len();
+        let earlier = len > 0;
+        if earlier && !ends_with_newline(path, len).map_err(fail)? {
+            file.write_all(b"\n").map_err(fail)?;
+        }
         Ok(ReportWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
+            earlier,
         })
+    }
+
+    /// True when the report held lines of an earlier run when it was opened.
+    pub fn has_earlier_lines(&self) -> bool {
+        self.earlier
     }
 
     /// Append one line.
@@ -291,6 +317,19 @@ impl ReportWriter {
             source,
         })
     }
+}
+
+/// Whether the `len` bytes of the file at `path` end with a newline.
+fn ends_with_newline(path: &Path, len: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.seek(SeekFrom::Start(len.saturating_sub(1)))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// Read a report back (for tests and the HTTP pass).
@@ -327,6 +366,7 @@ mod tests {
             bytes: 1,
             gaps: Vec::new(),
             gap_bytes: 0,
+            jumps: Vec::new(),
             truncated: false,
             dropped_before_start: 0,
             end: End::Fin,
@@ -347,6 +387,42 @@ mod tests {
             self.0.lock().unwrap().push(vec!["finish".into()]);
             Ok(())
         }
+    }
+
+    #[test]
+    fn report_of_an_earlier_run_keeps_its_lines_and_gets_ours_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        let mut w = ReportWriter::open(&path).unwrap();
+        assert!(!w.has_earlier_lines());
+        w.write(&record("a", 1)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut w = ReportWriter::open(&path).unwrap();
+        assert!(w.has_earlier_lines());
+        w.write(&record("b", 1)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let files: Vec<String> = read_report(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.file)
+            .collect();
+        assert_eq!(files, ["a", "b"]);
+    }
+
+    #[test]
+    fn report_cut_off_mid_line_gets_our_lines_on_a_line_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        std::fs::write(&path, b"{\"file\":\"cut").unwrap();
+        let mut w = ReportWriter::open(&path).unwrap();
+        w.write(&record("b", 1)).unwrap();
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last: DirectionRecord = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last.file, "b");
+        assert_eq!(text.lines().count(), 2);
     }
 
     #[test]

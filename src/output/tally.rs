@@ -30,6 +30,11 @@ impl Tally {
         let mut len = match piece {
             Piece::Data(d) => d.len() as u64,
             Piece::Gap(n) => n,
+            // Nothing is stored for a jump; it passes while there is room.
+            Piece::Jump(n) => {
+                let full = max_bytes.is_some_and(|max| self.written >= max);
+                return (!full && n > 0).then_some(piece);
+            }
         };
         if let Some(max) = max_bytes {
             let room = max.saturating_sub(self.written);
@@ -56,6 +61,7 @@ impl Tally {
                 }
                 Some(Piece::Gap(len))
             }
+            Piece::Jump(_) => None,
         }
     }
 
@@ -105,6 +111,7 @@ impl Tally {
             bytes: self.written,
             gap_bytes: end.gaps.iter().map(|g| g.1).sum(),
             gaps: end.gaps.clone(),
+            jumps: end.jumps.clone(),
             truncated: self.truncated,
             dropped_before_start: end.dropped_before_start,
             end: end.end,
