@@ -42,6 +42,10 @@ pub struct RunSummary {
     pub packets: u64,
     /// Their captured bytes.
     pub bytes: u64,
+    /// True once the outputs (report, flow-file folder) were set up: a run
+    /// that stopped before, on a usage or setup error, wrote nothing, not
+    /// even its summary.
+    pub started: bool,
     /// TCP connections seen.
     pub connections: u64,
     /// Directions written.
@@ -133,7 +137,7 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
         Source::Files(inputs) => run_files(config, inputs, &mut summary),
     };
     let mut fatal = result.err();
-    if let Some(report) = &config.report {
+    if let Some(report) = config.report.as_ref().filter(|_| summary.started) {
         let record = SummaryRecord::new(&summary, fatal.as_ref(), config.max_memory);
         let written = record.write(&summary_path(report));
         // The error that stopped the run says more than a summary that
@@ -152,6 +156,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
+    summary.started = true;
     let events = outputs.events;
     let mut path = PacketPath::new(config, filter, outputs.sink);
 
@@ -230,6 +235,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
             .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
     }
     let outputs = Outputs::new(config, true)?;
+    summary.started = true;
     let http = outputs.http.clone();
     let events = outputs.events;
     let mut path = PacketPath::new(config, None, outputs.sink);

@@ -25,7 +25,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
                     .unwrap()
                     .to_string_lossy()
                     .into_owned();
-                if rel != "report.xml" && rel != "report.jsonl" {
+                if rel != "report.xml" && rel != "report.jsonl" && rel != "report.summary.json" {
                     out.insert(rel, std::fs::read(&path).unwrap());
                 }
             }
