@@ -420,6 +420,29 @@ pub struct HttpCli {
     pub verbosity: Verbosity,
 }
 
+/// `flowsplit merge -o OUT DIR...`: combine the shards of a split run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit merge",
+    args_override_self = true,
+    about = "Combine the shards of a run split with --shard K/N into the output of a single run"
+)]
+pub struct MergeCli {
+    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl), or the one folder the shards share.
+    #[arg(short = 'o', value_name = "OUT", required = true)]
+    pub out: PathBuf,
+
+    /// Shard folders (each holding report-K-of-N.jsonl), or the one folder all shards wrote into.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl AfterMatches for MergeCli {}
+
 /// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
 /// an argument of the bare form's parser (hidden from `--help`, listed by
 /// `--dump-cli`, so the man page's TCPFLOW OPTIONS section must have it),
@@ -563,6 +586,9 @@ fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
         .filter(|t| !t.no_effect)
         .filter_map(|t| {
             let id = t.id;
+            // The subcommands' parsers do not have these (asking clap about
+            // an id it does not know panics in debug builds).
+            matches.try_get_raw(id).ok()?;
             let given = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
             given.then(|| (matches.index_of(id).unwrap_or(usize::MAX), t))
         })
@@ -681,7 +707,7 @@ pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<
 /// Every parser of the binary, each named as its `--help` names it: the
 /// bare form first, then one per subcommand.
 pub fn commands() -> Vec<clap::Command> {
-    vec![Cli::command(), HttpCli::command()]
+    vec![Cli::command(), HttpCli::command(), MergeCli::command()]
 }
 
 /// Write one JSON object per line for every argument of every parser in

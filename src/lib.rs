@@ -23,6 +23,7 @@ pub mod error;
 pub mod flow;
 pub mod hooks;
 pub mod http;
+pub mod merge;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
