@@ -674,7 +674,8 @@ fn shard_header(
             config.max_pending_per_direction,
             config.max_pending_total,
             config.max_connections,
-            config.max_memory,
+            // Not --max-memory: its default follows the machine's memory,
+            // and the limits are each shard's own anyway (flowsplit(1)).
             &config.udp_tunnels,
             config.output.http_carving().map(|(_, o)| o),
         )
