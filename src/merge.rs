@@ -647,3 +647,119 @@ fn create_new(path: &Path) -> Result<BufWriter<File>, Error> {
             source,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(k: u32, n: u32) -> String {
+        format!(r#"{{"flowsplit_shard":{k},"shards":{n},"inputs":"x","flowsplit":"0"}}"#)
+    }
+
+    fn line(conn: u64, side: u8) -> String {
+        format!(r#"{{"file":"f{conn}-{side}","connection":{conn}}}"#)
+    }
+
+    fn shard(dir: &Path, k: u32, n: u32, body: &[String], directions: u64) -> Shard {
+        let path = dir.join(format!("report-{k}-of-{n}.jsonl"));
+        let done = format!(r#"{{"shard_done":{k},"packets":9,"directions":{directions}}}"#);
+        let mut text = header(k, n) + "\n";
+        for l in body.iter().chain(std::iter::once(&done)) {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let (header, done) = read_ends(&path).unwrap();
+        Shard {
+            dir: dir.to_path_buf(),
+            path,
+            header,
+            done: done.expect("a closing record"),
+        }
+    }
+
+    #[test]
+    fn reports_merge_by_close_event_then_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |e: &str| format!(r#"{{"closed_at":{e}}}"#);
+        let a = shard(
+            dir.path(),
+            0,
+            2,
+            &[at("5"), line(1, 0), line(1, 1), at("\"end\""), line(4, 0)],
+            3,
+        );
+        let b = shard(
+            dir.path(),
+            1,
+            2,
+            &[
+                at("3"),
+                line(2, 0),
+                at("5"),
+                line(3, 0),
+                line(3, 1),
+                at("\"end\""),
+                line(2, 1),
+            ],
+            4,
+        );
+        let out = dir.path().join("report.jsonl");
+        assert_eq!(merge_reports(&[a, b], &out).unwrap(), 7);
+        let want: Vec<String> = [(2, 0), (1, 0), (1, 1), (3, 0), (3, 1), (2, 1), (4, 0)]
+            .iter()
+            .map(|&(c, s)| line(c, s) + "\n")
+            .collect();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want.concat());
+    }
+
+    #[test]
+    fn a_report_with_fewer_lines_than_its_closing_record_says_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = shard(
+            dir.path(),
+            0,
+            1,
+            &[r#"{"closed_at":"end"}"#.into(), line(1, 0)],
+            2,
+        );
+        let e = merge_reports(&[a], &dir.path().join("r")).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("1 direction lines where its closing record says 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn indexes_merge_by_flow_file_and_keep_a_connection_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = |f: &str| format!("{{\"http_order\":\"{f}\"}}\n");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(
+            &a,
+            mark("b.1") + "{\"n\":1}\n{\"n\":2}\n" + &mark("d.1") + "{\"n\":5}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            mark("a.9") + "{\"n\":0}\n" + &mark("c.1") + "{\"n\":3}\n{\"n\":4}\n",
+        )
+        .unwrap();
+        let out = dir.path().join("http.jsonl");
+        merge_indexes(&[a, b], &out).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        let want: String = (0..6).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_index_without_marks_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("http.jsonl");
+        std::fs::write(&a, "{\"n\":1}\n").unwrap();
+        let e = merge_indexes(&[a], &dir.path().join("out.jsonl")).unwrap_err();
+        assert!(e.to_string().contains("not a shard's index"), "{e}");
+    }
+}

@@ -186,9 +186,6 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         emit_stats(events, figures, None, path.sink.as_ref(), true);
     }
     path.finish(summary)?;
-    if let (Some(spec), Some(report)) = (config.shard, &config.report) {
-        finish_shard_report(report, spec, summary)?;
-    }
     if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
         let carved = match config.shard {
@@ -197,6 +194,10 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         };
         summary.http_bodies = carved.bodies;
         summary.input_errors.extend(carved.errors);
+    }
+    // Last: the record saying the shard finished, HTTP pass included.
+    if let (Some(spec), Some(report)) = (config.shard, &config.report) {
+        finish_shard_report(report, spec, summary)?;
     }
     Ok(())
 }
@@ -209,6 +210,11 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
 /// through the same path as a file's, and flushes once a second: nothing
 /// slow ever keeps the ring from being drained.
 fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Result<(), Error> {
+    if config.shard.is_some() {
+        return Err(Error::Usage(
+            "--shard splits capture files, not a live capture".into(),
+        ));
+    }
     // Open the interface first: without the rights to capture nothing else is done.
     let cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
@@ -226,11 +232,6 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     ] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
-    }
-    if config.shard.is_some() {
-        return Err(Error::Usage(
-            "--shard splits capture files, not a live capture".into(),
-        ));
     }
     let outputs = Outputs::new(config, true, None)?;
     let http = outputs.http.clone();
