@@ -458,6 +458,20 @@ fn incomplete_foreign_duplicate_and_unfinished_sets_are_refused_and_nothing_is_w
     let empty = t.join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     assert_refused(t, &[&sa[0], &empty], "no shard report");
+    // Shards sharing one folder with -e http each carved the others' flows.
+    let shared = t.join("shared-http");
+    for k in 0..2 {
+        run(
+            &shared,
+            Some((k, 2)),
+            &["-e", "http", "-r", a.to_str().expect("utf-8")],
+        );
+    }
+    assert_refused(
+        t,
+        &[&shared],
+        "2 shards share this folder and carved HTTP (-e http)",
+    );
     // A shard that did not finish has no closing record.
     let report = sa[1].join("report-1-of-3.jsonl");
     let text = std::fs::read_to_string(&report).expect("report");
