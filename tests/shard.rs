@@ -557,3 +557,30 @@ fn shard_usage_errors_exit_2() {
         assert!(stderr.contains(message), "{extra:?}: {stderr}");
     }
 }
+
+#[test]
+fn several_inputs_with_a_folder_per_server_port_split_and_merge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/http");
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(&http)
+        .expect("testdata/http/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    captures.sort();
+    assert!(
+        captures.len() > 10,
+        "testdata/http/ holds the HTTP captures"
+    );
+    let mut args = vec!["-e", "http", "-T", "%b/%A.%a-%B.%b%C%c"];
+    for c in &captures {
+        args.extend(["-r", c.to_str().expect("utf-8 path")]);
+    }
+    assert_split_equals_single(tmp.path(), "sub", &[2, 3], &args);
+    // Each server-port folder has its own index, merged from the shards'.
+    let indexes = walkdir::WalkDir::new(tmp.path().join("sub-merged-3"))
+        .into_iter()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() == "http.jsonl"))
+        .count();
+    assert!(indexes > 10, "only {indexes} indexes");
+}
