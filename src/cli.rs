@@ -21,6 +21,7 @@ use flowsplit::hooks::Hooks;
 use flowsplit::http::HttpOptions;
 use flowsplit::output::naming::{file_letter_refusal, FILE_LETTERS};
 use flowsplit::output::{ConsoleFormat, ConsoleOptions, EventTarget};
+use flowsplit::shard::ShardSpec;
 use flowsplit::Error;
 use std::path::PathBuf;
 
@@ -164,6 +165,10 @@ pub struct Cli {
     /// Keep connection state within SIZE bytes (512M, 2G, ...; default 1G, or a quarter of physical memory if less). Past it, holes of the largest out-of-order buffers are given up, then the least recently active connections are closed ("evicted").
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = parse_memory)]
     pub max_memory: Option<u64>,
+
+    /// Keep only shard K of N (0 <= K < N): the connections whose stable symmetric hash falls in shard K; the report is report-K-of-N.jsonl. Combine the N shards with flowsplit merge.
+    #[arg(long = "shard", value_name = "K/N", value_parser = ShardSpec::parse)]
+    pub shard: Option<ShardSpec>,
 
     /// Also decode tunnel KIND (vxlan, geneve, teredo, gtp-u, ayiya, l2tp) on UDP PORT. Repeatable.
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
@@ -336,13 +341,34 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => flowsplit::output::files::default_max_open(),
         };
+        if let Some(spec) = self.shard {
+            let conflict = if inputs_empty {
+                Some("a live capture (it splits capture files)")
+            } else if console.is_some() {
+                Some("-c, -C or -D (a shard writes flow files)")
+            } else if self.report.is_some() || self.no_report {
+                Some("--report or --no-report (a shard's report is report-K-of-N.jsonl in the output folder, where flowsplit merge reads it)")
+            } else {
+                None
+            };
+            if let Some(what) = conflict {
+                return Err(Error::Usage(format!(
+                    "--shard {}/{} cannot be used with {what}",
+                    spec.index, spec.count
+                )));
+            }
+        }
         let report = if self.no_report || (console.is_some() && self.report.is_none()) {
             // Console modes write no flow files, so no report unless asked for.
             None
         } else {
+            let default_name = match self.shard {
+                Some(spec) => spec.report_name(),
+                None => DEFAULT_REPORT_NAME.to_string(),
+            };
             Some(
                 self.report
-                    .unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)),
+                    .unwrap_or_else(|| self.outdir.join(default_name)),
             )
         };
         let threads = match self.threads {
@@ -381,6 +407,7 @@ impl Cli {
             threads,
             user: self.user,
             hooks: Hooks::default(),
+            shard: self.shard,
         })
     }
 }
@@ -405,6 +432,29 @@ pub struct HttpCli {
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
+
+/// `flowsplit merge -o OUT DIR...`: combine the shards of a split run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit merge",
+    args_override_self = true,
+    about = "Combine the shards of a run split with --shard K/N into the output of a single run"
+)]
+pub struct MergeCli {
+    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl), or the one folder the shards share.
+    #[arg(short = 'o', value_name = "OUT", required = true)]
+    pub out: PathBuf,
+
+    /// Shard folders (each holding report-K-of-N.jsonl), or the one folder all shards wrote into.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl AfterMatches for MergeCli {}
 
 /// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
 /// an argument of the bare form's parser (hidden from `--help`, listed by
@@ -665,7 +715,7 @@ pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<
 /// Every parser of the binary, each named as its `--help` names it: the
 /// bare form first, then one per subcommand.
 pub fn commands() -> Vec<clap::Command> {
-    vec![Cli::command(), HttpCli::command()]
+    vec![Cli::command(), HttpCli::command(), MergeCli::command()]
 }
 
 /// Write one JSON object per line for every argument of every parser in

@@ -61,6 +61,10 @@ pub struct Config {
     pub user: Option<String>,
     /// Where notices and reading progress go; by default nowhere.
     pub hooks: crate::hooks::Hooks,
+    /// Keep only this shard's connections (`--shard K/N`): the report then
+    /// starts with the shard's identity and marks the close events (see
+    /// [`crate::shard`]). `None`: every connection, a plain report.
+    pub shard: Option<crate::shard::ShardSpec>,
 }
 
 /// Where packets come from.
@@ -201,6 +205,7 @@ impl Config {
             events: None,
             user: None,
             hooks: crate::hooks::Hooks::default(),
+            shard: None,
         }
     }
 }

@@ -98,6 +98,10 @@ pub enum Error {
     /// that could not be installed (exit code 1, never 2).
     #[error("{0}")]
     Internal(String),
+
+    /// `flowsplit merge` refused a set of shards, or could not place a file.
+    #[error("merge: {0}")]
+    Merge(String),
 }
 
 impl Error {

@@ -10,7 +10,7 @@
 
 mod cli;
 
-use cli::{Cli, HttpCli};
+use cli::{Cli, HttpCli, MergeCli};
 use flowsplit::hooks::{Notice, Progress};
 use flowsplit::Error;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,7 +29,7 @@ type Subcommand = fn(Vec<OsString>) -> Result<Done, Error>;
 /// `flowsplit -r x.pcap port 80` works as in tcpflow. A new subcommand is
 /// one entry here and one parser in `cli.rs` (which `--dump-cli`, and so
 /// the man page test, must list too).
-const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http)];
+const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http), ("merge", merge)];
 
 /// How a subcommand ended when no error stopped it.
 #[derive(Debug, Default)]
@@ -141,6 +141,28 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     });
     Ok(Done {
         errors: s.errors,
+        closing,
+    })
+}
+
+/// `flowsplit merge -o OUT DIR...`: combine the shards of a split run.
+fn merge(args: Vec<OsString>) -> Result<Done, Error> {
+    let Some(cli) = cli::parse::<MergeCli>(args)? else {
+        return Ok(Done::default());
+    };
+    let s = flowsplit::merge::merge(&cli.out, &cli.dirs)?;
+    let closing = (!cli.verbosity.quiet).then(|| {
+        format!(
+            "merged {} shards into {}: {} files linked, {} report lines, {} HTTP indexes",
+            s.shards,
+            cli.out.display(),
+            s.linked,
+            s.report_lines,
+            s.indexes
+        )
+    });
+    Ok(Done {
+        errors: Vec::new(),
         closing,
     })
 }

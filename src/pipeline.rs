@@ -29,6 +29,7 @@ use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
 use crate::parallel::{Inline, SegmentSink, Sharded};
 use std::collections::HashMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -155,15 +156,18 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         crate::capture::live::drop_privileges(user)?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
-    let outputs = Outputs::new(config, false)?;
-    summary.started = true;
-    let events = outputs.events;
-    let mut path = PacketPath::new(config, filter, outputs.sink);
-
     let sources: Vec<(PathBuf, Capture)> = inputs
         .iter()
         .flat_map(|input| expand(input, &mut summary.input_errors))
         .collect();
+    let header = match config.shard {
+        Some(spec) => Some(shard_header(config, spec, &sources)?),
+        None => None,
+    };
+    let outputs = Outputs::new(config, false, header.as_ref())?;
+    summary.started = true;
+    let events = outputs.events;
+    let mut path = PacketPath::new(config, filter, outputs.sink);
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
         p.start(total_bytes(&sources));
@@ -201,9 +205,17 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     path.finish(summary)?;
     if let Some((outdir, http_options)) = config.output.http_carving() {
-        let carved = crate::http::carve_dirs(std::slice::from_ref(outdir), http_options)?;
+        let dirs = std::slice::from_ref(outdir);
+        let carved = match config.shard {
+            Some(_) => crate::http::carve_dirs_marked(dirs, http_options)?,
+            None => crate::http::carve_dirs(dirs, http_options)?,
+        };
         summary.http_bodies = carved.bodies;
         summary.input_errors.extend(carved.errors);
+    }
+    // Last: the record saying the shard finished, HTTP pass included.
+    if let (Some(spec), Some(report)) = (config.shard, &config.report) {
+        finish_shard_report(report, spec, summary)?;
     }
     Ok(())
 }
@@ -216,6 +228,11 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
 /// through the same path as a file's, and flushes once a second: nothing
 /// slow ever keeps the ring from being drained.
 fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Result<(), Error> {
+    if config.shard.is_some() {
+        return Err(Error::Usage(
+            "--shard splits capture files, not a live capture".into(),
+        ));
+    }
     // Open the interface first: without the rights to capture nothing else is done.
     let cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
@@ -234,7 +251,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
     }
-    let outputs = Outputs::new(config, true)?;
+    let outputs = Outputs::new(config, true, None)?;
     summary.started = true;
     let http = outputs.http.clone();
     let events = outputs.events;
@@ -388,6 +405,8 @@ struct PacketPath {
     fatal: Option<Error>,
     /// A link type met on the current input that cannot be decoded.
     unsupported: Option<LinkType>,
+    /// Keep only this shard's connections (`--shard`).
+    shard: Option<crate::shard::ShardSpec>,
 }
 
 impl PacketPath {
@@ -403,6 +422,7 @@ impl PacketPath {
             bytes: 0,
             fatal: None,
             unsupported: None,
+            shard: config.shard,
         }
     }
 
@@ -419,6 +439,14 @@ impl PacketPath {
             }
         }
         match self.decoder.decode(pkt) {
+            Ok(seg) if self.shard.is_some_and(|s| !s.keeps(&seg.tuple)) => {
+                // Another shard's: nothing of it is kept, but capture time
+                // moves on at this packet as in a single run, so idle and
+                // lingering connections close at the same packet.
+                if let Err(e) = self.sink.tick(seg.ts, self.packets) {
+                    self.fatal = Some(e);
+                }
+            }
             Ok(seg) => {
                 if let Err(e) = self.sink.segment(&seg, self.packets, input) {
                     self.fatal = Some(e);
@@ -468,7 +496,12 @@ impl Outputs {
     /// Flow tables writing files (or to the console), the ordered report,
     /// the event stream and, in live mode with `-e http`, per-connection
     /// HTTP carving. `live` makes every output flush promptly.
-    fn new(config: &Config, live: bool) -> Result<Outputs, Error> {
+    /// `shard` is the header of a shard's report (`--shard`).
+    fn new(
+        config: &Config,
+        live: bool,
+        shard: Option<&crate::shard::Header>,
+    ) -> Result<Outputs, Error> {
         let template = Template::parse(&config.template)?;
         let events = config
             .events
@@ -481,12 +514,24 @@ impl Outputs {
             .map(ReportWriter::open)
             .transpose()?;
         if let (Some(writer), Some(path)) = (&report, &config.report) {
+            if writer.has_earlier_lines() && shard.is_some() {
+                // A shard's files must be a single run's: a second run into
+                // the folder would name its files c1 and double the report.
+                return Err(Error::Usage(format!(
+                    "{} already holds a shard's report: run each shard into a new or empty folder",
+                    path.display()
+                )));
+            }
             if writer.has_earlier_lines() {
                 config
                     .hooks
                     .notify(&crate::hooks::Notice::ReportAppended { path: path.clone() });
             }
         }
+        let report = match (report, shard) {
+            (Some(w), Some(header)) => Some(w.for_shard(header)?),
+            (report, _) => report,
+        };
         let mut http = None;
         let carving = config.output.http_carving().filter(|_| live);
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
@@ -641,6 +686,77 @@ fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
         }
         Input::Path(p) => vec![(p.clone(), Capture::File(p.clone()))],
     }
+}
+
+/// The first record of shard `spec`'s report: the shard, the split and
+/// the identity of `sources` and of the settings that shape the output.
+/// Every shard must read the same files, so standard input is refused.
+fn shard_header(
+    config: &Config,
+    spec: crate::shard::ShardSpec,
+    sources: &[(PathBuf, Capture)],
+) -> Result<crate::shard::Header, Error> {
+    let mut files = Vec::with_capacity(sources.len());
+    for (_, source) in sources {
+        match source {
+            Capture::File(p) => files.push(p.as_path()),
+            Capture::Stdin => {
+                return Err(Error::Usage(
+                    "--shard: every shard must read the same capture files, not standard input"
+                        .into(),
+                ))
+            }
+        }
+    }
+    let settings = format!(
+        "{:?}",
+        (
+            &config.filter,
+            &config.template,
+            config.max_bytes,
+            config.idle_timeout,
+            config.max_pending_per_direction,
+            config.max_pending_total,
+            config.max_connections,
+            // Not --max-memory: its default follows the machine's memory,
+            // and the limits are each shard's own anyway (flowsplit(1)).
+            &config.udp_tunnels,
+            config.output.http_carving().map(|(_, o)| o),
+        )
+    );
+    Ok(crate::shard::Header {
+        flowsplit_shard: spec.index,
+        shards: spec.count,
+        inputs: crate::shard::identity(&settings, &files)?,
+        flowsplit: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// Append the last record of shard `spec`'s report at `path`, which says
+/// the shard finished (see [`crate::shard::Done`]).
+fn finish_shard_report(
+    path: &Path,
+    spec: crate::shard::ShardSpec,
+    summary: &RunSummary,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let wrap = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let done = crate::shard::Done {
+        shard_done: spec.index,
+        packets: summary.packets,
+        directions: summary.directions,
+    };
+    let mut line = serde_json::to_vec(&done).map_err(|e| wrap(e.into()))?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(wrap)?;
+    f.write_all(&line).map_err(wrap)
 }
 
 /// A reader that tells the progress hook, if any, the bytes it reads.

@@ -201,6 +201,18 @@ pub(crate) fn write_indexes(
     folders: impl Iterator<Item = PathBuf>,
     lines: impl Iterator<Item = io::Result<IndexLine>>,
 ) -> (u64, Vec<Error>) {
+    write_indexes_marked(base, folders, lines, false)
+}
+
+/// [`write_indexes`]; with `marked` (a shard's index, see
+/// [`crate::shard`]), an [`OrderMark`] line goes before each connection's
+/// lines, so that `flowsplit merge` can put the shards' lines in order.
+pub(crate) fn write_indexes_marked(
+    base: &Path,
+    folders: impl Iterator<Item = PathBuf>,
+    lines: impl Iterator<Item = io::Result<IndexLine>>,
+    marked: bool,
+) -> (u64, Vec<Error>) {
     let mut lines = lines.peekable();
     let mut folders = folders.peekable();
     let (mut written, mut errors) = (0, Vec::new());
@@ -219,7 +231,7 @@ pub(crate) fn write_indexes(
             folders.next();
         }
         let path = base.join(&folder).join(INDEX_NAME);
-        let result = write_index(&path, &folder, &mut lines);
+        let result = write_index(&path, &folder, &mut lines, marked);
         if let Some(Err(_)) = lines.peek() {
             if let Some(Err(source)) = lines.next() {
                 errors.push(Error::Write { path, source });
@@ -241,17 +253,43 @@ pub(crate) fn write_indexes(
 }
 
 /// Write the index at `path` with the lines of `lines` that are `folder`'s.
-fn write_index<I>(path: &Path, folder: &Path, lines: &mut Peekable<I>) -> io::Result<()>
+fn write_index<I>(
+    path: &Path,
+    folder: &Path,
+    lines: &mut Peekable<I>,
+    marked: bool,
+) -> io::Result<()>
 where
     I: Iterator<Item = io::Result<IndexLine>>,
 {
     // Never through a link planted where the index goes.
     let file = crate::output::files::create_truncated(path)?;
     let mut w = BufWriter::new(file);
+    let mut last: Option<String> = None;
     while let Some(Ok(l)) = lines.next_if(|l| matches!(l, Ok(l) if l.folder == folder)) {
+        if marked && last.as_deref() != Some(l.file.as_str()) {
+            serde_json::to_writer(
+                &mut w,
+                &OrderMark {
+                    http_order: &l.file,
+                },
+            )?;
+            w.write_all(b"\n")?;
+            last = Some(l.file.clone());
+        }
         w.write_all(&l.line)?;
     }
     w.flush()
+}
+
+/// The line before a connection's lines in a shard's index: the flow file
+/// the index sorts them by (its response flow, else its request flow).
+/// Lines of a single run's index are in this order, byte-wise, and within
+/// a connection in the order they are in.
+#[derive(Serialize)]
+pub(crate) struct OrderMark<'a> {
+    /// The flow file name, relative to the index's folder.
+    pub http_order: &'a str,
 }
 
 /// Gaps per flow file, read from a `report.jsonl` (see [`each_gap_list`]),

@@ -104,6 +104,17 @@ pub struct CarveSummary {
 /// Fails only if a folder in `dirs` cannot be opened; problems with single
 /// files are listed in [`CarveSummary::errors`].
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
+    carve(dirs, opts, false)
+}
+
+/// [`carve_dirs`] for a shard (`--shard`): each index also has a
+/// `{"http_order": FILE}` line before each connection's lines, the key
+/// `flowsplit merge` merges the shards' indexes by.
+pub fn carve_dirs_marked(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
+    carve(dirs, opts, true)
+}
+
+fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSummary, Error> {
     for d in dirs {
         if let Err(source) = std::fs::read_dir(d) {
             return Err(Error::Open {
@@ -138,7 +149,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         });
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
     summary.errors.append(&mut found_errors);
-    carved.finish(folders, &mut summary);
+    carved.finish(folders, &mut summary, marked);
     Ok(summary)
 }
 
@@ -207,7 +218,7 @@ impl Carved {
 
     /// Write every folder's index and add the counts and the errors (in
     /// connection order) to `summary`.
-    fn finish(mut self, folders: Vec<PathBuf>, summary: &mut CarveSummary) {
+    fn finish(mut self, folders: Vec<PathBuf>, summary: &mut CarveSummary, marked: bool) {
         summary.messages += self.messages;
         summary.bodies += self.bodies;
         summary.incomplete += self.incomplete;
@@ -219,7 +230,9 @@ impl Carved {
         summary.errors.append(&mut self.index_errors);
         let spill_dir = self.index.dir().to_path_buf();
         let (written, errors) = match self.index.finish() {
-            Ok(lines) => index::write_indexes(Path::new(""), folders.into_iter(), lines),
+            Ok(lines) => {
+                index::write_indexes_marked(Path::new(""), folders.into_iter(), lines, marked)
+            }
             Err(source) => (
                 0,
                 vec![Error::Write {

@@ -232,7 +232,7 @@ impl OrderedReport {
     /// Write one record's line and event; hand finished connections to the hook.
     fn emit(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
         if let Some(w) = self.writer.as_mut() {
-            w.write(&record)?;
+            w.write_closed(key.event, &record)?;
         }
         if let Some(e) = &self.events {
             e.emit(&Event::Close { record: &record });
@@ -268,7 +268,12 @@ impl OrderedReport {
 pub struct ReportWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    /// True when the file held an earlier run's lines when opened.
     earlier: bool,
+    /// A shard's report (see [`crate::shard`]): the close event of the
+    /// last line written, so that a `closed_at` record goes before each
+    /// run of lines closed by the same packet. `None` for a plain report.
+    shard_event: Option<Option<u64>>,
 }
 
 impl ReportWriter {
@@ -292,12 +297,44 @@ impl ReportWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
             earlier,
+            shard_event: None,
         })
     }
 
     /// True when the report held lines of an earlier run when it was opened.
     pub fn has_earlier_lines(&self) -> bool {
         self.earlier
+    }
+
+    /// Make this a shard's report: `header` is its first line, and a
+    /// [`crate::shard::ClosedAt`] record goes before each run of lines
+    /// closed by the same packet ([`ReportWriter::write_closed`]).
+    pub fn for_shard(mut self, header: &crate::shard::Header) -> Result<ReportWriter, Error> {
+        self.write_json(header)?;
+        self.shard_event = Some(None);
+        Ok(self)
+    }
+
+    /// Append one line closed by packet `event` (`u64::MAX`: end of
+    /// input); in a shard's report, after the `closed_at` record when the
+    /// event is not the last line's.
+    pub fn write_closed(&mut self, event: u64, record: &DirectionRecord) -> Result<(), Error> {
+        if let Some(last) = self.shard_event {
+            if last != Some(event) {
+                self.write_json(&crate::shard::ClosedAt::new(event))?;
+                self.shard_event = Some(Some(event));
+            }
+        }
+        self.write(record)
+    }
+
+    fn write_json(&mut self, value: &impl Serialize) -> Result<(), Error> {
+        let wrap = |e: std::io::Error| Error::Write {
+            path: self.path.clone(),
+            source: e,
+        };
+        serde_json::to_writer(&mut self.out, value).map_err(|e| wrap(e.into()))?;
+        self.out.write_all(b"\n").map_err(wrap)
     }
 
     /// Append one line.
