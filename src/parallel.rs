@@ -56,6 +56,9 @@ pub trait SegmentSink {
     /// after [`SegmentSink::open_connections`], it is of the same batch or
     /// a later one).
     fn memory(&self) -> u64;
+    /// From the next segment on, whether segments of connections that are
+    /// not open open new ones (see [`FlowTable::set_start_new`]).
+    fn set_start_new(&mut self, on: bool);
 }
 
 /// One flow table in the reading thread.
@@ -123,6 +126,10 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
     fn memory(&self) -> u64 {
         self.table.memory()
     }
+
+    fn set_start_new(&mut self, on: bool) {
+        self.table.set_start_new(on);
+    }
 }
 
 /// A segment's fields, its payload kept in the batch's arena.
@@ -147,12 +154,16 @@ struct SegMeta {
 const IN_ARENA: u32 = u32::MAX;
 
 /// What a worker is told, in order.
+// Nearly every item is a segment: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Segment(SegMeta),
     /// A new second of capture time began at this packet.
     Tick(Timestamp, u64),
     /// Flush the flow table's output.
     Flush,
+    /// [`FlowTable::set_start_new`] from here on.
+    StartNew(bool),
 }
 
 #[derive(Default)]
@@ -487,6 +498,12 @@ impl SegmentSink for Sharded {
             .map(|l| l.memory.load(Ordering::Acquire))
             .sum()
     }
+
+    fn set_start_new(&mut self, on: bool) {
+        for batch in &mut self.batches {
+            batch.items.push(Item::StartNew(on));
+        }
+    }
 }
 
 /// What a worker shares with the others and the reader.
@@ -544,6 +561,10 @@ fn work<C: StreamConsumer>(
                 let result = match item {
                     Item::Tick(ts, packet_no) => table.tick(*ts, *packet_no, on_close),
                     Item::Flush => table.flush(),
+                    Item::StartNew(on) => {
+                        table.set_start_new(*on);
+                        Ok(())
+                    }
                     Item::Segment(m) => {
                         let seg = Segment {
                             ts: m.ts,

@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
@@ -135,22 +136,31 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
 /// Read `inputs` in order, then carve HTTP bodies when asked.
 fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
-        crate::capture::live::drop_privileges(user)?;
+        crate::capture::live::drop_privileges(user, config.chroot.as_deref())?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
     let events = outputs.events;
     let mut path = PacketPath::new(config, filter, outputs.sink);
 
-    let sources: Vec<(PathBuf, Capture)> = inputs
-        .iter()
-        .flat_map(|input| expand(input, &mut summary.input_errors))
-        .collect();
+    // The inputs, then those read only to finish connections (`-R`).
+    let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();
+    for (list, finish) in [(inputs, false), (&config.finish_inputs[..], true)] {
+        for input in list {
+            let expanded = expand(input, &mut summary.input_errors);
+            sources.extend(expanded.into_iter().map(|(n, c)| (n, c, finish)));
+        }
+    }
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
-        p.start(total_bytes(&sources));
+        p.start(total_bytes(sources.iter().map(|(_, c, _)| c)));
     }
-    for (name, source) in sources {
+    let mut finishing = false;
+    for (name, source, finish) in sources {
+        if finish != finishing {
+            finishing = finish;
+            path.sink.set_start_new(!finish);
+        }
         path.unsupported = None;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
@@ -201,7 +211,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     // Open the interface first: without the rights to capture nothing else is done.
     let cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
-        drop_privileges(user)?;
+        drop_privileges(user, config.chroot.as_deref())?;
     }
     // From here on a signal only sets the flag: the capture thread sees it
     // within one read timeout, and a second signal during shutdown changes
@@ -369,6 +379,8 @@ struct PacketPath {
     fatal: Option<Error>,
     /// A link type met on the current input that cannot be decoded.
     unsupported: Option<LinkType>,
+    /// Where packets that carried no TCP segment go (`-w`), if anywhere.
+    unprocessed: Option<Unprocessed>,
 }
 
 impl PacketPath {
@@ -384,6 +396,7 @@ impl PacketPath {
             bytes: 0,
             fatal: None,
             unsupported: None,
+            unprocessed: config.unprocessed.as_deref().map(Unprocessed::new),
         }
     }
 
@@ -394,27 +407,51 @@ impl PacketPath {
         }
         self.packets += 1;
         self.bytes += pkt.data.len() as u64;
+        if let Some(w) = self.unprocessed.as_mut() {
+            if let Err(e) = w.seen(pkt.link) {
+                self.fatal = Some(e);
+                return;
+            }
+        }
         if let Some(f) = self.filter.as_mut() {
             if !f.matches(pkt) {
                 return;
             }
         }
-        match self.decoder.decode(pkt) {
+        let skip = match self.decoder.decode(pkt) {
             Ok(seg) => {
                 if let Err(e) = self.sink.segment(&seg, self.packets, input) {
                     self.fatal = Some(e);
                 }
+                return;
             }
-            Err(crate::decode::Skip::UnsupportedLink(_)) => {
-                self.unsupported.get_or_insert(pkt.link);
+            Err(skip) => skip,
+        };
+        if let crate::decode::Skip::UnsupportedLink(_) = skip {
+            self.unsupported.get_or_insert(pkt.link);
+        }
+        // As tcpflow's -w: frames that are not IP are not written, and a
+        // fragment held for reassembly is being processed.
+        if !matches!(
+            skip,
+            crate::decode::Skip::FragmentHeld | crate::decode::Skip::NotIp
+        ) {
+            if let Some(w) = self.unprocessed.as_mut() {
+                if let Err(e) = w.write(pkt) {
+                    self.fatal = Some(e);
+                }
             }
-            Err(_) => {}
         }
     }
 
     /// Close every connection and write the rest of the report.
     fn finish(self, summary: &mut RunSummary) -> Result<(), Error> {
         summary.packets = self.packets;
+        if let Some(w) = self.unprocessed {
+            if let Err(e) = w.finish() {
+                summary.input_errors.push(e);
+            }
+        }
         let finished = self.sink.finish();
         if let Ok(stats) = &finished {
             summary.connections = stats.connections;
@@ -498,7 +535,7 @@ impl Outputs {
         };
         let sink = match &config.output {
             Output::Console(opts) => {
-                let console = ConsoleSink::stdout(*opts, live);
+                let console = ConsoleSink::stdout(opts.clone(), live)?;
                 let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
                 tables_behind(vec![FlowTable::new(table_config, consumer)], report)
             }
@@ -625,10 +662,9 @@ impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
 }
 
 /// The bytes of all input files together (standard input is not counted).
-fn total_bytes(sources: &[(PathBuf, Capture)]) -> u64 {
+fn total_bytes<'a>(sources: impl Iterator<Item = &'a Capture>) -> u64 {
     sources
-        .iter()
-        .filter_map(|(_, s)| match s {
+        .filter_map(|s| match s {
             Capture::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Capture::Stdin => None,
         })

@@ -43,7 +43,7 @@ pub use encap::{Encap, EncapPath, Layer, LayerKind, MAX_LAYERS};
 pub use frag::{FragmentLimits, FragmentStats};
 pub use tunnel::{DecodeOptions, UdpTunnel};
 
-use crate::capture::{Packet, Timestamp};
+use crate::capture::{LinkType, Packet, Timestamp};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
@@ -262,6 +262,9 @@ impl Decoder {
     pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
         let handler = link::link_handler(pkt.link).ok_or(Skip::UnsupportedLink(pkt.link.0))?;
         let mut ctx = encap::Ctx::new(&self.opts);
+        if pkt.link == LinkType::ETHERNET {
+            ctx.encap.macs = pkt.data.get(..12).and_then(|b| b.try_into().ok());
+        }
         let step = handler(pkt.data, &mut ctx)?;
         let seg = walk(step, &mut ctx, pkt.ts, &mut self.frags)?;
         self.last = (ctx.encap, ctx.tunnel_id());

@@ -29,8 +29,8 @@ use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
 use std::net::IpAddr;
 
-/// Who a direction is: fixed when the connection opens, except `first_ts`
-/// and `layers`, which are set by its first packet (before any piece is
+/// Who a direction is: fixed when the connection opens, except `first_ts`,
+/// `layers` and `client`, which are set by its first packet (before any piece is
 /// handed over). A view the table builds for each call from what the
 /// connection keeps once for both directions.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,9 @@ pub struct DirectionInfo<'a> {
     /// How the first packet arrived (shared with other directions that
     /// came the same way).
     pub layers: Option<&'a Layers>,
+    /// The direction's first packet was a SYN without ACK: it is the
+    /// client's (tcpflow's client-to-server direction).
+    pub client: bool,
 }
 
 impl DirectionInfo<'_> {
@@ -57,6 +60,7 @@ impl DirectionInfo<'_> {
             counter,
             first_ts: Timestamp::default(),
             layers: None,
+            client: false,
         }
     }
 }

@@ -83,6 +83,9 @@ struct Side<S> {
     first_ts: Timestamp,
     /// How its first packet arrived.
     layers: Option<Arc<Layers>>,
+    /// Its first packet was a SYN without ACK (tcpflow's client-to-server
+    /// direction, blue with `-g`).
+    client: bool,
 }
 
 impl<S: Default> Side<S> {
@@ -92,6 +95,7 @@ impl<S: Default> Side<S> {
             stream: S::default(),
             first_ts: Timestamp::default(),
             layers: None,
+            client: false,
         }
     }
 }
@@ -106,13 +110,19 @@ struct Ident {
 
 impl Ident {
     /// The consumers' view of the direction.
-    fn info<'a>(self, first_ts: Timestamp, layers: Option<&'a Layers>) -> DirectionInfo<'a> {
+    fn info<'a>(
+        self,
+        first_ts: Timestamp,
+        layers: Option<&'a Layers>,
+        client: bool,
+    ) -> DirectionInfo<'a> {
         DirectionInfo {
             tuple: self.tuple,
             connection: self.connection,
             counter: self.counter,
             first_ts,
             layers,
+            client,
         }
     }
 }
@@ -321,11 +331,12 @@ impl<C: StreamConsumer> Streams<C> {
             stream,
             first_ts,
             layers,
+            client,
         } = side;
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream,
-            info: ident.info(*first_ts, layers.as_deref()),
+            info: ident.info(*first_ts, layers.as_deref(), *client),
         };
         let result = f(dir, &mut out);
         self.ledger
@@ -343,7 +354,7 @@ impl<C: StreamConsumer> Streams<C> {
         end: End,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.ledger.release(shard, Held::of(&self.consumer, &side));
-        let info = ident.info(side.first_ts, side.layers.as_deref());
+        let info = ident.info(side.first_ts, side.layers.as_deref(), side.client);
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream: &mut side.stream,
@@ -381,6 +392,9 @@ pub struct FlowTable<C: StreamConsumer> {
     now: Timestamp,
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
     event: u64,
+    /// Whether a segment of a connection not open yet opens one (false
+    /// while reading tcpflow's `-R` inputs, only to finish connections).
+    start_new: bool,
 }
 
 impl<C: StreamConsumer> FlowTable<C> {
@@ -400,7 +414,15 @@ impl<C: StreamConsumer> FlowTable<C> {
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
+            start_new: true,
         }
+    }
+
+    /// Whether segments of connections that are not open open new ones
+    /// (the default); with `false`, they are ignored and only connections
+    /// already open go on (tcpflow's `-R`: read only to finish them).
+    pub fn set_start_new(&mut self, on: bool) {
+        self.start_new = on;
     }
 
     /// What one open connection with nothing buffered costs, as the budget
@@ -476,7 +498,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         for conn in self.conns.values_mut() {
             let idents = [conn.ident(0), conn.ident(1)];
             for (side, ident) in conn.sides.iter_mut().zip(idents) {
-                let info = ident.info(side.first_ts, side.layers.as_deref());
+                let info = ident.info(side.first_ts, side.layers.as_deref(), side.client);
                 self.streams.consumer.flush(&mut side.stream, &info)?;
             }
         }
@@ -514,7 +536,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         let shard = key.budget_shard();
         let counter = self.end_if_reused(key, side, seg, on_close)?;
         if !self.conns.contains_key(&key)
-            && !self.admit(key, side, seg, packet_no, counter, on_close)?
+            && (!self.start_new || !self.admit(key, side, seg, packet_no, counter, on_close)?)
         {
             return Ok(());
         }
@@ -534,6 +556,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         if this.dir.is_unseen() {
             this.first_ts = seg.ts;
             this.layers = Some(self.layers.get(&seg.encap));
+            this.client = seg.flags.syn() && !seg.flags.ack();
         }
         streams.tracked(shard, ident, this, |dir, out| dir.segment(seg, limits, out))?;
         if streams.ledger.pending(shard) > limits.max_pending_total {

@@ -2,7 +2,7 @@
 //! flow files ([`flow_files`], over the descriptor-bounded [`files`]) and
 //! the console ([`console`]); what both keep account of ([`tally`]), their
 //! names ([`naming`]), the run report ([`report`]) and the event stream
-//! ([`events`]). Nothing here knows about TCP; the flow table decides what
+//! ([`events`]); packets written as pcap ([`unprocessed`], `-w`). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
 pub mod console;
@@ -11,9 +11,11 @@ pub mod files;
 pub mod flow_files;
 pub mod naming;
 pub mod report;
+pub mod semlock;
 #[cfg(test)]
 mod shared_buffer;
 pub mod tally;
+pub mod unprocessed;
 
 pub use console::{ConsoleFlows, ConsoleFormat, ConsoleOptions, ConsoleSink};
 pub use events::{Event, EventLog, EventTarget};
