@@ -169,11 +169,11 @@ pub struct Cli {
     #[arg(short = 'l')]
     pub args_are_files: bool,
 
-    /// Read FILE after the other inputs only to finish the connections already open; packets of other connections are ignored (tcpflow's -R). Repeatable.
+    /// tcpflow's -R: read FILE after the other inputs only to finish the connections already open; packets of other connections are ignored. Repeatable.
     #[arg(short = 'R', value_name = "FILE", action = ArgAction::Append, conflicts_with = "interface")]
     pub finish: Vec<PathBuf>,
 
-    /// Write the IP packets that carried no TCP segment, and the frames the decoder rejected, to FILE, a pcap file (tcpflow's -w).
+    /// tcpflow's -w: write the IP packets that carried no TCP segment, and the frames the decoder rejected, to FILE, a pcap file.
     #[arg(short = 'w', value_name = "FILE")]
     pub unprocessed: Option<PathBuf>,
 
