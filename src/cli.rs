@@ -193,6 +193,10 @@ pub struct Cli {
     #[arg(short = 'L', value_name = "SEMLOCK")]
     pub semlock: Option<String>,
 
+    /// Beside each flow file NAME, write NAME.findx: per segment, its offset in the file, capture time and length (tcpflow's -I).
+    #[arg(short = 'I')]
+    pub findx: bool,
+
     /// Describe each scanner and exit.
     #[arg(short = 'H')]
     pub describe_scanners: bool,
@@ -407,6 +411,7 @@ impl Cli {
                     outdir: self.outdir,
                     max_open_files,
                     http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
+                    findx: self.findx,
                 };
                 (Output::Files(files), threads)
             }
@@ -519,10 +524,6 @@ pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
         Some("SCANNER"),
         "turn off every scanner but SCANNER",
     ),
-    TcpflowOnly {
-        instead: Some("flowsplit writes each direction in stream order and keeps no per-packet offsets; report.jsonl has first_ts and last_ts"),
-        ..TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow")
-    },
     TcpflowOnly {
         instead: Some("the flow table sees decoded segments, not frames; tcpdump -w with the flow's filter writes them"),
         ..TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap")

@@ -97,6 +97,9 @@ pub struct FileOutput {
     /// settings: after the last input, or in live capture as each
     /// connection closes. `None` carves nothing.
     pub http: Option<crate::http::HttpOptions>,
+    /// Write a `.findx` index beside each flow file (`-I`, see
+    /// [`crate::output::findx`]).
+    pub findx: bool,
 }
 
 impl Output {
@@ -192,6 +195,7 @@ impl Config {
                 outdir,
                 max_open_files: 64,
                 http: None,
+                findx: false,
             }),
             template: DEFAULT_TEMPLATE.to_string(),
             max_bytes: None,

@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::findx::Indexed;
 use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
@@ -541,13 +542,23 @@ impl Outputs {
             }
             Output::Files(files) => {
                 let mut tables = Vec::with_capacity(threads);
+                let mut indexed = Vec::new();
                 for _ in 0..threads {
                     let sink =
                         FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?;
                     let consumer = FlowFiles::new(sink, naming.clone(), config.max_bytes);
-                    tables.push(FlowTable::new(table_config.clone(), consumer));
+                    if files.findx {
+                        let consumer = Indexed::new(consumer, &files.outdir, config.max_bytes);
+                        indexed.push(FlowTable::new(table_config.clone(), consumer));
+                    } else {
+                        tables.push(FlowTable::new(table_config.clone(), consumer));
+                    }
                 }
-                tables_behind(tables, report)
+                if files.findx {
+                    tables_behind(indexed, report)
+                } else {
+                    tables_behind(tables, report)
+                }
             }
         };
         Ok(Outputs { sink, http, events })

@@ -577,7 +577,6 @@ fn tcpflow_options_flowsplit_lacks_are_refused() {
         (&["-a"], "-a (run every post-processing scanner)"),
         (&["-aZ"], "-a (run every post-processing scanner)"),
         (&["-E", "http"], "-E (turn off every scanner but SCANNER)"),
-        (&["-I"], "-I (write a .findx time index per flow) is not supported yet; flowsplit writes each direction in stream order and keeps no per-packet offsets; report.jsonl has first_ts and last_ts"),
         (&["-K"], "-K (write each flow's packets as pcap) is not supported yet; the flow table sees decoded segments, not frames; tcpdump -w with the flow's filter writes them"),
         (&["-cK"], "-K (write each flow's packets as pcap) is not supported yet; the flow table sees decoded segments, not frames; tcpdump -w with the flow's filter writes them"),
         (

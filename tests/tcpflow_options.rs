@@ -16,7 +16,7 @@
 //!
 //! Options not compared here, and why: `-i`, `-p` (live capture:
 //! `tests/live.rs`), `-h`, `-V` (each tool's own text), `-a`, `-E`, `-x`,
-//! `-S`, `-X`, `-m`, `-I`, `-K` and `-F X`/`M` (refused or compared by the
+//! `-S`, `-X`, `-m`, `-K` and `-F X`/`M` (refused or compared by the
 //! tests of their own issues: `tests/cli.rs`).
 //!
 //! Skipped, with a line saying so, when `tcpflow` is not installed
@@ -60,6 +60,9 @@ const FILE_CASES: &[&[&str]] = &[
     &["-J"],
     &["-g"],
     &["-0"],
+    &["-I"],
+    &["-I", "-b", "100"],
+    &["-Ib5"],
     &["-e", "http"],
     &["-ehttp", "-Z"],
     &["-U", "root"],
@@ -680,5 +683,91 @@ fn h_describes_scanners_and_unknown_options_are_usage_errors() {
             "{args:?}"
         );
         assert!(!out.exists(), "{args:?} wrote {out:?}");
+    }
+}
+
+/// `-I`: the `.findx` index of every flow file, on captures that exercise
+/// reassembly (retransmissions, overlaps, gaps, out of order, keepalive
+/// probes, a SYN carrying data, a mid-stream start, sequence wraparound).
+/// The flow files are compared too; where flowsplit's differ by its
+/// documented overlap policy or tcpflow's index is wrong, only the other
+/// files are compared, for the reason given.
+#[test]
+fn i_indexes_segments_as_tcpflow_does() {
+    if !tcpflow_installed() {
+        return;
+    }
+    // (capture, files left out of the comparison, reason)
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("retransmission.pcap", &[], ""),
+        ("gap.pcap", &[], ""),
+        ("out_of_order.pcap", &[], ""),
+        ("keepalive.pcap", &[], ""),
+        ("syn_data.pcap", &[], ""),
+        ("midstream.pcap", &[], ""),
+        ("wraparound.pcap", &[], ""),
+        ("port_reuse.pcap", &[], ""),
+        (
+            "midstream_late.pcap",
+            &["010.000.000.001.40000-010.000.000.002.00080.findx"],
+            "tcpflow fault: when bytes from before the first segment seen arrive, it moves the file's bytes but not its index (it says 0 for the segment it then writes at 10)",
+        ),
+        (
+            "overlap_pending.pcap",
+            &["010.000.000.001.40000-010.000.000.002.00080"],
+            "documented difference: where retransmitted bytes conflict, flowsplit keeps the first copy, tcpflow the last (flowsplit(1), REASSEMBLY POLICY); the indexes agree",
+        ),
+    ];
+    for (i, (capture, left_out, reason)) in cases.iter().enumerate() {
+        let input = testdata(capture);
+        let tmp = tempfile::tempdir().unwrap();
+        let (t, f) = (tmp.path().join("t"), tmp.path().join("f"));
+        let args: &[&str] = if i % 2 == 0 {
+            &["-I"]
+        } else {
+            &["-I", "-b", "12"]
+        };
+        let tout = run(
+            Path::new("tcpflow"),
+            args,
+            &input,
+            &t,
+            Mode::Files,
+            i % 3 == 0,
+        );
+        assert!(
+            tout.status.success(),
+            "tcpflow {args:?} {capture}: {tout:?}"
+        );
+        let fout = run(&flowsplit_bin(), args, &input, &f, Mode::Files, i % 3 == 0);
+        assert!(
+            fout.status.success(),
+            "flowsplit {args:?} {capture}: {fout:?}"
+        );
+        let (mut want, mut got) = (files(&t), files(&f));
+        assert!(
+            want.keys().any(|k| k.ends_with(".findx")),
+            "tcpflow {args:?} {capture} wrote no index"
+        );
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "paths, {args:?} on {capture}"
+        );
+        for name in *left_out {
+            let (w, g) = (want.remove(*name), got.remove(*name));
+            assert!(
+                w.is_some() && w != g,
+                "{capture}: {name} is the same now ({reason})"
+            );
+        }
+        for (name, bytes) in &want {
+            assert!(
+                got[name] == *bytes,
+                "{name}, {args:?} on {capture}: {:?} against tcpflow's {:?}",
+                String::from_utf8_lossy(&got[name]),
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 }

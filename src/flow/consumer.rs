@@ -133,6 +133,28 @@ pub trait StreamConsumer {
     fn flush_all(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// A segment of the direction carrying `len` payload bytes, captured at
+    /// `ts`, was placed at stream offset `offset`, as it arrived: before
+    /// reassembly, so out of order, retransmitted and overlapping segments
+    /// alike (not a keepalive probe's one byte, nor bytes from before the
+    /// stream's start). Only tcpflow's `-I` index uses it.
+    fn placed(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+        _offset: u64,
+        _ts: Timestamp,
+        _len: usize,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The direction's stream turned out to start `by` bytes earlier than
+    /// assumed (a capture that began mid-connection, or stored out of
+    /// order): every offset given to [`StreamConsumer::placed`] so far is
+    /// `by` too small. Comes only before any piece was handed over.
+    fn rebased(&mut self, _stream: &mut Self::Stream, _info: &DirectionInfo<'_>, _by: u64) {}
 }
 
 /// A consumer bound to one direction's state: where a
@@ -151,6 +173,18 @@ impl<C: StreamConsumer> Bound<'_, C> {
     #[inline]
     pub fn piece(&mut self, piece: Piece<'_>) -> Result<(), Error> {
         self.consumer.piece(self.stream, &self.info, piece)
+    }
+
+    /// See [`StreamConsumer::placed`].
+    #[inline]
+    pub fn placed(&mut self, offset: u64, ts: Timestamp, len: usize) -> Result<(), Error> {
+        self.consumer
+            .placed(self.stream, &self.info, offset, ts, len)
+    }
+
+    /// See [`StreamConsumer::rebased`].
+    pub fn rebased(&mut self, by: u64) {
+        self.consumer.rebased(self.stream, &self.info, by);
     }
 }
 
@@ -203,6 +237,23 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
         let first = self.0.flush_all();
         let second = self.1.flush_all();
         first.and(second)
+    }
+
+    fn placed(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo<'_>,
+        offset: u64,
+        ts: Timestamp,
+        len: usize,
+    ) -> Result<(), Error> {
+        self.0.placed(&mut stream.0, info, offset, ts, len)?;
+        self.1.placed(&mut stream.1, info, offset, ts, len)
+    }
+
+    fn rebased(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>, by: u64) {
+        self.0.rebased(&mut stream.0, info, by);
+        self.1.rebased(&mut stream.1, info, by);
     }
 }
 
