@@ -197,6 +197,10 @@ pub struct Cli {
     #[arg(short = 'I')]
     pub findx: bool,
 
+    /// Beside each flow file NAME, write NAME.pcap: every packet of the direction, as captured (tcpflow's -K).
+    #[arg(short = 'K')]
+    pub pcaps: bool,
+
     /// Describe each scanner and exit.
     #[arg(short = 'H')]
     pub describe_scanners: bool,
@@ -412,6 +416,7 @@ impl Cli {
                     max_open_files,
                     http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
                     findx: self.findx,
+                    pcaps: self.pcaps,
                 };
                 (Output::Files(files), threads)
             }
@@ -524,10 +529,6 @@ pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
         Some("SCANNER"),
         "turn off every scanner but SCANNER",
     ),
-    TcpflowOnly {
-        instead: Some("the flow table sees decoded segments, not frames; tcpdump -w with the flow's filter writes them"),
-        ..TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap")
-    },
     TcpflowOnly::refused(
         'm',
         "tcpflow_m",

@@ -100,6 +100,9 @@ pub struct FileOutput {
     /// Write a `.findx` index beside each flow file (`-I`, see
     /// [`crate::output::findx`]).
     pub findx: bool,
+    /// Write each direction's packets as a pcap file beside its flow file
+    /// (`-K`, see [`crate::output::flow_pcap`]).
+    pub pcaps: bool,
 }
 
 impl Output {
@@ -196,6 +199,7 @@ impl Config {
                 max_open_files: 64,
                 http: None,
                 findx: false,
+                pcaps: false,
             }),
             template: DEFAULT_TEMPLATE.to_string(),
             max_bytes: None,

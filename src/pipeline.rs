@@ -24,6 +24,7 @@ use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
 use crate::output::findx::Indexed;
+use crate::output::flow_pcap::FlowPcaps;
 use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
@@ -538,26 +539,29 @@ impl Outputs {
             Output::Console(opts) => {
                 let console = ConsoleSink::stdout(opts.clone(), live)?;
                 let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
-                tables_behind(vec![FlowTable::new(table_config, consumer)], report)
+                tables_behind(vec![FlowTable::new(table_config, consumer)], report, false)
             }
             Output::Files(files) => {
-                let mut tables = Vec::with_capacity(threads);
-                let mut indexed = Vec::new();
-                for _ in 0..threads {
-                    let sink =
-                        FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?;
-                    let consumer = FlowFiles::new(sink, naming.clone(), config.max_bytes);
-                    if files.findx {
-                        let consumer = Indexed::new(consumer, &files.outdir, config.max_bytes);
-                        indexed.push(FlowTable::new(table_config.clone(), consumer));
-                    } else {
-                        tables.push(FlowTable::new(table_config.clone(), consumer));
+                let (outdir, max) = (&files.outdir, config.max_bytes);
+                let flow_files = |sink| FlowFiles::new(sink, naming.clone(), max);
+                let tables = FileTables {
+                    files,
+                    threads,
+                    config: &table_config,
+                };
+                // -I and -K are consumers in front of the flow files.
+                match (files.findx, files.pcaps) {
+                    (false, false) => tables.build(report, flow_files)?,
+                    (true, false) => {
+                        tables.build(report, |s| Indexed::new(flow_files(s), outdir, max))?
                     }
-                }
-                if files.findx {
-                    tables_behind(indexed, report)
-                } else {
-                    tables_behind(tables, report)
+                    (false, true) => tables.build(report, |s| {
+                        FlowPcaps::new(flow_files(s), outdir, naming.clone())
+                    })?,
+                    (true, true) => tables.build(report, |s| {
+                        let indexed = Indexed::new(flow_files(s), outdir, max);
+                        FlowPcaps::new(indexed, outdir, naming.clone())
+                    })?,
                 }
             }
         };
@@ -565,8 +569,43 @@ impl Outputs {
     }
 }
 
-/// One flow table in this thread, or one per worker thread.
-fn tables_behind<C>(mut tables: Vec<FlowTable<C>>, report: OrderedReport) -> Box<dyn SegmentSink>
+/// The flow tables of flow-file output: one per thread, each with its own
+/// share of the open files.
+struct FileTables<'a> {
+    files: &'a crate::config::FileOutput,
+    threads: usize,
+    config: &'a TableConfig,
+}
+
+impl FileTables<'_> {
+    /// The tables, each with the consumer `make` builds over its file sink,
+    /// behind `report`.
+    fn build<C>(
+        &self,
+        report: OrderedReport,
+        make: impl Fn(FileSink) -> C,
+    ) -> Result<Box<dyn SegmentSink>, Error>
+    where
+        C: StreamConsumer + Send + 'static,
+        C::Stream: Send,
+    {
+        let mut tables = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            let open = (self.files.max_open_files / self.threads).max(1);
+            let sink = FileSink::new(&self.files.outdir, open)?;
+            tables.push(FlowTable::new(self.config.clone(), make(sink)));
+        }
+        Ok(tables_behind(tables, report, self.files.pcaps))
+    }
+}
+
+/// One flow table in this thread, or one per worker thread (passing each
+/// segment's frame on with `keep_frames`).
+fn tables_behind<C>(
+    mut tables: Vec<FlowTable<C>>,
+    report: OrderedReport,
+    keep_frames: bool,
+) -> Box<dyn SegmentSink>
 where
     C: StreamConsumer + Send + 'static,
     C::Stream: Send,
@@ -576,7 +615,7 @@ where
             return Box::new(Inline::new(table, report));
         }
     }
-    Box::new(Sharded::new(tables, report))
+    Box::new(Sharded::new(tables, report).keep_frames(keep_frames))
 }
 
 /// Live `-e http`: carve each connection's bodies once both its files are

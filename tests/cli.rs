@@ -577,8 +577,6 @@ fn tcpflow_options_flowsplit_lacks_are_refused() {
         (&["-a"], "-a (run every post-processing scanner)"),
         (&["-aZ"], "-a (run every post-processing scanner)"),
         (&["-E", "http"], "-E (turn off every scanner but SCANNER)"),
-        (&["-K"], "-K (write each flow's packets as pcap) is not supported yet; the flow table sees decoded segments, not frames; tcpdump -w with the flow's filter writes them"),
-        (&["-cK"], "-K (write each flow's packets as pcap) is not supported yet; the flow table sees decoded segments, not frames; tcpdump -w with the flow's filter writes them"),
         (
             &["-m1000"],
             "-m (a sequence jump of BYTES starts a new file)",
@@ -591,7 +589,10 @@ fn tcpflow_options_flowsplit_lacks_are_refused() {
             "-X (DFXML report) is not supported yet; --report FILE writes the JSON Lines report",
         ),
         // The first one given is named.
-        (&["-q", "-v", "-E", "http", "-a"], "-E (turn off every scanner but SCANNER)"),
+        (
+            &["-q", "-v", "-E", "http", "-a"],
+            "-E (turn off every scanner but SCANNER)",
+        ),
     ];
     for (args, what) in refused {
         let dir = tempfile::tempdir().unwrap();

@@ -16,8 +16,10 @@
 //!
 //! Options not compared here, and why: `-i`, `-p` (live capture:
 //! `tests/live.rs`), `-h`, `-V` (each tool's own text), `-a`, `-E`, `-x`,
-//! `-S`, `-X`, `-m`, `-K` and `-F X`/`M` (refused or compared by the
-//! tests of their own issues: `tests/cli.rs`).
+//! `-S`, `-X`, `-m` and `-F X`/`M` (refused or compared by the tests of
+//! their own issues: `tests/cli.rs`). `-I` is also compared on captures
+//! that exercise reassembly, and `-K` (whose files tcpflow writes in place
+//! of the flow files) in a test of its own.
 //!
 //! Skipped, with a line saying so, when `tcpflow` is not installed
 //! (`.ci/run` installs it).
@@ -767,6 +769,140 @@ fn i_indexes_segments_as_tcpflow_does() {
                 "{name}, {args:?} on {capture}: {:?} against tcpflow's {:?}",
                 String::from_utf8_lossy(&got[name]),
                 String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+}
+
+/// `-K`: each direction's packets as a pcap file, `NAME.pcap` beside the
+/// flow file. tcpflow 1.6.1 writes them in place of the flow files, and
+/// with link type 6 (IEEE 802) on Ethernet captures (both tcpflow faults),
+/// so the packet records (everything after the 24-byte file
+/// header) are compared, and the link type is checked to be the capture's.
+/// Every file is the same for `-j 1` and `-j 2`, with `-I` too.
+#[test]
+fn k_writes_each_directions_packets_as_tcpflow_does() {
+    if !tcpflow_installed() {
+        return;
+    }
+    // (capture, its link type, pcaps tcpflow writes differently, reason)
+    let cases: &[(PathBuf, u32, &[&str], &str)] = &[
+        (testdata("out_of_order.pcap"), 1, &[], ""),
+        (testdata("no_payload.pcap"), 1, &[], ""),
+        (testdata("link_sll.pcap"), 113, &[], ""),
+        (testdata("retransmission.pcap"), 1, &[], ""),
+        (corpus("dpkt/examples/data/http.pcap"), 1, &[], ""),
+        (
+            testdata("port_reuse.pcap"),
+            1,
+            &[
+                "010.000.000.001.40000-010.000.000.002.00080.pcap",
+                "010.000.000.002.00080-010.000.000.001.40000.pcap",
+            ],
+            "tcpflow fault: with -K it names no counter, so a reused connection's packets go into the first connection's file; flowsplit writes them beside its c1 flow files",
+        ),
+        (
+            corpus("tcpflow/tests/test1.pcap"),
+            1,
+            &["192.168.001.102.50712-017.250.248.105.00080.pcap"],
+            "documented difference: a lone FIN without payload or handshake opens no connection in flowsplit, so it is in no file (flowsplit(1), -K); tcpflow writes it",
+        ),
+        (
+            testdata("ipv4_fragments.pcap"),
+            1,
+            &["010.000.000.001.40000-010.000.000.002.00080.pcap"],
+            "tcpflow fault: it does not reassemble IPv4 fragments; flowsplit writes a reassembled datagram's last fragment",
+        ),
+    ];
+    for (capture, link, differ, reason) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path().join("t");
+        let tout = run(
+            Path::new("tcpflow"),
+            &["-K"],
+            capture,
+            &t,
+            Mode::Files,
+            false,
+        );
+        assert!(
+            tout.status.success(),
+            "tcpflow -K {}: {tout:?}",
+            capture.display()
+        );
+        let mut outputs = Vec::new();
+        for (j, args) in [["-K", "-j1"], ["-Kj", "2"]].iter().enumerate() {
+            let f = tmp.path().join(format!("f{j}"));
+            let fout = run(
+                &flowsplit_bin(),
+                &args[..],
+                capture,
+                &f,
+                Mode::Files,
+                j == 1,
+            );
+            assert!(
+                fout.status.success(),
+                "flowsplit -K {}: {fout:?}",
+                capture.display()
+            );
+            outputs.push(files(&f));
+        }
+        let mut idx = Vec::new();
+        for j in ["-j1", "-j2"] {
+            let f = tmp.path().join(format!("i{j}"));
+            let fout = run(
+                &flowsplit_bin(),
+                &["-K", "-I", j],
+                capture,
+                &f,
+                Mode::Files,
+                false,
+            );
+            assert!(fout.status.success(), "{fout:?}");
+            idx.push(files(&f));
+        }
+        assert!(
+            outputs[0] == outputs[1],
+            "-K -j 1 and -j 2 differ on {}",
+            capture.display()
+        );
+        assert!(
+            idx[0] == idx[1],
+            "-K -I -j 1 and -j 2 differ on {}",
+            capture.display()
+        );
+        let want = files(&t);
+        let got = &outputs[0];
+        assert!(
+            !want.is_empty(),
+            "tcpflow -K {} wrote nothing",
+            capture.display()
+        );
+        for (name, bytes) in &want {
+            assert!(name.ends_with(".pcap"), "tcpflow -K wrote {name}");
+            let tlink = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
+            // On Ethernet captures tcpflow says IEEE 802 (6).
+            assert!(
+                tlink == *link || (*link == 1 && tlink == 6),
+                "tcpflow -K's link type {tlink} on {}",
+                capture.display()
+            );
+            let same = got
+                .get(name)
+                .is_some_and(|g| g[24..] == bytes[24..] && g[20..24] == link.to_le_bytes());
+            assert_eq!(
+                same,
+                !differ.contains(&name.as_str()),
+                "{name} on {} ({reason})",
+                capture.display()
+            );
+        }
+        // Each flow file has its pcap beside it.
+        for name in got.keys().filter(|n| !n.ends_with(".pcap")) {
+            assert!(
+                got.contains_key(&format!("{name}.pcap")),
+                "{name} has no pcap"
             );
         }
     }

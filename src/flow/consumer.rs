@@ -24,7 +24,7 @@
 use super::assembler::Piece;
 use super::layers::Layers;
 use crate::capture::Timestamp;
-use crate::decode::TcpTuple;
+use crate::decode::{Frame, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
 use std::net::IpAddr;
@@ -155,6 +155,19 @@ pub trait StreamConsumer {
     /// order): every offset given to [`StreamConsumer::placed`] so far is
     /// `by` too small. Comes only before any piece was handed over.
     fn rebased(&mut self, _stream: &mut Self::Stream, _info: &DirectionInfo<'_>, _by: u64) {}
+
+    /// A packet of the direction (every one the table gives it, with or
+    /// without payload) arrived at `ts` in `frame`. Only tcpflow's `-K`
+    /// (each direction's packets as a pcap file) uses it.
+    fn packet(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+        _ts: Timestamp,
+        _frame: &Frame<'_>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// A consumer bound to one direction's state: where a
@@ -185,6 +198,11 @@ impl<C: StreamConsumer> Bound<'_, C> {
     /// See [`StreamConsumer::rebased`].
     pub fn rebased(&mut self, by: u64) {
         self.consumer.rebased(self.stream, &self.info, by);
+    }
+
+    /// See [`StreamConsumer::packet`].
+    pub fn packet(&mut self, ts: Timestamp, frame: &Frame<'_>) -> Result<(), Error> {
+        self.consumer.packet(self.stream, &self.info, ts, frame)
     }
 }
 
@@ -254,6 +272,17 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
     fn rebased(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>, by: u64) {
         self.0.rebased(&mut stream.0, info, by);
         self.1.rebased(&mut stream.1, info, by);
+    }
+
+    fn packet(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo<'_>,
+        ts: Timestamp,
+        frame: &Frame<'_>,
+    ) -> Result<(), Error> {
+        self.0.packet(&mut stream.0, info, ts, frame)?;
+        self.1.packet(&mut stream.1, info, ts, frame)
     }
 }
 

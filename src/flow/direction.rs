@@ -116,6 +116,9 @@ impl Direction {
     ) -> Result<(), Error> {
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
+        if let Some(frame) = &seg.frame {
+            out.packet(seg.ts, frame)?;
+        }
         let mut data_seq = seg.seq;
         if seg.flags.syn() {
             data_seq = seg.seq.wrapping_add(1);
@@ -366,6 +369,7 @@ mod tests {
                 payload: Cow::Owned(payload.to_vec()),
                 missing: 0,
                 encap: Encap::default(),
+                frame: None,
             };
             let mut out = Bound {
                 consumer: &mut self.recorder,

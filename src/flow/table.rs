@@ -864,6 +864,7 @@ mod tests {
             payload: Cow::Borrowed(payload),
             missing: 0,
             encap: Encap::default(),
+            frame: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The consumers of reassembled streams (see [`crate::flow::consumer`]):
 //! flow files ([`flow_files`], over the descriptor-bounded [`files`]) and
-//! the console ([`console`]); the `.findx` index beside flow files ([`findx`], `-I`); what both keep account of ([`tally`]), their
+//! the console ([`console`]); the `.findx` index beside flow files ([`findx`], `-I`) and each direction's packets as pcap ([`flow_pcap`], `-K`); what both keep account of ([`tally`]), their
 //! names ([`naming`]), the run report ([`report`]) and the event stream
 //! ([`events`]); packets written as pcap ([`unprocessed`], `-w`). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
@@ -10,6 +10,7 @@ pub mod events;
 pub mod files;
 pub mod findx;
 pub mod flow_files;
+pub mod flow_pcap;
 pub mod naming;
 pub mod report;
 pub mod semlock;
