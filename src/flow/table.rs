@@ -83,9 +83,6 @@ struct Side<S> {
     first_ts: Timestamp,
     /// How its first packet arrived.
     layers: Option<Arc<Layers>>,
-    /// Its first packet was a SYN without ACK (tcpflow's client-to-server
-    /// direction, blue with `-g`).
-    client: bool,
 }
 
 impl<S: Default> Side<S> {
@@ -95,7 +92,6 @@ impl<S: Default> Side<S> {
             stream: S::default(),
             first_ts: Timestamp::default(),
             layers: None,
-            client: false,
         }
     }
 }
@@ -106,23 +102,20 @@ struct Ident {
     tuple: TcpTuple,
     connection: u64,
     counter: u32,
+    /// The direction's first packet was a SYN without ACK.
+    client: bool,
 }
 
 impl Ident {
     /// The consumers' view of the direction.
-    fn info<'a>(
-        self,
-        first_ts: Timestamp,
-        layers: Option<&'a Layers>,
-        client: bool,
-    ) -> DirectionInfo<'a> {
+    fn info<'a>(self, first_ts: Timestamp, layers: Option<&'a Layers>) -> DirectionInfo<'a> {
         DirectionInfo {
             tuple: self.tuple,
             connection: self.connection,
             counter: self.counter,
             first_ts,
             layers,
-            client,
+            client: self.client,
         }
     }
 }
@@ -130,6 +123,9 @@ impl Ident {
 struct Connection<S> {
     id: u64,
     counter: u32,
+    /// Bit `side` set when that side's first packet was a SYN without ACK
+    /// (tcpflow's client-to-server direction, blue with `-g`).
+    clients: u8,
     /// The addresses and ports of side 0 (sent by the lower endpoint);
     /// side 1's are the same reversed. Kept once for both.
     tuple: TcpTuple,
@@ -155,6 +151,7 @@ impl<S> Connection<S> {
             tuple,
             connection: self.id,
             counter: self.counter,
+            client: self.clients & (1 << side) != 0,
         }
     }
 
@@ -331,12 +328,11 @@ impl<C: StreamConsumer> Streams<C> {
             stream,
             first_ts,
             layers,
-            client,
         } = side;
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream,
-            info: ident.info(*first_ts, layers.as_deref(), *client),
+            info: ident.info(*first_ts, layers.as_deref()),
         };
         let result = f(dir, &mut out);
         self.ledger
@@ -354,7 +350,7 @@ impl<C: StreamConsumer> Streams<C> {
         end: End,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.ledger.release(shard, Held::of(&self.consumer, &side));
-        let info = ident.info(side.first_ts, side.layers.as_deref(), side.client);
+        let info = ident.info(side.first_ts, side.layers.as_deref());
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream: &mut side.stream,
@@ -498,7 +494,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         for conn in self.conns.values_mut() {
             let idents = [conn.ident(0), conn.ident(1)];
             for (side, ident) in conn.sides.iter_mut().zip(idents) {
-                let info = ident.info(side.first_ts, side.layers.as_deref(), side.client);
+                let info = ident.info(side.first_ts, side.layers.as_deref());
                 self.streams.consumer.flush(&mut side.stream, &info)?;
             }
         }
@@ -551,12 +547,14 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         let limits = &self.config.limits;
         let streams = &mut self.streams;
+        if conn.sides[side].dir.is_unseen() && seg.flags.syn() && !seg.flags.ack() {
+            conn.clients |= 1 << side;
+        }
         let ident = conn.ident(side);
         let this = &mut conn.sides[side];
         if this.dir.is_unseen() {
             this.first_ts = seg.ts;
             this.layers = Some(self.layers.get(&seg.encap));
-            this.client = seg.flags.syn() && !seg.flags.ack();
         }
         streams.tracked(shard, ident, this, |dir, out| dir.segment(seg, limits, out))?;
         if streams.ledger.pending(shard) > limits.max_pending_total {
@@ -659,6 +657,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             Box::new(Connection {
                 id: packet_no,
                 counter,
+                clients: 0,
                 tuple,
                 sides: [Side::new(), Side::new()],
                 last_ts: seg.ts,
