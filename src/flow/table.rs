@@ -1061,4 +1061,31 @@ mod tests {
             "{queued} wheel entries for one connection"
         );
     }
+
+    #[test]
+    fn without_start_new_only_open_connections_go_on() {
+        let mut t = budget_table(16, 1 << 20);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        const SYN: u8 = 0x02;
+        t.process(&segment(1000, SYN, 99, b""), 1, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, 0, 100, b"ab"), 2, &mut on_close)
+            .unwrap();
+        // Read only to finish: port 1001 opens nothing, port 1000 goes on.
+        t.set_start_new(false);
+        t.process(&segment(1001, SYN, 99, b""), 3, &mut on_close)
+            .unwrap();
+        t.process(&segment(1001, 0, 100, b"zz"), 4, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, 0, 102, b"cd"), 5, &mut on_close)
+            .unwrap();
+        assert_eq!(t.open_connections(), 1);
+        t.finish(&mut on_close).unwrap();
+        let closed = &t.streams.consumer.closed;
+        // Both directions of the one connection, none of port 1001's.
+        assert_eq!(closed.len(), 2, "{closed:?}");
+        assert!(closed.iter().all(|d| d.connection == 1), "{closed:?}");
+        assert_eq!(closed[0].src.1, 1000);
+        assert_eq!(closed[0].bytes(), b"abcd");
+    }
 }

@@ -179,3 +179,88 @@ impl StreamConsumer for Indexed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TEMPLATE;
+    use crate::decode::TcpTuple;
+    use crate::output::report::End;
+    use crate::output::{FileSink, Naming, Template};
+
+    fn indexed(dir: &Path, max_bytes: Option<u64>) -> Indexed {
+        let naming = Naming {
+            template: Template::parse(DEFAULT_TEMPLATE).unwrap(),
+            events: None,
+        };
+        let files = FlowFiles::new(FileSink::new(dir, 4).unwrap(), naming, max_bytes);
+        Indexed::new(files, dir, max_bytes)
+    }
+
+    fn info() -> DirectionInfo<'static> {
+        let tuple = TcpTuple {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            sport: 40000,
+            dport: 80,
+            vlan: None,
+            tunnel: 0,
+        };
+        DirectionInfo::new(tuple, 1, 0)
+    }
+
+    fn end() -> DirectionEnd {
+        DirectionEnd {
+            end: End::Fin,
+            packets: 3,
+            last_ts: Timestamp::default(),
+            gaps: Vec::new(),
+            dropped_before_start: 0,
+        }
+    }
+
+    const NAME: &str = "010.000.000.001.40000-010.000.000.002.00080";
+
+    #[test]
+    fn lines_in_arrival_order_beside_the_flow_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = indexed(dir.path(), None);
+        let (mut s, info) = (IndexedStream::default(), info());
+        let t = |us: u32| Timestamp::new(1_700_000_000, us * 1000);
+        c.placed(&mut s, &info, 4, t(3), 2).unwrap();
+        c.placed(&mut s, &info, 0, t(5), 4).unwrap();
+        c.piece(&mut s, &info, Piece::Data(b"abcdef")).unwrap();
+        let record = c.close(s, &info, &end()).unwrap().unwrap();
+        assert_eq!(record.file, NAME);
+        let text = std::fs::read_to_string(dir.path().join(format!("{NAME}.findx"))).unwrap();
+        assert_eq!(text, "4|1700000000.000003|2\n0|1700000000.000005|4\n");
+    }
+
+    #[test]
+    fn lengths_are_cut_by_max_bytes_and_offsets_follow_a_rebase() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = indexed(dir.path(), Some(5));
+        let (mut s, info) = (IndexedStream::default(), info());
+        let t = Timestamp::new(7, 0);
+        c.placed(&mut s, &info, 0, t, 4).unwrap();
+        // The stream turned out to start 2 bytes earlier.
+        c.rebased(&mut s, &info, 2);
+        c.placed(&mut s, &info, 0, t, 2).unwrap();
+        c.placed(&mut s, &info, 6, t, 3).unwrap();
+        c.piece(&mut s, &info, Piece::Data(b"xyabcd")).unwrap();
+        c.close(s, &info, &end()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(format!("{NAME}.findx"))).unwrap();
+        assert_eq!(text, "2|7.000000|3\n0|7.000000|2\n6|7.000000|0\n");
+    }
+
+    #[test]
+    fn a_direction_without_a_flow_file_has_no_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = indexed(dir.path(), None);
+        let (mut s, info) = (IndexedStream::default(), info());
+        c.placed(&mut s, &info, 0, Timestamp::default(), 1).unwrap();
+        c.flush(&mut s, &info).unwrap();
+        assert!(c.close(s, &info, &end()).unwrap().is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -191,3 +191,74 @@ impl<C: StreamConsumer> StreamConsumer for FlowPcaps<C> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TEMPLATE;
+    use crate::decode::TcpTuple;
+    use crate::flow::consumer::Recorder;
+    use crate::output::report::End;
+    use crate::output::Template;
+    use std::borrow::Cow;
+
+    fn info() -> DirectionInfo<'static> {
+        let tuple = TcpTuple {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            sport: 40000,
+            dport: 80,
+            vlan: None,
+            tunnel: 0,
+        };
+        DirectionInfo::new(tuple, 1, 0)
+    }
+
+    fn frame(link: u32, data: &[u8]) -> Frame<'_> {
+        Frame {
+            link: LinkType(link),
+            data: Cow::Borrowed(data),
+            wire_len: data.len() as u32 + 2,
+        }
+    }
+
+    #[test]
+    fn packets_of_the_first_link_type_in_a_pcap_file_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let naming = Naming {
+            template: Template::parse(DEFAULT_TEMPLATE).unwrap(),
+            events: None,
+        };
+        let mut c = FlowPcaps::new(Recorder::default(), dir.path(), naming);
+        let (mut s, info) = (PcapStream::default(), info());
+        c.packet(&mut s, &info, Timestamp::new(5, 7_000), &frame(1, b"ab"))
+            .unwrap();
+        c.flush(&mut s, &info).unwrap();
+        // Another link type cannot go into the file.
+        c.packet(&mut s, &info, Timestamp::new(6, 0), &frame(113, b"zz"))
+            .unwrap();
+        c.packet(&mut s, &info, Timestamp::new(6, 0), &frame(1, b"c"))
+            .unwrap();
+        let end = DirectionEnd {
+            end: End::Fin,
+            packets: 2,
+            last_ts: Timestamp::default(),
+            gaps: Vec::new(),
+            dropped_before_start: 0,
+        };
+        c.close(s, &info, &end).unwrap();
+        let name = "010.000.000.001.40000-010.000.000.002.00080.pcap";
+        let bytes = std::fs::read(dir.path().join(name)).unwrap();
+        let mut want = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(&SNAPLEN.to_le_bytes());
+        want.extend_from_slice(&1u32.to_le_bytes());
+        for (secs, usecs, data) in [(5u32, 7u32, &b"ab"[..]), (6, 0, b"c")] {
+            want.extend_from_slice(&secs.to_le_bytes());
+            want.extend_from_slice(&usecs.to_le_bytes());
+            want.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            want.extend_from_slice(&(data.len() as u32 + 2).to_le_bytes());
+            want.extend_from_slice(data);
+        }
+        assert_eq!(bytes, want);
+    }
+}

@@ -104,3 +104,44 @@ impl Unprocessed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Timestamp;
+
+    fn packet(link: u32, data: &[u8]) -> Packet<'_> {
+        Packet {
+            ts: Timestamp::new(1, 2_500),
+            link: LinkType(link),
+            data,
+            orig_len: data.len() as u32,
+        }
+    }
+
+    #[test]
+    fn packets_of_another_link_type_are_counted_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rest.pcap");
+        let mut w = Unprocessed::new(&path);
+        w.write(&packet(1, b"abc")).unwrap();
+        w.write(&packet(113, b"zz")).unwrap();
+        let e = w.finish().unwrap_err().to_string();
+        assert!(e.contains("1 packets not written"), "{e}");
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[20..24], &1u32.to_le_bytes());
+        // One record: 16 bytes of header (1 s, 2 µs, 3, 3) and the bytes.
+        assert_eq!(bytes.len(), 24 + 16 + 3);
+        assert_eq!(&bytes[24..28], &1u32.to_le_bytes());
+        assert_eq!(&bytes[28..32], &2u32.to_le_bytes());
+        assert_eq!(&bytes[40..], b"abc");
+    }
+
+    #[test]
+    fn the_file_exists_without_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rest.pcap");
+        Unprocessed::new(&path).finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 24);
+    }
+}
