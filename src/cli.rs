@@ -174,6 +174,58 @@ pub struct Cli {
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
     pub udp_tunnel: Vec<(u16, UdpTunnel)>,
 
+    /// tcpflow's -l: the remaining arguments are input files (each as if given with -r), not a filter expression.
+    #[arg(short = 'l')]
+    pub args_are_files: bool,
+
+    /// tcpflow's -R: read FILE after the other inputs only to finish the connections already open; packets of other connections are ignored. Repeatable.
+    #[arg(short = 'R', value_name = "FILE", action = ArgAction::Append, conflicts_with = "interface")]
+    pub finish: Vec<PathBuf>,
+
+    /// tcpflow's -w: write the IP packets that carried no TCP segment, and the frames the decoder rejected, to FILE, a pcap file.
+    #[arg(short = 'w', value_name = "FILE")]
+    pub unprocessed: Option<PathBuf>,
+
+    /// tcpflow's debug level: 0 says nothing but errors (as -q); any other level changes nothing.
+    #[arg(short = 'd', value_name = "LEVEL")]
+    pub debug: Option<u32>,
+
+    /// tcpflow's verbose mode (debug level 10): accepted, changes nothing.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Change the root folder to DIR before switching to -U's user (required, as in tcpflow).
+    #[arg(short = 'z', long = "chroot", value_name = "DIR")]
+    pub chroot: Option<PathBuf>,
+
+    /// Console output: print each run holding the named POSIX semaphore SEMLOCK, so processes sharing a terminal do not mix runs.
+    #[arg(short = 'L', value_name = "SEMLOCK")]
+    pub semlock: Option<String>,
+
+    /// Beside each flow file NAME, write NAME.findx: per segment, its offset in the file, capture time and length (tcpflow's -I).
+    #[arg(short = 'I')]
+    pub findx: bool,
+
+    /// Beside each flow file NAME, write NAME.pcap: every packet of the direction, as captured (tcpflow's -K).
+    #[arg(short = 'K')]
+    pub pcaps: bool,
+
+    /// Describe each scanner and exit.
+    #[arg(short = 'H')]
+    pub describe_scanners: bool,
+
+    /// Console output: no newline after each run.
+    #[arg(short = '0')]
+    pub no_newline: bool,
+
+    /// Console output as JSON objects, as tcpflow's (with -c or -C; -D takes precedence).
+    #[arg(short = 'J')]
+    pub json: bool,
+
+    /// Console output in colours: blue for a direction opened by a SYN, red for the others.
+    #[arg(short = 'g')]
+    pub colour: bool,
+
     /// BPF filter expression: from the first word that does not start with `-`, or after `--`.
     // Not `allow_hyphen_values`: an unknown option before the expression must
     // be a usage error naming it, never the start of a BPF expression. Words
@@ -281,29 +333,47 @@ fn parse_udp_tunnel(text: &str) -> Result<(u16, UdpTunnel), String> {
 
 impl Cli {
     /// Validate the flags and build the run's configuration.
-    pub fn into_config(self) -> Result<Config, Error> {
-        let inputs_empty = self.read.is_empty();
-        let inputs = self
-            .read
+    pub fn into_config(mut self) -> Result<Config, Error> {
+        if self.args_are_files {
+            // -l: the words after the options are inputs, not a filter.
+            let words = std::mem::take(&mut self.expression);
+            self.read.extend(words.into_iter().map(PathBuf::from));
+        }
+        if self.chroot.is_some() && self.user.is_none() {
+            return Err(Error::Usage(
+                "-z (chroot) requires -U, as in tcpflow (\"-z option requires -U option\")".into(),
+            ));
+        }
+        let inputs_empty = self.read.is_empty() && self.finish.is_empty();
+        let as_input = |p: PathBuf| {
+            if p.as_os_str() == "-" {
+                Input::Stdin
+            } else {
+                Input::Path(p)
+            }
+        };
+        let inputs = std::mem::take(&mut self.read)
             .into_iter()
-            .map(|p| {
-                if p.as_os_str() == "-" {
-                    Input::Stdin
-                } else {
-                    Input::Path(p)
-                }
-            })
+            .map(as_input)
+            .collect();
+        let finish_inputs = std::mem::take(&mut self.finish)
+            .into_iter()
+            .map(as_input)
             .collect();
         let console = match (self.console, self.console_bare, self.console_hex) {
             (false, false, false) => None,
             (_, true, true) => Some(ConsoleFormat::BareHex),
             (_, false, true) => Some(ConsoleFormat::Hex),
+            (_, _, false) if self.json => Some(ConsoleFormat::Json),
             (_, true, false) => Some(ConsoleFormat::Bare),
             (true, false, false) => Some(ConsoleFormat::Prefixed),
         };
         let console = console.map(|format| ConsoleOptions {
             format,
             raw: self.raw,
+            newline: !self.no_newline,
+            colour: self.colour,
+            semlock: self.semlock.clone(),
         });
         let events = self.events.as_ref().map(|p| {
             if p.as_os_str() == "-" {
@@ -383,12 +453,15 @@ impl Cli {
                     outdir: self.outdir,
                     max_open_files,
                     http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
+                    findx: self.findx,
+                    pcaps: self.pcaps,
                 };
                 (Output::Files(files), threads)
             }
         };
         Ok(Config {
             source,
+            finish_inputs,
             filter: (!self.expression.is_empty()).then(|| self.expression.join(" ")),
             output,
             template,
@@ -406,6 +479,8 @@ impl Cli {
             udp_tunnels: self.udp_tunnel,
             threads,
             user: self.user,
+            chroot: self.chroot,
+            unprocessed: self.unprocessed,
             hooks: Hooks::default(),
             shard: self.shard,
         })
@@ -511,56 +586,18 @@ impl TcpflowOnly {
 /// these and every other tcpflow option.
 pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
     TcpflowOnly::refused('a', "tcpflow_a", None, "run every post-processing scanner"),
-    TcpflowOnly::refused('d', "tcpflow_d", Some("LEVEL"), "debug level"),
     TcpflowOnly::refused(
         'E',
         "tcpflow_E",
         Some("SCANNER"),
         "turn off every scanner but SCANNER",
     ),
-    TcpflowOnly::refused('g', "tcpflow_g", None, "print flows in alternating colours"),
-    TcpflowOnly::refused('H', "tcpflow_H", None, "describe each scanner"),
-    TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow"),
-    TcpflowOnly::refused('J', "tcpflow_J", None, "console output as JSON"),
-    TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap"),
-    TcpflowOnly::refused(
-        'l',
-        "tcpflow_l",
-        None,
-        "take the remaining arguments as input files",
-    ),
-    TcpflowOnly::refused(
-        'L',
-        "tcpflow_L",
-        Some("SEMLOCK"),
-        "lock writes with a named semaphore",
-    ),
-    TcpflowOnly::refused(
-        'R',
-        "tcpflow_R",
-        Some("FILE"),
-        "read FILE only to finish open connections",
-    ),
     TcpflowOnly::refused('S', "tcpflow_S", Some("NAME=VALUE"), "scanner settings"),
-    TcpflowOnly::refused('v', "tcpflow_v", None, "verbose, debug level 10"),
-    TcpflowOnly::refused(
-        'w',
-        "tcpflow_w",
-        Some("FILE"),
-        "write packets not processed to FILE",
-    ),
     TcpflowOnly::refused('x', "tcpflow_x", Some("SCANNER"), "turn SCANNER off"),
     TcpflowOnly {
         instead: Some("--report FILE writes the JSON Lines report"),
         ..TcpflowOnly::refused('X', "tcpflow_X", Some("FILE"), "DFXML report")
     },
-    TcpflowOnly::refused('z', "tcpflow_z", Some("DIR"), "chroot to DIR"),
-    TcpflowOnly::refused(
-        '0',
-        "tcpflow_zero",
-        None,
-        "no newline after each console packet",
-    ),
     TcpflowOnly {
         no_effect: true,
         ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
@@ -646,6 +683,17 @@ impl AfterMatches for Cli {
 }
 
 impl AfterMatches for HttpCli {}
+
+/// What `-H` prints: each scanner, in the layout of `tcpflow -H`.
+pub const SCANNERS: &str = "\
+Scanner Name: tcpdemux
+flags:  NONE
+Description: Reassembles every TCP connection into one flow file per direction (always on)
+
+Scanner Name: http
+flags:  SCANNER_DISABLED
+Description: Carves HTTP bodies out of the flows, decoded, with an index (enable with -e http)
+";
 
 /// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
 fn parse_scanner(text: &str) -> Result<String, String> {

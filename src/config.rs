@@ -21,6 +21,10 @@ pub enum Input {
 pub struct Config {
     /// Where packets come from: capture files or a live interface.
     pub source: Source,
+    /// Captures read after those of [`Source::Files`] only to finish the
+    /// connections already open (tcpflow's `-R`): segments of other
+    /// connections are ignored. Empty for a live capture.
+    pub finish_inputs: Vec<Input>,
     /// A BPF filter expression applied to every packet, if any (compiled by
     /// libpcap; in the kernel for live capture).
     pub filter: Option<String>,
@@ -59,6 +63,12 @@ pub struct Config {
     pub threads: usize,
     /// Switch to this user once the capture is open (`-U`).
     pub user: Option<String>,
+    /// Change the root folder to this one just before switching user
+    /// (`-z`, only with `-U`): every path opened afterwards (flow files,
+    /// the report, the inputs of a file run) is inside it.
+    pub chroot: Option<PathBuf>,
+    /// Write the packets that carried no TCP segment to this pcap file (`-w`).
+    pub unprocessed: Option<PathBuf>,
     /// Where notices and reading progress go; by default nowhere.
     pub hooks: crate::hooks::Hooks,
     /// Keep only this shard's connections (`--shard K/N`): the report then
@@ -97,6 +107,12 @@ pub struct FileOutput {
     /// settings: after the last input, or in live capture as each
     /// connection closes. `None` carves nothing.
     pub http: Option<crate::http::HttpOptions>,
+    /// Write a `.findx` index beside each flow file (`-I`, see
+    /// [`crate::output::findx`]).
+    pub findx: bool,
+    /// Write each direction's packets as a pcap file beside its flow file
+    /// (`-K`, see [`crate::output::flow_pcap`]).
+    pub pcaps: bool,
 }
 
 impl Output {
@@ -185,12 +201,15 @@ impl Config {
         let outdir = outdir.into();
         Config {
             source: Source::Files(inputs),
+            finish_inputs: Vec::new(),
             filter: None,
             report: Some(outdir.join(DEFAULT_REPORT_NAME)),
             output: Output::Files(FileOutput {
                 outdir,
                 max_open_files: 64,
                 http: None,
+                findx: false,
+                pcaps: false,
             }),
             template: DEFAULT_TEMPLATE.to_string(),
             max_bytes: None,
@@ -204,6 +223,8 @@ impl Config {
             max_memory: default_max_memory(),
             events: None,
             user: None,
+            chroot: None,
+            unprocessed: None,
             hooks: crate::hooks::Hooks::default(),
             shard: None,
         }
@@ -234,10 +255,9 @@ mod tests {
         c.output.files_mut().expect("flow files").http = Some(Default::default());
         let (outdir, _) = c.output.http_carving().expect("carving asked for");
         assert_eq!(outdir, &PathBuf::from("out"));
-        c.output = Output::Console(crate::output::ConsoleOptions {
-            format: crate::output::ConsoleFormat::Prefixed,
-            raw: false,
-        });
+        c.output = Output::Console(crate::output::ConsoleOptions::new(
+            crate::output::ConsoleFormat::Prefixed,
+        ));
         assert!(c.output.http_carving().is_none());
         assert!(c.output.files_mut().is_none());
     }

@@ -91,7 +91,12 @@ fn split(args: Vec<OsString>) -> Result<Done, Error> {
         })?;
         return Ok(Done::default());
     }
-    let quiet = cli.verbosity.quiet;
+    if cli.describe_scanners {
+        print!("{}", cli::SCANNERS);
+        return Ok(Done::default());
+    }
+    // tcpflow's debug level 0 says nothing but errors.
+    let quiet = cli.verbosity.quiet || cli.debug == Some(0);
     let live = cli.read.is_empty();
     let mut config = cli.into_config()?;
     if !quiet {

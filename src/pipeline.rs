@@ -23,7 +23,10 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::findx::Indexed;
+use crate::output::flow_pcap::FlowPcaps;
 use crate::output::summary::{summary_path, SummaryRecord};
+use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
@@ -153,13 +156,17 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
 /// Read `inputs` in order, then carve HTTP bodies when asked.
 fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
-        crate::capture::live::drop_privileges(user)?;
+        crate::capture::live::drop_privileges(user, config.chroot.as_deref())?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
-    let sources: Vec<(PathBuf, Capture)> = inputs
-        .iter()
-        .flat_map(|input| expand(input, &mut summary.input_errors))
-        .collect();
+    // The inputs, then those read only to finish connections (`-R`).
+    let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();
+    for (list, finish) in [(inputs, false), (&config.finish_inputs[..], true)] {
+        for input in list {
+            let expanded = expand(input, &mut summary.input_errors);
+            sources.extend(expanded.into_iter().map(|(n, c)| (n, c, finish)));
+        }
+    }
     let header = match config.shard {
         Some(spec) => Some(shard_header(config, spec, &sources)?),
         None => None,
@@ -170,9 +177,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     let mut path = PacketPath::new(config, filter, outputs.sink);
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
-        p.start(total_bytes(&sources));
+        p.start(total_bytes(sources.iter().map(|(_, c, _)| c)));
     }
-    for (name, source) in sources {
+    let mut finishing = false;
+    for (name, source, finish) in sources {
+        if finish != finishing {
+            finishing = finish;
+            path.sink.set_start_new(!finish);
+        }
         path.unsupported = None;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
@@ -236,7 +248,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     // Open the interface first: without the rights to capture nothing else is done.
     let cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
-        drop_privileges(user)?;
+        drop_privileges(user, config.chroot.as_deref())?;
     }
     // From here on a signal only sets the flag: the capture thread sees it
     // within one read timeout, and a second signal during shutdown changes
@@ -407,6 +419,8 @@ struct PacketPath {
     unsupported: Option<LinkType>,
     /// Keep only this shard's connections (`--shard`).
     shard: Option<crate::shard::ShardSpec>,
+    /// Where packets that carried no TCP segment go (`-w`), if anywhere.
+    unprocessed: Option<Unprocessed>,
 }
 
 impl PacketPath {
@@ -423,6 +437,7 @@ impl PacketPath {
             fatal: None,
             unsupported: None,
             shard: config.shard,
+            unprocessed: config.unprocessed.as_deref().map(Unprocessed::new),
         }
     }
 
@@ -433,12 +448,18 @@ impl PacketPath {
         }
         self.packets += 1;
         self.bytes += pkt.data.len() as u64;
+        if let Some(w) = self.unprocessed.as_mut() {
+            if let Err(e) = w.seen(pkt.link) {
+                self.fatal = Some(e);
+                return;
+            }
+        }
         if let Some(f) = self.filter.as_mut() {
             if !f.matches(pkt) {
                 return;
             }
         }
-        match self.decoder.decode(pkt) {
+        let skip = match self.decoder.decode(pkt) {
             Ok(seg) if self.shard.is_some_and(|s| !s.keeps(&seg.tuple)) => {
                 // Another shard's: nothing of it is kept, but capture time
                 // moves on at this packet as in a single run, so idle and
@@ -446,16 +467,30 @@ impl PacketPath {
                 if let Err(e) = self.sink.tick(seg.ts, self.packets) {
                     self.fatal = Some(e);
                 }
+                return;
             }
             Ok(seg) => {
                 if let Err(e) = self.sink.segment(&seg, self.packets, input) {
                     self.fatal = Some(e);
                 }
+                return;
             }
-            Err(crate::decode::Skip::UnsupportedLink(_)) => {
-                self.unsupported.get_or_insert(pkt.link);
+            Err(skip) => skip,
+        };
+        if let crate::decode::Skip::UnsupportedLink(_) = skip {
+            self.unsupported.get_or_insert(pkt.link);
+        }
+        // As tcpflow's -w: frames that are not IP are not written, and a
+        // fragment held for reassembly is being processed.
+        if !matches!(
+            skip,
+            crate::decode::Skip::FragmentHeld | crate::decode::Skip::NotIp
+        ) {
+            if let Some(w) = self.unprocessed.as_mut() {
+                if let Err(e) = w.write(pkt) {
+                    self.fatal = Some(e);
+                }
             }
-            Err(_) => {}
         }
     }
 
@@ -463,6 +498,11 @@ impl PacketPath {
     fn finish(self, summary: &mut RunSummary) -> Result<(), Error> {
         summary.packets = self.packets;
         summary.bytes = self.bytes;
+        if let Some(w) = self.unprocessed {
+            if let Err(e) = w.finish() {
+                summary.input_errors.push(e);
+            }
+        }
         let finished = self.sink.finish();
         if let Ok(stats) = &finished {
             summary.connections = stats.connections;
@@ -571,27 +611,75 @@ impl Outputs {
         };
         let sink = match &config.output {
             Output::Console(opts) => {
-                let console = ConsoleSink::stdout(*opts, live);
+                let console = ConsoleSink::stdout(opts.clone(), live)?;
                 let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
-                tables_behind(vec![FlowTable::new(table_config, consumer)], report)
+                tables_behind(vec![FlowTable::new(table_config, consumer)], report, false)
             }
             Output::Files(files) => {
-                let mut tables = Vec::with_capacity(threads);
-                for _ in 0..threads {
-                    let sink =
-                        FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?;
-                    let consumer = FlowFiles::new(sink, naming.clone(), config.max_bytes);
-                    tables.push(FlowTable::new(table_config.clone(), consumer));
+                let (outdir, max) = (&files.outdir, config.max_bytes);
+                let flow_files = |sink| FlowFiles::new(sink, naming.clone(), max);
+                let tables = FileTables {
+                    files,
+                    threads,
+                    config: &table_config,
+                };
+                // -I and -K are consumers in front of the flow files.
+                match (files.findx, files.pcaps) {
+                    (false, false) => tables.build(report, flow_files)?,
+                    (true, false) => {
+                        tables.build(report, |s| Indexed::new(flow_files(s), outdir, max))?
+                    }
+                    (false, true) => tables.build(report, |s| {
+                        FlowPcaps::new(flow_files(s), outdir, naming.clone())
+                    })?,
+                    (true, true) => tables.build(report, |s| {
+                        let indexed = Indexed::new(flow_files(s), outdir, max);
+                        FlowPcaps::new(indexed, outdir, naming.clone())
+                    })?,
                 }
-                tables_behind(tables, report)
             }
         };
         Ok(Outputs { sink, http, events })
     }
 }
 
-/// One flow table in this thread, or one per worker thread.
-fn tables_behind<C>(mut tables: Vec<FlowTable<C>>, report: OrderedReport) -> Box<dyn SegmentSink>
+/// The flow tables of flow-file output: one per thread, each with its own
+/// share of the open files.
+struct FileTables<'a> {
+    files: &'a crate::config::FileOutput,
+    threads: usize,
+    config: &'a TableConfig,
+}
+
+impl FileTables<'_> {
+    /// The tables, each with the consumer `make` builds over its file sink,
+    /// behind `report`.
+    fn build<C>(
+        &self,
+        report: OrderedReport,
+        make: impl Fn(FileSink) -> C,
+    ) -> Result<Box<dyn SegmentSink>, Error>
+    where
+        C: StreamConsumer + Send + 'static,
+        C::Stream: Send,
+    {
+        let mut tables = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            let open = (self.files.max_open_files / self.threads).max(1);
+            let sink = FileSink::new(&self.files.outdir, open)?;
+            tables.push(FlowTable::new(self.config.clone(), make(sink)));
+        }
+        Ok(tables_behind(tables, report, self.files.pcaps))
+    }
+}
+
+/// One flow table in this thread, or one per worker thread (passing each
+/// segment's frame on with `keep_frames`).
+fn tables_behind<C>(
+    mut tables: Vec<FlowTable<C>>,
+    report: OrderedReport,
+    keep_frames: bool,
+) -> Box<dyn SegmentSink>
 where
     C: StreamConsumer + Send + 'static,
     C::Stream: Send,
@@ -601,7 +689,7 @@ where
             return Box::new(Inline::new(table, report));
         }
     }
-    Box::new(Sharded::new(tables, report))
+    Box::new(Sharded::new(tables, report).keep_frames(keep_frames))
 }
 
 /// Live `-e http`: carve each connection's bodies once both its files are
@@ -694,10 +782,10 @@ fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
 fn shard_header(
     config: &Config,
     spec: crate::shard::ShardSpec,
-    sources: &[(PathBuf, Capture)],
+    sources: &[(PathBuf, Capture, bool)],
 ) -> Result<crate::shard::Header, Error> {
     let mut files = Vec::with_capacity(sources.len());
-    for (_, source) in sources {
+    for (_, source, _) in sources {
         match source {
             Capture::File(p) => files.push(p.as_path()),
             Capture::Stdin => {
@@ -718,6 +806,8 @@ fn shard_header(
             config.max_pending_per_direction,
             config.max_pending_total,
             config.max_connections,
+            config.max_seek,
+            sources.iter().filter(|(_, _, finish)| *finish).count(),
             // Not --max-memory: its default follows the machine's memory,
             // and the limits are each shard's own anyway (flowsplit(1)).
             &config.udp_tunnels,
@@ -776,10 +866,9 @@ impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
 }
 
 /// The bytes of all input files together (standard input is not counted).
-fn total_bytes(sources: &[(PathBuf, Capture)]) -> u64 {
+fn total_bytes<'a>(sources: impl Iterator<Item = &'a Capture>) -> u64 {
     sources
-        .iter()
-        .filter_map(|(_, s)| match s {
+        .filter_map(|s| match s {
             Capture::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Capture::Stdin => None,
         })

@@ -25,13 +25,13 @@
 use super::assembler::Piece;
 use super::layers::Layers;
 use crate::capture::Timestamp;
-use crate::decode::TcpTuple;
+use crate::decode::{Frame, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
 use std::net::IpAddr;
 
-/// Who a direction is: fixed when the connection opens, except `first_ts`
-/// and `layers`, which are set by its first packet (before any piece is
+/// Who a direction is: fixed when the connection opens, except `first_ts`,
+/// `layers` and `client`, which are set by its first packet (before any piece is
 /// handed over). A view the table builds for each call from what the
 /// connection keeps once for both directions.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +47,9 @@ pub struct DirectionInfo<'a> {
     /// How the first packet arrived (shared with other directions that
     /// came the same way).
     pub layers: Option<&'a Layers>,
+    /// The direction's first packet was a SYN without ACK: it is the
+    /// client's (tcpflow's client-to-server direction).
+    pub client: bool,
 }
 
 impl DirectionInfo<'_> {
@@ -58,6 +61,7 @@ impl DirectionInfo<'_> {
             counter,
             first_ts: Timestamp::default(),
             layers: None,
+            client: false,
         }
     }
 }
@@ -136,6 +140,41 @@ pub trait StreamConsumer {
     fn flush_all(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// A segment of the direction carrying `len` payload bytes, captured at
+    /// `ts`, was placed at stream offset `offset`, as it arrived: before
+    /// reassembly, so out of order, retransmitted and overlapping segments
+    /// alike (not a keepalive probe's one byte, nor bytes from before the
+    /// stream's start). Only tcpflow's `-I` index uses it.
+    fn placed(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+        _offset: u64,
+        _ts: Timestamp,
+        _len: usize,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The direction's stream turned out to start `by` bytes earlier than
+    /// assumed (a capture that began mid-connection, or stored out of
+    /// order): every offset given to [`StreamConsumer::placed`] so far is
+    /// `by` too small. Comes only before any piece was handed over.
+    fn rebased(&mut self, _stream: &mut Self::Stream, _info: &DirectionInfo<'_>, _by: u64) {}
+
+    /// A packet of the direction (every one the table gives it, with or
+    /// without payload) arrived at `ts` in `frame`. Only tcpflow's `-K`
+    /// (each direction's packets as a pcap file) uses it.
+    fn packet(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+        _ts: Timestamp,
+        _frame: &Frame<'_>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// A consumer bound to one direction's state: where a
@@ -154,6 +193,23 @@ impl<C: StreamConsumer> Bound<'_, C> {
     #[inline]
     pub fn piece(&mut self, piece: Piece<'_>) -> Result<(), Error> {
         self.consumer.piece(self.stream, &self.info, piece)
+    }
+
+    /// See [`StreamConsumer::placed`].
+    #[inline]
+    pub fn placed(&mut self, offset: u64, ts: Timestamp, len: usize) -> Result<(), Error> {
+        self.consumer
+            .placed(self.stream, &self.info, offset, ts, len)
+    }
+
+    /// See [`StreamConsumer::rebased`].
+    pub fn rebased(&mut self, by: u64) {
+        self.consumer.rebased(self.stream, &self.info, by);
+    }
+
+    /// See [`StreamConsumer::packet`].
+    pub fn packet(&mut self, ts: Timestamp, frame: &Frame<'_>) -> Result<(), Error> {
+        self.consumer.packet(self.stream, &self.info, ts, frame)
     }
 }
 
@@ -206,6 +262,34 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
         let first = self.0.flush_all();
         let second = self.1.flush_all();
         first.and(second)
+    }
+
+    fn placed(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo<'_>,
+        offset: u64,
+        ts: Timestamp,
+        len: usize,
+    ) -> Result<(), Error> {
+        self.0.placed(&mut stream.0, info, offset, ts, len)?;
+        self.1.placed(&mut stream.1, info, offset, ts, len)
+    }
+
+    fn rebased(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>, by: u64) {
+        self.0.rebased(&mut stream.0, info, by);
+        self.1.rebased(&mut stream.1, info, by);
+    }
+
+    fn packet(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo<'_>,
+        ts: Timestamp,
+        frame: &Frame<'_>,
+    ) -> Result<(), Error> {
+        self.0.packet(&mut stream.0, info, ts, frame)?;
+        self.1.packet(&mut stream.1, info, ts, frame)
     }
 }
 

@@ -179,6 +179,9 @@ impl Direction {
     ) -> Result<(), Error> {
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
+        if let Some(frame) = &seg.frame {
+            out.packet(seg.ts, frame)?;
+        }
         let mut data_seq = seg.seq;
         if seg.flags.syn() {
             data_seq = seg.seq.wrapping_add(1);
@@ -205,7 +208,7 @@ impl Direction {
                 .min(MAX_JUMP);
             if self.asm.is_held() && start >= -reach && self.asm.shift(start.unsigned_abs()) {
                 // A late segment from before the first one seen: the stream starts here.
-                self.rebase(start.unsigned_abs(), data_seq);
+                self.rebase(start.unsigned_abs(), data_seq, out);
                 start = 0;
             } else {
                 // Too late to put in front of bytes already written: counted instead.
@@ -214,6 +217,12 @@ impl Direction {
         }
         let seg_end = start + carried as i64;
         let data_end = start + seg.payload.len() as i64;
+        // A keepalive probe repeats the last byte sent; tcpflow leaves it out
+        // of its index too.
+        let keepalive = seg.payload.len() == 1 && data_end == self.high as i64;
+        if start >= 0 && !seg.payload.is_empty() && !keepalive {
+            out.placed(start as u64, seg.ts, seg.payload.len())?;
+        }
         if data_end > 0 {
             let skip = usize::try_from(-start.min(0)).unwrap_or(0);
             let offset = start.max(0) as u64;
@@ -312,7 +321,7 @@ impl Direction {
             // where the stream really starts.
             let at = self.offset_of(data_seq);
             if at <= 0 && at.unsigned_abs() <= max_seek && self.asm.shift(at.unsigned_abs()) {
-                self.rebase(at.unsigned_abs(), data_seq);
+                self.rebase(at.unsigned_abs(), data_seq, out);
                 self.isn = Some(seq);
                 self.release(out)?;
             }
@@ -321,7 +330,8 @@ impl Direction {
     }
 
     /// The stream turned out to start `by` bytes earlier, at `base`.
-    fn rebase(&mut self, by: u64, base: u32) {
+    fn rebase<C: StreamConsumer>(&mut self, by: u64, base: u32, out: &mut Bound<'_, C>) {
+        out.rebased(by);
         self.base = Some(base);
         self.high += by;
         self.fin_at = self.fin_at.map(|f| f + by);
@@ -485,6 +495,7 @@ mod tests {
                 payload: Cow::Owned(payload.to_vec()),
                 missing: 0,
                 encap: Encap::default(),
+                frame: None,
             };
             let mut out = Bound {
                 consumer: &mut self.recorder,

@@ -123,6 +123,8 @@ struct Ident {
     tuple: TcpTuple,
     connection: u64,
     counter: u32,
+    /// The direction's first packet was a SYN without ACK.
+    client: bool,
 }
 
 impl Ident {
@@ -134,6 +136,7 @@ impl Ident {
             counter: self.counter,
             first_ts,
             layers,
+            client: self.client,
         }
     }
 }
@@ -141,6 +144,9 @@ impl Ident {
 struct Connection<S> {
     id: u64,
     counter: u32,
+    /// Bit `side` set when that side's first packet was a SYN without ACK
+    /// (tcpflow's client-to-server direction, blue with `-g`).
+    clients: u8,
     /// The addresses and ports of side 0 (sent by the lower endpoint);
     /// side 1's are the same reversed. Kept once for both.
     tuple: TcpTuple,
@@ -171,6 +177,7 @@ impl<S> Connection<S> {
             tuple,
             connection: self.id,
             counter: self.counter,
+            client: self.clients & (1 << side) != 0,
         }
     }
 
@@ -428,6 +435,9 @@ pub struct FlowTable<C: StreamConsumer> {
     now: Timestamp,
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
     event: u64,
+    /// Whether a segment of a connection not open yet opens one (false
+    /// while reading tcpflow's `-R` inputs, only to finish connections).
+    start_new: bool,
 }
 
 impl<C: StreamConsumer> FlowTable<C> {
@@ -449,7 +459,15 @@ impl<C: StreamConsumer> FlowTable<C> {
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
+            start_new: true,
         }
+    }
+
+    /// Whether segments of connections that are not open open new ones
+    /// (the default); with `false`, they are ignored and only connections
+    /// already open go on (tcpflow's `-R`: read only to finish them).
+    pub fn set_start_new(&mut self, on: bool) {
+        self.start_new = on;
     }
 
     /// What one open connection with nothing buffered costs, as the budget
@@ -565,7 +583,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         let shard = key.budget_shard();
         let counter = self.end_if_next(key, side, seg, on_close)?;
         if !self.conns.contains_key(&key)
-            && !self.admit(key, side, seg, packet_no, counter, on_close)?
+            && (!self.start_new || !self.admit(key, side, seg, packet_no, counter, on_close)?)
         {
             return Ok(());
         }
@@ -585,6 +603,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         let limits = &self.config.limits;
         let streams = &mut self.streams;
+        if conn.sides[side].dir.is_unseen() && seg.flags.syn() && !seg.flags.ack() {
+            conn.clients |= 1 << side;
+        }
         let ident = conn.ident(side);
         let this = &mut conn.sides[side];
         if this.dir.is_unseen() {
@@ -749,6 +770,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             Box::new(Connection {
                 id: packet_no,
                 counter,
+                clients: 0,
                 tuple,
                 sides: [Side::new(), Side::new()],
                 last_ts: seg.ts,
@@ -955,6 +977,7 @@ mod tests {
             payload: Cow::Borrowed(payload),
             missing: 0,
             encap: Encap::default(),
+            frame: None,
         }
     }
 
@@ -1419,5 +1442,32 @@ mod tests {
             queued <= 2 + 1024 + 1,
             "{queued} wheel entries for one connection"
         );
+    }
+
+    #[test]
+    fn without_start_new_only_open_connections_go_on() {
+        let mut t = budget_table(16, 1 << 20);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        const SYN: u8 = 0x02;
+        t.process(&segment(1000, SYN, 99, b""), 1, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, 0, 100, b"ab"), 2, &mut on_close)
+            .unwrap();
+        // Read only to finish: port 1001 opens nothing, port 1000 goes on.
+        t.set_start_new(false);
+        t.process(&segment(1001, SYN, 99, b""), 3, &mut on_close)
+            .unwrap();
+        t.process(&segment(1001, 0, 100, b"zz"), 4, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, 0, 102, b"cd"), 5, &mut on_close)
+            .unwrap();
+        assert_eq!(t.open_connections(), 1);
+        t.finish(&mut on_close).unwrap();
+        let closed = &t.streams.consumer.closed;
+        // Both directions of the one connection, none of port 1001's.
+        assert_eq!(closed.len(), 2, "{closed:?}");
+        assert!(closed.iter().all(|d| d.connection == 1), "{closed:?}");
+        assert_eq!(closed[0].src.1, 1000);
+        assert_eq!(closed[0].bytes(), b"abcd");
     }
 }

@@ -90,6 +90,12 @@ impl FlowFiles {
         Ok((id, counter))
     }
 
+    /// The name of the direction's file (relative to the output folder),
+    /// once it has been created.
+    pub fn file_name(&self, s: &FileStream, info: &DirectionInfo<'_>) -> Option<String> {
+        s.file.map(|(_, counter)| self.naming.name(info, counter))
+    }
+
     /// Append `data` to the direction's file (created first if needed).
     fn write(
         &mut self,

@@ -138,6 +138,7 @@ impl Naming {
                 counter,
                 connection: info.connection,
                 first_ts: info.first_ts,
+                macs: info.layers.and_then(|l| l.macs),
             },
         )
     }
