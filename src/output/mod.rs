@@ -1,11 +1,14 @@
 //! The consumers of reassembled streams (see [`crate::flow::consumer`]):
 //! flow files ([`flow_files`], over the descriptor-bounded [`files`]) and
 //! the console ([`console`]); what both keep account of ([`tally`]), their
-//! names ([`naming`]), the run report ([`report`]) and the event stream
-//! ([`events`]). Nothing here knows about TCP; the flow table decides what
+//! names ([`naming`]), the run reports ([`report`], JSON Lines, and
+//! [`dfxml`], tcpflow's DFXML), the event stream ([`events`]) and tcpflow's
+//! per-file alerts and commands ([`alerts`]). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
+pub mod alerts;
 pub mod console;
+pub mod dfxml;
 pub mod events;
 pub mod files;
 pub mod flow_files;

@@ -218,7 +218,7 @@ fn write_addr(out: &mut String, addr: IpAddr) -> std::fmt::Result {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC.
-fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
+pub(crate) fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
     let days = ts.secs.div_euclid(86_400);
     let rem = ts.secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);

@@ -82,6 +82,10 @@ pub struct DirectionRecord {
     pub end: End,
     /// SHA-256 of the file's bytes, lower-case hex.
     pub sha256: String,
+    /// MD5 of the file's bytes, lower-case hex, when asked for (`-F M`,
+    /// `-e md5`); the field is left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 /// The position of a closed direction in the report: records are ordered by
@@ -331,6 +335,7 @@ mod tests {
             dropped_before_start: 0,
             end: End::Fin,
             sha256: String::new(),
+            md5: None,
         }
     }
 
