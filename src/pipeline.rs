@@ -23,6 +23,9 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::alerts::Runner;
+use crate::output::dfxml::{DfxmlOptions, DfxmlReport};
+use crate::output::report_only::ReportOnly;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
@@ -140,6 +143,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     let outputs = Outputs::new(config, false)?;
     let events = outputs.events;
+    let dfxml = outputs.dfxml;
     let mut path = PacketPath::new(config, filter, outputs.sink);
 
     let sources: Vec<(PathBuf, Capture)> = inputs
@@ -181,13 +185,17 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let figures = (path.packets, path.bytes);
         emit_stats(events, figures, None, path.sink.as_ref(), true);
     }
-    path.finish(summary)?;
+    if let Err(e) = path.finish(summary) {
+        // Still a well-formed document, with what was reported.
+        let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+        return Err(e);
+    }
     if let Some((outdir, http_options)) = config.output.http_carving() {
         let carved = crate::http::carve_dirs(std::slice::from_ref(outdir), http_options)?;
         summary.http_bodies = carved.bodies;
         summary.input_errors.extend(carved.errors);
     }
-    Ok(())
+    finish_reports(config, dfxml.as_ref(), true)
 }
 
 /// Capture on an interface until SIGINT, SIGTERM or SIGHUP, then close
@@ -219,6 +227,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     let outputs = Outputs::new(config, true)?;
     let http = outputs.http.clone();
     let events = outputs.events;
+    let dfxml = outputs.dfxml;
     let mut path = PacketPath::new(config, None, outputs.sink);
     let (interface, link) = (cap.interface().to_string(), cap.link());
     config.hooks.notify(&Notice::Capturing {
@@ -294,7 +303,9 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
             summary.input_errors.append(&mut h.errors);
         }
     }
+    let reports = finish_reports(config, dfxml.as_ref(), false);
     finished?;
+    reports?;
     match ended.error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -442,6 +453,8 @@ struct Outputs {
     http: Option<Arc<Mutex<HttpTally>>>,
     /// The event stream, if any (live capture writes its `stats` events there).
     events: Option<EventLog>,
+    /// The DFXML report, finished once HTTP carving is done.
+    dfxml: Option<DfxmlReport>,
 }
 
 impl Outputs {
@@ -460,6 +473,29 @@ impl Outputs {
             .as_deref()
             .map(ReportWriter::create)
             .transpose()?;
+        let files = config.output.files();
+        let dfxml = match &config.dfxml {
+            Some(path) => Some(DfxmlReport::create(
+                path,
+                DfxmlOptions {
+                    outdir: files.filter(|f| f.flow_files).map(|f| f.outdir.clone()),
+                    byte_runs: config.output.http_carving().is_some(),
+                },
+            )?),
+            None => None,
+        };
+        // tcpflow's `open`/`close` alerts and `tcp_cmd`, for flow files only.
+        let tcp_hooks = files
+            .filter(|f| f.flow_files && !config.file_hooks.tcp.is_empty())
+            .map(|f| f.outdir.clone());
+        let open_alert = tcp_hooks.as_ref().and_then(|outdir| {
+            let alert = config.file_hooks.tcp.alert.clone()?;
+            Some((alert, outdir.clone()))
+        });
+        let file_hooks = tcp_hooks.map(|outdir| {
+            let runner = Runner::new(config.file_hooks.tcp.clone(), "tcp_cmd");
+            (runner, outdir)
+        });
         let mut http = None;
         let carving = config.output.http_carving().filter(|_| live);
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
@@ -469,6 +505,9 @@ impl Outputs {
                 carver: crate::http::live::LiveCarver::new(outdir, http_options.clone()),
                 events: events.clone(),
                 tally,
+                outdir: outdir.clone(),
+                hooks: (!config.file_hooks.http.is_empty())
+                    .then(|| Runner::new(config.file_hooks.http.clone(), "http_cmd")),
             }))
         } else {
             None
@@ -476,6 +515,8 @@ impl Outputs {
         let report = OrderedReport::new(report)
             .with_events(events.clone())
             .with_hook(hook)
+            .with_dfxml(dfxml.clone())
+            .with_file_hooks(file_hooks)
             .flush_on_release(live);
         // Console output must come out in one order: one flow table.
         let threads = if matches!(config.output, Output::Console(_)) {
@@ -495,25 +536,43 @@ impl Outputs {
         let naming = Naming {
             template,
             events: events.clone(),
+            open_alert,
         };
         let sink = match &config.output {
             Output::Console(opts) => {
                 let console = ConsoleSink::stdout(*opts, live);
-                let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
+                let consumer =
+                    ConsoleFlows::new(console, naming, config.max_bytes).with_md5(config.md5);
                 tables_behind(vec![FlowTable::new(table_config, consumer)], report)
+            }
+            Output::Files(files) if !files.flow_files => {
+                let tables = (0..threads)
+                    .map(|_| {
+                        let consumer =
+                            ReportOnly::new(naming.clone(), config.max_bytes, config.md5);
+                        FlowTable::new(table_config.clone(), consumer)
+                    })
+                    .collect();
+                tables_behind(tables, report)
             }
             Output::Files(files) => {
                 let mut tables = Vec::with_capacity(threads);
                 for _ in 0..threads {
                     let sink =
                         FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?;
-                    let consumer = FlowFiles::new(sink, naming.clone(), config.max_bytes);
+                    let consumer =
+                        FlowFiles::new(sink, naming.clone(), config.max_bytes).with_md5(config.md5);
                     tables.push(FlowTable::new(table_config.clone(), consumer));
                 }
                 tables_behind(tables, report)
             }
         };
-        Ok(Outputs { sink, http, events })
+        Ok(Outputs {
+            sink,
+            http,
+            events,
+            dfxml,
+        })
     }
 }
 
@@ -537,6 +596,9 @@ struct LiveHttp {
     carver: crate::http::live::LiveCarver,
     events: Option<EventLog>,
     tally: Arc<Mutex<HttpTally>>,
+    /// The output folder, and tcpflow's `http_alert_fd`/`http_cmd`, if asked for.
+    outdir: PathBuf,
+    hooks: Option<Runner>,
 }
 
 impl CloseHook for LiveHttp {
@@ -561,6 +623,11 @@ impl CloseHook for LiveHttp {
                 });
             }
         }
+        if let Some(runner) = self.hooks.as_mut() {
+            for b in &carved.bodies {
+                body_completed(runner, &self.outdir, &b.file)?;
+            }
+        }
         if let Ok(mut t) = self.tally.lock() {
             t.bodies += carved.bodies.len() as u64;
             t.errors.extend(carved.errors);
@@ -569,11 +636,53 @@ impl CloseHook for LiveHttp {
     }
 
     fn finish(&mut self) -> Result<(), Error> {
+        if let Some(runner) = self.hooks.as_mut() {
+            runner.finish();
+        }
         let errors = self.carver.finish();
         if let Ok(mut t) = self.tally.lock() {
             t.errors.extend(errors);
         }
         Ok(())
+    }
+}
+
+/// tcpflow's hooks for one carved body, `file` relative to `outdir`: its
+/// `open` and `close` alert lines (tcpflow writes `open` when the body's
+/// headers are read; here both come once the body is written), then
+/// `http_cmd`.
+fn body_completed(runner: &mut Runner, outdir: &Path, file: &str) -> Result<(), Error> {
+    let path = crate::output::alerts::tcpflow_path(outdir, file);
+    runner.opened(&path)?;
+    runner.completed(&path)
+}
+
+/// Finish the DFXML report (with the `byte_run`s of the bodies carved in
+/// `outdir`, when carving) and, in a run that carved after its last input,
+/// run tcpflow's HTTP hooks on every body.
+fn finish_reports(
+    config: &Config,
+    dfxml: Option<&DfxmlReport>,
+    post_pass_hooks: bool,
+) -> Result<(), Error> {
+    let carving = config.output.http_carving().map(|(outdir, _)| outdir);
+    let hooks = &config.file_hooks.http;
+    let runs = match carving {
+        Some(outdir) if dfxml.is_some() || (post_pass_hooks && !hooks.is_empty()) => {
+            crate::output::dfxml::carved_bodies(outdir)?
+        }
+        _ => Vec::new(),
+    };
+    if let (Some(outdir), true) = (carving, post_pass_hooks && !hooks.is_empty()) {
+        let mut runner = Runner::new(hooks.clone(), "http_cmd");
+        for run in &runs {
+            body_completed(&mut runner, outdir, &run.file)?;
+        }
+        runner.finish();
+    }
+    match dfxml {
+        Some(d) => d.finish(&runs),
+        None => Ok(()),
     }
 }
 

@@ -109,6 +109,15 @@ impl Runner {
         }
     }
 
+    /// The file at `path` (as [`tcpflow_path`] names it) was opened: its
+    /// `open` line.
+    pub fn opened(&self, path: &str) -> Result<(), Error> {
+        match &self.hooks.alert {
+            Some(alert) => alert.line("open", path),
+            None => Ok(()),
+        }
+    }
+
     /// The file at `path` (as [`tcpflow_path`] names it) is complete:
     /// `close` line, then the command.
     pub fn completed(&mut self, path: &str) -> Result<(), Error> {

@@ -14,6 +14,7 @@ pub mod files;
 pub mod flow_files;
 pub mod naming;
 pub mod report;
+pub mod report_only;
 #[cfg(test)]
 mod shared_buffer;
 pub mod tally;

@@ -152,14 +152,15 @@ impl Template {
 
 /// The `-F` letters flowsplit implements, each a change to the template
 /// made as tcpflow 1.6.1 makes it, in the order given.
-pub const FILE_LETTERS: &str = "ctTkmg";
+pub const FILE_LETTERS: &str = "ctTkmgXM";
 
 /// Apply tcpflow's `-F` letters to `template`, in order, as tcpflow 1.6.1
 /// does: `c` turns `%c` into `%C` (so a reused connection's names end in
 /// `cc`, tcpflow's output), `t` prepends `%tT`, `T` prepends `%T`, `k`
 /// prepends `%K/`, `m` prepends `%M000-%M999/%M%K/` and `g` prepends
-/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. Any other letter is a usage
-/// error naming it (`X` and `M` with what they do in tcpflow).
+/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. `X` (no flow files) and
+/// `M` (MD5) leave the template as it is; the binary reads them. Any other
+/// letter is a usage error naming it.
 pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error> {
     let mut out = template.to_string();
     for letter in letters.chars() {
@@ -170,6 +171,8 @@ pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error
             'k' => format!("%K/{out}"),
             'm' => format!("%M000-%M999/%M%K/{out}"),
             'g' => format!("%G000000-%G999999/%G%M000-%G%M999/%G%M%K/{out}"),
+            // Not template changes: no flow files, MD5 (see `Config`).
+            'X' | 'M' => out,
             other => return Err(Error::Usage(file_letter_refusal(other))),
         };
     }
@@ -178,11 +181,7 @@ pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error
 
 /// The one-line usage error for a `-F` letter flowsplit does not implement.
 pub fn file_letter_refusal(letter: char) -> String {
-    match letter {
-        'X' => "-F X (no flow files, DFXML report only) is not supported yet".to_string(),
-        'M' => "-F M (MD5 of every flow in the DFXML report) is not supported yet; report.jsonl has each file's sha256".to_string(),
-        other => format!("-F {other}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)"),
-    }
+    format!("-F {letter}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)")
 }
 
 /// One part of a template with the codes that may render empty (`%V`,
@@ -312,7 +311,7 @@ mod tests {
             name,
             "000000000-000999999/000001000-000001999/000001234/001.002.003.004.00001-005.006.007.008.00002"
         );
-        assert!(apply_file_letters(d, "X").is_err());
+        assert_eq!(apply_file_letters(d, "XM").unwrap(), d);
         assert!(apply_file_letters(d, "Q").is_err());
         assert!(Template::parse("%E").is_err());
         assert!(Template::parse("%S").is_err());

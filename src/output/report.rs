@@ -109,6 +109,10 @@ pub struct OrderedReport {
     writer: Option<ReportWriter>,
     events: Option<EventLog>,
     hook: Option<Box<dyn CloseHook>>,
+    dfxml: Option<super::dfxml::DfxmlReport>,
+    /// `-S tcp_alert_fd`, `-S tcp_cmd`: run as each flow file is complete,
+    /// with the output folder its path is joined to.
+    file_hooks: Option<(super::alerts::Runner, PathBuf)>,
     flush_on_release: bool,
     /// Records of the connection being released, for the hook.
     group: Vec<DirectionRecord>,
@@ -133,6 +137,8 @@ impl OrderedReport {
             writer,
             events: None,
             hook: None,
+            dfxml: None,
+            file_hooks: None,
             flush_on_release: false,
             group: Vec::new(),
             group_key: None,
@@ -148,6 +154,22 @@ impl OrderedReport {
     /// Call `hook` for each connection once its lines are written.
     pub fn with_hook(mut self, hook: Option<Box<dyn CloseHook>>) -> OrderedReport {
         self.hook = hook;
+        self
+    }
+
+    /// Also add every record to the DFXML report, as its line is written.
+    pub fn with_dfxml(mut self, dfxml: Option<super::dfxml::DfxmlReport>) -> OrderedReport {
+        self.dfxml = dfxml;
+        self
+    }
+
+    /// Run `runner` (tcpflow's `close` alert and `tcp_cmd`) on every
+    /// record's flow file, in `outdir`, as its line is written.
+    pub fn with_file_hooks(
+        mut self,
+        hooks: Option<(super::alerts::Runner, PathBuf)>,
+    ) -> OrderedReport {
+        self.file_hooks = hooks;
         self
     }
 
@@ -207,6 +229,9 @@ impl OrderedReport {
         if let Some(hook) = self.hook.as_mut() {
             hook.finish()?;
         }
+        if let Some((runner, _)) = self.file_hooks.as_mut() {
+            runner.finish();
+        }
         match &self.events {
             Some(e) => e.flush(),
             None => Ok(()),
@@ -218,6 +243,9 @@ impl OrderedReport {
         if let Some(w) = self.writer.as_mut() {
             w.flush()?;
         }
+        if let Some(d) = &self.dfxml {
+            d.flush()?;
+        }
         match &self.events {
             Some(e) => e.flush(),
             None => Ok(()),
@@ -228,6 +256,12 @@ impl OrderedReport {
     fn emit(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
         if let Some(w) = self.writer.as_mut() {
             w.write(&record)?;
+        }
+        if let Some(d) = &self.dfxml {
+            d.record(&record)?;
+        }
+        if let Some((runner, outdir)) = self.file_hooks.as_mut() {
+            runner.completed(&super::alerts::tcpflow_path(outdir, &record.file))?;
         }
         if let Some(e) = &self.events {
             e.emit(&Event::Close { record: &record });

@@ -138,6 +138,9 @@ pub struct Naming {
     pub template: Template,
     /// The event stream, if any.
     pub events: Option<EventLog>,
+    /// Where an `open` line goes when a flow file is created (`-S
+    /// tcp_alert_fd`), and the output folder its path is joined to.
+    pub open_alert: Option<(super::alerts::AlertFd, std::path::PathBuf)>,
 }
 
 impl Naming {
@@ -153,8 +156,13 @@ impl Naming {
         )
     }
 
-    /// Write the `open` event of `info`'s output, named `name`.
+    /// Write the `open` event of `info`'s output, named `name` (and its
+    /// `open` alert line, if asked for).
     pub fn opened(&self, name: &str, info: &DirectionInfo<'_>) {
+        if let Some((alert, outdir)) = &self.open_alert {
+            // Best effort, as in tcpflow: a closed descriptor loses the line.
+            let _ = alert.line("open", &super::alerts::tcpflow_path(outdir, name));
+        }
         if let Some(events) = &self.events {
             events.emit(&Event::Open {
                 file: name,
