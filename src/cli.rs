@@ -122,8 +122,8 @@ pub struct Cli {
     pub scanner: Vec<String>,
 
     /// Turn every scanner on (http and md5), as tcpflow's -a (`-e all`).
-    #[arg(short = 'a', action = ArgAction::Count)]
-    pub all_scanners: u8,
+    #[arg(short = 'a')]
+    pub all_scanners: bool,
 
     /// Turn every scanner off but SCANNER (repeatable; later -a, -e, -E, -x change it again).
     #[arg(short = 'E', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
@@ -752,7 +752,9 @@ impl Cli {
             return self.scanner_ops.clone();
         }
         let mut ops = Vec::new();
-        ops.extend((0..self.all_scanners).map(|_| ScannerOp::All));
+        if self.all_scanners {
+            ops.push(ScannerOp::All);
+        }
         ops.extend(self.only_scanner.iter().cloned().map(ScannerOp::Only));
         ops.extend(self.scanner.iter().cloned().map(ScannerOp::Enable));
         ops.extend(self.scanner_off.iter().cloned().map(ScannerOp::Disable));

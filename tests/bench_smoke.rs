@@ -31,7 +31,7 @@ fn assert_verified(expected: &[Expected], out: &Path) {
     let verdict = bench::verify(
         expected,
         out,
-        &["report.jsonl"],
+        &["report.jsonl", "report.xml"],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();
@@ -55,7 +55,7 @@ fn files_in(dir: &Path) -> BTreeMap<String, (u64, String)> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != "report.jsonl")
+        .filter(|e| e.file_name() != "report.jsonl" && e.file_name() != "report.xml")
         .map(|e| {
             assert!(
                 e.file_type().unwrap().is_file(),

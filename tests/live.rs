@@ -424,7 +424,7 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
         expected.insert(flow_name(*me, *server), sent.clone());
         expected.insert(flow_name(*server, *me), got.clone());
     }
-    let got = files(&out, &["report.jsonl", "http.jsonl"]);
+    let got = files(&out, &["report.jsonl", "report.xml", "http.jsonl"]);
     let flows: BTreeMap<String, Vec<u8>> = got
         .iter()
         .filter(|(n, _)| !n.contains("-HTTP"))
@@ -546,8 +546,8 @@ fn live_capture_on_loopback_writes_flows_and_bodies_as_offline() {
             .status()
             .unwrap();
         assert!(st.success());
-        let off = files(&offline, &["report.jsonl", "http.jsonl"]);
-        let live = files(&out, &["report.jsonl", "http.jsonl"]);
+        let off = files(&offline, &["report.jsonl", "report.xml", "http.jsonl"]);
+        let live = files(&out, &["report.jsonl", "report.xml", "http.jsonl"]);
         assert_eq!(
             off.keys().collect::<Vec<_>>(),
             live.keys().collect::<Vec<_>>()
@@ -676,7 +676,7 @@ fn a_replay_onto_loopback_is_captured_exactly_without_drops() {
     let verdict = bench::verify(
         &expected,
         &out,
-        &["report.jsonl"],
+        &["report.jsonl", "report.xml"],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();

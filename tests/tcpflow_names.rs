@@ -157,20 +157,13 @@ fn t_codes_name_files_as_tcpflow_does() {
     }
 }
 
-/// `-F X`, `-F M` and tcpflow's `%E`, `%e` and `%S` are refused in one
-/// line saying why, exit 2, before anything is written.
+/// tcpflow's `%E`, `%e` and `%S` are refused in one line saying why, exit
+/// 2, before anything is written (`-F X` and `-F M`: tests/dfxml.rs).
 #[test]
 fn what_is_not_implemented_is_refused() {
     let input = testdata("out_of_order.pcap");
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["-FX"],
-            "-F X (no flow files, DFXML report only) is not supported yet",
-        ),
-        (
-            &["-F", "kM"],
-            "-F M (MD5 of every flow in the DFXML report) is not supported yet",
-        ),
+        (&["-F", "kQ"], "-F Q: unknown letter"),
         (
             &["-T", "%E-%A"],
             "%E (Ethernet address) is not supported yet",
