@@ -332,7 +332,8 @@ fn iso8601(ts: &str) -> String {
 /// The bodies listed in every `http.jsonl` index under `outdir`, as
 /// `byte_run`s of the flow files they came from (names relative to
 /// `outdir`), in the indexes' order. Request and response bodies both;
-/// bodies that wrote no file are left out.
+/// bodies that wrote no file are left out. A chunked body's offset is that
+/// of its first chunk's data, as tcpflow gives it.
 pub fn carved_bodies(outdir: &Path) -> Result<Vec<ByteRun>, Error> {
     let mut runs = Vec::new();
     for entry in walkdir::WalkDir::new(outdir).sort_by_file_name() {
@@ -376,9 +377,14 @@ pub fn carved_bodies(outdir: &Path) -> Result<Vec<ByteRun>, Error> {
                 let Some(file) = body["file"].as_str() else {
                     continue;
                 };
+                let mut file_offset = body["offset"].as_u64().unwrap_or(0);
+                if body["framing"] == "chunked" {
+                    // tcpflow's offset is that of the first chunk's data.
+                    file_offset += chunk_line_len(&outdir.join(join(flow)), file_offset);
+                }
                 runs.push(ByteRun {
                     flow: join(flow),
-                    file_offset: body["offset"].as_u64().unwrap_or(0),
+                    file_offset,
                     file: join(file),
                     filesize: body["decoded_length"].as_u64().unwrap_or(0),
                 });
@@ -386,6 +392,22 @@ pub fn carved_bodies(outdir: &Path) -> Result<Vec<ByteRun>, Error> {
         }
     }
     Ok(runs)
+}
+
+/// The length of the chunk-size line (up to and with its line feed) at
+/// `offset` in the flow file at `path`; 0 when there is none to read.
+fn chunk_line_len(path: &Path, offset: u64) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut line = [0u8; 1024];
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.read(&mut line)
+    });
+    let n = read.unwrap_or(0);
+    line[..n]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(0, |i| i as u64 + 1)
 }
 
 #[cfg(test)]
