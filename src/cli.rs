@@ -1131,6 +1131,102 @@ mod tests {
     }
 
     #[test]
+    fn scanner_options_apply_in_order_from_all_off() {
+        use ScannerOp::*;
+        let on = |ops: &[ScannerOp]| {
+            let s = Scanners::from_ops(ops);
+            (s.http, s.md5)
+        };
+        assert_eq!(on(&[]), (false, false));
+        assert_eq!(on(&[All]), (true, true));
+        assert_eq!(on(&[All, Disable("md5".into())]), (true, false));
+        assert_eq!(
+            on(&[Enable("md5".into()), Only("http".into())]),
+            (true, false)
+        );
+        assert_eq!(on(&[Only("tcpdemux".into())]), (false, false));
+        assert_eq!(
+            on(&[Disable("http".into()), Enable("http".into())]),
+            (true, false)
+        );
+        assert_eq!(
+            on(&[Enable("all".into()), Disable("netviz".into())]),
+            (true, true)
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_and_tcpflows_others_refused_with_a_reason() {
+        assert_eq!(
+            parse_setting("enable_report=no"),
+            Ok(Setting::EnableReport(false))
+        );
+        assert_eq!(
+            parse_setting("enable_report=YES"),
+            Ok(Setting::EnableReport(true))
+        );
+        assert_eq!(parse_setting("tcp_timeout=30"), Ok(Setting::TcpTimeout(30)));
+        assert_eq!(
+            parse_setting("tcp_cmd=md5sum -b"),
+            Ok(Setting::Command {
+                kind: "tcp",
+                command: "md5sum -b".into()
+            })
+        );
+        assert_eq!(
+            parse_setting("http_alert_fd=-1"),
+            Ok(Setting::AlertFd {
+                kind: "http",
+                fd: -1
+            })
+        );
+        assert_eq!(
+            parse_setting("packet-buffer-timeout=10"),
+            Ok(Setting::NoEffect)
+        );
+        assert!(parse_setting("tcp_alert_fd=-2").is_err());
+        assert!(parse_setting("check_fcs=YES")
+            .unwrap_err()
+            .contains("wifiviz"));
+        assert!(parse_setting("nope=1")
+            .unwrap_err()
+            .contains("unknown setting nope"));
+        assert!(parse_setting("enable_report").is_err());
+    }
+
+    #[test]
+    fn settings_map_to_the_configuration() {
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-o",
+            "out",
+            "-S",
+            "tcp_timeout=9",
+            "-S",
+            "http_cmd=x",
+        ]);
+        assert_eq!(c.idle_timeout, Some(9));
+        assert_eq!(c.file_hooks.http.command.as_deref(), Some("x"));
+        assert!(c.file_hooks.tcp.is_empty());
+        assert_eq!(c.dfxml, Some(PathBuf::from("out").join("report.xml")));
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-S",
+            "tcp_timeout=0",
+            "-S",
+            "enable_report=NO",
+        ]);
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.dfxml, None);
+        let c = config(&["-r", "a.pcap", "-FX", "-X", "r.xml", "-a", "-x", "http"]);
+        assert!(!c.output.files().expect("files").flow_files);
+        assert!(c.md5);
+        assert_eq!(c.dfxml, Some(PathBuf::from("r.xml")));
+    }
+
+    #[test]
     fn dump_lists_every_parser_but_not_itself() {
         let mut out = Vec::new();
         dump(&mut out).unwrap();

@@ -191,9 +191,16 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         return Err(e);
     }
     if let Some((outdir, http_options)) = config.output.http_carving() {
-        let carved = crate::http::carve_dirs(std::slice::from_ref(outdir), http_options)?;
-        summary.http_bodies = carved.bodies;
-        summary.input_errors.extend(carved.errors);
+        match crate::http::carve_dirs(std::slice::from_ref(outdir), http_options) {
+            Ok(carved) => {
+                summary.http_bodies = carved.bodies;
+                summary.input_errors.extend(carved.errors);
+            }
+            Err(e) => {
+                let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+                return Err(e);
+            }
+        }
     }
     finish_reports(config, dfxml.as_ref(), true)
 }
