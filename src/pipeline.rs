@@ -12,6 +12,11 @@
 //! out of a file's blocks; outputs then flush about once a second, capture
 //! time moves on with the wall clock between packets, and with `-e http`
 //! each connection is carved as it closes instead of in a post-pass.
+//!
+//! The reports are written as directions close, in one order whatever the
+//! number of workers; the DFXML report is finished last, once the carved
+//! bodies it lists as `byte_run`s are known, and with the post-pass,
+//! tcpflow's `http_alert_fd` and `http_cmd` run on every body then.
 
 use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
