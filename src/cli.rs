@@ -106,7 +106,7 @@ pub struct Cli {
     #[arg(short = 'T', value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
     pub template: String,
 
-    /// tcpflow's -F: change the template (-T or the default) by LETTERS, as tcpflow does: c counter as `cc`, t/T time_t/ISO 8601 prefix, k/m/g bin into 1K/1M/1G folders. Letters given before the last -T are dropped, as in tcpflow.
+    /// tcpflow's -F: change the template (-T or the default) by LETTERS, as tcpflow does: c counter as `cc`, t/T time_t/ISO 8601 prefix, k/m/g bin into 1K/1M/1G folders (letters given before the last -T are dropped, as in tcpflow); X writes no flow files, only the reports; M adds each direction's MD5 to the reports.
     #[arg(short = 'F', value_name = "LETTERS", action = ArgAction::Append, value_parser = parse_file_letters)]
     pub file_letters: Vec<String>,
 
@@ -118,9 +118,39 @@ pub struct Cli {
     #[arg(short = 'f', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_open_files: Option<u64>,
 
-    /// Run a scanner over the flows; `http` carves HTTP bodies.
-    #[arg(short = 'e', value_name = "SCANNER", value_parser = parse_scanner)]
-    pub scanner: Option<String>,
+    /// Turn a scanner on (repeatable): `http` carves HTTP bodies, `md5` adds each direction's MD5 to the reports, `all` both; tcpdemux (reassembly) is always on.
+    #[arg(short = 'e', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
+    pub scanner: Vec<String>,
+
+    /// Turn every scanner on (http and md5), as tcpflow's -a (`-e all`).
+    #[arg(short = 'a')]
+    pub all_scanners: bool,
+
+    /// Turn every scanner off but SCANNER (repeatable; later -a, -e, -E, -x change it again).
+    #[arg(short = 'E', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
+    pub only_scanner: Vec<String>,
+
+    /// Turn SCANNER off (repeatable; `http` or `md5`; tcpflow's netviz and wifiviz are off already).
+    #[arg(short = 'x', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner_off)]
+    pub scanner_off: Vec<String>,
+
+    /// Write the DFXML report (tcpflow's report.xml) to FILE instead of report.xml in the output folder.
+    #[arg(short = 'X', value_name = "FILE")]
+    pub dfxml: Option<PathBuf>,
+
+    /// tcpflow's scanner settings, repeatable: enable_report=YES|NO, tcp_timeout=SECONDS, tcp_cmd=COMMAND, tcp_alert_fd=FD, http_cmd=COMMAND, http_alert_fd=FD.
+    #[arg(short = 'S', value_name = "NAME=VALUE", action = ArgAction::Append, value_parser = parse_setting)]
+    pub settings: Vec<Setting>,
+
+    /// The scanner options (-a, -e, -E, -x) in command-line order, set by
+    /// [`AfterMatches`] (the typed fields lose their order).
+    #[arg(skip)]
+    pub scanner_ops: Vec<ScannerOp>,
+
+    /// Every -F letter given, -T or not (X and M are not template changes,
+    /// so a later -T does not drop them), set by [`AfterMatches`].
+    #[arg(skip)]
+    pub all_file_letters: Option<String>,
 
     /// How `-e http` carves bodies.
     #[command(flatten)]
@@ -130,7 +160,7 @@ pub struct Cli {
     #[arg(long = "report", value_name = "FILE", conflicts_with = "no_report")]
     pub report: Option<PathBuf>,
 
-    /// Write no report.
+    /// Write no report: neither report.jsonl nor report.xml (-X FILE still writes the DFXML report).
     #[arg(long = "no-report")]
     pub no_report: bool,
 
@@ -334,6 +364,7 @@ fn parse_udp_tunnel(text: &str) -> Result<(u16, UdpTunnel), String> {
 impl Cli {
     /// Validate the flags and build the run's configuration.
     pub fn into_config(mut self) -> Result<Config, Error> {
+        let scanners = Scanners::from_ops(&self.scanner_ops_or_default());
         if self.args_are_files {
             // -l: the words after the options are inputs, not a filter.
             let words = std::mem::take(&mut self.expression);
@@ -411,11 +442,36 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => flowsplit::output::files::default_max_open(),
         };
+        let letters = self
+            .all_file_letters
+            .clone()
+            .unwrap_or_else(|| self.file_letters.concat());
+        let no_flow_files = letters.contains('X');
+        let settings = Settings::from_list(&self.settings)?;
+        if no_flow_files && scanners.http && console.is_none() {
+            return Err(Error::Usage(
+                "-F X writes no flow files, so the http scanner has nothing to carve (tcpflow refuses it too)".into(),
+            ));
+        }
+        let dfxml = match (&self.dfxml, settings.enable_report) {
+            (_, Some(false)) => None,
+            // flowsplit merge does not combine DFXML reports (-X is refused).
+            _ if self.shard.is_some() => None,
+            (Some(path), _) => Some(path.clone()),
+            // Console modes write no flow files: no report unless asked for.
+            (None, _) if self.no_report || console.is_some() => None,
+            (None, _) => Some(
+                self.outdir
+                    .join(flowsplit::output::dfxml::DEFAULT_DFXML_NAME),
+            ),
+        };
         if let Some(spec) = self.shard {
             let conflict = if inputs_empty {
                 Some("a live capture (it splits capture files)")
             } else if console.is_some() {
                 Some("-c, -C or -D (a shard writes flow files)")
+            } else if self.dfxml.is_some() {
+                Some("-X (flowsplit merge does not combine DFXML reports; a shard writes none)")
             } else if self.report.is_some() || self.no_report {
                 Some("--report or --no-report (a shard's report is report-K-of-N.jsonl in the output folder, where flowsplit merge reads it)")
             } else {
@@ -452,9 +508,10 @@ impl Cli {
                 let files = FileOutput {
                     outdir: self.outdir,
                     max_open_files,
-                    http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
+                    http: scanners.http.then(|| self.http.options()),
                     findx: self.findx,
                     pcaps: self.pcaps,
+                    flow_files: !no_flow_files,
                 };
                 (Output::Files(files), threads)
             }
@@ -467,8 +524,11 @@ impl Cli {
             template,
             max_bytes: self.max_bytes,
             report,
+            dfxml,
+            md5: scanners.md5 || letters.contains('M'),
+            file_hooks: settings.hooks,
             events,
-            idle_timeout: self.timeout,
+            idle_timeout: self.timeout.or(settings.tcp_timeout.filter(|&t| t > 0)),
             max_pending_per_direction: self.max_pending,
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
@@ -584,25 +644,10 @@ impl TcpflowOnly {
 /// tcpflow 1.6.1's options (`tcpflow -hh`) that flowsplit has no option
 /// for, in tcpflow's order. The man page's TCPFLOW OPTIONS section lists
 /// these and every other tcpflow option.
-pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
-    TcpflowOnly::refused('a', "tcpflow_a", None, "run every post-processing scanner"),
-    TcpflowOnly::refused(
-        'E',
-        "tcpflow_E",
-        Some("SCANNER"),
-        "turn off every scanner but SCANNER",
-    ),
-    TcpflowOnly::refused('S', "tcpflow_S", Some("NAME=VALUE"), "scanner settings"),
-    TcpflowOnly::refused('x', "tcpflow_x", Some("SCANNER"), "turn SCANNER off"),
-    TcpflowOnly {
-        instead: Some("--report FILE writes the JSON Lines report"),
-        ..TcpflowOnly::refused('X', "tcpflow_X", Some("FILE"), "DFXML report")
-    },
-    TcpflowOnly {
-        no_effect: true,
-        ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
-    },
-];
+pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[TcpflowOnly {
+    no_effect: true,
+    ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
+}];
 
 /// The parser's arguments for [`TCPFLOW_ONLY`].
 fn tcpflow_only_args() -> Vec<clap::Arg> {
@@ -628,6 +673,9 @@ fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
     TCPFLOW_ONLY
         .iter()
         .filter(|t| !t.no_effect)
+        // Parsers without tcpflow's options (`flowsplit http`): asking clap
+        // about an id it does not know panics in debug builds.
+        .filter(|t| matches.ids().any(|i| i.as_str() == t.id))
         .filter_map(|t| {
             let id = t.id;
             // A subcommand's parser has none of these arguments; asking
@@ -662,6 +710,8 @@ impl AfterMatches for Cli {
     /// tcpflow applies each `-F` to the template as it reads it, and `-T`
     /// replaces the template: only letters given after the last `-T` count.
     fn after_matches(&mut self, matches: &clap::ArgMatches) {
+        self.scanner_ops = scanner_ops(self, matches);
+        self.all_file_letters = Some(self.file_letters.concat());
         let from_command_line =
             |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
         if !from_command_line("template") || !from_command_line("file_letters") {
@@ -682,6 +732,39 @@ impl AfterMatches for Cli {
     }
 }
 
+/// The scanner options of `cli` in command-line order.
+fn scanner_ops(cli: &Cli, matches: &clap::ArgMatches) -> Vec<ScannerOp> {
+    let indices = |id| -> Vec<usize> {
+        if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            return Vec::new();
+        }
+        matches
+            .indices_of(id)
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    let mut ops: Vec<(usize, ScannerOp)> = Vec::new();
+    ops.extend(
+        indices("all_scanners")
+            .into_iter()
+            .map(|i| (i, ScannerOp::All)),
+    );
+    for (id, names, make) in [
+        (
+            "scanner",
+            &cli.scanner,
+            ScannerOp::Enable as fn(String) -> ScannerOp,
+        ),
+        ("only_scanner", &cli.only_scanner, ScannerOp::Only),
+        ("scanner_off", &cli.scanner_off, ScannerOp::Disable),
+    ] {
+        let idx = indices(id);
+        ops.extend(idx.into_iter().zip(names.iter().cloned().map(make)));
+    }
+    ops.sort_by_key(|(i, _)| *i);
+    ops.into_iter().map(|(_, op)| op).collect()
+}
+
 impl AfterMatches for HttpCli {}
 
 /// What `-H` prints: each scanner, in the layout of `tcpflow -H`.
@@ -693,17 +776,269 @@ Description: Reassembles every TCP connection into one flow file per direction (
 Scanner Name: http
 flags:  SCANNER_DISABLED
 Description: Carves HTTP bodies out of the flows, decoded, with an index (enable with -e http)
+
+Scanner Name: md5
+flags:  SCANNER_DISABLED
+Description: MD5 of every flow, in the DFXML report and report.jsonl (enable with -e md5)
 ";
 
-/// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
+/// `-e`, `-E`: the scanners flowsplit has (`http`, `md5`, `all` for both,
+/// `tcpdemux` for reassembly, always on), and a reason for tcpflow's others.
 fn parse_scanner(text: &str) -> Result<String, String> {
     match text {
-        "http" => Ok(text.to_string()),
-        "md5" | "netviz" | "wifiviz" | "tcpdemux" => Err(format!(
-            "tcpflow's {text} scanner is not supported yet; flowsplit has http"
+        "http" | "md5" | "all" | "tcpdemux" => Ok(text.to_string()),
+        "netviz" | "wifiviz" | "python" => Err(format!(
+            "tcpflow's {text} scanner is not supported; flowsplit has http and md5"
         )),
-        _ => Err("flowsplit has the http scanner only".to_string()),
+        _ => Err(
+            "unknown scanner (flowsplit has http and md5, and tcpdemux, which is always on)"
+                .to_string(),
+        ),
     }
+}
+
+/// `-x`: `http` and `md5` can be turned off; tcpflow's scanners flowsplit
+/// lacks are off already. Turning off reassembly (`tcpdemux`, or `all`,
+/// which in tcpflow includes it) is refused: tcpflow then writes nothing
+/// but an empty report.
+fn parse_scanner_off(text: &str) -> Result<String, String> {
+    match text {
+        "http" | "md5" | "netviz" | "wifiviz" | "python" => Ok(text.to_string()),
+        "tcpdemux" | "all" => Err(format!(
+            "in tcpflow, -x {text} turns TCP reassembly off, so that nothing but an empty report is written; flowsplit always reassembles (-F X writes the reports without flow files)"
+        )),
+        _ => Err("unknown scanner (flowsplit has http and md5)".to_string()),
+    }
+}
+
+/// One scanner option (`-a`, `-e`, `-E`, `-x`), applied in command-line
+/// order as tcpflow applies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScannerOp {
+    /// `-a`, `-e all`: every scanner on.
+    All,
+    /// `-e NAME`.
+    Enable(String),
+    /// `-E NAME`: every scanner off, then NAME on.
+    Only(String),
+    /// `-x NAME`.
+    Disable(String),
+}
+
+/// Which scanners run, once every [`ScannerOp`] is applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanners {
+    /// Carve HTTP bodies.
+    pub http: bool,
+    /// Hash every direction with MD5.
+    pub md5: bool,
+}
+
+impl Scanners {
+    /// Apply `ops` in order, from tcpflow's default (both off).
+    pub fn from_ops(ops: &[ScannerOp]) -> Scanners {
+        let mut s = Scanners::default();
+        let set = |s: &mut Scanners, name: &str, on: bool| match name {
+            "http" => s.http = on,
+            "md5" => s.md5 = on,
+            "all" => {
+                s.http = on;
+                s.md5 = on;
+            }
+            _ => {}
+        };
+        for op in ops {
+            match op {
+                ScannerOp::All => set(&mut s, "all", true),
+                ScannerOp::Enable(n) => set(&mut s, n, true),
+                ScannerOp::Only(n) => {
+                    s = Scanners::default();
+                    set(&mut s, n, true);
+                }
+                ScannerOp::Disable(n) => set(&mut s, n, false),
+            }
+        }
+        s
+    }
+}
+
+impl Cli {
+    /// The scanner options in command-line order; without [`AfterMatches`]
+    /// (a parser used directly), -a, -E, -e and -x in that order.
+    fn scanner_ops_or_default(&self) -> Vec<ScannerOp> {
+        if !self.scanner_ops.is_empty() {
+            return self.scanner_ops.clone();
+        }
+        let mut ops = Vec::new();
+        if self.all_scanners {
+            ops.push(ScannerOp::All);
+        }
+        ops.extend(self.only_scanner.iter().cloned().map(ScannerOp::Only));
+        ops.extend(self.scanner.iter().cloned().map(ScannerOp::Enable));
+        ops.extend(self.scanner_off.iter().cloned().map(ScannerOp::Disable));
+        ops
+    }
+}
+
+/// One `-S NAME=VALUE`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// `enable_report=YES|NO`: the DFXML report on or off.
+    EnableReport(bool),
+    /// `tcp_timeout=SECONDS` (0: none), as `--timeout`.
+    TcpTimeout(u64),
+    /// `tcp_cmd=COMMAND`, `http_cmd=COMMAND` (empty: none).
+    Command {
+        /// `tcp` or `http`.
+        kind: &'static str,
+        /// The command.
+        command: String,
+    },
+    /// `tcp_alert_fd=FD`, `http_alert_fd=FD` (-1: none).
+    AlertFd {
+        /// `tcp` or `http`.
+        kind: &'static str,
+        /// The descriptor.
+        fd: i32,
+    },
+    /// A tcpflow setting accepted with no effect (`packet-buffer-timeout`).
+    NoEffect,
+}
+
+/// tcpflow 1.6.1's `-S` names that flowsplit refuses, with the reason.
+pub const REFUSED_SETTINGS: &[(&str, &str)] = &[
+    (
+        "tdelta",
+        "shifts every time by SECONDS; flowsplit keeps capture times",
+    ),
+    (
+        "netviz_histogram_dump",
+        "a netviz setting; flowsplit has no netviz scanner",
+    ),
+    (
+        "netviz_histogram_size",
+        "a netviz setting; flowsplit has no netviz scanner",
+    ),
+    (
+        "check_fcs",
+        "a wifiviz setting; flowsplit has no wifiviz scanner",
+    ),
+    (
+        "py_path",
+        "a python scanner setting; flowsplit has no python scanner",
+    ),
+    (
+        "py_module",
+        "a python scanner setting; flowsplit has no python scanner",
+    ),
+    (
+        "py_function",
+        "a python scanner setting; flowsplit has no python scanner",
+    ),
+];
+
+/// `-S NAME=VALUE`: tcpflow's settings flowsplit has, checked; tcpflow's
+/// others refused with the reason ([`REFUSED_SETTINGS`]); any other name
+/// refused as unknown (tcpflow ignores those, so a typo would go unseen).
+fn parse_setting(text: &str) -> Result<Setting, String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=VALUE, e.g. enable_report=NO"))?;
+    let fd = |kind| match value.trim().parse::<i32>() {
+        Ok(fd) if fd >= -1 => Ok(Setting::AlertFd { kind, fd }),
+        _ => Err(format!(
+            "{name}: {value:?} is not a file descriptor number (-1 for none)"
+        )),
+    };
+    match name {
+        "enable_report" => match value.to_ascii_uppercase().as_str() {
+            "YES" | "Y" | "1" | "TRUE" => Ok(Setting::EnableReport(true)),
+            "NO" | "N" | "0" | "FALSE" => Ok(Setting::EnableReport(false)),
+            _ => Err(format!("enable_report: {value:?} is neither YES nor NO")),
+        },
+        "tcp_timeout" => value
+            .trim()
+            .parse()
+            .map(Setting::TcpTimeout)
+            .map_err(|_| format!("tcp_timeout: {value:?} is not a number of seconds")),
+        "tcp_cmd" | "http_cmd" => Ok(Setting::Command {
+            kind: if name == "tcp_cmd" { "tcp" } else { "http" },
+            command: value.to_string(),
+        }),
+        "tcp_alert_fd" => fd("tcp"),
+        "http_alert_fd" => fd("http"),
+        "packet-buffer-timeout" => Ok(Setting::NoEffect),
+        _ => match REFUSED_SETTINGS.iter().find(|(n, _)| *n == name) {
+            Some((_, why)) => Err(format!("{name} is not supported: {why}")),
+            None => Err(format!(
+                "unknown setting {name} (flowsplit has enable_report, tcp_timeout, tcp_cmd, tcp_alert_fd, http_cmd, http_alert_fd)"
+            )),
+        },
+    }
+}
+
+/// The `-S` settings together, the last of each name winning.
+#[derive(Debug, Default)]
+struct Settings {
+    enable_report: Option<bool>,
+    tcp_timeout: Option<u64>,
+    hooks: flowsplit::output::alerts::Hooks,
+}
+
+impl Settings {
+    /// Gather `list`, opening the alert descriptors it names.
+    fn from_list(list: &[Setting]) -> Result<Settings, Error> {
+        let mut out = Settings::default();
+        for setting in list {
+            match setting {
+                Setting::EnableReport(on) => out.enable_report = Some(*on),
+                Setting::TcpTimeout(t) => out.tcp_timeout = Some(*t),
+                Setting::Command { kind, command } => {
+                    let hooks = out.hooks_mut(kind);
+                    hooks.command = (!command.is_empty()).then(|| command.clone());
+                }
+                Setting::AlertFd { kind, fd } => {
+                    let alert = match *fd {
+                        -1 => None,
+                        fd => Some(alert_fd(kind, fd)?),
+                    };
+                    out.hooks_mut(kind).alert = alert;
+                }
+                Setting::NoEffect => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn hooks_mut(&mut self, kind: &str) -> &mut flowsplit::output::alerts::FileHooks {
+        if kind == "tcp" {
+            &mut self.hooks.tcp
+        } else {
+            &mut self.hooks.http
+        }
+    }
+}
+
+/// A descriptor handed over with `-S KIND_alert_fd=FD`, which must be open:
+/// a copy of it, so that flowsplit's own files never take its number.
+fn alert_fd(kind: &str, fd: i32) -> Result<flowsplit::output::alerts::AlertFd, Error> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl only queries the descriptor's flags.
+    let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    // SAFETY: the descriptor is open; F_DUPFD_CLOEXEC makes a new one we own.
+    let copy = if open {
+        unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) }
+    } else {
+        -1
+    };
+    if copy < 0 {
+        return Err(Error::Usage(format!(
+            "-S {kind}_alert_fd={fd}: file descriptor {fd} is not open (open it in the shell, e.g. {fd}>alerts.txt)"
+        )));
+    }
+    // SAFETY: `copy` is a new descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(copy) };
+    Ok(flowsplit::output::alerts::AlertFd::new(fd, file))
 }
 
 /// Parse `args` (the program or subcommand name first) as getopt does:
@@ -923,6 +1258,102 @@ mod tests {
         assert!(cli.verbosity.quiet);
         assert_eq!(cli.http.options().max_decoded_bytes, 7);
         assert_eq!(cli.dirs, vec![PathBuf::from("d")]);
+    }
+
+    #[test]
+    fn scanner_options_apply_in_order_from_all_off() {
+        use ScannerOp::*;
+        let on = |ops: &[ScannerOp]| {
+            let s = Scanners::from_ops(ops);
+            (s.http, s.md5)
+        };
+        assert_eq!(on(&[]), (false, false));
+        assert_eq!(on(&[All]), (true, true));
+        assert_eq!(on(&[All, Disable("md5".into())]), (true, false));
+        assert_eq!(
+            on(&[Enable("md5".into()), Only("http".into())]),
+            (true, false)
+        );
+        assert_eq!(on(&[Only("tcpdemux".into())]), (false, false));
+        assert_eq!(
+            on(&[Disable("http".into()), Enable("http".into())]),
+            (true, false)
+        );
+        assert_eq!(
+            on(&[Enable("all".into()), Disable("netviz".into())]),
+            (true, true)
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_and_tcpflows_others_refused_with_a_reason() {
+        assert_eq!(
+            parse_setting("enable_report=no"),
+            Ok(Setting::EnableReport(false))
+        );
+        assert_eq!(
+            parse_setting("enable_report=YES"),
+            Ok(Setting::EnableReport(true))
+        );
+        assert_eq!(parse_setting("tcp_timeout=30"), Ok(Setting::TcpTimeout(30)));
+        assert_eq!(
+            parse_setting("tcp_cmd=md5sum -b"),
+            Ok(Setting::Command {
+                kind: "tcp",
+                command: "md5sum -b".into()
+            })
+        );
+        assert_eq!(
+            parse_setting("http_alert_fd=-1"),
+            Ok(Setting::AlertFd {
+                kind: "http",
+                fd: -1
+            })
+        );
+        assert_eq!(
+            parse_setting("packet-buffer-timeout=10"),
+            Ok(Setting::NoEffect)
+        );
+        assert!(parse_setting("tcp_alert_fd=-2").is_err());
+        assert!(parse_setting("check_fcs=YES")
+            .unwrap_err()
+            .contains("wifiviz"));
+        assert!(parse_setting("nope=1")
+            .unwrap_err()
+            .contains("unknown setting nope"));
+        assert!(parse_setting("enable_report").is_err());
+    }
+
+    #[test]
+    fn settings_map_to_the_configuration() {
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-o",
+            "out",
+            "-S",
+            "tcp_timeout=9",
+            "-S",
+            "http_cmd=x",
+        ]);
+        assert_eq!(c.idle_timeout, Some(9));
+        assert_eq!(c.file_hooks.http.command.as_deref(), Some("x"));
+        assert!(c.file_hooks.tcp.is_empty());
+        assert_eq!(c.dfxml, Some(PathBuf::from("out").join("report.xml")));
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-S",
+            "tcp_timeout=0",
+            "-S",
+            "enable_report=NO",
+        ]);
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.dfxml, None);
+        let c = config(&["-r", "a.pcap", "-FX", "-X", "r.xml", "-a", "-x", "http"]);
+        assert!(!c.output.files().expect("files").flow_files);
+        assert!(c.md5);
+        assert_eq!(c.dfxml, Some(PathBuf::from("r.xml")));
     }
 
     #[test]

@@ -37,6 +37,16 @@ pub struct Config {
     pub max_bytes: Option<u64>,
     /// Where the JSON Lines report goes; `None` turns it off.
     pub report: Option<PathBuf>,
+    /// Where the DFXML report (tcpflow's `report.xml`, `-X`) goes; `None`
+    /// turns it off. [`Config::new`] leaves it off; the binary writes
+    /// `report.xml` in the output folder unless told not to, as tcpflow does.
+    pub dfxml: Option<PathBuf>,
+    /// Hash every direction with MD5 too (`-F M`, `-e md5`): the DFXML
+    /// report's `hashdigest` and the JSON report's `md5`.
+    pub md5: bool,
+    /// tcpflow's per-file alert descriptors and commands (`-S tcp_alert_fd`,
+    /// `tcp_cmd`, `http_alert_fd`, `http_cmd`).
+    pub file_hooks: crate::output::alerts::Hooks,
     /// Where the event stream goes, if anywhere.
     pub events: Option<crate::output::EventTarget>,
     /// Capture-time idle timeout in seconds; `None` is no timeout.
@@ -113,6 +123,9 @@ pub struct FileOutput {
     /// Write each direction's packets as a pcap file beside its flow file
     /// (`-K`, see [`crate::output::flow_pcap`]).
     pub pcaps: bool,
+    /// Write the flow files (false with `-F X`: directions are only counted
+    /// and hashed for the reports, and `http` must be `None`).
+    pub flow_files: bool,
 }
 
 impl Output {
@@ -204,12 +217,16 @@ impl Config {
             finish_inputs: Vec::new(),
             filter: None,
             report: Some(outdir.join(DEFAULT_REPORT_NAME)),
+            dfxml: None,
+            md5: false,
+            file_hooks: Default::default(),
             output: Output::Files(FileOutput {
                 outdir,
                 max_open_files: 64,
                 http: None,
                 findx: false,
                 pcaps: false,
+                flow_files: true,
             }),
             template: DEFAULT_TEMPLATE.to_string(),
             max_bytes: None,

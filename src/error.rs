@@ -90,6 +90,17 @@ pub enum Error {
         /// Why not.
         detail: String,
     },
+    /// A command asked for with `-S tcp_cmd` or `-S http_cmd` could not be
+    /// started.
+    #[error("-S {setting}: cannot run '{command}': {source}")]
+    Command {
+        /// The setting (`tcp_cmd` or `http_cmd`).
+        setting: &'static str,
+        /// The command line.
+        command: String,
+        /// Why it could not be started.
+        source: std::io::Error,
+    },
     /// An invalid setting (a usage error: exit code 2).
     #[error("{0}")]
     Usage(String),

@@ -12,6 +12,11 @@
 //! out of a file's blocks; outputs then flush about once a second, capture
 //! time moves on with the wall clock between packets, and with `-e http`
 //! each connection is carved as it closes instead of in a post-pass.
+//!
+//! The reports are written as directions close, in one order whatever the
+//! number of workers; the DFXML report is finished last, once the carved
+//! bodies it lists as `byte_run`s are known, and with the post-pass,
+//! tcpflow's `http_alert_fd` and `http_cmd` run on every body then.
 
 use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
@@ -23,8 +28,11 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::alerts::Runner;
+use crate::output::dfxml::{DfxmlOptions, DfxmlReport};
 use crate::output::findx::Indexed;
 use crate::output::flow_pcap::FlowPcaps;
+use crate::output::report_only::ReportOnly;
 use crate::output::summary::{summary_path, SummaryRecord};
 use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
@@ -174,6 +182,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     let outputs = Outputs::new(config, false, header.as_ref())?;
     summary.started = true;
     let events = outputs.events;
+    let dfxml = outputs.dfxml;
     let mut path = PacketPath::new(config, filter, outputs.sink);
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
@@ -215,16 +224,29 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let figures = (path.packets, path.bytes);
         emit_stats(events, figures, None, path.sink.as_ref(), true);
     }
-    path.finish(summary)?;
+    if let Err(e) = path.finish(summary) {
+        // Still a well-formed document, with what was reported.
+        let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+        return Err(e);
+    }
     if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
         let carved = match config.shard {
-            Some(_) => crate::http::carve_dirs_marked(dirs, http_options)?,
-            None => crate::http::carve_dirs(dirs, http_options)?,
+            Some(_) => crate::http::carve_dirs_marked(dirs, http_options),
+            None => crate::http::carve_dirs(dirs, http_options),
         };
-        summary.http_bodies = carved.bodies;
-        summary.input_errors.extend(carved.errors);
+        match carved {
+            Ok(carved) => {
+                summary.http_bodies = carved.bodies;
+                summary.input_errors.extend(carved.errors);
+            }
+            Err(e) => {
+                let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+                return Err(e);
+            }
+        }
     }
+    finish_reports(config, dfxml.as_ref(), true)?;
     // Last: the record saying the shard finished, HTTP pass included.
     if let (Some(spec), Some(report)) = (config.shard, &config.report) {
         finish_shard_report(report, spec, summary)?;
@@ -267,6 +289,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     summary.started = true;
     let http = outputs.http.clone();
     let events = outputs.events;
+    let dfxml = outputs.dfxml;
     let mut path = PacketPath::new(config, None, outputs.sink);
     let (interface, link) = (cap.interface().to_string(), cap.link());
     config.hooks.notify(&Notice::Capturing {
@@ -342,7 +365,9 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
             summary.input_errors.append(&mut h.errors);
         }
     }
+    let reports = finish_reports(config, dfxml.as_ref(), false);
     finished?;
+    reports?;
     match ended.error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -530,6 +555,8 @@ struct Outputs {
     http: Option<Arc<Mutex<HttpTally>>>,
     /// The event stream, if any (live capture writes its `stats` events there).
     events: Option<EventLog>,
+    /// The DFXML report, finished once HTTP carving is done.
+    dfxml: Option<DfxmlReport>,
 }
 
 impl Outputs {
@@ -572,6 +599,29 @@ impl Outputs {
             (Some(w), Some(header)) => Some(w.for_shard(header)?),
             (report, _) => report,
         };
+        let files = config.output.files();
+        let dfxml = match &config.dfxml {
+            Some(path) => Some(DfxmlReport::create(
+                path,
+                DfxmlOptions {
+                    outdir: files.filter(|f| f.flow_files).map(|f| f.outdir.clone()),
+                    byte_runs: config.output.http_carving().is_some(),
+                },
+            )?),
+            None => None,
+        };
+        // tcpflow's `open`/`close` alerts and `tcp_cmd`, for flow files only.
+        let tcp_hooks = files
+            .filter(|f| f.flow_files && !config.file_hooks.tcp.is_empty())
+            .map(|f| f.outdir.clone());
+        let open_alert = tcp_hooks.as_ref().and_then(|outdir| {
+            let alert = config.file_hooks.tcp.alert.clone()?;
+            Some((alert, outdir.clone()))
+        });
+        let file_hooks = tcp_hooks.map(|outdir| {
+            let runner = Runner::new(config.file_hooks.tcp.clone(), "tcp_cmd");
+            (runner, outdir)
+        });
         let mut http = None;
         let carving = config.output.http_carving().filter(|_| live);
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
@@ -581,6 +631,9 @@ impl Outputs {
                 carver: crate::http::live::LiveCarver::new(outdir, http_options.clone()),
                 events: events.clone(),
                 tally,
+                outdir: outdir.clone(),
+                hooks: (!config.file_hooks.http.is_empty())
+                    .then(|| Runner::new(config.file_hooks.http.clone(), "http_cmd")),
             }))
         } else {
             None
@@ -588,6 +641,8 @@ impl Outputs {
         let report = OrderedReport::new(report)
             .with_events(events.clone())
             .with_hook(hook)
+            .with_dfxml(dfxml.clone())
+            .with_file_hooks(file_hooks)
             .flush_on_release(live);
         // Console output must come out in one order: one flow table.
         let threads = if matches!(config.output, Output::Console(_)) {
@@ -608,16 +663,29 @@ impl Outputs {
         let naming = Naming {
             template,
             events: events.clone(),
+            open_alert,
         };
         let sink = match &config.output {
             Output::Console(opts) => {
                 let console = ConsoleSink::stdout(opts.clone(), live)?;
-                let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
+                let consumer =
+                    ConsoleFlows::new(console, naming, config.max_bytes).with_md5(config.md5);
                 tables_behind(vec![FlowTable::new(table_config, consumer)], report, false)
+            }
+            Output::Files(files) if !files.flow_files => {
+                let tables = (0..threads)
+                    .map(|_| {
+                        let consumer =
+                            ReportOnly::new(naming.clone(), config.max_bytes, config.md5);
+                        FlowTable::new(table_config.clone(), consumer)
+                    })
+                    .collect();
+                tables_behind(tables, report, false)
             }
             Output::Files(files) => {
                 let (outdir, max) = (&files.outdir, config.max_bytes);
-                let flow_files = |sink| FlowFiles::new(sink, naming.clone(), max);
+                let flow_files =
+                    |sink| FlowFiles::new(sink, naming.clone(), max).with_md5(config.md5);
                 let tables = FileTables {
                     files,
                     threads,
@@ -639,7 +707,12 @@ impl Outputs {
                 }
             }
         };
-        Ok(Outputs { sink, http, events })
+        Ok(Outputs {
+            sink,
+            http,
+            events,
+            dfxml,
+        })
     }
 }
 
@@ -698,6 +771,9 @@ struct LiveHttp {
     carver: crate::http::live::LiveCarver,
     events: Option<EventLog>,
     tally: Arc<Mutex<HttpTally>>,
+    /// The output folder, and tcpflow's `http_alert_fd`/`http_cmd`, if asked for.
+    outdir: PathBuf,
+    hooks: Option<Runner>,
 }
 
 impl CloseHook for LiveHttp {
@@ -729,6 +805,11 @@ impl CloseHook for LiveHttp {
                 });
             }
         }
+        if let Some(runner) = self.hooks.as_mut() {
+            for b in &carved.bodies {
+                body_completed(runner, &self.outdir, &b.file)?;
+            }
+        }
         if let Ok(mut t) = self.tally.lock() {
             t.bodies += carved.bodies.len() as u64;
             t.errors.extend(carved.errors);
@@ -737,11 +818,53 @@ impl CloseHook for LiveHttp {
     }
 
     fn finish(&mut self) -> Result<(), Error> {
+        if let Some(runner) = self.hooks.as_mut() {
+            runner.finish();
+        }
         let errors = self.carver.finish();
         if let Ok(mut t) = self.tally.lock() {
             t.errors.extend(errors);
         }
         Ok(())
+    }
+}
+
+/// tcpflow's hooks for one carved body, `file` relative to `outdir`: its
+/// `open` and `close` alert lines (tcpflow writes `open` when the body's
+/// headers are read; here both come once the body is written), then
+/// `http_cmd`.
+fn body_completed(runner: &mut Runner, outdir: &Path, file: &str) -> Result<(), Error> {
+    let path = crate::output::alerts::tcpflow_path(outdir, file);
+    runner.opened(&path)?;
+    runner.completed(&path)
+}
+
+/// Finish the DFXML report (with the `byte_run`s of the bodies carved in
+/// `outdir`, when carving) and, in a run that carved after its last input,
+/// run tcpflow's HTTP hooks on every body.
+fn finish_reports(
+    config: &Config,
+    dfxml: Option<&DfxmlReport>,
+    post_pass_hooks: bool,
+) -> Result<(), Error> {
+    let carving = config.output.http_carving().map(|(outdir, _)| outdir);
+    let hooks = &config.file_hooks.http;
+    let runs = match carving {
+        Some(outdir) if dfxml.is_some() || (post_pass_hooks && !hooks.is_empty()) => {
+            crate::output::dfxml::carved_bodies(outdir)?
+        }
+        _ => Vec::new(),
+    };
+    if let (Some(outdir), true) = (carving, post_pass_hooks && !hooks.is_empty()) {
+        let mut runner = Runner::new(hooks.clone(), "http_cmd");
+        for run in &runs {
+            body_completed(&mut runner, outdir, &run.file)?;
+        }
+        runner.finish();
+    }
+    match dfxml {
+        Some(d) => d.finish(&runs),
+        None => Ok(()),
     }
 }
 

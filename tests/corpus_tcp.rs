@@ -368,6 +368,9 @@ fn run_flowsplit(capture: &Path) -> Run {
         .arg(&flows)
         .arg("--report")
         .arg(&report)
+        // The DFXML report beside the JSON one, out of the flow folder.
+        .arg("-X")
+        .arg(out.path().join("report.xml"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&stderr_path).expect("stderr file"))

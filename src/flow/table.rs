@@ -954,6 +954,7 @@ mod tests {
         let naming = Naming {
             template,
             events: None,
+            open_alert: None,
         };
         let files = FlowFiles::new(FileSink::new(dir, 8).unwrap(), naming, None);
         FlowTable::new(config, files)

@@ -222,6 +222,7 @@ pub struct ConsoleFlows {
     sink: ConsoleSink,
     naming: Naming,
     max_bytes: Option<u64>,
+    md5: bool,
 }
 
 /// What [`ConsoleFlows`] keeps for one direction.
@@ -239,7 +240,14 @@ impl ConsoleFlows {
             sink,
             naming,
             max_bytes,
+            md5: false,
         }
+    }
+
+    /// Also hash every direction with MD5 (for the reports) when `on`.
+    pub fn with_md5(mut self, on: bool) -> ConsoleFlows {
+        self.md5 = on;
+        self
     }
 
     fn flow_id(&mut self, s: &mut ConsoleStream, info: &DirectionInfo<'_>) -> FileId {
@@ -263,6 +271,7 @@ impl StreamConsumer for ConsoleFlows {
         info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
+        s.tally.want_md5(self.md5);
         let Some(piece) = s.tally.take(piece, self.max_bytes) else {
             return Ok(());
         };

@@ -192,6 +192,7 @@ mod tests {
         let naming = Naming {
             template: Template::parse(DEFAULT_TEMPLATE).unwrap(),
             events: None,
+            open_alert: None,
         };
         let files = FlowFiles::new(FileSink::new(dir, 4).unwrap(), naming, max_bytes);
         Indexed::new(files, dir, max_bytes)

@@ -228,6 +228,7 @@ mod tests {
         let naming = Naming {
             template: Template::parse(DEFAULT_TEMPLATE).unwrap(),
             events: None,
+            open_alert: None,
         };
         let mut c = FlowPcaps::new(Recorder::default(), dir.path(), naming);
         let (mut s, info) = (PcapStream::default(), info());

@@ -3,12 +3,15 @@
 //! the console ([`console`]); the `.findx` index beside flow files
 //! ([`findx`], `-I`) and each direction's packets as pcap ([`flow_pcap`],
 //! `-K`); what both keep account of ([`tally`]), their names ([`naming`]),
-//! the run report ([`report`]) with its closing [`summary`], and the event
-//! stream ([`events`]); packets written as pcap ([`unprocessed`], `-w`).
-//! Nothing here knows about TCP; the flow table decides what
+//! the run reports ([`report`], JSON Lines, with its closing [`summary`],
+//! and [`dfxml`], tcpflow's DFXML), the event stream ([`events`]), tcpflow's
+//! per-file alerts and commands ([`alerts`]) and packets written as pcap
+//! ([`unprocessed`], `-w`). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
+pub mod alerts;
 pub mod console;
+pub mod dfxml;
 pub mod events;
 pub mod files;
 pub mod findx;
@@ -16,6 +19,7 @@ pub mod flow_files;
 pub mod flow_pcap;
 pub mod naming;
 pub mod report;
+pub mod report_only;
 pub mod semlock;
 #[cfg(test)]
 mod shared_buffer;

@@ -154,14 +154,15 @@ impl Template {
 
 /// The `-F` letters flowsplit implements, each a change to the template
 /// made as tcpflow 1.6.1 makes it, in the order given.
-pub const FILE_LETTERS: &str = "ctTkmg";
+pub const FILE_LETTERS: &str = "ctTkmgXM";
 
 /// Apply tcpflow's `-F` letters to `template`, in order, as tcpflow 1.6.1
 /// does: `c` turns `%c` into `%C` (so a reused connection's names end in
 /// `cc`, tcpflow's output), `t` prepends `%tT`, `T` prepends `%T`, `k`
 /// prepends `%K/`, `m` prepends `%M000-%M999/%M%K/` and `g` prepends
-/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. Any other letter is a usage
-/// error naming it (`X` and `M` with what they do in tcpflow).
+/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. `X` (no flow files) and
+/// `M` (MD5) leave the template as it is; the binary reads them. Any other
+/// letter is a usage error naming it.
 pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error> {
     let mut out = template.to_string();
     for letter in letters.chars() {
@@ -172,6 +173,8 @@ pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error
             'k' => format!("%K/{out}"),
             'm' => format!("%M000-%M999/%M%K/{out}"),
             'g' => format!("%G000000-%G999999/%G%M000-%G%M999/%G%M%K/{out}"),
+            // Not template changes: no flow files, MD5 (see `Config`).
+            'X' | 'M' => out,
             other => return Err(Error::Usage(file_letter_refusal(other))),
         };
     }
@@ -180,11 +183,7 @@ pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error
 
 /// The one-line usage error for a `-F` letter flowsplit does not implement.
 pub fn file_letter_refusal(letter: char) -> String {
-    match letter {
-        'X' => "-F X (no flow files, DFXML report only) is not supported yet".to_string(),
-        'M' => "-F M (MD5 of every flow in the DFXML report) is not supported yet; report.jsonl has each file's sha256".to_string(),
-        other => format!("-F {other}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)"),
-    }
+    format!("-F {letter}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)")
 }
 
 /// One part of a template with the codes that may render empty (`%V`,
@@ -233,7 +232,7 @@ fn write_mac(out: &mut String, mac: Option<&[u8]>) -> std::fmt::Result {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC.
-fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
+pub(crate) fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
     let days = ts.secs.div_euclid(86_400);
     let rem = ts.secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -328,7 +327,7 @@ mod tests {
             name,
             "000000000-000999999/000001000-000001999/000001234/001.002.003.004.00001-005.006.007.008.00002"
         );
-        assert!(apply_file_letters(d, "X").is_err());
+        assert_eq!(apply_file_letters(d, "XM").unwrap(), d);
         assert!(apply_file_letters(d, "Q").is_err());
     }
 

@@ -91,6 +91,10 @@ pub struct DirectionRecord {
     pub end: End,
     /// SHA-256 of the file's bytes, lower-case hex.
     pub sha256: String,
+    /// MD5 of the file's bytes, lower-case hex, when asked for (`-F M`,
+    /// `-e md5`); the field is left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 /// The position of a closed direction in the report: records are ordered by
@@ -114,6 +118,10 @@ pub struct OrderedReport {
     writer: Option<ReportWriter>,
     events: Option<EventLog>,
     hook: Option<Box<dyn CloseHook>>,
+    dfxml: Option<super::dfxml::DfxmlReport>,
+    /// `-S tcp_alert_fd`, `-S tcp_cmd`: run as each flow file is complete,
+    /// with the output folder its path is joined to.
+    file_hooks: Option<(super::alerts::Runner, PathBuf)>,
     flush_on_release: bool,
     /// Records of the connection being released, for the hook.
     group: Vec<DirectionRecord>,
@@ -138,6 +146,8 @@ impl OrderedReport {
             writer,
             events: None,
             hook: None,
+            dfxml: None,
+            file_hooks: None,
             flush_on_release: false,
             group: Vec::new(),
             group_key: None,
@@ -153,6 +163,22 @@ impl OrderedReport {
     /// Call `hook` for each connection once its lines are written.
     pub fn with_hook(mut self, hook: Option<Box<dyn CloseHook>>) -> OrderedReport {
         self.hook = hook;
+        self
+    }
+
+    /// Also add every record to the DFXML report, as its line is written.
+    pub fn with_dfxml(mut self, dfxml: Option<super::dfxml::DfxmlReport>) -> OrderedReport {
+        self.dfxml = dfxml;
+        self
+    }
+
+    /// Run `runner` (tcpflow's `close` alert and `tcp_cmd`) on every
+    /// record's flow file, in `outdir`, as its line is written.
+    pub fn with_file_hooks(
+        mut self,
+        hooks: Option<(super::alerts::Runner, PathBuf)>,
+    ) -> OrderedReport {
+        self.file_hooks = hooks;
         self
     }
 
@@ -212,6 +238,9 @@ impl OrderedReport {
         if let Some(hook) = self.hook.as_mut() {
             hook.finish()?;
         }
+        if let Some((runner, _)) = self.file_hooks.as_mut() {
+            runner.finish();
+        }
         match &self.events {
             Some(e) => e.flush(),
             None => Ok(()),
@@ -223,6 +252,9 @@ impl OrderedReport {
         if let Some(w) = self.writer.as_mut() {
             w.flush()?;
         }
+        if let Some(d) = &self.dfxml {
+            d.flush()?;
+        }
         match &self.events {
             Some(e) => e.flush(),
             None => Ok(()),
@@ -233,6 +265,12 @@ impl OrderedReport {
     fn emit(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
         if let Some(w) = self.writer.as_mut() {
             w.write_closed(key.event, &record)?;
+        }
+        if let Some(d) = &self.dfxml {
+            d.record(&record)?;
+        }
+        if let Some((runner, outdir)) = self.file_hooks.as_mut() {
+            runner.completed(&super::alerts::tcpflow_path(outdir, &record.file))?;
         }
         if let Some(e) = &self.events {
             e.emit(&Event::Close { record: &record });
@@ -408,6 +446,7 @@ mod tests {
             dropped_before_start: 0,
             end: End::Fin,
             sha256: String::new(),
+            md5: None,
         }
     }
 
