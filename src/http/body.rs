@@ -337,16 +337,17 @@ impl BodyWriter {
         let encoded_in = Rc::new(Cell::new(0));
         let trailing = Rc::new(Cell::new(0));
         let mut notes = Vec::new();
-        // Codings were applied in header order; only those after the last
-        // unknown one can be undone.
+        // Codings were applied in header order. An unknown one is skipped
+        // and the others still undone, as Firefox does (Chrome shows such a
+        // body as sent); if the result does not decode from its first byte
+        // the body is kept as sent (see `on_error`).
         let mut known = Vec::new();
         for t in codings {
             match Coding::from_token(t) {
                 Ok(Some(c)) => known.push(c),
                 Ok(None) => {}
                 Err(()) => {
-                    notes.push(format!("unknown content coding {t:?}: kept encoded"));
-                    known.clear();
+                    notes.push(format!("unknown content coding {t:?}: skipped"));
                 }
             }
         }
@@ -587,6 +588,30 @@ mod tests {
         let (r, bytes) = run(&["gzip", "br"], true, LIMITS, &br(&gzip(TEXT)));
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty());
+    }
+
+    #[test]
+    fn a_coding_twice_is_undone_twice() {
+        for (codings, enc) in [
+            (&["gzip", "gzip"][..], gzip(&gzip(TEXT))),
+            (&["gzip", "deflate"][..], zlib(&gzip(TEXT))),
+            (&["deflate", "gzip"][..], gzip(&raw(TEXT))),
+        ] {
+            let (r, bytes) = run(codings, true, LIMITS, &enc);
+            assert_eq!(bytes, TEXT, "{codings:?}");
+            assert!(
+                r.decoded && r.incomplete.is_empty() && r.notes.is_empty(),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_coding_is_skipped_and_the_rest_undone() {
+        let (r, bytes) = run(&["gzip", "x-foo"], true, LIMITS, &gzip(TEXT));
+        assert_eq!(bytes, TEXT);
+        assert!(r.decoded);
+        assert_eq!(r.notes, ["unknown content coding \"x-foo\": skipped"]);
     }
 
     #[test]

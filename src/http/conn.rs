@@ -16,10 +16,10 @@
 //! Must not: walk folders or write the index (see `mod.rs`).
 
 use super::body::{BodyWriter, Limits};
-use super::index::{overlaps_gap, BodyRecord, Record};
+use super::index::{gaps_within, BodyRecord, Record};
 use super::message::{
-    read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
-    HeadRead, Plan, Side, StartLine, MAX_HEAD,
+    coding_list, read_chunked, read_head, request_plan, response_plan, resync, take_until_head,
+    ChunkEnd, Framing, Head, HeadRead, Plan, Side, StartLine, MAX_HEAD, MAX_LINE,
 };
 use super::name::{body_file_name, BodyKind, FlowName};
 use super::stream::Stream;
@@ -525,11 +525,15 @@ struct Copied {
 }
 
 /// Copy the body framed by `framing` from `s` into `w`. Once `w` wants no
-/// more bytes, the rest of the body is still read past.
+/// more bytes, the rest of the body is still read past. `gaps` are the
+/// flow's zero-filled holes: a body read to the end of the flow that has
+/// one ends at the first message head of `side` after it, if there is one.
 fn copy_body<R: Read>(
     s: &mut Stream<R>,
     framing: Framing,
     w: &mut BodyWriter,
+    gaps: &[(u64, u64)],
+    side: Side,
 ) -> io::Result<Copied> {
     let mut c = Copied::default();
     let mut want = true;
@@ -548,20 +552,58 @@ fn copy_body<R: Read>(
             }
         }
         Framing::Close => {
-            s.take(u64::MAX, |b| {
+            let start = s.offset();
+            let gap_end = gaps
+                .iter()
+                .map(|&(o, l)| o.saturating_add(l))
+                .find(|&e| e > start);
+            let mut write = |b: &[u8]| {
                 if want {
                     want = w.write(b);
                 }
                 true
-            })?;
+            };
+            match gap_end {
+                None => {
+                    s.take(u64::MAX, write)?;
+                }
+                Some(e) => {
+                    // Past the hole, a message head means the hole hid the
+                    // body's real end (or its head's framing fields).
+                    s.take(e - start, &mut write)?;
+                    if take_until_head(s, side, write)? {
+                        c.notes.push(
+                            "body read to the end of the flow cut at a message head found after the gap"
+                                .into(),
+                        );
+                    }
+                }
+            }
         }
         Framing::Chunked => {
+            let start = s.offset();
             let (end, trailers) = read_chunked(s, |b| w.write(b))?;
             match end {
                 ChunkEnd::Done | ChunkEnd::Stopped => {}
                 ChunkEnd::Eof => c
                     .incomplete
                     .push("eof: flow ends inside the chunked body".into()),
+                ChunkEnd::Bad if gap_near(gaps, start, s.offset()) => {
+                    // The hole took the chunk framing with it: the body
+                    // runs to the next message head, its bytes past the
+                    // hole unknown.
+                    let from = s.offset();
+                    let found = take_until_head(s, side, |_| true)?;
+                    c.incomplete.push(format!(
+                        "bad chunk: chunk framing lost in the gap, {} bytes passed over{}",
+                        s.offset() - from,
+                        if found {
+                            " to the next message head"
+                        } else {
+                            " to the end of the flow"
+                        }
+                    ));
+                }
                 ChunkEnd::Bad => {
                     c.incomplete
                         .push("bad chunk: invalid chunk-size line".into());
@@ -576,6 +618,21 @@ fn copy_body<R: Read>(
         }
     }
     Ok(c)
+}
+
+/// Whether a gap lies in `[start, at]` or within a chunk-size line's
+/// reach after `at`: framing that broke at `at` broke on it.
+fn gap_near(gaps: &[(u64, u64)], start: u64, at: u64) -> bool {
+    let reach = at.saturating_add(MAX_LINE as u64 + 2);
+    !gaps_within(gaps, start, reach).is_empty()
+}
+
+/// Which flow a body of `kind` is in.
+fn side_of(kind: BodyKind) -> Side {
+    match kind {
+        BodyKind::Request => Side::Request,
+        BodyKind::Response => Side::Response,
+    }
 }
 
 impl Pass<'_> {
@@ -606,7 +663,7 @@ impl Pass<'_> {
         let name = body_file_name(&self.flow.name, kind, number, content_type);
         let path = self.conn.dir.join(&name);
         let encoding = head.header_list("content-encoding");
-        let codings = encoding.as_deref().map(tokens).unwrap_or_default();
+        let (codings, coding_notes) = coding_list(head, "content-encoding", "Content-Encoding");
         let limits = Limits {
             max_bytes: self.opts.max_decoded_bytes,
             max_ratio: self.opts.max_ratio,
@@ -617,8 +674,9 @@ impl Pass<'_> {
             mut incomplete,
             notes: copy_notes,
             bad,
-        } = copy_body(s, plan.framing, &mut w)?;
+        } = copy_body(s, plan.framing, &mut w, &self.flow.gaps, side_of(kind))?;
         let mut notes = plan.notes;
+        notes.extend(coding_notes);
         notes.extend(copy_notes);
         let end = s.offset();
         if head.holed {
@@ -627,10 +685,15 @@ impl Pass<'_> {
                     .into(),
             );
         }
-        if overlaps_gap(&self.flow.gaps, start, end) {
+        let gaps = gaps_within(&self.flow.gaps, start, end);
+        if !gaps.is_empty() {
+            let bytes: u64 = gaps.iter().map(|g| g[1]).sum();
             incomplete.insert(
                 0,
-                "gap: body overlaps a zero-filled hole in the flow".into(),
+                format!(
+                    "gap: body overlaps {} zero-filled hole(s) in the flow, {bytes} bytes",
+                    gaps.len()
+                ),
             );
         }
         let r = w.finish();
@@ -660,6 +723,7 @@ impl Pass<'_> {
                 complete: incomplete.is_empty(),
                 incomplete,
                 notes,
+                gaps,
             }),
             bad,
         ))

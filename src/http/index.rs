@@ -105,6 +105,14 @@ pub struct BodyRecord {
     pub incomplete: Vec<String>,
     /// Other observations (unknown coding kept, trailers, trailing bytes).
     pub notes: Vec<String>,
+    /// The zero-filled holes of the flow inside the body, `[offset,
+    /// length]` in the flow file (as `report.jsonl` gives them), clipped to
+    /// the body's bytes; left out when there are none. Where the body
+    /// file holds the bytes as sent and unchunked (`framing` `length` or
+    /// `close`, `decoded` false), `offset - self.offset` is the hole's
+    /// offset in the body file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<[u64; 2]>,
 }
 
 /// One line of an index, with where it goes. Lines sort by folder, then
@@ -301,9 +309,19 @@ pub(crate) fn each_gap_list(
 }
 
 /// Whether `[start, end)` overlaps any gap.
+#[cfg(test)]
 pub(crate) fn overlaps_gap(gaps: &[(u64, u64)], start: u64, end: u64) -> bool {
+    !gaps_within(gaps, start, end).is_empty()
+}
+
+/// The parts of `gaps` inside `[start, end)`, as `[offset, length]`.
+pub(crate) fn gaps_within(gaps: &[(u64, u64)], start: u64, end: u64) -> Vec<[u64; 2]> {
     gaps.iter()
-        .any(|&(o, l)| l > 0 && o < end && o.saturating_add(l) > start)
+        .filter_map(|&(o, l)| {
+            let (a, b) = (o.max(start), o.saturating_add(l).min(end));
+            (a < b).then(|| [a, b - a])
+        })
+        .collect()
 }
 
 #[cfg(test)]
