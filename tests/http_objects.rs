@@ -448,3 +448,202 @@ fn close_delimited_body_with_a_gap_ends_at_the_next_response_head() {
         .any(|n| n.contains("cut at a message head found after the gap")));
     assert_eq!(out.response_body("/after.txt"), after);
 }
+
+// ---------------------------------------------------------------------------
+// Whole objects from ranges.
+
+/// A 146,515-byte "JPEG": the magic, then bytes of a fixed pseudo-random run.
+fn jpeg() -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    let mut v = vec![0xff, 0xd8, 0xff, 0xe0];
+    while v.len() < 146_515 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        v.push((x >> 24) as u8);
+    }
+    v
+}
+
+const ETAG: &str = "ETag: \"abc-123\"";
+
+/// A 206 response carrying bytes `a..=b` of `whole`.
+fn part_response(whole: &[u8], a: usize, b: usize, etag: &str) -> Vec<u8> {
+    let cr = format!("Content-Range: bytes {a}-{b}/{}", whole.len());
+    response(
+        "206 Partial Content",
+        &["Content-Type: image/jpeg", etag, &cr],
+        &whole[a..=b],
+    )
+}
+
+/// `(start, end)` of 15 ranges covering `len` bytes.
+fn fifteen(len: usize) -> Vec<(usize, usize)> {
+    let step = len.div_ceil(15);
+    (0..15)
+        .map(|i| (i * step, ((i + 1) * step).min(len) - 1))
+        .collect()
+}
+
+fn objects(out: &Carved) -> Vec<&Value> {
+    out.index.iter().filter_map(|r| r.get("object")).collect()
+}
+
+/// Fetch `ranges` of `whole` as `/photo.jpg` on connection `c`.
+fn fetch(c: &mut TcpConversation, w: &mut Writer, whole: &[u8], ranges: &[(usize, usize)]) {
+    for &(a, b) in ranges {
+        let req = get("/photo.jpg", &[&format!("Range: bytes={a}-{b}")]);
+        exchange(c, w, &req, &part_response(whole, a, b, ETAG));
+    }
+}
+
+#[test]
+fn fifteen_ranges_on_one_connection_make_the_whole_jpeg() {
+    let whole = jpeg();
+    let mut w = writer();
+    let mut c = open(&mut w, 40010);
+    let ranges = fifteen(whole.len());
+    fetch(&mut c, &mut w, &whole, &ranges);
+    c.close(&mut w).unwrap();
+    let out = carve(w);
+    let objs = objects(&out);
+    assert_eq!(objs.len(), 1, "{objs:#?}");
+    let o = objs[0];
+    let name = format!("{}-HTTPOBJECT-001.jpg", common::sc(40010));
+    assert_eq!(o["file"], name.as_str());
+    assert_eq!(out.read(&name), whole);
+    assert_eq!(o["sha256"], sha256(&whole));
+    assert_eq!(o["complete"], true);
+    assert_eq!(o["length"], whole.len());
+    assert_eq!(o["size"], whole.len());
+    assert_eq!(o["holes"], serde_json::json!([]));
+    assert_eq!(o["validator"], "\"abc-123\"");
+    assert_eq!(o["host"], "example.com");
+    assert_eq!(o["uri"], "/photo.jpg");
+    assert_eq!(o["parts"].as_array().unwrap().len(), 15);
+    // The parts are kept, each with its range.
+    let parts: Vec<&Value> = out.index.iter().filter(|r| r["status"] == 206).collect();
+    assert_eq!(parts.len(), 15);
+    for (p, &(a, b)) in parts.iter().zip(&ranges) {
+        let body = &p["response_body"];
+        assert_eq!(
+            body["range"],
+            serde_json::json!({"start": a, "end": b, "total": whole.len()})
+        );
+        assert_eq!(out.read(body["file"].as_str().unwrap()), &whole[a..=b]);
+    }
+    // The object's line comes right after its first part's record.
+    assert_eq!(out.index[1]["object"]["file"], name.as_str());
+    assert_eq!(out.index[0]["response_body"]["range"]["start"], 0);
+}
+
+#[test]
+fn ranges_out_of_order_and_overlapping_over_two_connections() {
+    let whole = jpeg();
+    let mut w = writer();
+    let (mut c1, mut c2) = (open(&mut w, 40011), open(&mut w, 40012));
+    let len = whole.len();
+    // The second half first, on the second connection; then the first half
+    // on the first, overlapping it by 1000 bytes (the same bytes).
+    fetch(&mut c2, &mut w, &whole, &[(len / 2, len - 1)]);
+    fetch(
+        &mut c1,
+        &mut w,
+        &whole,
+        &[(30_000, len / 2 + 999), (0, 29_999)],
+    );
+    c1.close(&mut w).unwrap();
+    c2.close(&mut w).unwrap();
+    let out = carve(w);
+    let objs = objects(&out);
+    assert_eq!(objs.len(), 1, "{objs:#?}");
+    let o = objs[0];
+    // Named after the part with the lowest offset: the first connection's second response.
+    let name = format!("{}-HTTPOBJECT-002.jpg", common::sc(40011));
+    assert_eq!(o["file"], name.as_str());
+    assert_eq!(out.read(&name), whole);
+    assert_eq!(o["sha256"], sha256(&whole));
+    assert_eq!(o["complete"], true);
+    assert_eq!(o["conflicts"], serde_json::json!([]));
+    let starts: Vec<u64> = o["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts, [0, 30_000, len as u64 / 2]);
+}
+
+#[test]
+fn incomplete_ranges_leave_a_listed_hole_and_disagreeing_overlaps_are_reported() {
+    let whole = jpeg();
+    let mut w = writer();
+    let mut c = open(&mut w, 40013);
+    let mut ranges = fifteen(whole.len());
+    let (ha, hb) = ranges.remove(7);
+    fetch(&mut c, &mut w, &whole, &ranges);
+    c.close(&mut w).unwrap();
+    // Another resource whose second part disagrees where it overlaps the first.
+    let mut c2 = open(&mut w, 40014);
+    let mut other = whole.clone();
+    other[5000] ^= 0x55;
+    let req = |a: usize, b: usize| get("/other.jpg", &[&format!("Range: bytes={a}-{b}")]);
+    exchange(
+        &mut c2,
+        &mut w,
+        &req(0, 9999),
+        &part_response(&whole, 0, 9999, ETAG),
+    );
+    exchange(
+        &mut c2,
+        &mut w,
+        &req(4000, whole.len() - 1),
+        &part_response(&other, 4000, whole.len() - 1, ETAG),
+    );
+    c2.close(&mut w).unwrap();
+    let out = carve(w);
+    let objs = objects(&out);
+    assert_eq!(objs.len(), 2, "{objs:#?}");
+    let holed = objs.iter().find(|o| o["uri"] == "/photo.jpg").unwrap();
+    let mut want = whole.clone();
+    want[ha..=hb].fill(0);
+    assert_eq!(out.read(holed["file"].as_str().unwrap()), want);
+    assert_eq!(holed["holes"], serde_json::json!([[ha, hb - ha + 1]]));
+    assert_eq!(holed["complete"], false);
+    assert_eq!(holed["sha256"], Value::Null);
+    assert_eq!(holed["size"], whole.len());
+    let conflicted = objs.iter().find(|o| o["uri"] == "/other.jpg").unwrap();
+    assert_eq!(conflicted["conflicts"], serde_json::json!([[5000, 5000]]));
+    assert_eq!(conflicted["complete"], false);
+    // The part with the lower offset is kept where they disagree.
+    assert_eq!(out.read(conflicted["file"].as_str().unwrap()), whole);
+}
+
+#[test]
+fn ranges_with_other_validators_are_other_objects() {
+    let whole = jpeg();
+    let mut w = writer();
+    let mut c = open(&mut w, 40015);
+    let half = whole.len() / 2;
+    let req = |a: usize, b: usize| get("/photo.jpg", &[&format!("Range: bytes={a}-{b}")]);
+    exchange(
+        &mut c,
+        &mut w,
+        &req(0, half - 1),
+        &part_response(&whole, 0, half - 1, ETAG),
+    );
+    exchange(
+        &mut c,
+        &mut w,
+        &req(half, whole.len() - 1),
+        &part_response(&whole, half, whole.len() - 1, "ETag: \"other\""),
+    );
+    c.close(&mut w).unwrap();
+    let out = carve(w);
+    let objs = objects(&out);
+    assert_eq!(objs.len(), 2, "{objs:#?}");
+    for o in objs {
+        assert_eq!(o["complete"], false);
+        assert_eq!(o["holes"].as_array().unwrap().len(), 1);
+    }
+}

@@ -18,10 +18,12 @@
 use super::body::{BodyWriter, Limits};
 use super::index::{gaps_within, BodyRecord, Record};
 use super::message::{
-    coding_list, read_chunked, read_head, request_plan, response_plan, resync, take_until_head,
-    ChunkEnd, Framing, Head, HeadRead, Plan, Side, StartLine, MAX_HEAD, MAX_LINE,
+    coding_list, content_range, read_chunked, read_head, request_plan, response_plan, resync,
+    take_until_head, validator, ChunkEnd, Framing, Head, HeadRead, Plan, Side, StartLine, MAX_HEAD,
+    MAX_LINE,
 };
 use super::name::{body_file_name, BodyKind, FlowName};
+use super::ranges::RangePart;
 use super::stream::Stream;
 use super::HttpOptions;
 use crate::error::Error;
@@ -70,6 +72,8 @@ pub(crate) struct Outcome {
     pub bodies: u64,
     /// Bodies flagged incomplete.
     pub incomplete: u64,
+    /// The `206` bodies, as parts of their resources (see `ranges`).
+    pub ranges: Vec<RangePart>,
 }
 
 /// A request as remembered for pairing.
@@ -127,9 +131,41 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     for (i, r) in records.iter_mut().enumerate() {
         r.order = (key.clone(), i as u64);
         r.community_id.clone_from(&community_id);
+        out.ranges.extend(range_part(&conn.dir, r));
     }
     out.records = records;
     out
+}
+
+/// The range part a `206` response's body is, if it is one that can be
+/// laid into its resource: with a `Content-Range`, a body file holding the
+/// bytes as sent, and a request naming the resource. A decoded body is
+/// noted and left out (its bytes are not the range's).
+fn range_part(dir: &std::path::Path, r: &mut Record) -> Option<RangePart> {
+    let b = r.response_body.as_mut()?;
+    let range = b.range?;
+    let file = b.file.clone()?;
+    if b.decoded {
+        b.notes
+            .push("range part decoded from its Content-Encoding: not assembled".into());
+        return None;
+    }
+    Some(RangePart {
+        host: r.host.as_deref()?.to_ascii_lowercase(),
+        uri: r.uri.clone()?,
+        validator: r.validator.clone(),
+        total: range.total.unwrap_or(u64::MAX),
+        start: range.start,
+        end: range.end,
+        folder: dir.to_path_buf(),
+        order_file: r.order.0.clone(),
+        order_number: r.order.1,
+        flow: r.response_file.clone()?,
+        number: r.response_number?,
+        file,
+        content_type: b.content_type.clone().unwrap_or_default(),
+        complete: b.complete,
+    })
 }
 
 /// Whatever followed a tunnel's start in the request flow was not HTTP:
@@ -376,7 +412,7 @@ impl ResponseWalk<'_> {
         let method = req
             .as_ref()
             .and_then(|r| r.head.method().map(str::to_string));
-        let (body, bad) = if oversized {
+        let (mut body, bad) = if oversized {
             // Its fields (and so its body's framing) are unknown.
             (None, true)
         } else {
@@ -388,6 +424,11 @@ impl ResponseWalk<'_> {
             };
             self.pass.carve_body(s, job, out)?
         };
+        if head.status() == Some(206) {
+            if let Some(b) = &mut body {
+                b.range = head.header("content-range").and_then(content_range);
+            }
+        }
         let req_oversized = req.as_ref().is_some_and(|r| r.oversized);
         let mut rec = match req {
             Some(r) => request_record(self.req_file.clone(), r),
@@ -397,6 +438,7 @@ impl ResponseWalk<'_> {
             },
         };
         self.add_response(&mut rec, &head, offset, oversized, body);
+        rec.validator = validator(&head);
         let status = rec.status.unwrap_or(0);
         if opens_tunnel(method.as_deref(), status) {
             rec.notes
@@ -724,6 +766,7 @@ impl Pass<'_> {
                 incomplete,
                 notes,
                 gaps,
+                range: None,
             }),
             bad,
         ))

@@ -66,9 +66,61 @@ pub struct Record {
     pub complete: bool,
     /// Observations about the pair (missing half, tunnel start, skipped garbage).
     pub notes: Vec<String>,
+    /// An object assembled from range parts (see [`ObjectRecord`]): a line
+    /// of its own whose other fields are empty; left out on every other line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRecord>,
     /// Sort key within the folder (not written).
     #[serde(skip)]
     pub(crate) order: (String, u64),
+    /// The response's validator, for range assembly (not written).
+    #[serde(skip)]
+    pub(crate) validator: String,
+}
+
+/// A byte range a body holds, from its `Content-Range`.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte's offset in the whole object.
+    pub start: u64,
+    /// Last byte's offset (inclusive).
+    pub end: u64,
+    /// The whole object's length, `null` when sent as `*`.
+    pub total: Option<u64>,
+}
+
+/// A whole object assembled from the `206` parts of one resource.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ObjectRecord {
+    /// The object file (`<flow>-HTTPOBJECT-NNN[.ext]`, named after its
+    /// first part's body).
+    pub file: String,
+    /// The resource: Host as sent by the first part's request.
+    pub host: String,
+    /// The resource: request target.
+    pub uri: String,
+    /// The strong ETag, or else the Last-Modified, the parts share; `null`
+    /// when they sent none.
+    pub validator: Option<String>,
+    /// The object's length from `Content-Range`, `null` when sent as `*`.
+    pub length: Option<u64>,
+    /// Bytes in the object file.
+    pub size: u64,
+    /// The parts, by offset: `[start, end, file]` (`end` inclusive, `file`
+    /// relative to this index's folder when the part is in it).
+    pub parts: Vec<(u64, u64, String)>,
+    /// Ranges no part covers, zero-filled in the file: `[offset, length]`.
+    pub holes: Vec<[u64; 2]>,
+    /// Ranges where overlapping parts disagree: `[offset, length]`; the
+    /// part with the lower offset (then the earlier) is kept.
+    pub conflicts: Vec<[u64; 2]>,
+    /// SHA-256 of the object file, when it is complete; `null` otherwise.
+    pub sha256: Option<String>,
+    /// True when every byte is covered, no parts disagree and every part
+    /// is complete.
+    pub complete: bool,
+    /// Other observations (incomplete parts, unreadable parts).
+    pub notes: Vec<String>,
 }
 
 /// A carved body.
@@ -113,6 +165,10 @@ pub struct BodyRecord {
     /// offset in the body file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<[u64; 2]>,
+    /// The range of the whole object a `206` body holds, from its
+    /// `Content-Range`; left out for other bodies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<ByteRange>,
 }
 
 /// One line of an index, with where it goes. Lines sort by folder, then
@@ -132,6 +188,10 @@ pub(crate) struct IndexLine {
     /// The JSON object and its newline.
     line: Vec<u8>,
 }
+
+/// The connection number of an object's index line: after every record
+/// of its first part's connection that sorts with it.
+pub(crate) const OBJECT_LINE: u64 = u64::MAX;
 
 impl IndexLine {
     /// `record`, carved in `folder` as connection number `connection`.

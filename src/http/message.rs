@@ -711,6 +711,43 @@ pub(crate) fn response_plan(head: &Head, method: Option<&str>) -> Plan {
     }
 }
 
+/// `bytes START-END/TOTAL` (or `/*`) → the range; `None` for anything
+/// else or a range that is not inside its total.
+pub(crate) fn content_range(value: &[u8]) -> Option<super::index::ByteRange> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let (unit, rest) = text.split_once(char::is_whitespace)?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let (span, total) = rest.trim().split_once('/')?;
+    let (a, b) = span.trim().split_once('-')?;
+    let digits = |t: &str| {
+        let t = t.trim();
+        (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse::<u64>().ok())
+            .flatten()
+    };
+    let (start, end) = (digits(a)?, digits(b)?);
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(digits(t)?),
+    };
+    if start > end || total.is_some_and(|t| end >= t) {
+        return None;
+    }
+    Some(super::index::ByteRange { start, end, total })
+}
+
+/// The strong validator of a response: its ETag unless weak (`W/`), else
+/// its Last-Modified; empty when it has neither.
+pub(crate) fn validator(head: &Head) -> String {
+    let text = |v: &[u8]| String::from_utf8_lossy(v).trim().to_string();
+    match head.header("etag").map(text) {
+        Some(e) if !e.is_empty() && !e.starts_with("W/") => e,
+        _ => head.header("last-modified").map(text).unwrap_or_default(),
+    }
+}
+
 /// Header or trailer fields: lower-cased name, value.
 pub(crate) type Fields = Vec<(String, Vec<u8>)>;
 
@@ -1020,6 +1057,29 @@ mod tests {
         let raw = b"xxHTTP/1.1 junk and GETaway";
         let mut s = Stream::new(&raw[..]);
         assert!(!resync(&mut s, Side::Response).unwrap().1);
+    }
+
+    #[test]
+    fn content_ranges_parse_and_bad_ones_do_not() {
+        use crate::http::index::ByteRange;
+        let r = |start, end, total| Some(ByteRange { start, end, total });
+        assert_eq!(content_range(b"bytes 0-99/1000"), r(0, 99, Some(1000)));
+        assert_eq!(content_range(b"Bytes  5-5/*"), r(5, 5, None));
+        for bad in [
+            &b"bytes 10-5/100"[..],
+            b"bytes 0-100/100",
+            b"bytes */100",
+            b"items 0-1/2",
+            b"bytes -1-5/10",
+            b"bytes 0-1",
+        ] {
+            assert_eq!(
+                content_range(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

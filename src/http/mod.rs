@@ -32,6 +32,7 @@ pub mod live;
 mod message;
 pub mod name;
 mod pair;
+mod ranges;
 mod spill;
 mod stream;
 mod walk;
@@ -39,6 +40,7 @@ mod walk;
 use crate::error::Error;
 use index::IndexLine;
 pub use index::{BodyRecord, Record};
+use ranges::RangePart;
 use rayon::prelude::*;
 use spill::Sorter;
 use std::io;
@@ -85,6 +87,8 @@ pub struct CarveSummary {
     pub bodies: u64,
     /// Bodies flagged incomplete in the index.
     pub incomplete: u64,
+    /// Objects assembled from range parts.
+    pub objects: u64,
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
@@ -146,12 +150,18 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 /// file (by the post-pass, and by live carving).
 pub const INDEX_BUDGET: usize = 8 << 20;
 
+/// Bytes of range parts held before a run of them is written to the spill
+/// file (by the post-pass, and by live carving).
+pub const RANGE_BUDGET: usize = 4 << 20;
+
 /// What the post-pass's connections produced, gathered as they finish.
 struct Carved {
     index: Sorter<IndexLine>,
+    /// Every `206` body, as a part of its resource.
+    ranges: Sorter<RangePart>,
     /// Each connection's errors, by its number (listed in that order).
     errors: Vec<(u64, Vec<Error>)>,
-    /// Errors keeping index lines.
+    /// Errors keeping index lines and range parts.
     index_errors: Vec<Error>,
     connections: u64,
     messages: u64,
@@ -163,6 +173,7 @@ impl Carved {
     fn new(spill_dir: &Path) -> Carved {
         Carved {
             index: Sorter::new(spill_dir, INDEX_BUDGET),
+            ranges: Sorter::new(spill_dir, RANGE_BUDGET),
             errors: Vec::new(),
             index_errors: Vec::new(),
             connections: 0,
@@ -189,6 +200,14 @@ impl Carved {
         }
         if !outcome.errors.is_empty() {
             self.errors.push((number, outcome.errors));
+        }
+        for part in outcome.ranges {
+            if let Err(source) = self.ranges.push(part) {
+                self.index_errors.push(Error::Write {
+                    path: self.ranges.dir().to_path_buf(),
+                    source,
+                });
+            }
         }
         for line in lines {
             let error = match line {
@@ -218,6 +237,12 @@ impl Carved {
             .extend(self.errors.into_iter().flat_map(|(_, e)| e));
         summary.errors.append(&mut self.index_errors);
         let spill_dir = self.index.dir().to_path_buf();
+        summary.objects += ranges::assemble_into(
+            Path::new(""),
+            self.ranges,
+            &mut self.index,
+            &mut summary.errors,
+        );
         let (written, errors) = match self.index.finish() {
             Ok(lines) => index::write_indexes(Path::new(""), folders.into_iter(), lines),
             Err(source) => (
