@@ -128,9 +128,13 @@ impl Carved {
         v
     }
 
-    /// The index record whose request URI is `uri` (the only one).
+    /// The index record whose request URI is `uri` (the only one; object
+    /// lines left aside).
     fn by_uri(&self, uri: &str) -> &Value {
-        let mut m = self.index.iter().filter(|r| r["uri"] == uri);
+        let mut m = self
+            .index
+            .iter()
+            .filter(|r| r["uri"] == uri && r.get("object").is_none());
         let r = m
             .next()
             .unwrap_or_else(|| panic!("no record for {uri}: {:#?}", self.index));
@@ -646,4 +650,168 @@ fn ranges_with_other_validators_are_other_objects() {
         assert_eq!(o["complete"], false);
         assert_eq!(o["holes"].as_array().unwrap().len(), 1);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Files out of multipart bodies.
+
+/// A POST of `body` with `content_type`.
+fn post(uri: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "POST {uri} HTTP/1.1\r\nHost: example.com\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn an_upload_of_two_files_yields_both_byte_exact_with_their_names() {
+    let photo = jpeg();
+    let text = gen("upload", 40);
+    let mut body = Vec::new();
+    let mut add = |headers: &str, bytes: &[u8]| {
+        body.extend_from_slice(b"--b0undary\r\n");
+        body.extend_from_slice(headers.as_bytes());
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    };
+    add(
+        "Content-Disposition: form-data; name=\"note\"",
+        b"two files",
+    );
+    add(
+        "Content-Disposition: form-data; name=\"a\"; filename=\"holiday.jpg\"\r\nContent-Type: image/jpeg",
+        &photo,
+    );
+    add(
+        "Content-Disposition: form-data; name=\"b\"; filename=\"C:\\\\Temp\\\\notes.txt\"\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64",
+        b64(&text).as_bytes(),
+    );
+    body.extend_from_slice(b"--b0undary--\r\n");
+    let mut w = writer();
+    let mut c = open(&mut w, 40020);
+    exchange(
+        &mut c,
+        &mut w,
+        &post("/upload", "multipart/form-data; boundary=b0undary", &body),
+        &response("200 OK", &[], b"ok"),
+    );
+    c.close(&mut w).unwrap();
+    let out = carve(w);
+    let b = &out.by_uri("/upload")["request_body"];
+    let stem = format!("{}-HTTPREQBODY-001", common::cs(40020));
+    assert_eq!(b["file"], stem.as_str());
+    assert_eq!(out.read(&stem), body, "the body file stays as sent");
+    let parts = b["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0]["name"], "note");
+    assert_eq!(parts[0]["filename"], Value::Null);
+    assert_eq!(out.read(&format!("{stem}-PART-01")), b"two files");
+    assert_eq!(parts[1]["filename"], "holiday.jpg");
+    assert_eq!(parts[1]["file"], format!("{stem}-PART-02.jpg").as_str());
+    assert_eq!(out.read(&format!("{stem}-PART-02.jpg")), photo);
+    assert_eq!(parts[1]["sha256"], sha256(&photo));
+    assert_eq!(parts[1]["size"], photo.len());
+    assert_eq!(parts[2]["filename"], "notes.txt");
+    assert_eq!(parts[2]["transfer_encoding"], "base64");
+    assert_eq!(out.read(&format!("{stem}-PART-03.txt")), text);
+    assert_eq!(
+        parts[2]["headers"][0],
+        serde_json::json!([
+            "Content-Disposition",
+            "form-data; name=\"b\"; filename=\"C:\\\\Temp\\\\notes.txt\""
+        ])
+    );
+    // The claimed names never became files.
+    assert!(!out.out.join("holiday.jpg").exists() && !out.out.join("notes.txt").exists());
+}
+
+#[test]
+fn nested_multipart_and_quoted_printable_parts_are_split() {
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        b"--outer\r\nContent-Disposition: form-data; name=\"files\"\r\n\
+Content-Type: multipart/mixed; boundary=inner\r\n\r\n\
+--inner\r\nContent-Disposition: file; filename=\"one.txt\"\r\nContent-Type: text/plain\r\n\r\n\
+first file\r\n\
+--inner\r\nContent-Disposition: file; filename=\"two.txt\"\r\nContent-Type: text/plain\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+caf=C3=A9 =3D coffee\r\n\
+--inner--\r\n\
+--outer--\r\n",
+    );
+    let mut w = writer();
+    let mut c = open(&mut w, 40021);
+    exchange(
+        &mut c,
+        &mut w,
+        &post("/nested", "multipart/form-data; boundary=outer", &body),
+        &response("204 No Content", &[], b""),
+    );
+    c.close(&mut w).unwrap();
+    let out = carve(w);
+    let parts = out.by_uri("/nested")["request_body"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let stem = format!("{}-HTTPREQBODY-001", common::cs(40021));
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["filename"], "one.txt");
+    assert_eq!(out.read(&format!("{stem}-PART-01.txt")), b"first file");
+    assert_eq!(parts[1]["filename"], "two.txt");
+    assert_eq!(
+        out.read(&format!("{stem}-PART-02.txt")),
+        "café = coffee".as_bytes()
+    );
+}
+
+#[test]
+fn a_byteranges_response_is_split_and_its_ranges_assembled() {
+    let whole = jpeg();
+    let len = whole.len();
+    let cuts = [(0, 49_999), (50_000, 99_999), (100_000, len - 1)];
+    let mut body = Vec::new();
+    for &(a, b) in &cuts {
+        body.extend_from_slice(
+            format!(
+                "\r\n--RANGES\r\nContent-Type: image/jpeg\r\nContent-Range: bytes {a}-{b}/{len}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&whole[a..=b]);
+    }
+    body.extend_from_slice(b"\r\n--RANGES--\r\n");
+    let mut w = writer();
+    let mut c = open(&mut w, 40022);
+    let req = get("/photo.jpg", &["Range: bytes=0-49999,50000-99999,100000-"]);
+    let resp = response(
+        "206 Partial Content",
+        &[ETAG, "Content-Type: multipart/byteranges; boundary=RANGES"],
+        &body,
+    );
+    exchange(&mut c, &mut w, &req, &resp);
+    c.close(&mut w).unwrap();
+    let out = carve(w);
+    let b = &out.by_uri("/photo.jpg")["response_body"];
+    let parts = b["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    for (p, &(a, e)) in parts.iter().zip(&cuts) {
+        assert_eq!(
+            p["range"],
+            serde_json::json!({"start": a, "end": e, "total": len})
+        );
+        assert_eq!(out.read(p["file"].as_str().unwrap()), &whole[a..=e]);
+    }
+    let objs = objects(&out);
+    assert_eq!(objs.len(), 1);
+    assert_eq!(objs[0]["sha256"], sha256(&whole));
+    assert_eq!(out.read(objs[0]["file"].as_str().unwrap()), whole);
 }

@@ -22,6 +22,7 @@ use super::message::{
     take_until_head, validator, ChunkEnd, Framing, Head, HeadRead, Plan, Side, StartLine, MAX_HEAD,
     MAX_LINE,
 };
+use super::multipart::{self, splits};
 use super::name::{body_file_name, BodyKind, FlowName};
 use super::ranges::RangePart;
 use super::stream::Stream;
@@ -131,41 +132,76 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     for (i, r) in records.iter_mut().enumerate() {
         r.order = (key.clone(), i as u64);
         r.community_id.clone_from(&community_id);
-        out.ranges.extend(range_part(&conn.dir, r));
+        range_parts(&conn.dir, r, &mut out.ranges);
     }
     out.records = records;
     out
 }
 
-/// The range part a `206` response's body is, if it is one that can be
-/// laid into its resource: with a `Content-Range`, a body file holding the
-/// bytes as sent, and a request naming the resource. A decoded body is
-/// noted and left out (its bytes are not the range's).
-fn range_part(dir: &std::path::Path, r: &mut Record) -> Option<RangePart> {
-    let b = r.response_body.as_mut()?;
-    let range = b.range?;
-    let file = b.file.clone()?;
+/// The range parts of a `206` response's body, added to `out`: the body
+/// itself when it has a `Content-Range`, or each part of a
+/// `multipart/byteranges` body that has one. Only bodies with a file
+/// holding the bytes as sent, answering a request that names the resource,
+/// are parts; a decoded body is noted and left out (its bytes are not the
+/// range's).
+fn range_parts(dir: &std::path::Path, r: &mut Record, out: &mut Vec<RangePart>) {
+    if r.status != Some(206) {
+        return;
+    }
+    let (Some(host), Some(uri), Some(flow), Some(number)) = (
+        r.host.as_deref(),
+        r.uri.clone(),
+        r.response_file.clone(),
+        r.response_number,
+    ) else {
+        return;
+    };
+    let Some(b) = r.response_body.as_mut() else {
+        return;
+    };
+    let ranged = b.range.is_some() || b.parts.iter().any(|p| p.range.is_some());
+    if !ranged || b.file.is_none() {
+        return;
+    }
     if b.decoded {
         b.notes
             .push("range part decoded from its Content-Encoding: not assembled".into());
-        return None;
+        return;
     }
-    Some(RangePart {
-        host: r.host.as_deref()?.to_ascii_lowercase(),
-        uri: r.uri.clone()?,
+    let base = RangePart {
+        host: host.to_ascii_lowercase(),
+        uri,
         validator: r.validator.clone(),
-        total: range.total.unwrap_or(u64::MAX),
-        start: range.start,
-        end: range.end,
+        total: 0,
+        start: 0,
+        end: 0,
         folder: dir.to_path_buf(),
         order_file: r.order.0.clone(),
         order_number: r.order.1,
-        flow: r.response_file.clone()?,
-        number: r.response_number?,
-        file,
-        content_type: b.content_type.clone().unwrap_or_default(),
+        flow,
+        number,
+        file: String::new(),
+        content_type: String::new(),
         complete: b.complete,
-    })
+    };
+    let pieces = std::iter::once((b.range, b.file.clone(), b.content_type.clone())).chain(
+        b.parts
+            .iter()
+            .map(|p| (p.range, p.file.clone(), p.content_type.clone())),
+    );
+    for (range, file, content_type) in pieces {
+        let (Some(range), Some(file)) = (range, file) else {
+            continue;
+        };
+        out.push(RangePart {
+            total: range.total.unwrap_or(u64::MAX),
+            start: range.start,
+            end: range.end,
+            file,
+            content_type: content_type.unwrap_or_default(),
+            ..base.clone()
+        });
+    }
 }
 
 /// Whatever followed a tunnel's start in the request flow was not HTTP:
@@ -747,6 +783,14 @@ impl Pass<'_> {
         if r.file_written {
             out.bodies += 1;
         }
+        let mut parts = Vec::new();
+        if let (true, Some(ct)) = (r.file_written, content_type.filter(|c| splits(c))) {
+            let stem = body_file_name(&self.flow.name, kind, number, None);
+            let split = multipart::split(&self.conn.dir, &name, &stem, ct);
+            parts = split.parts;
+            notes.extend(split.notes);
+            out.errors.extend(split.errors);
+        }
         let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
         Ok((
             Some(BodyRecord {
@@ -767,6 +811,7 @@ impl Pass<'_> {
                 notes,
                 gaps,
                 range: None,
+                parts,
             }),
             bad,
         ))

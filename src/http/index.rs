@@ -8,6 +8,7 @@
 //!
 //! Must not: carve anything.
 
+pub use super::multipart::PartRecord;
 use super::spill::{codec, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
@@ -169,6 +170,10 @@ pub struct BodyRecord {
     /// `Content-Range`; left out for other bodies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<ByteRange>,
+    /// The parts of a `multipart/form-data` or `multipart/byteranges`
+    /// body, each written to its own file; left out for other bodies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRecord>,
 }
 
 /// One line of an index, with where it goes. Lines sort by folder, then

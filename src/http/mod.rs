@@ -9,14 +9,17 @@
 //! name) → `stream` (bounded look-ahead over a flow file) → `message`
 //! (heads, framing, resync) → `pair` (which of a connection's flows carries
 //! requests, shared with `live`) → `body` (decoding, limits, hashing, the
-//! body file) → `conn` (one connection) → `index` (the records, their order
-//! and the writer of `http.jsonl`); `spill` is the external merge sort under
-//! `walk` and `index`; `live` carves connections as a live capture closes
-//! them.
+//! body file) → `multipart` (a multipart body's parts, each a file) →
+//! `conn` (one connection) → `ranges` (the `206` parts of every connection,
+//! assembled into whole objects once all are carved) → `index` (the
+//! records, their order and the writer of `http.jsonl`); `spill` is the
+//! external merge sort under `walk`, `ranges` and `index`; `live` carves
+//! connections as a live capture closes them.
 //!
 //! Memory does not grow with the number of flow files or connections: the
 //! walk's files and the index lines are sorted within fixed budgets
-//! (`walk::WALK_BUDGET` per sort, [`INDEX_BUDGET`]), spilling the rest into
+//! (`walk::WALK_BUDGET` per sort, [`INDEX_BUDGET`], [`RANGE_BUDGET`] for
+//! range parts), spilling the rest into
 //! an unnamed temporary file; only one path per folder holding flow files,
 //! the errors met and the connections being carved (one per thread) are
 //! held besides.
@@ -30,6 +33,7 @@ mod conn;
 pub mod index;
 pub mod live;
 mod message;
+mod multipart;
 pub mod name;
 mod pair;
 mod ranges;

@@ -244,6 +244,7 @@ fn build(
         rec.sha256 = obj.hasher.take().map(|h| hex::encode(h.finalize()));
     }
     record.complete = rec.complete;
+    record.community_id = super::name::FlowName::parse(&first.flow).and_then(|n| n.community_id());
     record.host = Some(rec.host.clone());
     record.uri = Some(rec.uri.clone());
     record.object = Some(obj.rec);
