@@ -284,11 +284,13 @@ impl Object {
         over: &mut u64,
     ) -> Result<(), Error> {
         let part_path = base.join(&p.folder).join(&p.file);
-        let shown = if p.folder == first.folder {
-            p.file.clone()
-        } else {
-            part_path.to_string_lossy().into_owned()
-        };
+        // Relative to the object's index where it can be.
+        let shown = match p.folder.strip_prefix(&first.folder) {
+            Ok(rel) => rel.join(&p.file),
+            Err(_) => part_path.clone(),
+        }
+        .to_string_lossy()
+        .into_owned();
         self.rec.parts.push((p.start, p.end, shown.clone()));
         if !p.complete {
             self.rec
