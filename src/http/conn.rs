@@ -184,15 +184,28 @@ fn range_parts(dir: &std::path::Path, r: &mut Record, out: &mut Vec<RangePart>) 
         content_type: String::new(),
         complete: b.complete,
     };
-    let pieces = std::iter::once((b.range, b.file.clone(), b.content_type.clone())).chain(
+    // A byteranges body's parts, else the body itself. One response is
+    // one resource (so one object name): parts claiming another total are
+    // left out.
+    let pieces: Vec<_> = if b.parts.iter().any(|p| p.range.is_some()) {
         b.parts
             .iter()
-            .map(|p| (p.range, p.file.clone(), p.content_type.clone())),
-    );
+            .map(|p| (p.range, p.file.clone(), p.content_type.clone()))
+            .collect()
+    } else {
+        vec![(b.range, b.file.clone(), b.content_type.clone())]
+    };
+    let total = pieces.iter().find_map(|p| p.0).map(|r| r.total);
     for (range, file, content_type) in pieces {
         let (Some(range), Some(file)) = (range, file) else {
             continue;
         };
+        if Some(range.total) != total {
+            b.notes.push(format!(
+                "byteranges part {file} claims another total length: not assembled"
+            ));
+            continue;
+        }
         out.push(RangePart {
             total: range.total.unwrap_or(u64::MAX),
             start: range.start,

@@ -174,7 +174,8 @@ impl LiveCarver {
         let mut index = std::mem::replace(&mut self.index, Sorter::new(&self.outdir, INDEX_BUDGET));
         let ranges = std::mem::replace(&mut self.ranges, Sorter::new(&self.outdir, RANGE_BUDGET));
         let mut errors = Vec::new();
-        ranges::assemble_into(&self.outdir, ranges, &mut index, &mut errors);
+        let max = self.opts.max_decoded_bytes;
+        ranges::assemble_into(&self.outdir, ranges, max, &mut index, &mut errors);
         match index.finish() {
             Ok(lines) => errors.extend(
                 index::write_indexes(&self.outdir, std::iter::once(PathBuf::new()), lines).1,

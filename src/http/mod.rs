@@ -130,7 +130,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         &mut found_errors,
         &mut folders,
     );
-    let carved = Mutex::new(Carved::new(&spill_dir));
+    let carved = Mutex::new(Carved::new(&spill_dir, opts.max_decoded_bytes));
     connections
         .zip(0u64..)
         .par_bridge()
@@ -163,6 +163,8 @@ struct Carved {
     index: Sorter<IndexLine>,
     /// Every `206` body, as a part of its resource.
     ranges: Sorter<RangePart>,
+    /// Largest object file written (the decoded size limit).
+    max_object: u64,
     /// Each connection's errors, by its number (listed in that order).
     errors: Vec<(u64, Vec<Error>)>,
     /// Errors keeping index lines and range parts.
@@ -174,10 +176,11 @@ struct Carved {
 }
 
 impl Carved {
-    fn new(spill_dir: &Path) -> Carved {
+    fn new(spill_dir: &Path, max_object: u64) -> Carved {
         Carved {
             index: Sorter::new(spill_dir, INDEX_BUDGET),
             ranges: Sorter::new(spill_dir, RANGE_BUDGET),
+            max_object,
             errors: Vec::new(),
             index_errors: Vec::new(),
             connections: 0,
@@ -244,6 +247,7 @@ impl Carved {
         summary.objects += ranges::assemble_into(
             Path::new(""),
             self.ranges,
+            self.max_object,
             &mut self.index,
             &mut summary.errors,
         );

@@ -94,10 +94,12 @@ pub(crate) fn object_file_name(flow: &str, number: u64, content_type: &str) -> S
 
 /// Assemble every resource of `parts` (sorted) into its object file,
 /// calling `emit` with each object's folder and record as it is done.
-/// Folders are under `base`. Errors reading the parts end the assembly.
+/// Folders are under `base`. No object file grows past `max_size` bytes
+/// (see [`build`]). Errors reading the parts end the assembly.
 pub(crate) fn assemble(
     base: &Path,
     parts: impl Iterator<Item = io::Result<RangePart>>,
+    max_size: u64,
     errors: &mut Vec<Error>,
     mut emit: impl FnMut(&Path, Record),
 ) -> u64 {
@@ -119,7 +121,7 @@ pub(crate) fn assemble(
         while let Some(Ok(p)) = parts.next_if(|p| matches!(p, Ok(p) if first.same_resource(p))) {
             group.push(p);
         }
-        let (folder, record) = build(base, &first, group.into_iter(), errors);
+        let (folder, record) = build(base, &first, group.into_iter(), max_size, errors);
         if record.object.is_some() {
             objects += 1;
             emit(&folder, record);
@@ -131,9 +133,11 @@ pub(crate) fn assemble(
 /// Assemble the parts `ranges` sorted (folders under `base`) and keep
 /// each object's record in `index`, right after its first part's record.
 /// Returns the number of object files written; errors go to `errors`.
+/// No object file grows past `max_size` bytes.
 pub(crate) fn assemble_into(
     base: &Path,
     ranges: Sorter<RangePart>,
+    max_size: u64,
     index: &mut Sorter<IndexLine>,
     errors: &mut Vec<Error>,
 ) -> u64 {
@@ -149,7 +153,7 @@ pub(crate) fn assemble_into(
         }
     };
     let mut kept = Vec::new();
-    let objects = assemble(base, parts, errors, |folder, rec| {
+    let objects = assemble(base, parts, max_size, errors, |folder, rec| {
         let line = IndexLine::new(folder, OBJECT_LINE, &rec).and_then(|l| index.push(l));
         if let Err(source) = line {
             kept.push(Error::Write {
@@ -174,10 +178,14 @@ struct Object {
 }
 
 /// Build the object of `first` and the `rest` of its resource's parts.
+/// Parts reaching past `max_size` bytes are not laid in, and the file of an
+/// object longer than that ends after its last covered byte (both noted):
+/// a claimed length is not a reason to write terabytes of zeros.
 fn build(
     base: &Path,
     first: &RangePart,
     rest: impl Iterator<Item = RangePart>,
+    max_size: u64,
     errors: &mut Vec<Error>,
 ) -> (PathBuf, Record) {
     let name = object_file_name(&first.flow, first.number, &first.content_type);
@@ -209,7 +217,7 @@ fn build(
     };
     let mut listed_over = 0u64;
     for p in std::iter::once(first.clone()).chain(rest) {
-        if let Err(e) = obj.add(base, first, &p, &mut listed_over) {
+        if let Err(e) = obj.add(base, first, &p, max_size, &mut listed_over) {
             errors.push(e);
         }
     }
@@ -223,14 +231,22 @@ fn build(
         push_listed(&mut obj.rec.holes, hole, &mut listed_over);
         obj.hasher = None;
     }
-    if let Err(source) = obj.file.set_len(length.max(obj.covered)) {
+    let mut size = length.max(obj.covered);
+    if size > max_size {
+        size = obj.covered;
+        obj.rec.notes.push(format!(
+            "object of {length} bytes longer than the decoded size limit ({max_size}): \
+             its file ends after the last byte a part covers"
+        ));
+    }
+    if let Err(source) = obj.file.set_len(size) {
         errors.push(Error::Write {
             path: obj.path.clone(),
             source,
         });
     }
     let rec = &mut obj.rec;
-    rec.size = length.max(obj.covered);
+    rec.size = size;
     if listed_over > 0 {
         rec.notes.push(format!(
             "{listed_over} more holes or conflicts not listed (at most {MAX_LISTED} each)"
@@ -281,6 +297,7 @@ impl Object {
         base: &Path,
         first: &RangePart,
         p: &RangePart,
+        max_size: u64,
         over: &mut u64,
     ) -> Result<(), Error> {
         let part_path = base.join(&p.folder).join(&p.file);
@@ -296,6 +313,12 @@ impl Object {
             self.rec
                 .notes
                 .push(format!("part {shown} is incomplete (see its record)"));
+        }
+        if p.end >= max_size {
+            self.rec.notes.push(format!(
+                "part {shown} lies past the decoded size limit ({max_size}): not laid in"
+            ));
+            return Ok(());
         }
         let open_err = |source| Error::Open {
             path: part_path.clone(),
@@ -456,9 +479,13 @@ mod tests {
         parts.sort();
         let mut errors = Vec::new();
         let mut out = Vec::new();
-        assemble(dir, parts.into_iter().map(Ok), &mut errors, |_, r| {
-            out.extend(r.object)
-        });
+        assemble(
+            dir,
+            parts.into_iter().map(Ok),
+            1 << 30,
+            &mut errors,
+            |_, r| out.extend(r.object),
+        );
         (out, errors)
     }
 
@@ -515,6 +542,23 @@ mod tests {
         assert!(!o.complete);
         assert_eq!(o.sha256, None);
         assert_eq!(o.length, Some(200));
+    }
+
+    #[test]
+    fn a_huge_claimed_length_is_not_written_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = vec![
+            part(dir.path(), 0, b"head", 1 << 50, 1),
+            part(dir.path(), 1 << 45, b"far", 1 << 50, 2),
+        ];
+        let (objs, _) = run(dir.path(), parts);
+        let o = &objs[0];
+        assert_eq!(fs::read(dir.path().join(&o.file)).unwrap(), b"head");
+        assert_eq!(o.size, 4);
+        assert_eq!(o.length, Some(1 << 50));
+        assert_eq!(o.holes, [[4, (1 << 50) - 4]]);
+        assert_eq!(o.notes.len(), 2, "{:?}", o.notes);
+        assert!(!o.complete);
     }
 
     #[test]
