@@ -534,6 +534,8 @@ fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
     TCPFLOW_ONLY
         .iter()
         .filter(|t| !t.no_effect)
+        // `flowsplit http` has none of them (clap panics on unknown ids).
+        .filter(|t| matches.try_contains_id(t.id).is_ok())
         .filter_map(|t| {
             let id = t.id;
             let given = matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
