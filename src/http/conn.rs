@@ -802,6 +802,9 @@ impl Pass<'_> {
             let split = multipart::split(&self.conn.dir, &name, &stem, ct);
             parts = split.parts;
             notes.extend(split.notes);
+            if !parts.is_empty() && !incomplete.is_empty() {
+                notes.push("parts of an incomplete body: the last one may be cut short".into());
+            }
             out.errors.extend(split.errors);
         }
         let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
