@@ -264,17 +264,37 @@ struct Skipped {
     side: Side,
     /// Bytes passed over since the last note.
     bytes: u64,
+    /// The flow's zero-filled holes, sorted: passed over whole.
+    gaps: Vec<(u64, u64)>,
 }
 
 impl Skipped {
-    /// Nothing skipped yet in a flow of `side`.
-    fn new(side: Side) -> Skipped {
-        Skipped { side, bytes: 0 }
+    /// Nothing skipped yet in a flow of `side` with zero-filled holes `gaps`.
+    fn new(side: Side, gaps: &[(u64, u64)]) -> Skipped {
+        Skipped {
+            side,
+            bytes: 0,
+            gaps: gaps.to_vec(),
+        }
     }
 
     /// Move `s` to the next place a message may start, counting the bytes
-    /// passed over. False when the flow ends first.
+    /// passed over: the end of the zero-filled hole it is in (a message may
+    /// start right after a hole), else the next line that could start one.
+    /// False when the flow ends first.
     fn resync<R: Read>(&mut self, s: &mut Stream<R>) -> io::Result<bool> {
+        let at = s.offset();
+        let hole_end = self
+            .gaps
+            .iter()
+            .map(|&(o, l)| (o, o.saturating_add(l)))
+            .find(|&(o, e)| o <= at && at < e)
+            .map(|(_, e)| e);
+        if let Some(e) = hole_end {
+            let n = s.take(e - at, |_| true)?;
+            self.bytes += n;
+            return Ok(n == e - at && !s.is_empty()?);
+        }
         let (n, found) = resync(s, self.side)?;
         self.bytes += n;
         Ok(found)
@@ -333,7 +353,7 @@ fn read_requests<R: Read>(
     reqs: &mut Vec<Req>,
     out: &mut Outcome,
 ) -> io::Result<()> {
-    let mut skipped = Skipped::new(Side::Request);
+    let mut skipped = Skipped::new(Side::Request, &pass.flow.gaps);
     while let Some((head, oversized)) = next_head(s, &mut skipped)? {
         // An oversized request is counted too, so that its response pairs
         // with it and not with the next request.
@@ -389,7 +409,7 @@ fn response_pass(
         pass,
         req_file: pass.conn.request.as_ref().map(|f| f.name.clone()),
         number: 0,
-        skipped: Skipped::new(Side::Response),
+        skipped: Skipped::new(Side::Response, &pass.flow.gaps),
         interim: Vec::new(),
         records: Vec::new(),
         tunnel: false,

@@ -16,8 +16,8 @@
 //!
 //! Parts go through the external sort (`spill`), so memory does not grow
 //! with the number of connections or parts: one resource's parts are read
-//! one after another and only the object's holes, conflicts and part list
-//! are held.
+//! one after another and only the object's record is held, its lists of
+//! parts, holes and conflicts cut at [`MAX_LISTED`] entries each.
 //!
 //! Must not: read flow files, or change the parts' body files (they stay).
 
@@ -33,7 +33,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// Most holes or conflicts listed for one object; more are counted in a note.
+/// Most parts, holes or conflicts listed for one object; more are counted
+/// in a note.
 const MAX_LISTED: usize = 1000;
 /// Bytes copied or compared at a time.
 const BLOCK: usize = 64 * 1024;
@@ -247,15 +248,17 @@ fn build(
     }
     let rec = &mut obj.rec;
     rec.size = size;
-    if listed_over > 0 {
-        rec.notes.push(format!(
-            "{listed_over} more holes or conflicts not listed (at most {MAX_LISTED} each)"
-        ));
-    }
+    // Every note so far tells of a part that is incomplete, short or not
+    // laid in.
     rec.complete = rec.holes.is_empty()
         && rec.conflicts.is_empty()
         && rec.notes.is_empty()
         && obj.hasher.is_some();
+    if listed_over > 0 {
+        rec.notes.push(format!(
+            "{listed_over} more parts, holes or conflicts not listed (at most {MAX_LISTED} each)"
+        ));
+    }
     if rec.complete {
         rec.sha256 = obj.hasher.take().map(|h| hex::encode(h.finalize()));
     }
@@ -308,7 +311,11 @@ impl Object {
         }
         .to_string_lossy()
         .into_owned();
-        self.rec.parts.push((p.start, p.end, shown.clone()));
+        if self.rec.parts.len() < MAX_LISTED {
+            self.rec.parts.push((p.start, p.end, shown.clone()));
+        } else {
+            *over += 1;
+        }
         if !p.complete {
             self.rec
                 .notes

@@ -339,6 +339,33 @@ fn body_with_gap_is_incomplete() {
 }
 
 #[test]
+fn a_hole_at_the_start_of_a_flow_is_passed_over_whole() {
+    // 4 MiB of zeros the report lists as a hole, then a request right at
+    // its end: not at a line start and not a common method, so only the
+    // hole tells where it starts (and the zeros are not scanned).
+    let mut req = vec![0u8; 4 << 20];
+    let hole = req.len();
+    req.extend_from_slice(b"MKCOL /dav/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let report = format!("{{\"file\":\"{REQ}\",\"gaps\":[[0,{hole}]]}}\n");
+    let c = carve_with(
+        Some(&req),
+        Some(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
+        &[(REPORT_NAME, report.as_bytes())],
+        &HttpOptions::default(),
+    );
+    assert_eq!(c.index.len(), 1, "{:?}", c.index);
+    assert_eq!(c.index[0]["method"], "MKCOL");
+    assert_eq!(c.index[0]["request_offset"], hole);
+    assert_eq!(c.index[0]["status"], 201);
+    assert_eq!(
+        c.index[0]["notes"],
+        serde_json::json!([format!(
+            "{hole} bytes of request flow skipped before this request"
+        )])
+    );
+}
+
+#[test]
 fn truncated_flow_is_incomplete() {
     let c = carve(
         GET,
