@@ -673,9 +673,6 @@ fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
     TCPFLOW_ONLY
         .iter()
         .filter(|t| !t.no_effect)
-        // Parsers without tcpflow's options (`flowsplit http`): asking clap
-        // about an id it does not know panics in debug builds.
-        .filter(|t| matches.ids().any(|i| i.as_str() == t.id))
         .filter_map(|t| {
             let id = t.id;
             // A subcommand's parser has none of these arguments; asking

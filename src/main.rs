@@ -140,8 +140,8 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(
-            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders",
-            s.messages, s.connections, s.bodies, s.incomplete, s.folders
+            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), {} objects assembled, index in {} folders",
+            s.messages, s.connections, s.bodies, s.incomplete, s.objects, s.folders
         )
     });
     Ok(Done {

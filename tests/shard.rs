@@ -378,16 +378,54 @@ fn corpus_captures_split_in_2_and_3_shards_merge_to_a_single_run() {
         .collect();
     captures.sort();
     let mut files = 0;
+    let mut without_http = Vec::new();
     for (i, pcap) in captures.iter().enumerate() {
         let path = pcap.to_str().expect("utf-8 path");
-        files += assert_split_equals_single(
-            tmp.path(),
-            &format!("c{i}"),
-            &[2, 3],
-            &["-e", "http", "-r", path],
-        );
+        // An object assembled from range parts carved on several
+        // connections cannot come out of the shards whole: each shard
+        // assembles the parts of its own connections (flowsplit(1),
+        // SPLITTING A RUN, limits). Such captures are compared without -e http.
+        let http = !has_cross_connection_object(tmp.path(), &format!("x{i}"), path);
+        if !http {
+            without_http.push(path.to_string());
+        }
+        let args: &[&str] = if http {
+            &["-e", "http", "-r", path]
+        } else {
+            &["-r", path]
+        };
+        files += assert_split_equals_single(tmp.path(), &format!("c{i}"), &[2, 3], args);
     }
     assert!(files > 500, "only {files} output files compared");
+    // The zeek traces 206_example_a/b/c fetch one file over two connections.
+    assert!(
+        (1..=6).contains(&without_http.len()),
+        "compared without -e http: {without_http:?}"
+    );
+}
+
+/// True when a single `-e http` run of `pcap` (into `tmp/label`) assembles
+/// an object from range parts carved on more than one connection.
+fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
+    let dir = tmp.join(label);
+    run(&dir, None, &["-e", "http", "-r", pcap]);
+    let Ok(index) = std::fs::read_to_string(dir.join("http.jsonl")) else {
+        return false;
+    };
+    let crosses = index.lines().any(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).expect("an index line");
+        let Some(parts) = v["object"]["parts"].as_array() else {
+            return false;
+        };
+        let flows: std::collections::BTreeSet<&str> = parts
+            .iter()
+            .filter_map(|p| p[2].as_str())
+            .map(|f| f.split("-HTTP").next().unwrap_or(f))
+            .collect();
+        flows.len() > 1
+    });
+    std::fs::remove_dir_all(&dir).expect("remove the probe run");
+    crosses
 }
 
 /// Shards 0..n of `pcap` into `tmp/label-K`.

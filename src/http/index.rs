@@ -8,6 +8,7 @@
 //!
 //! Must not: carve anything.
 
+pub use super::multipart::PartRecord;
 use super::spill::{codec, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
@@ -66,9 +67,61 @@ pub struct Record {
     pub complete: bool,
     /// Observations about the pair (missing half, tunnel start, skipped garbage).
     pub notes: Vec<String>,
+    /// An object assembled from range parts (see [`ObjectRecord`]): a line
+    /// of its own whose other fields are empty; left out on every other line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRecord>,
     /// Sort key within the folder (not written).
     #[serde(skip)]
     pub(crate) order: (String, u64),
+    /// The response's validator, for range assembly (not written).
+    #[serde(skip)]
+    pub(crate) validator: String,
+}
+
+/// A byte range a body holds, from its `Content-Range`.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte's offset in the whole object.
+    pub start: u64,
+    /// Last byte's offset (inclusive).
+    pub end: u64,
+    /// The whole object's length, `null` when sent as `*`.
+    pub total: Option<u64>,
+}
+
+/// A whole object assembled from the `206` parts of one resource.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ObjectRecord {
+    /// The object file (`<flow>-HTTPOBJECT-NNN[.ext]`, named after its
+    /// first part's body).
+    pub file: String,
+    /// The resource: Host as sent by the first part's request.
+    pub host: String,
+    /// The resource: request target.
+    pub uri: String,
+    /// The strong ETag, or else the Last-Modified, the parts share; `null`
+    /// when they sent none.
+    pub validator: Option<String>,
+    /// The object's length from `Content-Range`, `null` when sent as `*`.
+    pub length: Option<u64>,
+    /// Bytes in the object file.
+    pub size: u64,
+    /// The parts, by offset: `[start, end, file]` (`end` inclusive, `file`
+    /// relative to this index's folder when the part is in it).
+    pub parts: Vec<(u64, u64, String)>,
+    /// Ranges no part covers, zero-filled in the file: `[offset, length]`.
+    pub holes: Vec<[u64; 2]>,
+    /// Ranges where overlapping parts disagree: `[offset, length]`; the
+    /// part with the lower offset (then the earlier) is kept.
+    pub conflicts: Vec<[u64; 2]>,
+    /// SHA-256 of the object file, when it is complete; `null` otherwise.
+    pub sha256: Option<String>,
+    /// True when every byte is covered, no parts disagree and every part
+    /// is complete.
+    pub complete: bool,
+    /// Other observations (incomplete parts, unreadable parts).
+    pub notes: Vec<String>,
 }
 
 /// A carved body.
@@ -105,6 +158,22 @@ pub struct BodyRecord {
     pub incomplete: Vec<String>,
     /// Other observations (unknown coding kept, trailers, trailing bytes).
     pub notes: Vec<String>,
+    /// The zero-filled holes of the flow inside the body, `[offset,
+    /// length]` in the flow file (as `report.jsonl` gives them), clipped to
+    /// the body's bytes; left out when there are none. Where the body
+    /// file holds the bytes as sent and unchunked (`framing` `length` or
+    /// `close`, `decoded` false), `offset - self.offset` is the hole's
+    /// offset in the body file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<[u64; 2]>,
+    /// The range of the whole object a `206` body holds, from its
+    /// `Content-Range`; left out for other bodies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<ByteRange>,
+    /// The parts of a `multipart/form-data` or `multipart/byteranges`
+    /// body, each written to its own file; left out for other bodies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRecord>,
 }
 
 /// One line of an index, with where it goes. Lines sort by folder, then
@@ -124,6 +193,10 @@ pub(crate) struct IndexLine {
     /// The JSON object and its newline.
     line: Vec<u8>,
 }
+
+/// The connection number of an object's index line: after every record
+/// of its first part's connection that sorts with it.
+pub(crate) const OBJECT_LINE: u64 = u64::MAX;
 
 impl IndexLine {
     /// `record`, carved in `folder` as connection number `connection`.
@@ -346,17 +419,29 @@ pub(crate) fn each_gap_list(
     Ok(())
 }
 
-/// Whether `[start, end)` overlaps any gap; a gap of no length (a jump:
-/// bytes missing and not filled) counts when it falls inside the range.
+/// Whether `[start, end)` overlaps any gap (see [`gaps_within`]).
+#[cfg(test)]
 pub(crate) fn overlaps_gap(gaps: &[(u64, u64)], start: u64, end: u64) -> bool {
-    gaps.iter().any(|&(o, l)| match l {
-        0 => start < o && o < end,
-        _ => o < end && o.saturating_add(l) > start,
-    })
+    !gaps_within(gaps, start, end).is_empty()
+}
+
+/// The parts of `gaps` inside `[start, end)`, as `[offset, length]`. A gap
+/// of no length (a jump: bytes missing and not filled, see [`with_jumps`])
+/// counts when it falls strictly inside the range.
+pub(crate) fn gaps_within(gaps: &[(u64, u64)], start: u64, end: u64) -> Vec<[u64; 2]> {
+    gaps.iter()
+        .filter_map(|&(o, l)| {
+            if l == 0 {
+                return (start < o && o < end).then_some([o, 0]);
+            }
+            let (a, b) = (o.max(start), o.saturating_add(l).min(end));
+            (a < b).then(|| [a, b - a])
+        })
+        .collect()
 }
 
 /// A report line's gaps with its jumps added as gaps of no length (see
-/// `overlaps_gap`).
+/// [`gaps_within`]).
 pub fn with_jumps(gaps: &[(u64, u64)], jumps: &[(u64, u64)]) -> Vec<(u64, u64)> {
     let mut all = gaps.to_vec();
     all.extend(jumps.iter().map(|j| (j.0, 0)));

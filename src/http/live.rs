@@ -17,8 +17,9 @@ use super::conn::{self, Connection, FlowFile};
 use super::index::{self, IndexLine, Record};
 use super::name::FlowName;
 use super::pair;
+use super::ranges::{self, RangePart};
 use super::spill::Sorter;
-use super::{HttpOptions, INDEX_BUDGET, INDEX_NAME};
+use super::{HttpOptions, INDEX_BUDGET, INDEX_NAME, RANGE_BUDGET};
 use crate::error::Error;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,8 @@ pub struct LiveCarver {
     index: Sorter<IndexLine>,
     /// Connections carved so far (numbers their index lines).
     carved: u64,
+    /// Every `206` body so far, as a part of its resource.
+    ranges: Sorter<RangePart>,
 }
 
 impl LiveCarver {
@@ -75,6 +78,7 @@ impl LiveCarver {
             opts,
             index: Sorter::new(outdir, INDEX_BUDGET),
             carved: 0,
+            ranges: Sorter::new(outdir, RANGE_BUDGET),
         }
     }
 
@@ -143,6 +147,16 @@ impl LiveCarver {
                 .iter()
                 .flat_map(|r| carved_bodies(&folder, r)),
         );
+        for mut part in outcome.ranges {
+            // Index folders are relative to the output folder here.
+            part.folder.clone_from(&folder);
+            if let Err(source) = self.ranges.push(part) {
+                out.errors.push(Error::Write {
+                    path: self.outdir.clone(),
+                    source,
+                });
+            }
+        }
         for r in &outcome.records {
             let kept = IndexLine::new(&folder, number, r).and_then(|l| self.index.push(l));
             if let Err(source) = kept {
@@ -157,16 +171,21 @@ impl LiveCarver {
     /// Write `http.jsonl` in the output folder and in every folder that had
     /// records, ordered as `carve_dirs` orders them. Returns the errors met.
     pub fn finish(&mut self) -> Vec<Error> {
-        let index = std::mem::replace(&mut self.index, Sorter::new(&self.outdir, INDEX_BUDGET));
+        let mut index = std::mem::replace(&mut self.index, Sorter::new(&self.outdir, INDEX_BUDGET));
+        let ranges = std::mem::replace(&mut self.ranges, Sorter::new(&self.outdir, RANGE_BUDGET));
+        let mut errors = Vec::new();
+        let max = self.opts.max_decoded_bytes;
+        ranges::assemble_into(&self.outdir, ranges, max, &mut index, &mut errors);
         match index.finish() {
-            Ok(lines) => {
-                index::write_indexes(&self.outdir, std::iter::once(PathBuf::new()), lines).1
-            }
-            Err(source) => vec![Error::Write {
+            Ok(lines) => errors.extend(
+                index::write_indexes(&self.outdir, std::iter::once(PathBuf::new()), lines).1,
+            ),
+            Err(source) => errors.push(Error::Write {
                 path: self.outdir.clone(),
                 source,
-            }],
+            }),
         }
+        errors
     }
 }
 
