@@ -524,6 +524,9 @@ impl Cli {
             template,
             max_bytes: self.max_bytes,
             report,
+            // Bodies in report.xml hold their names in memory until the
+            // end: only when -X asks for the report by name.
+            dfxml_byte_runs: self.dfxml.is_some(),
             dfxml,
             md5: scanners.md5 || letters.contains('M'),
             file_hooks: settings.hooks,

@@ -41,6 +41,11 @@ pub struct Config {
     /// turns it off. [`Config::new`] leaves it off; the binary writes
     /// `report.xml` in the output folder unless told not to, as tcpflow does.
     pub dfxml: Option<PathBuf>,
+    /// With HTTP carving, list each flow's carved bodies in the DFXML report
+    /// (`byte_runs`). The report then waits for the carving, holding every
+    /// body's name in memory, so the binary asks for it only with an
+    /// explicit `-X`: the default `report.xml` keeps memory flat.
+    pub dfxml_byte_runs: bool,
     /// Hash every direction with MD5 too (`-F M`, `-e md5`): the DFXML
     /// report's `hashdigest` and the JSON report's `md5`.
     pub md5: bool,
@@ -218,6 +223,7 @@ impl Config {
             filter: None,
             report: Some(outdir.join(DEFAULT_REPORT_NAME)),
             dfxml: None,
+            dfxml_byte_runs: false,
             md5: false,
             file_hooks: Default::default(),
             output: Output::Files(FileOutput {

@@ -605,7 +605,7 @@ impl Outputs {
                 path,
                 DfxmlOptions {
                     outdir: files.filter(|f| f.flow_files).map(|f| f.outdir.clone()),
-                    byte_runs: config.output.http_carving().is_some(),
+                    byte_runs: config.dfxml_byte_runs && config.output.http_carving().is_some(),
                 },
             )?),
             None => None,
@@ -850,7 +850,10 @@ fn finish_reports(
     let carving = config.output.http_carving().map(|(outdir, _)| outdir);
     let hooks = &config.file_hooks.http;
     let runs = match carving {
-        Some(outdir) if dfxml.is_some() || (post_pass_hooks && !hooks.is_empty()) => {
+        Some(outdir)
+            if (dfxml.is_some() && config.dfxml_byte_runs)
+                || (post_pass_hooks && !hooks.is_empty()) =>
+        {
             crate::output::dfxml::carved_bodies(outdir)?
         }
         _ => Vec::new(),

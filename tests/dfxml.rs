@@ -1065,3 +1065,38 @@ fn names_are_escaped() {
         assert_eq!(names, ["a&b<00080>", "a&b<40000>"]);
     }
 }
+
+/// With `-e http`, the `report.xml` written by default has no `byte_runs`
+/// (listing bodies would hold every body's name in memory until the end,
+/// and memory stays flat by default); naming the report with `-X` adds
+/// them, the rest of the document unchanged.
+#[test]
+fn byte_runs_only_with_an_explicit_x() {
+    let capture = "http/gzip.pcap";
+    let (tmp, out) = run_in(capture, &["-e", "http"]);
+    ok(&out);
+    let default = std::fs::read_to_string(tmp.path().join("out/report.xml")).unwrap();
+    assert!(default.contains("<fileobject>"), "{default}");
+    assert!(!default.contains("byte_run"), "{default}");
+    let (tmp, out) = run_in(capture, &["-e", "http", "-X", "out/report.xml"]);
+    ok(&out);
+    let named = std::fs::read_to_string(tmp.path().join("out/report.xml")).unwrap();
+    assert!(named.contains("<byte_runs>"), "{named}");
+    let without_runs: String = {
+        let mut kept = Vec::new();
+        let mut skipping = false;
+        for line in named.lines() {
+            if line.trim_start().starts_with("<byte_runs>") {
+                skipping = true;
+            }
+            if !skipping {
+                kept.push(line);
+            }
+            if line.trim_start().starts_with("</byte_runs>") {
+                skipping = false;
+            }
+        }
+        kept.join("\n") + "\n"
+    };
+    assert_eq!(without_runs, default);
+}
