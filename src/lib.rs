@@ -26,6 +26,7 @@ pub mod http;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
+pub mod tls;
 
 pub use config::Config;
 pub use error::Error;
