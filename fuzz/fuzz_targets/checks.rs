@@ -97,6 +97,7 @@ pub fn http(data: &[u8]) {
         decode: true,
         max_decoded_bytes: 1 << 20,
         max_ratio: 1000,
+        tls_keylogs: Vec::new(),
     };
     let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
 

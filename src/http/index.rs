@@ -66,6 +66,10 @@ pub struct Record {
     pub complete: bool,
     /// Observations about the pair (missing half, tunnel start, skipped garbage).
     pub notes: Vec<String>,
+    /// The connection's TLS facts, when it was carried in TLS (only with
+    /// a key log; absent from the line otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::tls::Facts>,
     /// Sort key within the folder (not written).
     #[serde(skip)]
     pub(crate) order: (String, u64),

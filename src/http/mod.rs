@@ -34,6 +34,7 @@ pub mod name;
 mod pair;
 mod spill;
 mod stream;
+pub mod tls;
 mod walk;
 
 use crate::error::Error;
@@ -60,6 +61,9 @@ pub struct HttpOptions {
     /// Largest decoded/encoded ratio allowed before a body is cut off as a bomb.
     /// Bodies decoding to at most 1 MiB are not held to it.
     pub max_ratio: u64,
+    /// NSS key log files (`--tls-keylog`): TLS connections whose secrets
+    /// they hold are decrypted and carved (see `crate::tls`).
+    pub tls_keylogs: Vec<PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -68,6 +72,7 @@ impl Default for HttpOptions {
             decode: true,
             max_decoded_bytes: 1 << 30,
             max_ratio: 1000,
+            tls_keylogs: Vec::new(),
         }
     }
 }
@@ -85,6 +90,9 @@ pub struct CarveSummary {
     pub bodies: u64,
     /// Bodies flagged incomplete in the index.
     pub incomplete: u64,
+    /// TLS connections decrypted, left alone, and failing authentication
+    /// (with `--tls-keylog` only).
+    pub tls: tls::TlsCounts,
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
@@ -112,6 +120,11 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
             });
         }
     }
+    let keylog = if opts.tls_keylogs.is_empty() {
+        None
+    } else {
+        Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)
+    };
     let mut summary = CarveSummary::default();
     let spill_dir = dirs.first().cloned().unwrap_or_default();
     let (mut found_errors, mut folders) = (Vec::new(), Vec::new());
@@ -121,19 +134,30 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         &mut summary.errors,
         &mut found_errors,
         &mut folders,
+        keylog.is_some(),
     );
     let carved = Mutex::new(Carved::new(&spill_dir));
     connections
         .zip(0u64..)
         .par_bridge()
-        .for_each(|(c, number)| {
-            let outcome = conn::carve(&c, opts);
+        .for_each(|(job, number)| {
+            let (c, outcome, counts) = match (job, &keylog) {
+                (walk::Job::Tls(c), Some(log)) => {
+                    let (outcome, counts) = tls::carve(&c, log, opts);
+                    (c, outcome, counts)
+                }
+                (walk::Job::Http(c) | walk::Job::Tls(c), _) => {
+                    let outcome = conn::carve(&c, opts);
+                    (c, outcome, tls::TlsCounts::default())
+                }
+            };
             let lines: Vec<_> = outcome
                 .records
                 .iter()
                 .map(|r| IndexLine::new(&c.dir, number, r))
                 .collect();
             let mut carved = carved.lock().unwrap_or_else(PoisonError::into_inner);
+            carved.tls.add(counts);
             carved.add(number, &c.dir, outcome, lines);
         });
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -157,6 +181,7 @@ struct Carved {
     messages: u64,
     bodies: u64,
     incomplete: u64,
+    tls: tls::TlsCounts,
 }
 
 impl Carved {
@@ -169,6 +194,7 @@ impl Carved {
             messages: 0,
             bodies: 0,
             incomplete: 0,
+            tls: tls::TlsCounts::default(),
         }
     }
 
@@ -212,6 +238,7 @@ impl Carved {
         summary.bodies += self.bodies;
         summary.incomplete += self.incomplete;
         summary.connections += self.connections;
+        summary.tls.add(self.tls);
         self.errors.sort_by_key(|(n, _)| *n);
         summary
             .errors

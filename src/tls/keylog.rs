@@ -264,7 +264,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad");
         std::fs::write(&bad, b"hello\nworld\n").unwrap();
-        let e = KeyLog::load(&[bad.clone()]).unwrap_err();
+        let e = KeyLog::load(std::slice::from_ref(&bad)).unwrap_err();
         assert!(e.to_string().contains("not an NSS key log file"), "{e}");
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
