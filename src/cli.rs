@@ -355,6 +355,11 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if !self.http.tls_keylog.is_empty() && self.scanner.as_deref() != Some("http") {
+            return Err(Error::Usage(
+                "--tls-keylog: TLS is decrypted only to carve HTTP; add -e http".into(),
+            ));
+        }
         let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
             Some(options) => (Output::Console(options), 1),

@@ -151,6 +151,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         crate::capture::live::drop_privileges(user)?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
+    if let Some((_, h)) = config
+        .output
+        .http_carving()
+        .filter(|(_, h)| !h.tls_keylogs.is_empty())
+    {
+        // A bad key log is said before the capture is read, not after.
+        crate::tls::KeyLog::load(&h.tls_keylogs)?;
+    }
     let outputs = Outputs::new(config, false)?;
     let events = outputs.events;
     let mut path = PacketPath::new(config, filter, outputs.sink);

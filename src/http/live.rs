@@ -65,6 +65,8 @@ pub struct LiveCarver {
     index: Sorter<IndexLine>,
     /// Connections carved so far (numbers their index lines).
     carved: u64,
+    /// The key logs (`--tls-keylog`), read again when they change.
+    keylog: Option<crate::tls::keylog::Reloading>,
 }
 
 impl LiveCarver {
@@ -72,9 +74,11 @@ impl LiveCarver {
     pub fn new(outdir: &Path, opts: HttpOptions) -> LiveCarver {
         LiveCarver {
             outdir: outdir.to_path_buf(),
-            opts,
             index: Sorter::new(outdir, INDEX_BUDGET),
             carved: 0,
+            keylog: (!opts.tls_keylogs.is_empty())
+                .then(|| crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone())),
+            opts,
         }
     }
 
@@ -94,6 +98,12 @@ impl LiveCarver {
         let sb = b
             .as_ref()
             .and_then(|b| pair::sniff_or_note(&b.1.path, &mut out.errors));
+        if sa.is_none() && sb.is_none() && self.keylog.is_some() {
+            if let Ok((client, server)) = super::tls::tls_pair(a, b, |f| &f.1.path) {
+                self.carve_tls(client, server, &mut out);
+            }
+            return out;
+        }
         // Carved apart, the first direction's connection comes first here
         // (the post-pass puts the reverse flow's first).
         for h in pair::decide(sa, sb).connections(a, b) {
@@ -130,10 +140,39 @@ impl LiveCarver {
         ))
     }
 
+    /// Decrypt and carve the TLS connection of `client` and `server` (in
+    /// the client's folder), as `carve_dirs` does.
+    fn carve_tls(
+        &mut self,
+        client: (PathBuf, FlowFile),
+        server: Option<(PathBuf, FlowFile)>,
+        out: &mut CarvedConnection,
+    ) {
+        let Some(source) = self.keylog.as_mut() else {
+            return;
+        };
+        let (log, error) = source.current();
+        out.errors.extend(error);
+        let folder = client.0;
+        let c = Connection {
+            dir: self.outdir.join(&folder),
+            request: Some(client.1),
+            response: server.map(|(_, f)| f),
+        };
+        let (outcome, _) = super::tls::carve(&c, log, &self.opts);
+        self.keep(folder, outcome, out);
+    }
+
     /// Carve `c` (in `folder`, relative to the output folder), list its
     /// body files and errors in `out`, and keep its records for the index.
     fn carve(&mut self, folder: PathBuf, c: &Connection, out: &mut CarvedConnection) {
         let outcome = conn::carve(c, &self.opts);
+        self.keep(folder, outcome, out);
+    }
+
+    /// List `outcome`'s body files and errors in `out`, and keep its
+    /// records (of a connection in `folder`) for the index.
+    fn keep(&mut self, folder: PathBuf, outcome: conn::Outcome, out: &mut CarvedConnection) {
         let number = self.carved;
         self.carved += 1;
         out.errors.extend(outcome.errors);

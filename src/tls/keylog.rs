@@ -203,6 +203,50 @@ pub struct ReadStats {
     pub valid: u64,
 }
 
+/// Key log files read again when they change: for live capture, where the
+/// browser or client writes secrets while the capture runs.
+#[derive(Debug, Default)]
+pub struct Reloading {
+    paths: Vec<PathBuf>,
+    /// Each file's length and modification time when last read.
+    stamps: Vec<Option<(u64, std::time::SystemTime)>>,
+    log: KeyLog,
+}
+
+impl Reloading {
+    /// The key logs at `paths`, not read yet.
+    pub fn new(paths: Vec<PathBuf>) -> Reloading {
+        Reloading {
+            paths,
+            stamps: Vec::new(),
+            log: KeyLog::default(),
+        }
+    }
+
+    /// The secrets, read again first if a file's length or modification
+    /// time changed since the last read. An error reading leaves the
+    /// secrets read before.
+    pub fn current(&mut self) -> (&KeyLog, Option<Error>) {
+        let stamps: Vec<_> = self
+            .paths
+            .iter()
+            .map(|p| {
+                let m = std::fs::metadata(p).ok()?;
+                Some((m.len(), m.modified().ok()?))
+            })
+            .collect();
+        let mut error = None;
+        if stamps != self.stamps {
+            match KeyLog::load(&self.paths) {
+                Ok(log) => self.log = log,
+                Err(e) => error = Some(e),
+            }
+            self.stamps = stamps;
+        }
+        (&self.log, error)
+    }
+}
+
 fn not_a_key_log(p: &Path) -> Error {
     Error::Read {
         path: p.to_path_buf(),
