@@ -27,6 +27,7 @@
 
 mod body;
 mod conn;
+mod h2;
 pub mod index;
 pub mod live;
 mod message;
@@ -145,6 +146,10 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
                 (walk::Job::Tls(c), Some(log)) => {
                     let (outcome, counts) = tls::carve(&c, log, opts);
                     (c, outcome, counts)
+                }
+                (walk::Job::H2(c), _) => {
+                    let outcome = h2::carve(&c, opts);
+                    (c, outcome, tls::TlsCounts::default())
                 }
                 (walk::Job::Http(c) | walk::Job::Tls(c), _) => {
                     let outcome = conn::carve(&c, opts);

@@ -159,13 +159,21 @@ pub(crate) fn carve(
         request: Some(flow(cname.clone(), cpath.clone())),
         response: server_plain.clone().map(|(n, p)| flow(n, p)),
     };
-    let mut carved = conn::carve(&plain_conn, opts);
+    let h2 = facts.alpn.as_deref() == Some("h2") || super::h2::starts_with_preface(&cpath);
+    let mut carved = if h2 {
+        super::h2::carve(&plain_conn, opts)
+    } else {
+        conn::carve(&plain_conn, opts)
+    };
     let key = format!("{raw_key}{SUFFIX}");
     if carved.records.is_empty() {
         carved.records.push(Record {
             request_file: Some(cname),
             response_file: server_plain.map(|(n, _)| n),
-            notes: vec!["no HTTP/1.x message in the decrypted streams".into()],
+            notes: vec![format!(
+                "no HTTP{} message in the decrypted streams",
+                if h2 { "/2" } else { "/1.x" }
+            )],
             order: (key.clone(), 0),
             ..Record::default()
         });

@@ -378,6 +378,25 @@ impl Connections<'_> {
         let sb = b
             .as_ref()
             .and_then(|b| pair::sniff_or_note(&folder.join(&b.name), self.errors));
+        if sa.is_none() && sb.is_none() {
+            // HTTP/2 with prior knowledge: the client flow starts with the preface.
+            let h2 = super::h2::starts_with_preface;
+            let client = if h2(&folder.join(&a.name)) {
+                Some((a.clone(), b.clone()))
+            } else {
+                b.as_ref()
+                    .filter(|b| h2(&folder.join(&b.name)))
+                    .map(|b| (b.clone(), Some(a.clone())))
+            };
+            if let Some((client, server)) = client {
+                self.pending.push_back(Job::H2(Connection {
+                    dir: folder.clone(),
+                    request: Some(file(client)),
+                    response: server.map(file),
+                }));
+                return true;
+            }
+        }
         if self.tls && sa.is_none() && sb.is_none() {
             let found = super::tls::tls_pair(file(a), b.map(file), |f| &f.path);
             if let Ok((client, server)) = found {
@@ -411,6 +430,9 @@ pub(crate) enum Job {
     /// A TLS connection: its request flow is the client's, its response
     /// flow the server's; carved only with a key log.
     Tls(Connection),
+    /// HTTP/2 in cleartext with prior knowledge (the request flow begins
+    /// with the connection preface).
+    H2(Connection),
 }
 
 impl Iterator for Connections<'_> {

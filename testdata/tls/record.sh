@@ -125,6 +125,55 @@ early_data_case() {
     wait "$dump" || true
 }
 
+# HTTP/2 cases: nghttpd (nghttp2-server) serving h2docroot/ (made here:
+# small.txt, big.bin and push.txt as server.py makes its bodies), curl
+# --http2 fetching the URLs (at once on one connection with --parallel). nghttpd
+# pads every frame (--padding 16) and pushes /push.txt with /small.txt,
+# which curl refuses with RST_STREAM.
+# h2_case NAME NGHTTPD_ARGS CURL_ARGS
+h2_case() {
+    local name=$1 sargs=$2 cargs=$3 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    mkdir -p "$tmp/root"
+    python3 -c 'import sys
+def gen(tag, n): return "".join(f"{tag} line {i:04d}\n" for i in range(n)).encode()
+d = sys.argv[1]
+open(d + "/small.txt", "wb").write(gen("small", 60))
+open(d + "/push.txt", "wb").write(gen("push", 10))
+open(d + "/big.bin", "wb").write(bytes((i * 7) % 251 for i in range(200000)))' "$tmp/root"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    # shellcheck disable=SC2086
+    nghttpd -a 127.0.0.1 -d "$tmp/root" --padding 16 --push=/small.txt=/push.txt ${sargs//PORT/$port} >"$tmp/server.out" 2>&1 &
+    local srv=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    SSLKEYLOGFILE="$name.keys" timeout 20 curl -sS --cacert cert.pem \
+        --resolve "flowsplit.test:$port:127.0.0.1" ${cargs//PORT/$port} >/dev/null
+    # Cleartext: no secrets.
+    [ -s "$name.keys" ] || rm -f "$name.keys"
+    kill "$srv"
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+H2_CASES=(
+"tls13_h2|PORT key.pem cert.pem|--parallel --http2 https://flowsplit.test:PORT/small.txt https://flowsplit.test:PORT/big.bin https://flowsplit.test:PORT/push.txt"
+"h2c_prior_knowledge|--no-tls PORT|--http2-prior-knowledge http://flowsplit.test:PORT/small.txt"
+)
+for c in "${H2_CASES[@]}"; do
+    IFS='|' read -r name sargs cargs <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    h2_case "$name" "$sargs" "$cargs"
+done
+
 if [ $# -eq 0 ] || [[ " $* " =~ " tls13_early_data " ]]; then
     echo "== tls13_early_data"
     early_data_case
