@@ -683,3 +683,97 @@ fn http2_over_tls_and_cleartext() {
     );
     assert!(index[0].get("tls").is_none());
 }
+
+/// Live carving (`LiveCarver`, fed the closed flows as a live capture
+/// would) writes the same index and files as the post-pass, for TLS with
+/// a key log and for h2c.
+#[test]
+fn live_carving_matches_the_post_pass() {
+    use flowsplit::http::live::{ClosedFlow, LiveCarver};
+    use flowsplit::http::HttpOptions;
+    for (case, keys) in [
+        ("tls12_cbc_sha1", true),
+        ("tls13_h2", true),
+        ("h2c_prior_knowledge", false),
+    ] {
+        let keylog: Vec<PathBuf> = if keys {
+            vec![tls(&format!("{case}.keys"))]
+        } else {
+            Vec::new()
+        };
+        let post = if keys {
+            run(case)
+        } else {
+            let tmp = tempfile::tempdir().unwrap();
+            let out = tmp.path().join("out");
+            let pcap = tls(&format!("{case}.pcap"));
+            let args: Vec<&OsStr> = vec![
+                "-r".as_ref(),
+                pcap.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+                "-e".as_ref(),
+                "http".as_ref(),
+            ];
+            assert!(common::flowsplit(&args).status.success());
+            Run {
+                index: read_index(&out),
+                out,
+                _tmp: tmp,
+                stderr: String::new(),
+            }
+        };
+        assert!(!post.index.is_empty(), "{case}");
+        // The raw flows alone, in a fresh folder, handed over as closed.
+        let live = tempfile::tempdir().unwrap();
+        let mut raw: Vec<String> = post
+            .files()
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| flowsplit::http::name::FlowName::parse(n).is_some())
+            .collect();
+        raw.sort();
+        for n in &raw {
+            std::fs::copy(post.out.join(n), live.path().join(n)).unwrap();
+        }
+        let mut carver = LiveCarver::new(
+            live.path(),
+            HttpOptions {
+                tls_keylogs: keylog,
+                ..HttpOptions::default()
+            },
+        );
+        for pair in raw.chunks(2) {
+            let flows: Vec<ClosedFlow<'_>> = pair
+                .iter()
+                .map(|f| ClosedFlow { file: f, gaps: &[] })
+                .collect();
+            let carved = carver.connection_closed(&flows);
+            assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
+        }
+        assert!(carver.finish().is_empty());
+        assert_eq!(
+            read_index(live.path()),
+            post.index,
+            "{case}: live and post-pass indexes differ"
+        );
+        let body = |d: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut v: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.to_string_lossy().contains("-HTTP") || p.to_string_lossy().ends_with("-TLS")
+                })
+                .map(|p| {
+                    (
+                        p.file_name().unwrap().to_string_lossy().into_owned(),
+                        std::fs::read(&p).unwrap(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(body(live.path()), body(&post.out), "{case}");
+    }
+}

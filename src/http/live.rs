@@ -86,7 +86,10 @@ impl LiveCarver {
     /// two; any after the second are ignored). Files whose names are not
     /// flow-file names are left alone, as `carve_dirs` leaves them. Which
     /// direction carries requests is decided by [`pair::decide`], as
-    /// `carve_dirs` decides it for a pair.
+    /// `carve_dirs` decides it for a pair; flows that are neither are
+    /// carved as HTTP/2 when one begins with the client preface, and as TLS
+    /// (with a key log) when one begins with a ClientHello, as `carve_dirs`
+    /// carves them.
     pub fn connection_closed(&mut self, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
         let mut out = CarvedConnection::default();
         let mut files = flows.iter().filter_map(|f| self.flow_file(f));
@@ -98,9 +101,29 @@ impl LiveCarver {
         let sb = b
             .as_ref()
             .and_then(|b| pair::sniff_or_note(&b.1.path, &mut out.errors));
-        if sa.is_none() && sb.is_none() && self.keylog.is_some() {
-            if let Ok((client, server)) = super::tls::tls_pair(a, b, |f| &f.1.path) {
-                self.carve_tls(client, server, &mut out);
+        if sa.is_none() && sb.is_none() {
+            // HTTP/2 with prior knowledge, as the post-pass finds it.
+            let h2 = |f: &(PathBuf, FlowFile)| super::h2::starts_with_preface(&f.1.path);
+            let (client, server) = match b {
+                Some(b) if !h2(&a) && h2(&b) => (b, Some(a)),
+                b => (a, b),
+            };
+            if h2(&client) {
+                let folder = client.0.clone();
+                let c = Connection {
+                    dir: self.outdir.join(&folder),
+                    request: Some(client.1),
+                    response: server.map(|(_, f)| f),
+                };
+                let outcome = super::h2::carve(&c, &self.opts);
+                self.keep(folder, outcome, &mut out);
+                return out;
+            }
+            let (a, b) = (client, server);
+            if self.keylog.is_some() {
+                if let Ok((client, server)) = super::tls::tls_pair(a, b, |f| &f.1.path) {
+                    self.carve_tls(client, server, &mut out);
+                }
             }
             return out;
         }
