@@ -21,6 +21,7 @@ use flowsplit::hooks::Hooks;
 use flowsplit::http::HttpOptions;
 use flowsplit::output::naming::{file_letter_refusal, FILE_LETTERS};
 use flowsplit::output::{ConsoleFormat, ConsoleOptions, EventTarget};
+use flowsplit::shard::ShardSpec;
 use flowsplit::Error;
 use std::path::PathBuf;
 
@@ -105,7 +106,7 @@ pub struct Cli {
     #[arg(short = 'T', value_name = "TEMPLATE", default_value = DEFAULT_TEMPLATE)]
     pub template: String,
 
-    /// tcpflow's -F: change the template (-T or the default) by LETTERS, as tcpflow does: c counter as `cc`, t/T time_t/ISO 8601 prefix, k/m/g bin into 1K/1M/1G folders. Letters given before the last -T are dropped, as in tcpflow.
+    /// tcpflow's -F: change the template (-T or the default) by LETTERS, as tcpflow does: c counter as `cc`, t/T time_t/ISO 8601 prefix, k/m/g bin into 1K/1M/1G folders (letters given before the last -T are dropped, as in tcpflow); X writes no flow files, only the reports; M adds each direction's MD5 to the reports.
     #[arg(short = 'F', value_name = "LETTERS", action = ArgAction::Append, value_parser = parse_file_letters)]
     pub file_letters: Vec<String>,
 
@@ -117,9 +118,39 @@ pub struct Cli {
     #[arg(short = 'f', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_open_files: Option<u64>,
 
-    /// Run a scanner over the flows; `http` carves HTTP bodies.
-    #[arg(short = 'e', value_name = "SCANNER", value_parser = parse_scanner)]
-    pub scanner: Option<String>,
+    /// Turn a scanner on (repeatable): `http` carves HTTP bodies, `md5` adds each direction's MD5 to the reports, `all` both; tcpdemux (reassembly) is always on.
+    #[arg(short = 'e', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
+    pub scanner: Vec<String>,
+
+    /// Turn every scanner on (http and md5), as tcpflow's -a (`-e all`).
+    #[arg(short = 'a')]
+    pub all_scanners: bool,
+
+    /// Turn every scanner off but SCANNER (repeatable; later -a, -e, -E, -x change it again).
+    #[arg(short = 'E', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
+    pub only_scanner: Vec<String>,
+
+    /// Turn SCANNER off (repeatable; `http` or `md5`; tcpflow's netviz and wifiviz are off already).
+    #[arg(short = 'x', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner_off)]
+    pub scanner_off: Vec<String>,
+
+    /// Write the DFXML report (tcpflow's report.xml) to FILE instead of report.xml in the output folder.
+    #[arg(short = 'X', value_name = "FILE")]
+    pub dfxml: Option<PathBuf>,
+
+    /// tcpflow's scanner settings, repeatable: enable_report=YES|NO, tcp_timeout=SECONDS, tcp_cmd=COMMAND, tcp_alert_fd=FD, http_cmd=COMMAND, http_alert_fd=FD.
+    #[arg(short = 'S', value_name = "NAME=VALUE", action = ArgAction::Append, value_parser = parse_setting)]
+    pub settings: Vec<Setting>,
+
+    /// The scanner options (-a, -e, -E, -x) in command-line order, set by
+    /// [`AfterMatches`] (the typed fields lose their order).
+    #[arg(skip)]
+    pub scanner_ops: Vec<ScannerOp>,
+
+    /// Every -F letter given, -T or not (X and M are not template changes,
+    /// so a later -T does not drop them), set by [`AfterMatches`].
+    #[arg(skip)]
+    pub all_file_letters: Option<String>,
 
     /// How `-e http` carves bodies.
     #[command(flatten)]
@@ -129,13 +160,17 @@ pub struct Cli {
     #[arg(long = "report", value_name = "FILE", conflicts_with = "no_report")]
     pub report: Option<PathBuf>,
 
-    /// Write no report.
+    /// Write no report: neither report.jsonl nor report.xml (-X FILE still writes the DFXML report).
     #[arg(long = "no-report")]
     pub no_report: bool,
 
     /// Close a connection after SECONDS of capture time without a packet.
     #[arg(long = "timeout", value_name = "SECONDS")]
     pub timeout: Option<u64>,
+
+    /// tcpflow's -m: zero-fill holes of at most BYTES (16M, ...); a longer one is a jump, not filled. Without a handshake in the capture, data further than BYTES from its stream starts a new connection.
+    #[arg(short = 'm', value_name = "BYTES", default_value = "16M", value_parser = parse_max_seek)]
+    pub max_seek: u64,
 
     /// Buffer at most BYTES out-of-order bytes per direction before giving a hole up as a gap.
     #[arg(long = "max-pending", value_name = "BYTES", default_value_t = DEFAULT_MAX_PENDING)]
@@ -161,9 +196,65 @@ pub struct Cli {
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = parse_memory)]
     pub max_memory: Option<u64>,
 
+    /// Keep only shard K of N (0 <= K < N): the connections whose stable symmetric hash falls in shard K; the report is report-K-of-N.jsonl. Combine the N shards with flowsplit merge.
+    #[arg(long = "shard", value_name = "K/N", value_parser = ShardSpec::parse)]
+    pub shard: Option<ShardSpec>,
+
     /// Also decode tunnel KIND (vxlan, geneve, teredo, gtp-u, ayiya, l2tp) on UDP PORT. Repeatable.
     #[arg(long = "udp-tunnel", value_name = "KIND:PORT", action = ArgAction::Append, value_parser = parse_udp_tunnel)]
     pub udp_tunnel: Vec<(u16, UdpTunnel)>,
+
+    /// tcpflow's -l: the remaining arguments are input files (each as if given with -r), not a filter expression.
+    #[arg(short = 'l')]
+    pub args_are_files: bool,
+
+    /// tcpflow's -R: read FILE after the other inputs only to finish the connections already open; packets of other connections are ignored. Repeatable.
+    #[arg(short = 'R', value_name = "FILE", action = ArgAction::Append, conflicts_with = "interface")]
+    pub finish: Vec<PathBuf>,
+
+    /// tcpflow's -w: write the IP packets that carried no TCP segment, and the frames the decoder rejected, to FILE, a pcap file.
+    #[arg(short = 'w', value_name = "FILE")]
+    pub unprocessed: Option<PathBuf>,
+
+    /// tcpflow's debug level: 0 says nothing but errors (as -q); any other level changes nothing.
+    #[arg(short = 'd', value_name = "LEVEL")]
+    pub debug: Option<u32>,
+
+    /// tcpflow's verbose mode (debug level 10): accepted, changes nothing.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Change the root folder to DIR before switching to -U's user (required, as in tcpflow).
+    #[arg(short = 'z', long = "chroot", value_name = "DIR")]
+    pub chroot: Option<PathBuf>,
+
+    /// Console output: print each run holding the named POSIX semaphore SEMLOCK, so processes sharing a terminal do not mix runs.
+    #[arg(short = 'L', value_name = "SEMLOCK")]
+    pub semlock: Option<String>,
+
+    /// Beside each flow file NAME, write NAME.findx: per segment, its offset in the file, capture time and length (tcpflow's -I).
+    #[arg(short = 'I')]
+    pub findx: bool,
+
+    /// Beside each flow file NAME, write NAME.pcap: every packet of the direction, as captured (tcpflow's -K).
+    #[arg(short = 'K')]
+    pub pcaps: bool,
+
+    /// Describe each scanner and exit.
+    #[arg(short = 'H')]
+    pub describe_scanners: bool,
+
+    /// Console output: no newline after each run.
+    #[arg(short = '0')]
+    pub no_newline: bool,
+
+    /// Console output as JSON objects, as tcpflow's (with -c or -C; -D takes precedence).
+    #[arg(short = 'J')]
+    pub json: bool,
+
+    /// Console output in colours: blue for a direction opened by a SYN, red for the others.
+    #[arg(short = 'g')]
+    pub colour: bool,
 
     /// BPF filter expression: from the first word that does not start with `-`, or after `--`.
     // Not `allow_hyphen_values`: an unknown option before the expression must
@@ -260,6 +351,14 @@ fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// `-m`: a size of at least one byte.
+fn parse_max_seek(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!("{text:?}: -m must be at least 1")),
+        bytes => Ok(bytes),
+    }
+}
+
 /// `--buffer-size`: a size libpcap takes (an `int`), at least 64 KiB.
 fn parse_buffer_size(text: &str) -> Result<i32, String> {
     let bytes = parse_size(text)?;
@@ -282,29 +381,48 @@ fn parse_udp_tunnel(text: &str) -> Result<(u16, UdpTunnel), String> {
 
 impl Cli {
     /// Validate the flags and build the run's configuration.
-    pub fn into_config(self) -> Result<Config, Error> {
-        let inputs_empty = self.read.is_empty();
-        let inputs = self
-            .read
+    pub fn into_config(mut self) -> Result<Config, Error> {
+        let scanners = Scanners::from_ops(&self.scanner_ops_or_default());
+        if self.args_are_files {
+            // -l: the words after the options are inputs, not a filter.
+            let words = std::mem::take(&mut self.expression);
+            self.read.extend(words.into_iter().map(PathBuf::from));
+        }
+        if self.chroot.is_some() && self.user.is_none() {
+            return Err(Error::Usage(
+                "-z (chroot) requires -U, as in tcpflow (\"-z option requires -U option\")".into(),
+            ));
+        }
+        let inputs_empty = self.read.is_empty() && self.finish.is_empty();
+        let as_input = |p: PathBuf| {
+            if p.as_os_str() == "-" {
+                Input::Stdin
+            } else {
+                Input::Path(p)
+            }
+        };
+        let inputs = std::mem::take(&mut self.read)
             .into_iter()
-            .map(|p| {
-                if p.as_os_str() == "-" {
-                    Input::Stdin
-                } else {
-                    Input::Path(p)
-                }
-            })
+            .map(as_input)
+            .collect();
+        let finish_inputs = std::mem::take(&mut self.finish)
+            .into_iter()
+            .map(as_input)
             .collect();
         let console = match (self.console, self.console_bare, self.console_hex) {
             (false, false, false) => None,
             (_, true, true) => Some(ConsoleFormat::BareHex),
             (_, false, true) => Some(ConsoleFormat::Hex),
+            (_, _, false) if self.json => Some(ConsoleFormat::Json),
             (_, true, false) => Some(ConsoleFormat::Bare),
             (true, false, false) => Some(ConsoleFormat::Prefixed),
         };
         let console = console.map(|format| ConsoleOptions {
             format,
             raw: self.raw,
+            newline: !self.no_newline,
+            colour: self.colour,
+            semlock: self.semlock.clone(),
         });
         let events = self.events.as_ref().map(|p| {
             if p.as_os_str() == "-" {
@@ -342,20 +460,66 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => flowsplit::output::files::default_max_open(),
         };
+        let letters = self
+            .all_file_letters
+            .clone()
+            .unwrap_or_else(|| self.file_letters.concat());
+        let no_flow_files = letters.contains('X');
+        let settings = Settings::from_list(&self.settings)?;
+        if no_flow_files && scanners.http && console.is_none() {
+            return Err(Error::Usage(
+                "-F X writes no flow files, so the http scanner has nothing to carve (tcpflow refuses it too)".into(),
+            ));
+        }
+        let dfxml = match (&self.dfxml, settings.enable_report) {
+            (_, Some(false)) => None,
+            // flowsplit merge does not combine DFXML reports (-X is refused).
+            _ if self.shard.is_some() => None,
+            (Some(path), _) => Some(path.clone()),
+            // Console modes write no flow files: no report unless asked for.
+            (None, _) if self.no_report || console.is_some() => None,
+            (None, _) => Some(
+                self.outdir
+                    .join(flowsplit::output::dfxml::DEFAULT_DFXML_NAME),
+            ),
+        };
+        if let Some(spec) = self.shard {
+            let conflict = if inputs_empty {
+                Some("a live capture (it splits capture files)")
+            } else if console.is_some() {
+                Some("-c, -C or -D (a shard writes flow files)")
+            } else if self.dfxml.is_some() {
+                Some("-X (flowsplit merge does not combine DFXML reports; a shard writes none)")
+            } else if self.report.is_some() || self.no_report {
+                Some("--report or --no-report (a shard's report is report-K-of-N.jsonl in the output folder, where flowsplit merge reads it)")
+            } else {
+                None
+            };
+            if let Some(what) = conflict {
+                return Err(Error::Usage(format!(
+                    "--shard {}/{} cannot be used with {what}",
+                    spec.index, spec.count
+                )));
+            }
+        }
         let report = if self.no_report || (console.is_some() && self.report.is_none()) {
             // Console modes write no flow files, so no report unless asked for.
             None
         } else {
+            let default_name = match self.shard {
+                Some(spec) => spec.report_name(),
+                None => DEFAULT_REPORT_NAME.to_string(),
+            };
             Some(
                 self.report
-                    .unwrap_or_else(|| self.outdir.join(DEFAULT_REPORT_NAME)),
+                    .unwrap_or_else(|| self.outdir.join(default_name)),
             )
         };
         let threads = match self.threads {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if !self.http.tls_keylog.is_empty() && self.scanner.as_deref() != Some("http") {
+        if !self.http.tls_keylog.is_empty() && !scanners.http {
             return Err(Error::Usage(
                 "--tls-keylog: TLS is decrypted only to carve HTTP; add -e http".into(),
             ));
@@ -367,30 +531,41 @@ impl Cli {
                 let files = FileOutput {
                     outdir: self.outdir,
                     max_open_files,
-                    http: (self.scanner.as_deref() == Some("http")).then(|| self.http.options()),
+                    http: scanners.http.then(|| self.http.options()),
+                    findx: self.findx,
+                    pcaps: self.pcaps,
+                    flow_files: !no_flow_files,
                 };
                 (Output::Files(files), threads)
             }
         };
         Ok(Config {
             source,
+            finish_inputs,
             filter: (!self.expression.is_empty()).then(|| self.expression.join(" ")),
             output,
             template,
             max_bytes: self.max_bytes,
             report,
+            dfxml,
+            md5: scanners.md5 || letters.contains('M'),
+            file_hooks: settings.hooks,
             events,
-            idle_timeout: self.timeout,
+            idle_timeout: self.timeout.or(settings.tcp_timeout.filter(|&t| t > 0)),
             max_pending_per_direction: self.max_pending,
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_seek: self.max_seek,
             max_memory: self
                 .max_memory
                 .unwrap_or_else(flowsplit::config::default_max_memory),
             udp_tunnels: self.udp_tunnel,
             threads,
             user: self.user,
+            chroot: self.chroot,
+            unprocessed: self.unprocessed,
             hooks: Hooks::default(),
+            shard: self.shard,
         })
     }
 }
@@ -415,6 +590,29 @@ pub struct HttpCli {
     #[command(flatten)]
     pub verbosity: Verbosity,
 }
+
+/// `flowsplit merge -o OUT DIR...`: combine the shards of a split run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit merge",
+    args_override_self = true,
+    about = "Combine the shards of a run split with --shard K/N into the output of a single run"
+)]
+pub struct MergeCli {
+    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl), or the one folder the shards share.
+    #[arg(short = 'o', value_name = "OUT", required = true)]
+    pub out: PathBuf,
+
+    /// Shard folders (each holding report-K-of-N.jsonl), or the one folder all shards wrote into.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl AfterMatches for MergeCli {}
 
 /// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
 /// an argument of the bare form's parser (hidden from `--help`, listed by
@@ -469,69 +667,10 @@ impl TcpflowOnly {
 /// tcpflow 1.6.1's options (`tcpflow -hh`) that flowsplit has no option
 /// for, in tcpflow's order. The man page's TCPFLOW OPTIONS section lists
 /// these and every other tcpflow option.
-pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[
-    TcpflowOnly::refused('a', "tcpflow_a", None, "run every post-processing scanner"),
-    TcpflowOnly::refused('d', "tcpflow_d", Some("LEVEL"), "debug level"),
-    TcpflowOnly::refused(
-        'E',
-        "tcpflow_E",
-        Some("SCANNER"),
-        "turn off every scanner but SCANNER",
-    ),
-    TcpflowOnly::refused('g', "tcpflow_g", None, "print flows in alternating colours"),
-    TcpflowOnly::refused('H', "tcpflow_H", None, "describe each scanner"),
-    TcpflowOnly::refused('I', "tcpflow_I", None, "write a .findx time index per flow"),
-    TcpflowOnly::refused('J', "tcpflow_J", None, "console output as JSON"),
-    TcpflowOnly::refused('K', "tcpflow_K", None, "write each flow's packets as pcap"),
-    TcpflowOnly::refused(
-        'l',
-        "tcpflow_l",
-        None,
-        "take the remaining arguments as input files",
-    ),
-    TcpflowOnly::refused(
-        'L',
-        "tcpflow_L",
-        Some("SEMLOCK"),
-        "lock writes with a named semaphore",
-    ),
-    TcpflowOnly::refused(
-        'm',
-        "tcpflow_m",
-        Some("BYTES"),
-        "a sequence jump of BYTES starts a new file",
-    ),
-    TcpflowOnly::refused(
-        'R',
-        "tcpflow_R",
-        Some("FILE"),
-        "read FILE only to finish open connections",
-    ),
-    TcpflowOnly::refused('S', "tcpflow_S", Some("NAME=VALUE"), "scanner settings"),
-    TcpflowOnly::refused('v', "tcpflow_v", None, "verbose, debug level 10"),
-    TcpflowOnly::refused(
-        'w',
-        "tcpflow_w",
-        Some("FILE"),
-        "write packets not processed to FILE",
-    ),
-    TcpflowOnly::refused('x', "tcpflow_x", Some("SCANNER"), "turn SCANNER off"),
-    TcpflowOnly {
-        instead: Some("--report FILE writes the JSON Lines report"),
-        ..TcpflowOnly::refused('X', "tcpflow_X", Some("FILE"), "DFXML report")
-    },
-    TcpflowOnly::refused('z', "tcpflow_z", Some("DIR"), "chroot to DIR"),
-    TcpflowOnly::refused(
-        '0',
-        "tcpflow_zero",
-        None,
-        "no newline after each console packet",
-    ),
-    TcpflowOnly {
-        no_effect: true,
-        ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
-    },
-];
+pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[TcpflowOnly {
+    no_effect: true,
+    ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
+}];
 
 /// The parser's arguments for [`TCPFLOW_ONLY`].
 fn tcpflow_only_args() -> Vec<clap::Arg> {
@@ -591,6 +730,8 @@ impl AfterMatches for Cli {
     /// tcpflow applies each `-F` to the template as it reads it, and `-T`
     /// replaces the template: only letters given after the last `-T` count.
     fn after_matches(&mut self, matches: &clap::ArgMatches) {
+        self.scanner_ops = scanner_ops(self, matches);
+        self.all_file_letters = Some(self.file_letters.concat());
         let from_command_line =
             |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
         if !from_command_line("template") || !from_command_line("file_letters") {
@@ -611,17 +752,313 @@ impl AfterMatches for Cli {
     }
 }
 
+/// The scanner options of `cli` in command-line order.
+fn scanner_ops(cli: &Cli, matches: &clap::ArgMatches) -> Vec<ScannerOp> {
+    let indices = |id| -> Vec<usize> {
+        if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            return Vec::new();
+        }
+        matches
+            .indices_of(id)
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    let mut ops: Vec<(usize, ScannerOp)> = Vec::new();
+    ops.extend(
+        indices("all_scanners")
+            .into_iter()
+            .map(|i| (i, ScannerOp::All)),
+    );
+    for (id, names, make) in [
+        (
+            "scanner",
+            &cli.scanner,
+            ScannerOp::Enable as fn(String) -> ScannerOp,
+        ),
+        ("only_scanner", &cli.only_scanner, ScannerOp::Only),
+        ("scanner_off", &cli.scanner_off, ScannerOp::Disable),
+    ] {
+        let idx = indices(id);
+        ops.extend(idx.into_iter().zip(names.iter().cloned().map(make)));
+    }
+    ops.sort_by_key(|(i, _)| *i);
+    ops.into_iter().map(|(_, op)| op).collect()
+}
+
 impl AfterMatches for HttpCli {}
 
-/// `-e`: the scanners flowsplit has (`http`), and a reason for tcpflow's others.
+/// What `-H` prints: each scanner, in the layout of `tcpflow -H`.
+pub const SCANNERS: &str = "\
+Scanner Name: tcpdemux
+flags:  NONE
+Description: Reassembles every TCP connection into one flow file per direction (always on)
+
+Scanner Name: http
+flags:  SCANNER_DISABLED
+Description: Carves HTTP bodies out of the flows, decoded, with an index (enable with -e http)
+
+Scanner Name: md5
+flags:  SCANNER_DISABLED
+Description: MD5 of every flow, in the DFXML report and report.jsonl (enable with -e md5)
+";
+
+/// `-e`, `-E`: the scanners flowsplit has (`http`, `md5`, `all` for both,
+/// `tcpdemux` for reassembly, always on), and a reason for tcpflow's others.
 fn parse_scanner(text: &str) -> Result<String, String> {
     match text {
-        "http" => Ok(text.to_string()),
-        "md5" | "netviz" | "wifiviz" | "tcpdemux" => Err(format!(
-            "tcpflow's {text} scanner is not supported yet; flowsplit has http"
+        "http" | "md5" | "all" | "tcpdemux" => Ok(text.to_string()),
+        "netviz" | "wifiviz" | "python" => Err(format!(
+            "tcpflow's {text} scanner is not supported; flowsplit has http and md5"
         )),
-        _ => Err("flowsplit has the http scanner only".to_string()),
+        _ => Err(
+            "unknown scanner (flowsplit has http and md5, and tcpdemux, which is always on)"
+                .to_string(),
+        ),
     }
+}
+
+/// `-x`: `http` and `md5` can be turned off; tcpflow's scanners flowsplit
+/// lacks are off already. Turning off reassembly (`tcpdemux`, or `all`,
+/// which in tcpflow includes it) is refused: tcpflow then writes nothing
+/// but an empty report.
+fn parse_scanner_off(text: &str) -> Result<String, String> {
+    match text {
+        "http" | "md5" | "netviz" | "wifiviz" | "python" => Ok(text.to_string()),
+        "tcpdemux" | "all" => Err(format!(
+            "in tcpflow, -x {text} turns TCP reassembly off, so that nothing but an empty report is written; flowsplit always reassembles (-F X writes the reports without flow files)"
+        )),
+        _ => Err("unknown scanner (flowsplit has http and md5)".to_string()),
+    }
+}
+
+/// One scanner option (`-a`, `-e`, `-E`, `-x`), applied in command-line
+/// order as tcpflow applies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScannerOp {
+    /// `-a`, `-e all`: every scanner on.
+    All,
+    /// `-e NAME`.
+    Enable(String),
+    /// `-E NAME`: every scanner off, then NAME on.
+    Only(String),
+    /// `-x NAME`.
+    Disable(String),
+}
+
+/// Which scanners run, once every [`ScannerOp`] is applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanners {
+    /// Carve HTTP bodies.
+    pub http: bool,
+    /// Hash every direction with MD5.
+    pub md5: bool,
+}
+
+impl Scanners {
+    /// Apply `ops` in order, from tcpflow's default (both off).
+    pub fn from_ops(ops: &[ScannerOp]) -> Scanners {
+        let mut s = Scanners::default();
+        let set = |s: &mut Scanners, name: &str, on: bool| match name {
+            "http" => s.http = on,
+            "md5" => s.md5 = on,
+            "all" => {
+                s.http = on;
+                s.md5 = on;
+            }
+            _ => {}
+        };
+        for op in ops {
+            match op {
+                ScannerOp::All => set(&mut s, "all", true),
+                ScannerOp::Enable(n) => set(&mut s, n, true),
+                ScannerOp::Only(n) => {
+                    s = Scanners::default();
+                    set(&mut s, n, true);
+                }
+                ScannerOp::Disable(n) => set(&mut s, n, false),
+            }
+        }
+        s
+    }
+}
+
+impl Cli {
+    /// The scanner options in command-line order; without [`AfterMatches`]
+    /// (a parser used directly), -a, -E, -e and -x in that order.
+    fn scanner_ops_or_default(&self) -> Vec<ScannerOp> {
+        if !self.scanner_ops.is_empty() {
+            return self.scanner_ops.clone();
+        }
+        let mut ops = Vec::new();
+        if self.all_scanners {
+            ops.push(ScannerOp::All);
+        }
+        ops.extend(self.only_scanner.iter().cloned().map(ScannerOp::Only));
+        ops.extend(self.scanner.iter().cloned().map(ScannerOp::Enable));
+        ops.extend(self.scanner_off.iter().cloned().map(ScannerOp::Disable));
+        ops
+    }
+}
+
+/// One `-S NAME=VALUE`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// `enable_report=YES|NO`: the DFXML report on or off.
+    EnableReport(bool),
+    /// `tcp_timeout=SECONDS` (0: none), as `--timeout`.
+    TcpTimeout(u64),
+    /// `tcp_cmd=COMMAND`, `http_cmd=COMMAND` (empty: none).
+    Command {
+        /// `tcp` or `http`.
+        kind: &'static str,
+        /// The command.
+        command: String,
+    },
+    /// `tcp_alert_fd=FD`, `http_alert_fd=FD` (-1: none).
+    AlertFd {
+        /// `tcp` or `http`.
+        kind: &'static str,
+        /// The descriptor.
+        fd: i32,
+    },
+    /// A tcpflow setting accepted with no effect (`packet-buffer-timeout`).
+    NoEffect,
+}
+
+/// tcpflow 1.6.1's `-S` names that flowsplit refuses, with the reason.
+pub const REFUSED_SETTINGS: &[(&str, &str)] = &[
+    (
+        "tdelta",
+        "shifts every time by SECONDS; flowsplit keeps capture times",
+    ),
+    (
+        "netviz_histogram_dump",
+        "a netviz setting; flowsplit has no netviz scanner",
+    ),
+    (
+        "netviz_histogram_size",
+        "a netviz setting; flowsplit has no netviz scanner",
+    ),
+    (
+        "check_fcs",
+        "a wifiviz setting; flowsplit has no wifiviz scanner",
+    ),
+    (
+        "py_path",
+        "a python scanner setting; flowsplit has no python scanner",
+    ),
+    (
+        "py_module",
+        "a python scanner setting; flowsplit has no python scanner",
+    ),
+    (
+        "py_function",
+        "a python scanner setting; flowsplit has no python scanner",
+    ),
+];
+
+/// `-S NAME=VALUE`: tcpflow's settings flowsplit has, checked; tcpflow's
+/// others refused with the reason ([`REFUSED_SETTINGS`]); any other name
+/// refused as unknown (tcpflow ignores those, so a typo would go unseen).
+fn parse_setting(text: &str) -> Result<Setting, String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=VALUE, e.g. enable_report=NO"))?;
+    let fd = |kind| match value.trim().parse::<i32>() {
+        Ok(fd) if fd >= -1 => Ok(Setting::AlertFd { kind, fd }),
+        _ => Err(format!(
+            "{name}: {value:?} is not a file descriptor number (-1 for none)"
+        )),
+    };
+    match name {
+        "enable_report" => match value.to_ascii_uppercase().as_str() {
+            "YES" | "Y" | "1" | "TRUE" => Ok(Setting::EnableReport(true)),
+            "NO" | "N" | "0" | "FALSE" => Ok(Setting::EnableReport(false)),
+            _ => Err(format!("enable_report: {value:?} is neither YES nor NO")),
+        },
+        "tcp_timeout" => value
+            .trim()
+            .parse()
+            .map(Setting::TcpTimeout)
+            .map_err(|_| format!("tcp_timeout: {value:?} is not a number of seconds")),
+        "tcp_cmd" | "http_cmd" => Ok(Setting::Command {
+            kind: if name == "tcp_cmd" { "tcp" } else { "http" },
+            command: value.to_string(),
+        }),
+        "tcp_alert_fd" => fd("tcp"),
+        "http_alert_fd" => fd("http"),
+        "packet-buffer-timeout" => Ok(Setting::NoEffect),
+        _ => match REFUSED_SETTINGS.iter().find(|(n, _)| *n == name) {
+            Some((_, why)) => Err(format!("{name} is not supported: {why}")),
+            None => Err(format!(
+                "unknown setting {name} (flowsplit has enable_report, tcp_timeout, tcp_cmd, tcp_alert_fd, http_cmd, http_alert_fd)"
+            )),
+        },
+    }
+}
+
+/// The `-S` settings together, the last of each name winning.
+#[derive(Debug, Default)]
+struct Settings {
+    enable_report: Option<bool>,
+    tcp_timeout: Option<u64>,
+    hooks: flowsplit::output::alerts::Hooks,
+}
+
+impl Settings {
+    /// Gather `list`, opening the alert descriptors it names.
+    fn from_list(list: &[Setting]) -> Result<Settings, Error> {
+        let mut out = Settings::default();
+        for setting in list {
+            match setting {
+                Setting::EnableReport(on) => out.enable_report = Some(*on),
+                Setting::TcpTimeout(t) => out.tcp_timeout = Some(*t),
+                Setting::Command { kind, command } => {
+                    let hooks = out.hooks_mut(kind);
+                    hooks.command = (!command.is_empty()).then(|| command.clone());
+                }
+                Setting::AlertFd { kind, fd } => {
+                    let alert = match *fd {
+                        -1 => None,
+                        fd => Some(alert_fd(kind, fd)?),
+                    };
+                    out.hooks_mut(kind).alert = alert;
+                }
+                Setting::NoEffect => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn hooks_mut(&mut self, kind: &str) -> &mut flowsplit::output::alerts::FileHooks {
+        if kind == "tcp" {
+            &mut self.hooks.tcp
+        } else {
+            &mut self.hooks.http
+        }
+    }
+}
+
+/// A descriptor handed over with `-S KIND_alert_fd=FD`, which must be open:
+/// a copy of it, so that flowsplit's own files never take its number.
+fn alert_fd(kind: &str, fd: i32) -> Result<flowsplit::output::alerts::AlertFd, Error> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl only queries the descriptor's flags.
+    let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1;
+    // SAFETY: the descriptor is open; F_DUPFD_CLOEXEC makes a new one we own.
+    let copy = if open {
+        unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) }
+    } else {
+        -1
+    };
+    if copy < 0 {
+        return Err(Error::Usage(format!(
+            "-S {kind}_alert_fd={fd}: file descriptor {fd} is not open (open it in the shell, e.g. {fd}>alerts.txt)"
+        )));
+    }
+    // SAFETY: `copy` is a new descriptor that nothing else owns.
+    let file = unsafe { std::fs::File::from_raw_fd(copy) };
+    Ok(flowsplit::output::alerts::AlertFd::new(fd, file))
 }
 
 /// Parse `args` (the program or subcommand name first) as getopt does:
@@ -681,7 +1118,7 @@ pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<
 /// Every parser of the binary, each named as its `--help` names it: the
 /// bare form first, then one per subcommand.
 pub fn commands() -> Vec<clap::Command> {
-    vec![Cli::command(), HttpCli::command()]
+    vec![Cli::command(), HttpCli::command(), MergeCli::command()]
 }
 
 /// Write one JSON object per line for every argument of every parser in
@@ -734,6 +1171,18 @@ mod tests {
         assert!(parse_size("12X").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn m_takes_sizes_separate_or_attached_and_defaults_to_16_mib() {
+        let m = |args: &[&str]| config(args).max_seek;
+        assert_eq!(m(&["-r", "x.pcap"]), 16 << 20);
+        assert_eq!(m(&["-r", "x.pcap", "-m", "1000"]), 1000);
+        assert_eq!(m(&["-r", "x.pcap", "-m1000"]), 1000);
+        assert_eq!(m(&["-r", "x.pcap", "-m", "16M"]), 16 << 20);
+        assert_eq!(m(&["-r", "x.pcap", "-m64k"]), 64 << 10);
+        assert!(parse_max_seek("0").unwrap_err().contains("at least 1"));
+        assert!(parse_max_seek("many").is_err());
     }
 
     #[test]
@@ -829,6 +1278,102 @@ mod tests {
         assert!(cli.verbosity.quiet);
         assert_eq!(cli.http.options().max_decoded_bytes, 7);
         assert_eq!(cli.dirs, vec![PathBuf::from("d")]);
+    }
+
+    #[test]
+    fn scanner_options_apply_in_order_from_all_off() {
+        use ScannerOp::*;
+        let on = |ops: &[ScannerOp]| {
+            let s = Scanners::from_ops(ops);
+            (s.http, s.md5)
+        };
+        assert_eq!(on(&[]), (false, false));
+        assert_eq!(on(&[All]), (true, true));
+        assert_eq!(on(&[All, Disable("md5".into())]), (true, false));
+        assert_eq!(
+            on(&[Enable("md5".into()), Only("http".into())]),
+            (true, false)
+        );
+        assert_eq!(on(&[Only("tcpdemux".into())]), (false, false));
+        assert_eq!(
+            on(&[Disable("http".into()), Enable("http".into())]),
+            (true, false)
+        );
+        assert_eq!(
+            on(&[Enable("all".into()), Disable("netviz".into())]),
+            (true, true)
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_and_tcpflows_others_refused_with_a_reason() {
+        assert_eq!(
+            parse_setting("enable_report=no"),
+            Ok(Setting::EnableReport(false))
+        );
+        assert_eq!(
+            parse_setting("enable_report=YES"),
+            Ok(Setting::EnableReport(true))
+        );
+        assert_eq!(parse_setting("tcp_timeout=30"), Ok(Setting::TcpTimeout(30)));
+        assert_eq!(
+            parse_setting("tcp_cmd=md5sum -b"),
+            Ok(Setting::Command {
+                kind: "tcp",
+                command: "md5sum -b".into()
+            })
+        );
+        assert_eq!(
+            parse_setting("http_alert_fd=-1"),
+            Ok(Setting::AlertFd {
+                kind: "http",
+                fd: -1
+            })
+        );
+        assert_eq!(
+            parse_setting("packet-buffer-timeout=10"),
+            Ok(Setting::NoEffect)
+        );
+        assert!(parse_setting("tcp_alert_fd=-2").is_err());
+        assert!(parse_setting("check_fcs=YES")
+            .unwrap_err()
+            .contains("wifiviz"));
+        assert!(parse_setting("nope=1")
+            .unwrap_err()
+            .contains("unknown setting nope"));
+        assert!(parse_setting("enable_report").is_err());
+    }
+
+    #[test]
+    fn settings_map_to_the_configuration() {
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-o",
+            "out",
+            "-S",
+            "tcp_timeout=9",
+            "-S",
+            "http_cmd=x",
+        ]);
+        assert_eq!(c.idle_timeout, Some(9));
+        assert_eq!(c.file_hooks.http.command.as_deref(), Some("x"));
+        assert!(c.file_hooks.tcp.is_empty());
+        assert_eq!(c.dfxml, Some(PathBuf::from("out").join("report.xml")));
+        let c = config(&[
+            "-r",
+            "a.pcap",
+            "-S",
+            "tcp_timeout=0",
+            "-S",
+            "enable_report=NO",
+        ]);
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.dfxml, None);
+        let c = config(&["-r", "a.pcap", "-FX", "-X", "r.xml", "-a", "-x", "http"]);
+        assert!(!c.output.files().expect("files").flow_files);
+        assert!(c.md5);
+        assert_eq!(c.dfxml, Some(PathBuf::from("r.xml")));
     }
 
     #[test]

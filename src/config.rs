@@ -21,6 +21,10 @@ pub enum Input {
 pub struct Config {
     /// Where packets come from: capture files or a live interface.
     pub source: Source,
+    /// Captures read after those of [`Source::Files`] only to finish the
+    /// connections already open (tcpflow's `-R`): segments of other
+    /// connections are ignored. Empty for a live capture.
+    pub finish_inputs: Vec<Input>,
     /// A BPF filter expression applied to every packet, if any (compiled by
     /// libpcap; in the kernel for live capture).
     pub filter: Option<String>,
@@ -33,6 +37,16 @@ pub struct Config {
     pub max_bytes: Option<u64>,
     /// Where the JSON Lines report goes; `None` turns it off.
     pub report: Option<PathBuf>,
+    /// Where the DFXML report (tcpflow's `report.xml`, `-X`) goes; `None`
+    /// turns it off. [`Config::new`] leaves it off; the binary writes
+    /// `report.xml` in the output folder unless told not to, as tcpflow does.
+    pub dfxml: Option<PathBuf>,
+    /// Hash every direction with MD5 too (`-F M`, `-e md5`): the DFXML
+    /// report's `hashdigest` and the JSON report's `md5`.
+    pub md5: bool,
+    /// tcpflow's per-file alert descriptors and commands (`-S tcp_alert_fd`,
+    /// `tcp_cmd`, `http_alert_fd`, `http_cmd`).
+    pub file_hooks: crate::output::alerts::Hooks,
     /// Where the event stream goes, if anywhere.
     pub events: Option<crate::output::EventTarget>,
     /// Capture-time idle timeout in seconds; `None` is no timeout.
@@ -43,6 +57,12 @@ pub struct Config {
     pub max_pending_total: usize,
     /// Open connections kept at most; past it the least recently active is closed.
     pub max_connections: usize,
+    /// `-m`: the longest hole zero-filled in a flow file (a longer one is
+    /// a jump, not filled, and listed as such), and how far data may lie
+    /// from its direction's stream, in a connection whose handshake was not
+    /// seen, before it starts a new connection on the 4-tuple (see
+    /// [`crate::flow::table`]).
+    pub max_seek: u64,
     /// Memory for connection state, in bytes (`--max-memory`): see
     /// [`crate::flow::FlowTable`] for what it counts and the policy past it.
     pub max_memory: u64,
@@ -53,8 +73,18 @@ pub struct Config {
     pub threads: usize,
     /// Switch to this user once the capture is open (`-U`).
     pub user: Option<String>,
+    /// Change the root folder to this one just before switching user
+    /// (`-z`, only with `-U`): every path opened afterwards (flow files,
+    /// the report, the inputs of a file run) is inside it.
+    pub chroot: Option<PathBuf>,
+    /// Write the packets that carried no TCP segment to this pcap file (`-w`).
+    pub unprocessed: Option<PathBuf>,
     /// Where notices and reading progress go; by default nowhere.
     pub hooks: crate::hooks::Hooks,
+    /// Keep only this shard's connections (`--shard K/N`): the report then
+    /// starts with the shard's identity and marks the close events (see
+    /// [`crate::shard`]). `None`: every connection, a plain report.
+    pub shard: Option<crate::shard::ShardSpec>,
 }
 
 /// Where packets come from.
@@ -87,6 +117,15 @@ pub struct FileOutput {
     /// settings: after the last input, or in live capture as each
     /// connection closes. `None` carves nothing.
     pub http: Option<crate::http::HttpOptions>,
+    /// Write a `.findx` index beside each flow file (`-I`, see
+    /// [`crate::output::findx`]).
+    pub findx: bool,
+    /// Write each direction's packets as a pcap file beside its flow file
+    /// (`-K`, see [`crate::output::flow_pcap`]).
+    pub pcaps: bool,
+    /// Write the flow files (false with `-F X`: directions are only counted
+    /// and hashed for the reports, and `http` must be `None`).
+    pub flow_files: bool,
 }
 
 impl Output {
@@ -175,12 +214,19 @@ impl Config {
         let outdir = outdir.into();
         Config {
             source: Source::Files(inputs),
+            finish_inputs: Vec::new(),
             filter: None,
             report: Some(outdir.join(DEFAULT_REPORT_NAME)),
+            dfxml: None,
+            md5: false,
+            file_hooks: Default::default(),
             output: Output::Files(FileOutput {
                 outdir,
                 max_open_files: 64,
                 http: None,
+                findx: false,
+                pcaps: false,
+                flow_files: true,
             }),
             template: DEFAULT_TEMPLATE.to_string(),
             max_bytes: None,
@@ -190,10 +236,14 @@ impl Config {
             threads: 1,
             udp_tunnels: Vec::new(),
             max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
+            max_seek: crate::flow::direction::DEFAULT_MAX_SEEK,
             max_memory: default_max_memory(),
             events: None,
             user: None,
+            chroot: None,
+            unprocessed: None,
             hooks: crate::hooks::Hooks::default(),
+            shard: None,
         }
     }
 }
@@ -222,10 +272,9 @@ mod tests {
         c.output.files_mut().expect("flow files").http = Some(Default::default());
         let (outdir, _) = c.output.http_carving().expect("carving asked for");
         assert_eq!(outdir, &PathBuf::from("out"));
-        c.output = Output::Console(crate::output::ConsoleOptions {
-            format: crate::output::ConsoleFormat::Prefixed,
-            raw: false,
-        });
+        c.output = Output::Console(crate::output::ConsoleOptions::new(
+            crate::output::ConsoleFormat::Prefixed,
+        ));
         assert!(c.output.http_carving().is_none());
         assert!(c.output.files_mut().is_none());
     }

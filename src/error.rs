@@ -90,6 +90,17 @@ pub enum Error {
         /// Why not.
         detail: String,
     },
+    /// A command asked for with `-S tcp_cmd` or `-S http_cmd` could not be
+    /// started.
+    #[error("-S {setting}: cannot run '{command}': {source}")]
+    Command {
+        /// The setting (`tcp_cmd` or `http_cmd`).
+        setting: &'static str,
+        /// The command line.
+        command: String,
+        /// Why it could not be started.
+        source: std::io::Error,
+    },
     /// An invalid setting (a usage error: exit code 2).
     #[error("{0}")]
     Usage(String),
@@ -98,6 +109,10 @@ pub enum Error {
     /// that could not be installed (exit code 1, never 2).
     #[error("{0}")]
     Internal(String),
+
+    /// `flowsplit merge` refused a set of shards, or could not place a file.
+    #[error("merge: {0}")]
+    Merge(String),
 }
 
 impl Error {

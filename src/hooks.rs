@@ -25,6 +25,12 @@ pub enum Notice {
         /// Its link type.
         link: LinkType,
     },
+    /// The report already held lines (an earlier run into the same
+    /// folder): they are kept, and this run's lines follow them.
+    ReportAppended {
+        /// The report.
+        path: std::path::PathBuf,
+    },
 }
 
 /// Called with each [`Notice`], on the thread that reads packets.

@@ -23,9 +23,11 @@ pub mod error;
 pub mod flow;
 pub mod hooks;
 pub mod http;
+pub mod merge;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
+pub mod shard;
 pub mod tls;
 
 pub use config::Config;

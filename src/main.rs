@@ -10,7 +10,7 @@
 
 mod cli;
 
-use cli::{Cli, HttpCli};
+use cli::{Cli, HttpCli, MergeCli};
 use flowsplit::hooks::{Notice, Progress};
 use flowsplit::Error;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,7 +29,7 @@ type Subcommand = fn(Vec<OsString>) -> Result<Done, Error>;
 /// `flowsplit -r x.pcap port 80` works as in tcpflow. A new subcommand is
 /// one entry here and one parser in `cli.rs` (which `--dump-cli`, and so
 /// the man page test, must list too).
-const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http)];
+const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http), ("merge", merge)];
 
 /// How a subcommand ended when no error stopped it.
 #[derive(Debug, Default)]
@@ -91,7 +91,12 @@ fn split(args: Vec<OsString>) -> Result<Done, Error> {
         })?;
         return Ok(Done::default());
     }
-    let quiet = cli.verbosity.quiet;
+    if cli.describe_scanners {
+        print!("{}", cli::SCANNERS);
+        return Ok(Done::default());
+    }
+    // tcpflow's debug level 0 says nothing but errors.
+    let quiet = cli.verbosity.quiet || cli.debug == Some(0);
     let live = cli.read.is_empty();
     let mut config = cli.into_config()?;
     if !quiet {
@@ -141,11 +146,12 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     });
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(
-            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), index in {} folders{}",
+            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), {} objects assembled, index in {} folders{}",
             s.messages,
             s.connections,
             s.bodies,
             s.incomplete,
+            s.objects,
             s.folders,
             tls.unwrap_or_default()
         )
@@ -156,12 +162,40 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     })
 }
 
+/// `flowsplit merge -o OUT DIR...`: combine the shards of a split run.
+fn merge(args: Vec<OsString>) -> Result<Done, Error> {
+    let Some(cli) = cli::parse::<MergeCli>(args)? else {
+        return Ok(Done::default());
+    };
+    let s = flowsplit::merge::merge(&cli.out, &cli.dirs)?;
+    let closing = (!cli.verbosity.quiet).then(|| {
+        format!(
+            "merged {} shards into {}: {} files linked, {} report lines, {} HTTP indexes",
+            s.shards,
+            cli.out.display(),
+            s.linked,
+            s.report_lines,
+            s.indexes
+        )
+    });
+    Ok(Done {
+        errors: Vec::new(),
+        closing,
+    })
+}
+
 /// Print a notice of the run on standard error (installed unless `-q`).
 fn print_notice(notice: &Notice) {
     // Kinds of notice this binary does not know yet are not printed.
     if let Notice::Capturing { interface, link } = notice {
         eprintln!(
             "flowsplit: capturing on {interface} (link type {link}); SIGINT, SIGTERM or SIGHUP stops"
+        );
+    }
+    if let Notice::ReportAppended { path } = notice {
+        eprintln!(
+            "flowsplit: {} holds an earlier run's lines: this run's are added after them (flow files already there are kept; a name taken gets the next counter)",
+            path.display()
         );
     }
 }

@@ -16,8 +16,8 @@
 //! has moved past them.
 
 use crate::capture::file::{self, InputBlock};
-use crate::capture::Timestamp;
-use crate::decode::{Encap, Segment, TcpFlags, TcpTuple};
+use crate::capture::{LinkType, Timestamp};
+use crate::decode::{Encap, Frame, Segment, TcpFlags, TcpTuple};
 use crate::error::Error;
 use crate::flow::{ConnKey, FlowTable, StreamConsumer, TableStats};
 use crate::output::{CloseKey, DirectionRecord, OrderedReport};
@@ -56,6 +56,9 @@ pub trait SegmentSink {
     /// after [`SegmentSink::open_connections`], it is of the same batch or
     /// a later one).
     fn memory(&self) -> u64;
+    /// From the next segment on, whether segments of connections that are
+    /// not open open new ones (see [`FlowTable::set_start_new`]).
+    fn set_start_new(&mut self, on: bool);
 }
 
 /// One flow table in the reading thread.
@@ -123,6 +126,10 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
     fn memory(&self) -> u64 {
         self.table.memory()
     }
+
+    fn set_start_new(&mut self, on: bool) {
+        self.table.set_start_new(on);
+    }
 }
 
 /// A segment's fields, its payload kept in the batch's arena.
@@ -141,18 +148,33 @@ struct SegMeta {
     /// Offset and length there (blocks and arenas are far below 4 GiB).
     start: u32,
     len: u32,
+    /// The frame, when frames are passed on ([`Sharded::keep_frames`]).
+    frame: Option<FrameMeta>,
+}
+
+/// Where a segment's frame is in its batch, like [`SegMeta`]'s payload.
+struct FrameMeta {
+    link: LinkType,
+    wire_len: u32,
+    source: u32,
+    start: u32,
+    len: u32,
 }
 
 /// [`SegMeta::source`] of a payload copied into the batch's arena.
 const IN_ARENA: u32 = u32::MAX;
 
 /// What a worker is told, in order.
+// Nearly every item is a segment: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Segment(SegMeta),
     /// A new second of capture time began at this packet.
     Tick(Timestamp, u64),
     /// Flush the flow table's output.
     Flush,
+    /// [`FlowTable::set_start_new`] from here on.
+    StartNew(bool),
 }
 
 #[derive(Default)]
@@ -171,12 +193,47 @@ struct Batch {
 impl Batch {
     /// The payload of segment `m` of this batch.
     fn payload(&self, m: &SegMeta) -> &[u8] {
-        let bytes = match self.blocks.get(m.source as usize) {
+        self.bytes(m.source, m.start, m.len)
+    }
+
+    /// `len` bytes at `start` of `source` (a block, or [`IN_ARENA`]).
+    fn bytes(&self, source: u32, start: u32, len: u32) -> &[u8] {
+        let bytes = match self.blocks.get(source as usize) {
             Some(block) => block.as_slice(),
             None => &self.arena,
         };
-        let start = m.start as usize;
-        &bytes[start..start + m.len as usize]
+        let start = start as usize;
+        &bytes[start..start + len as usize]
+    }
+
+    /// Where `bytes` will be found in this batch: in `input`, kept, when
+    /// they lie in it (an ordinary block), else copied into the arena.
+    fn place(&mut self, bytes: &[u8], input: Option<&InputBlock>) -> (u32, u32) {
+        let range = bytes.as_ptr_range();
+        // Only ordinary blocks are kept: a block grown for one huge record
+        // (up to 16 MiB) would pin far more than the payload, which is copied.
+        match input {
+            Some(block)
+                if block.capacity() <= file::BLOCK
+                    && block.as_ptr_range().start <= range.start
+                    && range.end <= block.as_ptr_range().end =>
+            {
+                if !self
+                    .blocks
+                    .last()
+                    .is_some_and(|b| InputBlock::ptr_eq(b, block))
+                {
+                    self.blocks.push(InputBlock::clone(block));
+                }
+                let offset = range.start as usize - block.as_ptr() as usize;
+                (self.blocks.len() as u32 - 1, offset as u32)
+            }
+            _ => {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(bytes);
+                (IN_ARENA, start as u32)
+            }
+        }
     }
 }
 
@@ -271,6 +328,8 @@ pub struct Sharded {
     failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Each worker's open connections and memory, as of its last batch.
     load: Arc<Vec<Load>>,
+    /// Pass each segment's frame on to the workers (`-K`).
+    keep_frames: bool,
 }
 
 /// What a worker's flow table holds, stored by the worker after each batch
@@ -339,7 +398,16 @@ impl Sharded {
             block_seq: 0,
             failed,
             load,
+            keep_frames: false,
         }
+    }
+
+    /// Pass each segment's frame on to the workers' flow tables (their
+    /// consumers write them, `-K`); off by default, as it costs a copy of
+    /// the frame where the payload is copied.
+    pub fn keep_frames(mut self, on: bool) -> Sharded {
+        self.keep_frames = on;
+        self
     }
 
     fn send(&mut self, w: usize, through: u64) -> Result<(), Error> {
@@ -392,30 +460,19 @@ impl SegmentSink for Sharded {
         if batch.items.is_empty() {
             batch.first_block = self.block_seq;
         }
-        let payload = seg.payload.as_ptr_range();
-        // Only ordinary blocks are kept: a block grown for one huge record
-        // (up to 16 MiB) would pin far more than the payload, which is copied.
-        let (source, start) = match input {
-            Some(block)
-                if block.capacity() <= file::BLOCK
-                    && block.as_ptr_range().start <= payload.start
-                    && payload.end <= block.as_ptr_range().end =>
-            {
-                if !batch
-                    .blocks
-                    .last()
-                    .is_some_and(|b| InputBlock::ptr_eq(b, block))
-                {
-                    batch.blocks.push(InputBlock::clone(block));
-                }
-                let offset = payload.start as usize - block.as_ptr() as usize;
-                (batch.blocks.len() as u32 - 1, offset)
+        let (source, start) = batch.place(&seg.payload, input);
+        let frame = match &seg.frame {
+            Some(f) if self.keep_frames => {
+                let (source, start) = batch.place(&f.data, input);
+                Some(FrameMeta {
+                    link: f.link,
+                    wire_len: f.wire_len,
+                    source,
+                    start,
+                    len: f.data.len() as u32,
+                })
             }
-            _ => {
-                let start = batch.arena.len();
-                batch.arena.extend_from_slice(&seg.payload);
-                (IN_ARENA, start)
-            }
+            _ => None,
         };
         batch.items.push(Item::Segment(SegMeta {
             ts: seg.ts,
@@ -428,8 +485,9 @@ impl SegmentSink for Sharded {
             encap: seg.encap,
             packet_no,
             source,
-            start: start as u32,
+            start,
             len: seg.payload.len() as u32,
+            frame,
         }));
         if batch.items.len() >= BATCH_ITEMS || batch.arena.len() >= BATCH_BYTES {
             self.send(w, packet_no)?;
@@ -486,6 +544,12 @@ impl SegmentSink for Sharded {
             .iter()
             .map(|l| l.memory.load(Ordering::Acquire))
             .sum()
+    }
+
+    fn set_start_new(&mut self, on: bool) {
+        for batch in &mut self.batches {
+            batch.items.push(Item::StartNew(on));
+        }
     }
 }
 
@@ -544,6 +608,10 @@ fn work<C: StreamConsumer>(
                 let result = match item {
                     Item::Tick(ts, packet_no) => table.tick(*ts, *packet_no, on_close),
                     Item::Flush => table.flush(),
+                    Item::StartNew(on) => {
+                        table.set_start_new(*on);
+                        Ok(())
+                    }
                     Item::Segment(m) => {
                         let seg = Segment {
                             ts: m.ts,
@@ -555,6 +623,11 @@ fn work<C: StreamConsumer>(
                             payload: Cow::Borrowed(batch.payload(m)),
                             missing: m.missing,
                             encap: m.encap,
+                            frame: m.frame.as_ref().map(|f| Frame {
+                                link: f.link,
+                                data: Cow::Borrowed(batch.bytes(f.source, f.start, f.len)),
+                                wire_len: f.wire_len,
+                            }),
                         };
                         table.process(&seg, m.packet_no, on_close)
                     }

@@ -12,6 +12,11 @@
 //! out of a file's blocks; outputs then flush about once a second, capture
 //! time moves on with the wall clock between packets, and with `-e http`
 //! each connection is carved as it closes instead of in a post-pass.
+//!
+//! The reports are written as directions close, in one order whatever the
+//! number of workers; the DFXML report is finished last, once the carved
+//! bodies it lists as `byte_run`s are known, and with the post-pass,
+//! tcpflow's `http_alert_fd` and `http_cmd` run on every body then.
 
 use crate::capture::file::InputBlock;
 use crate::capture::live::{drop_privileges, CaptureStats, LiveCapture, LiveOptions};
@@ -23,12 +28,19 @@ use crate::error::Error;
 use crate::flow::table::BUDGET_SHARDS;
 use crate::flow::{DirectionLimits, FlowTable, StreamConsumer, TableConfig};
 use crate::hooks::{Notice, Progress};
+use crate::output::alerts::Runner;
+use crate::output::dfxml::{DfxmlOptions, DfxmlReport};
+use crate::output::findx::Indexed;
+use crate::output::flow_pcap::FlowPcaps;
+use crate::output::report_only::ReportOnly;
 use crate::output::summary::{summary_path, SummaryRecord};
+use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
 use crate::parallel::{Inline, SegmentSink, Sharded};
 use std::collections::HashMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,6 +54,10 @@ pub struct RunSummary {
     pub packets: u64,
     /// Their captured bytes.
     pub bytes: u64,
+    /// True once the outputs (report, flow-file folder) were set up: a run
+    /// that stopped before, on a usage or setup error, wrote nothing, not
+    /// even its summary.
+    pub started: bool,
     /// TCP connections seen.
     pub connections: u64,
     /// Directions written.
@@ -133,7 +149,7 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
         Source::Files(inputs) => run_files(config, inputs, &mut summary),
     };
     let mut fatal = result.err();
-    if let Some(report) = &config.report {
+    if let Some(report) = config.report.as_ref().filter(|_| summary.started) {
         let record = SummaryRecord::new(&summary, fatal.as_ref(), config.max_memory);
         let written = record.write(&summary_path(report));
         // The error that stopped the run says more than a summary that
@@ -148,7 +164,7 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
 /// Read `inputs` in order, then carve HTTP bodies when asked.
 fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
-        crate::capture::live::drop_privileges(user)?;
+        crate::capture::live::drop_privileges(user, config.chroot.as_deref())?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
     if let Some((_, h)) = config
@@ -159,19 +175,33 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         // A bad key log is said before the capture is read, not after.
         crate::tls::KeyLog::load(&h.tls_keylogs)?;
     }
-    let outputs = Outputs::new(config, false)?;
+    // The inputs, then those read only to finish connections (`-R`).
+    let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();
+    for (list, finish) in [(inputs, false), (&config.finish_inputs[..], true)] {
+        for input in list {
+            let expanded = expand(input, &mut summary.input_errors);
+            sources.extend(expanded.into_iter().map(|(n, c)| (n, c, finish)));
+        }
+    }
+    let header = match config.shard {
+        Some(spec) => Some(shard_header(config, spec, &sources)?),
+        None => None,
+    };
+    let outputs = Outputs::new(config, false, header.as_ref())?;
+    summary.started = true;
     let events = outputs.events;
+    let dfxml = outputs.dfxml;
     let mut path = PacketPath::new(config, filter, outputs.sink);
-
-    let sources: Vec<(PathBuf, Capture)> = inputs
-        .iter()
-        .flat_map(|input| expand(input, &mut summary.input_errors))
-        .collect();
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
-        p.start(total_bytes(&sources));
+        p.start(total_bytes(sources.iter().map(|(_, c, _)| c)));
     }
-    for (name, source) in sources {
+    let mut finishing = false;
+    for (name, source, finish) in sources {
+        if finish != finishing {
+            finishing = finish;
+            path.sink.set_start_new(!finish);
+        }
         path.unsupported = None;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
@@ -202,11 +232,32 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let figures = (path.packets, path.bytes);
         emit_stats(events, figures, None, path.sink.as_ref(), true);
     }
-    path.finish(summary)?;
+    if let Err(e) = path.finish(summary) {
+        // Still a well-formed document, with what was reported.
+        let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+        return Err(e);
+    }
     if let Some((outdir, http_options)) = config.output.http_carving() {
-        let carved = crate::http::carve_dirs(std::slice::from_ref(outdir), http_options)?;
-        summary.http_bodies = carved.bodies;
-        summary.input_errors.extend(carved.errors);
+        let dirs = std::slice::from_ref(outdir);
+        let carved = match config.shard {
+            Some(_) => crate::http::carve_dirs_marked(dirs, http_options),
+            None => crate::http::carve_dirs(dirs, http_options),
+        };
+        match carved {
+            Ok(carved) => {
+                summary.http_bodies = carved.bodies;
+                summary.input_errors.extend(carved.errors);
+            }
+            Err(e) => {
+                let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+                return Err(e);
+            }
+        }
+    }
+    finish_reports(config, dfxml.as_ref(), true)?;
+    // Last: the record saying the shard finished, HTTP pass included.
+    if let (Some(spec), Some(report)) = (config.shard, &config.report) {
+        finish_shard_report(report, spec, summary)?;
     }
     Ok(())
 }
@@ -219,10 +270,15 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
 /// through the same path as a file's, and flushes once a second: nothing
 /// slow ever keeps the ring from being drained.
 fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Result<(), Error> {
+    if config.shard.is_some() {
+        return Err(Error::Usage(
+            "--shard splits capture files, not a live capture".into(),
+        ));
+    }
     // Open the interface first: without the rights to capture nothing else is done.
     let cap = LiveCapture::open(live, config.filter.as_deref())?;
     if let Some(user) = &config.user {
-        drop_privileges(user)?;
+        drop_privileges(user, config.chroot.as_deref())?;
     }
     // From here on a signal only sets the flag: the capture thread sees it
     // within one read timeout, and a second signal during shutdown changes
@@ -237,9 +293,11 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
     }
-    let outputs = Outputs::new(config, true)?;
+    let outputs = Outputs::new(config, true, None)?;
+    summary.started = true;
     let http = outputs.http.clone();
     let events = outputs.events;
+    let dfxml = outputs.dfxml;
     let mut path = PacketPath::new(config, None, outputs.sink);
     let (interface, link) = (cap.interface().to_string(), cap.link());
     config.hooks.notify(&Notice::Capturing {
@@ -315,7 +373,9 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
             summary.input_errors.append(&mut h.errors);
         }
     }
+    let reports = finish_reports(config, dfxml.as_ref(), false);
     finished?;
+    reports?;
     match ended.error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -390,6 +450,10 @@ struct PacketPath {
     fatal: Option<Error>,
     /// A link type met on the current input that cannot be decoded.
     unsupported: Option<LinkType>,
+    /// Keep only this shard's connections (`--shard`).
+    shard: Option<crate::shard::ShardSpec>,
+    /// Where packets that carried no TCP segment go (`-w`), if anywhere.
+    unprocessed: Option<Unprocessed>,
 }
 
 impl PacketPath {
@@ -405,6 +469,8 @@ impl PacketPath {
             bytes: 0,
             fatal: None,
             unsupported: None,
+            shard: config.shard,
+            unprocessed: config.unprocessed.as_deref().map(Unprocessed::new),
         }
     }
 
@@ -415,21 +481,49 @@ impl PacketPath {
         }
         self.packets += 1;
         self.bytes += pkt.data.len() as u64;
+        if let Some(w) = self.unprocessed.as_mut() {
+            if let Err(e) = w.seen(pkt.link) {
+                self.fatal = Some(e);
+                return;
+            }
+        }
         if let Some(f) = self.filter.as_mut() {
             if !f.matches(pkt) {
                 return;
             }
         }
-        match self.decoder.decode(pkt) {
+        let skip = match self.decoder.decode(pkt) {
+            Ok(seg) if self.shard.is_some_and(|s| !s.keeps(&seg.tuple)) => {
+                // Another shard's: nothing of it is kept, but capture time
+                // moves on at this packet as in a single run, so idle and
+                // lingering connections close at the same packet.
+                if let Err(e) = self.sink.tick(seg.ts, self.packets) {
+                    self.fatal = Some(e);
+                }
+                return;
+            }
             Ok(seg) => {
                 if let Err(e) = self.sink.segment(&seg, self.packets, input) {
                     self.fatal = Some(e);
                 }
+                return;
             }
-            Err(crate::decode::Skip::UnsupportedLink(_)) => {
-                self.unsupported.get_or_insert(pkt.link);
+            Err(skip) => skip,
+        };
+        if let crate::decode::Skip::UnsupportedLink(_) = skip {
+            self.unsupported.get_or_insert(pkt.link);
+        }
+        // As tcpflow's -w: frames that are not IP are not written, and a
+        // fragment held for reassembly is being processed.
+        if !matches!(
+            skip,
+            crate::decode::Skip::FragmentHeld | crate::decode::Skip::NotIp
+        ) {
+            if let Some(w) = self.unprocessed.as_mut() {
+                if let Err(e) = w.write(pkt) {
+                    self.fatal = Some(e);
+                }
             }
-            Err(_) => {}
         }
     }
 
@@ -437,6 +531,11 @@ impl PacketPath {
     fn finish(self, summary: &mut RunSummary) -> Result<(), Error> {
         summary.packets = self.packets;
         summary.bytes = self.bytes;
+        if let Some(w) = self.unprocessed {
+            if let Err(e) = w.finish() {
+                summary.input_errors.push(e);
+            }
+        }
         let finished = self.sink.finish();
         if let Ok(stats) = &finished {
             summary.connections = stats.connections;
@@ -464,13 +563,20 @@ struct Outputs {
     http: Option<Arc<Mutex<HttpTally>>>,
     /// The event stream, if any (live capture writes its `stats` events there).
     events: Option<EventLog>,
+    /// The DFXML report, finished once HTTP carving is done.
+    dfxml: Option<DfxmlReport>,
 }
 
 impl Outputs {
     /// Flow tables writing files (or to the console), the ordered report,
     /// the event stream and, in live mode with `-e http`, per-connection
     /// HTTP carving. `live` makes every output flush promptly.
-    fn new(config: &Config, live: bool) -> Result<Outputs, Error> {
+    /// `shard` is the header of a shard's report (`--shard`).
+    fn new(
+        config: &Config,
+        live: bool,
+        shard: Option<&crate::shard::Header>,
+    ) -> Result<Outputs, Error> {
         let template = Template::parse(&config.template)?;
         let events = config
             .events
@@ -480,8 +586,50 @@ impl Outputs {
         let report = config
             .report
             .as_deref()
-            .map(ReportWriter::create)
+            .map(ReportWriter::open)
             .transpose()?;
+        if let (Some(writer), Some(path)) = (&report, &config.report) {
+            if writer.has_earlier_lines() && shard.is_some() {
+                // A shard's files must be a single run's: a second run into
+                // the folder would name its files c1 and double the report.
+                return Err(Error::Usage(format!(
+                    "{} already holds a shard's report: run each shard into a new or empty folder",
+                    path.display()
+                )));
+            }
+            if writer.has_earlier_lines() {
+                config
+                    .hooks
+                    .notify(&crate::hooks::Notice::ReportAppended { path: path.clone() });
+            }
+        }
+        let report = match (report, shard) {
+            (Some(w), Some(header)) => Some(w.for_shard(header)?),
+            (report, _) => report,
+        };
+        let files = config.output.files();
+        let dfxml = match &config.dfxml {
+            Some(path) => Some(DfxmlReport::create(
+                path,
+                DfxmlOptions {
+                    outdir: files.filter(|f| f.flow_files).map(|f| f.outdir.clone()),
+                    byte_runs: config.output.http_carving().is_some(),
+                },
+            )?),
+            None => None,
+        };
+        // tcpflow's `open`/`close` alerts and `tcp_cmd`, for flow files only.
+        let tcp_hooks = files
+            .filter(|f| f.flow_files && !config.file_hooks.tcp.is_empty())
+            .map(|f| f.outdir.clone());
+        let open_alert = tcp_hooks.as_ref().and_then(|outdir| {
+            let alert = config.file_hooks.tcp.alert.clone()?;
+            Some((alert, outdir.clone()))
+        });
+        let file_hooks = tcp_hooks.map(|outdir| {
+            let runner = Runner::new(config.file_hooks.tcp.clone(), "tcp_cmd");
+            (runner, outdir)
+        });
         let mut http = None;
         let carving = config.output.http_carving().filter(|_| live);
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
@@ -491,6 +639,9 @@ impl Outputs {
                 carver: crate::http::live::LiveCarver::new(outdir, http_options.clone()),
                 events: events.clone(),
                 tally,
+                outdir: outdir.clone(),
+                hooks: (!config.file_hooks.http.is_empty())
+                    .then(|| Runner::new(config.file_hooks.http.clone(), "http_cmd")),
             }))
         } else {
             None
@@ -498,6 +649,8 @@ impl Outputs {
         let report = OrderedReport::new(report)
             .with_events(events.clone())
             .with_hook(hook)
+            .with_dfxml(dfxml.clone())
+            .with_file_hooks(file_hooks)
             .flush_on_release(live);
         // Console output must come out in one order: one flow table.
         let threads = if matches!(config.output, Output::Console(_)) {
@@ -512,35 +665,102 @@ impl Outputs {
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
+                max_seek: config.max_seek,
             },
         };
         let naming = Naming {
             template,
             events: events.clone(),
+            open_alert,
         };
         let sink = match &config.output {
             Output::Console(opts) => {
-                let console = ConsoleSink::stdout(*opts, live);
-                let consumer = ConsoleFlows::new(console, naming, config.max_bytes);
-                tables_behind(vec![FlowTable::new(table_config, consumer)], report)
+                let console = ConsoleSink::stdout(opts.clone(), live)?;
+                let consumer =
+                    ConsoleFlows::new(console, naming, config.max_bytes).with_md5(config.md5);
+                tables_behind(vec![FlowTable::new(table_config, consumer)], report, false)
+            }
+            Output::Files(files) if !files.flow_files => {
+                let tables = (0..threads)
+                    .map(|_| {
+                        let consumer =
+                            ReportOnly::new(naming.clone(), config.max_bytes, config.md5);
+                        FlowTable::new(table_config.clone(), consumer)
+                    })
+                    .collect();
+                tables_behind(tables, report, false)
             }
             Output::Files(files) => {
-                let mut tables = Vec::with_capacity(threads);
-                for _ in 0..threads {
-                    let sink =
-                        FileSink::new(&files.outdir, (files.max_open_files / threads).max(1))?;
-                    let consumer = FlowFiles::new(sink, naming.clone(), config.max_bytes);
-                    tables.push(FlowTable::new(table_config.clone(), consumer));
+                let (outdir, max) = (&files.outdir, config.max_bytes);
+                let flow_files =
+                    |sink| FlowFiles::new(sink, naming.clone(), max).with_md5(config.md5);
+                let tables = FileTables {
+                    files,
+                    threads,
+                    config: &table_config,
+                };
+                // -I and -K are consumers in front of the flow files.
+                match (files.findx, files.pcaps) {
+                    (false, false) => tables.build(report, flow_files)?,
+                    (true, false) => {
+                        tables.build(report, |s| Indexed::new(flow_files(s), outdir, max))?
+                    }
+                    (false, true) => tables.build(report, |s| {
+                        FlowPcaps::new(flow_files(s), outdir, naming.clone())
+                    })?,
+                    (true, true) => tables.build(report, |s| {
+                        let indexed = Indexed::new(flow_files(s), outdir, max);
+                        FlowPcaps::new(indexed, outdir, naming.clone())
+                    })?,
                 }
-                tables_behind(tables, report)
             }
         };
-        Ok(Outputs { sink, http, events })
+        Ok(Outputs {
+            sink,
+            http,
+            events,
+            dfxml,
+        })
     }
 }
 
-/// One flow table in this thread, or one per worker thread.
-fn tables_behind<C>(mut tables: Vec<FlowTable<C>>, report: OrderedReport) -> Box<dyn SegmentSink>
+/// The flow tables of flow-file output: one per thread, each with its own
+/// share of the open files.
+struct FileTables<'a> {
+    files: &'a crate::config::FileOutput,
+    threads: usize,
+    config: &'a TableConfig,
+}
+
+impl FileTables<'_> {
+    /// The tables, each with the consumer `make` builds over its file sink,
+    /// behind `report`.
+    fn build<C>(
+        &self,
+        report: OrderedReport,
+        make: impl Fn(FileSink) -> C,
+    ) -> Result<Box<dyn SegmentSink>, Error>
+    where
+        C: StreamConsumer + Send + 'static,
+        C::Stream: Send,
+    {
+        let mut tables = Vec::with_capacity(self.threads);
+        for _ in 0..self.threads {
+            let open = (self.files.max_open_files / self.threads).max(1);
+            let sink = FileSink::new(&self.files.outdir, open)?;
+            tables.push(FlowTable::new(self.config.clone(), make(sink)));
+        }
+        Ok(tables_behind(tables, report, self.files.pcaps))
+    }
+}
+
+/// One flow table in this thread, or one per worker thread (passing each
+/// segment's frame on with `keep_frames`).
+fn tables_behind<C>(
+    mut tables: Vec<FlowTable<C>>,
+    report: OrderedReport,
+    keep_frames: bool,
+) -> Box<dyn SegmentSink>
 where
     C: StreamConsumer + Send + 'static,
     C::Stream: Send,
@@ -550,7 +770,7 @@ where
             return Box::new(Inline::new(table, report));
         }
     }
-    Box::new(Sharded::new(tables, report))
+    Box::new(Sharded::new(tables, report).keep_frames(keep_frames))
 }
 
 /// Live `-e http`: carve each connection's bodies once both its files are
@@ -559,15 +779,25 @@ struct LiveHttp {
     carver: crate::http::live::LiveCarver,
     events: Option<EventLog>,
     tally: Arc<Mutex<HttpTally>>,
+    /// The output folder, and tcpflow's `http_alert_fd`/`http_cmd`, if asked for.
+    outdir: PathBuf,
+    hooks: Option<Runner>,
 }
 
 impl CloseHook for LiveHttp {
     fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error> {
+        // A jump (a hole longer than -m, not filled) breaks a body as a
+        // gap does: it goes in as a hole of no length at its offset.
+        let holes: Vec<Vec<(u64, u64)>> = records
+            .iter()
+            .map(|r| crate::http::index::with_jumps(&r.gaps, &r.jumps))
+            .collect();
         let flows: Vec<crate::http::live::ClosedFlow<'_>> = records
             .iter()
-            .map(|r| crate::http::live::ClosedFlow {
+            .zip(&holes)
+            .map(|(r, gaps)| crate::http::live::ClosedFlow {
                 file: &r.file,
-                gaps: &r.gaps,
+                gaps,
             })
             .collect();
         let carved = self.carver.connection_closed(&flows);
@@ -583,6 +813,11 @@ impl CloseHook for LiveHttp {
                 });
             }
         }
+        if let Some(runner) = self.hooks.as_mut() {
+            for b in &carved.bodies {
+                body_completed(runner, &self.outdir, &b.file)?;
+            }
+        }
         if let Ok(mut t) = self.tally.lock() {
             t.bodies += carved.bodies.len() as u64;
             t.errors.extend(carved.errors);
@@ -591,11 +826,53 @@ impl CloseHook for LiveHttp {
     }
 
     fn finish(&mut self) -> Result<(), Error> {
+        if let Some(runner) = self.hooks.as_mut() {
+            runner.finish();
+        }
         let errors = self.carver.finish();
         if let Ok(mut t) = self.tally.lock() {
             t.errors.extend(errors);
         }
         Ok(())
+    }
+}
+
+/// tcpflow's hooks for one carved body, `file` relative to `outdir`: its
+/// `open` and `close` alert lines (tcpflow writes `open` when the body's
+/// headers are read; here both come once the body is written), then
+/// `http_cmd`.
+fn body_completed(runner: &mut Runner, outdir: &Path, file: &str) -> Result<(), Error> {
+    let path = crate::output::alerts::tcpflow_path(outdir, file);
+    runner.opened(&path)?;
+    runner.completed(&path)
+}
+
+/// Finish the DFXML report (with the `byte_run`s of the bodies carved in
+/// `outdir`, when carving) and, in a run that carved after its last input,
+/// run tcpflow's HTTP hooks on every body.
+fn finish_reports(
+    config: &Config,
+    dfxml: Option<&DfxmlReport>,
+    post_pass_hooks: bool,
+) -> Result<(), Error> {
+    let carving = config.output.http_carving().map(|(outdir, _)| outdir);
+    let hooks = &config.file_hooks.http;
+    let runs = match carving {
+        Some(outdir) if dfxml.is_some() || (post_pass_hooks && !hooks.is_empty()) => {
+            crate::output::dfxml::carved_bodies(outdir)?
+        }
+        _ => Vec::new(),
+    };
+    if let (Some(outdir), true) = (carving, post_pass_hooks && !hooks.is_empty()) {
+        let mut runner = Runner::new(hooks.clone(), "http_cmd");
+        for run in &runs {
+            body_completed(&mut runner, outdir, &run.file)?;
+        }
+        runner.finish();
+    }
+    match dfxml {
+        Some(d) => d.finish(&runs),
+        None => Ok(()),
     }
 }
 
@@ -630,6 +907,79 @@ fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
     }
 }
 
+/// The first record of shard `spec`'s report: the shard, the split and
+/// the identity of `sources` and of the settings that shape the output.
+/// Every shard must read the same files, so standard input is refused.
+fn shard_header(
+    config: &Config,
+    spec: crate::shard::ShardSpec,
+    sources: &[(PathBuf, Capture, bool)],
+) -> Result<crate::shard::Header, Error> {
+    let mut files = Vec::with_capacity(sources.len());
+    for (_, source, _) in sources {
+        match source {
+            Capture::File(p) => files.push(p.as_path()),
+            Capture::Stdin => {
+                return Err(Error::Usage(
+                    "--shard: every shard must read the same capture files, not standard input"
+                        .into(),
+                ))
+            }
+        }
+    }
+    let settings = format!(
+        "{:?}",
+        (
+            &config.filter,
+            &config.template,
+            config.max_bytes,
+            config.idle_timeout,
+            config.max_pending_per_direction,
+            config.max_pending_total,
+            config.max_connections,
+            config.max_seek,
+            sources.iter().filter(|(_, _, finish)| *finish).count(),
+            // Not --max-memory: its default follows the machine's memory,
+            // and the limits are each shard's own anyway (flowsplit(1)).
+            &config.udp_tunnels,
+            config.output.http_carving().map(|(_, o)| o),
+        )
+    );
+    Ok(crate::shard::Header {
+        flowsplit_shard: spec.index,
+        shards: spec.count,
+        inputs: crate::shard::identity(&settings, &files)?,
+        flowsplit: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// Append the last record of shard `spec`'s report at `path`, which says
+/// the shard finished (see [`crate::shard::Done`]).
+fn finish_shard_report(
+    path: &Path,
+    spec: crate::shard::ShardSpec,
+    summary: &RunSummary,
+) -> Result<(), Error> {
+    use std::io::Write;
+    let wrap = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let done = crate::shard::Done {
+        shard_done: spec.index,
+        packets: summary.packets,
+        directions: summary.directions,
+    };
+    let mut line = serde_json::to_vec(&done).map_err(|e| wrap(e.into()))?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(wrap)?;
+    f.write_all(&line).map_err(wrap)
+}
+
 /// A reader that tells the progress hook, if any, the bytes it reads.
 struct Progressed<'a, R> {
     inner: R,
@@ -647,10 +997,9 @@ impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
 }
 
 /// The bytes of all input files together (standard input is not counted).
-fn total_bytes(sources: &[(PathBuf, Capture)]) -> u64 {
+fn total_bytes<'a>(sources: impl Iterator<Item = &'a Capture>) -> u64 {
     sources
-        .iter()
-        .filter_map(|(_, s)| match s {
+        .filter_map(|s| match s {
             Capture::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Capture::Stdin => None,
         })

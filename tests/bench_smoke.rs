@@ -31,7 +31,7 @@ fn assert_verified(expected: &[Expected], out: &Path) {
     let verdict = bench::verify(
         expected,
         out,
-        &["report.jsonl", "report.summary.json"],
+        &["report.jsonl", "report.summary.json", "report.xml"],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();
@@ -55,7 +55,10 @@ fn files_in(dir: &Path) -> BTreeMap<String, (u64, String)> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != "report.jsonl" && e.file_name() != "report.summary.json")
+        .filter(|e| {
+            !["report.jsonl", "report.summary.json", "report.xml"]
+                .contains(&e.file_name().to_str().unwrap_or(""))
+        })
         .map(|e| {
             assert!(
                 e.file_type().unwrap().is_file(),

@@ -150,9 +150,14 @@ fn every_corpus_direction_and_http_record_has_the_references_community_id() {
             directions += 1;
         }
         for rec in json_lines(&out.join("http.jsonl")) {
+            // An object assembled from range parts: its first part's flow.
+            let first_part = rec["object"]["parts"][0][2]
+                .as_str()
+                .and_then(|p| p.split("-HTTP").next());
             let file = rec["request_file"]
                 .as_str()
                 .or(rec["response_file"].as_str())
+                .or(first_part)
                 .unwrap_or_else(|| panic!("{capture}: a record with no flow file: {rec}"));
             let want = by_file
                 .get(file)

@@ -239,7 +239,12 @@ fn wait(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
 }
 
 /// The files of a run that are not flow files or bodies.
-const BOOKKEEPING: &[&str] = &["report.jsonl", "report.summary.json", "http.jsonl"];
+const BOOKKEEPING: &[&str] = &[
+    "report.jsonl",
+    "report.summary.json",
+    "report.xml",
+    "http.jsonl",
+];
 
 /// The run's summary, `report.summary.json` beside the report.
 fn summary(out: &Path) -> serde_json::Value {
@@ -685,7 +690,7 @@ fn a_replay_onto_loopback_is_captured_exactly_without_drops() {
     let verdict = bench::verify(
         &expected,
         &out,
-        &["report.jsonl", "report.summary.json"],
+        &["report.jsonl", "report.summary.json", "report.xml"],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();

@@ -68,7 +68,7 @@ fn cli_arguments() -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("--dump-cli line {l:?}: {e}")))
         .collect();
-    for name in ["flowsplit", "flowsplit http"] {
+    for name in ["flowsplit", "flowsplit http", "flowsplit merge"] {
         assert!(
             args.iter().any(|a| a["command"] == name),
             "--dump-cli lists no argument of {name}"
@@ -138,6 +138,11 @@ fn every_http_argument_is_in_the_man_page() {
 }
 
 #[test]
+fn every_merge_argument_is_in_the_man_page() {
+    check_command(command("flowsplit merge"), "flowsplit merge");
+}
+
+#[test]
 fn defaults_are_in_the_man_page() {
     let text = unroff(&man_source());
     for arg in cli_arguments() {
@@ -191,10 +196,14 @@ fn run_help(args: &[&str]) -> String {
 #[test]
 fn every_flag_in_help_is_in_the_man_page() {
     let tags = tagged_terms(&man_source());
-    for args in [&["--help"][..], &["http", "--help"][..]] {
+    for args in [
+        &["--help"][..],
+        &["http", "--help"][..],
+        &["merge", "--help"][..],
+    ] {
         let flags = help_flags(&run_help(args));
         assert!(
-            flags.contains("-r") || args[0] == "http",
+            flags.contains("-r") || args[0] != "--help",
             "no flags parsed from flowsplit {args:?}: {flags:?}"
         );
         assert!(flags.contains("--help"), "no --help in flowsplit {args:?}");

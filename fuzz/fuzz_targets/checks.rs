@@ -172,6 +172,7 @@ pub fn naming(data: &[u8]) {
         counter: u32::from_le_bytes(b.take()),
         connection: u64::from_le_bytes(b.take()),
         first_ts: Timestamp::new(i64::from_le_bytes(b.take()), u32::from_le_bytes(b.take())),
+        macs: (kind & 8 != 0).then(|| b.take()),
     };
     for counter in [facts.counter, 0] {
         for vlan in [tuple.vlan, None] {

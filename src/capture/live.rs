@@ -226,9 +226,11 @@ fn capture_error(interface: &str, e: &pcap::Error) -> Error {
 }
 
 /// Switch to `user`'s user and group ids (its primary group only; all
-/// supplementary groups are dropped), as `tcpflow -U` and `tcpdump -Z` do.
-/// Called after the capture handle is open: the handle keeps working.
-pub fn drop_privileges(user: &str) -> Result<(), Error> {
+/// supplementary groups are dropped), as `tcpflow -U` and `tcpdump -Z` do,
+/// after changing the root folder to `chroot` if given (`tcpflow -z`; the
+/// user is looked up before, in the real root). Called after the capture
+/// handle is open: the handle keeps working.
+pub fn drop_privileges(user: &str, chroot: Option<&std::path::Path>) -> Result<(), Error> {
     let fail = |detail: String| Error::Privileges {
         user: user.to_string(),
         detail,
@@ -255,6 +257,18 @@ pub fn drop_privileges(user: &str) -> Result<(), Error> {
         }
         (pwd.pw_uid, pwd.pw_gid)
     };
+    if let Some(dir) = chroot {
+        use std::os::unix::ffi::OsStrExt;
+        let c = CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| fail(format!("-z {}: the path holds a NUL byte", dir.display())))?;
+        // SAFETY: `c` is a valid C string.
+        if unsafe { libc::chroot(c.as_ptr()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(fail(format!("chroot to {}: {e}", dir.display())));
+        }
+        std::env::set_current_dir("/")
+            .map_err(|e| fail(format!("chdir / in {}: {e}", dir.display())))?;
+    }
     // SAFETY: plain system calls on integers and a one-element array.
     unsafe {
         if libc::setgroups(1, &gid) != 0 {

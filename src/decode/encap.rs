@@ -247,6 +247,10 @@ pub struct Encap {
     /// IP-level tunnel (GRE, IP-in-IP, a UDP tunnel); `None` when the
     /// segment was not tunnelled.
     pub outer: Option<(IpAddr, IpAddr)>,
+    /// The first 12 bytes of the frame when its link type is Ethernet: the
+    /// destination and then the source MAC address (tcpflow's `%e`, `%E`).
+    /// `None` on every other link type.
+    pub macs: Option<[u8; 12]>,
 }
 
 impl Encap {

@@ -43,7 +43,7 @@ pub use encap::{Encap, EncapPath, Layer, LayerKind, MAX_LAYERS};
 pub use frag::{FragmentLimits, FragmentStats};
 pub use tunnel::{DecodeOptions, UdpTunnel};
 
-use crate::capture::{Packet, Timestamp};
+use crate::capture::{LinkType, Packet, Timestamp};
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
@@ -156,14 +156,41 @@ pub struct Segment<'a> {
     /// innermost tunnel. Fixed size: nothing is allocated per packet; render
     /// the path with [`EncapPath::render`] once per direction.
     pub encap: Encap,
+    /// The frame the segment came in, as captured (for a datagram
+    /// reassembled from fragments, its last fragment's); `None` where the
+    /// segment was made without one.
+    pub frame: Option<Frame<'a>>,
+}
+
+/// A captured frame: its bytes, its link type and its length on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The link-layer type of its interface.
+    pub link: LinkType,
+    /// The captured bytes.
+    pub data: Cow<'a, [u8]>,
+    /// Its length on the wire (at least `data.len()`).
+    pub wire_len: u32,
 }
 
 impl Segment<'_> {
-    /// The same segment owning its payload.
+    /// The same segment owning its payload and frame.
     pub fn into_owned(self) -> Segment<'static> {
         Segment {
+            ts: self.ts,
+            tuple: self.tuple,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
             payload: Cow::Owned(self.payload.into_owned()),
-            ..self
+            missing: self.missing,
+            encap: self.encap,
+            frame: self.frame.map(|f| Frame {
+                link: f.link,
+                data: Cow::Owned(f.data.into_owned()),
+                wire_len: f.wire_len,
+            }),
         }
     }
 }
@@ -262,9 +289,19 @@ impl Decoder {
     pub fn decode<'a>(&mut self, pkt: &Packet<'a>) -> Result<Segment<'a>, Skip> {
         let handler = link::link_handler(pkt.link).ok_or(Skip::UnsupportedLink(pkt.link.0))?;
         let mut ctx = encap::Ctx::new(&self.opts);
+        if pkt.link == LinkType::ETHERNET {
+            ctx.encap.macs = pkt.data.get(..12).and_then(|b| b.try_into().ok());
+        }
         let step = handler(pkt.data, &mut ctx)?;
-        let seg = walk(step, &mut ctx, pkt.ts, &mut self.frags)?;
+        let mut seg = walk(step, &mut ctx, pkt.ts, &mut self.frags)?;
         self.last = (ctx.encap, ctx.tunnel_id());
+        seg.frame = Some(Frame {
+            link: pkt.link,
+            data: Cow::Borrowed(pkt.data),
+            wire_len: pkt
+                .orig_len
+                .max(u32::try_from(pkt.data.len()).unwrap_or(u32::MAX)),
+        });
         Ok(seg)
     }
 }

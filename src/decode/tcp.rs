@@ -78,6 +78,7 @@ pub(crate) fn parse<'a>(
         payload,
         missing: d.missing,
         encap: ctx.encap,
+        frame: None,
     })
 }
 

@@ -34,6 +34,12 @@ pub enum Piece<'a> {
     Data(&'a [u8]),
     /// This many bytes never arrived.
     Gap(u64),
+    /// This many bytes never arrived and are more than a direction may
+    /// zero-fill (`-m`): nothing stands for them in the output, so what
+    /// follows sits this much lower in the file than in the stream. The
+    /// assembler itself never makes one; a direction turns a gap that is too
+    /// long into it.
+    Jump(u64),
 }
 
 /// Where an assembler's pieces go, in stream order; an error stops the call.
@@ -128,6 +134,23 @@ impl Assembler {
     /// True when nothing is buffered.
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// Where the stream would end if it were released now: the end of the
+    /// buffered runs when they follow on from the next offset without a
+    /// hole (the next offset when nothing is buffered), `None` when a hole
+    /// is left.
+    pub fn gapless_end(&self) -> Option<u64> {
+        let mut end = self.next;
+        if let Some(map) = self.pending.map() {
+            for (&start, run) in map {
+                if start != end {
+                    return None;
+                }
+                end += run.len() as u64;
+            }
+        }
+        Some(end)
     }
 
     /// Accept `data` found at stream offset `offset`, emitting whatever has
@@ -306,6 +329,7 @@ mod tests {
         match p {
             Piece::Data(d) => out.extend_from_slice(d),
             Piece::Gap(n) => out.extend(std::iter::repeat_n(b'_', n as usize)),
+            Piece::Jump(_) => out.push(b'|'),
         }
         Ok(())
     }
@@ -429,6 +453,21 @@ mod tests {
     fn shift_refused_once_bytes_were_emitted() {
         let (mut asm, _) = run(&[(0, b"a")]);
         assert!(!asm.shift(3));
+    }
+
+    #[test]
+    fn gapless_end_sees_through_held_runs_but_not_holes() {
+        let mut asm = Assembler::new();
+        let mut out = Vec::new();
+        asm.hold();
+        assert_eq!(asm.gapless_end(), Some(0));
+        asm.insert(3, b"def", &mut |p| collect(&mut out, p))
+            .unwrap();
+        assert_eq!(asm.gapless_end(), None, "a hole at 0..3");
+        asm.insert(0, b"abc", &mut |p| collect(&mut out, p))
+            .unwrap();
+        assert_eq!(asm.gapless_end(), Some(6));
+        assert_eq!(out, b"", "still held");
     }
 
     #[test]

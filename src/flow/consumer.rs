@@ -9,7 +9,8 @@
 //! direction and in stream order:
 //!
 //! - [`Piece::Data`] and [`Piece::Gap`] (bytes that never arrived, with
-//!   their length so offsets stay exact) through [`StreamConsumer::piece`];
+//!   their length so offsets stay exact) through [`StreamConsumer::piece`],
+//!   and [`Piece::Jump`] for a hole longer than `-m`, which is not filled;
 //! - the direction's end, with what reassembly knows of it
 //!   ([`DirectionEnd`]), through [`StreamConsumer::close`].
 //!
@@ -24,13 +25,13 @@
 use super::assembler::Piece;
 use super::layers::Layers;
 use crate::capture::Timestamp;
-use crate::decode::TcpTuple;
+use crate::decode::{Frame, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{DirectionRecord, End};
 use std::net::IpAddr;
 
-/// Who a direction is: fixed when the connection opens, except `first_ts`
-/// and `layers`, which are set by its first packet (before any piece is
+/// Who a direction is: fixed when the connection opens, except `first_ts`,
+/// `layers` and `client`, which are set by its first packet (before any piece is
 /// handed over). A view the table builds for each call from what the
 /// connection keeps once for both directions.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +47,9 @@ pub struct DirectionInfo<'a> {
     /// How the first packet arrived (shared with other directions that
     /// came the same way).
     pub layers: Option<&'a Layers>,
+    /// The direction's first packet was a SYN without ACK: it is the
+    /// client's (tcpflow's client-to-server direction).
+    pub client: bool,
 }
 
 impl DirectionInfo<'_> {
@@ -57,6 +61,7 @@ impl DirectionInfo<'_> {
             counter,
             first_ts: Timestamp::default(),
             layers: None,
+            client: false,
         }
     }
 }
@@ -70,8 +75,14 @@ pub struct DirectionEnd {
     pub packets: u64,
     /// Capture time of its last packet.
     pub last_ts: Timestamp,
-    /// Every hole given up, `(offset, length)`, in stream order.
+    /// Every hole given up and zero-filled, `(offset, length)`, in stream
+    /// order; offsets are where the zeros sit in the output (the stream
+    /// offset less the jumps before).
     pub gaps: Vec<(u64, u64)>,
+    /// Every hole longer than `-m`, not filled (a [`Piece::Jump`]):
+    /// `(offset, length)`, the offset being where the output goes on after
+    /// it, in stream order.
+    pub jumps: Vec<(u64, u64)>,
     /// Bytes that arrived before the stream's start and could not be placed.
     pub dropped_before_start: u64,
 }
@@ -129,6 +140,41 @@ pub trait StreamConsumer {
     fn flush_all(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// A segment of the direction carrying `len` payload bytes, captured at
+    /// `ts`, was placed at stream offset `offset`, as it arrived: before
+    /// reassembly, so out of order, retransmitted and overlapping segments
+    /// alike (not a keepalive probe's one byte, nor bytes from before the
+    /// stream's start). Only tcpflow's `-I` index uses it.
+    fn placed(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+        _offset: u64,
+        _ts: Timestamp,
+        _len: usize,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The direction's stream turned out to start `by` bytes earlier than
+    /// assumed (a capture that began mid-connection, or stored out of
+    /// order): every offset given to [`StreamConsumer::placed`] so far is
+    /// `by` too small. Comes only before any piece was handed over.
+    fn rebased(&mut self, _stream: &mut Self::Stream, _info: &DirectionInfo<'_>, _by: u64) {}
+
+    /// A packet of the direction (every one the table gives it, with or
+    /// without payload) arrived at `ts` in `frame`. Only tcpflow's `-K`
+    /// (each direction's packets as a pcap file) uses it.
+    fn packet(
+        &mut self,
+        _stream: &mut Self::Stream,
+        _info: &DirectionInfo<'_>,
+        _ts: Timestamp,
+        _frame: &Frame<'_>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// A consumer bound to one direction's state: where a
@@ -147,6 +193,23 @@ impl<C: StreamConsumer> Bound<'_, C> {
     #[inline]
     pub fn piece(&mut self, piece: Piece<'_>) -> Result<(), Error> {
         self.consumer.piece(self.stream, &self.info, piece)
+    }
+
+    /// See [`StreamConsumer::placed`].
+    #[inline]
+    pub fn placed(&mut self, offset: u64, ts: Timestamp, len: usize) -> Result<(), Error> {
+        self.consumer
+            .placed(self.stream, &self.info, offset, ts, len)
+    }
+
+    /// See [`StreamConsumer::rebased`].
+    pub fn rebased(&mut self, by: u64) {
+        self.consumer.rebased(self.stream, &self.info, by);
+    }
+
+    /// See [`StreamConsumer::packet`].
+    pub fn packet(&mut self, ts: Timestamp, frame: &Frame<'_>) -> Result<(), Error> {
+        self.consumer.packet(self.stream, &self.info, ts, frame)
     }
 }
 
@@ -200,6 +263,34 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
         let second = self.1.flush_all();
         first.and(second)
     }
+
+    fn placed(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo<'_>,
+        offset: u64,
+        ts: Timestamp,
+        len: usize,
+    ) -> Result<(), Error> {
+        self.0.placed(&mut stream.0, info, offset, ts, len)?;
+        self.1.placed(&mut stream.1, info, offset, ts, len)
+    }
+
+    fn rebased(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>, by: u64) {
+        self.0.rebased(&mut stream.0, info, by);
+        self.1.rebased(&mut stream.1, info, by);
+    }
+
+    fn packet(
+        &mut self,
+        stream: &mut Self::Stream,
+        info: &DirectionInfo<'_>,
+        ts: Timestamp,
+        frame: &Frame<'_>,
+    ) -> Result<(), Error> {
+        self.0.packet(&mut stream.0, info, ts, frame)?;
+        self.1.packet(&mut stream.1, info, ts, frame)
+    }
 }
 
 /// A consumer that keeps every direction's stream in memory, gaps as
@@ -218,6 +309,8 @@ pub enum Recorded {
     Data(Vec<u8>),
     /// Bytes that never arrived.
     Gap(u64),
+    /// Bytes that never arrived, too many to fill (see [`Piece::Jump`]).
+    Jump(u64),
 }
 
 /// A direction as a [`Recorder`] kept it.
@@ -234,13 +327,14 @@ pub struct RecordedDirection {
 }
 
 impl RecordedDirection {
-    /// The stream as a flow file would hold it: gaps zero-filled.
+    /// The stream as a flow file would hold it: gaps zero-filled, jumps left out.
     pub fn bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for p in &self.pieces {
             match p {
                 Recorded::Data(d) => out.extend_from_slice(d),
                 Recorded::Gap(n) => out.resize(out.len() + *n as usize, 0),
+                Recorded::Jump(_) => {}
             }
         }
         out
@@ -260,6 +354,7 @@ impl StreamConsumer for Recorder {
             (Piece::Data(d), Some(Recorded::Data(last))) => last.extend_from_slice(d),
             (Piece::Data(d), _) => stream.push(Recorded::Data(d.to_vec())),
             (Piece::Gap(n), _) => stream.push(Recorded::Gap(n)),
+            (Piece::Jump(n), _) => stream.push(Recorded::Jump(n)),
         }
         Ok(())
     }
@@ -303,6 +398,7 @@ mod tests {
             packets: 3,
             last_ts: Timestamp::default(),
             gaps: vec![(3, 2)],
+            jumps: Vec::new(),
             dropped_before_start: 0,
         }
     }

@@ -11,8 +11,20 @@
 //! the highest offset seen, so wraparound is invisible, offsets are 64-bit,
 //! and a hole does not stop later laps of the sequence space from being
 //! placed right.
+//!
+//! A hole given up is zero-filled when it is at most
+//! [`DirectionLimits::max_seek`] (`-m`) long, and handed over as a
+//! [`Piece::Jump`] (nothing written) when longer, so no output holds a run
+//! of zeros it made up longer than that. Gaps are recorded where their
+//! zeros sit in the output, jumps where the output goes on after them.
+//!
+//! Whether a segment belongs to this direction at all (or starts a new
+//! connection on the same 4-tuple) is the flow table's call; this module
+//! answers the questions it asks ([`Direction::distance`],
+//! [`Direction::has_data`]) and re-anchors the stream when told to
+//! ([`Direction::reanchor`]).
 
-use super::assembler::Assembler;
+use super::assembler::{Assembler, Piece};
 use super::consumer::{Bound, DirectionEnd, StreamConsumer};
 use crate::capture::Timestamp;
 use crate::decode::Segment;
@@ -27,25 +39,67 @@ const MAX_JUMP: i64 = 1 << 30;
 /// Bytes a direction that began mid-connection holds before fixing its start.
 pub const HOLD_BYTES: usize = 64 << 10;
 
+/// `(offset, length)`.
+type Span = (u64, u64);
+
+/// One hole given up: where it sits in the output, its length, and
+/// whether it was zero-filled (a gap) or not (a jump).
+#[derive(Debug, Clone, Copy)]
+struct Hole {
+    at: u64,
+    len: u64,
+    filled: bool,
+}
+
 /// A direction's holes given up: most directions have none, so the list
 /// costs one pointer until the first.
 #[derive(Debug, Default)]
 // Boxed on purpose: one pointer (8 bytes) in every direction instead of a
 // `Vec`'s 24, for the rare direction that has gaps.
 #[allow(clippy::box_collection)]
-struct Gaps(Option<Box<Vec<(u64, u64)>>>);
+struct Gaps(Option<Box<Vec<Hole>>>);
 
 impl Gaps {
-    fn push(&mut self, gap: (u64, u64)) {
-        self.0.get_or_insert_with(Box::default).push(gap);
+    /// Record holes given up at these stream offsets, in stream order: each
+    /// is filled when at most `fill` long, and placed in output offsets
+    /// (the stream offset less the jumps before it).
+    fn record(&mut self, holes: Vec<(u64, u64)>, fill: u64) {
+        for (offset, len) in holes {
+            let jumped = self.jumped();
+            let filled = len <= fill;
+            let at = offset.saturating_sub(jumped);
+            let hole = Hole { at, len, filled };
+            self.0.get_or_insert_with(Box::default).push(hole);
+        }
     }
 
-    fn extend(&mut self, gaps: Vec<(u64, u64)>) {
-        gaps.into_iter().for_each(|g| self.push(g));
+    /// Bytes of the stream left out of the output so far.
+    fn jumped(&self) -> u64 {
+        self.0
+            .as_deref()
+            .map_or(0, |h| h.iter().filter(|h| !h.filled).map(|h| h.len).sum())
     }
 
-    fn take(&mut self) -> Vec<(u64, u64)> {
-        self.0.take().map(|g| *g).unwrap_or_default()
+    /// The gaps and the jumps, each `(offset, length)` in stream order.
+    fn take(&mut self) -> (Vec<Span>, Vec<Span>) {
+        let holes = self.0.take().map(|g| *g).unwrap_or_default();
+        let pick = |filled: bool| {
+            holes
+                .iter()
+                .filter(|h| h.filled == filled)
+                .map(|h| (h.at, h.len))
+                .collect()
+        };
+        (pick(true), pick(false))
+    }
+}
+
+/// A hole given up of `n` bytes as it is handed over: zero-filled up to
+/// `fill` bytes, a jump past that.
+fn hole_piece(piece: Piece<'_>, fill: u64) -> Piece<'_> {
+    match piece {
+        Piece::Gap(n) if n > fill => Piece::Jump(n),
+        other => other,
     }
 }
 
@@ -57,7 +111,15 @@ pub struct DirectionLimits {
     /// Out-of-order bytes buffered by all directions of one budget shard
     /// together (see [`crate::flow::table::BUDGET_SHARDS`]).
     pub max_pending_total: usize,
+    /// `-m`: the longest hole that is zero-filled (a longer one is a jump,
+    /// not filled), and, in a connection whose handshake was not seen, the
+    /// furthest a segment may lie from the stream before it starts a new
+    /// connection.
+    pub max_seek: u64,
 }
+
+/// tcpflow's default `-m`: 16 MiB.
+pub const DEFAULT_MAX_SEEK: u64 = 16 << 20;
 
 /// One direction's reassembly state.
 #[derive(Default)]
@@ -90,10 +152,11 @@ impl Direction {
         self.isn
     }
 
-    /// True once a FIN arrived and every byte before it is in.
+    /// True once a FIN arrived and every byte before it is in (handed over,
+    /// or held without a hole while a mid-stream start is not yet fixed).
     pub fn fin_complete(&self) -> bool {
         self.fin_at
-            .is_some_and(|f| self.asm.next_offset() >= f && self.asm.is_idle())
+            .is_some_and(|f| self.asm.gapless_end().is_some_and(|end| end >= f))
     }
 
     /// True when nothing was seen in this direction.
@@ -116,10 +179,13 @@ impl Direction {
     ) -> Result<(), Error> {
         self.packets += 1;
         self.last_ts = self.last_ts.max(seg.ts);
+        if let Some(frame) = &seg.frame {
+            out.packet(seg.ts, frame)?;
+        }
         let mut data_seq = seg.seq;
         if seg.flags.syn() {
             data_seq = seg.seq.wrapping_add(1);
-            self.syn(seg.seq, out)?;
+            self.syn(seg.seq, limits.max_seek, out)?;
         }
         if seg.flags.rst() {
             return Ok(());
@@ -137,9 +203,12 @@ impl Direction {
             return Ok(());
         };
         if start < 0 && !seg.payload.is_empty() {
-            if self.asm.is_held() && start >= -(MAX_JUMP) && self.asm.shift(start.unsigned_abs()) {
+            let reach = i64::try_from(limits.max_seek)
+                .unwrap_or(i64::MAX)
+                .min(MAX_JUMP);
+            if self.asm.is_held() && start >= -reach && self.asm.shift(start.unsigned_abs()) {
                 // A late segment from before the first one seen: the stream starts here.
-                self.rebase(start.unsigned_abs(), data_seq);
+                self.rebase(start.unsigned_abs(), data_seq, out);
                 start = 0;
             } else {
                 // Too late to put in front of bytes already written: counted instead.
@@ -148,6 +217,12 @@ impl Direction {
         }
         let seg_end = start + carried as i64;
         let data_end = start + seg.payload.len() as i64;
+        // A keepalive probe repeats the last byte sent; tcpflow leaves it out
+        // of its index too.
+        let keepalive = seg.payload.len() == 1 && data_end == self.high as i64;
+        if start >= 0 && !seg.payload.is_empty() && !keepalive {
+            out.placed(start as u64, seg.ts, seg.payload.len())?;
+        }
         if data_end > 0 {
             let skip = usize::try_from(-start.min(0)).unwrap_or(0);
             let offset = start.max(0) as u64;
@@ -161,8 +236,11 @@ impl Direction {
             self.high = self.high.max(seg_end as u64);
             self.release(out)?;
             if self.asm.next_offset() as i64 == data_end {
-                let gaps = self.asm.skip_to(seg_end as u64, &mut |p| out.piece(p))?;
-                self.gaps.extend(gaps);
+                let fill = limits.max_seek;
+                let gaps = self
+                    .asm
+                    .skip_to(seg_end as u64, &mut |p| out.piece(hole_piece(p, fill)))?;
+                self.gaps.record(gaps, fill);
             }
         }
         if seg.flags.fin() && seg_end >= 0 {
@@ -171,7 +249,7 @@ impl Direction {
         if self.asm.is_held() && self.asm.pending_bytes() >= HOLD_BYTES {
             self.release(out)?;
         }
-        self.shed_pending(limits.max_pending, out)
+        self.shed_pending(limits.max_pending, limits.max_seek, out)
     }
 
     /// The stream offset of a segment starting at sequence number
@@ -200,7 +278,11 @@ impl Direction {
     /// highest offset there keeps later segments placed right after a long
     /// stretch the capture missed (a sampled capture, a transfer of
     /// gigabytes whose sequence numbers wrap between captured segments).
-    pub fn peer_acked(&mut self, ack: u32) {
+    /// An acknowledgement more than `believe` bytes ahead is only noted (see
+    /// `Direction::place`): the table passes `-m` for a connection whose
+    /// handshake was not seen, where such an ACK more likely belongs to a
+    /// new connection on the same 4-tuple.
+    pub fn peer_acked(&mut self, ack: u32, believe: u64) {
         if self.base.is_none() {
             return;
         }
@@ -208,7 +290,8 @@ impl Direction {
         if at <= self.high as i64 {
             return;
         }
-        if at - self.high as i64 <= MAX_JUMP {
+        let believe = i64::try_from(believe).unwrap_or(i64::MAX).min(MAX_JUMP);
+        if at - self.high as i64 <= believe {
             self.high = at as u64;
         } else {
             // A long jump is only believed once a segment lands near it too
@@ -218,8 +301,14 @@ impl Direction {
     }
 
     /// A SYN with sequence number `seq`: it fixes the start of the stream,
-    /// unless bytes were already handed over.
-    fn syn<C: StreamConsumer>(&mut self, seq: u32, out: &mut Bound<'_, C>) -> Result<(), Error> {
+    /// unless bytes were already handed over or it lies more than
+    /// `max_seek` before the bytes seen.
+    fn syn<C: StreamConsumer>(
+        &mut self,
+        seq: u32,
+        max_seek: u64,
+        out: &mut Bound<'_, C>,
+    ) -> Result<(), Error> {
         if self.isn.is_some() {
             return Ok(());
         }
@@ -231,8 +320,8 @@ impl Direction {
             // Data came first (packets stored out of order): the SYN says
             // where the stream really starts.
             let at = self.offset_of(data_seq);
-            if at <= 0 && self.asm.shift(at.unsigned_abs()) {
-                self.rebase(at.unsigned_abs(), data_seq);
+            if at <= 0 && at.unsigned_abs() <= max_seek && self.asm.shift(at.unsigned_abs()) {
+                self.rebase(at.unsigned_abs(), data_seq, out);
                 self.isn = Some(seq);
                 self.release(out)?;
             }
@@ -241,7 +330,8 @@ impl Direction {
     }
 
     /// The stream turned out to start `by` bytes earlier, at `base`.
-    fn rebase(&mut self, by: u64, base: u32) {
+    fn rebase<C: StreamConsumer>(&mut self, by: u64, base: u32, out: &mut Bound<'_, C>) {
+        out.rebased(by);
         self.base = Some(base);
         self.high += by;
         self.fin_at = self.fin_at.map(|f| f + by);
@@ -256,19 +346,61 @@ impl Direction {
     }
 
     /// Give up holes, first to last, until at most `limit` out-of-order
-    /// bytes stay buffered. Each hole given up is handed over as a gap and
-    /// recorded.
+    /// bytes stay buffered. Each hole given up is handed over and recorded:
+    /// a gap when at most `fill` long, else a jump.
     pub fn shed_pending<C: StreamConsumer>(
         &mut self,
         limit: usize,
+        fill: u64,
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
         while self.asm.pending_bytes() > limit {
-            if let Some(g) = self.asm.skip_hole(&mut |p| out.piece(p))? {
-                self.gaps.push(g);
+            if let Some(g) = self
+                .asm
+                .skip_hole(&mut |p| out.piece(hole_piece(p, fill)))?
+            {
+                self.gaps.record(vec![g], fill);
             }
         }
         Ok(())
+    }
+
+    /// True once a data byte was taken in (handed over, buffered, or
+    /// counted as arriving before the start).
+    pub fn has_data(&self) -> bool {
+        self.asm.next_offset() > 0 || !self.asm.is_idle() || self.lowest_start < 0
+    }
+
+    /// How far a segment starting at sequence number `seq` lies from the
+    /// stream seen so far: its offset less the highest offset seen
+    /// (negative: it starts behind that). `None` before the stream's start
+    /// is fixed.
+    pub fn distance(&self, seq: u32) -> Option<i64> {
+        self.base?;
+        Some(self.offset_of(seq) - self.high as i64)
+    }
+
+    /// The stream offset at which a SYN with sequence number `isn` says the
+    /// stream starts, against the current anchor (0: the same start;
+    /// negative: before the bytes seen). `None` before the stream's start
+    /// is fixed.
+    pub fn syn_offset(&self, isn: u32) -> Option<i64> {
+        self.base?;
+        Some(self.offset_of(isn.wrapping_add(1)))
+    }
+
+    /// Anchor the stream afresh at a SYN with sequence number `isn` (a
+    /// SYN-ACK answering again with another ISN, before any data of this
+    /// direction was taken in): what was known of the old anchor (a FIN, an
+    /// acknowledgement) is forgotten; the packet count and first time stay.
+    pub fn reanchor(&mut self, isn: u32) {
+        debug_assert!(!self.has_data());
+        self.isn = Some(isn);
+        self.base = Some(isn.wrapping_add(1));
+        self.asm = Assembler::new();
+        self.high = 0;
+        self.acked_far = None;
+        self.fin_at = None;
     }
 
     /// Offset of sequence number `seq`, unwrapped against the highest offset seen.
@@ -290,16 +422,19 @@ impl Direction {
     pub fn close<C: StreamConsumer>(
         &mut self,
         end: End,
+        fill: u64,
         out: &mut Bound<'_, C>,
     ) -> Result<DirectionEnd, Error> {
-        let gaps = self.asm.finish(&mut |p| out.piece(p))?;
-        self.gaps.extend(gaps);
+        let gaps = self.asm.finish(&mut |p| out.piece(hole_piece(p, fill)))?;
+        self.gaps.record(gaps, fill);
         let end = if self.fin_complete() { End::Fin } else { end };
+        let (gaps, jumps) = self.gaps.take();
         Ok(DirectionEnd {
             end,
             packets: self.packets,
             last_ts: self.last_ts,
-            gaps: self.gaps.take(),
+            gaps,
+            jumps,
             dropped_before_start: self.lowest_start.unsigned_abs(),
         })
     }
@@ -344,6 +479,7 @@ mod tests {
                 limits: DirectionLimits {
                     max_pending: usize::MAX,
                     max_pending_total: usize::MAX,
+                    max_seek: DEFAULT_MAX_SEEK,
                 },
             }
         }
@@ -359,6 +495,7 @@ mod tests {
                 payload: Cow::Owned(payload.to_vec()),
                 missing: 0,
                 encap: Encap::default(),
+                frame: None,
             };
             let mut out = Bound {
                 consumer: &mut self.recorder,
@@ -379,7 +516,10 @@ mod tests {
                 stream: &mut self.stream,
                 info: self.info,
             };
-            let end = self.dir.close(End::EndOfInput, &mut out).unwrap();
+            let end = self
+                .dir
+                .close(End::EndOfInput, self.limits.max_seek, &mut out)
+                .unwrap();
             self.recorder
                 .close(std::mem::take(&mut self.stream), &self.info, &end)
                 .unwrap();
@@ -431,16 +571,19 @@ mod tests {
         let step = 1u64 << 29;
         for _ in 0..10 {
             at += step;
-            h.dir.peer_acked((at as u32).wrapping_add(1));
+            h.dir.peer_acked((at as u32).wrapping_add(1), u64::MAX);
         }
         h.send(ACK, (at as u32).wrapping_add(1), b"z");
         let d = h.close();
+        // 5 GiB is more than -m: a jump, not filled, after which the file
+        // goes on at offset 1.
         assert_eq!(
             d.pieces,
-            [data(b"a"), Recorded::Gap(at - 1), data(b"z")],
+            [data(b"a"), Recorded::Jump(at - 1), data(b"z")],
             "the late byte sits 5 GiB in"
         );
-        assert_eq!(d.end.gaps, [(1, at - 1)]);
+        assert_eq!(d.end.jumps, [(1, at - 1)]);
+        assert!(d.end.gaps.is_empty());
     }
 
     #[test]
@@ -496,14 +639,18 @@ mod tests {
         h.send(SYN, 0, b"");
         h.send(ACK, 1, b"a");
         // The peer acknowledged up to there: too far to believe at once...
-        h.dir.peer_acked(1 + far);
+        h.dir.peer_acked(1 + far, u64::MAX);
         assert_eq!(h.dir.acked_far.map(|f| f.get()), Some(u64::from(far)));
         // ...until a segment lands near it.
         h.send(ACK, 1 + far, b"real");
         let d = h.close();
         assert_eq!(
             d.pieces,
-            [data(b"a"), Recorded::Gap(u64::from(far) - 1), data(b"real")]
+            [
+                data(b"a"),
+                Recorded::Jump(u64::from(far) - 1),
+                data(b"real")
+            ]
         );
     }
 
@@ -525,6 +672,108 @@ mod tests {
             "bytes of a hole given up stay out"
         );
         assert_eq!(d.end.gaps, [(2, 2)]);
+    }
+
+    #[test]
+    fn hole_up_to_max_seek_is_zero_filled_and_a_longer_one_is_a_jump() {
+        let mut h = Harness::new();
+        h.limits.max_seek = 10;
+        h.send(SYN, 0, b"");
+        h.send(ACK, 1, b"ab");
+        // A hole of exactly 10 bytes, then one of 11.
+        h.send(ACK, 13, b"cd");
+        h.send(ACK, 26, b"ef");
+        let d = h.close();
+        assert_eq!(
+            d.pieces,
+            [
+                data(b"ab"),
+                Recorded::Gap(10),
+                data(b"cd"),
+                Recorded::Jump(11),
+                data(b"ef")
+            ]
+        );
+        assert_eq!(d.bytes(), b"ab\0\0\0\0\0\0\0\0\0\0cdef");
+        assert_eq!(d.end.gaps, [(2, 10)]);
+        assert_eq!(d.end.jumps, [(14, 11)], "where the output goes on");
+    }
+
+    #[test]
+    fn gaps_after_a_jump_are_listed_at_their_place_in_the_output() {
+        let mut h = Harness::new();
+        h.limits.max_seek = 100;
+        h.send(SYN, 0, b"");
+        h.send(ACK, 1, b"a");
+        h.send(ACK, 1 + 1000, b"b");
+        h.send(ACK, 1 + 1005, b"c");
+        let d = h.close();
+        assert_eq!(d.bytes(), b"ab\0\0\0\0c");
+        assert_eq!(d.end.jumps, [(1, 999)]);
+        assert_eq!(d.end.gaps, [(2, 4)], "stream offset 1001 is file offset 2");
+    }
+
+    #[test]
+    fn jump_across_the_wrap_of_the_sequence_space_is_measured_unwrapped() {
+        let mut h = Harness::new();
+        h.limits.max_seek = 1 << 20;
+        let isn = u32::MAX - 10;
+        h.send(SYN, isn, b"");
+        h.send(ACK, isn.wrapping_add(1), b"end of lap");
+        // 2 MiB further, past 2^32.
+        let far = isn.wrapping_add(11).wrapping_add(2 << 20);
+        assert!(far < isn, "wrapped");
+        h.send(ACK, far, b"next lap");
+        let d = h.close();
+        assert_eq!(d.bytes(), b"end of lapnext lap");
+        assert_eq!(d.end.jumps, [(10, 2 << 20)]);
+        assert!(d.end.gaps.is_empty());
+    }
+
+    #[test]
+    fn reanchor_forgets_the_old_fin_and_places_data_at_the_new_isn() {
+        let mut h = Harness::new();
+        // A FIN anchors the direction without data, then a SYN-ACK with
+        // another ISN (a handshake completed after a reset).
+        h.send(FIN | ACK, 5000, b"");
+        assert!(!h.dir.has_data());
+        assert_eq!(h.dir.syn_offset(90_000), Some(85_001));
+        h.dir.reanchor(90_000);
+        assert!(!h.dir.fin_complete());
+        h.send(SYN | ACK, 90_000, b"");
+        h.send(ACK, 90_001, b"real bytes");
+        let d = h.close();
+        assert_eq!(d.pieces, [data(b"real bytes")]);
+        assert!(d.end.gaps.is_empty());
+        assert_eq!(d.end.packets, 3);
+    }
+
+    #[test]
+    fn distance_is_measured_from_the_highest_offset_either_way() {
+        let mut h = Harness::new();
+        assert_eq!(h.dir.distance(7), None, "nothing anchored yet");
+        h.send(SYN, 99, b"");
+        h.send(ACK, 100, b"0123456789");
+        assert_eq!(h.dir.distance(110), Some(0));
+        assert_eq!(h.dir.distance(100), Some(-10));
+        assert_eq!(h.dir.distance(1110), Some(1000));
+        assert_eq!(h.dir.distance(100u32.wrapping_sub(5000)), Some(-5010));
+        assert!(h.dir.has_data());
+    }
+
+    #[test]
+    fn ack_beyond_what_is_believed_waits_for_data_near_it() {
+        let mut h = Harness::new();
+        h.send(SYN, 0, b"");
+        h.send(ACK, 1, b"a");
+        h.dir.peer_acked(1 + 5000, 1000);
+        assert_eq!(
+            h.dir.distance(2),
+            Some(0),
+            "the far ACK did not move the stream"
+        );
+        h.dir.peer_acked(1 + 500, 1000);
+        assert_eq!(h.dir.distance(2), Some(-499), "a near one does");
     }
 
     /// A small deterministic generator (xorshift64*), so failures replay.

@@ -15,6 +15,9 @@ pub struct Layers {
     pub path: String,
     /// Outer endpoints of the innermost tunnel, if tunnelled.
     pub outer: Option<(IpAddr, IpAddr)>,
+    /// The destination and source MAC addresses of the first packet, when
+    /// it came on an Ethernet link (see [`Encap::macs`]).
+    pub macs: Option<[u8; 12]>,
 }
 
 /// Hands out one shared [`Layers`] per distinct [`Encap`]. Values no
@@ -43,6 +46,7 @@ impl LayersCache {
         let layers = Arc::new(Layers {
             path: encap.path.render(),
             outer: encap.outer,
+            macs: encap.macs,
         });
         self.map.insert(*encap, Arc::clone(&layers));
         layers

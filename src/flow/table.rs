@@ -3,6 +3,27 @@
 //! per-shard memory budgets, and hands each direction's ordered stream to
 //! its [`StreamConsumer`] and each closed direction's record to the report.
 //!
+//! Where one connection ends and the next begins on the same 4-tuple
+//! (`FlowTable::verdict`): a segment on a 4-tuple already in the table
+//! starts a new connection (the counter, tcpflow's `%c`, one higher) when
+//!
+//! - it is a SYN (without ACK) and the connection finished (both FINs or a
+//!   RST) or its SYN had another sequence number;
+//! - it is a SYN-ACK with another ISN than the one its direction is
+//!   anchored to, and data of that direction was already taken in (before
+//!   any, the direction is anchored again at the new ISN instead, and a
+//!   finished connection is open again: a handshake completed after a
+//!   reset);
+//! - it carries data, the connection finished, and it starts more than
+//!   [`CLOSED_WINDOW`] from its direction's end, either way;
+//! - it carries data, no SYN of the connection was ever seen, and it starts
+//!   more than `-m` ([`DirectionLimits::max_seek`]) from its direction's
+//!   end, either way (tcpflow's rule).
+//!
+//! Anything else belongs to the connection there; in a connection whose
+//! handshake was seen, a hole longer than `-m` is a jump, not filled (see
+//! [`super::direction`]).
+//!
 //! A connection is keyed by its two endpoints in a canonical order plus the
 //! VLAN id, so both directions meet in one entry; [`ConnKey::shard`] gives a
 //! symmetric hash for spreading connections over workers.
@@ -102,6 +123,8 @@ struct Ident {
     tuple: TcpTuple,
     connection: u64,
     counter: u32,
+    /// The direction's first packet was a SYN without ACK.
+    client: bool,
 }
 
 impl Ident {
@@ -113,6 +136,7 @@ impl Ident {
             counter: self.counter,
             first_ts,
             layers,
+            client: self.client,
         }
     }
 }
@@ -120,6 +144,9 @@ impl Ident {
 struct Connection<S> {
     id: u64,
     counter: u32,
+    /// Bit `side` set when that side's first packet was a SYN without ACK
+    /// (tcpflow's client-to-server direction, blue with `-g`).
+    clients: u8,
     /// The addresses and ports of side 0 (sent by the lower endpoint);
     /// side 1's are the same reversed. Kept once for both.
     tuple: TcpTuple,
@@ -135,6 +162,11 @@ struct Connection<S> {
 }
 
 impl<S> Connection<S> {
+    /// True once a SYN of either side was seen.
+    fn handshake_seen(&self) -> bool {
+        self.sides.iter().any(|s| s.dir.isn().is_some())
+    }
+
     /// Who side `side` is.
     fn ident(&self, side: usize) -> Ident {
         let tuple = match side {
@@ -145,6 +177,7 @@ impl<S> Connection<S> {
             tuple,
             connection: self.id,
             counter: self.counter,
+            client: self.clients & (1 << side) != 0,
         }
     }
 
@@ -169,6 +202,25 @@ impl<S> Connection<S> {
 /// table to take in late packets (retransmissions, data sent after a RST)
 /// before its files are closed and reported.
 pub const LINGER_SECS: u64 = 3;
+
+/// Bytes around a finished connection's end (both FINs in, or a RST) within
+/// which data still belongs to it: retransmissions and data in flight
+/// after a RST. Data further away, either way, starts a new connection on
+/// the 4-tuple (one without a SYN in the capture). A new connection's
+/// random ISN falls this close by chance once in 2,048.
+pub const CLOSED_WINDOW: u64 = 1 << 20;
+
+/// What a segment on a 4-tuple already in the table means for the
+/// connection there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// It belongs to it.
+    Same,
+    /// It belongs to it, and anchors its direction again at this SYN-ACK.
+    Reanchor,
+    /// It starts the next connection on the 4-tuple.
+    Next,
+}
 
 /// A FIFO of connections ordered by a capture second. Entries are checked
 /// lazily against the connection when they reach the front; an entry is
@@ -303,6 +355,8 @@ impl Ledger {
 struct Streams<C> {
     consumer: C,
     ledger: Ledger,
+    /// The longest hole zero-filled (`-m`).
+    fill: u64,
 }
 
 impl<C: StreamConsumer> Streams<C> {
@@ -349,7 +403,7 @@ impl<C: StreamConsumer> Streams<C> {
             stream: &mut side.stream,
             info,
         };
-        let ending = side.dir.close(end, &mut out)?;
+        let ending = side.dir.close(end, self.fill, &mut out)?;
         self.consumer.close(side.stream, &info, &ending)
     }
 }
@@ -381,11 +435,15 @@ pub struct FlowTable<C: StreamConsumer> {
     now: Timestamp,
     /// Number of the packet being handled (the [`CloseKey::event`] of closes it causes).
     event: u64,
+    /// Whether a segment of a connection not open yet opens one (false
+    /// while reading tcpflow's `-R` inputs, only to finish connections).
+    start_new: bool,
 }
 
 impl<C: StreamConsumer> FlowTable<C> {
     /// An empty table handing every direction's stream to `consumer`.
     pub fn new(config: TableConfig, consumer: C) -> FlowTable<C> {
+        let fill = config.limits.max_seek;
         FlowTable {
             conns: HashMap::default(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
@@ -396,11 +454,20 @@ impl<C: StreamConsumer> FlowTable<C> {
             streams: Streams {
                 consumer,
                 ledger: Ledger::default(),
+                fill,
             },
             stats: TableStats::default(),
             now: Timestamp::default(),
             event: 0,
+            start_new: true,
         }
+    }
+
+    /// Whether segments of connections that are not open open new ones
+    /// (the default); with `false`, they are ignored and only connections
+    /// already open go on (tcpflow's `-R`: read only to finish them).
+    pub fn set_start_new(&mut self, on: bool) {
+        self.start_new = on;
     }
 
     /// What one open connection with nothing buffered costs, as the budget
@@ -439,6 +506,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                 })
                 .collect();
             pending.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+            let fill = self.config.limits.max_seek;
             for (_, _, side, key) in pending {
                 if self.shard_memory(shard) <= target {
                     break;
@@ -446,8 +514,9 @@ impl<C: StreamConsumer> FlowTable<C> {
                 if let Some(conn) = self.conns.get_mut(&key) {
                     let ident = conn.ident(side);
                     let this = &mut conn.sides[side];
-                    self.streams
-                        .tracked(shard, ident, this, |dir, out| dir.shed_pending(0, out))?;
+                    self.streams.tracked(shard, ident, this, |dir, out| {
+                        dir.shed_pending(0, fill, out)
+                    })?;
                 }
             }
         }
@@ -512,9 +581,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.event = packet_no;
         let (key, side) = ConnKey::of(&seg.tuple);
         let shard = key.budget_shard();
-        let counter = self.end_if_reused(key, side, seg, on_close)?;
+        let counter = self.end_if_next(key, side, seg, on_close)?;
         if !self.conns.contains_key(&key)
-            && !self.admit(key, side, seg, packet_no, counter, on_close)?
+            && (!self.start_new || !self.admit(key, side, seg, packet_no, counter, on_close)?)
         {
             return Ok(());
         }
@@ -525,10 +594,18 @@ impl<C: StreamConsumer> FlowTable<C> {
         let idle_again = conn.idle_sec != seg.ts.secs;
         conn.idle_sec = seg.ts.secs;
         if seg.flags.ack() {
-            conn.sides[1 - side].dir.peer_acked(seg.ack);
+            let believe = match conn.closing {
+                Some(_) => CLOSED_WINDOW,
+                None if !conn.handshake_seen() => self.config.limits.max_seek,
+                None => u64::MAX,
+            };
+            conn.sides[1 - side].dir.peer_acked(seg.ack, believe);
         }
         let limits = &self.config.limits;
         let streams = &mut self.streams;
+        if conn.sides[side].dir.is_unseen() && seg.flags.syn() && !seg.flags.ack() {
+            conn.clients |= 1 << side;
+        }
         let ident = conn.ident(side);
         let this = &mut conn.sides[side];
         if this.dir.is_unseen() {
@@ -538,7 +615,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         streams.tracked(shard, ident, this, |dir, out| dir.segment(seg, limits, out))?;
         if streams.ledger.pending(shard) > limits.max_pending_total {
             // Over the shard's budget: the direction that just grew gives up its holes.
-            streams.tracked(shard, ident, this, |dir, out| dir.shed_pending(0, out))?;
+            streams.tracked(shard, ident, this, |dir, out| {
+                dir.shed_pending(0, limits.max_seek, out)
+            })?;
         }
         if streams.ledger.collected(shard) > COLLECT_BUDGET {
             // Over the shard's budget for collected bytes: this direction writes now.
@@ -573,32 +652,87 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.enforce_budget(shard, on_close)
     }
 
-    /// A new SYN on a 4-tuple already in use (port reuse) ends the
-    /// connection there. Returns the counter a connection opened by `seg`
-    /// gets: one more than the one it ended, else 0.
-    fn end_if_reused(
+    /// Where `seg` (sent by side `side`) goes when `conn` is on its
+    /// 4-tuple: the rules of the module documentation.
+    fn verdict(
+        conn: &Connection<C::Stream>,
+        side: usize,
+        seg: &Segment<'_>,
+        max_seek: u64,
+    ) -> Verdict {
+        let dir = &conn.sides[side].dir;
+        let flags = seg.flags;
+        if flags.syn() && !flags.ack() {
+            // A retransmitted SYN of the connection itself, or the next one.
+            return match conn.closing.is_none() && dir.isn() == Some(seg.seq) {
+                true => Verdict::Same,
+                false => Verdict::Next,
+            };
+        }
+        if flags.syn() {
+            return match (dir.isn(), dir.syn_offset(seg.seq)) {
+                (Some(isn), _) if isn == seg.seq => Verdict::Same,
+                (_, None) => Verdict::Same,
+                (_, Some(_)) if !dir.has_data() => match dir.isn().is_some() {
+                    true => Verdict::Reanchor,
+                    // Anchored by a FIN or an empty segment: again only
+                    // when the SYN-ACK says the stream starts elsewhere.
+                    false if dir.syn_offset(seg.seq) != Some(0) => Verdict::Reanchor,
+                    false => Verdict::Same,
+                },
+                // Data was taken in: a SYN-ACK stored after it that puts
+                // the start before it (not far) is this connection's.
+                (None, Some(at)) if at <= 0 && at.unsigned_abs() <= max_seek => Verdict::Same,
+                _ => Verdict::Next,
+            };
+        }
+        if seg.payload.is_empty() && seg.missing == 0 {
+            return Verdict::Same;
+        }
+        let Some(distance) = dir.distance(seg.seq) else {
+            return Verdict::Same;
+        };
+        let reach = match conn.closing {
+            Some(_) => CLOSED_WINDOW,
+            None if !conn.handshake_seen() => max_seek,
+            None => return Verdict::Same,
+        };
+        match distance.unsigned_abs() > reach {
+            true => Verdict::Next,
+            false => Verdict::Same,
+        }
+    }
+
+    /// Apply [`FlowTable::verdict`] to `seg`: re-anchor its direction, or
+    /// end the connection on its 4-tuple when `seg` starts the next one.
+    /// Returns the counter a connection opened by `seg` gets: one more than
+    /// the one it ended, else 0.
+    fn end_if_next(
         &mut self,
         key: ConnKey,
         side: usize,
         seg: &Segment<'_>,
         on_close: &mut OnClose<'_>,
     ) -> Result<u32, Error> {
-        let opens_new = seg.flags.syn() && !seg.flags.ack();
-        if !opens_new {
-            return Ok(0);
-        }
-        let Some(conn) = self.conns.get(&key) else {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return Ok(0);
         };
-        let same_isn = conn.sides[side].dir.isn() == Some(seg.seq);
-        if conn.closing.is_none() && same_isn {
-            // A retransmitted SYN of the connection itself.
-            return Ok(0);
+        match Self::verdict(conn, side, seg, self.config.limits.max_seek) {
+            Verdict::Same => Ok(0),
+            Verdict::Reanchor => {
+                conn.sides[side].dir.reanchor(seg.seq);
+                // A handshake completed after a reset: open again.
+                conn.closing = None;
+                conn.linger_sec = i64::MIN;
+                Ok(0)
+            }
+            Verdict::Next => {
+                let counter = conn.counter.saturating_add(1);
+                let end = conn.closing.unwrap_or(End::Reused);
+                self.close(key, end, on_close)?;
+                Ok(counter)
+            }
         }
-        let counter = conn.counter.saturating_add(1);
-        let end = conn.closing.unwrap_or(End::Reused);
-        self.close(key, end, on_close)?;
-        Ok(counter)
     }
 
     /// Open a connection for `seg`, first evicting the least recently
@@ -636,6 +770,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             Box::new(Connection {
                 id: packet_no,
                 counter,
+                clients: 0,
                 tuple,
                 sides: [Side::new(), Side::new()],
                 last_ts: seg.ts,
@@ -812,12 +947,14 @@ mod tests {
             limits: DirectionLimits {
                 max_pending: 1 << 20,
                 max_pending_total: 1 << 20,
+                max_seek: crate::flow::direction::DEFAULT_MAX_SEEK,
             },
         };
         let template = Template::parse(crate::config::DEFAULT_TEMPLATE).unwrap();
         let naming = Naming {
             template,
             events: None,
+            open_alert: None,
         };
         let files = FlowFiles::new(FileSink::new(dir, 8).unwrap(), naming, None);
         FlowTable::new(config, files)
@@ -841,6 +978,7 @@ mod tests {
             payload: Cow::Borrowed(payload),
             missing: 0,
             encap: Encap::default(),
+            frame: None,
         }
     }
 
@@ -864,9 +1002,277 @@ mod tests {
             limits: DirectionLimits {
                 max_pending: 1 << 20,
                 max_pending_total: 1 << 20,
+                max_seek: crate::flow::direction::DEFAULT_MAX_SEEK,
             },
         };
         FlowTable::new(config, crate::flow::consumer::Recorder::default())
+    }
+
+    /// The one 4-tuple of the connection-boundary tests: 10.0.0.1:1000 (the
+    /// client, side 0) and 10.0.0.2:80.
+    fn bound_seg(
+        from_client: bool,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: &'static [u8],
+    ) -> Segment<'static> {
+        let mut seg = segment(1000, flags, seq, payload);
+        seg.ack = ack;
+        if !from_client {
+            seg.tuple = seg.tuple.reversed();
+        }
+        seg
+    }
+
+    /// A recording table with `-m` at `max_seek`, and a way to feed it.
+    struct Bounds {
+        t: FlowTable<crate::flow::consumer::Recorder>,
+        n: u64,
+    }
+
+    impl Bounds {
+        fn new(max_seek: u64) -> Bounds {
+            let config = TableConfig {
+                idle_timeout: None,
+                max_connections: 1 << 20,
+                memory_per_shard: usize::MAX / BUDGET_SHARDS,
+                limits: DirectionLimits {
+                    max_pending: 1 << 20,
+                    max_pending_total: 1 << 20,
+                    max_seek,
+                },
+            };
+            Bounds {
+                t: FlowTable::new(config, crate::flow::consumer::Recorder::default()),
+                n: 0,
+            }
+        }
+
+        fn send(&mut self, seg: Segment<'static>) {
+            self.n += 1;
+            let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+            self.t.process(&seg, self.n, &mut on_close).unwrap();
+        }
+
+        fn c(&mut self, flags: u8, seq: u32, ack: u32, payload: &'static [u8]) {
+            self.send(bound_seg(true, flags, seq, ack, payload));
+        }
+
+        fn s(&mut self, flags: u8, seq: u32, ack: u32, payload: &'static [u8]) {
+            self.send(bound_seg(false, flags, seq, ack, payload));
+        }
+
+        /// The counter of the connection open on the 4-tuple.
+        fn counter(&self) -> Option<u32> {
+            let key = ConnKey::of(&bound_seg(true, 0, 0, 0, b"").tuple).0;
+            self.t.conns.get(&key).map(|c| c.counter)
+        }
+
+        /// Every direction closed so far and, after finishing, the rest:
+        /// (connection id, from the client, bytes as a file holds them, end).
+        fn finish(mut self) -> Vec<(u64, bool, Vec<u8>, End)> {
+            let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+            self.t.finish(&mut on_close).unwrap();
+            let client: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+            self.t
+                .consumer()
+                .closed
+                .iter()
+                .filter(|d| !d.bytes().is_empty())
+                .map(|d| (d.connection, d.src.0 == client, d.bytes(), d.end.end))
+                .collect()
+        }
+    }
+
+    const S: u8 = TcpFlags::SYN;
+    const A: u8 = TcpFlags::ACK;
+    const F: u8 = TcpFlags::FIN;
+    const R: u8 = TcpFlags::RST;
+
+    /// A connection without its handshake in the capture: request, answer,
+    /// both FINs, at client sequence 5000 and server sequence 9000.
+    fn closed_midstream(b: &mut Bounds) {
+        b.c(A, 5000, 9000, b"request");
+        b.s(A, 9000, 5007, b"answer");
+        b.c(F | A, 5007, 9006, b"");
+        b.s(F | A, 9006, 5008, b"");
+        b.c(A, 5008, 9007, b"");
+    }
+
+    #[test]
+    fn data_far_from_a_finished_connections_end_starts_the_next_connection() {
+        let mut b = Bounds::new(16 << 20);
+        closed_midstream(&mut b);
+        // Within the linger time, the 4-tuple carries another connection
+        // whose SYNs the capture lacks: far from the old ends.
+        b.c(A, 3_000_000_000, 70_000, b"second request");
+        assert_eq!(b.counter(), Some(1), "a new connection, counter 1");
+        b.s(A, 70_000, 3_000_000_014, b"second answer");
+        let got = b.finish();
+        assert_eq!(
+            got,
+            [
+                (1, true, b"request".to_vec(), End::Fin),
+                (1, false, b"answer".to_vec(), End::Fin),
+                (6, true, b"second request".to_vec(), End::EndOfInput),
+                (6, false, b"second answer".to_vec(), End::EndOfInput),
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_seen_from_mid_stream_finishes_once_both_fins_are_in() {
+        let mut b = Bounds::new(16 << 20);
+        closed_midstream(&mut b);
+        let key = ConnKey::of(&bound_seg(true, 0, 0, 0, b"").tuple).0;
+        assert_eq!(
+            b.t.conns[&key].closing,
+            Some(End::Fin),
+            "its bytes are still held (the start may move), but nothing is missing"
+        );
+    }
+
+    #[test]
+    fn retransmission_after_both_fins_stays_with_the_finished_connection() {
+        let mut b = Bounds::new(16 << 20);
+        closed_midstream(&mut b);
+        b.s(A, 9000, 5008, b"answer");
+        b.c(A, 5003, 9007, b"est");
+        assert_eq!(b.counter(), Some(0));
+        let got = b.finish();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].2, b"request");
+        assert_eq!(got[1].2, b"answer");
+    }
+
+    #[test]
+    fn data_just_outside_the_closed_window_starts_the_next_connection() {
+        let window = CLOSED_WINDOW as u32;
+        let mut b = Bounds::new(16 << 20);
+        closed_midstream(&mut b);
+        // The client's end is offset 8 (after its FIN): 8 + window is inside.
+        b.c(A, 5000 + 8 + window, 9007, b"x");
+        assert_eq!(b.counter(), Some(0), "inside the window");
+        let mut b = Bounds::new(16 << 20);
+        closed_midstream(&mut b);
+        b.c(A, 5000 + 8 + window + 1, 9007, b"x");
+        assert_eq!(b.counter(), Some(1), "outside the window");
+    }
+
+    #[test]
+    fn without_a_handshake_a_jump_beyond_max_seek_starts_the_next_connection() {
+        let m = 1000u32;
+        let mut b = Bounds::new(u64::from(m));
+        b.c(A, 5000, 0, b"0123456789");
+        // Highest offset 10: a jump of exactly m is a gap of m - 0 zeros...
+        b.c(A, 5010 + m, 0, b"near");
+        assert_eq!(b.counter(), Some(0));
+        // ...and one byte further than m from the new end is the next connection.
+        b.c(A, 5010 + m + 4 + m + 1, 0, b"far");
+        assert_eq!(b.counter(), Some(1));
+        let got = b.finish();
+        let mut first = b"0123456789".to_vec();
+        first.extend(std::iter::repeat_n(0, m as usize));
+        first.extend_from_slice(b"near");
+        assert_eq!(got[0].2, first);
+        assert_eq!(got[0].3, End::Reused);
+        assert_eq!(got[1].2, b"far");
+    }
+
+    #[test]
+    fn without_a_handshake_a_jump_back_beyond_max_seek_starts_the_next_connection() {
+        let mut b = Bounds::new(1000);
+        b.c(A, 50_000, 0, b"later bytes");
+        b.c(A, 50_000 - 2000, 0, b"far before");
+        assert_eq!(b.counter(), Some(1));
+    }
+
+    #[test]
+    fn with_a_handshake_a_jump_beyond_max_seek_is_a_jump_in_the_same_connection() {
+        let mut b = Bounds::new(1000);
+        b.c(S, 99, 0, b"");
+        b.s(S | A, 499, 100, b"");
+        b.c(A, 100, 500, b"abc");
+        b.c(A, 103 + 5000, 500, b"def");
+        assert_eq!(b.counter(), Some(0));
+        let got = b.finish();
+        assert_eq!(got, [(1, true, b"abcdef".to_vec(), End::EndOfInput)]);
+    }
+
+    #[test]
+    fn syn_ack_with_a_new_isn_after_a_reset_anchors_the_direction_again() {
+        // The evasion capture of issue 13: SYN; RST+ACK and FIN from the
+        // server; RST from the client; then a SYN-ACK with another ISN, the
+        // client's ACK and data both ways.
+        let mut b = Bounds::new(16 << 20);
+        b.c(S, 1000, 0, b"");
+        b.s(R | A, 0, 1001, b"");
+        b.s(F | A, 20_000, 1001, b"");
+        b.c(R, 1001, 0, b"");
+        b.s(S | A, 46_175, 1001, b"");
+        b.c(A, 1001, 46_176, b"");
+        b.c(A | TcpFlags::PSH, 1001, 46_176, b"GET / HTTP/1.1");
+        b.s(A | TcpFlags::PSH, 46_176, 1015, b"HTTP/1.1 200");
+        assert_eq!(b.counter(), Some(0), "one connection");
+        let got = b.finish();
+        assert_eq!(
+            got,
+            [
+                (1, true, b"GET / HTTP/1.1".to_vec(), End::EndOfInput),
+                (1, false, b"HTTP/1.1 200".to_vec(), End::EndOfInput),
+            ]
+        );
+    }
+
+    #[test]
+    fn syn_ack_with_a_new_isn_after_data_starts_the_next_connection() {
+        let mut b = Bounds::new(16 << 20);
+        b.c(S, 1000, 0, b"");
+        b.s(S | A, 500, 1001, b"");
+        b.s(A, 501, 1001, b"old answer");
+        b.s(S | A, 800_000, 1001, b"");
+        assert_eq!(b.counter(), Some(1));
+        b.s(A, 800_001, 1001, b"new answer");
+        let got = b.finish();
+        assert_eq!(
+            got,
+            [
+                (1, false, b"old answer".to_vec(), End::Reused),
+                (4, false, b"new answer".to_vec(), End::EndOfInput),
+            ]
+        );
+    }
+
+    #[test]
+    fn retransmitted_syn_ack_changes_nothing() {
+        let mut b = Bounds::new(16 << 20);
+        b.c(S, 1000, 0, b"");
+        b.s(S | A, 500, 1001, b"");
+        b.s(A, 501, 1001, b"answer");
+        b.s(S | A, 500, 1001, b"");
+        assert_eq!(b.counter(), Some(0));
+        assert_eq!(b.finish().len(), 1);
+    }
+
+    #[test]
+    fn far_ack_of_the_next_connection_does_not_stretch_a_finished_one() {
+        let mut b = Bounds::new(16 << 20);
+        b.c(S, 4999, 0, b"");
+        b.s(S | A, 8999, 5000, b"");
+        b.c(A, 5000, 9000, b"request");
+        b.s(A, 9000, 5007, b"answer");
+        b.c(F | A, 5007, 9006, b"");
+        b.s(F | A, 9006, 5008, b"");
+        // The next connection's server ACKs client data 100 KB past the old
+        // end (a window a plain ACK could stretch the old stream to), then
+        // the data comes: it must not be glued on with zeros.
+        b.s(A, 700_000, 5008 + 3_000_000, b"");
+        b.c(A, 5008 + 3_000_000, 700_000, b"next");
+        assert_eq!(b.counter(), Some(1));
+        let got = b.finish();
+        assert_eq!(got[0].2, b"request");
+        assert_eq!(got[2].2, b"next");
     }
 
     #[test]
@@ -1037,5 +1443,32 @@ mod tests {
             queued <= 2 + 1024 + 1,
             "{queued} wheel entries for one connection"
         );
+    }
+
+    #[test]
+    fn without_start_new_only_open_connections_go_on() {
+        let mut t = budget_table(16, 1 << 20);
+        let mut on_close = |_k: CloseKey, _r: DirectionRecord| Ok(());
+        const SYN: u8 = 0x02;
+        t.process(&segment(1000, SYN, 99, b""), 1, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, 0, 100, b"ab"), 2, &mut on_close)
+            .unwrap();
+        // Read only to finish: port 1001 opens nothing, port 1000 goes on.
+        t.set_start_new(false);
+        t.process(&segment(1001, SYN, 99, b""), 3, &mut on_close)
+            .unwrap();
+        t.process(&segment(1001, 0, 100, b"zz"), 4, &mut on_close)
+            .unwrap();
+        t.process(&segment(1000, 0, 102, b"cd"), 5, &mut on_close)
+            .unwrap();
+        assert_eq!(t.open_connections(), 1);
+        t.finish(&mut on_close).unwrap();
+        let closed = &t.streams.consumer.closed;
+        // Both directions of the one connection, none of port 1001's.
+        assert_eq!(closed.len(), 2, "{closed:?}");
+        assert!(closed.iter().all(|d| d.connection == 1), "{closed:?}");
+        assert_eq!(closed[0].src.1, 1000);
+        assert_eq!(closed[0].bytes(), b"abcd");
     }
 }

@@ -2,7 +2,9 @@
 //! may produce, hashing, and creating the body file only once a byte is due.
 //!
 //! Owns: the decoder chain (`gzip`/`x-gzip`, `deflate` with or without the
-//! zlib wrapper, `br`, in sequence), the size and ratio limits, the SHA-256
+//! zlib wrapper, `br`, in sequence; a gzip member's header is read here and
+//! its trailer checked but not enforced, as browsers do not), the size and
+//! ratio limits, the SHA-256
 //! of the bytes written, and the fallback to the encoded bytes when a body
 //! that claims a coding does not decode from its first byte.
 //!
@@ -165,11 +167,84 @@ impl Sink for Output {
 
 type Next = Box<dyn Sink>;
 
+/// Longest gzip header accepted (with its optional name, comment, extra).
+const MAX_GZIP_HEADER: usize = 64 * 1024;
+
+/// The length of the gzip header (RFC 1952) at the front of `b`: `Ok(None)`
+/// when more bytes are needed, `Err` when it is not a gzip header.
+fn gzip_header_len(b: &[u8]) -> Result<Option<usize>, ()> {
+    if b.len() < 10 {
+        return Ok(None);
+    }
+    if b[..3] != [0x1f, 0x8b, 8] {
+        return Err(());
+    }
+    let flags = b[3];
+    let mut at = 10usize;
+    if flags & 4 != 0 {
+        let Some(x) = b.get(at..at + 2) else {
+            return Ok(None);
+        };
+        at += 2 + usize::from(u16::from_le_bytes([x[0], x[1]]));
+    }
+    for bit in [8, 16] {
+        if flags & bit != 0 {
+            let Some(rest) = b.get(at..) else {
+                return Ok(None);
+            };
+            match rest.iter().position(|&c| c == 0) {
+                Some(i) => at += i + 1,
+                None if b.len() >= MAX_GZIP_HEADER => return Err(()),
+                None => return Ok(None),
+            }
+        }
+    }
+    if flags & 2 != 0 {
+        at += 2;
+    }
+    if at > MAX_GZIP_HEADER {
+        return Err(());
+    }
+    Ok((b.len() >= at).then_some(at))
+}
+
+/// Counts the CRC-32 and length of what passes to the next stage (a gzip
+/// member's trailer is checked against it).
+struct CrcSink {
+    next: Next,
+    crc: Rc<RefCell<flate2::Crc>>,
+}
+
+impl Write for CrcSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.next.write(buf)?;
+        self.crc.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.next.flush()
+    }
+}
+
+impl Sink for CrcSink {
+    fn finish(&mut self) -> io::Result<()> {
+        self.next.finish()
+    }
+}
+
 /// One decoder in the chain.
 enum Decoder {
     /// Waiting for two bytes to tell gzip, zlib and raw deflate apart.
     Sniff(Vec<u8>, Option<Next>),
-    Gzip(flate2::write::GzDecoder<Next>),
+    /// Reading a gzip member's header.
+    GzipHeader(Vec<u8>, Option<Next>),
+    /// A gzip member's deflate data; its trailer is collected once it ends
+    /// and checked, but not enforced (browsers ignore it).
+    Gzip(
+        flate2::write::DeflateDecoder<Next>,
+        Rc<RefCell<flate2::Crc>>,
+        Vec<u8>,
+    ),
     Zlib(flate2::write::ZlibDecoder<Next>),
     Raw(flate2::write::DeflateDecoder<Next>),
     Brotli(Box<brotli::DecompressorWriter<Next>>),
@@ -180,10 +255,17 @@ struct Stage {
     dec: Decoder,
     ended: bool,
     trailing: Rc<Cell<u64>>,
+    /// Oddities browsers accept, for the body's notes.
+    notes: Rc<RefCell<Vec<String>>>,
 }
 
 impl Stage {
-    fn new(coding: Coding, next: Next, trailing: Rc<Cell<u64>>) -> Stage {
+    fn new(
+        coding: Coding,
+        next: Next,
+        trailing: Rc<Cell<u64>>,
+        notes: Rc<RefCell<Vec<String>>>,
+    ) -> Stage {
         let dec = match coding {
             Coding::Gzip | Coding::Deflate => Decoder::Sniff(Vec::new(), Some(next)),
             Coding::Brotli => {
@@ -194,6 +276,7 @@ impl Stage {
             dec,
             ended: false,
             trailing,
+            notes,
         }
     }
 
@@ -203,7 +286,7 @@ impl Stage {
         if let Decoder::Sniff(buf, next) = &mut self.dec {
             let Some(next) = next.take() else { return };
             let dec = match buf.as_slice() {
-                [0x1f, 0x8b, ..] => Decoder::Gzip(flate2::write::GzDecoder::new(next)),
+                [0x1f, 0x8b, ..] => Decoder::GzipHeader(Vec::new(), Some(next)),
                 [cmf, flg, ..]
                     if cmf & 0x0f == 8
                         && cmf >> 4 <= 7
@@ -222,15 +305,55 @@ impl Stage {
         }
     }
 
+    /// Take bytes of a gzip header; once it is whole, go on with the
+    /// deflate data after it.
+    fn gzip_header(&mut self, buf: &[u8]) -> io::Result<()> {
+        let Decoder::GzipHeader(head, next) = &mut self.dec else {
+            return Ok(());
+        };
+        head.extend_from_slice(buf);
+        let len = match gzip_header_len(head) {
+            Ok(Some(len)) => len,
+            Ok(None) => return Ok(()),
+            Err(()) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "invalid gzip header",
+                ))
+            }
+        };
+        let Some(next) = next.take() else {
+            return Ok(());
+        };
+        let rest = head.split_off(len);
+        let crc = Rc::new(RefCell::new(flate2::Crc::new()));
+        let sink: Next = Box::new(CrcSink {
+            next,
+            crc: crc.clone(),
+        });
+        self.dec = Decoder::Gzip(flate2::write::DeflateDecoder::new(sink), crc, Vec::new());
+        self.write_all_ended(&rest)
+    }
+
     fn write_all_ended(&mut self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
             if self.ended {
+                // A gzip member's 8-byte trailer, then whatever follows.
+                if let Decoder::Gzip(_, _, trailer) = &mut self.dec {
+                    let take = (8 - trailer.len()).min(buf.len());
+                    trailer.extend_from_slice(&buf[..take]);
+                    buf = &buf[take..];
+                    if buf.is_empty() {
+                        return Ok(());
+                    }
+                }
                 self.trailing.set(self.trailing.get() + buf.len() as u64);
                 return Ok(());
             }
             let n = match &mut self.dec {
                 Decoder::Sniff(..) => return Ok(()),
-                Decoder::Gzip(d) => d.write(buf)?,
+                Decoder::GzipHeader(..) => return self.gzip_header(buf),
+                Decoder::Gzip(d, _, _) => d.write(buf)?,
                 Decoder::Zlib(d) => d.write(buf)?,
                 Decoder::Raw(d) => d.write(buf)?,
                 Decoder::Brotli(d) => {
@@ -276,8 +399,31 @@ impl Sink for Stage {
                 Some(n) => n.finish(),
                 None => Ok(()),
             },
-            Decoder::Gzip(d) => {
+            Decoder::GzipHeader(..) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "gzip header cut short",
+            )),
+            Decoder::Gzip(d, crc, trailer) => {
                 d.try_finish()?;
+                if !self.ended {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "deflate stream cut short",
+                    ));
+                }
+                // The data is whole; browsers do not check the trailer.
+                let crc = crc.borrow();
+                let note = match trailer.as_slice() {
+                    [c0, c1, c2, c3, l0, l1, l2, l3] => {
+                        let sum = u32::from_le_bytes([*c0, *c1, *c2, *c3]);
+                        let len = u32::from_le_bytes([*l0, *l1, *l2, *l3]);
+                        (sum != crc.sum() || len != crc.amount()).then_some(
+                            "gzip trailer (CRC-32 or length) does not match the data: ignored, as browsers do",
+                        )
+                    }
+                    _ => Some("gzip trailer missing or cut short: ignored, as browsers do"),
+                };
+                self.notes.borrow_mut().extend(note.map(String::from));
                 d.get_mut().finish()
             }
             Decoder::Zlib(d) => {
@@ -323,6 +469,8 @@ pub(crate) struct BodyWriter {
     chain: Option<Next>,
     encoded_in: Rc<Cell<u64>>,
     trailing: Rc<Cell<u64>>,
+    /// Notes from the decoders (oddities browsers accept).
+    stage_notes: Rc<RefCell<Vec<String>>>,
     decoding: bool,
     fallback: Option<Vec<u8>>,
     failed: Option<String>,
@@ -336,17 +484,19 @@ impl BodyWriter {
     pub(crate) fn new(path: PathBuf, codings: &[String], decode: bool, limits: Limits) -> Self {
         let encoded_in = Rc::new(Cell::new(0));
         let trailing = Rc::new(Cell::new(0));
+        let stage_notes = Rc::new(RefCell::new(Vec::new()));
         let mut notes = Vec::new();
-        // Codings were applied in header order; only those after the last
-        // unknown one can be undone.
+        // Codings were applied in header order. An unknown one is skipped
+        // and the others still undone, as Firefox does (Chrome shows such a
+        // body as sent); if the result does not decode from its first byte
+        // the body is kept as sent (see `on_error`).
         let mut known = Vec::new();
         for t in codings {
             match Coding::from_token(t) {
                 Ok(Some(c)) => known.push(c),
                 Ok(None) => {}
                 Err(()) => {
-                    notes.push(format!("unknown content coding {t:?}: kept encoded"));
-                    known.clear();
+                    notes.push(format!("unknown content coding {t:?}: skipped"));
                 }
             }
         }
@@ -367,13 +517,14 @@ impl BodyWriter {
         }));
         let mut chain: Next = Box::new(Output(out.clone()));
         for c in known {
-            chain = Box::new(Stage::new(c, chain, trailing.clone()));
+            chain = Box::new(Stage::new(c, chain, trailing.clone(), stage_notes.clone()));
         }
         BodyWriter {
             out,
             chain: Some(chain),
             encoded_in,
             trailing,
+            stage_notes,
             decoding,
             fallback: decoding.then(Vec::new),
             failed: None,
@@ -470,6 +621,9 @@ impl BodyWriter {
             if let Err(e) = f.into_inner().map_err(|e| e.into_error()) {
                 st.io_error.get_or_insert(e);
             }
+        }
+        if self.decoding {
+            self.notes.append(&mut self.stage_notes.borrow_mut());
         }
         let trailing = self.trailing.get();
         if trailing > 0 {
@@ -590,6 +744,30 @@ mod tests {
     }
 
     #[test]
+    fn a_coding_twice_is_undone_twice() {
+        for (codings, enc) in [
+            (&["gzip", "gzip"][..], gzip(&gzip(TEXT))),
+            (&["gzip", "deflate"][..], zlib(&gzip(TEXT))),
+            (&["deflate", "gzip"][..], gzip(&raw(TEXT))),
+        ] {
+            let (r, bytes) = run(codings, true, LIMITS, &enc);
+            assert_eq!(bytes, TEXT, "{codings:?}");
+            assert!(
+                r.decoded && r.incomplete.is_empty() && r.notes.is_empty(),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_coding_is_skipped_and_the_rest_undone() {
+        let (r, bytes) = run(&["gzip", "x-foo"], true, LIMITS, &gzip(TEXT));
+        assert_eq!(bytes, TEXT);
+        assert!(r.decoded);
+        assert_eq!(r.notes, ["unknown content coding \"x-foo\": skipped"]);
+    }
+
+    #[test]
     fn no_decode_keeps_encoded() {
         let enc = gzip(TEXT);
         let (r, bytes) = run(&["gzip"], false, LIMITS, &enc);
@@ -653,6 +831,49 @@ mod tests {
         let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn a_gzip_trailer_that_does_not_match_is_ignored_and_noted() {
+        let mut enc = gzip(TEXT);
+        let n = enc.len();
+        enc[n - 8] ^= 0xff; // CRC-32
+        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
+        assert_eq!(bytes, TEXT);
+        assert!(r.decoded && r.incomplete.is_empty(), "{r:?}");
+        assert_eq!(
+            r.notes,
+            ["gzip trailer (CRC-32 or length) does not match the data: ignored, as browsers do"]
+        );
+        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc[..n - 3]);
+        assert_eq!(bytes, TEXT);
+        assert!(r.incomplete.is_empty(), "{r:?}");
+        assert_eq!(
+            r.notes,
+            ["gzip trailer missing or cut short: ignored, as browsers do"]
+        );
+    }
+
+    #[test]
+    fn gzip_headers_with_name_comment_and_extra_decode() {
+        let mut e = flate2::GzBuilder::new()
+            .filename("a.txt")
+            .comment("made here")
+            .extra(vec![1, 2, 3, 4])
+            .write(Vec::new(), Compression::default());
+        e.write_all(TEXT).unwrap();
+        let enc = e.finish().unwrap();
+        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
+        assert_eq!(bytes, TEXT);
+        assert!(r.incomplete.is_empty() && r.notes.is_empty(), "{r:?}");
+        assert_eq!(
+            gzip_header_len(&[0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 0]),
+            Err(())
+        );
+        assert_eq!(
+            gzip_header_len(&[0x1f, 0x8b, 8, 8, 0, 0, 0, 0, 0, 0, b'a']),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -16,12 +16,15 @@
 //! Must not: walk folders or write the index (see `mod.rs`).
 
 use super::body::{BodyWriter, Limits};
-use super::index::{overlaps_gap, BodyRecord, Record};
+use super::index::{gaps_within, BodyRecord, Record};
 use super::message::{
-    read_chunked, read_head, request_plan, response_plan, resync, tokens, ChunkEnd, Framing, Head,
-    HeadRead, Plan, Side, StartLine, MAX_HEAD,
+    coding_list, content_range, read_chunked, read_head, request_plan, response_plan, resync,
+    take_until_head, validator, ChunkEnd, Framing, Head, HeadRead, Plan, Side, StartLine, MAX_HEAD,
+    MAX_LINE,
 };
+use super::multipart::{self, splits};
 use super::name::{body_file_name, BodyKind, FlowName};
+use super::ranges::RangePart;
 use super::stream::Stream;
 use super::HttpOptions;
 use crate::error::Error;
@@ -70,6 +73,8 @@ pub(crate) struct Outcome {
     pub bodies: u64,
     /// Bodies flagged incomplete.
     pub incomplete: u64,
+    /// The `206` bodies, as parts of their resources (see `ranges`).
+    pub ranges: Vec<RangePart>,
 }
 
 /// A request as remembered for pairing.
@@ -127,9 +132,89 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     for (i, r) in records.iter_mut().enumerate() {
         r.order = (key.clone(), i as u64);
         r.community_id.clone_from(&community_id);
+        range_parts(&conn.dir, r, &mut out.ranges);
     }
     out.records = records;
     out
+}
+
+/// The range parts of a `206` response's body, added to `out`: the body
+/// itself when it has a `Content-Range`, or each part of a
+/// `multipart/byteranges` body that has one. Only bodies with a file
+/// holding the bytes as sent, answering a request that names the resource,
+/// are parts; a decoded body is noted and left out (its bytes are not the
+/// range's).
+fn range_parts(dir: &std::path::Path, r: &mut Record, out: &mut Vec<RangePart>) {
+    if r.status != Some(206) {
+        return;
+    }
+    let (Some(host), Some(uri), Some(flow), Some(number)) = (
+        r.host.as_deref(),
+        r.uri.clone(),
+        r.response_file.clone(),
+        r.response_number,
+    ) else {
+        return;
+    };
+    let Some(b) = r.response_body.as_mut() else {
+        return;
+    };
+    let ranged = b.range.is_some() || b.parts.iter().any(|p| p.range.is_some());
+    if !ranged || b.file.is_none() {
+        return;
+    }
+    if b.decoded {
+        b.notes
+            .push("range part decoded from its Content-Encoding: not assembled".into());
+        return;
+    }
+    let base = RangePart {
+        host: host.to_ascii_lowercase(),
+        uri,
+        validator: r.validator.clone(),
+        total: 0,
+        start: 0,
+        end: 0,
+        folder: dir.to_path_buf(),
+        order_file: r.order.0.clone(),
+        order_number: r.order.1,
+        flow,
+        number,
+        file: String::new(),
+        content_type: String::new(),
+        complete: b.complete,
+    };
+    // A byteranges body's parts, else the body itself. One response is
+    // one resource (so one object name): parts claiming another total are
+    // left out.
+    let pieces: Vec<_> = if b.parts.iter().any(|p| p.range.is_some()) {
+        b.parts
+            .iter()
+            .map(|p| (p.range, p.file.clone(), p.content_type.clone()))
+            .collect()
+    } else {
+        vec![(b.range, b.file.clone(), b.content_type.clone())]
+    };
+    let total = pieces.iter().find_map(|p| p.0).map(|r| r.total);
+    for (range, file, content_type) in pieces {
+        let (Some(range), Some(file)) = (range, file) else {
+            continue;
+        };
+        if Some(range.total) != total {
+            b.notes.push(format!(
+                "byteranges part {file} claims another total length: not assembled"
+            ));
+            continue;
+        }
+        out.push(RangePart {
+            total: range.total.unwrap_or(u64::MAX),
+            start: range.start,
+            end: range.end,
+            file,
+            content_type: content_type.unwrap_or_default(),
+            ..base.clone()
+        });
+    }
 }
 
 /// Whatever followed a tunnel's start in the request flow was not HTTP:
@@ -179,17 +264,37 @@ struct Skipped {
     side: Side,
     /// Bytes passed over since the last note.
     bytes: u64,
+    /// The flow's zero-filled holes, sorted: passed over whole.
+    gaps: Vec<(u64, u64)>,
 }
 
 impl Skipped {
-    /// Nothing skipped yet in a flow of `side`.
-    fn new(side: Side) -> Skipped {
-        Skipped { side, bytes: 0 }
+    /// Nothing skipped yet in a flow of `side` with zero-filled holes `gaps`.
+    fn new(side: Side, gaps: &[(u64, u64)]) -> Skipped {
+        Skipped {
+            side,
+            bytes: 0,
+            gaps: gaps.to_vec(),
+        }
     }
 
     /// Move `s` to the next place a message may start, counting the bytes
-    /// passed over. False when the flow ends first.
+    /// passed over: the end of the zero-filled hole it is in (a message may
+    /// start right after a hole), else the next line that could start one.
+    /// False when the flow ends first.
     fn resync<R: Read>(&mut self, s: &mut Stream<R>) -> io::Result<bool> {
+        let at = s.offset();
+        let hole_end = self
+            .gaps
+            .iter()
+            .map(|&(o, l)| (o, o.saturating_add(l)))
+            .find(|&(o, e)| o <= at && at < e)
+            .map(|(_, e)| e);
+        if let Some(e) = hole_end {
+            let n = s.take(e - at, |_| true)?;
+            self.bytes += n;
+            return Ok(n == e - at && !s.is_empty()?);
+        }
         let (n, found) = resync(s, self.side)?;
         self.bytes += n;
         Ok(found)
@@ -248,7 +353,7 @@ fn read_requests<R: Read>(
     reqs: &mut Vec<Req>,
     out: &mut Outcome,
 ) -> io::Result<()> {
-    let mut skipped = Skipped::new(Side::Request);
+    let mut skipped = Skipped::new(Side::Request, &pass.flow.gaps);
     while let Some((head, oversized)) = next_head(s, &mut skipped)? {
         // An oversized request is counted too, so that its response pairs
         // with it and not with the next request.
@@ -304,7 +409,7 @@ fn response_pass(
         pass,
         req_file: pass.conn.request.as_ref().map(|f| f.name.clone()),
         number: 0,
-        skipped: Skipped::new(Side::Response),
+        skipped: Skipped::new(Side::Response, &pass.flow.gaps),
         interim: Vec::new(),
         records: Vec::new(),
         tunnel: false,
@@ -376,7 +481,7 @@ impl ResponseWalk<'_> {
         let method = req
             .as_ref()
             .and_then(|r| r.head.method().map(str::to_string));
-        let (body, bad) = if oversized {
+        let (mut body, bad) = if oversized {
             // Its fields (and so its body's framing) are unknown.
             (None, true)
         } else {
@@ -388,6 +493,11 @@ impl ResponseWalk<'_> {
             };
             self.pass.carve_body(s, job, out)?
         };
+        if head.status() == Some(206) {
+            if let Some(b) = &mut body {
+                b.range = head.header("content-range").and_then(content_range);
+            }
+        }
         let req_oversized = req.as_ref().is_some_and(|r| r.oversized);
         let mut rec = match req {
             Some(r) => request_record(self.req_file.clone(), r),
@@ -397,6 +507,7 @@ impl ResponseWalk<'_> {
             },
         };
         self.add_response(&mut rec, &head, offset, oversized, body);
+        rec.validator = validator(&head);
         let status = rec.status.unwrap_or(0);
         if opens_tunnel(method.as_deref(), status) {
             rec.notes
@@ -525,11 +636,15 @@ struct Copied {
 }
 
 /// Copy the body framed by `framing` from `s` into `w`. Once `w` wants no
-/// more bytes, the rest of the body is still read past.
+/// more bytes, the rest of the body is still read past. `gaps` are the
+/// flow's zero-filled holes: a body read to the end of the flow that has
+/// one ends at the first message head of `side` after it, if there is one.
 fn copy_body<R: Read>(
     s: &mut Stream<R>,
     framing: Framing,
     w: &mut BodyWriter,
+    gaps: &[(u64, u64)],
+    side: Side,
 ) -> io::Result<Copied> {
     let mut c = Copied::default();
     let mut want = true;
@@ -548,20 +663,58 @@ fn copy_body<R: Read>(
             }
         }
         Framing::Close => {
-            s.take(u64::MAX, |b| {
+            let start = s.offset();
+            let gap_end = gaps
+                .iter()
+                .map(|&(o, l)| o.saturating_add(l))
+                .find(|&e| e > start);
+            let mut write = |b: &[u8]| {
                 if want {
                     want = w.write(b);
                 }
                 true
-            })?;
+            };
+            match gap_end {
+                None => {
+                    s.take(u64::MAX, write)?;
+                }
+                Some(e) => {
+                    // Past the hole, a message head means the hole hid the
+                    // body's real end (or its head's framing fields).
+                    s.take(e - start, &mut write)?;
+                    if take_until_head(s, side, write)? {
+                        c.notes.push(
+                            "body read to the end of the flow cut at a message head found after the gap"
+                                .into(),
+                        );
+                    }
+                }
+            }
         }
         Framing::Chunked => {
+            let start = s.offset();
             let (end, trailers) = read_chunked(s, |b| w.write(b))?;
             match end {
                 ChunkEnd::Done | ChunkEnd::Stopped => {}
                 ChunkEnd::Eof => c
                     .incomplete
                     .push("eof: flow ends inside the chunked body".into()),
+                ChunkEnd::Bad if gap_near(gaps, start, s.offset()) => {
+                    // The hole took the chunk framing with it: the body
+                    // runs to the next message head, its bytes past the
+                    // hole unknown.
+                    let from = s.offset();
+                    let found = take_until_head(s, side, |_| true)?;
+                    c.incomplete.push(format!(
+                        "bad chunk: chunk framing lost in the gap, {} bytes passed over{}",
+                        s.offset() - from,
+                        if found {
+                            " to the next message head"
+                        } else {
+                            " to the end of the flow"
+                        }
+                    ));
+                }
                 ChunkEnd::Bad => {
                     c.incomplete
                         .push("bad chunk: invalid chunk-size line".into());
@@ -576,6 +729,21 @@ fn copy_body<R: Read>(
         }
     }
     Ok(c)
+}
+
+/// Whether a gap lies in `[start, at]` or within a chunk-size line's
+/// reach after `at`: framing that broke at `at` broke on it.
+fn gap_near(gaps: &[(u64, u64)], start: u64, at: u64) -> bool {
+    let reach = at.saturating_add(MAX_LINE as u64 + 2);
+    !gaps_within(gaps, start, reach).is_empty()
+}
+
+/// Which flow a body of `kind` is in.
+fn side_of(kind: BodyKind) -> Side {
+    match kind {
+        BodyKind::Request => Side::Request,
+        BodyKind::Response => Side::Response,
+    }
 }
 
 impl Pass<'_> {
@@ -606,7 +774,7 @@ impl Pass<'_> {
         let name = body_file_name(&self.flow.name, kind, number, content_type);
         let path = self.conn.dir.join(&name);
         let encoding = head.header_list("content-encoding");
-        let codings = encoding.as_deref().map(tokens).unwrap_or_default();
+        let (codings, coding_notes) = coding_list(head, "content-encoding", "Content-Encoding");
         let limits = Limits {
             max_bytes: self.opts.max_decoded_bytes,
             max_ratio: self.opts.max_ratio,
@@ -617,8 +785,9 @@ impl Pass<'_> {
             mut incomplete,
             notes: copy_notes,
             bad,
-        } = copy_body(s, plan.framing, &mut w)?;
+        } = copy_body(s, plan.framing, &mut w, &self.flow.gaps, side_of(kind))?;
         let mut notes = plan.notes;
+        notes.extend(coding_notes);
         notes.extend(copy_notes);
         let end = s.offset();
         if head.holed {
@@ -627,10 +796,15 @@ impl Pass<'_> {
                     .into(),
             );
         }
-        if overlaps_gap(&self.flow.gaps, start, end) {
+        let gaps = gaps_within(&self.flow.gaps, start, end);
+        if !gaps.is_empty() {
+            let bytes: u64 = gaps.iter().map(|g| g[1]).sum();
             incomplete.insert(
                 0,
-                "gap: body overlaps a zero-filled hole in the flow".into(),
+                format!(
+                    "gap: body overlaps {} zero-filled hole(s) in the flow, {bytes} bytes",
+                    gaps.len()
+                ),
             );
         }
         let r = w.finish();
@@ -641,6 +815,17 @@ impl Pass<'_> {
         }
         if r.file_written {
             out.bodies += 1;
+        }
+        let mut parts = Vec::new();
+        if let (true, Some(ct)) = (r.file_written, content_type.filter(|c| splits(c))) {
+            let stem = body_file_name(&self.flow.name, kind, number, None);
+            let split = multipart::split(&self.conn.dir, &name, &stem, ct);
+            parts = split.parts;
+            notes.extend(split.notes);
+            if !parts.is_empty() && !incomplete.is_empty() {
+                notes.push("parts of an incomplete body: the last one may be cut short".into());
+            }
+            out.errors.extend(split.errors);
         }
         let text = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
         Ok((
@@ -660,6 +845,9 @@ impl Pass<'_> {
                 complete: incomplete.is_empty(),
                 incomplete,
                 notes,
+                gaps,
+                range: None,
+                parts,
             }),
             bad,
         ))

@@ -28,7 +28,6 @@
 use super::body::{BodyWriter, Limits};
 use super::conn::{Connection, FlowFile, Outcome};
 use super::index::{BodyRecord, Record};
-use super::message::tokens;
 use super::name::{body_file_name, BodyKind};
 use super::HttpOptions;
 use crate::error::Error;
@@ -106,6 +105,16 @@ fn field<'h>(h: &'h Headers, name: &[u8]) -> Option<&'h [u8]> {
     h.iter()
         .find(|(n, _)| n.as_slice() == name)
         .map(|(_, v)| v.as_slice())
+}
+
+/// A comma list header's tokens, trimmed and lower-cased, empty ones
+/// dropped (HPACK gives each field once; several are joined by commas).
+fn tokens(value: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(value)
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 fn text(v: Option<&[u8]>) -> Option<String> {
@@ -549,6 +558,7 @@ fn body(
         complete: incomplete.is_empty(),
         incomplete,
         notes,
+        ..BodyRecord::default()
     })
 }
 

@@ -8,6 +8,7 @@
 //!
 //! Must not: carve anything.
 
+pub use super::multipart::PartRecord;
 use super::spill::{codec, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
@@ -73,9 +74,61 @@ pub struct Record {
     /// a key log; absent from the line otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<super::tls::Facts>,
+    /// An object assembled from range parts (see [`ObjectRecord`]): a line
+    /// of its own whose other fields are empty; left out on every other line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRecord>,
     /// Sort key within the folder (not written).
     #[serde(skip)]
     pub(crate) order: (String, u64),
+    /// The response's validator, for range assembly (not written).
+    #[serde(skip)]
+    pub(crate) validator: String,
+}
+
+/// A byte range a body holds, from its `Content-Range`.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte's offset in the whole object.
+    pub start: u64,
+    /// Last byte's offset (inclusive).
+    pub end: u64,
+    /// The whole object's length, `null` when sent as `*`.
+    pub total: Option<u64>,
+}
+
+/// A whole object assembled from the `206` parts of one resource.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ObjectRecord {
+    /// The object file (`<flow>-HTTPOBJECT-NNN[.ext]`, named after its
+    /// first part's body).
+    pub file: String,
+    /// The resource: Host as sent by the first part's request.
+    pub host: String,
+    /// The resource: request target.
+    pub uri: String,
+    /// The strong ETag, or else the Last-Modified, the parts share; `null`
+    /// when they sent none.
+    pub validator: Option<String>,
+    /// The object's length from `Content-Range`, `null` when sent as `*`.
+    pub length: Option<u64>,
+    /// Bytes in the object file.
+    pub size: u64,
+    /// The parts, by offset: `[start, end, file]` (`end` inclusive, `file`
+    /// relative to this index's folder when the part is in it).
+    pub parts: Vec<(u64, u64, String)>,
+    /// Ranges no part covers, zero-filled in the file: `[offset, length]`.
+    pub holes: Vec<[u64; 2]>,
+    /// Ranges where overlapping parts disagree: `[offset, length]`; the
+    /// part with the lower offset (then the earlier) is kept.
+    pub conflicts: Vec<[u64; 2]>,
+    /// SHA-256 of the object file, when it is complete; `null` otherwise.
+    pub sha256: Option<String>,
+    /// True when every byte is covered, no parts disagree and every part
+    /// is complete.
+    pub complete: bool,
+    /// Other observations (incomplete parts, unreadable parts).
+    pub notes: Vec<String>,
 }
 
 /// A carved body.
@@ -112,6 +165,22 @@ pub struct BodyRecord {
     pub incomplete: Vec<String>,
     /// Other observations (unknown coding kept, trailers, trailing bytes).
     pub notes: Vec<String>,
+    /// The zero-filled holes of the flow inside the body, `[offset,
+    /// length]` in the flow file (as `report.jsonl` gives them), clipped to
+    /// the body's bytes; left out when there are none. Where the body
+    /// file holds the bytes as sent and unchunked (`framing` `length` or
+    /// `close`, `decoded` false), `offset - self.offset` is the hole's
+    /// offset in the body file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<[u64; 2]>,
+    /// The range of the whole object a `206` body holds, from its
+    /// `Content-Range`; left out for other bodies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<ByteRange>,
+    /// The parts of a `multipart/form-data` or `multipart/byteranges`
+    /// body, each written to its own file; left out for other bodies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRecord>,
 }
 
 /// One line of an index, with where it goes. Lines sort by folder, then
@@ -131,6 +200,10 @@ pub(crate) struct IndexLine {
     /// The JSON object and its newline.
     line: Vec<u8>,
 }
+
+/// The connection number of an object's index line: after every record
+/// of its first part's connection that sorts with it.
+pub(crate) const OBJECT_LINE: u64 = u64::MAX;
 
 impl IndexLine {
     /// `record`, carved in `folder` as connection number `connection`.
@@ -208,6 +281,18 @@ pub(crate) fn write_indexes(
     folders: impl Iterator<Item = PathBuf>,
     lines: impl Iterator<Item = io::Result<IndexLine>>,
 ) -> (u64, Vec<Error>) {
+    write_indexes_marked(base, folders, lines, false)
+}
+
+/// [`write_indexes`]; with `marked` (a shard's index, see
+/// [`crate::shard`]), an [`OrderMark`] line goes before each connection's
+/// lines, so that `flowsplit merge` can put the shards' lines in order.
+pub(crate) fn write_indexes_marked(
+    base: &Path,
+    folders: impl Iterator<Item = PathBuf>,
+    lines: impl Iterator<Item = io::Result<IndexLine>>,
+    marked: bool,
+) -> (u64, Vec<Error>) {
     let mut lines = lines.peekable();
     let mut folders = folders.peekable();
     let (mut written, mut errors) = (0, Vec::new());
@@ -226,7 +311,7 @@ pub(crate) fn write_indexes(
             folders.next();
         }
         let path = base.join(&folder).join(INDEX_NAME);
-        let result = write_index(&path, &folder, &mut lines);
+        let result = write_index(&path, &folder, &mut lines, marked);
         if let Some(Err(_)) = lines.peek() {
             if let Some(Err(source)) = lines.next() {
                 errors.push(Error::Write { path, source });
@@ -248,17 +333,43 @@ pub(crate) fn write_indexes(
 }
 
 /// Write the index at `path` with the lines of `lines` that are `folder`'s.
-fn write_index<I>(path: &Path, folder: &Path, lines: &mut Peekable<I>) -> io::Result<()>
+fn write_index<I>(
+    path: &Path,
+    folder: &Path,
+    lines: &mut Peekable<I>,
+    marked: bool,
+) -> io::Result<()>
 where
     I: Iterator<Item = io::Result<IndexLine>>,
 {
     // Never through a link planted where the index goes.
     let file = crate::output::files::create_truncated(path)?;
     let mut w = BufWriter::new(file);
+    let mut last: Option<String> = None;
     while let Some(Ok(l)) = lines.next_if(|l| matches!(l, Ok(l) if l.folder == folder)) {
+        if marked && last.as_deref() != Some(l.file.as_str()) {
+            serde_json::to_writer(
+                &mut w,
+                &OrderMark {
+                    http_order: &l.file,
+                },
+            )?;
+            w.write_all(b"\n")?;
+            last = Some(l.file.clone());
+        }
         w.write_all(&l.line)?;
     }
     w.flush()
+}
+
+/// The line before a connection's lines in a shard's index: the flow file
+/// the index sorts them by (its response flow, else its request flow).
+/// Lines of a single run's index are in this order, byte-wise, and within
+/// a connection in the order they are in.
+#[derive(Serialize)]
+pub(crate) struct OrderMark<'a> {
+    /// The flow file name, relative to the index's folder.
+    pub http_order: &'a str,
 }
 
 /// Gaps per flow file, read from a `report.jsonl` (see [`each_gap_list`]),
@@ -302,15 +413,46 @@ pub(crate) fn each_gap_list(
                 }
             }
         }
+        // Jumps (holes longer than -m, not in the file) as holes of no
+        // length at the offset where the file goes on.
+        let jumps = v.get("jumps").and_then(|g| g.as_array());
+        for j in jumps.into_iter().flatten() {
+            if let Some(o) = j.get(0).and_then(|o| o.as_u64()) {
+                list.push((o, 0));
+            }
+        }
         f(file, list);
     }
     Ok(())
 }
 
-/// Whether `[start, end)` overlaps any gap.
+/// Whether `[start, end)` overlaps any gap (see [`gaps_within`]).
+#[cfg(test)]
 pub(crate) fn overlaps_gap(gaps: &[(u64, u64)], start: u64, end: u64) -> bool {
+    !gaps_within(gaps, start, end).is_empty()
+}
+
+/// The parts of `gaps` inside `[start, end)`, as `[offset, length]`. A gap
+/// of no length (a jump: bytes missing and not filled, see [`with_jumps`])
+/// counts when it falls strictly inside the range.
+pub(crate) fn gaps_within(gaps: &[(u64, u64)], start: u64, end: u64) -> Vec<[u64; 2]> {
     gaps.iter()
-        .any(|&(o, l)| l > 0 && o < end && o.saturating_add(l) > start)
+        .filter_map(|&(o, l)| {
+            if l == 0 {
+                return (start < o && o < end).then_some([o, 0]);
+            }
+            let (a, b) = (o.max(start), o.saturating_add(l).min(end));
+            (a < b).then(|| [a, b - a])
+        })
+        .collect()
+}
+
+/// A report line's gaps with its jumps added as gaps of no length (see
+/// [`gaps_within`]).
+pub fn with_jumps(gaps: &[(u64, u64)], jumps: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut all = gaps.to_vec();
+    all.extend(jumps.iter().map(|j| (j.0, 0)));
+    all
 }
 
 #[cfg(test)]
@@ -324,6 +466,13 @@ mod tests {
         let g = &g["out/a.00080-b.00001"];
         assert_eq!(g, &vec![(0, 2), (10, 5)]);
         assert!(overlaps_gap(g, 14, 20));
+        // A jump at 30: a body across it is broken, one ending or starting there is not.
+        let j = &[(30, 0)][..];
+        assert!(overlaps_gap(j, 29, 31));
+        assert!(!overlaps_gap(j, 20, 30));
+        assert!(!overlaps_gap(j, 30, 40));
+        let text = b"{\"file\":\"f\",\"gaps\":[[1,2]],\"jumps\":[[9,100000000]]}\n";
+        assert_eq!(read_gaps(&text[..]).unwrap()["f"], [(1, 2), (9, 0)]);
         assert!(!overlaps_gap(g, 15, 20));
         assert!(!overlaps_gap(g, 2, 10));
     }

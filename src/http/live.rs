@@ -17,8 +17,9 @@ use super::conn::{self, Connection, FlowFile};
 use super::index::{self, IndexLine, Record};
 use super::name::FlowName;
 use super::pair;
+use super::ranges::{self, RangePart};
 use super::spill::Sorter;
-use super::{HttpOptions, INDEX_BUDGET, INDEX_NAME};
+use super::{HttpOptions, INDEX_BUDGET, INDEX_NAME, RANGE_BUDGET};
 use crate::error::Error;
 use std::path::{Path, PathBuf};
 
@@ -67,6 +68,8 @@ pub struct LiveCarver {
     carved: u64,
     /// The key logs (`--tls-keylog`), read again when they change.
     keylog: Option<crate::tls::keylog::Reloading>,
+    /// Every `206` body so far, as a part of its resource.
+    ranges: Sorter<RangePart>,
 }
 
 impl LiveCarver {
@@ -79,6 +82,7 @@ impl LiveCarver {
             keylog: (!opts.tls_keylogs.is_empty())
                 .then(|| crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone())),
             opts,
+            ranges: Sorter::new(outdir, RANGE_BUDGET),
         }
     }
 
@@ -205,6 +209,16 @@ impl LiveCarver {
                 .iter()
                 .flat_map(|r| carved_bodies(&folder, r)),
         );
+        for mut part in outcome.ranges {
+            // Index folders are relative to the output folder here.
+            part.folder.clone_from(&folder);
+            if let Err(source) = self.ranges.push(part) {
+                out.errors.push(Error::Write {
+                    path: self.outdir.clone(),
+                    source,
+                });
+            }
+        }
         for r in &outcome.records {
             let kept = IndexLine::new(&folder, number, r).and_then(|l| self.index.push(l));
             if let Err(source) = kept {
@@ -219,16 +233,21 @@ impl LiveCarver {
     /// Write `http.jsonl` in the output folder and in every folder that had
     /// records, ordered as `carve_dirs` orders them. Returns the errors met.
     pub fn finish(&mut self) -> Vec<Error> {
-        let index = std::mem::replace(&mut self.index, Sorter::new(&self.outdir, INDEX_BUDGET));
+        let mut index = std::mem::replace(&mut self.index, Sorter::new(&self.outdir, INDEX_BUDGET));
+        let ranges = std::mem::replace(&mut self.ranges, Sorter::new(&self.outdir, RANGE_BUDGET));
+        let mut errors = Vec::new();
+        let max = self.opts.max_decoded_bytes;
+        ranges::assemble_into(&self.outdir, ranges, max, &mut index, &mut errors);
         match index.finish() {
-            Ok(lines) => {
-                index::write_indexes(&self.outdir, std::iter::once(PathBuf::new()), lines).1
-            }
-            Err(source) => vec![Error::Write {
+            Ok(lines) => errors.extend(
+                index::write_indexes(&self.outdir, std::iter::once(PathBuf::new()), lines).1,
+            ),
+            Err(source) => errors.push(Error::Write {
                 path: self.outdir.clone(),
                 source,
-            }],
+            }),
         }
+        errors
     }
 }
 

@@ -16,7 +16,7 @@ pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Most header fields accepted in one head.
 const MAX_HEADERS: usize = 256;
 /// Longest chunk-size or trailer line accepted.
-const MAX_LINE: usize = 8 * 1024;
+pub(crate) const MAX_LINE: usize = 8 * 1024;
 
 /// Which side of the conversation a flow carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,13 +103,44 @@ impl Head {
     }
 }
 
-/// The tokens of a comma-separated header value, trimmed and lower-cased.
-pub(crate) fn tokens(value: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(value)
-        .split(',')
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
+/// A list header (`Content-Encoding`, `Transfer-Encoding`) read as a
+/// browser reads it: every line of it, in order, stacked as one comma list;
+/// tokens trimmed and lower-cased, empty elements dropped. The notes say
+/// what was unusual (several lines, case, empty elements).
+pub(crate) fn coding_list(head: &Head, name: &str, display: &str) -> (Vec<String>, Vec<String>) {
+    let mut notes = Vec::new();
+    let lines: Vec<&[u8]> = head
+        .headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    if lines.len() > 1 {
+        notes.push(format!(
+            "{display} on {} header lines: stacked as one list, as browsers do",
+            lines.len()
+        ));
+    }
+    let mut list = Vec::new();
+    let mut empty = false;
+    for line in &lines {
+        for raw in String::from_utf8_lossy(line).split(',') {
+            let t = raw.trim();
+            if t.is_empty() {
+                empty = true;
+                continue;
+            }
+            let lower = t.to_ascii_lowercase();
+            if lower != t {
+                notes.push(format!("{display} token {t:?} read as {lower:?}"));
+            }
+            list.push(lower);
+        }
+    }
+    if empty {
+        notes.push(format!("{display} has empty list elements: ignored"));
+    }
+    (list, notes)
 }
 
 /// What [`parse_head`] found.
@@ -491,6 +522,60 @@ pub(crate) fn resync<R: Read>(s: &mut Stream<R>, side: Side) -> io::Result<(u64,
     }
 }
 
+/// Pass the bytes at the front of `s` to `f` up to the next place a
+/// message of `side` starts for sure (a [`strict_start`]), consuming them.
+/// Returns whether such a place was found before the end of the source
+/// (the stream is then left at it). `f` returns `false` to stop wanting
+/// bytes; they are still passed over.
+pub(crate) fn take_until_head<R: Read>(
+    s: &mut Stream<R>,
+    side: Side,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> io::Result<bool> {
+    let mut wanted = true;
+    loop {
+        if s.data().is_empty() && s.fill()? == 0 {
+            return Ok(false);
+        }
+        let data = s.data();
+        let mut stop = data.len();
+        let mut found = false;
+        for i in 0..data.len() {
+            match strict_start(&data[i..], side) {
+                Some(true) => {
+                    (stop, found) = (i, true);
+                    break;
+                }
+                Some(false) => {}
+                None => {
+                    stop = i;
+                    break;
+                }
+            }
+        }
+        if stop > 0 && wanted {
+            wanted = f(&data[..stop]);
+        }
+        s.consume(stop);
+        if found {
+            return Ok(true);
+        }
+        if stop == 0 {
+            // Undecided at the front: more bytes are needed, or the end
+            // came inside what might have been a head.
+            if s.fill()? == 0 {
+                let rest = s.data();
+                if wanted && !rest.is_empty() {
+                    f(rest);
+                }
+                let n = rest.len();
+                s.consume(n);
+                return Ok(false);
+            }
+        }
+    }
+}
+
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }
@@ -529,19 +614,40 @@ fn content_length(head: &Head) -> Result<Option<u64>, String> {
         let t = t.trim();
         let n: u64 = t
             .parse()
-            .map_err(|_| format!("invalid Content-Length {t:?}"))?;
+            .map_err(|_| format!("invalid Content-Length {t:?}: ignored"))?;
         if value.is_some_and(|v| v != n) {
-            return Err("conflicting Content-Length values".into());
+            return Err(
+                "conflicting Content-Length values: ignored (browsers refuse such a message)"
+                    .into(),
+            );
         }
         value = Some(n);
     }
     Ok(value)
 }
 
-/// Whether the last transfer coding is `chunked`; `None` without Transfer-Encoding.
-fn chunked(head: &Head) -> Option<bool> {
-    let te = head.header_list("transfer-encoding")?;
-    Some(tokens(&te).last().is_some_and(|t| t == "chunked"))
+/// Whether the last transfer coding is `chunked`; `None` without
+/// Transfer-Encoding (or with only empty elements). Oddities go to `notes`:
+/// several lines, case, codings besides `chunked`, `Content-Length` beside
+/// it, `chunked` on HTTP/1.0.
+fn chunked(head: &Head, notes: &mut Vec<String>) -> Option<bool> {
+    let (list, mut odd) = coding_list(head, "transfer-encoding", "Transfer-Encoding");
+    let last = list.last()?;
+    let is_chunked = last == "chunked";
+    if list.len() > 1 {
+        odd.push(format!(
+            "Transfer-Encoding {:?}: only chunked is undone",
+            list.join(", ")
+        ));
+    }
+    if head.header("content-length").is_some() {
+        odd.push("Content-Length ignored: Transfer-Encoding present".into());
+    }
+    if is_chunked && head.version == 0 {
+        odd.push("chunked on HTTP/1.0: de-chunked (as Firefox does)".into());
+    }
+    notes.extend(odd);
+    Some(is_chunked)
 }
 
 /// Framing of a request body.
@@ -551,7 +657,7 @@ pub(crate) fn request_plan(head: &Head) -> Plan {
         notes.push(e);
         None
     });
-    let framing = match chunked(head) {
+    let framing = match chunked(head, &mut notes) {
         Some(true) => Framing::Chunked,
         Some(false) => {
             notes.push("request Transfer-Encoding without chunked; body not delimited".into());
@@ -587,7 +693,7 @@ pub(crate) fn response_plan(head: &Head, method: Option<&str>) -> Plan {
     let framing = if no_body {
         Framing::None
     } else {
-        match chunked(head) {
+        match chunked(head, &mut notes) {
             Some(true) => Framing::Chunked,
             Some(false) => Framing::Close,
             None => match declared {
@@ -602,6 +708,43 @@ pub(crate) fn response_plan(head: &Head, method: Option<&str>) -> Plan {
         framing,
         declared,
         notes,
+    }
+}
+
+/// `bytes START-END/TOTAL` (or `/*`) → the range; `None` for anything
+/// else or a range that is not inside its total.
+pub(crate) fn content_range(value: &[u8]) -> Option<super::index::ByteRange> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let (unit, rest) = text.split_once(char::is_whitespace)?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let (span, total) = rest.trim().split_once('/')?;
+    let (a, b) = span.trim().split_once('-')?;
+    let digits = |t: &str| {
+        let t = t.trim();
+        (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse::<u64>().ok())
+            .flatten()
+    };
+    let (start, end) = (digits(a)?, digits(b)?);
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(digits(t)?),
+    };
+    if start > end || total.is_some_and(|t| end >= t) {
+        return None;
+    }
+    Some(super::index::ByteRange { start, end, total })
+}
+
+/// The strong validator of a response: its ETag unless weak (`W/`), else
+/// its Last-Modified; empty when it has neither.
+pub(crate) fn validator(head: &Head) -> String {
+    let text = |v: &[u8]| String::from_utf8_lossy(v).trim().to_string();
+    match head.header("etag").map(text) {
+        Some(e) if !e.is_empty() && !e.starts_with("W/") => e,
+        _ => head.header("last-modified").map(text).unwrap_or_default(),
     }
 }
 
@@ -793,6 +936,59 @@ mod tests {
     }
 
     #[test]
+    fn coding_lists_stack_lines_and_note_oddities() {
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nX: y\r\nContent-Encoding:  GZip ,, deflate \r\n\r\n",
+            Side::Response,
+        );
+        let (list, notes) = coding_list(&h, "content-encoding", "Content-Encoding");
+        assert_eq!(list, ["gzip", "gzip", "deflate"]);
+        assert_eq!(
+            notes,
+            [
+                "Content-Encoding on 2 header lines: stacked as one list, as browsers do",
+                "Content-Encoding token \"GZip\" read as \"gzip\"",
+                "Content-Encoding has empty list elements: ignored",
+            ]
+        );
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n\r\n",
+            Side::Response,
+        );
+        assert_eq!(
+            coding_list(&h, "content-encoding", "Content-Encoding"),
+            (vec!["br".to_string()], vec![])
+        );
+    }
+
+    #[test]
+    fn transfer_encoding_on_two_lines_is_chunked_and_noted() {
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 9\r\nTransfer-Encoding: Chunked\r\n\r\n",
+            Side::Response,
+        );
+        let plan = response_plan(&h, Some("GET"));
+        assert_eq!(plan.framing, Framing::Chunked);
+        assert_eq!(
+            plan.notes,
+            [
+                "Transfer-Encoding on 2 header lines: stacked as one list, as browsers do",
+                "Transfer-Encoding token \"Chunked\" read as \"chunked\"",
+                "Transfer-Encoding \"gzip, chunked\": only chunked is undone",
+                "Content-Length ignored: Transfer-Encoding present",
+            ]
+        );
+        let h = head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n",
+            Side::Response,
+        );
+        let plan = response_plan(&h, Some("GET"));
+        assert_eq!(plan.framing, Framing::Close);
+        assert_eq!(plan.declared, None);
+        assert!(plan.notes[0].starts_with("conflicting Content-Length values"));
+    }
+
+    #[test]
     fn chunked_with_extensions_and_trailers() {
         let raw = b"4;name=val\r\nWiki\r\n5 \r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\nNEXT";
         let mut s = Stream::new(&raw[..]);
@@ -861,6 +1057,55 @@ mod tests {
         let raw = b"xxHTTP/1.1 junk and GETaway";
         let mut s = Stream::new(&raw[..]);
         assert!(!resync(&mut s, Side::Response).unwrap().1);
+    }
+
+    #[test]
+    fn content_ranges_parse_and_bad_ones_do_not() {
+        use crate::http::index::ByteRange;
+        let r = |start, end, total| Some(ByteRange { start, end, total });
+        assert_eq!(content_range(b"bytes 0-99/1000"), r(0, 99, Some(1000)));
+        assert_eq!(content_range(b"Bytes  5-5/*"), r(5, 5, None));
+        for bad in [
+            &b"bytes 10-5/100"[..],
+            b"bytes 0-100/100",
+            b"bytes */100",
+            b"items 0-1/2",
+            b"bytes -1-5/10",
+            b"bytes 0-1",
+        ] {
+            assert_eq!(
+                content_range(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn take_until_head_stops_at_a_status_line() {
+        let raw = b"body\x00\x00 more HTTP/1.1 nope\nHTTP/1.1 200 OK\r\n\r\n";
+        let mut s = Stream::new(&raw[..]);
+        let mut got = Vec::new();
+        let found = take_until_head(&mut s, Side::Response, |b| {
+            got.extend_from_slice(b);
+            true
+        })
+        .unwrap();
+        assert!(found);
+        assert_eq!(got, b"body\x00\x00 more HTTP/1.1 nope\n");
+        assert!(s.data().starts_with(b"HTTP/1.1 200 OK"));
+        // No head: everything is passed, even an undecided tail.
+        let raw = b"just bytes HTTP/1.";
+        let mut s = Stream::new(&raw[..]);
+        let mut got = Vec::new();
+        let found = take_until_head(&mut s, Side::Response, |b| {
+            got.extend_from_slice(b);
+            true
+        })
+        .unwrap();
+        assert!(!found);
+        assert_eq!(got, raw);
     }
 
     #[test]

@@ -9,14 +9,17 @@
 //! name) → `stream` (bounded look-ahead over a flow file) → `message`
 //! (heads, framing, resync) → `pair` (which of a connection's flows carries
 //! requests, shared with `live`) → `body` (decoding, limits, hashing, the
-//! body file) → `conn` (one connection) → `index` (the records, their order
-//! and the writer of `http.jsonl`); `spill` is the external merge sort under
-//! `walk` and `index`; `live` carves connections as a live capture closes
-//! them.
+//! body file) → `multipart` (a multipart body's parts, each a file) →
+//! `conn` (one connection) → `ranges` (the `206` parts of every connection,
+//! assembled into whole objects once all are carved) → `index` (the
+//! records, their order and the writer of `http.jsonl`); `spill` is the
+//! external merge sort under `walk`, `ranges` and `index`; `live` carves
+//! connections as a live capture closes them.
 //!
 //! Memory does not grow with the number of flow files or connections: the
 //! walk's files and the index lines are sorted within fixed budgets
-//! (`walk::WALK_BUDGET` per sort, [`INDEX_BUDGET`]), spilling the rest into
+//! (`walk::WALK_BUDGET` per sort, [`INDEX_BUDGET`], [`RANGE_BUDGET`] for
+//! range parts), spilling the rest into
 //! an unnamed temporary file; only one path per folder holding flow files,
 //! the errors met and the connections being carved (one per thread) are
 //! held besides.
@@ -31,8 +34,10 @@ mod h2;
 pub mod index;
 pub mod live;
 mod message;
+mod multipart;
 pub mod name;
 mod pair;
+mod ranges;
 mod spill;
 mod stream;
 pub mod tls;
@@ -41,6 +46,7 @@ mod walk;
 use crate::error::Error;
 use index::IndexLine;
 pub use index::{BodyRecord, Record};
+use ranges::RangePart;
 use rayon::prelude::*;
 use spill::Sorter;
 use std::io;
@@ -94,6 +100,8 @@ pub struct CarveSummary {
     /// TLS connections decrypted, left alone, and failing authentication
     /// (with `--tls-keylog` only).
     pub tls: tls::TlsCounts,
+    /// Objects assembled from range parts.
+    pub objects: u64,
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
@@ -113,6 +121,17 @@ pub struct CarveSummary {
 /// Fails only if a folder in `dirs` cannot be opened; problems with single
 /// files are listed in [`CarveSummary::errors`].
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
+    carve(dirs, opts, false)
+}
+
+/// [`carve_dirs`] for a shard (`--shard`): each index also has a
+/// `{"http_order": FILE}` line before each connection's lines, the key
+/// `flowsplit merge` merges the shards' indexes by.
+pub fn carve_dirs_marked(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
+    carve(dirs, opts, true)
+}
+
+fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSummary, Error> {
     for d in dirs {
         if let Err(source) = std::fs::read_dir(d) {
             return Err(Error::Open {
@@ -137,7 +156,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         &mut folders,
         keylog.is_some(),
     );
-    let carved = Mutex::new(Carved::new(&spill_dir));
+    let carved = Mutex::new(Carved::new(&spill_dir, opts.max_decoded_bytes));
     connections
         .zip(0u64..)
         .par_bridge()
@@ -167,7 +186,7 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
         });
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
     summary.errors.append(&mut found_errors);
-    carved.finish(folders, &mut summary);
+    carved.finish(folders, &mut summary, marked);
     Ok(summary)
 }
 
@@ -175,12 +194,20 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 /// file (by the post-pass, and by live carving).
 pub const INDEX_BUDGET: usize = 8 << 20;
 
+/// Bytes of range parts held before a run of them is written to the spill
+/// file (by the post-pass, and by live carving).
+pub const RANGE_BUDGET: usize = 4 << 20;
+
 /// What the post-pass's connections produced, gathered as they finish.
 struct Carved {
     index: Sorter<IndexLine>,
+    /// Every `206` body, as a part of its resource.
+    ranges: Sorter<RangePart>,
+    /// Largest object file written (the decoded size limit).
+    max_object: u64,
     /// Each connection's errors, by its number (listed in that order).
     errors: Vec<(u64, Vec<Error>)>,
-    /// Errors keeping index lines.
+    /// Errors keeping index lines and range parts.
     index_errors: Vec<Error>,
     connections: u64,
     messages: u64,
@@ -190,9 +217,11 @@ struct Carved {
 }
 
 impl Carved {
-    fn new(spill_dir: &Path) -> Carved {
+    fn new(spill_dir: &Path, max_object: u64) -> Carved {
         Carved {
             index: Sorter::new(spill_dir, INDEX_BUDGET),
+            ranges: Sorter::new(spill_dir, RANGE_BUDGET),
+            max_object,
             errors: Vec::new(),
             index_errors: Vec::new(),
             connections: 0,
@@ -221,6 +250,14 @@ impl Carved {
         if !outcome.errors.is_empty() {
             self.errors.push((number, outcome.errors));
         }
+        for part in outcome.ranges {
+            if let Err(source) = self.ranges.push(part) {
+                self.index_errors.push(Error::Write {
+                    path: self.ranges.dir().to_path_buf(),
+                    source,
+                });
+            }
+        }
         for line in lines {
             let error = match line {
                 Ok(l) => self.index.push(l).err().map(|source| Error::Write {
@@ -238,7 +275,7 @@ impl Carved {
 
     /// Write every folder's index and add the counts and the errors (in
     /// connection order) to `summary`.
-    fn finish(mut self, folders: Vec<PathBuf>, summary: &mut CarveSummary) {
+    fn finish(mut self, folders: Vec<PathBuf>, summary: &mut CarveSummary, marked: bool) {
         summary.messages += self.messages;
         summary.bodies += self.bodies;
         summary.incomplete += self.incomplete;
@@ -250,8 +287,17 @@ impl Carved {
             .extend(self.errors.into_iter().flat_map(|(_, e)| e));
         summary.errors.append(&mut self.index_errors);
         let spill_dir = self.index.dir().to_path_buf();
+        summary.objects += ranges::assemble_into(
+            Path::new(""),
+            self.ranges,
+            self.max_object,
+            &mut self.index,
+            &mut summary.errors,
+        );
         let (written, errors) = match self.index.finish() {
-            Ok(lines) => index::write_indexes(Path::new(""), folders.into_iter(), lines),
+            Ok(lines) => {
+                index::write_indexes_marked(Path::new(""), folders.into_iter(), lines, marked)
+            }
             Err(source) => (
                 0,
                 vec![Error::Write {

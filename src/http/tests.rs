@@ -339,6 +339,33 @@ fn body_with_gap_is_incomplete() {
 }
 
 #[test]
+fn a_hole_at_the_start_of_a_flow_is_passed_over_whole() {
+    // 4 MiB of zeros the report lists as a hole, then a request right at
+    // its end: not at a line start and not a common method, so only the
+    // hole tells where it starts (and the zeros are not scanned).
+    let mut req = vec![0u8; 4 << 20];
+    let hole = req.len();
+    req.extend_from_slice(b"MKCOL /dav/x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let report = format!("{{\"file\":\"{REQ}\",\"gaps\":[[0,{hole}]]}}\n");
+    let c = carve_with(
+        Some(&req),
+        Some(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
+        &[(REPORT_NAME, report.as_bytes())],
+        &HttpOptions::default(),
+    );
+    assert_eq!(c.index.len(), 1, "{:?}", c.index);
+    assert_eq!(c.index[0]["method"], "MKCOL");
+    assert_eq!(c.index[0]["request_offset"], hole);
+    assert_eq!(c.index[0]["status"], 201);
+    assert_eq!(
+        c.index[0]["notes"],
+        serde_json::json!([format!(
+            "{hole} bytes of request flow skipped before this request"
+        )])
+    );
+}
+
+#[test]
 fn truncated_flow_is_incomplete() {
     let c = carve(
         GET,
@@ -596,6 +623,47 @@ fn busy_folder(dir: &Path, oddities: bool) -> Vec<String> {
             (false, _) => root_report.push_str(&format!("{{\"file\":\"{rs}\",\"gaps\":[]}}\n")),
         }
     }
+    // The four 206 parts of one resource over four connections, one in the
+    // subfolder, and a two-file upload.
+    for k in 0..4u8 {
+        let folder = if k == 2 { &sub } else { dir };
+        let client = format!("010.003.000.{k:03}");
+        let req = "GET /obj.bin HTTP/1.1\r\nHost: H\r\n\r\n";
+        let resp = format!(
+            "HTTP/1.1 206 Partial Content\r\nETag: \"x\"\r\nContent-Range: bytes {}-{}/40\r\n\
+             Content-Length: 10\r\n\r\n{}",
+            10 * k,
+            10 * k + 9,
+            char::from(b'A' + k).to_string().repeat(10)
+        );
+        write(
+            folder,
+            flow_name(&client, 3000, "010.003.000.100", 80),
+            req.as_bytes(),
+        );
+        write(
+            folder,
+            flow_name("010.003.000.100", 80, &client, 3000),
+            resp.as_bytes(),
+        );
+    }
+    let upload = "--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nfile a\r\n\
+                  --B\r\nContent-Disposition: form-data; name=\"g\"; filename=\"b.txt\"\r\n\r\nfile b\r\n--B--\r\n";
+    let req = format!(
+        "POST /up HTTP/1.1\r\nHost: h\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {}\r\n\r\n{upload}",
+        upload.len()
+    );
+    write(
+        dir,
+        flow_name("010.004.000.001", 3000, "010.004.000.100", 80),
+        req.as_bytes(),
+    );
+    write(
+        dir,
+        flow_name("010.004.000.100", 80, "010.004.000.001", 3000),
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    );
     let (req, _) = exchange(1000);
     write(
         dir,
@@ -655,12 +723,20 @@ fn spilling_every_item_changes_nothing() {
     // One byte: every item is a run of its own, merged in rounds.
     let spilled = spill::with_budget(1, || carve_dirs(&[b.path().to_path_buf()], &opts)).unwrap();
     assert_eq!(summary_counts(&held), summary_counts(&spilled));
-    assert_eq!(summary_counts(&held), (2, 94, 332, 162, 25, 0));
+    assert_eq!(summary_counts(&held), (2, 99, 342, 167, 25, 0));
     let (ta, tb) = (tree(a.path()), tree(b.path()));
     assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
     assert!(ta == tb, "same names, different contents");
     let index = String::from_utf8(ta[Path::new(INDEX_NAME)].clone()).unwrap();
-    assert_eq!(index.lines().count(), 168);
+    assert_eq!(index.lines().count(), 168 + 4 + 1);
+    let object = "010.003.000.100.00080-010.003.000.000.03000-HTTPOBJECT-001";
+    assert_eq!(
+        ta[Path::new(object)],
+        b"AAAAAAAAAABBBBBBBBBBCCCCCCCCCCDDDDDDDDDD"
+    );
+    assert!(index.contains("\"sub/010.003.000.100.00080-010.003.000.002.03000-HTTPBODY-001\""));
+    let part = "010.004.000.001.03000-010.004.000.100.00080-HTTPREQBODY-001-PART-02";
+    assert_eq!(ta[Path::new(part)], b"file b");
 }
 
 #[test]

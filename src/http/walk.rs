@@ -2,7 +2,8 @@
 //! list of files.
 //!
 //! Owns: the walk over the folders given (each once however named, links
-//! not followed), the gaps listed in every `report.jsonl` met on the way,
+//! not followed), the gaps listed in every `report.jsonl` (or shard report,
+//! `report-K-of-N.jsonl`) met on the way,
 //! pairing each flow file with the reverse direction's by name, and the
 //! order connections come in: folder by folder (by path), and within a
 //! folder by the name ([`FlowName`] order) of the connection's first flow.
@@ -196,7 +197,9 @@ fn walk(dirs: &[PathBuf], found: &mut Sorter<Found>, errors: &mut Vec<Error>) ->
             let Some(file_name) = entry.file_name().to_str() else {
                 continue;
             };
-            if file_name == REPORT_NAME {
+            // A shard's report (`--shard`) lists the gaps of its flow files.
+            let shard_report = crate::shard::ShardSpec::from_report_name(file_name).is_some();
+            if file_name == REPORT_NAME || shard_report {
                 reports += 1;
                 if !read_report(entry.path(), reports, found, errors) {
                     failed_reports.insert(reports);

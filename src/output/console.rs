@@ -16,15 +16,27 @@
 //!   space and padded to 39 columns, two spaces, and the bytes as text
 //!   (`.` for anything outside `0x20..=0x7e`).
 //!
+//! - `-J` with `-c` or `-C` (JSON, tcpflow's format): one object per run,
+//!   `{"src_host":"10.0.0.1","src_port":40000,"dst_host":"10.0.0.2","dst_port":80,"payload": [71,69,84]}`,
+//!   the bytes as decimal numbers, then a newline.
+//!
 //! In the text formats bytes outside `0x20..=0x7e` other than `\n`, `\r`
 //! and `\t` are printed as `.`, unless raw output (`-B`, `--raw`) is asked
-//! for. A zero-filled gap (bytes never captured) is not printed as bytes:
+//! for. With `-0` the newline ending a text or JSON run is left out; with
+//! `-g` every run is coloured as tcpflow colours it, blue (`ESC[0;34m`) for
+//! a direction whose first packet was a SYN without ACK, red (`ESC[0;31m`)
+//! for the others, up to `ESC[0m` before the newline. With `-L NAME` each
+//! run is printed and flushed holding the named POSIX semaphore NAME
+//! ([`super::semlock`]), so several processes printing to one terminal do
+//! not mix their runs. A zero-filled gap (bytes never captured) is not printed as bytes:
 //! it is a run of its own, `NAME: [N bytes missing]` (`-c`),
-//! `[N bytes missing]` (`-C`) or `OOOOOOOO: [N bytes missing]` (`-D`).
+//! `[N bytes missing]` (`-C`), `OOOOOOOO: [N bytes missing]` (`-D`) or
+//! the JSON object with `"missing": N` in place of the payload (`-J`).
 
 use super::files::FileId;
 use super::report::DirectionRecord;
 use super::tally::{Naming, Tally};
+use crate::decode::TcpTuple;
 use crate::error::Error;
 use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
 use std::collections::HashMap;
@@ -42,21 +54,52 @@ pub enum ConsoleFormat {
     Hex,
     /// `-C -D`: a hex dump without the name line.
     BareHex,
+    /// `-J` (with `-c` or `-C`): one JSON object per run, as tcpflow's.
+    Json,
 }
 
 /// Console settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleOptions {
     /// The format.
     pub format: ConsoleFormat,
     /// Print bytes as they are (text formats only).
     pub raw: bool,
+    /// End each text or JSON run with a newline (not with `-0`).
+    pub newline: bool,
+    /// Colour each run by its direction (`-g`).
+    pub colour: bool,
+    /// Print each run holding this named POSIX semaphore (`-L`).
+    pub semlock: Option<String>,
+}
+
+impl ConsoleOptions {
+    /// `format` with the defaults: non-printables as `.`, a newline after
+    /// each run, no colour, no semaphore.
+    pub fn new(format: ConsoleFormat) -> ConsoleOptions {
+        ConsoleOptions {
+            format,
+            raw: false,
+            newline: true,
+            colour: false,
+            semlock: None,
+        }
+    }
 }
 
 struct Flow {
     name: String,
     offset: u64,
+    /// The JSON object's opening up to the payload (`-J` only).
+    json_head: String,
+    /// Blue with `-g`.
+    client: bool,
 }
+
+/// Colours of `-g`, as tcpflow's: client to server, server to client, reset.
+const BLUE: &[u8] = b"\x1b[0;34m";
+const RED: &[u8] = b"\x1b[0;31m";
+const RESET: &[u8] = b"\x1b[0m";
 
 /// Prints directions to a writer (standard output in the binary).
 pub struct ConsoleSink {
@@ -66,12 +109,14 @@ pub struct ConsoleSink {
     next_id: FileId,
     flush_each: bool,
     line: Vec<u8>,
+    semlock: Option<super::semlock::Semlock>,
 }
 
 impl ConsoleSink {
     /// A sink printing to standard output. With `flush_each`, output is
-    /// flushed after every run (live capture).
-    pub fn stdout(options: ConsoleOptions, flush_each: bool) -> ConsoleSink {
+    /// flushed after every run (live capture). Fails when the semaphore of
+    /// `-L` cannot be opened.
+    pub fn stdout(options: ConsoleOptions, flush_each: bool) -> Result<ConsoleSink, Error> {
         ConsoleSink::new(
             Box::new(std::io::BufWriter::with_capacity(
                 64 << 10,
@@ -82,73 +127,81 @@ impl ConsoleSink {
         )
     }
 
-    /// A sink printing to `out`.
-    pub fn new(out: Box<dyn Write + Send>, options: ConsoleOptions, flush_each: bool) -> Self {
-        ConsoleSink {
+    /// A sink printing to `out`. Fails when the semaphore of `-L` cannot be opened.
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        options: ConsoleOptions,
+        flush_each: bool,
+    ) -> Result<Self, Error> {
+        let semlock = options
+            .semlock
+            .as_deref()
+            .map(super::semlock::Semlock::open)
+            .transpose()?;
+        Ok(ConsoleSink {
             out,
             options,
             flows: HashMap::new(),
             next_id: super::files::FIRST_FILE_ID,
-            flush_each,
+            // Under a semaphore every run is flushed before it is let go.
+            flush_each: flush_each || semlock.is_some(),
             line: Vec::with_capacity(128),
-        }
+            semlock,
+        })
     }
 
-    /// Start a direction named `name`.
-    pub fn create(&mut self, name: String) -> FileId {
+    /// Start the direction `tuple` named `name`; `client` when its first
+    /// packet was a SYN without ACK.
+    pub fn create(&mut self, name: String, tuple: &TcpTuple, client: bool) -> FileId {
         let id = self.next_id;
         self.next_id = self.next_id.saturating_add(1);
-        self.flows.insert(id, Flow { name, offset: 0 });
+        let json_head = if self.options.format == ConsoleFormat::Json {
+            format!(
+                "{{\"src_host\":\"{}\",\"src_port\":{},\"dst_host\":\"{}\",\"dst_port\":{},",
+                tuple.src, tuple.sport, tuple.dst, tuple.dport
+            )
+        } else {
+            String::new()
+        };
+        self.flows.insert(
+            id,
+            Flow {
+                name,
+                offset: 0,
+                json_head,
+                client,
+            },
+        );
         id
     }
 
     /// Print one run of direction `id`.
     pub fn write(&mut self, id: FileId, data: &[u8]) -> Result<(), Error> {
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return Ok(());
-        };
-        let out = &mut self.out;
-        let result = match self.options.format {
-            ConsoleFormat::Prefixed | ConsoleFormat::Bare => {
-                let prefixed = self.options.format == ConsoleFormat::Prefixed;
-                text_run(out, prefixed.then_some(&flow.name), data, self.options.raw)
-            }
-            ConsoleFormat::Hex | ConsoleFormat::BareHex => {
-                let named = self.options.format == ConsoleFormat::Hex;
-                hex_run(
-                    out,
-                    &mut self.line,
-                    named.then_some(&flow.name),
-                    flow.offset,
-                    data,
-                )
-            }
-        };
-        flow.offset += data.len() as u64;
-        result.map_err(stdout_error)?;
-        self.after_run()
+        self.run(id, Run::Data(data))
     }
 
     /// Note `n` bytes that never arrived in direction `id`.
     pub fn write_gap(&mut self, id: FileId, n: u64) -> Result<(), Error> {
+        self.run(id, Run::Gap(n))
+    }
+
+    /// Print one run of direction `id`, under the semaphore if any.
+    fn run(&mut self, id: FileId, run: Run<'_>) -> Result<(), Error> {
         let Some(flow) = self.flows.get_mut(&id) else {
             return Ok(());
         };
-        let result = match self.options.format {
-            ConsoleFormat::Prefixed => writeln!(self.out, "{}: [{n} bytes missing]", flow.name),
-            ConsoleFormat::Bare => writeln!(self.out, "[{n} bytes missing]"),
-            ConsoleFormat::Hex => writeln!(
-                self.out,
-                "{}:\n{:08x}: [{n} bytes missing]",
-                flow.name, flow.offset
-            ),
-            ConsoleFormat::BareHex => {
-                writeln!(self.out, "{:08x}: [{n} bytes missing]", flow.offset)
-            }
+        let _held = self.semlock.as_ref().map(|s| s.hold()).transpose()?;
+        let result = print_run(&mut self.out, &mut self.line, &self.options, flow, run);
+        flow.offset += match run {
+            Run::Data(d) => d.len() as u64,
+            Run::Gap(n) => n,
         };
-        flow.offset += n;
         result.map_err(stdout_error)?;
-        self.after_run()
+        if self.flush_each {
+            // Flushed before the semaphore is let go.
+            self.out.flush().map_err(stdout_error)?;
+        }
+        Ok(())
     }
 
     /// Forget direction `id` (it closed).
@@ -160,14 +213,6 @@ impl ConsoleSink {
     pub fn flush(&mut self) -> Result<(), Error> {
         self.out.flush().map_err(stdout_error)
     }
-
-    fn after_run(&mut self) -> Result<(), Error> {
-        if self.flush_each {
-            self.flush()
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// The console consumer: every piece printed as it comes, in the order
@@ -177,6 +222,7 @@ pub struct ConsoleFlows {
     sink: ConsoleSink,
     naming: Naming,
     max_bytes: Option<u64>,
+    md5: bool,
 }
 
 /// What [`ConsoleFlows`] keeps for one direction.
@@ -194,7 +240,14 @@ impl ConsoleFlows {
             sink,
             naming,
             max_bytes,
+            md5: false,
         }
+    }
+
+    /// Also hash every direction with MD5 (for the reports) when `on`.
+    pub fn with_md5(mut self, on: bool) -> ConsoleFlows {
+        self.md5 = on;
+        self
     }
 
     fn flow_id(&mut self, s: &mut ConsoleStream, info: &DirectionInfo<'_>) -> FileId {
@@ -202,7 +255,7 @@ impl ConsoleFlows {
             return *id;
         }
         let name = self.naming.name(info, info.counter);
-        let id = self.sink.create(name.clone());
+        let id = self.sink.create(name.clone(), &info.tuple, info.client);
         self.naming.opened(&name, info);
         s.flow = Some((id, name));
         id
@@ -218,6 +271,7 @@ impl StreamConsumer for ConsoleFlows {
         info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
+        s.tally.want_md5(self.md5);
         let Some(piece) = s.tally.take(piece, self.max_bytes) else {
             return Ok(());
         };
@@ -230,6 +284,11 @@ impl StreamConsumer for ConsoleFlows {
             Piece::Gap(n) => {
                 self.sink.write_gap(id, n)?;
                 n
+            }
+            // Noted like a gap (hex offsets stay stream offsets), counted as nothing.
+            Piece::Jump(n) => {
+                self.sink.write_gap(id, n)?;
+                0
             }
         };
         s.tally.count(len);
@@ -259,6 +318,72 @@ fn stdout_error(source: std::io::Error) -> Error {
         path: PathBuf::from("standard output"),
         source,
     }
+}
+
+/// What one run prints: bytes that arrived, or a count of missing ones.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    Data(&'a [u8]),
+    Gap(u64),
+}
+
+/// Print `run` of `flow` in the format of `options`, coloured and ended
+/// as they say.
+fn print_run(
+    out: &mut dyn Write,
+    line: &mut Vec<u8>,
+    options: &ConsoleOptions,
+    flow: &Flow,
+    run: Run<'_>,
+) -> std::io::Result<()> {
+    if options.colour {
+        out.write_all(if flow.client { BLUE } else { RED })?;
+    }
+    let name = &flow.name;
+    let mut newline = options.newline;
+    match (options.format, run) {
+        (ConsoleFormat::Prefixed, Run::Data(d)) => text_run(out, Some(name), d, options.raw)?,
+        (ConsoleFormat::Bare, Run::Data(d)) => text_run(out, None, d, options.raw)?,
+        (ConsoleFormat::Prefixed, Run::Gap(n)) => write!(out, "{name}: [{n} bytes missing]")?,
+        (ConsoleFormat::Bare, Run::Gap(n)) => write!(out, "[{n} bytes missing]")?,
+        (ConsoleFormat::Json, run) => {
+            out.write_all(flow.json_head.as_bytes())?;
+            match run {
+                Run::Data(d) => {
+                    out.write_all(b"\"payload\": [")?;
+                    for (i, b) in d.iter().enumerate() {
+                        if i > 0 {
+                            out.write_all(b",")?;
+                        }
+                        write!(out, "{b}")?;
+                    }
+                    out.write_all(b"]}")?;
+                }
+                Run::Gap(n) => write!(out, "\"missing\": {n}}}")?,
+            }
+        }
+        (ConsoleFormat::Hex | ConsoleFormat::BareHex, run) => {
+            // Hex lines end with their own newlines.
+            newline = false;
+            let named = (options.format == ConsoleFormat::Hex).then_some(name);
+            match run {
+                Run::Data(d) => hex_run(out, line, named, flow.offset, d)?,
+                Run::Gap(n) => {
+                    if let Some(name) = named {
+                        writeln!(out, "{name}:")?;
+                    }
+                    writeln!(out, "{:08x}: [{n} bytes missing]", flow.offset)?;
+                }
+            }
+        }
+    }
+    if options.colour {
+        out.write_all(RESET)?;
+    }
+    if newline {
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// True for bytes printed as themselves in the text formats.
@@ -296,7 +421,7 @@ fn text_run(
             rest = &rest[good + bad..];
         }
     }
-    out.write_all(b"\n")
+    Ok(())
 }
 
 fn hex_run(
@@ -341,10 +466,28 @@ mod tests {
     use crate::output::shared_buffer::Shared;
 
     fn printed(format: ConsoleFormat, raw: bool, runs: &[&[u8]]) -> String {
+        let options = ConsoleOptions {
+            raw,
+            ..ConsoleOptions::new(format)
+        };
+        printed_with(options, runs)
+    }
+
+    fn tuple() -> TcpTuple {
+        TcpTuple {
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "2001:db8::2".parse().unwrap(),
+            sport: 40000,
+            dport: 80,
+            vlan: None,
+            tunnel: 0,
+        }
+    }
+
+    fn printed_with(options: ConsoleOptions, runs: &[&[u8]]) -> String {
         let buf = Shared::default();
-        let mut sink =
-            ConsoleSink::new(Box::new(buf.clone()), ConsoleOptions { format, raw }, false);
-        let id = sink.create("a-b".into());
+        let mut sink = ConsoleSink::new(Box::new(buf.clone()), options, false).unwrap();
+        let id = sink.create("a-b".into(), &tuple(), true);
         for r in runs {
             sink.write(id, r).unwrap();
         }
@@ -393,6 +536,33 @@ a-b:\n\
         assert_eq!(
             s,
             "00000000: 41                                       A\n00000001: [3 bytes missing]\n"
+        );
+    }
+
+    #[test]
+    fn json_runs_are_tcpflows_objects() {
+        let s = printed(ConsoleFormat::Json, false, &[b"GE", b"\x00"]);
+        let head =
+            r#"{"src_host":"10.0.0.1","src_port":40000,"dst_host":"2001:db8::2","dst_port":80,"#;
+        assert_eq!(
+            s,
+            format!(
+                "{head}\"payload\": [71,69]}}\n{head}\"payload\": [0]}}\n{head}\"missing\": 3}}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn colour_and_no_newline() {
+        let options = ConsoleOptions {
+            colour: true,
+            newline: false,
+            ..ConsoleOptions::new(ConsoleFormat::Prefixed)
+        };
+        let s = printed_with(options, &[b"hi"]);
+        assert_eq!(
+            s,
+            "\x1b[0;34ma-b: hi\x1b[0m\x1b[0;34ma-b: [3 bytes missing]\x1b[0m"
         );
     }
 }

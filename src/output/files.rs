@@ -402,6 +402,20 @@ pub fn create_truncated(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Open `path` for appending, creating it (and its missing parent folders)
+/// if needed, never through a symbolic link planted at its name: for the
+/// report, which keeps the lines of earlier runs into the same folder.
+pub fn open_appending(path: &Path) -> std::io::Result<File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// Set `name`'s (in folder `dir`) modification time, leaving its access
 /// time, without following a symbolic link; failures are ignored, as for
 /// open files.

@@ -30,6 +30,8 @@ pub struct FlowFiles {
     sink: FileSink,
     naming: Naming,
     max_bytes: Option<u64>,
+    /// Also hash every direction with MD5.
+    md5: bool,
     /// Empty run buffers of at least [`RUN_BYTES`], for the next bulk run.
     spare: Vec<Vec<u8>>,
 }
@@ -53,8 +55,15 @@ impl FlowFiles {
             sink,
             naming,
             max_bytes,
+            md5: false,
             spare: Vec::new(),
         }
+    }
+
+    /// Also hash every direction with MD5 (`-F M`, `-e md5`) when `on`.
+    pub fn with_md5(mut self, on: bool) -> FlowFiles {
+        self.md5 = on;
+        self
     }
 
     /// Write the collected run (creating the file first if needed) and let
@@ -90,6 +99,12 @@ impl FlowFiles {
         Ok((id, counter))
     }
 
+    /// The name of the direction's file (relative to the output folder),
+    /// once it has been created.
+    pub fn file_name(&self, s: &FileStream, info: &DirectionInfo<'_>) -> Option<String> {
+        s.file.map(|(_, counter)| self.naming.name(info, counter))
+    }
+
     /// Append `data` to the direction's file (created first if needed).
     fn write(
         &mut self,
@@ -112,6 +127,7 @@ impl StreamConsumer for FlowFiles {
         info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
+        s.tally.want_md5(self.md5);
         let Some(piece) = s.tally.take(piece, self.max_bytes) else {
             return Ok(());
         };
@@ -145,6 +161,8 @@ impl StreamConsumer for FlowFiles {
                 }
                 n
             }
+            // Not filled: nothing goes into the file.
+            Piece::Jump(_) => 0,
         };
         s.tally.count(len);
         if s.run.len() >= RUN_BYTES {

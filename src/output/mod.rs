@@ -1,20 +1,31 @@
 //! The consumers of reassembled streams (see [`crate::flow::consumer`]):
 //! flow files ([`flow_files`], over the descriptor-bounded [`files`]) and
-//! the console ([`console`]); what both keep account of ([`tally`]), their
-//! names ([`naming`]), the run report ([`report`]) with its closing
-//! [`summary`], and the event stream ([`events`]). Nothing here knows about TCP; the flow table decides what
+//! the console ([`console`]); the `.findx` index beside flow files
+//! ([`findx`], `-I`) and each direction's packets as pcap ([`flow_pcap`],
+//! `-K`); what both keep account of ([`tally`]), their names ([`naming`]),
+//! the run reports ([`report`], JSON Lines, with its closing [`summary`],
+//! and [`dfxml`], tcpflow's DFXML), the event stream ([`events`]), tcpflow's
+//! per-file alerts and commands ([`alerts`]) and packets written as pcap
+//! ([`unprocessed`], `-w`). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
+pub mod alerts;
 pub mod console;
+pub mod dfxml;
 pub mod events;
 pub mod files;
+pub mod findx;
 pub mod flow_files;
+pub mod flow_pcap;
 pub mod naming;
 pub mod report;
+pub mod report_only;
+pub mod semlock;
 #[cfg(test)]
 mod shared_buffer;
 pub mod summary;
 pub mod tally;
+pub mod unprocessed;
 
 pub use console::{ConsoleFlows, ConsoleFormat, ConsoleOptions, ConsoleSink};
 pub use events::{Event, EventLog, EventTarget};

@@ -6,8 +6,10 @@
 //! `%v` the 12-bit VLAN id, `%C` `c` when the connection counter is above 0,
 //! `%c` the counter when above 0, `%#` the counter always, `%N`/`%K`/`%M`/`%G`
 //! the connection id modulo 1000 at successive powers of 1000 (`%L` is an
-//! older spelling of `%G`), `%%` a `%`. tcpflow's `%E`/`%e` (Ethernet
-//! addresses) and `%S` (session id) are refused.
+//! older spelling of `%G`), `%E`/`%e` the source/destination MAC address
+//! of the direction's first packet (`00:00:00:00:00:00` when it did not
+//! come on an Ethernet link), `%S` the connection id in 20 zero-padded
+//! digits (tcpflow's session id), `%%` a `%`.
 //!
 //! [`apply_file_letters`] turns tcpflow's `-F` letters into template
 //! changes, as tcpflow makes them, so that every name still comes from one
@@ -34,6 +36,9 @@ pub struct NameFacts {
     pub connection: u64,
     /// The direction's first packet time.
     pub first_ts: Timestamp,
+    /// The destination and source MAC addresses of the direction's first
+    /// packet, when it came on an Ethernet link.
+    pub macs: Option<[u8; 12]>,
 }
 
 /// A validated file-name template.
@@ -56,14 +61,8 @@ impl Template {
                 match chars.next() {
                     Some(
                         'A' | 'a' | 'B' | 'b' | 'T' | 't' | 'V' | 'v' | 'C' | 'c' | '#' | 'N' | 'K'
-                        | 'M' | 'G' | 'L' | '%',
+                        | 'M' | 'G' | 'L' | 'E' | 'e' | 'S' | '%',
                     ) => {}
-                    Some(code @ ('E' | 'e' | 'S')) => {
-                        return Err(bad(format!(
-                            "%{code} ({}) is not supported yet: flow names do not see the first packet's Ethernet header or tcpflow's session numbering",
-                            if code == 'S' { "session id" } else { "Ethernet address" }
-                        )))
-                    }
                     Some(other) => return Err(bad(format!("unknown code %{other}"))),
                     None => return Err(bad("ends with a lone %".into())),
                 }
@@ -134,6 +133,9 @@ impl Template {
                 'K' => write!(out, "{:03}", facts.connection / 1000 % 1000),
                 'M' => write!(out, "{:03}", facts.connection / 1_000_000 % 1000),
                 'G' | 'L' => write!(out, "{:03}", facts.connection / 1_000_000_000 % 1000),
+                'E' => write_mac(&mut out, facts.macs.as_ref().map(|m| &m[6..])),
+                'e' => write_mac(&mut out, facts.macs.as_ref().map(|m| &m[..6])),
+                'S' => write!(out, "{:020}", facts.connection),
                 _ => {
                     out.push('%');
                     Ok(())
@@ -152,14 +154,15 @@ impl Template {
 
 /// The `-F` letters flowsplit implements, each a change to the template
 /// made as tcpflow 1.6.1 makes it, in the order given.
-pub const FILE_LETTERS: &str = "ctTkmg";
+pub const FILE_LETTERS: &str = "ctTkmgXM";
 
 /// Apply tcpflow's `-F` letters to `template`, in order, as tcpflow 1.6.1
 /// does: `c` turns `%c` into `%C` (so a reused connection's names end in
 /// `cc`, tcpflow's output), `t` prepends `%tT`, `T` prepends `%T`, `k`
 /// prepends `%K/`, `m` prepends `%M000-%M999/%M%K/` and `g` prepends
-/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. Any other letter is a usage
-/// error naming it (`X` and `M` with what they do in tcpflow).
+/// `%G000000-%G999999/%G%M000-%G%M999/%G%M%K/`. `X` (no flow files) and
+/// `M` (MD5) leave the template as it is; the binary reads them. Any other
+/// letter is a usage error naming it.
 pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error> {
     let mut out = template.to_string();
     for letter in letters.chars() {
@@ -170,6 +173,8 @@ pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error
             'k' => format!("%K/{out}"),
             'm' => format!("%M000-%M999/%M%K/{out}"),
             'g' => format!("%G000000-%G999999/%G%M000-%G%M999/%G%M%K/{out}"),
+            // Not template changes: no flow files, MD5 (see `Config`).
+            'X' | 'M' => out,
             other => return Err(Error::Usage(file_letter_refusal(other))),
         };
     }
@@ -178,11 +183,7 @@ pub fn apply_file_letters(template: &str, letters: &str) -> Result<String, Error
 
 /// The one-line usage error for a `-F` letter flowsplit does not implement.
 pub fn file_letter_refusal(letter: char) -> String {
-    match letter {
-        'X' => "-F X (no flow files, DFXML report only) is not supported yet".to_string(),
-        'M' => "-F M (MD5 of every flow in the DFXML report) is not supported yet; report.jsonl has each file's sha256".to_string(),
-        other => format!("-F {other}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)"),
-    }
+    format!("-F {letter}: unknown letter (tcpflow's are c, t, T, X, M, k, m and g)")
 }
 
 /// One part of a template with the codes that may render empty (`%V`,
@@ -217,8 +218,21 @@ fn write_addr(out: &mut String, addr: IpAddr) -> std::fmt::Result {
     }
 }
 
+/// A MAC address as tcpflow writes it, `02:00:00:00:00:01`; all zeros
+/// when the first packet had no Ethernet header.
+fn write_mac(out: &mut String, mac: Option<&[u8]>) -> std::fmt::Result {
+    let mac = mac.unwrap_or(&[0; 6]);
+    for (i, b) in mac.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        write!(out, "{b:02x}")?;
+    }
+    Ok(())
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC.
-fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
+pub(crate) fn write_iso8601(out: &mut String, ts: Timestamp) -> std::fmt::Result {
     let days = ts.secs.div_euclid(86_400);
     let rem = ts.secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -266,6 +280,7 @@ mod tests {
             counter,
             connection: 1_234_567,
             first_ts: Timestamp::new(1_700_000_000, 0),
+            macs: None,
         }
     }
 
@@ -312,10 +327,24 @@ mod tests {
             name,
             "000000000-000999999/000001000-000001999/000001234/001.002.003.004.00001-005.006.007.008.00002"
         );
-        assert!(apply_file_letters(d, "X").is_err());
+        assert_eq!(apply_file_letters(d, "XM").unwrap(), d);
         assert!(apply_file_letters(d, "Q").is_err());
-        assert!(Template::parse("%E").is_err());
-        assert!(Template::parse("%S").is_err());
+    }
+
+    #[test]
+    fn ethernet_addresses_and_session_id() {
+        let t = Template::parse("%E_%e_%S").unwrap();
+        let tuple = tuple("1.2.3.4", 1, "5.6.7.8", 2, None);
+        let mut f = facts(0);
+        assert_eq!(
+            t.render(&tuple, &f),
+            "00:00:00:00:00:00_00:00:00:00:00:00_00000000000001234567"
+        );
+        f.macs = Some([2, 0, 0, 0, 0, 2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
+        assert_eq!(
+            t.render(&tuple, &f),
+            "aa:bb:cc:dd:ee:ff_02:00:00:00:00:02_00000000000001234567"
+        );
     }
 
     #[test]

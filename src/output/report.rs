@@ -6,6 +6,7 @@ use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// How a direction ended.
@@ -68,10 +69,18 @@ pub struct DirectionRecord {
     pub packets: u64,
     /// Bytes in the file, zero-filled gaps included.
     pub bytes: u64,
-    /// Zero-filled holes: `[offset, length]` pairs in stream order.
+    /// Zero-filled holes: `[offset, length]` pairs in stream order, the
+    /// offset being the first zero's in the file.
     pub gaps: Vec<(u64, u64)>,
     /// Total of the gap lengths.
     pub gap_bytes: u64,
+    /// Holes longer than `-m`, not filled: `[offset, length]` pairs in
+    /// stream order, the offset being where the file goes on after the
+    /// `length` missing bytes. A byte's stream offset is its file offset
+    /// plus the lengths of the jumps at or before it. (Read as empty from
+    /// reports written before it existed.)
+    #[serde(default)]
+    pub jumps: Vec<(u64, u64)>,
     /// True when `-b` cut the direction short.
     pub truncated: bool,
     /// Bytes of sequence space before the file's first byte for which data
@@ -82,6 +91,10 @@ pub struct DirectionRecord {
     pub end: End,
     /// SHA-256 of the file's bytes, lower-case hex.
     pub sha256: String,
+    /// MD5 of the file's bytes, lower-case hex, when asked for (`-F M`,
+    /// `-e md5`); the field is left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 /// The position of a closed direction in the report: records are ordered by
@@ -105,6 +118,10 @@ pub struct OrderedReport {
     writer: Option<ReportWriter>,
     events: Option<EventLog>,
     hook: Option<Box<dyn CloseHook>>,
+    dfxml: Option<super::dfxml::DfxmlReport>,
+    /// `-S tcp_alert_fd`, `-S tcp_cmd`: run as each flow file is complete,
+    /// with the output folder its path is joined to.
+    file_hooks: Option<(super::alerts::Runner, PathBuf)>,
     flush_on_release: bool,
     /// Records of the connection being released, for the hook.
     group: Vec<DirectionRecord>,
@@ -129,6 +146,8 @@ impl OrderedReport {
             writer,
             events: None,
             hook: None,
+            dfxml: None,
+            file_hooks: None,
             flush_on_release: false,
             group: Vec::new(),
             group_key: None,
@@ -144,6 +163,22 @@ impl OrderedReport {
     /// Call `hook` for each connection once its lines are written.
     pub fn with_hook(mut self, hook: Option<Box<dyn CloseHook>>) -> OrderedReport {
         self.hook = hook;
+        self
+    }
+
+    /// Also add every record to the DFXML report, as its line is written.
+    pub fn with_dfxml(mut self, dfxml: Option<super::dfxml::DfxmlReport>) -> OrderedReport {
+        self.dfxml = dfxml;
+        self
+    }
+
+    /// Run `runner` (tcpflow's `close` alert and `tcp_cmd`) on every
+    /// record's flow file, in `outdir`, as its line is written.
+    pub fn with_file_hooks(
+        mut self,
+        hooks: Option<(super::alerts::Runner, PathBuf)>,
+    ) -> OrderedReport {
+        self.file_hooks = hooks;
         self
     }
 
@@ -203,6 +238,9 @@ impl OrderedReport {
         if let Some(hook) = self.hook.as_mut() {
             hook.finish()?;
         }
+        if let Some((runner, _)) = self.file_hooks.as_mut() {
+            runner.finish();
+        }
         match &self.events {
             Some(e) => e.flush(),
             None => Ok(()),
@@ -214,6 +252,9 @@ impl OrderedReport {
         if let Some(w) = self.writer.as_mut() {
             w.flush()?;
         }
+        if let Some(d) = &self.dfxml {
+            d.flush()?;
+        }
         match &self.events {
             Some(e) => e.flush(),
             None => Ok(()),
@@ -223,7 +264,13 @@ impl OrderedReport {
     /// Write one record's line and event; hand finished connections to the hook.
     fn emit(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
         if let Some(w) = self.writer.as_mut() {
-            w.write(&record)?;
+            w.write_closed(key.event, &record)?;
+        }
+        if let Some(d) = &self.dfxml {
+            d.record(&record)?;
+        }
+        if let Some((runner, outdir)) = self.file_hooks.as_mut() {
+            runner.completed(&super::alerts::tcpflow_path(outdir, &record.file))?;
         }
         if let Some(e) = &self.events {
             e.emit(&Event::Close { record: &record });
@@ -259,19 +306,73 @@ impl OrderedReport {
 pub struct ReportWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    /// True when the file held an earlier run's lines when opened.
+    earlier: bool,
+    /// A shard's report (see [`crate::shard`]): the close event of the
+    /// last line written, so that a `closed_at` record goes before each
+    /// run of lines closed by the same packet. `None` for a plain report.
+    shard_event: Option<Option<u64>>,
 }
 
 impl ReportWriter {
-    /// Create (or truncate) the report at `path`, never through a symbolic link.
-    pub fn create(path: &Path) -> Result<ReportWriter, Error> {
-        let file = super::files::create_truncated(path).map_err(|source| Error::Write {
+    /// Open the report at `path` for appending, creating it if needed, never
+    /// through a symbolic link. A report that already holds lines (an
+    /// earlier run into the same folder, whose flow files are kept too)
+    /// keeps them: this run's lines are added after them, on a line of
+    /// their own even if the earlier run was cut off mid-line.
+    pub fn open(path: &Path) -> Result<ReportWriter, Error> {
+        let fail = |source| Error::Write {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut file = super::files::open_appending(path).map_err(fail)?;
+        let len = file.metadata().map_err(fail)?.len();
+        let earlier = len > 0;
+        if earlier && !ends_with_newline(path, len).map_err(fail)? {
+            file.write_all(b"\n").map_err(fail)?;
+        }
         Ok(ReportWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
+            earlier,
+            shard_event: None,
         })
+    }
+
+    /// True when the report held lines of an earlier run when it was opened.
+    pub fn has_earlier_lines(&self) -> bool {
+        self.earlier
+    }
+
+    /// Make this a shard's report: `header` is its first line, and a
+    /// [`crate::shard::ClosedAt`] record goes before each run of lines
+    /// closed by the same packet ([`ReportWriter::write_closed`]).
+    pub fn for_shard(mut self, header: &crate::shard::Header) -> Result<ReportWriter, Error> {
+        self.write_json(header)?;
+        self.shard_event = Some(None);
+        Ok(self)
+    }
+
+    /// Append one line closed by packet `event` (`u64::MAX`: end of
+    /// input); in a shard's report, after the `closed_at` record when the
+    /// event is not the last line's.
+    pub fn write_closed(&mut self, event: u64, record: &DirectionRecord) -> Result<(), Error> {
+        if let Some(last) = self.shard_event {
+            if last != Some(event) {
+                self.write_json(&crate::shard::ClosedAt::new(event))?;
+                self.shard_event = Some(Some(event));
+            }
+        }
+        self.write(record)
+    }
+
+    fn write_json(&mut self, value: &impl Serialize) -> Result<(), Error> {
+        let wrap = |e: std::io::Error| Error::Write {
+            path: self.path.clone(),
+            source: e,
+        };
+        serde_json::to_writer(&mut self.out, value).map_err(|e| wrap(e.into()))?;
+        self.out.write_all(b"\n").map_err(wrap)
     }
 
     /// Append one line.
@@ -291,6 +392,19 @@ impl ReportWriter {
             source,
         })
     }
+}
+
+/// Whether the `len` bytes of the file at `path` end with a newline.
+fn ends_with_newline(path: &Path, len: u64) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.seek(SeekFrom::Start(len.saturating_sub(1)))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// Read a report back (for tests and the HTTP pass).
@@ -327,10 +441,12 @@ mod tests {
             bytes: 1,
             gaps: Vec::new(),
             gap_bytes: 0,
+            jumps: Vec::new(),
             truncated: false,
             dropped_before_start: 0,
             end: End::Fin,
             sha256: String::new(),
+            md5: None,
         }
     }
 
@@ -347,6 +463,42 @@ mod tests {
             self.0.lock().unwrap().push(vec!["finish".into()]);
             Ok(())
         }
+    }
+
+    #[test]
+    fn report_of_an_earlier_run_keeps_its_lines_and_gets_ours_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        let mut w = ReportWriter::open(&path).unwrap();
+        assert!(!w.has_earlier_lines());
+        w.write(&record("a", 1)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut w = ReportWriter::open(&path).unwrap();
+        assert!(w.has_earlier_lines());
+        w.write(&record("b", 1)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let files: Vec<String> = read_report(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.file)
+            .collect();
+        assert_eq!(files, ["a", "b"]);
+    }
+
+    #[test]
+    fn report_cut_off_mid_line_gets_our_lines_on_a_line_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        std::fs::write(&path, b"{\"file\":\"cut").unwrap();
+        let mut w = ReportWriter::open(&path).unwrap();
+        w.write(&record("b", 1)).unwrap();
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last: DirectionRecord = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last.file, "b");
+        assert_eq!(text.lines().count(), 2);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use super::files::create_truncated;
 use crate::error::Error;
 use crate::pipeline::RunSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -22,10 +22,10 @@ pub fn summary_path(report: &Path) -> PathBuf {
 }
 
 /// The summary's contents, as written.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRecord {
     /// The flowsplit version that wrote it.
-    pub flowsplit: &'static str,
+    pub flowsplit: String,
     /// True when the run got to its end: every input read (or live capture
     /// stopped by a signal) and every direction closed and reported. False
     /// when an error stopped it; the report then holds what was done.
@@ -52,7 +52,7 @@ pub struct SummaryRecord {
 }
 
 /// Live capture's account of loss, as `stats` events give it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaptureRecord {
     /// The interface captured on.
     pub interface: String,
@@ -86,7 +86,7 @@ impl SummaryRecord {
             }
         });
         SummaryRecord {
-            flowsplit: env!("CARGO_PKG_VERSION"),
+            flowsplit: env!("CARGO_PKG_VERSION").to_string(),
             complete: fatal.is_none(),
             error: fatal.map(ToString::to_string),
             packets: summary.packets,
@@ -102,6 +102,34 @@ impl SummaryRecord {
             max_memory,
             capture,
         }
+    }
+
+    /// Read a summary written by [`SummaryRecord::write`].
+    pub fn read(path: &Path) -> Result<SummaryRecord, Error> {
+        let text = std::fs::read(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|e| Error::Open {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// The summary a single run would have written, from the summaries of
+    /// its shards (`--shard K/N`, in order of K), each of which read every
+    /// packet and kept its own connections: the packets, bytes, budget and
+    /// input errors are every shard's (the first one's are taken), the
+    /// connections, directions and bodies add up. `None` for no shards.
+    pub fn of_shards(shards: &[SummaryRecord]) -> Option<SummaryRecord> {
+        let first = shards.first()?;
+        let mut all = first.clone();
+        all.connections = shards.iter().map(|s| s.connections).sum();
+        all.directions = shards.iter().map(|s| s.directions).sum();
+        all.http_bodies = shards.iter().map(|s| s.http_bodies).sum();
+        all.complete = shards.iter().all(|s| s.complete);
+        all.error = shards.iter().find_map(|s| s.error.clone());
+        Some(all)
     }
 
     /// Write the record to `path` (one JSON object and a newline), through
@@ -174,11 +202,31 @@ mod tests {
     }
 
     #[test]
+    fn shards_add_up_their_connections_and_share_their_packets() {
+        let shard = |connections, directions, bodies| SummaryRecord {
+            connections,
+            directions,
+            http_bodies: bodies,
+            packets: 100,
+            bytes: 9000,
+            ..SummaryRecord::new(&RunSummary::default(), None, 1 << 30)
+        };
+        let all = SummaryRecord::of_shards(&[shard(3, 6, 2), shard(4, 7, 0)]).unwrap();
+        assert_eq!(
+            (all.connections, all.directions, all.http_bodies),
+            (7, 13, 2)
+        );
+        assert_eq!((all.packets, all.bytes, all.complete), (100, 9000, true));
+        assert_eq!(SummaryRecord::of_shards(&[]), None);
+    }
+
+    #[test]
     fn written_through_a_temporary_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.summary.json");
         let record = SummaryRecord::new(&RunSummary::default(), None, 1);
         record.write(&path).unwrap();
+        assert_eq!(SummaryRecord::read(&path).unwrap(), record);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("{\"flowsplit\":") && text.ends_with("}\n"));
         assert!(text.contains("\"complete\":true,\"error\":null"));

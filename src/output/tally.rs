@@ -9,20 +9,31 @@ use super::events::{Event, EventLog};
 use super::naming::{NameFacts, Template};
 use super::report::DirectionRecord;
 use crate::flow::{DirectionEnd, DirectionInfo, Piece};
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 /// Zeros hashed for gaps.
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
-/// A direction's byte count, `-b` cut and sha256.
+/// A direction's byte count, `-b` cut, sha256 and, when asked for, MD5.
 #[derive(Default)]
 pub struct Tally {
     written: u64,
     truncated: bool,
     hasher: Sha256,
+    /// Boxed so that a direction without MD5 pays one pointer for it.
+    md5: Option<Box<Md5>>,
 }
 
 impl Tally {
+    /// Also hash the direction with MD5 (`-F M`, `-e md5`) when `on`. Call
+    /// before the first piece is taken; later calls change nothing.
+    pub fn want_md5(&mut self, on: bool) {
+        if on && self.md5.is_none() && self.written == 0 {
+            self.md5 = Some(Box::default());
+        }
+    }
+
     /// The part of `piece` that fits under `max_bytes` (all of it without a
     /// limit), hashed; `None` when nothing fits. Call [`Tally::count`] once
     /// it is stored.
@@ -30,6 +41,11 @@ impl Tally {
         let mut len = match piece {
             Piece::Data(d) => d.len() as u64,
             Piece::Gap(n) => n,
+            // Nothing is stored for a jump; it passes while there is room.
+            Piece::Jump(n) => {
+                let full = max_bytes.is_some_and(|max| self.written >= max);
+                return (!full && n > 0).then_some(piece);
+            }
         };
         if let Some(max) = max_bytes {
             let room = max.saturating_sub(self.written);
@@ -45,6 +61,9 @@ impl Tally {
             Piece::Data(d) => {
                 let d = &d[..len as usize];
                 self.hasher.update(d);
+                if let Some(md5) = self.md5.as_mut() {
+                    md5.update(d);
+                }
                 Some(Piece::Data(d))
             }
             Piece::Gap(_) => {
@@ -52,10 +71,14 @@ impl Tally {
                 while left > 0 {
                     let n = left.min(ZEROS.len() as u64) as usize;
                     self.hasher.update(&ZEROS[..n]);
+                    if let Some(md5) = self.md5.as_mut() {
+                        md5.update(&ZEROS[..n]);
+                    }
                     left -= n as u64;
                 }
                 Some(Piece::Gap(len))
             }
+            Piece::Jump(_) => None,
         }
     }
 
@@ -105,10 +128,12 @@ impl Tally {
             bytes: self.written,
             gap_bytes: end.gaps.iter().map(|g| g.1).sum(),
             gaps: end.gaps.clone(),
+            jumps: end.jumps.clone(),
             truncated: self.truncated,
             dropped_before_start: end.dropped_before_start,
             end: end.end,
             sha256: hex::encode(self.hasher.finalize()),
+            md5: self.md5.map(|m| hex::encode(m.finalize())),
         }
     }
 }
@@ -120,6 +145,9 @@ pub struct Naming {
     pub template: Template,
     /// The event stream, if any.
     pub events: Option<EventLog>,
+    /// Where an `open` line goes when a flow file is created (`-S
+    /// tcp_alert_fd`), and the output folder its path is joined to.
+    pub open_alert: Option<(super::alerts::AlertFd, std::path::PathBuf)>,
 }
 
 impl Naming {
@@ -131,12 +159,18 @@ impl Naming {
                 counter,
                 connection: info.connection,
                 first_ts: info.first_ts,
+                macs: info.layers.and_then(|l| l.macs),
             },
         )
     }
 
-    /// Write the `open` event of `info`'s output, named `name`.
+    /// Write the `open` event of `info`'s output, named `name` (and its
+    /// `open` alert line, if asked for).
     pub fn opened(&self, name: &str, info: &DirectionInfo<'_>) {
+        if let Some((alert, outdir)) = &self.open_alert {
+            // Best effort, as in tcpflow: a closed descriptor loses the line.
+            let _ = alert.line("open", &super::alerts::tcpflow_path(outdir, name));
+        }
         if let Some(events) = &self.events {
             events.emit(&Event::Open {
                 file: name,

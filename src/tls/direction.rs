@@ -196,7 +196,7 @@ pub fn decrypt(
 
 fn touches_gap(gaps: &[(u64, u64)], r: &record::Record) -> bool {
     let end = r.offset + 5 + r.body.len() as u64;
-    crate::http::index::overlaps_gap(gaps, r.offset, end)
+    !crate::http::index::gaps_within(gaps, r.offset, end).is_empty()
 }
 
 fn auth_failure(r: &record::Record, f: Failure) -> String {

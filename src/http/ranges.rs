@@ -1,0 +1,579 @@
+//! Whole objects from range parts: the `206 Partial Content` bodies of one
+//! resource, gathered across every connection carved, written into one
+//! object file.
+//!
+//! Owns: which parts belong together (same Host and request target, same
+//! `Content-Range` total, same strong validator: ETag, else
+//! Last-Modified), the order they are laid in (by offset), the object file
+//! (`<flow>-HTTPOBJECT-NNN[.ext]`, named after its first part's body),
+//! its holes (zero-filled), disagreeing overlaps, and its record.
+//!
+//! ```text
+//!  carve (each connection) ─▶ RangePart ─▶ Sorter (spills) ─▶ by resource, by offset
+//!    ─▶ object file: parts copied in at their offsets, holes left as zeros
+//!    ─▶ Record { object } ─▶ the index, right after its first part's record
+//! ```
+//!
+//! Parts go through the external sort (`spill`), so memory does not grow
+//! with the number of connections or parts: one resource's parts are read
+//! one after another and only the object's record is held, its lists of
+//! parts, holes and conflicts cut at [`MAX_LISTED`] entries each.
+//!
+//! Must not: read flow files, or change the parts' body files (they stay).
+
+use super::index::{IndexLine, ObjectRecord, Record, OBJECT_LINE};
+use super::name::extension_for;
+use super::spill::{codec, Sorter, Spill};
+use super::INDEX_NAME;
+use crate::error::Error;
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Most parts, holes or conflicts listed for one object; more are counted
+/// in a note.
+const MAX_LISTED: usize = 1000;
+/// Bytes copied or compared at a time.
+const BLOCK: usize = 64 * 1024;
+
+/// One part of a resource: a body file holding bytes `start..=end` of it.
+/// Ordered by resource, then offset, then where it was carved.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RangePart {
+    /// The resource: Host, lower-cased.
+    pub host: String,
+    /// The resource: request target as sent.
+    pub uri: String,
+    /// The strong validator (see `message::validator`), or empty.
+    pub validator: String,
+    /// The whole length, [`u64::MAX`] when sent as `*`.
+    pub total: u64,
+    /// First byte's offset in the resource.
+    pub start: u64,
+    /// Last byte's offset (inclusive).
+    pub end: u64,
+    /// The folder of the index the part's record is in (the object goes
+    /// there too when this part is the first).
+    pub folder: PathBuf,
+    /// Its record's index order: the connection's key flow…
+    pub order_file: String,
+    /// …and the record's position.
+    pub order_number: u64,
+    /// The flow file the part's body was carved from (names the object).
+    pub flow: String,
+    /// The body's number in its flow (names the object).
+    pub number: u64,
+    /// The part's body file, in `folder`.
+    pub file: String,
+    /// Its Content-Type as sent (the object's extension), or empty.
+    pub content_type: String,
+    /// Whether the part's body file holds its whole body.
+    pub complete: bool,
+}
+
+impl RangePart {
+    fn same_resource(&self, o: &RangePart) -> bool {
+        (&self.host, &self.uri, &self.validator, self.total)
+            == (&o.host, &o.uri, &o.validator, o.total)
+    }
+}
+
+/// The object file's name for a resource whose first part is body
+/// `number` of `flow` (a validated flow-file name, so the name stays in
+/// its folder), with the extension for `content_type`.
+pub(crate) fn object_file_name(flow: &str, number: u64, content_type: &str) -> String {
+    let mut name = format!("{flow}-HTTPOBJECT-{number:03}");
+    if let Some(ext) = extension_for(content_type.as_bytes()) {
+        name.push('.');
+        name.push_str(ext);
+    }
+    name
+}
+
+/// Assemble every resource of `parts` (sorted) into its object file,
+/// calling `emit` with each object's folder and record as it is done.
+/// Folders are under `base`. No object file grows past `max_size` bytes
+/// (see [`build`]). Errors reading the parts end the assembly.
+pub(crate) fn assemble(
+    base: &Path,
+    parts: impl Iterator<Item = io::Result<RangePart>>,
+    max_size: u64,
+    errors: &mut Vec<Error>,
+    mut emit: impl FnMut(&Path, Record),
+) -> u64 {
+    let mut parts = parts.peekable();
+    let mut objects = 0;
+    loop {
+        let first = match parts.next() {
+            None => break,
+            Some(Err(source)) => {
+                errors.push(Error::Read {
+                    path: base.to_path_buf(),
+                    source,
+                });
+                break;
+            }
+            Some(Ok(p)) => p,
+        };
+        let mut group = vec![];
+        while let Some(Ok(p)) = parts.next_if(|p| matches!(p, Ok(p) if first.same_resource(p))) {
+            group.push(p);
+        }
+        let (folder, record) = build(base, &first, group.into_iter(), max_size, errors);
+        if record.object.is_some() {
+            objects += 1;
+            emit(&folder, record);
+        }
+    }
+    objects
+}
+
+/// Assemble the parts `ranges` sorted (folders under `base`) and keep
+/// each object's record in `index`, right after its first part's record.
+/// Returns the number of object files written; errors go to `errors`.
+/// No object file grows past `max_size` bytes.
+pub(crate) fn assemble_into(
+    base: &Path,
+    ranges: Sorter<RangePart>,
+    max_size: u64,
+    index: &mut Sorter<IndexLine>,
+    errors: &mut Vec<Error>,
+) -> u64 {
+    let spill_dir = ranges.dir().to_path_buf();
+    let parts = match ranges.finish() {
+        Ok(p) => p,
+        Err(source) => {
+            errors.push(Error::Write {
+                path: spill_dir,
+                source,
+            });
+            return 0;
+        }
+    };
+    let mut kept = Vec::new();
+    let objects = assemble(base, parts, max_size, errors, |folder, rec| {
+        let line = IndexLine::new(folder, OBJECT_LINE, &rec).and_then(|l| index.push(l));
+        if let Err(source) = line {
+            kept.push(Error::Write {
+                path: base.join(folder).join(INDEX_NAME),
+                source,
+            });
+        }
+    });
+    errors.append(&mut kept);
+    objects
+}
+
+/// Where the object file is being written, and what is known of it.
+struct Object {
+    file: File,
+    path: PathBuf,
+    /// Bytes `0..covered` are written (from parts or holes before them).
+    covered: u64,
+    /// SHA-256 of `0..covered`, while there is no hole.
+    hasher: Option<Sha256>,
+    rec: ObjectRecord,
+}
+
+/// Build the object of `first` and the `rest` of its resource's parts.
+/// Parts reaching past `max_size` bytes are not laid in, and the file of an
+/// object longer than that ends after its last covered byte (both noted):
+/// a claimed length is not a reason to write terabytes of zeros.
+fn build(
+    base: &Path,
+    first: &RangePart,
+    rest: impl Iterator<Item = RangePart>,
+    max_size: u64,
+    errors: &mut Vec<Error>,
+) -> (PathBuf, Record) {
+    let name = object_file_name(&first.flow, first.number, &first.content_type);
+    let path = base.join(&first.folder).join(&name);
+    let mut record = Record {
+        order: (first.order_file.clone(), first.order_number),
+        ..Record::default()
+    };
+    let file = match create(&path) {
+        Ok(f) => f,
+        Err(source) => {
+            errors.push(Error::Write { path, source });
+            return (first.folder.clone(), record);
+        }
+    };
+    let mut obj = Object {
+        file,
+        path,
+        covered: 0,
+        hasher: Some(Sha256::new()),
+        rec: ObjectRecord {
+            file: name,
+            host: first.host.clone(),
+            uri: first.uri.clone(),
+            validator: (!first.validator.is_empty()).then(|| first.validator.clone()),
+            length: (first.total != u64::MAX).then_some(first.total),
+            ..ObjectRecord::default()
+        },
+    };
+    let mut listed_over = 0u64;
+    for p in std::iter::once(first.clone()).chain(rest) {
+        if let Err(e) = obj.add(base, first, &p, max_size, &mut listed_over) {
+            errors.push(e);
+        }
+    }
+    let length = if first.total == u64::MAX {
+        obj.covered
+    } else {
+        first.total
+    };
+    if obj.covered < length {
+        let hole = [obj.covered, length - obj.covered];
+        push_listed(&mut obj.rec.holes, hole, &mut listed_over);
+        obj.hasher = None;
+    }
+    let mut size = length.max(obj.covered);
+    if size > max_size {
+        size = obj.covered;
+        obj.rec.notes.push(format!(
+            "object of {length} bytes longer than the decoded size limit ({max_size}): \
+             its file ends after the last byte a part covers"
+        ));
+    }
+    if let Err(source) = obj.file.set_len(size) {
+        errors.push(Error::Write {
+            path: obj.path.clone(),
+            source,
+        });
+    }
+    let rec = &mut obj.rec;
+    rec.size = size;
+    // Every note so far tells of a part that is incomplete, short or not
+    // laid in.
+    rec.complete = rec.holes.is_empty()
+        && rec.conflicts.is_empty()
+        && rec.notes.is_empty()
+        && obj.hasher.is_some();
+    if listed_over > 0 {
+        rec.notes.push(format!(
+            "{listed_over} more parts, holes or conflicts not listed (at most {MAX_LISTED} each)"
+        ));
+    }
+    if rec.complete {
+        rec.sha256 = obj.hasher.take().map(|h| hex::encode(h.finalize()));
+    }
+    record.complete = rec.complete;
+    record.community_id = super::name::FlowName::parse(&first.flow).and_then(|n| n.community_id());
+    record.host = Some(rec.host.clone());
+    record.uri = Some(rec.uri.clone());
+    record.object = Some(obj.rec);
+    (first.folder.clone(), record)
+}
+
+fn push_listed(list: &mut Vec<[u64; 2]>, item: [u64; 2], over: &mut u64) {
+    if list.len() < MAX_LISTED {
+        list.push(item);
+    } else {
+        *over += 1;
+    }
+}
+
+/// Create the object file afresh (never through a planted link).
+fn create(path: &Path) -> io::Result<File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+impl Object {
+    /// Lay part `p` in: bytes before it no part covered are a hole, bytes
+    /// it shares with earlier parts are compared, the rest copied.
+    fn add(
+        &mut self,
+        base: &Path,
+        first: &RangePart,
+        p: &RangePart,
+        max_size: u64,
+        over: &mut u64,
+    ) -> Result<(), Error> {
+        let part_path = base.join(&p.folder).join(&p.file);
+        // Relative to the object's index where it can be.
+        let shown = match p.folder.strip_prefix(&first.folder) {
+            Ok(rel) => rel.join(&p.file),
+            Err(_) => part_path.clone(),
+        }
+        .to_string_lossy()
+        .into_owned();
+        if self.rec.parts.len() < MAX_LISTED {
+            self.rec.parts.push((p.start, p.end, shown.clone()));
+        } else {
+            *over += 1;
+        }
+        if !p.complete {
+            self.rec
+                .notes
+                .push(format!("part {shown} is incomplete (see its record)"));
+        }
+        if p.end >= max_size {
+            self.rec.notes.push(format!(
+                "part {shown} lies past the decoded size limit ({max_size}): not laid in"
+            ));
+            return Ok(());
+        }
+        let open_err = |source| Error::Open {
+            path: part_path.clone(),
+            source,
+        };
+        let src = File::open(&part_path).map_err(open_err)?;
+        let have = src.metadata().map_err(open_err)?.len();
+        let want = p.end - p.start + 1;
+        let avail = have.min(want);
+        if p.start > self.covered {
+            push_listed(
+                &mut self.rec.holes,
+                [self.covered, p.start - self.covered],
+                over,
+            );
+            self.hasher = None;
+            self.covered = p.start;
+        }
+        let read_err = |source| Error::Read {
+            path: part_path.clone(),
+            source,
+        };
+        // The overlap with what is written: compared, never merged.
+        let overlap_end = self.covered.min(p.start + avail);
+        if overlap_end > p.start {
+            if let Some(at) = self
+                .first_difference(&src, p.start, overlap_end)
+                .map_err(read_err)?
+            {
+                push_listed(&mut self.rec.conflicts, [at, overlap_end - at], over);
+            }
+        }
+        // The new bytes, in order.
+        let new_end = p.start + avail;
+        if new_end > self.covered {
+            let mut buf = vec![0u8; BLOCK];
+            let mut at = self.covered;
+            while at < new_end {
+                let n = usize::try_from((new_end - at).min(BLOCK as u64)).unwrap_or(BLOCK);
+                src.read_exact_at(&mut buf[..n], at - p.start)
+                    .map_err(read_err)?;
+                self.file
+                    .write_all_at(&buf[..n], at)
+                    .map_err(|source| Error::Write {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+                if let Some(h) = &mut self.hasher {
+                    h.update(&buf[..n]);
+                }
+                at += n as u64;
+            }
+            self.covered = new_end;
+        }
+        if have < want {
+            self.rec
+                .notes
+                .push(format!("part {shown} holds {have} of its {want} bytes"));
+        }
+        Ok(())
+    }
+
+    /// The first offset in `start..end` where `src` (holding the part that
+    /// begins at `start`) differs from the object file.
+    fn first_difference(&self, src: &File, start: u64, end: u64) -> io::Result<Option<u64>> {
+        let (mut a, mut b) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+        let mut at = start;
+        while at < end {
+            let n = usize::try_from((end - at).min(BLOCK as u64)).unwrap_or(BLOCK);
+            src.read_exact_at(&mut a[..n], at - start)?;
+            self.file.read_exact_at(&mut b[..n], at)?;
+            if let Some(i) = a[..n].iter().zip(&b[..n]).position(|(x, y)| x != y) {
+                return Ok(Some(at + i as u64));
+            }
+            at += n as u64;
+        }
+        Ok(None)
+    }
+}
+
+impl Spill for RangePart {
+    fn encode(&self, out: &mut Vec<u8>) {
+        codec::put_bytes(out, self.host.as_bytes());
+        codec::put_bytes(out, self.uri.as_bytes());
+        codec::put_bytes(out, self.validator.as_bytes());
+        codec::put_u64(out, self.total);
+        codec::put_u64(out, self.start);
+        codec::put_u64(out, self.end);
+        codec::put_bytes(out, self.folder.as_os_str().as_bytes());
+        codec::put_bytes(out, self.order_file.as_bytes());
+        codec::put_u64(out, self.order_number);
+        codec::put_bytes(out, self.flow.as_bytes());
+        codec::put_u64(out, self.number);
+        codec::put_bytes(out, self.file.as_bytes());
+        codec::put_bytes(out, self.content_type.as_bytes());
+        codec::put_u64(out, u64::from(self.complete));
+    }
+
+    fn decode(bytes: &[u8]) -> Option<RangePart> {
+        let mut f = codec::Fields(bytes);
+        let p = RangePart {
+            host: f.string()?,
+            uri: f.string()?,
+            validator: f.string()?,
+            total: f.u64()?,
+            start: f.u64()?,
+            end: f.u64()?,
+            folder: PathBuf::from(std::ffi::OsString::from_vec(f.bytes()?.to_vec())),
+            order_file: f.string()?,
+            order_number: f.u64()?,
+            flow: f.string()?,
+            number: f.u64()?,
+            file: f.string()?,
+            content_type: f.string()?,
+            complete: f.u64()? != 0,
+        };
+        f.is_empty().then_some(p)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.host.len()
+            + self.uri.len()
+            + self.validator.len()
+            + self.folder.as_os_str().len()
+            + self.order_file.len()
+            + self.flow.len()
+            + self.file.len()
+            + self.content_type.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(dir: &Path, start: u64, bytes: &[u8], total: u64, n: u64) -> RangePart {
+        let file = format!("part{n}");
+        fs::write(dir.join(&file), bytes).unwrap();
+        RangePart {
+            host: "h".into(),
+            uri: "/o".into(),
+            validator: "\"e\"".into(),
+            total,
+            start,
+            end: start + bytes.len() as u64 - 1,
+            folder: PathBuf::new(),
+            order_file: "f".into(),
+            order_number: n,
+            flow: "010.000.000.002.00080-010.000.000.001.40000".into(),
+            number: n,
+            file,
+            content_type: "image/jpeg".into(),
+            complete: true,
+        }
+    }
+
+    fn run(dir: &Path, mut parts: Vec<RangePart>) -> (Vec<ObjectRecord>, Vec<Error>) {
+        parts.sort();
+        let mut errors = Vec::new();
+        let mut out = Vec::new();
+        assemble(
+            dir,
+            parts.into_iter().map(Ok),
+            1 << 30,
+            &mut errors,
+            |_, r| out.extend(r.object),
+        );
+        (out, errors)
+    }
+
+    #[test]
+    fn parts_out_of_order_make_the_whole_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let parts = vec![
+            part(dir.path(), 600, &whole[600..], 1000, 3),
+            part(dir.path(), 0, &whole[..300], 1000, 1),
+            part(dir.path(), 250, &whole[250..650], 1000, 2),
+        ];
+        let (objs, errors) = run(dir.path(), parts);
+        assert!(errors.is_empty(), "{errors:?}");
+        let o = &objs[0];
+        assert_eq!(
+            o.file,
+            "010.000.000.002.00080-010.000.000.001.40000-HTTPOBJECT-001.jpg"
+        );
+        assert_eq!(fs::read(dir.path().join(&o.file)).unwrap(), whole);
+        assert_eq!(
+            o.sha256.as_deref(),
+            Some(hex::encode(Sha256::digest(&whole)).as_str())
+        );
+        assert!(o.complete && o.holes.is_empty() && o.conflicts.is_empty());
+        assert_eq!(o.size, 1000);
+        assert_eq!(
+            o.parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [0, 250, 600]
+        );
+    }
+
+    #[test]
+    fn holes_are_zero_filled_and_listed_conflicts_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole: Vec<u8> = (0..100u8).collect();
+        let mut other = whole[40..60].to_vec();
+        other[5] ^= 0xff;
+        let parts = vec![
+            part(dir.path(), 10, &whole[10..50], 200, 1),
+            part(dir.path(), 40, &other, 200, 2),
+            part(dir.path(), 80, &whole[80..100], 200, 3),
+        ];
+        let (objs, _) = run(dir.path(), parts);
+        let o = &objs[0];
+        let got = fs::read(dir.path().join(&o.file)).unwrap();
+        let mut want = vec![0u8; 200];
+        want[10..50].copy_from_slice(&whole[10..50]);
+        want[50..60].copy_from_slice(&other[10..]);
+        want[80..100].copy_from_slice(&whole[80..100]);
+        assert_eq!(got, want);
+        assert_eq!(o.holes, [[0, 10], [60, 20], [100, 100]]);
+        assert_eq!(o.conflicts, [[45, 5]]);
+        assert!(!o.complete);
+        assert_eq!(o.sha256, None);
+        assert_eq!(o.length, Some(200));
+    }
+
+    #[test]
+    fn a_huge_claimed_length_is_not_written_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = vec![
+            part(dir.path(), 0, b"head", 1 << 50, 1),
+            part(dir.path(), 1 << 45, b"far", 1 << 50, 2),
+        ];
+        let (objs, _) = run(dir.path(), parts);
+        let o = &objs[0];
+        assert_eq!(fs::read(dir.path().join(&o.file)).unwrap(), b"head");
+        assert_eq!(o.size, 4);
+        assert_eq!(o.length, Some(1 << 50));
+        assert_eq!(o.holes, [[4, (1 << 50) - 4]]);
+        assert_eq!(o.notes.len(), 2, "{:?}", o.notes);
+        assert!(!o.complete);
+    }
+
+    #[test]
+    fn parts_spill_and_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = part(dir.path(), 5, b"abc", u64::MAX, 9);
+        let mut bytes = Vec::new();
+        p.encode(&mut bytes);
+        assert_eq!(RangePart::decode(&bytes), Some(p));
+    }
+}

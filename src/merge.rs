@@ -1,0 +1,805 @@
+//! `flowsplit merge -o OUT DIR...`: combine the shards of a split run
+//! (`--shard K/N`, see [`crate::shard`]) into the output of a single run.
+//!
+//! Owns: finding the shard reports in the folders given, refusing a set of
+//! shards that is incomplete, has a shard twice, mixes splits, inputs,
+//! settings or versions, or has a shard that did not finish (all checked
+//! before anything is written); hard-linking every file of the shard
+//! folders into OUT (flow files and HTTP bodies: same inode, so the same
+//! bytes and modification times, and no copy); and merging the shards'
+//! `report-K-of-N.jsonl` into `report.jsonl` and their `http.jsonl` into
+//! one per folder, in a single run's order and byte for byte, streaming
+//! (memory does not grow with the number of lines); and writing the run
+//! summary (`report.summary.json`) a single run writes, from the shards'.
+//!
+//! Shards that wrote into one shared folder are merged in place: `-o` names
+//! that folder, and only `report.jsonl` is written there.
+//!
+//! Must not: copy, change or remove anything in the shard folders.
+
+use crate::error::Error;
+use crate::http::INDEX_NAME;
+use crate::output::summary::{summary_path, SummaryRecord};
+use crate::shard::{ClosedAt, Done, Header, ShardSpec};
+use serde::Deserialize;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The merged report's name.
+const REPORT_NAME: &str = crate::config::DEFAULT_REPORT_NAME;
+
+/// What a merge did.
+#[derive(Debug, Default)]
+pub struct MergeSummary {
+    /// N: the shards merged.
+    pub shards: u32,
+    /// Files hard-linked into OUT.
+    pub linked: u64,
+    /// Lines of the merged `report.jsonl`.
+    pub report_lines: u64,
+    /// `http.jsonl` indexes written.
+    pub indexes: u64,
+}
+
+/// One shard report found.
+#[derive(Debug)]
+struct Shard {
+    /// The folder it was found in (as given).
+    dir: PathBuf,
+    /// The report.
+    path: PathBuf,
+    header: Header,
+    done: Done,
+}
+
+fn refuse(text: String) -> Error {
+    Error::Merge(text)
+}
+
+/// Merge the shards in `dirs` into `out` (see the module doc). Nothing is
+/// written unless the set of shards is complete and consistent; if linking
+/// or writing fails part way, what was put into `out` is removed again.
+pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<MergeSummary, Error> {
+    let shards = find_shards(dirs)?;
+    check_set(&shards)?;
+    let run_summaries = read_summaries(&shards)?;
+    let mut folders: Vec<&Path> = shards.iter().map(|s| s.dir.as_path()).collect();
+    folders.sort();
+    folders.dedup();
+    let indexes = find_indexes(&folders, &shards)?;
+    let in_place = in_place(out, &folders)?;
+    let created = if in_place {
+        let report = out.join(REPORT_NAME);
+        if std::fs::symlink_metadata(&report).is_ok() {
+            return Err(refuse(format!(
+                "{}: already exists; the folder was merged before",
+                report.display()
+            )));
+        }
+        false
+    } else {
+        prepare_out(out)?
+    };
+    let mut summary = MergeSummary {
+        shards: shards.len() as u32,
+        ..MergeSummary::default()
+    };
+    let merged = Merged {
+        folders: &folders,
+        shards: &shards,
+        indexes: &indexes,
+        run_summaries: &run_summaries,
+    };
+    let result = write_merged(out, &merged, in_place, &mut summary);
+    if result.is_err() {
+        undo(out, created, in_place);
+    }
+    result.map(|()| summary)
+}
+
+/// What is merged: the shard folders, their reports, indexes and run summaries.
+struct Merged<'a> {
+    folders: &'a [&'a Path],
+    shards: &'a [Shard],
+    indexes: &'a BTreeMap<PathBuf, Vec<PathBuf>>,
+    run_summaries: &'a [SummaryRecord],
+}
+
+/// Link, then write the report, its run summary and the indexes.
+fn write_merged(
+    out: &Path,
+    merged: &Merged<'_>,
+    in_place: bool,
+    summary: &mut MergeSummary,
+) -> Result<(), Error> {
+    let Merged {
+        folders,
+        shards,
+        indexes,
+        run_summaries,
+    } = *merged;
+    if !in_place {
+        for dir in folders {
+            summary.linked += link_tree(dir, out)?;
+        }
+    }
+    summary.report_lines = merge_reports(shards, &out.join(REPORT_NAME))?;
+    if let Some(all) = SummaryRecord::of_shards(run_summaries) {
+        all.write(&summary_path(&out.join(REPORT_NAME)))?;
+    }
+    for (folder, parts) in indexes {
+        merge_indexes(parts, &out.join(folder).join(INDEX_NAME))?;
+        summary.indexes += 1;
+    }
+    Ok(())
+}
+
+/// The shard reports (`report-K-of-N.jsonl`) directly in each of `dirs`,
+/// each with its header and closing record.
+fn find_shards(dirs: &[PathBuf]) -> Result<Vec<Shard>, Error> {
+    if dirs.is_empty() {
+        return Err(Error::Usage("merge: no shard folder given".into()));
+    }
+    let mut shards = Vec::new();
+    for dir in dirs {
+        let open = |source| Error::Open {
+            path: dir.clone(),
+            source,
+        };
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(open)? {
+            let entry = entry.map_err(open)?;
+            let name = entry.file_name();
+            if let Some(spec) = name.to_str().and_then(ShardSpec::from_report_name) {
+                if entry.file_type().map_err(open)?.is_file() {
+                    found.push((spec, entry.path()));
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(refuse(format!(
+                "{}: no shard report (report-K-of-N.jsonl, written by flowsplit --shard K/N) in it",
+                dir.display()
+            )));
+        }
+        found.sort_by_key(|(spec, _)| spec.index);
+        for (spec, path) in found {
+            let (header, done) = read_ends(&path)?;
+            if (header.flowsplit_shard, header.shards) != (spec.index, spec.count) {
+                return Err(refuse(format!(
+                    "{}: its first line says shard {} of {}",
+                    path.display(),
+                    header.flowsplit_shard,
+                    header.shards
+                )));
+            }
+            let Some(done) = done.filter(|d| d.shard_done == spec.index) else {
+                return Err(refuse(format!(
+                    "{}: shard {} of {} did not finish (its report has no closing record); run it again",
+                    path.display(),
+                    spec.index,
+                    spec.count
+                )));
+            };
+            shards.push(Shard {
+                dir: dir.clone(),
+                path,
+                header,
+                done,
+            });
+        }
+    }
+    Ok(shards)
+}
+
+/// A shard report's header, and its closing record if its last line is one.
+fn read_ends(path: &Path) -> Result<(Header, Option<Done>), Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(path).map_err(|source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut first = String::new();
+    BufReader::new(&mut f)
+        .take(64 << 10)
+        .read_line(&mut first)
+        .map_err(read_err)?;
+    let header: Header = serde_json::from_str(first.trim_end()).map_err(|_| {
+        refuse(format!(
+            "{}: not a shard report (its first line is not a shard header)",
+            path.display()
+        ))
+    })?;
+    let len = f.metadata().map_err(read_err)?.len();
+    let tail_len = len.min(4096);
+    f.seek(SeekFrom::Start(len - tail_len)).map_err(read_err)?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    f.take(tail_len).read_to_end(&mut tail).map_err(read_err)?;
+    let text = tail.strip_suffix(b"\n").unwrap_or(&[]);
+    let last = text.rsplit(|&b| b == b'\n').next().unwrap_or(&[]);
+    Ok((header, serde_json::from_slice::<Done>(last).ok()))
+}
+
+/// Refuse a set that is not exactly shards 0..N of one split of the same
+/// inputs, settings and version.
+fn check_set(shards: &[Shard]) -> Result<(), Error> {
+    let Some(first) = shards.first() else {
+        return Err(refuse("no shard report found".into()));
+    };
+    let n = first.header.shards;
+    let mut seen: Vec<Option<&Shard>> = vec![None; n as usize];
+    for s in shards {
+        let h = &s.header;
+        if h.shards != n {
+            return Err(refuse(format!(
+                "{} is shard {} of {} but {} is shard {} of {}: shards of different splits",
+                s.path.display(),
+                h.flowsplit_shard,
+                h.shards,
+                first.path.display(),
+                first.header.flowsplit_shard,
+                n
+            )));
+        }
+        if h.inputs != first.header.inputs || s.done.packets != first.done.packets {
+            return Err(refuse(format!(
+                "{} is a shard of other inputs or settings than {} (identity {} against {}, {} packets against {})",
+                s.path.display(),
+                first.path.display(),
+                h.inputs,
+                first.header.inputs,
+                s.done.packets,
+                first.done.packets
+            )));
+        }
+        if h.flowsplit != first.header.flowsplit {
+            return Err(refuse(format!(
+                "{} was written by flowsplit {} but {} by flowsplit {}",
+                s.path.display(),
+                h.flowsplit,
+                first.path.display(),
+                first.header.flowsplit
+            )));
+        }
+        let slot = &mut seen[h.flowsplit_shard as usize];
+        if let Some(other) = slot {
+            return Err(refuse(format!(
+                "shard {} of {} given twice: {} and {}",
+                h.flowsplit_shard,
+                n,
+                other.path.display(),
+                s.path.display()
+            )));
+        }
+        *slot = Some(s);
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_none())
+        .map(|(k, _)| k.to_string())
+        .collect();
+    if !missing.is_empty() {
+        let plural = if missing.len() == 1 { "" } else { "s" };
+        return Err(refuse(format!(
+            "incomplete set of shards: shard{plural} {} of {n} missing",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Every `http.jsonl` under the shard folders, by its folder relative to
+/// the shard folder; refused when shards sharing a folder carved HTTP
+/// (each carving pass took in the other shards' flow files).
+fn find_indexes(
+    folders: &[&Path],
+    shards: &[Shard],
+) -> Result<BTreeMap<PathBuf, Vec<PathBuf>>, Error> {
+    let mut out: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for dir in folders {
+        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+            let entry = entry.map_err(|e| Error::Folder {
+                path: dir.to_path_buf(),
+                source: e.into(),
+            })?;
+            if entry.file_type().is_file() && entry.file_name() == INDEX_NAME {
+                let rel = entry
+                    .path()
+                    .parent()
+                    .and_then(|p| p.strip_prefix(dir).ok())
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
+                out.entry(rel).or_default().push(entry.path().to_path_buf());
+            }
+        }
+        let sharing = shards.iter().filter(|s| s.dir.as_path() == *dir).count();
+        if sharing > 1 && out.values().flatten().any(|p| p.starts_with(dir)) {
+            return Err(refuse(format!(
+                "{}: {sharing} shards share this folder and carved HTTP (-e http), each over the others' flow files; give each shard a folder of its own, or run flowsplit http on the merged folder",
+                dir.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// True when `out` is the one folder the shards share (merge in place).
+/// Refuses an `out` inside a shard folder (it would be linked into itself).
+fn in_place(out: &Path, folders: &[&Path]) -> Result<bool, Error> {
+    let out_real = out.canonicalize().ok();
+    for dir in folders {
+        let real = dir.canonicalize().map_err(|source| Error::Open {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if out_real.as_ref() == Some(&real) {
+            return Ok(folders.len() == 1);
+        }
+        let parent_real = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| Path::new(".").canonicalize(), Path::canonicalize);
+        if parent_real.is_ok_and(|p| p.starts_with(&real)) {
+            return Err(refuse(format!(
+                "{}: inside the shard folder {}; put the merged output elsewhere",
+                out.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(false)
+}
+
+/// Create `out`, or accept it empty. True when it was created here.
+fn prepare_out(out: &Path) -> Result<bool, Error> {
+    let write_err = |source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    match std::fs::read_dir(out) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(refuse(format!(
+                    "{}: exists and is not empty; merge into a new folder",
+                    out.display()
+                )));
+            }
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(out).map_err(write_err)?;
+            Ok(true)
+        }
+        Err(source) => Err(Error::Open {
+            path: out.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Remove what a failed merge put into `out`: the folder if it was
+/// created here, else its contents (links and merged files only).
+fn undo(out: &Path, created: bool, in_place: bool) {
+    if in_place {
+        let _ = std::fs::remove_file(out.join(REPORT_NAME));
+        let _ = std::fs::remove_file(summary_path(&out.join(REPORT_NAME)));
+        return;
+    }
+    if created {
+        let _ = std::fs::remove_dir_all(out);
+    } else if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let _ = match e.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+                _ => std::fs::remove_file(&p),
+            };
+        }
+    }
+}
+
+/// Hard-link every file under `dir` into the same place under `out`,
+/// except the shard reports at its top and the `http.jsonl` indexes
+/// (merged instead). Returns the files linked.
+fn link_tree(dir: &Path, out: &Path) -> Result<u64, Error> {
+    let mut linked = 0;
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::Folder {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
+        let name = entry.file_name().to_str().unwrap_or("");
+        let shard_report = entry.depth() == 1
+            && (ShardSpec::from_report_name(name).is_some()
+                || name
+                    .strip_suffix(".summary.json")
+                    .and_then(|stem| ShardSpec::from_report_name(&format!("{stem}.jsonl")))
+                    .is_some());
+        if shard_report || (entry.file_type().is_file() && name == INDEX_NAME) {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let target = out.join(rel);
+        let write_err = |source| Error::Write {
+            path: target.clone(),
+            source,
+        };
+        if entry.file_type().is_dir() {
+            match std::fs::create_dir(&target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && target.is_dir() => {}
+                Err(e) => return Err(write_err(e)),
+            }
+            continue;
+        }
+        match std::fs::hard_link(entry.path(), &target) {
+            Ok(()) => linked += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(refuse(format!(
+                    "{} is in two shards (the other's is already linked there): shards overlap",
+                    target.display()
+                )));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                return Err(refuse(format!(
+                    "cannot hard-link {} into {}: another file system; put the merged folder on the shards' file system",
+                    entry.path().display(),
+                    out.display()
+                )));
+            }
+            Err(e) => return Err(write_err(e)),
+        }
+    }
+    Ok(linked)
+}
+
+/// What a merge needs of a shard report's line.
+#[derive(Deserialize)]
+struct Probe {
+    connection: Option<u64>,
+    closed_at: Option<serde_json::Value>,
+    flowsplit_shard: Option<u32>,
+    shard_done: Option<u32>,
+}
+
+/// Lines of one shard's file, with the key they merge by.
+struct Lines {
+    path: PathBuf,
+    reader: BufReader<File>,
+    /// The line read ahead, without its newline.
+    line: Vec<u8>,
+}
+
+impl Lines {
+    fn open(path: &Path) -> Result<Lines, Error> {
+        let f = File::open(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Lines {
+            path: path.to_path_buf(),
+            reader: BufReader::with_capacity(1 << 16, f),
+            line: Vec::new(),
+        })
+    }
+
+    /// Read the next line into `self.line`; false at the end.
+    fn advance(&mut self) -> Result<bool, Error> {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|source| Error::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        if self.line.last() == Some(&b'\n') {
+            self.line.pop();
+        }
+        Ok(n > 0)
+    }
+
+    fn bad(&self, what: &str) -> Error {
+        refuse(format!("{}: {what}", self.path.display()))
+    }
+}
+
+/// A shard report read in order: its direction lines, each with its close
+/// event and connection.
+struct ReportLines {
+    lines: Lines,
+    event: Option<u64>,
+    directions: u64,
+}
+
+impl ReportLines {
+    /// The next direction line's key; `None` after the closing record.
+    fn next_key(&mut self) -> Result<Option<(u64, u64)>, Error> {
+        loop {
+            if !self.lines.advance()? {
+                return Err(self.lines.bad("ends before its closing record"));
+            }
+            let probe: Probe = serde_json::from_slice(&self.lines.line)
+                .map_err(|_| self.lines.bad("a line that is not a report record"))?;
+            if let Some(connection) = probe.connection {
+                let event = self.event.ok_or_else(|| {
+                    self.lines
+                        .bad("a direction line before any closed_at record")
+                })?;
+                self.directions += 1;
+                return Ok(Some((event, connection)));
+            }
+            if let Some(at) = probe.closed_at {
+                let at = ClosedAt { closed_at: at };
+                self.event = Some(
+                    at.event()
+                        .ok_or_else(|| self.lines.bad("a bad closed_at"))?,
+                );
+            } else if probe.shard_done.is_some() {
+                return Ok(None);
+            } else if probe.flowsplit_shard.is_none() {
+                return Err(self.lines.bad("a line that is not a report record"));
+            }
+        }
+    }
+}
+
+/// Merge the shards' reports into `path`, ordered by close event, then
+/// connection (a single run's order; a connection's lines are all in one
+/// shard, in order). Returns the lines written.
+fn merge_reports(shards: &[Shard], path: &Path) -> Result<u64, Error> {
+    let mut readers = Vec::with_capacity(shards.len());
+    let mut heap = BinaryHeap::new();
+    for (i, s) in shards.iter().enumerate() {
+        let mut r = ReportLines {
+            lines: Lines::open(&s.path)?,
+            event: None,
+            directions: 0,
+        };
+        if let Some((event, conn)) = r.next_key()? {
+            heap.push(Reverse((event, conn, i)));
+        }
+        readers.push(r);
+    }
+    let mut out = create_new(path)?;
+    let write_err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut written = 0;
+    while let Some(Reverse((_, _, i))) = heap.pop() {
+        let r = &mut readers[i];
+        out.write_all(&r.lines.line).map_err(write_err)?;
+        out.write_all(b"\n").map_err(write_err)?;
+        written += 1;
+        if let Some((event, conn)) = r.next_key()? {
+            heap.push(Reverse((event, conn, i)));
+        }
+    }
+    out.flush().map_err(write_err)?;
+    for (r, s) in readers.iter().zip(shards) {
+        if r.directions != s.done.directions {
+            return Err(r.lines.bad(&format!(
+                "{} direction lines where its closing record says {}",
+                r.directions, s.done.directions
+            )));
+        }
+    }
+    Ok(written)
+}
+
+/// The run summaries beside the shards' reports (a shard that finished
+/// wrote one), from which the merged one is made (see
+/// [`SummaryRecord::of_shards`]).
+fn read_summaries(shards: &[Shard]) -> Result<Vec<SummaryRecord>, Error> {
+    shards
+        .iter()
+        .map(|s| SummaryRecord::read(&summary_path(&s.path)))
+        .collect()
+}
+
+/// The order mark before each connection's lines in a shard's index.
+#[derive(Deserialize)]
+struct Mark {
+    http_order: String,
+}
+
+/// A shard's `http.jsonl` read in order: each line with its connection's key.
+struct IndexLines {
+    lines: Lines,
+    key: Option<String>,
+}
+
+impl IndexLines {
+    /// The next index line's key; `None` at the end.
+    fn next_key(&mut self) -> Result<Option<String>, Error> {
+        loop {
+            if !self.lines.advance()? {
+                return Ok(None);
+            }
+            if self.lines.line.starts_with(b"{\"http_order\":") {
+                let mark: Mark = serde_json::from_slice(&self.lines.line)
+                    .map_err(|_| self.lines.bad("a bad http_order line"))?;
+                self.key = Some(mark.http_order);
+                continue;
+            }
+            return match &self.key {
+                Some(k) => Ok(Some(k.clone())),
+                None => Err(self
+                    .lines
+                    .bad("an index line before any http_order line: not a shard's index")),
+            };
+        }
+    }
+}
+
+/// Merge the shards' indexes of one folder into `path`, ordered by their
+/// connections' keys (a single run's order: byte-wise by flow file name,
+/// a connection's lines in one shard, in order).
+fn merge_indexes(parts: &[PathBuf], path: &Path) -> Result<(), Error> {
+    let mut readers = Vec::with_capacity(parts.len());
+    let mut heap = BinaryHeap::new();
+    for (i, p) in parts.iter().enumerate() {
+        let mut r = IndexLines {
+            lines: Lines::open(p)?,
+            key: None,
+        };
+        if let Some(k) = r.next_key()? {
+            heap.push(Reverse((k, i)));
+        }
+        readers.push(r);
+    }
+    let mut out = create_new(path)?;
+    let write_err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let r = &mut readers[i];
+        out.write_all(&r.lines.line).map_err(write_err)?;
+        out.write_all(b"\n").map_err(write_err)?;
+        if let Some(k) = r.next_key()? {
+            heap.push(Reverse((k, i)));
+        }
+    }
+    out.flush().map_err(write_err)
+}
+
+/// Create `path`, which must not exist (never through a link, never over
+/// a file linked in from a shard).
+fn create_new(path: &Path) -> Result<BufWriter<File>, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map(|f| BufWriter::with_capacity(1 << 16, f))
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(k: u32, n: u32) -> String {
+        format!(r#"{{"flowsplit_shard":{k},"shards":{n},"inputs":"x","flowsplit":"0"}}"#)
+    }
+
+    fn line(conn: u64, side: u8) -> String {
+        format!(r#"{{"file":"f{conn}-{side}","connection":{conn}}}"#)
+    }
+
+    fn shard(dir: &Path, k: u32, n: u32, body: &[String], directions: u64) -> Shard {
+        let path = dir.join(format!("report-{k}-of-{n}.jsonl"));
+        let done = format!(r#"{{"shard_done":{k},"packets":9,"directions":{directions}}}"#);
+        let mut text = header(k, n) + "\n";
+        for l in body.iter().chain(std::iter::once(&done)) {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let (header, done) = read_ends(&path).unwrap();
+        Shard {
+            dir: dir.to_path_buf(),
+            path,
+            header,
+            done: done.expect("a closing record"),
+        }
+    }
+
+    #[test]
+    fn reports_merge_by_close_event_then_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |e: &str| format!(r#"{{"closed_at":{e}}}"#);
+        let a = shard(
+            dir.path(),
+            0,
+            2,
+            &[at("5"), line(1, 0), line(1, 1), at("\"end\""), line(4, 0)],
+            3,
+        );
+        let b = shard(
+            dir.path(),
+            1,
+            2,
+            &[
+                at("3"),
+                line(2, 0),
+                at("5"),
+                line(3, 0),
+                line(3, 1),
+                at("\"end\""),
+                line(2, 1),
+            ],
+            4,
+        );
+        let out = dir.path().join("report.jsonl");
+        assert_eq!(merge_reports(&[a, b], &out).unwrap(), 7);
+        let want: Vec<String> = [(2, 0), (1, 0), (1, 1), (3, 0), (3, 1), (2, 1), (4, 0)]
+            .iter()
+            .map(|&(c, s)| line(c, s) + "\n")
+            .collect();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want.concat());
+    }
+
+    #[test]
+    fn a_report_with_fewer_lines_than_its_closing_record_says_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = shard(
+            dir.path(),
+            0,
+            1,
+            &[r#"{"closed_at":"end"}"#.into(), line(1, 0)],
+            2,
+        );
+        let e = merge_reports(&[a], &dir.path().join("r")).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("1 direction lines where its closing record says 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn indexes_merge_by_flow_file_and_keep_a_connection_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = |f: &str| format!("{{\"http_order\":\"{f}\"}}\n");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(
+            &a,
+            mark("b.1") + "{\"n\":1}\n{\"n\":2}\n" + &mark("d.1") + "{\"n\":5}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            mark("a.9") + "{\"n\":0}\n" + &mark("c.1") + "{\"n\":3}\n{\"n\":4}\n",
+        )
+        .unwrap();
+        let out = dir.path().join("http.jsonl");
+        merge_indexes(&[a, b], &out).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        let want: String = (0..6).map(|n| format!("{{\"n\":{n}}}\n")).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_index_without_marks_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("http.jsonl");
+        std::fs::write(&a, "{\"n\":1}\n").unwrap();
+        let e = merge_indexes(&[a], &dir.path().join("out.jsonl")).unwrap_err();
+        assert!(e.to_string().contains("not a shard's index"), "{e}");
+    }
+}

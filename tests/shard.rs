@@ -1,0 +1,665 @@
+//! Splitting a run over processes (issue 15): `--shard K/N` run as N
+//! separate processes, then `flowsplit merge`, gives exactly a single run's
+//! output folder — every flow file and HTTP body (names, bytes and
+//! modification times), `report.jsonl` and `http.jsonl` byte for byte —
+//! for N = 1, 2, 3 and 7 on a generated capture of 3,000 connections (port
+//! reuse, reordering, IPv6, IPv4 and IPv6 fragments, resets, connections
+//! closed by the idle timeout while other shards' packets go by), and for
+//! N = 2 and 3 on every capture of `testdata/` and of the shared corpus.
+//! A merge of an incomplete, foreign, duplicated or unfinished set of
+//! shards is refused with exit 1, one message, and nothing written.
+
+use flowsplit_synth::Timestamp;
+use flowsplit_synth::{FragOrder, Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversation};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A file's bytes and modification time (seconds, nanoseconds).
+type Snapshot = BTreeMap<PathBuf, (Vec<u8>, i64, i64)>;
+
+/// Every file under `dir`: relative name → bytes and modification time.
+fn snapshot(dir: &Path) -> Snapshot {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.expect("walk the output folder"))
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).expect("below dir").to_path_buf();
+            let meta = e.metadata().expect("stat");
+            let bytes = std::fs::read(e.path()).expect("read an output file");
+            (rel, (bytes, meta.mtime(), meta.mtime_nsec()))
+        })
+        .collect()
+}
+
+fn flowsplit(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(args)
+        .output()
+        .expect("run flowsplit")
+}
+
+/// Run flowsplit on `args` into `out` (a single run, or one shard with
+/// `--shard`): exit 0 or 1 (some captures are cut short on purpose).
+fn run(out: &Path, shard: Option<(u32, u32)>, args: &[&str]) -> Option<i32> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowsplit"));
+    cmd.arg("-q").arg("-o").arg(out);
+    if let Some((k, n)) = shard {
+        cmd.arg("--shard").arg(format!("{k}/{n}"));
+    }
+    let status = cmd.args(args).status().expect("run flowsplit");
+    assert!(matches!(status.code(), Some(0 | 1)), "{out:?}: {status}");
+    status.code()
+}
+
+/// Run `n` shards of `args` as separate processes (folders `label-K-of-N`
+/// under `tmp`), merge them, and assert the merged folder equals `single`.
+fn assert_shards_merge_to(
+    tmp: &Path,
+    label: &str,
+    n: u32,
+    args: &[&str],
+    single: &Snapshot,
+    code: Option<i32>,
+) {
+    let dirs: Vec<PathBuf> = (0..n)
+        .map(|k| tmp.join(format!("{label}-{k}-of-{n}")))
+        .collect();
+    for (k, dir) in dirs.iter().enumerate() {
+        let shard_code = run(dir, Some((k as u32, n)), args);
+        assert_eq!(
+            shard_code, code,
+            "{label}: shard {k} of {n} exits as the single run"
+        );
+    }
+    let merged = tmp.join(format!("{label}-merged-{n}"));
+    let mut margs: Vec<&std::ffi::OsStr> = vec![
+        "merge".as_ref(),
+        "-q".as_ref(),
+        "-o".as_ref(),
+        merged.as_os_str(),
+    ];
+    margs.extend(dirs.iter().map(|d| d.as_os_str()));
+    let out = flowsplit(&margs);
+    assert!(
+        out.status.success(),
+        "{label}: merge of {n} shards: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = snapshot(&merged);
+    assert_same(single, &got, &format!("{label} with {n} shards"));
+    // Flow files and bodies are hard links to the shards' files, not copies
+    // (the report, its run summary and the indexes are written).
+    let written = [Path::new("report.jsonl"), Path::new("report.summary.json")];
+    for name in got
+        .keys()
+        .filter(|p| p.file_name() != Some("http.jsonl".as_ref()) && !written.contains(&p.as_path()))
+    {
+        let links = std::fs::symlink_metadata(merged.join(name))
+            .expect("stat")
+            .nlink();
+        assert_eq!(links, 2, "{label}: {} is not hard-linked", name.display());
+    }
+}
+
+/// The flow files a report lists: their modification time is the last
+/// packet's, so a merge must keep it. (HTTP bodies and the indexes carry
+/// the time they were written, in a single run too.)
+fn flow_files(out: &Snapshot) -> Vec<PathBuf> {
+    let Some((report, _, _)) = out.get(Path::new("report.jsonl")) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(report)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a report line"))
+        .map(|v| PathBuf::from(v["file"].as_str().expect("file")))
+        .collect()
+}
+
+/// Assert `got` has exactly `want`'s files with the same bytes, and the
+/// same modification times for the flow files.
+fn assert_same(want: &Snapshot, got: &Snapshot, what: &str) {
+    // A single run's DFXML report: flowsplit merge does not combine them
+    // (a shard writes none; flowsplit(1), SPLITTING A RUN).
+    let dfxml = Path::new("report.xml");
+    let names: Vec<&PathBuf> = want.keys().filter(|p| p.as_path() != dfxml).collect();
+    let got_names: Vec<&PathBuf> = got.keys().collect();
+    assert_eq!(got_names, names, "{what}: files");
+    for (name, (bytes, _, _)) in want.iter().filter(|(p, _)| p.as_path() != dfxml) {
+        assert!(got[name].0 == *bytes, "{what}: {} differs", name.display());
+    }
+    for name in flow_files(want) {
+        let (_, secs, nanos) = &want[&name];
+        let (_, s, ns) = &got[&name];
+        assert_eq!(
+            (s, ns),
+            (secs, nanos),
+            "{what}: mtime of {}",
+            name.display()
+        );
+    }
+}
+
+/// Assert a single run of `args` and its shards merged for every N of
+/// `counts` are the same; returns how many files were compared.
+fn assert_split_equals_single(tmp: &Path, label: &str, counts: &[u32], args: &[&str]) -> usize {
+    let single_dir = tmp.join(format!("{label}-single"));
+    let code = run(&single_dir, None, args);
+    let single = snapshot(&single_dir);
+    for &n in counts {
+        assert_shards_merge_to(tmp, label, n, args, &single, code);
+    }
+    single.len()
+}
+
+/// Frames of all conversations, to be written in time order.
+struct Frames(Vec<(Timestamp, u64, Vec<u8>)>);
+
+impl PacketSink for Frames {
+    fn frame(&mut self, ts: Timestamp, data: &[u8]) -> std::io::Result<()> {
+        let seq = self.0.len() as u64;
+        self.0.push((ts, seq, data.to_vec()));
+        Ok(())
+    }
+}
+
+/// A deterministic xorshift generator.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// 3,000 HTTP-like connections starting 3 ms apart over about 9 seconds:
+/// every 5th over IPv6, every 7th sending one request as IP fragments (in
+/// reverse order every other time), the last 500 reusing the client
+/// endpoints of the first 500 (port reuse: `c1` names), every 13th reset
+/// by the server, every 11th left open (closed by `--timeout 2` while other
+/// connections' packets go by), and about 3% of data segments swapped with
+/// the next frame of the same connection (reordering).
+fn generate(path: &Path) {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut all = Frames(Vec::new());
+    for i in 0..3000u32 {
+        let owner = if i >= 2500 { i - 2500 } else { i };
+        let v6 = owner % 5 == 0;
+        let (client, server): (IpAddr, IpAddr) = if v6 {
+            (
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    1,
+                    0,
+                    0,
+                    0,
+                    (owner >> 8) as u16,
+                    owner as u16,
+                )),
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    2,
+                    0,
+                    0,
+                    0,
+                    0,
+                    1 + (owner % 3) as u16,
+                )),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 1, (owner >> 8) as u8, owner as u8)),
+                IpAddr::V4(Ipv4Addr::new(192, 168, 7, 1 + (owner % 3) as u8)),
+            )
+        };
+        let client = SocketAddr::new(client, 20000 + (owner % 1000) as u16);
+        let server = SocketAddr::new(server, 80);
+        let ms = u64::from(i) * 3;
+        let start = Timestamp::new(
+            1_700_000_000 + (ms / 1000) as i64,
+            ((ms % 1000) * 1_000_000) as u32,
+        );
+        let mut conv = TcpConversation::new(Link::ethernet(), client, server, start)
+            .with_isn(1000 + i * 7919, 500_000 + i * 104_729);
+        let mut frames = Frames(Vec::new());
+        conv.handshake(&mut frames).expect("frames");
+        let request = format!("GET /object/{i} HTTP/1.1\r\nHost: h{}\r\n\r\n", owner % 3);
+        if i % 7 == 0 {
+            let order = if i % 14 == 0 {
+                FragOrder::Reverse
+            } else {
+                FragOrder::InOrder
+            };
+            conv.send_fragmented(Side::Client, request.as_bytes(), 16, order, &mut frames)
+                .expect("frames");
+        } else {
+            conv.send(Side::Client, request.as_bytes(), &mut frames)
+                .expect("frames");
+        }
+        let body: Vec<u8> = (0..200 + rng.below(3000))
+            .map(|b| (b as u8).wrapping_mul(31) ^ i as u8)
+            .collect();
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        conv.send(Side::Server, head.as_bytes(), &mut frames)
+            .expect("frames");
+        for chunk in body.chunks(700) {
+            conv.send(Side::Server, chunk, &mut frames).expect("frames");
+        }
+        conv.ack(Side::Client, &mut frames).expect("frames");
+        if i % 13 == 0 {
+            conv.rst(Side::Server, &mut frames).expect("frames");
+        } else if i % 11 != 0 {
+            conv.close(&mut frames).expect("frames");
+        }
+        // Reordering: swap a data frame's bytes with the next frame's (the
+        // capture times stay in order).
+        for j in 3..frames.0.len().saturating_sub(1) {
+            if rng.below(100) < 3 {
+                let next = frames.0[j + 1].2.clone();
+                frames.0[j + 1].2 = std::mem::replace(&mut frames.0[j].2, next);
+            }
+        }
+        let base = all.0.len() as u64;
+        all.0
+            .extend(frames.0.into_iter().map(|(ts, seq, f)| (ts, base + seq, f)));
+    }
+    all.0.sort_by_key(|(ts, seq, _)| (ts.secs, ts.nanos, *seq));
+    let file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut pcap =
+        PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).expect("pcap");
+    for (ts, _, f) in &all.0 {
+        pcap.write_packet(*ts, f, f.len() as u32).expect("write");
+    }
+    drop(pcap.into_inner());
+}
+
+#[test]
+fn generated_capture_split_in_1_2_3_and_7_shards_merges_to_a_single_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pcap = tmp.path().join("gen.pcap");
+    generate(&pcap);
+    let path = pcap.to_str().expect("utf-8 path");
+    let args = ["-e", "http", "--timeout", "2", "-r", path];
+    let files = assert_split_equals_single(tmp.path(), "gen", &[1, 2, 3, 7], &args);
+    assert!(files > 6000, "only {files} output files compared");
+    // The capture has what it is meant to have.
+    let single = tmp.path().join("gen-single");
+    let report = std::fs::read_to_string(single.join("report.jsonl")).expect("report");
+    let lines: Vec<serde_json::Value> = report
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| lines.iter().filter(|l| f(l)).count();
+    assert_eq!(lines.len(), 6000);
+    assert!(
+        count(&|l| l["end"] == "timeout") > 100,
+        "connections closed by the timeout"
+    );
+    assert!(count(&|l| l["end"] == "rst") > 100, "reset connections");
+    assert!(
+        count(&|l| l["file"].as_str().is_some_and(|f| f.ends_with("c1"))) >= 1000,
+        "port reuse"
+    );
+    assert!(
+        count(&|l| l["src"].as_str().is_some_and(|s| s.contains(':'))) >= 1200,
+        "IPv6"
+    );
+    let index = std::fs::read_to_string(single.join("http.jsonl")).expect("index");
+    assert_eq!(index.lines().count(), 3000, "one index line per exchange");
+    // Connections closed mid-capture (lingering after FIN or RST, idle
+    // past the timeout) close when a new second of capture time begins,
+    // mostly at other shards' packets: the shard's close events are packet
+    // numbers, not only the end of input.
+    let shard = std::fs::read_to_string(tmp.path().join("gen-0-of-7/report-0-of-7.jsonl"))
+        .expect("shard report");
+    let mid_capture = shard
+        .lines()
+        .filter(|l| l.starts_with("{\"closed_at\":") && !l.contains("end"))
+        .count();
+    assert!(
+        mid_capture >= 5,
+        "{mid_capture} close events before the end"
+    );
+}
+
+#[test]
+fn testdata_captures_split_in_2_and_3_shards_merge_to_a_single_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(&testdata)
+        .expect("testdata/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .collect();
+    captures.sort();
+    assert!(
+        captures.len() > 40,
+        "testdata/ holds the generated captures"
+    );
+    let mut files = 0;
+    for (i, pcap) in captures.iter().enumerate() {
+        let path = pcap.to_str().expect("utf-8 path");
+        files += assert_split_equals_single(
+            tmp.path(),
+            &format!("t{i}"),
+            &[2, 3],
+            &["-e", "http", "-r", path],
+        );
+    }
+    assert!(files > 100, "only {files} output files compared");
+}
+
+#[test]
+fn corpus_captures_split_in_2_and_3_shards_merge_to_a_single_run() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    assert!(
+        corpus.is_dir(),
+        "{} is missing: the shared corpus must sit next to the clone",
+        corpus.display()
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut captures: Vec<PathBuf> = walkdir::WalkDir::new(&corpus)
+        .into_iter()
+        .map(|e| e.expect("walk the corpus"))
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+        })
+        .collect();
+    captures.sort();
+    let mut files = 0;
+    let mut without_http = Vec::new();
+    for (i, pcap) in captures.iter().enumerate() {
+        let path = pcap.to_str().expect("utf-8 path");
+        // An object assembled from range parts carved on several
+        // connections cannot come out of the shards whole: each shard
+        // assembles the parts of its own connections (flowsplit(1),
+        // SPLITTING A RUN, limits). Such captures are compared without -e http.
+        let http = !has_cross_connection_object(tmp.path(), &format!("x{i}"), path);
+        if !http {
+            without_http.push(path.to_string());
+        }
+        let args: &[&str] = if http {
+            &["-e", "http", "-r", path]
+        } else {
+            &["-r", path]
+        };
+        files += assert_split_equals_single(tmp.path(), &format!("c{i}"), &[2, 3], args);
+    }
+    assert!(files > 500, "only {files} output files compared");
+    // The zeek traces 206_example_a/b/c fetch one file over two connections.
+    assert!(
+        (1..=6).contains(&without_http.len()),
+        "compared without -e http: {without_http:?}"
+    );
+}
+
+/// True when a single `-e http` run of `pcap` (into `tmp/label`) assembles
+/// an object from range parts carved on more than one connection.
+fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
+    let dir = tmp.join(label);
+    run(&dir, None, &["-e", "http", "-r", pcap]);
+    let Ok(index) = std::fs::read_to_string(dir.join("http.jsonl")) else {
+        return false;
+    };
+    let crosses = index.lines().any(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).expect("an index line");
+        let Some(parts) = v["object"]["parts"].as_array() else {
+            return false;
+        };
+        let flows: std::collections::BTreeSet<&str> = parts
+            .iter()
+            .filter_map(|p| p[2].as_str())
+            .map(|f| f.split("-HTTP").next().unwrap_or(f))
+            .collect();
+        flows.len() > 1
+    });
+    std::fs::remove_dir_all(&dir).expect("remove the probe run");
+    crosses
+}
+
+/// Shards 0..n of `pcap` into `tmp/label-K`.
+fn shards(tmp: &Path, label: &str, pcap: &Path, n: u32, extra: &[&str]) -> Vec<PathBuf> {
+    (0..n)
+        .map(|k| {
+            let dir = tmp.join(format!("{label}-{k}"));
+            let mut args = vec!["-r", pcap.to_str().expect("utf-8")];
+            args.extend_from_slice(extra);
+            run(&dir, Some((k, n)), &args);
+            dir
+        })
+        .collect()
+}
+
+/// Run `flowsplit merge -o OUT dirs` and assert it is refused with exit 1,
+/// one line naming `message`, and OUT not created.
+fn assert_refused(tmp: &Path, dirs: &[&Path], message: &str) {
+    let out_dir = tmp.join("refused-out");
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["merge".as_ref(), "-o".as_ref(), out_dir.as_os_str()];
+    args.extend(dirs.iter().map(|d| d.as_os_str()));
+    let out = flowsplit(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("flowsplit: merge: "), "{stderr}");
+    assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+    assert!(
+        !out_dir.exists(),
+        "a refused merge wrote {}",
+        out_dir.display()
+    );
+}
+
+#[test]
+fn incomplete_foreign_duplicate_and_unfinished_sets_are_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = tmp.path();
+    let a = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/port_reuse.pcap");
+    let b = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/out_of_order.pcap");
+    let sa = shards(t, "a", &a, 3, &[]);
+    let sb = shards(t, "b", &b, 3, &[]);
+    let sc = shards(t, "c", &a, 3, &["-b", "5"]);
+    let s2 = shards(t, "d", &a, 2, &[]);
+    assert_refused(
+        t,
+        &[&sa[0], &sa[2]],
+        "incomplete set of shards: shard 1 of 3 missing",
+    );
+    assert_refused(
+        t,
+        &[&sa[0]],
+        "incomplete set of shards: shards 1, 2 of 3 missing",
+    );
+    assert_refused(
+        t,
+        &[&sa[0], &sb[1], &sa[2]],
+        "is a shard of other inputs or settings than",
+    );
+    assert_refused(
+        t,
+        &[&sa[0], &sc[1], &sa[2]],
+        "is a shard of other inputs or settings than",
+    );
+    assert_refused(t, &[&sa[0], &s2[1], &sa[2]], "shards of different splits");
+    assert_refused(
+        t,
+        &[&sa[0], &sa[1], &sa[1], &sa[2]],
+        "shard 1 of 3 given twice",
+    );
+    let empty = t.join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    assert_refused(t, &[&sa[0], &empty], "no shard report");
+    // Shards sharing one folder with -e http each carved the others' flows.
+    let shared = t.join("shared-http");
+    for k in 0..2 {
+        run(
+            &shared,
+            Some((k, 2)),
+            &["-e", "http", "-r", a.to_str().expect("utf-8")],
+        );
+    }
+    assert_refused(
+        t,
+        &[&shared],
+        "2 shards share this folder and carved HTTP (-e http)",
+    );
+    // A shard that did not finish has no closing record.
+    let report = sa[1].join("report-1-of-3.jsonl");
+    let text = std::fs::read_to_string(&report).expect("report");
+    let last = text.trim_end().lines().last().expect("a line");
+    assert!(last.starts_with("{\"shard_done\":1,"), "{last}");
+    std::fs::write(&report, &text[..text.len() - last.len() - 1]).expect("cut");
+    assert_refused(t, &[&sa[0], &sa[1], &sa[2]], "shard 1 of 3 did not finish");
+    // An existing, non-empty output folder is refused too, and left alone.
+    std::fs::write(&report, &text).expect("restore");
+    let full = t.join("full");
+    std::fs::create_dir(&full).expect("mkdir");
+    std::fs::write(full.join("keep"), b"x").expect("write");
+    let mut args: Vec<&std::ffi::OsStr> = vec!["merge".as_ref(), "-o".as_ref(), full.as_os_str()];
+    args.extend(sa.iter().map(|d| d.as_os_str()));
+    let out = flowsplit(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists and is not empty"));
+    assert_eq!(std::fs::read_dir(&full).expect("read").count(), 1);
+}
+
+#[test]
+fn shards_sharing_one_folder_merge_in_place() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/port_reuse.pcap");
+    let path = pcap.to_str().expect("utf-8");
+    let single_dir = tmp.path().join("single");
+    run(&single_dir, None, &["-r", path]);
+    let shared = tmp.path().join("shared");
+    for k in 0..3 {
+        run(&shared, Some((k, 3)), &["-r", path]);
+    }
+    let out = flowsplit(&[
+        "merge".as_ref(),
+        "-q".as_ref(),
+        "-o".as_ref(),
+        shared.as_os_str(),
+        shared.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = snapshot(&shared);
+    for k in 0..3 {
+        got.remove(Path::new(&format!("report-{k}-of-3.jsonl")))
+            .expect("shard report kept");
+        got.remove(Path::new(&format!("report-{k}-of-3.summary.json")))
+            .expect("shard run summary kept");
+    }
+    assert_same(&snapshot(&single_dir), &got, "shared folder");
+}
+
+#[test]
+fn shard_usage_errors_exit_2() {
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/port_reuse.pcap");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--shard", "3/3"],
+            "\"3/3\" is not K/N with 0 <= K < N <= 65536",
+        ),
+        (
+            &["--shard", "0/2", "--report", "r.jsonl"],
+            "--shard 0/2 cannot be used with --report or --no-report",
+        ),
+        (
+            &["--shard", "0/2", "-c"],
+            "--shard 0/2 cannot be used with -c, -C or -D",
+        ),
+        (
+            &["--shard", "1/2", "-r", "-"],
+            "--shard: every shard must read the same capture files, not standard input",
+        ),
+    ];
+    for (extra, message) in cases {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut args: Vec<&std::ffi::OsStr> = vec!["-o".as_ref(), tmp.path().as_os_str()];
+        if !extra.contains(&"-r") {
+            args.extend(["-r".as_ref(), pcap.as_os_str()]);
+        }
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let out = flowsplit(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    }
+}
+
+#[test]
+fn several_inputs_with_a_folder_per_server_port_split_and_merge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/http");
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(&http)
+        .expect("testdata/http/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    captures.sort();
+    assert!(
+        captures.len() > 10,
+        "testdata/http/ holds the HTTP captures"
+    );
+    let mut args = vec!["-e", "http", "-T", "%b/%A.%a-%B.%b%C%c"];
+    for c in &captures {
+        args.extend(["-r", c.to_str().expect("utf-8 path")]);
+    }
+    assert_split_equals_single(tmp.path(), "sub", &[2, 3], &args);
+    // Each server-port folder has its own index, merged from the shards'.
+    let indexes = walkdir::WalkDir::new(tmp.path().join("sub-merged-3"))
+        .into_iter()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() == "http.jsonl"))
+        .count();
+    assert!(indexes > 10, "only {indexes} indexes");
+}
+
+/// A shard run into a folder that already holds its report is refused
+/// (exit 2, one line): the second run would name its files `c1` and double
+/// the report, so the shard would no longer be a single run's share.
+#[test]
+fn a_shard_run_into_a_folder_holding_its_report_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/port_reuse.pcap");
+    let dir = tmp.path().join("s0");
+    let first = run(&dir, Some((0, 2)), &["-r", input.to_str().unwrap()]);
+    assert_eq!(first, Some(0));
+    let before = snapshot(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["-q", "--shard", "0/2", "-o"])
+        .arg(&dir)
+        .arg("-r")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("report-0-of-2.jsonl already holds a shard's report"),
+        "{err}"
+    );
+    let after = snapshot(&dir);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    for (name, (bytes, _, _)) in &before {
+        assert!(after[name].0 == *bytes, "{} changed", name.display());
+    }
+}
