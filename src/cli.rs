@@ -282,6 +282,10 @@ pub struct HttpFlags {
     /// Cut a body off once it decodes to more than N bytes per encoded byte (past 1 MiB).
     #[arg(long = "max-ratio", value_name = "N", default_value_t = HttpOptions::default().max_ratio, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_ratio: u64,
+
+    /// Decrypt TLS connections with the secrets in this NSS key log file and carve HTTP from the plaintext (default: $SSLKEYLOGFILE when set). Repeatable.
+    #[arg(long = "tls-keylog", value_name = "FILE", action = ArgAction::Append)]
+    pub tls_keylog: Vec<PathBuf>,
 }
 
 impl HttpFlags {
@@ -291,7 +295,21 @@ impl HttpFlags {
             decode: !self.no_decompress,
             max_decoded_bytes: self.max_decoded,
             max_ratio: self.max_ratio,
+            tls_keylogs: self.keylogs(),
         }
+    }
+
+    /// The key log files: those given, else `SSLKEYLOGFILE` when it is set
+    /// and not empty.
+    fn keylogs(&self) -> Vec<PathBuf> {
+        if !self.tls_keylog.is_empty() {
+            return self.tls_keylog.clone();
+        }
+        std::env::var_os("SSLKEYLOGFILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect()
     }
 }
 
@@ -501,6 +519,11 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if !self.http.tls_keylog.is_empty() && !scanners.http {
+            return Err(Error::Usage(
+                "--tls-keylog: TLS is decrypted only to carve HTTP; add -e http".into(),
+            ));
+        }
         let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
             Some(options) => (Output::Console(options), 1),

@@ -28,6 +28,7 @@ pub mod output;
 pub mod parallel;
 pub mod pipeline;
 pub mod shard;
+pub mod tls;
 
 pub use config::Config;
 pub use error::Error;

@@ -138,10 +138,22 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
         return Ok(Done::default());
     };
     let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
+    let tls = (!cli.http.options().tls_keylogs.is_empty()).then(|| {
+        format!(
+            "; TLS connections: {} decrypted, {} not decrypted, {} stopped at a record failing authentication",
+            s.tls.decrypted, s.tls.not_decrypted, s.tls.failed_records
+        )
+    });
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(
-            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), {} objects assembled, index in {} folders",
-            s.messages, s.connections, s.bodies, s.incomplete, s.objects, s.folders
+            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), {} objects assembled, index in {} folders{}",
+            s.messages,
+            s.connections,
+            s.bodies,
+            s.incomplete,
+            s.objects,
+            s.folders,
+            tls.unwrap_or_default()
         )
     });
     Ok(Done {

@@ -167,6 +167,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         crate::capture::live::drop_privileges(user, config.chroot.as_deref())?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
+    if let Some((_, h)) = config
+        .output
+        .http_carving()
+        .filter(|(_, h)| !h.tls_keylogs.is_empty())
+    {
+        // A bad key log is said before the capture is read, not after.
+        crate::tls::KeyLog::load(&h.tls_keylogs)?;
+    }
     // The inputs, then those read only to finish connections (`-R`).
     let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();
     for (list, finish) in [(inputs, false), (&config.finish_inputs[..], true)] {

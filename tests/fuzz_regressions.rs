@@ -48,3 +48,55 @@ fn http_inputs_replay_cleanly() {
 fn naming_inputs_replay_cleanly() {
     replay("naming", checks::naming);
 }
+
+#[test]
+fn keylog_inputs_replay_cleanly() {
+    replay("keylog", checks::keylog);
+}
+
+/// The keylog target's checks on inputs built from a real capture's flows
+/// and key log, whole and cut short and with bytes flipped: they must hold
+/// on every variant.
+#[test]
+fn keylog_checks_hold_on_a_real_connection() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+    let keys = std::fs::read(dir.join("tls12_cbc_sha1.keys")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .arg("-q")
+        .arg("-r")
+        .arg(dir.join("tls12_cbc_sha1.pcap"))
+        .arg("-o")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(run.success());
+    let mut flows: Vec<(String, Vec<u8>)> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.extension().is_some_and(|e| e == "jsonl" || e == "json"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    flows.sort();
+    // The client flow starts with a ClientHello (0x16 0x03 .. 0x01).
+    flows.sort_by_key(|(_, b)| b.get(5) != Some(&1));
+    let (client, server) = (&flows[0].1, &flows[1].1);
+    let input = |c: &[u8], s: &[u8]| [&keys[..], &[0], c, &[0], s].concat();
+    checks::keylog(&input(client, server));
+    for cut in [0, 1, 5, 100, client.len() / 2] {
+        checks::keylog(&input(
+            &client[..cut.min(client.len())],
+            &server[..cut.min(server.len())],
+        ));
+    }
+    for at in [10, 200, 400, server.len() - 3] {
+        let mut s = server.clone();
+        s[at] ^= 0x20;
+        checks::keylog(&input(client, &s));
+    }
+}

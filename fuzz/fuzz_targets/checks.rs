@@ -97,6 +97,7 @@ pub fn http(data: &[u8]) {
         decode: true,
         max_decoded_bytes: 1 << 20,
         max_ratio: 1000,
+        tls_keylogs: Vec::new(),
     };
     let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
 
@@ -211,4 +212,58 @@ fn names_in(dir: &std::path::Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// NSS key logs (`--tls-keylog`) and TLS decryption with them: the input is
+/// a key log, then (after a NUL) a client flow, then (after another NUL) a
+/// server flow, carved with `carve_dirs` and the key log. Whatever the
+/// bytes: no panic; every secret kept has the size its label needs; the
+/// run writes only into the flow folder, where every new file is a `-TLS`
+/// file of one of the two flows, a body file or the index.
+pub fn keylog(data: &[u8]) {
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let text = parts.next().unwrap_or_default();
+    let client = parts.next().unwrap_or_default();
+    let server = parts.next().unwrap_or_default();
+    let mut log = flowsplit::tls::KeyLog::default();
+    log.read(text).expect("reading from memory");
+    let lines = text.split(|&b| b == b'\n').count() as u64;
+    assert!(
+        log.skipped <= lines,
+        "{} skipped of {lines} lines",
+        log.skipped
+    );
+    assert!(log.len() as u64 <= lines);
+
+    let root = scratch("fuzz-keylog");
+    let flows = root.path().join("flows");
+    std::fs::create_dir(&flows).expect("the flow folder");
+    let keys = root.path().join("keys");
+    std::fs::write(&keys, text).expect("the key log");
+    std::fs::write(flows.join(REQUEST), client).expect("the client flow");
+    std::fs::write(flows.join(RESPONSE), server).expect("the server flow");
+    let opts = HttpOptions {
+        tls_keylogs: vec![keys],
+        ..HttpOptions::default()
+    };
+    // A key log with no valid line is an error, not a crash.
+    let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
+    let top = names_in(root.path());
+    assert_eq!(
+        top,
+        ["flows", "keys"],
+        "something was written beside the folder"
+    );
+    for name in names_in(&flows) {
+        let ok = name == REQUEST
+            || name == RESPONSE
+            || name == "http.jsonl"
+            || name == format!("{REQUEST}-TLS")
+            || name == format!("{RESPONSE}-TLS")
+            || name.starts_with(&format!("{REQUEST}-TLS-HTTP"))
+            || name.starts_with(&format!("{RESPONSE}-TLS-HTTP"))
+            || name.starts_with(&format!("{REQUEST}-HTTP"))
+            || name.starts_with(&format!("{RESPONSE}-HTTP"));
+        assert!(ok, "unexpected file {name:?}");
+    }
 }

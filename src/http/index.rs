@@ -67,6 +67,13 @@ pub struct Record {
     pub complete: bool,
     /// Observations about the pair (missing half, tunnel start, skipped garbage).
     pub notes: Vec<String>,
+    /// HTTP/2: the stream the pair was carried on (absent for HTTP/1.x).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
+    /// The connection's TLS facts, when it was carried in TLS (only with
+    /// a key log; absent from the line otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::tls::Facts>,
     /// An object assembled from range parts (see [`ObjectRecord`]): a line
     /// of its own whose other fields are empty; left out on every other line.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -66,6 +66,8 @@ pub struct LiveCarver {
     index: Sorter<IndexLine>,
     /// Connections carved so far (numbers their index lines).
     carved: u64,
+    /// The key logs (`--tls-keylog`), read again when they change.
+    keylog: Option<crate::tls::keylog::Reloading>,
     /// Every `206` body so far, as a part of its resource.
     ranges: Sorter<RangePart>,
 }
@@ -75,9 +77,11 @@ impl LiveCarver {
     pub fn new(outdir: &Path, opts: HttpOptions) -> LiveCarver {
         LiveCarver {
             outdir: outdir.to_path_buf(),
-            opts,
             index: Sorter::new(outdir, INDEX_BUDGET),
             carved: 0,
+            keylog: (!opts.tls_keylogs.is_empty())
+                .then(|| crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone())),
+            opts,
             ranges: Sorter::new(outdir, RANGE_BUDGET),
         }
     }
@@ -86,7 +90,10 @@ impl LiveCarver {
     /// two; any after the second are ignored). Files whose names are not
     /// flow-file names are left alone, as `carve_dirs` leaves them. Which
     /// direction carries requests is decided by [`pair::decide`], as
-    /// `carve_dirs` decides it for a pair.
+    /// `carve_dirs` decides it for a pair; flows that are neither are
+    /// carved as HTTP/2 when one begins with the client preface, and as TLS
+    /// (with a key log) when one begins with a ClientHello, as `carve_dirs`
+    /// carves them.
     pub fn connection_closed(&mut self, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
         let mut out = CarvedConnection::default();
         let mut files = flows.iter().filter_map(|f| self.flow_file(f));
@@ -98,6 +105,32 @@ impl LiveCarver {
         let sb = b
             .as_ref()
             .and_then(|b| pair::sniff_or_note(&b.1.path, &mut out.errors));
+        if sa.is_none() && sb.is_none() {
+            // HTTP/2 with prior knowledge, as the post-pass finds it.
+            let h2 = |f: &(PathBuf, FlowFile)| super::h2::starts_with_preface(&f.1.path);
+            let (client, server) = match b {
+                Some(b) if !h2(&a) && h2(&b) => (b, Some(a)),
+                b => (a, b),
+            };
+            if h2(&client) {
+                let folder = client.0.clone();
+                let c = Connection {
+                    dir: self.outdir.join(&folder),
+                    request: Some(client.1),
+                    response: server.map(|(_, f)| f),
+                };
+                let outcome = super::h2::carve(&c, &self.opts);
+                self.keep(folder, outcome, &mut out);
+                return out;
+            }
+            let (a, b) = (client, server);
+            if self.keylog.is_some() {
+                if let Ok((client, server)) = super::tls::tls_pair(a, b, |f| &f.1.path) {
+                    self.carve_tls(client, server, &mut out);
+                }
+            }
+            return out;
+        }
         // Carved apart, the first direction's connection comes first here
         // (the post-pass puts the reverse flow's first).
         for h in pair::decide(sa, sb).connections(a, b) {
@@ -134,10 +167,39 @@ impl LiveCarver {
         ))
     }
 
+    /// Decrypt and carve the TLS connection of `client` and `server` (in
+    /// the client's folder), as `carve_dirs` does.
+    fn carve_tls(
+        &mut self,
+        client: (PathBuf, FlowFile),
+        server: Option<(PathBuf, FlowFile)>,
+        out: &mut CarvedConnection,
+    ) {
+        let Some(source) = self.keylog.as_mut() else {
+            return;
+        };
+        let (log, error) = source.current();
+        out.errors.extend(error);
+        let folder = client.0;
+        let c = Connection {
+            dir: self.outdir.join(&folder),
+            request: Some(client.1),
+            response: server.map(|(_, f)| f),
+        };
+        let (outcome, _) = super::tls::carve(&c, log, &self.opts);
+        self.keep(folder, outcome, out);
+    }
+
     /// Carve `c` (in `folder`, relative to the output folder), list its
     /// body files and errors in `out`, and keep its records for the index.
     fn carve(&mut self, folder: PathBuf, c: &Connection, out: &mut CarvedConnection) {
         let outcome = conn::carve(c, &self.opts);
+        self.keep(folder, outcome, out);
+    }
+
+    /// List `outcome`'s body files and errors in `out`, and keep its
+    /// records (of a connection in `folder`) for the index.
+    fn keep(&mut self, folder: PathBuf, outcome: conn::Outcome, out: &mut CarvedConnection) {
         let number = self.carved;
         self.carved += 1;
         out.errors.extend(outcome.errors);

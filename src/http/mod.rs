@@ -30,6 +30,7 @@
 
 mod body;
 mod conn;
+mod h2;
 pub mod index;
 pub mod live;
 mod message;
@@ -39,6 +40,7 @@ mod pair;
 mod ranges;
 mod spill;
 mod stream;
+pub mod tls;
 mod walk;
 
 use crate::error::Error;
@@ -66,6 +68,9 @@ pub struct HttpOptions {
     /// Largest decoded/encoded ratio allowed before a body is cut off as a bomb.
     /// Bodies decoding to at most 1 MiB are not held to it.
     pub max_ratio: u64,
+    /// NSS key log files (`--tls-keylog`): TLS connections whose secrets
+    /// they hold are decrypted and carved (see `crate::tls`).
+    pub tls_keylogs: Vec<PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -74,6 +79,7 @@ impl Default for HttpOptions {
             decode: true,
             max_decoded_bytes: 1 << 30,
             max_ratio: 1000,
+            tls_keylogs: Vec::new(),
         }
     }
 }
@@ -91,6 +97,9 @@ pub struct CarveSummary {
     pub bodies: u64,
     /// Bodies flagged incomplete in the index.
     pub incomplete: u64,
+    /// TLS connections decrypted, left alone, and failing authentication
+    /// (with `--tls-keylog` only).
+    pub tls: tls::TlsCounts,
     /// Objects assembled from range parts.
     pub objects: u64,
     /// Files or folders that could not be read or written; the rest of the
@@ -131,6 +140,11 @@ fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSumm
             });
         }
     }
+    let keylog = if opts.tls_keylogs.is_empty() {
+        None
+    } else {
+        Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)
+    };
     let mut summary = CarveSummary::default();
     let spill_dir = dirs.first().cloned().unwrap_or_default();
     let (mut found_errors, mut folders) = (Vec::new(), Vec::new());
@@ -140,19 +154,34 @@ fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSumm
         &mut summary.errors,
         &mut found_errors,
         &mut folders,
+        keylog.is_some(),
     );
     let carved = Mutex::new(Carved::new(&spill_dir, opts.max_decoded_bytes));
     connections
         .zip(0u64..)
         .par_bridge()
-        .for_each(|(c, number)| {
-            let outcome = conn::carve(&c, opts);
+        .for_each(|(job, number)| {
+            let (c, outcome, counts) = match (job, &keylog) {
+                (walk::Job::Tls(c), Some(log)) => {
+                    let (outcome, counts) = tls::carve(&c, log, opts);
+                    (c, outcome, counts)
+                }
+                (walk::Job::H2(c), _) => {
+                    let outcome = h2::carve(&c, opts);
+                    (c, outcome, tls::TlsCounts::default())
+                }
+                (walk::Job::Http(c) | walk::Job::Tls(c), _) => {
+                    let outcome = conn::carve(&c, opts);
+                    (c, outcome, tls::TlsCounts::default())
+                }
+            };
             let lines: Vec<_> = outcome
                 .records
                 .iter()
                 .map(|r| IndexLine::new(&c.dir, number, r))
                 .collect();
             let mut carved = carved.lock().unwrap_or_else(PoisonError::into_inner);
+            carved.tls.add(counts);
             carved.add(number, &c.dir, outcome, lines);
         });
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -184,6 +213,7 @@ struct Carved {
     messages: u64,
     bodies: u64,
     incomplete: u64,
+    tls: tls::TlsCounts,
 }
 
 impl Carved {
@@ -198,6 +228,7 @@ impl Carved {
             messages: 0,
             bodies: 0,
             incomplete: 0,
+            tls: tls::TlsCounts::default(),
         }
     }
 
@@ -249,6 +280,7 @@ impl Carved {
         summary.bodies += self.bodies;
         summary.incomplete += self.incomplete;
         summary.connections += self.connections;
+        summary.tls.add(self.tls);
         self.errors.sort_by_key(|(n, _)| *n);
         summary
             .errors

@@ -95,8 +95,10 @@ pub(crate) fn connections<'a>(
     walk_errors: &mut Vec<Error>,
     errors: &'a mut Vec<Error>,
     folders: &'a mut Vec<PathBuf>,
+    tls: bool,
 ) -> Connections<'a> {
     Connections {
+        tls,
         placed: find(dirs, spill_dir, walk_errors).peekable(),
         pending: VecDeque::new(),
         spill_dir: spill_dir.to_path_buf(),
@@ -330,8 +332,10 @@ fn place(group: Vec<Found>, failed_reports: &HashSet<u64>) -> Vec<Placed> {
 /// look like neither requests nor responses are left out.
 pub(crate) struct Connections<'a> {
     placed: Peekable<Sorted<Placed>>,
+    /// Look for TLS connections among flows that are not HTTP.
+    tls: bool,
     /// Connections found but not handed out yet (at most two).
-    pending: VecDeque<Connection>,
+    pending: VecDeque<Job>,
     spill_dir: PathBuf,
     /// Flows that could not be sniffed, and errors reading the spill file.
     errors: &'a mut Vec<Error>,
@@ -377,24 +381,67 @@ impl Connections<'_> {
         let sb = b
             .as_ref()
             .and_then(|b| pair::sniff_or_note(&folder.join(&b.name), self.errors));
+        if sa.is_none() && sb.is_none() {
+            // HTTP/2 with prior knowledge: the client flow starts with the preface.
+            let h2 = super::h2::starts_with_preface;
+            let client = if h2(&folder.join(&a.name)) {
+                Some((a.clone(), b.clone()))
+            } else {
+                b.as_ref()
+                    .filter(|b| h2(&folder.join(&b.name)))
+                    .map(|b| (b.clone(), Some(a.clone())))
+            };
+            if let Some((client, server)) = client {
+                self.pending.push_back(Job::H2(Connection {
+                    dir: folder.clone(),
+                    request: Some(file(client)),
+                    response: server.map(file),
+                }));
+                return true;
+            }
+        }
+        if self.tls && sa.is_none() && sb.is_none() {
+            let found = super::tls::tls_pair(file(a), b.map(file), |f| &f.path);
+            if let Ok((client, server)) = found {
+                self.pending.push_back(Job::Tls(Connection {
+                    dir: folder,
+                    request: Some(client),
+                    response: server,
+                }));
+            }
+            return true;
+        }
         let halves = pair::decide(sa, sb).connections(file(a), b.map(file));
         // Carved apart, the reverse flow's connection comes first here (live
         // carving puts the first flow's first); only the order of errors
         // shows it, so each keeps the order it always had.
-        self.pending
-            .extend(halves.into_iter().rev().map(|h| Connection {
+        self.pending.extend(halves.into_iter().rev().map(|h| {
+            Job::Http(Connection {
                 dir: folder.clone(),
                 request: h.request,
                 response: h.response,
-            }));
+            })
+        }));
         true
     }
 }
 
-impl Iterator for Connections<'_> {
-    type Item = Connection;
+/// A connection to carve, and how.
+pub(crate) enum Job {
+    /// Flows carrying HTTP in the clear (or nothing recognised as TLS).
+    Http(Connection),
+    /// A TLS connection: its request flow is the client's, its response
+    /// flow the server's; carved only with a key log.
+    Tls(Connection),
+    /// HTTP/2 in cleartext with prior knowledge (the request flow begins
+    /// with the connection preface).
+    H2(Connection),
+}
 
-    fn next(&mut self) -> Option<Connection> {
+impl Iterator for Connections<'_> {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
         loop {
             if let Some(c) = self.pending.pop_front() {
                 return Some(c);

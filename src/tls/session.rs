@@ -1,0 +1,286 @@
+//! Decrypting a connection: its hellos, its secrets from the key log, and
+//! both directions' plaintext files.
+//!
+//! Owns: telling a TLS client flow from a server flow ([`role`]), reading
+//! the hellos in the clear ([`hellos`]: the ClientHello's random, SNI and
+//! ALPN; the ServerHello's version, suite and extensions, a
+//! HelloRetryRequest passed over), choosing each direction's keys, and the
+//! facts about the connection ([`Facts`]) that the HTTP index and the
+//! summary report.
+//!
+//! Must not: write anything but the two plaintext files named by the
+//! caller.
+
+use super::direction::{self, Outcome, Plan};
+use super::hello::{self, ClientHello, Messages, ServerHello};
+use super::keylog::KeyLog;
+use super::keys;
+use super::record::{self, Reader};
+use super::suite;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+/// Which side of a TLS connection a flow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It begins with a ClientHello.
+    Client,
+    /// It begins with a ServerHello (or HelloRetryRequest).
+    Server,
+}
+
+/// The role of the flow at `path`: from its first record's first
+/// handshake message; `None` if it does not begin with a TLS handshake.
+pub fn role(path: &Path) -> io::Result<Option<Role>> {
+    let mut head = [0u8; 6];
+    let mut f = File::open(path)?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    if n < 6 || !record::is_header(&head) || head[0] != record::HANDSHAKE {
+        return Ok(None);
+    }
+    Ok(match head[5] {
+        hello::CLIENT_HELLO => Some(Role::Client),
+        hello::SERVER_HELLO => Some(Role::Server),
+        _ => None,
+    })
+}
+
+/// Handshake bytes read in the clear looking for a hello before giving up.
+const HELLO_SEARCH: usize = 256 * 1024;
+
+/// The first handshake message of type `want` in the clear at the start of
+/// the flow at `path` (for a ServerHello, the first that is not a
+/// HelloRetryRequest), with whether a HelloRetryRequest came before it.
+fn find_hello(path: &Path, want: u8) -> io::Result<Option<(Vec<u8>, bool)>> {
+    let mut reader = Reader::new(BufReader::new(File::open(path)?));
+    let mut messages = Messages::default();
+    let (mut seen, mut retry) = (0usize, false);
+    while let Some(r) = reader.next_record()? {
+        if r.content_type() == record::APPLICATION_DATA || seen > HELLO_SEARCH {
+            break;
+        }
+        if r.content_type() != record::HANDSHAKE {
+            continue;
+        }
+        seen += r.body.len();
+        for (t, body) in messages.push(&r.body) {
+            if t != want {
+                continue;
+            }
+            if t == hello::SERVER_HELLO && hello::server_hello(&body).is_some_and(|h| h.retry) {
+                retry = true;
+                continue;
+            }
+            return Ok(Some((body, retry)));
+        }
+    }
+    Ok(None)
+}
+
+/// One direction's TLS facts, for the index.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct DirectionFacts {
+    /// The raw (encrypted) flow file.
+    pub file: String,
+    /// The plaintext file, when one was written.
+    pub decrypted_file: Option<String>,
+    /// Records decrypted.
+    pub records: u64,
+    /// Application data bytes written.
+    pub bytes: u64,
+    /// TLS 1.3 key updates followed.
+    pub key_updates: u64,
+    /// TLS 1.3 early data bytes (part of `bytes`).
+    pub early_data_bytes: u64,
+    /// Records passed over for want of their keys.
+    pub skipped_records: u64,
+    /// Why decryption stopped before the end, or why there was none.
+    pub stopped: Option<String>,
+}
+
+/// A connection's TLS facts, for the index.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Facts {
+    /// `TLS 1.2` or `TLS 1.3` (`null` without a ServerHello).
+    pub version: Option<String>,
+    /// The IANA name of the cipher suite, or its number in hex when
+    /// flowsplit does not decrypt it.
+    pub cipher_suite: Option<String>,
+    /// The server name the client asked for.
+    pub sni: Option<String>,
+    /// The protocol ALPN chose (`null` when none was).
+    pub alpn: Option<String>,
+    /// True when the key log had this connection's secrets and at least
+    /// one direction was decrypted.
+    pub decrypted: bool,
+    /// Why the connection was not decrypted.
+    pub reason: Option<String>,
+    /// A HelloRetryRequest came before the ServerHello.
+    pub hello_retry: bool,
+    /// TLS 1.2: the extended master secret was agreed.
+    pub extended_master_secret: bool,
+    /// The client-to-server direction.
+    pub client: DirectionFacts,
+    /// The server-to-client direction.
+    pub server: Option<DirectionFacts>,
+}
+
+/// One direction handed in: its flow file, gaps and the plaintext file to
+/// write.
+pub struct Side<'a> {
+    /// The raw flow file.
+    pub path: &'a Path,
+    /// Its name, for the facts.
+    pub name: &'a str,
+    /// Its zero-filled holes.
+    pub gaps: &'a [(u64, u64)],
+    /// Where its plaintext goes.
+    pub output: &'a Path,
+    /// The plaintext file's name, for the facts.
+    pub output_name: &'a str,
+}
+
+fn version_name(v: u16) -> String {
+    match v {
+        0x0304 => "TLS 1.3".into(),
+        0x0303 => "TLS 1.2".into(),
+        0x0302 => "TLS 1.1".into(),
+        0x0301 => "TLS 1.0".into(),
+        v => format!("0x{v:04x}"),
+    }
+}
+
+fn fill(d: &mut DirectionFacts, side: &Side<'_>, o: Outcome) {
+    d.decrypted_file = Some(side.output_name.to_string());
+    d.records = o.records;
+    d.bytes = o.bytes;
+    d.key_updates = o.key_updates;
+    d.early_data_bytes = o.early_data_bytes;
+    d.skipped_records = o.skipped;
+    d.stopped = o.stopped;
+}
+
+/// Decrypt the connection whose client direction is `client` and server
+/// direction `server`, with the secrets of `log`. The facts say what was
+/// done and, when nothing was, why (`reason`). I/O errors writing a
+/// plaintext file are returned.
+pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io::Result<Facts> {
+    let mut facts = Facts {
+        client: DirectionFacts {
+            file: client.name.to_string(),
+            ..Default::default()
+        },
+        server: server.map(|s| DirectionFacts {
+            file: s.name.to_string(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let ch: Option<ClientHello> =
+        find_hello(client.path, hello::CLIENT_HELLO)?.and_then(|(b, _)| hello::client_hello(&b));
+    let Some(ch) = ch else {
+        facts.reason = Some("no ClientHello".into());
+        return Ok(facts);
+    };
+    facts.sni.clone_from(&ch.sni);
+    let Some(server) = server else {
+        facts.reason = Some("no server direction".into());
+        return Ok(facts);
+    };
+    let sh: Option<(ServerHello, bool)> = find_hello(server.path, hello::SERVER_HELLO)?
+        .and_then(|(b, retry)| Some((hello::server_hello(&b)?, retry)));
+    let Some((sh, retry)) = sh else {
+        facts.reason = Some("no ServerHello".into());
+        return Ok(facts);
+    };
+    facts.hello_retry = retry;
+    facts.version = Some(version_name(sh.version));
+    facts.alpn.clone_from(&sh.alpn);
+    facts.extended_master_secret = sh.extended_master_secret;
+    let Some(suite) = suite::by_id(sh.suite) else {
+        facts.cipher_suite = Some(format!("0x{:04X}", sh.suite));
+        facts.reason = Some(format!(
+            "cipher suite 0x{:04X} is not one flowsplit decrypts",
+            sh.suite
+        ));
+        return Ok(facts);
+    };
+    facts.cipher_suite = Some(suite.name.to_string());
+    let tls13 = sh.version == 0x0304;
+    if tls13 != suite.tls13 || !(0x0303..=0x0304).contains(&sh.version) {
+        facts.reason = Some(format!(
+            "{} with {} is not decrypted",
+            version_name(sh.version),
+            suite.name
+        ));
+        return Ok(facts);
+    }
+    let Some(secrets) = log.get(&ch.random) else {
+        facts.reason = Some("no secrets in the key log for this ClientHello random".into());
+        return Ok(facts);
+    };
+    let (client_plan, server_plan) = if tls13 {
+        if secrets.client_traffic.is_none() && secrets.server_traffic.is_none() {
+            facts.reason =
+                Some("the key log has no TLS 1.3 traffic secrets for this connection".into());
+            return Ok(facts);
+        }
+        (
+            Plan::Tls13 {
+                early: secrets.client_early.clone(),
+                early_offered: ch.early_data,
+                handshake: secrets.client_handshake.clone(),
+                traffic: secrets.client_traffic.clone(),
+            },
+            Plan::Tls13 {
+                early: None,
+                early_offered: false,
+                handshake: secrets.server_handshake.clone(),
+                traffic: secrets.server_traffic.clone(),
+            },
+        )
+    } else {
+        let Some(master) = &secrets.master else {
+            facts.reason =
+                Some("the key log has no CLIENT_RANDOM master secret for this connection".into());
+            return Ok(facts);
+        };
+        let Some((ck, sk)) = keys::tls12_keys(suite, master, &ch.random, &sh.random) else {
+            facts.reason = Some("the key block could not be derived".into());
+            return Ok(facts);
+        };
+        let etm = sh.encrypt_then_mac;
+        (
+            Plan::Tls12 {
+                keys: ck,
+                encrypt_then_mac: etm,
+            },
+            Plan::Tls12 {
+                keys: sk,
+                encrypt_then_mac: etm,
+            },
+        )
+    };
+    let so = direction::decrypt(server.path, server.gaps, server.output, suite, &server_plan)?;
+    if tls13 && so.alpn.is_some() {
+        facts.alpn.clone_from(&so.alpn);
+    }
+    let co = direction::decrypt(client.path, client.gaps, client.output, suite, &client_plan)?;
+    facts.decrypted = co.records > 0 || so.records > 0;
+    if !facts.decrypted {
+        facts.reason = Some("no record could be decrypted with the key log's secrets".into());
+    }
+    fill(&mut facts.client, client, co);
+    if let Some(s) = facts.server.as_mut() {
+        fill(s, server, so);
+    }
+    Ok(facts)
+}

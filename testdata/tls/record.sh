@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Record the TLS captures in testdata/tls/ (see testdata/README.md, section
+# "tls/: HTTPS captures recorded on loopback").
+#
+#   sudo testdata/tls/record.sh [CASE...]     (default: every case)
+#
+# For each case: pick a free port on 127.0.0.1, start
+# `tcpdump -i lo --immediate-mode -U -w CASE.pcap 'tcp port PORT'`, start
+# server.py (Python's ssl, key log to CASE.keys), run curl against it (its
+# SSLKEYLOGFILE also CASE.keys), stop tcpdump with SIGINT. The key log is
+# committed beside the capture. Needs root, tcpdump, python3, curl.
+set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+U=https://flowsplit.test
+# name | server.py arguments | curl arguments (URLs use $U, resolved to 127.0.0.1)
+CASES=(
+"tls13_aes128gcm|--tls 1.3 --connections 1|--tlsv1.3 --tls13-ciphers TLS_AES_128_GCM_SHA256 $U/small.txt $U/gzip.txt $U/big.bin"
+"tls13_aes256gcm|--tls 1.3|--tlsv1.3 --tls13-ciphers TLS_AES_256_GCM_SHA384 $U/small.txt --data-binary @cert.pem $U/echo"
+"tls13_chacha20|--tls 1.3|--tlsv1.3 --tls13-ciphers TLS_CHACHA20_POLY1305_SHA256 $U/gzip.txt $U/small.txt"
+"tls13_hrr|--tls 1.3 --groups prime256v1|--tlsv1.3 --curves X25519:P-256 $U/small.txt"
+"tls13_resumed|--tls 1.3 --connections 2|--tlsv1.3 -H Connection:close $U/small.txt $U/gzip.txt"
+"tls12_aes128gcm|--tls 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256|--tlsv1.2 --tls-max 1.2 $U/small.txt $U/gzip.txt"
+"tls12_aes256gcm|--tls 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384|--tlsv1.2 --tls-max 1.2 $U/big.bin"
+"tls12_chacha20|--tls 1.2 --ciphers ECDHE-RSA-CHACHA20-POLY1305|--tlsv1.2 --tls-max 1.2 $U/small.txt --data-binary @cert.pem $U/echo"
+"tls12_cbc_sha1|--tls 1.2 --ciphers ECDHE-RSA-AES128-SHA|--tlsv1.2 --tls-max 1.2 $U/small.txt $U/gzip.txt"
+"tls12_cbc_sha256|--tls 1.2 --ciphers ECDHE-RSA-AES128-SHA256 --no-etm|--tlsv1.2 --tls-max 1.2 $U/small.txt $U/big.bin"
+"tls12_cbc_sha384|--tls 1.2 --ciphers ECDHE-RSA-AES256-SHA384|--tlsv1.2 --tls-max 1.2 $U/gzip.txt"
+)
+# Cases run with openssl s_server / s_client (see openssl_case): name | s_server
+# arguments | s_client arguments | what s_client is fed (printf format; "K" alone
+# on a line makes s_client send a KeyUpdate asking for one back).
+OPENSSL_CASES=(
+"tls12_resumed_id|-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 -no_ticket -www|-tls1_2 -reconnect|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls12_resumed_ticket|-tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384 -www|-tls1_2 -reconnect|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls13_keyupdate|-tls1_3 -www|-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256|K\\n|GET / HTTP/1.1\\r\\nHost: flowsplit.test\\r\\n\\r\\n"
+)
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for() {
+    for _ in $(seq 200); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "timed out waiting for '$2' in $1" >&2
+    return 1
+}
+
+record() {
+    local name=$1 sargs=$2 cargs=$3 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    # shellcheck disable=SC2086
+    python3 server.py --port "$port" --keylog "$tmp/server.keys" $sargs >"$tmp/server.out" &
+    local srv=$!
+    wait_for "$tmp/server.out" ready
+    # shellcheck disable=SC2086
+    SSLKEYLOGFILE="$name.keys" timeout 20 curl -sS --cacert cert.pem \
+        --resolve "flowsplit.test:$port:127.0.0.1" --http1.1 ${cargs//$U/$U:$port} >/dev/null
+    wait "$srv"
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+# openssl_case NAME SERVER_ARGS CLIENT_ARGS INPUT...: each INPUT is fed to
+# s_client half a second apart (after half a second), then stdin stays open
+# a second more.
+openssl_case() {
+    local name=$1 sargs=$2 cargs=$3 port
+    shift 3
+    port=$(free_port)
+    rm -f "$name.keys"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    # shellcheck disable=SC2086
+    openssl s_server -accept "$port" -cert cert.pem -key key.pem $sargs >"$tmp/server.out" 2>&1 &
+    local srv=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    (for i in "$@"; do sleep 0.5; printf "$i"; done; sleep 1) |
+        timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername flowsplit.test \
+            -keylogfile "$name.keys" $cargs >"$tmp/client.out" 2>&1 || true
+    kill "$srv"
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+# tls13_early_data: two connections to one `s_server -early_data` (which
+# prints what it gets and answers nothing): the first saves its session, the
+# second resumes it and sends early.txt as 0-RTT early data.
+early_data_case() {
+    local name=tls13_early_data port
+    port=$(free_port)
+    rm -f "$name.keys"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    (sleep 5) | openssl s_server -accept "$port" -cert cert.pem -key key.pem -tls1_3 \
+        -early_data -naccept 2 >"$tmp/server.out" 2>&1 &
+    local srv=$!
+    sleep 0.5
+    (sleep 1) | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername flowsplit.test \
+        -tls1_3 -keylogfile "$name.keys" -sess_out "$tmp/sess.pem" >"$tmp/client1.out" 2>&1
+    (sleep 1) | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername flowsplit.test \
+        -tls1_3 -keylogfile "$name.keys" -sess_in "$tmp/sess.pem" -early_data early.txt \
+        >"$tmp/client2.out" 2>&1
+    grep -q "Early data was accepted" "$tmp/client2.out"
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+# HTTP/2 cases: nghttpd (nghttp2-server) serving h2docroot/ (made here:
+# small.txt, big.bin and push.txt as server.py makes its bodies), curl
+# --http2 fetching the URLs (at once on one connection with --parallel). nghttpd
+# pads every frame (--padding 16) and pushes /push.txt with /small.txt,
+# which curl refuses with RST_STREAM.
+# h2_case NAME NGHTTPD_ARGS CURL_ARGS
+h2_case() {
+    local name=$1 sargs=$2 cargs=$3 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    mkdir -p "$tmp/root"
+    python3 -c 'import sys
+def gen(tag, n): return "".join(f"{tag} line {i:04d}\n" for i in range(n)).encode()
+d = sys.argv[1]
+open(d + "/small.txt", "wb").write(gen("small", 60))
+open(d + "/push.txt", "wb").write(gen("push", 10))
+open(d + "/big.bin", "wb").write(bytes((i * 7) % 251 for i in range(200000)))' "$tmp/root"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    # shellcheck disable=SC2086
+    nghttpd -a 127.0.0.1 -d "$tmp/root" --padding 16 --push=/small.txt=/push.txt ${sargs//PORT/$port} >"$tmp/server.out" 2>&1 &
+    local srv=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    SSLKEYLOGFILE="$name.keys" timeout 20 curl -sS --cacert cert.pem \
+        --resolve "flowsplit.test:$port:127.0.0.1" ${cargs//PORT/$port} >/dev/null
+    # Cleartext: no secrets.
+    [ -s "$name.keys" ] || rm -f "$name.keys"
+    kill "$srv"
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+H2_CASES=(
+"tls13_h2|PORT key.pem cert.pem|--parallel --http2 https://flowsplit.test:PORT/small.txt https://flowsplit.test:PORT/big.bin https://flowsplit.test:PORT/push.txt"
+"h2c_prior_knowledge|--no-tls PORT|--http2-prior-knowledge http://flowsplit.test:PORT/small.txt"
+)
+for c in "${H2_CASES[@]}"; do
+    IFS='|' read -r name sargs cargs <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    h2_case "$name" "$sargs" "$cargs"
+done
+
+if [ $# -eq 0 ] || [[ " $* " =~ " tls13_early_data " ]]; then
+    echo "== tls13_early_data"
+    early_data_case
+fi
+
+for c in "${OPENSSL_CASES[@]}"; do
+    IFS='|' read -r -a f <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " ${f[0]} " ]]; then
+        continue
+    fi
+    echo "== ${f[0]}"
+    openssl_case "${f[@]}"
+done
+
+for c in "${CASES[@]}"; do
+    IFS='|' read -r name sargs cargs <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    record "$name" "$sargs" "$cargs"
+done

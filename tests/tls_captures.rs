@@ -1,0 +1,779 @@
+//! TLS decryption with a key log, on captures recorded on loopback
+//! (`testdata/tls/`, made by `testdata/tls/record.sh`; see
+//! testdata/README.md).
+//!
+//! Each test runs the flowsplit binary (`-r CASE.pcap -o TMP -e http
+//! --tls-keylog CASE.keys`) and checks the carved bodies by sha256 against
+//! what the server sent (rebuilt here as server.py builds them), the
+//! index's `tls` object, and, for every capture tshark can export, that
+//! `tshark -o tls.keylog_file:KEYS --export-objects http,DIR` exports
+//! bodies with the same sha256 (as a multiset).
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod common;
+
+fn tls(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/tls")
+        .join(name)
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `gen(tag, n)` of server.py.
+fn gen(tag: &str, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| format!("{tag} line {i:04}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// The sha256 of the body server.py sends for `uri` (decoded), or of the
+/// request body curl posted (cert.pem) for `/echo`.
+fn expected(uri: &str) -> String {
+    match uri {
+        "/small.txt" => sha(&gen("small", 60)),
+        "/gzip.txt" => sha(&gen("gzip", 400)),
+        "/big.bin" => sha(&(0..200_000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<_>>()),
+        "/echo" => sha(&std::fs::read(tls("cert.pem")).unwrap()),
+        other => panic!("no body known for {other}"),
+    }
+}
+
+/// What a run left.
+struct Run {
+    _tmp: tempfile::TempDir,
+    out: PathBuf,
+    index: Vec<Value>,
+    stderr: String,
+}
+
+impl Run {
+    fn file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// sha256 of every body file the index names (request and response).
+    fn body_hashes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.index {
+            for k in ["request_body", "response_body"] {
+                if let Some(f) = r[k]["file"].as_str() {
+                    let bytes = self.file(f);
+                    assert_eq!(sha(&bytes), r[k]["sha256"].as_str().unwrap(), "{f}");
+                    out.push(sha(&bytes));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Every file in the output folder, by name (the summary, which holds
+    /// times, left out).
+    fn files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !common::is_summary(p))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn read_index(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("http.jsonl"))
+        .expect("an http.jsonl index")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `flowsplit -r CASE.pcap -o TMP -e http --tls-keylog KEYS`.
+fn run_with(case: &str, keys: &Path) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let pcap = tls(&format!("{case}.pcap"));
+    let args: Vec<&OsStr> = vec![
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-e".as_ref(),
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+    ];
+    let run = common::flowsplit(&args);
+    assert!(run.status.success(), "{case}: {run:?}");
+    Run {
+        index: read_index(&out),
+        out,
+        _tmp: tmp,
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+    }
+}
+
+fn run(case: &str) -> Run {
+    run_with(case, &tls(&format!("{case}.keys")))
+}
+
+/// The sha256 of every object tshark exports from `case` with its key log.
+fn tshark_hashes(case: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("tshark")
+        .arg("-r")
+        .arg(tls(&format!("{case}.pcap")))
+        .arg("-o")
+        .arg(format!(
+            "tls.keylog_file:{}",
+            tls(&format!("{case}.keys")).display()
+        ))
+        .arg("--export-objects")
+        .arg(format!("http,{}", dir.path().display()))
+        .arg("-q")
+        .output()
+        .expect("tshark runs (apt-get install tshark)");
+    assert!(status.status.success(), "tshark on {case}: {status:?}");
+    let mut v: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| sha(&std::fs::read(e.unwrap().path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Captures made with curl and server.py: (case, version, suite).
+const CURL_CASES: &[(&str, &str, &str)] = &[
+    ("tls13_aes128gcm", "TLS 1.3", "TLS_AES_128_GCM_SHA256"),
+    ("tls13_aes256gcm", "TLS 1.3", "TLS_AES_256_GCM_SHA384"),
+    ("tls13_chacha20", "TLS 1.3", "TLS_CHACHA20_POLY1305_SHA256"),
+    ("tls13_hrr", "TLS 1.3", "TLS_AES_256_GCM_SHA384"),
+    ("tls13_resumed", "TLS 1.3", "TLS_AES_256_GCM_SHA384"),
+    (
+        "tls12_aes128gcm",
+        "TLS 1.2",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    ),
+    (
+        "tls12_aes256gcm",
+        "TLS 1.2",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    ),
+    (
+        "tls12_chacha20",
+        "TLS 1.2",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        "tls12_cbc_sha1",
+        "TLS 1.2",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    ),
+    (
+        "tls12_cbc_sha256",
+        "TLS 1.2",
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    ),
+    (
+        "tls12_cbc_sha384",
+        "TLS 1.2",
+        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
+    ),
+];
+
+#[test]
+fn curl_captures_decrypt_to_the_bodies_sent() {
+    for &(case, version, suite) in CURL_CASES {
+        let r = run(case);
+        assert!(!r.index.is_empty(), "{case}: empty index");
+        for rec in &r.index {
+            let t = &rec["tls"];
+            assert_eq!(t["decrypted"], true, "{case}: {rec}");
+            assert_eq!(t["version"], version, "{case}");
+            assert_eq!(t["cipher_suite"], suite, "{case}");
+            assert_eq!(t["sni"], "flowsplit.test", "{case}");
+            assert_eq!(rec["status"], 200, "{case}: {rec}");
+            assert_eq!(rec["complete"], true, "{case}: {rec}");
+            assert!(t["client"]["stopped"].is_null(), "{case}: {t}");
+            assert!(t["server"]["stopped"].is_null(), "{case}: {t}");
+            let uri = rec["uri"].as_str().unwrap();
+            // curl posts cert.pem to every URL of a run with --data-binary;
+            // server.py echoes a POST's body, whatever the path.
+            let posted = rec["method"] == "POST";
+            let want = if posted {
+                expected("/echo")
+            } else {
+                expected(uri)
+            };
+            assert_eq!(
+                rec["response_body"]["sha256"],
+                want.as_str(),
+                "{case} {uri}"
+            );
+            if posted {
+                assert_eq!(rec["request_body"]["sha256"], want.as_str(), "{case} {uri}");
+            }
+            // The decrypted files sit beside the raw ones and the index
+            // names them.
+            let req = rec["request_file"].as_str().unwrap();
+            assert!(req.ends_with("-TLS"), "{req}");
+            assert_eq!(t["client"]["decrypted_file"], req);
+            assert_eq!(
+                t["client"]["file"].as_str().unwrap(),
+                req.strip_suffix("-TLS").unwrap()
+            );
+        }
+        assert_eq!(
+            r.body_hashes(),
+            tshark_hashes(case),
+            "{case}: flowsplit and tshark differ"
+        );
+    }
+}
+
+#[test]
+fn tls13_details_hello_retry_and_resumption() {
+    let r = run("tls13_hrr");
+    assert_eq!(r.index[0]["tls"]["hello_retry"], true);
+    let r = run("tls13_resumed");
+    // Two connections, the second resumed with a PSK: each has its own
+    // secrets in the log, by its own client random.
+    let conns: std::collections::BTreeSet<_> = r
+        .index
+        .iter()
+        .map(|x| x["request_file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(conns.len(), 2);
+    let r = run("tls12_aes128gcm");
+    assert_eq!(r.index[0]["tls"]["extended_master_secret"], true);
+}
+
+/// Captures made with openssl s_server -www: the response is its status
+/// page, HTTP/1.0 delimited by the connection's close.
+#[test]
+fn openssl_captures_key_update_and_resumption() {
+    let r = run("tls13_keyupdate");
+    assert_eq!(r.index.len(), 1);
+    let rec = &r.index[0];
+    let t = &rec["tls"];
+    assert_eq!(t["cipher_suite"], "TLS_CHACHA20_POLY1305_SHA256");
+    // The client sent a KeyUpdate asking for one back: both directions
+    // moved to their next keys, the request and the response after it.
+    assert_eq!(t["client"]["key_updates"], 1, "{t}");
+    assert_eq!(t["server"]["key_updates"], 1, "{t}");
+    assert_eq!(rec["method"], "GET");
+    assert_eq!(rec["status"], 200);
+    assert_eq!(rec["complete"], true, "{rec}");
+    let body = r.file(rec["response_body"]["file"].as_str().unwrap());
+    assert!(
+        body.starts_with(b"<HTML><BODY BGCOLOR=\"#ffffff\">"),
+        "{:?}",
+        &body[..40]
+    );
+    assert!(body.ends_with(b"</pre></BODY></HTML>\r\n\r\n"));
+    // tshark 4.0 exports no object here: it leaves a close-delimited
+    // HTTP/1.0 body inside TLS unfinished ("TLS segment of a reassembled
+    // PDU") and never hands it to the export.
+    assert_eq!(tshark_hashes("tls13_keyupdate"), Vec::<String>::new());
+
+    for case in ["tls12_resumed_id", "tls12_resumed_ticket"] {
+        let r = run(case);
+        // s_client -reconnect: the first connection and five resumed ones,
+        // the last carrying the request.
+        assert_eq!(r.index.len(), 6, "{case}");
+        assert!(
+            r.index.iter().all(|x| x["tls"]["decrypted"] == true),
+            "{case}"
+        );
+        let last = r
+            .index
+            .iter()
+            .find(|x| x["method"] == "GET")
+            .expect("the request");
+        assert_eq!(last["status"], 200, "{case}");
+        assert_eq!(last["complete"], true, "{case}");
+        let others = r.index.iter().filter(|x| x["method"].is_null());
+        assert!(others
+            .clone()
+            .all(|x| x["notes"][0] == "no HTTP/1.x message in the decrypted streams"));
+        assert_eq!(others.count(), 5);
+    }
+}
+
+#[test]
+fn early_data_with_and_without_its_secret() {
+    let r = run("tls13_early_data");
+    let early = r
+        .index
+        .iter()
+        .find(|x| x["method"] == "GET")
+        .expect("the 0-RTT request");
+    assert_eq!(early["uri"], "/early");
+    assert_eq!(early["tls"]["client"]["early_data_bytes"], 45);
+    assert_eq!(
+        r.file(early["request_file"].as_str().unwrap()),
+        std::fs::read(tls("early.txt")).unwrap()
+    );
+    // Without CLIENT_EARLY_TRAFFIC_SECRET the early records are passed
+    // over and counted; the rest of the connection still decrypts.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let text = std::fs::read_to_string(tls("tls13_early_data.keys")).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("CLIENT_EARLY_TRAFFIC_SECRET"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(kept.len() < text.len());
+    std::fs::write(&keys, kept).unwrap();
+    let r = run_with("tls13_early_data", &keys);
+    assert!(r.index.iter().all(|x| x["method"].is_null()));
+    let second = r
+        .index
+        .iter()
+        .find(|x| x["tls"]["client"]["skipped_records"] != 0)
+        .unwrap();
+    assert_eq!(second["tls"]["client"]["early_data_bytes"], 0);
+    assert_eq!(second["tls"]["decrypted"], true);
+}
+
+#[test]
+fn a_connection_without_keys_is_listed_and_left_alone() {
+    // tls13_resumed has two connections; keep only the first's secrets.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let text = std::fs::read_to_string(tls("tls13_resumed.keys")).unwrap();
+    let first_random = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let kept: String = text
+        .lines()
+        .filter(|l| l.contains(&first_random))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&keys, kept).unwrap();
+    let r = run_with("tls13_resumed", &keys);
+    let (done, not): (Vec<&Value>, Vec<&Value>) =
+        r.index.iter().partition(|x| x["tls"]["decrypted"] == true);
+    assert_eq!(done.len(), 1, "{:?}", r.index);
+    assert_eq!(not.len(), 1);
+    let n = not[0];
+    assert_eq!(
+        n["tls"]["reason"],
+        "no secrets in the key log for this ClientHello random"
+    );
+    assert_eq!(
+        n["notes"][0],
+        "TLS not decrypted: no secrets in the key log for this ClientHello random"
+    );
+    assert_eq!(n["complete"], false);
+    assert!(n["tls"]["client"]["decrypted_file"].is_null());
+    // Its raw flows only: no -TLS file for it.
+    let raw = n["request_file"].as_str().unwrap();
+    assert!(!raw.ends_with("-TLS"));
+    assert!(!r.out.join(format!("{raw}-TLS")).exists());
+    // `flowsplit http` says what it did.
+    let args: Vec<&OsStr> = vec![
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        r.out.as_os_str(),
+    ];
+    let again = common::flowsplit(&args);
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("TLS connections: 1 decrypted, 1 not decrypted, 0 stopped at a record failing authentication"),
+        "{said}"
+    );
+    let _ = r.stderr;
+}
+
+#[test]
+fn a_flipped_byte_stops_decryption_and_is_reported() {
+    let r = run("tls13_aes128gcm");
+    let rec = &r.index[0];
+    let server_raw = rec["tls"]["server"]["file"].as_str().unwrap().to_string();
+    let plain_before = r.file(&format!("{server_raw}-TLS"));
+    // Flip one byte in the middle of the raw server flow (inside the big
+    // body's records).
+    let path = r.out.join(&server_raw);
+    let mut raw = std::fs::read(&path).unwrap();
+    let at = raw.len() / 2;
+    raw[at] ^= 0x40;
+    std::fs::write(&path, &raw).unwrap();
+    let keys = tls("tls13_aes128gcm.keys");
+    let args: Vec<&OsStr> = vec![
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        r.out.as_os_str(),
+    ];
+    let again = common::flowsplit(&args);
+    assert!(again.status.success(), "{again:?}");
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("1 stopped at a record failing authentication"),
+        "{said}"
+    );
+    let index = read_index(&r.out);
+    let stopped = index[0]["tls"]["server"]["stopped"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(stopped.ends_with("failed authentication"), "{stopped}");
+    let offset: u64 = stopped
+        .strip_prefix("record at offset ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(
+        offset <= at as u64 && at as u64 - offset < 16 * 1024 + 256,
+        "{offset} {at}"
+    );
+    // What was written is exactly the plaintext of the records before the
+    // bad one: a prefix of the good run's, shorter.
+    let plain_after = r.file(&format!("{server_raw}-TLS"));
+    assert!(plain_after.len() < plain_before.len());
+    assert_eq!(&plain_before[..plain_after.len()], &plain_after[..]);
+    // The big body is cut short and flagged.
+    let big = index.iter().find(|x| x["uri"] == "/big.bin").unwrap();
+    assert_eq!(big["response_body"]["complete"], false, "{big}");
+    assert!(big["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("failed authentication")));
+}
+
+#[test]
+fn carving_again_gives_the_same_files() {
+    let r = run("tls12_cbc_sha256");
+    let before = r.files();
+    assert!(before.iter().any(|(n, _)| n.ends_with("-TLS")));
+    let keys = tls("tls12_cbc_sha256.keys");
+    let args: Vec<&OsStr> = vec![
+        "http".as_ref(),
+        "-q".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        r.out.as_os_str(),
+    ];
+    for _ in 0..2 {
+        let again = common::flowsplit(&args);
+        assert!(again.status.success(), "{again:?}");
+        assert_eq!(r.files(), before);
+    }
+}
+
+#[test]
+fn without_a_key_log_nothing_changes_and_a_bad_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let pcap = tls("tls13_aes128gcm.pcap");
+    let args: Vec<&OsStr> = vec![
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-e".as_ref(),
+        "http".as_ref(),
+    ];
+    let plain = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(&args)
+        .env_remove("SSLKEYLOGFILE")
+        .output()
+        .unwrap();
+    assert!(plain.status.success());
+    assert_eq!(std::fs::read(out.join("http.jsonl")).unwrap(), b"");
+    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with("-TLS")));
+    // SSLKEYLOGFILE is the default.
+    let out2 = tmp.path().join("out2");
+    let mut args2 = args.clone();
+    args2[3] = out2.as_os_str();
+    let with_env = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(&args2)
+        .env("SSLKEYLOGFILE", tls("tls13_aes128gcm.keys"))
+        .output()
+        .unwrap();
+    assert!(with_env.status.success());
+    assert_eq!(read_index(&out2).len(), 3);
+    // Not a key log: refused before the capture is read.
+    let cert = tls("cert.pem");
+    let mut bad = args.clone();
+    bad.extend(["--tls-keylog".as_ref(), cert.as_os_str()]);
+    let refused = common::flowsplit(&bad);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("cert.pem: read error: not an NSS key log file"),
+        "{said}"
+    );
+    // Without -e http it is a usage error.
+    let k = tls("tls13_aes128gcm.keys");
+    let usage: Vec<&OsStr> = vec![
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--tls-keylog".as_ref(),
+        k.as_os_str(),
+    ];
+    let refused = common::flowsplit(&usage);
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+/// The decrypted application data of every TCP stream of `case`, as
+/// `tshark -z follow,tls,raw,N` gives it: the sha256 of each side's bytes
+/// (sides without bytes left out), sorted.
+fn tshark_follow(case: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    for stream in 0.. {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(tls(&format!("{case}.pcap")))
+            .arg("-o")
+            .arg(format!(
+                "tls.keylog_file:{}",
+                tls(&format!("{case}.keys")).display()
+            ))
+            .arg("-q")
+            .arg("-z")
+            .arg(format!("follow,tls,raw,{stream}"))
+            .output()
+            .expect("tshark runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !text.contains("Node 0: ") || text.contains("Node 0: :0") {
+            break;
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            let hexed = line.trim();
+            if hexed.is_empty() || !hexed.bytes().all(|c| c.is_ascii_hexdigit()) {
+                continue;
+            }
+            let bytes = hex::decode(hexed).unwrap();
+            if line.starts_with('\t') {
+                b.extend(bytes);
+            } else {
+                a.extend(bytes);
+            }
+        }
+        all.extend([a, b].iter().filter(|x| !x.is_empty()).map(|x| sha(x)));
+    }
+    all.sort();
+    all
+}
+
+/// Every TLS capture: the `-TLS` files flowsplit writes hold exactly the
+/// application data tshark decrypts (`-z follow,tls,raw`).
+#[test]
+fn decrypted_streams_equal_tsharks() {
+    let cases = CURL_CASES.iter().map(|c| c.0).chain([
+        "tls13_keyupdate",
+        "tls12_resumed_id",
+        "tls12_resumed_ticket",
+        "tls13_early_data",
+        "tls13_h2",
+    ]);
+    for case in cases {
+        let r = run(case);
+        let mut ours: Vec<String> = r
+            .files()
+            .into_iter()
+            .filter(|(n, b)| n.ends_with("-TLS") && !b.is_empty())
+            .map(|(_, b)| sha(&b))
+            .collect();
+        ours.sort();
+        assert_eq!(
+            ours,
+            tshark_follow(case),
+            "{case}: flowsplit's -TLS files and tshark's decryption differ"
+        );
+    }
+}
+
+/// HTTP/2 over TLS (ALPN h2, nghttpd, curl --parallel): one record per
+/// stream, padding removed, bodies as served. tshark 4.0 has no `http2`
+/// object export, so the bodies are checked against what was served and
+/// the decrypted streams against tshark's (above).
+#[test]
+fn http2_over_tls_and_cleartext() {
+    let r = run("tls13_h2");
+    let got: Vec<(u64, String, String)> = r
+        .index
+        .iter()
+        .map(|x| {
+            (
+                x["stream_id"].as_u64().unwrap(),
+                x["uri"].as_str().unwrap().to_string(),
+                x["response_body"]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let push = sha(&gen("push", 10));
+    assert_eq!(
+        got,
+        vec![
+            (1, "/small.txt".into(), expected("/small.txt")),
+            (3, "/big.bin".into(), expected("/big.bin")),
+            (5, "/push.txt".into(), push),
+        ]
+    );
+    for x in &r.index {
+        assert_eq!(x["tls"]["alpn"], "h2");
+        assert_eq!(x["request_version"], "HTTP/2");
+        assert_eq!(x["method"], "GET");
+        assert!(
+            x["host"].as_str().unwrap().starts_with("flowsplit.test:"),
+            "{x}"
+        );
+        assert_eq!(x["status"], 200);
+        assert_eq!(x["complete"], true, "{x}");
+        assert_eq!(x["response_body"]["framing"], "h2 data");
+    }
+    // Numbered by stream, named after the -TLS flow.
+    let f = r.index[1]["response_body"]["file"].as_str().unwrap();
+    assert!(f.ends_with("-TLS-HTTPBODY-002"), "{f}");
+
+    // h2c with prior knowledge needs no key log.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let pcap = tls("h2c_prior_knowledge.pcap");
+    let args: Vec<&OsStr> = vec![
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-e".as_ref(),
+        "http".as_ref(),
+    ];
+    assert!(common::flowsplit(&args).status.success());
+    let index = read_index(&out);
+    assert_eq!(index.len(), 1);
+    assert_eq!(index[0]["stream_id"], 1);
+    assert_eq!(index[0]["uri"], "/small.txt");
+    assert_eq!(
+        index[0]["response_body"]["sha256"],
+        expected("/small.txt").as_str()
+    );
+    assert!(index[0].get("tls").is_none());
+}
+
+/// Live carving (`LiveCarver`, fed the closed flows as a live capture
+/// would) writes the same index and files as the post-pass, for TLS with
+/// a key log and for h2c.
+#[test]
+fn live_carving_matches_the_post_pass() {
+    use flowsplit::http::live::{ClosedFlow, LiveCarver};
+    use flowsplit::http::HttpOptions;
+    for (case, keys) in [
+        ("tls12_cbc_sha1", true),
+        ("tls13_h2", true),
+        ("h2c_prior_knowledge", false),
+    ] {
+        let keylog: Vec<PathBuf> = if keys {
+            vec![tls(&format!("{case}.keys"))]
+        } else {
+            Vec::new()
+        };
+        let post = if keys {
+            run(case)
+        } else {
+            let tmp = tempfile::tempdir().unwrap();
+            let out = tmp.path().join("out");
+            let pcap = tls(&format!("{case}.pcap"));
+            let args: Vec<&OsStr> = vec![
+                "-r".as_ref(),
+                pcap.as_os_str(),
+                "-o".as_ref(),
+                out.as_os_str(),
+                "-e".as_ref(),
+                "http".as_ref(),
+            ];
+            assert!(common::flowsplit(&args).status.success());
+            Run {
+                index: read_index(&out),
+                out,
+                _tmp: tmp,
+                stderr: String::new(),
+            }
+        };
+        assert!(!post.index.is_empty(), "{case}");
+        // The raw flows alone, in a fresh folder, handed over as closed.
+        let live = tempfile::tempdir().unwrap();
+        let mut raw: Vec<String> = post
+            .files()
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| flowsplit::http::name::FlowName::parse(n).is_some())
+            .collect();
+        raw.sort();
+        for n in &raw {
+            std::fs::copy(post.out.join(n), live.path().join(n)).unwrap();
+        }
+        let mut carver = LiveCarver::new(
+            live.path(),
+            HttpOptions {
+                tls_keylogs: keylog,
+                ..HttpOptions::default()
+            },
+        );
+        for pair in raw.chunks(2) {
+            let flows: Vec<ClosedFlow<'_>> = pair
+                .iter()
+                .map(|f| ClosedFlow { file: f, gaps: &[] })
+                .collect();
+            let carved = carver.connection_closed(&flows);
+            assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
+        }
+        assert!(carver.finish().is_empty());
+        assert_eq!(
+            read_index(live.path()),
+            post.index,
+            "{case}: live and post-pass indexes differ"
+        );
+        let body = |d: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut v: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.to_string_lossy().contains("-HTTP") || p.to_string_lossy().ends_with("-TLS")
+                })
+                .map(|p| {
+                    (
+                        p.file_name().unwrap().to_string_lossy().into_owned(),
+                        std::fs::read(&p).unwrap(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(body(live.path()), body(&post.out), "{case}");
+    }
+}
