@@ -42,6 +42,18 @@ pub enum Piece<'a> {
     Jump(u64),
 }
 
+impl Piece<'_> {
+    /// The bytes this piece puts into a flow file: the data, the zeros of a
+    /// gap, nothing for a jump (which is not filled).
+    pub fn stored_len(&self) -> u64 {
+        match self {
+            Piece::Data(d) => d.len() as u64,
+            Piece::Gap(n) => *n,
+            Piece::Jump(_) => 0,
+        }
+    }
+}
+
 /// Where an assembler's pieces go, in stream order; an error stops the call.
 pub type Emit<'a, E> = dyn FnMut(Piece<'_>) -> Result<(), E> + 'a;
 

@@ -375,32 +375,48 @@ impl StreamConsumer for Recorder {
     }
 }
 
+/// What the consumers' unit tests share: a direction and its end.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
-    use crate::output::report::End;
 
-    fn info() -> DirectionInfo<'static> {
+    /// 10.0.0.1:`sport` to 10.0.0.2:80, of connection `connection`, counter 0.
+    pub(crate) fn direction(sport: u16, connection: u64) -> DirectionInfo<'static> {
         let tuple = TcpTuple {
             src: "10.0.0.1".parse().unwrap(),
             dst: "10.0.0.2".parse().unwrap(),
-            sport: 1234,
+            sport,
             dport: 80,
             vlan: None,
             tunnel: 0,
         };
-        DirectionInfo::new(tuple, 7, 0)
+        DirectionInfo::new(tuple, connection, 0)
     }
 
-    fn ending() -> DirectionEnd {
+    /// An end by FIN after `packets` packets, with these gaps and no jump.
+    pub(crate) fn fin_end(packets: u64, gaps: Vec<(u64, u64)>) -> DirectionEnd {
         DirectionEnd {
             end: End::Fin,
-            packets: 3,
+            packets,
             last_ts: Timestamp::default(),
-            gaps: vec![(3, 2)],
+            gaps,
             jumps: Vec::new(),
             dropped_before_start: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{direction, fin_end};
+    use super::*;
+
+    fn info() -> DirectionInfo<'static> {
+        direction(1234, 7)
+    }
+
+    fn ending() -> DirectionEnd {
+        fin_end(3, vec![(3, 2)])
     }
 
     /// A consumer that records like [`Recorder`] and also returns a record,

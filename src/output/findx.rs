@@ -184,8 +184,6 @@ impl StreamConsumer for Indexed {
 mod tests {
     use super::*;
     use crate::config::DEFAULT_TEMPLATE;
-    use crate::decode::TcpTuple;
-    use crate::output::report::End;
     use crate::output::{FileSink, Naming, Template};
 
     fn indexed(dir: &Path, max_bytes: Option<u64>) -> Indexed {
@@ -199,26 +197,11 @@ mod tests {
     }
 
     fn info() -> DirectionInfo<'static> {
-        let tuple = TcpTuple {
-            src: "10.0.0.1".parse().unwrap(),
-            dst: "10.0.0.2".parse().unwrap(),
-            sport: 40000,
-            dport: 80,
-            vlan: None,
-            tunnel: 0,
-        };
-        DirectionInfo::new(tuple, 1, 0)
+        crate::flow::consumer::fixtures::direction(40000, 1)
     }
 
     fn end() -> DirectionEnd {
-        DirectionEnd {
-            end: End::Fin,
-            packets: 3,
-            last_ts: Timestamp::default(),
-            gaps: Vec::new(),
-            jumps: Vec::new(),
-            dropped_before_start: 0,
-        }
+        crate::flow::consumer::fixtures::fin_end(3, Vec::new())
     }
 
     const NAME: &str = "010.000.000.001.40000-010.000.000.002.00080";

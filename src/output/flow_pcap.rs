@@ -196,22 +196,12 @@ impl<C: StreamConsumer> StreamConsumer for FlowPcaps<C> {
 mod tests {
     use super::*;
     use crate::config::DEFAULT_TEMPLATE;
-    use crate::decode::TcpTuple;
     use crate::flow::consumer::Recorder;
-    use crate::output::report::End;
     use crate::output::Template;
     use std::borrow::Cow;
 
     fn info() -> DirectionInfo<'static> {
-        let tuple = TcpTuple {
-            src: "10.0.0.1".parse().unwrap(),
-            dst: "10.0.0.2".parse().unwrap(),
-            sport: 40000,
-            dport: 80,
-            vlan: None,
-            tunnel: 0,
-        };
-        DirectionInfo::new(tuple, 1, 0)
+        crate::flow::consumer::fixtures::direction(40000, 1)
     }
 
     fn frame(link: u32, data: &[u8]) -> Frame<'_> {
@@ -240,14 +230,7 @@ mod tests {
             .unwrap();
         c.packet(&mut s, &info, Timestamp::new(6, 0), &frame(1, b"c"))
             .unwrap();
-        let end = DirectionEnd {
-            end: End::Fin,
-            packets: 2,
-            last_ts: Timestamp::default(),
-            gaps: Vec::new(),
-            jumps: Vec::new(),
-            dropped_before_start: 0,
-        };
+        let end = crate::flow::consumer::fixtures::fin_end(2, Vec::new());
         c.close(s, &info, &end).unwrap();
         let name = "010.000.000.001.40000-010.000.000.002.00080.pcap";
         let bytes = std::fs::read(dir.path().join(name)).unwrap();

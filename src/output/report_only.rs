@@ -57,13 +57,7 @@ impl StreamConsumer for ReportOnly {
             self.naming
                 .opened(&self.naming.name(info, info.counter), info);
         }
-        let len = match piece {
-            Piece::Data(d) => d.len() as u64,
-            Piece::Gap(n) => n,
-            // Not filled: a flow file would hold nothing for it.
-            Piece::Jump(_) => 0,
-        };
-        s.tally.count(len);
+        s.tally.count(piece.stored_len());
         Ok(())
     }
 
