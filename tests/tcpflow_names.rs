@@ -12,30 +12,10 @@ use std::path::Path;
 use std::process::Command;
 
 /// Every file under `dir` by its path relative to `dir`, with its bytes;
-/// the reports (tcpflow's `report.xml`, flowsplit's `report.jsonl`) left out.
+/// the reports (tcpflow's `report.xml`, flowsplit's `report.jsonl` and its
+/// summary) left out.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                if rel != "report.xml" && rel != "report.jsonl" && rel != "report.summary.json" {
-                    out.insert(rel, std::fs::read(&path).unwrap());
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
+    common::tree_files(dir, common::REPORTS)
 }
 
 fn tcpflow_installed() -> bool {

@@ -235,36 +235,11 @@ fn corpus(path: &str) -> PathBuf {
 }
 
 /// Every file under `dir` by its path relative to `dir`, with its bytes;
-/// the reports (`report.xml`, `report.jsonl`, `http.jsonl`) left out.
+/// the reports (`report.xml`, `report.jsonl` and its summary, `http.jsonl`)
+/// left out.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                if ![
-                    "report.xml",
-                    "report.jsonl",
-                    "report.summary.json",
-                    "http.jsonl",
-                ]
-                .contains(&rel.as_str())
-                {
-                    out.insert(rel, std::fs::read(&path).unwrap());
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
+    let mut out = common::tree_files(dir, common::REPORTS);
+    out.remove("http.jsonl");
     out
 }
 

@@ -172,6 +172,36 @@ pub fn collect(outdir: &Path, report: Option<&Path>) -> (BTreeMap<String, Vec<u8
     (files, report)
 }
 
+/// The reports at the top of an output folder that are not flow files:
+/// tcpflow's `report.xml`, flowsplit's `report.jsonl` and its summary.
+pub const REPORTS: &[&str] = &["report.xml", "report.jsonl", "report.summary.json"];
+
+/// Every file under `dir` (none if it does not exist) by its path relative
+/// to `dir`, with its bytes, except those whose relative path is in `skip`.
+pub fn tree_files(dir: &Path, skip: &[&str]) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.expect("walk the output folder");
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .expect("below dir")
+            .to_string_lossy()
+            .into_owned();
+        if !skip.contains(&rel.as_str()) {
+            let bytes = std::fs::read(entry.path()).expect("a readable output file");
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
 /// True for the run summary written beside a report
 /// (`report.summary.json`, see flowsplit(1)): not a flow file.
 pub fn is_summary(path: &Path) -> bool {
