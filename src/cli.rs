@@ -35,10 +35,9 @@ use std::path::PathBuf;
                   Without -r, packets are captured live (-i, or the first device libpcap lists) until\n\
                   SIGINT, SIGTERM or SIGHUP.\n\
                   `flowsplit http DIR...` carves HTTP bodies out of folders of flow files.\n\
-                  tcpflow options flowsplit lacks are refused with the reason (flowsplit(1), TCPFLOW OPTIONS).\n\
+                  Every tcpflow 1.6.1 option works as in tcpflow (flowsplit(1), TCPFLOW OPTIONS).\n\
                   See flowsplit(1) for file naming, the report format and differences from tcpflow.",
-    args_override_self = true,
-    args = tcpflow_only_args()
+    args_override_self = true
 )]
 pub struct Cli {
     /// Read packets from FILE (pcap or pcapng; `-` is standard input; a folder is read in name order). Repeatable.
@@ -247,6 +246,11 @@ pub struct Cli {
     /// Console output: no newline after each run.
     #[arg(short = '0')]
     pub no_newline: bool,
+
+    /// tcpflow's -s (show non-printable bytes as '.'): accepted with no
+    /// effect, the console's text output already does so.
+    #[arg(short = 's', hide = true)]
+    pub strip_nonprintable: bool,
 
     /// Console output as JSON objects, as tcpflow's (with -c or -C; -D takes precedence).
     #[arg(short = 'J')]
@@ -617,101 +621,6 @@ pub struct MergeCli {
 
 impl AfterMatches for MergeCli {}
 
-/// A tcpflow 1.6.1 option that flowsplit does not implement (yet). Each is
-/// an argument of the bare form's parser (hidden from `--help`, listed by
-/// `--dump-cli`, so the man page's TCPFLOW OPTIONS section must have it),
-/// parsed as getopt parses it (with its value, if it takes one) and then
-/// refused with [`TcpflowOnly::refusal`], unless it is accepted as having
-/// no effect.
-#[derive(Debug, Clone, Copy)]
-pub struct TcpflowOnly {
-    /// The option's letter.
-    pub short: char,
-    /// Its argument id in the parser (and in `--dump-cli`).
-    pub id: &'static str,
-    /// The name of its value, if it takes one.
-    pub value: Option<&'static str>,
-    /// What it does in tcpflow, in a few words.
-    pub meaning: &'static str,
-    /// What to use instead, if anything, after the refusal.
-    pub instead: Option<&'static str>,
-    /// Accepted with no effect, because flowsplit already does what it asks.
-    pub no_effect: bool,
-}
-
-impl TcpflowOnly {
-    const fn refused(
-        short: char,
-        id: &'static str,
-        value: Option<&'static str>,
-        meaning: &'static str,
-    ) -> Self {
-        TcpflowOnly {
-            short,
-            id,
-            value,
-            meaning,
-            instead: None,
-            no_effect: false,
-        }
-    }
-
-    /// The one-line usage error for this option.
-    pub fn refusal(&self) -> String {
-        let mut line = format!("-{} ({}) is not supported yet", self.short, self.meaning);
-        if let Some(instead) = self.instead {
-            line.push_str("; ");
-            line.push_str(instead);
-        }
-        line
-    }
-}
-
-/// tcpflow 1.6.1's options (`tcpflow -hh`) that flowsplit has no option
-/// for, in tcpflow's order. The man page's TCPFLOW OPTIONS section lists
-/// these and every other tcpflow option.
-pub const TCPFLOW_ONLY: &[TcpflowOnly] = &[TcpflowOnly {
-    no_effect: true,
-    ..TcpflowOnly::refused('s', "tcpflow_s", None, "show non-printable bytes as '.'")
-}];
-
-/// The parser's arguments for [`TCPFLOW_ONLY`].
-fn tcpflow_only_args() -> Vec<clap::Arg> {
-    TCPFLOW_ONLY
-        .iter()
-        .map(|t| {
-            let arg = clap::Arg::new(t.id).short(t.short).hide(true);
-            match t.value {
-                Some(name) => arg
-                    .value_name(name)
-                    .num_args(1)
-                    .allow_hyphen_values(true)
-                    .action(ArgAction::Append),
-                None => arg.action(ArgAction::Count),
-            }
-        })
-        .collect()
-}
-
-/// The first option of [`TCPFLOW_ONLY`] given in `matches` that is
-/// refused, by position on the command line.
-fn first_refused(matches: &clap::ArgMatches) -> Option<&'static TcpflowOnly> {
-    TCPFLOW_ONLY
-        .iter()
-        .filter(|t| !t.no_effect)
-        .filter_map(|t| {
-            let id = t.id;
-            // A subcommand's parser has none of these arguments; asking
-            // clap for an id it does not know panics in debug builds.
-            let known = matches.try_contains_id(id).unwrap_or(false);
-            let given =
-                known && matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-            given.then(|| (matches.index_of(id).unwrap_or(usize::MAX), t))
-        })
-        .min_by_key(|(i, _)| *i)
-        .map(|(_, t)| t)
-}
-
 /// `-F`: letters flowsplit implements ([`FILE_LETTERS`]); the first other
 /// one is refused with its reason.
 fn parse_file_letters(text: &str) -> Result<String, String> {
@@ -1069,22 +978,18 @@ fn alert_fd(kind: &str, fd: i32) -> Result<flowsplit::output::alerts::AlertFd, E
 /// last of a repeated single-valued option winning, `--` ending the options.
 /// `Ok(None)` when `--help` or `--version` was asked for and printed. A
 /// parse error is one usage line: an unknown option is named with where to
-/// find the others, a tcpflow option flowsplit lacks ([`TCPFLOW_ONLY`]) is
-/// refused with what it does, anything else is clap's message.
+/// find the others, anything else is clap's message.
 pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<Option<P>, Error> {
     use clap::error::{ContextKind, ErrorKind};
     let parsed = P::command().try_get_matches_from(args).and_then(|mut m| {
-        if let Some(t) = first_refused(&m) {
-            return Ok(Err(Error::Usage(t.refusal())));
-        }
         let matches = m.clone();
         P::from_arg_matches_mut(&mut m).map(|mut p| {
             p.after_matches(&matches);
-            Ok(p)
+            p
         })
     });
     match parsed {
-        Ok(outcome) => outcome.map(Some),
+        Ok(p) => Ok(Some(p)),
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             e.print().map_err(|source| Error::Write {
                 path: "-".into(),
