@@ -580,6 +580,28 @@ mod tests {
 
     /// Streams with padding, a header block split over CONTINUATION, a
     /// reset stream, a push and a GOAWAY, written as frames and carved.
+    /// Carve the connection whose client sent `c` and server `s`, written
+    /// as the two flow files of 10.0.0.1:40000 and 10.0.0.2:443 in `dir`.
+    fn carve_flows(dir: &std::path::Path, c: &[u8], s: &[u8]) -> Outcome {
+        let (cn, sn) = (
+            "010.000.000.001.40000-010.000.000.002.00443",
+            "010.000.000.002.00443-010.000.000.001.40000",
+        );
+        std::fs::write(dir.join(cn), c).unwrap();
+        std::fs::write(dir.join(sn), s).unwrap();
+        let flow = |n: &str| FlowFile {
+            name: n.into(),
+            path: dir.join(n),
+            gaps: Vec::new(),
+        };
+        let conn = Connection {
+            dir: dir.to_path_buf(),
+            request: Some(flow(cn)),
+            response: Some(flow(sn)),
+        };
+        carve(&conn, &HttpOptions::default())
+    }
+
     #[test]
     fn frames_padding_reset_push_and_goaway() {
         let dir = tempfile::tempdir().unwrap();
@@ -649,23 +671,7 @@ mod tests {
         s.extend(frame(DATA, 0, 5, b"part"));
         s.extend(frame(GOAWAY, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 0]));
 
-        let (cn, sn) = (
-            "010.000.000.001.40000-010.000.000.002.00443",
-            "010.000.000.002.00443-010.000.000.001.40000",
-        );
-        std::fs::write(dir.path().join(cn), &c).unwrap();
-        std::fs::write(dir.path().join(sn), &s).unwrap();
-        let flow = |n: &str| FlowFile {
-            name: n.into(),
-            path: dir.path().join(n),
-            gaps: Vec::new(),
-        };
-        let conn = Connection {
-            dir: dir.path().to_path_buf(),
-            request: Some(flow(cn)),
-            response: Some(flow(sn)),
-        };
-        let out = carve(&conn, &HttpOptions::default());
+        let out = carve_flows(dir.path(), &c, &s);
         assert!(out.errors.is_empty(), "{:?}", out.errors);
         let by_id = |id: u32| {
             out.records
@@ -731,27 +737,11 @@ mod tests {
     #[test]
     fn hostile_frames_do_not_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let (cn, sn) = (
-            "010.000.000.001.40000-010.000.000.002.00443",
-            "010.000.000.002.00443-010.000.000.001.40000",
-        );
         for n in 0..200u32 {
             let mut c = PREFACE.to_vec();
             c.extend((0..n).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
             let s: Vec<u8> = (0..n).map(|i| (i.wrapping_mul(40503) >> 3) as u8).collect();
-            std::fs::write(dir.path().join(cn), &c).unwrap();
-            std::fs::write(dir.path().join(sn), &s).unwrap();
-            let flow = |n: &str| FlowFile {
-                name: n.into(),
-                path: dir.path().join(n),
-                gaps: Vec::new(),
-            };
-            let conn = Connection {
-                dir: dir.path().to_path_buf(),
-                request: Some(flow(cn)),
-                response: Some(flow(sn)),
-            };
-            let _ = carve(&conn, &HttpOptions::default());
+            let _ = carve_flows(dir.path(), &c, &s);
         }
     }
 }
