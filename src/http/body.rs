@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Decoded output allowed whatever the ratio: small bodies that expand a lot
@@ -114,22 +114,34 @@ impl OutState {
 
     fn write_file(&mut self, part: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
-            // Never follow a link planted where the body file goes.
-            match fs::remove_file(&self.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-            let f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&self.path)?;
-            self.file = Some(BufWriter::new(f));
+            self.file = Some(BufWriter::new(create_fresh(&self.path)?));
         }
         match &mut self.file {
             Some(f) => f.write_all(part),
             None => Ok(()),
         }
+    }
+}
+
+/// Create the file at `path` anew, open for reading and writing, never
+/// following a link planted there: created exclusively, and only if
+/// something is already there (an earlier run's file, or a link) is that
+/// removed first and the file created again. (One call in the common case,
+/// where nothing is there.)
+pub(crate) fn create_fresh(path: &Path) -> io::Result<File> {
+    let create = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path)?;
+            create()
+        }
+        other => other,
     }
 }
 

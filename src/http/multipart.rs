@@ -23,7 +23,7 @@ use mailparse::body::Body;
 use mailparse::{MailHeaderMap, ParsedMail};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -214,12 +214,7 @@ fn part_record(
 
 /// Write `bytes` to a new file at `path` (never through a planted link).
 fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut f = super::body::create_fresh(path)?;
     f.write_all(bytes)?;
     f.flush()
 }

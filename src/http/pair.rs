@@ -3,8 +3,9 @@
 //! Owns: sniffing a flow for its first request or status line ([`sniff`]),
 //! and the one rule that turns the two flows' sniffed sides into the
 //! connections to carve ([`decide`], [`Pairing::connections`]). The
-//! post-pass (`mod.rs`, flows paired by name) and live carving (`live.rs`,
-//! flows handed over by the capture pipeline) both decide through here.
+//! post-pass (`mod.rs`, flows paired by name) and inline carving
+//! (`inline.rs`, flows handed over by the capture pipeline) both decide
+//! through here.
 //!
 //! Must not: read more than [`SNIFF_BYTES`] of a flow, or write anything.
 
@@ -125,28 +126,66 @@ pub(crate) fn sniff_or_note(path: &Path, errors: &mut Vec<Error>) -> Option<Side
 /// [`SNIFF_BYTES`]) that begins a request or a response: a whole request or
 /// status line at a line start, or a strict match anywhere (a message after
 /// a proxy handshake). `None` if there is none.
+///
+/// The flow is read a little at a time (most begin with their first
+/// message), and a place is decided only once enough bytes are read that
+/// reading more cannot change the answer there.
 pub(crate) fn sniff(path: &Path) -> io::Result<Option<Side>> {
-    let mut buf = Vec::with_capacity(64 * 1024);
-    File::open(path)?
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut buf)?;
-    for i in 0..buf.len() {
+    let mut file = File::open(path)?.take(SNIFF_BYTES as u64);
+    let mut buf = Vec::new();
+    let (mut from, mut chunk) = (0, 4096u64);
+    loop {
+        let want = usize::try_from(chunk).unwrap_or(SNIFF_BYTES);
+        buf.reserve(want);
+        let read = (&mut file).take(chunk).read_to_end(&mut buf)?;
+        let all = read < want;
+        match first_start(&buf, from, all) {
+            Scan::Found(side) => return Ok(Some(side)),
+            Scan::None => return Ok(None),
+            Scan::NeedMore(at) => from = at,
+        }
+        chunk *= 4;
+    }
+}
+
+/// What [`first_start`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// The first place that begins a message begins one of this side.
+    Found(Side),
+    /// No place begins a message (`buf` is all there is).
+    None,
+    /// Nothing before this place begins a message; it needs more bytes.
+    NeedMore(usize),
+}
+
+/// The first place at or after `from` in `buf` that begins a message, as
+/// [`sniff`] defines it; `all` says `buf` is all there is to read.
+fn first_start(buf: &[u8], from: usize, all: bool) -> Scan {
+    for i in from..buf.len() {
         if i == 0 || buf[i - 1] == b'\n' {
-            let end = buf[i..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(buf.len(), |e| i + e);
+            let end = match buf[i..].iter().position(|&b| b == b'\n') {
+                Some(e) => i + e,
+                None if all => buf.len(),
+                None => return Scan::NeedMore(i),
+            };
             if let Some(side) = line_kind(&buf[i..end]) {
-                return Ok(Some(side));
+                return Scan::Found(side);
             }
         }
         for side in [Side::Response, Side::Request] {
-            if message::strict_start(&buf[i..], side) == Some(true) {
-                return Ok(Some(side));
+            match message::strict_start(&buf[i..], side) {
+                Some(true) => return Scan::Found(side),
+                None if !all => return Scan::NeedMore(i),
+                _ => {}
             }
         }
     }
-    Ok(None)
+    if all {
+        Scan::None
+    } else {
+        Scan::NeedMore(buf.len())
+    }
 }
 
 /// `HTTP/1.x NNN ...` is a response line; `METHOD target HTTP/1.x` with an
@@ -268,5 +307,55 @@ mod tests {
             None
         );
         assert_eq!(errors.len(), 1);
+    }
+
+    /// Reading a flow a piece at a time finds what reading it whole finds,
+    /// wherever the pieces end: a place is decided only when more bytes
+    /// could not change it.
+    #[test]
+    fn sniffing_in_pieces_finds_what_the_whole_flow_gives() {
+        let flows: [&[u8]; 7] = [
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"\x16\x03\x01 not http at all\n",
+            b"CONNECT x:443 HTTP/1.1\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+            b"junk junk GET /a HTTP/1.1\r\n",
+            b"line one\nHTTP/1.0 404 Not Found\n",
+            b"no newline and a late HTTP/1.1 302 Found",
+        ];
+        for flow in flows {
+            let whole = first_start(flow, 0, true);
+            for cut in 0..=flow.len() {
+                let piece = first_start(&flow[..cut], 0, false);
+                let then = match piece {
+                    Scan::NeedMore(at) => first_start(flow, at, true),
+                    found => found,
+                };
+                assert_eq!(
+                    then,
+                    whole,
+                    "{:?} cut at {cut}",
+                    String::from_utf8_lossy(flow)
+                );
+            }
+        }
+        assert_eq!(first_start(flows[4], 0, true), Scan::Found(Side::Request));
+        assert_eq!(first_start(flows[6], 0, true), Scan::Found(Side::Response));
+        assert_eq!(first_start(flows[2], 0, true), Scan::None);
+    }
+
+    /// A flow longer than one read whose first message is far in is found.
+    #[test]
+    fn sniffs_past_the_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = vec![b'x'; 70_000];
+        bytes.extend_from_slice(b"\nHTTP/1.1 200 OK\r\n\r\n");
+        let p = dir.path().join("late");
+        std::fs::write(&p, &bytes).unwrap();
+        assert_eq!(sniff(&p).unwrap(), RESP);
+        let mut far = vec![b'x'; SNIFF_BYTES];
+        far.extend_from_slice(b"\nHTTP/1.1 200 OK\r\n\r\n");
+        std::fs::write(&p, &far).unwrap();
+        assert_eq!(sniff(&p).unwrap(), None);
     }
 }

@@ -27,7 +27,7 @@ use super::spill::{codec, Sorter, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
 use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
@@ -195,7 +195,7 @@ fn build(
         order: (first.order_file.clone(), first.order_number),
         ..Record::default()
     };
-    let file = match create(&path) {
+    let file = match super::body::create_fresh(&path) {
         Ok(f) => f,
         Err(source) => {
             errors.push(Error::Write { path, source });
@@ -276,20 +276,6 @@ fn push_listed(list: &mut Vec<[u64; 2]>, item: [u64; 2], over: &mut u64) {
     } else {
         *over += 1;
     }
-}
-
-/// Create the object file afresh (never through a planted link).
-fn create(path: &Path) -> io::Result<File> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 impl Object {
@@ -460,6 +446,7 @@ impl Spill for RangePart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn part(dir: &Path, start: u64, bytes: &[u8], total: u64, n: u64) -> RangePart {
         let file = format!("part{n}");

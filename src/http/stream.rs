@@ -10,9 +10,22 @@
 //! ```
 //!
 //! Must not: interpret the bytes. Memory is the window, which only grows as
-//! far as a caller asks with [`Stream::ensure`].
+//! far as a caller asks with [`Stream::ensure`]. A window's buffer goes back
+//! to a small per-thread stock when the stream is dropped and is taken again
+//! by the thread's next stream (carving opens two per connection: without
+//! the stock, each allocated and zeroed a new one).
 
+use std::cell::RefCell;
 use std::io::{self, Read};
+
+/// Buffers kept per thread for the next streams, at most.
+const SPARE_BUFFERS: usize = 4;
+/// Largest buffer kept for reuse (one grown far by a long head is freed).
+const SPARE_MAX: usize = 4 * BLOCK;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// How much is read from the file at a time.
 const BLOCK: usize = 64 * 1024;
@@ -21,8 +34,11 @@ const BLOCK: usize = 64 * 1024;
 /// first byte.
 pub(crate) struct Stream<R> {
     inner: R,
+    /// The window is `buf[pos..end]`; past `end` is room for the next read
+    /// (zeroed once when the buffer grows, not before every read).
     buf: Vec<u8>,
     pos: usize,
+    end: usize,
     base: u64,
     eof: bool,
 }
@@ -30,10 +46,16 @@ pub(crate) struct Stream<R> {
 impl<R: Read> Stream<R> {
     /// A window at offset 0 of `inner`.
     pub(crate) fn new(inner: R) -> Self {
+        let buf = SPARE
+            .try_with(|s| s.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         Stream {
             inner,
-            buf: Vec::with_capacity(BLOCK),
+            buf,
             pos: 0,
+            end: 0,
             base: 0,
             eof: false,
         }
@@ -46,7 +68,7 @@ impl<R: Read> Stream<R> {
 
     /// The unconsumed bytes read so far.
     pub(crate) fn data(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.pos..self.end]
     }
 
     /// Read one more block. Returns the number of bytes added (0 at end).
@@ -54,24 +76,23 @@ impl<R: Read> Stream<R> {
         if self.eof {
             return Ok(0);
         }
-        if self.pos > 0 && (self.pos >= self.buf.len() / 2 || self.pos >= BLOCK) {
-            self.buf.drain(..self.pos);
+        if self.pos > 0 && (self.pos >= self.end / 2 || self.pos >= BLOCK) {
+            self.buf.copy_within(self.pos..self.end, 0);
             self.base += self.pos as u64;
+            self.end -= self.pos;
             self.pos = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + BLOCK, 0);
+        if self.buf.len() < self.end + BLOCK {
+            self.buf.resize(self.end + BLOCK, 0);
+        }
         let n = loop {
-            match self.inner.read(&mut self.buf[old..]) {
+            match self.inner.read(&mut self.buf[self.end..self.end + BLOCK]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         };
-        self.buf.truncate(old + n);
+        self.end += n;
         if n == 0 {
             self.eof = true;
         }
@@ -96,7 +117,7 @@ impl<R: Read> Stream<R> {
 
     /// Drop `n` bytes from the front of the window (at most what is there).
     pub(crate) fn consume(&mut self, n: usize) {
-        self.pos += n.min(self.buf.len() - self.pos);
+        self.pos += n.min(self.end - self.pos);
     }
 
     /// Pass the next `n` bytes (or fewer at end of source) to `f`, block by
@@ -120,6 +141,21 @@ impl<R: Read> Stream<R> {
             }
         }
         Ok(done)
+    }
+}
+
+impl<R> Drop for Stream<R> {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() <= SPARE_MAX {
+            // Gone at thread exit: nothing to keep then.
+            let _ = SPARE.try_with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < SPARE_BUFFERS {
+                    s.push(buf);
+                }
+            });
+        }
     }
 }
 
