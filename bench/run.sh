@@ -13,7 +13,8 @@
 #   --memory-growth    flowsplit's peak RSS on each shape and on a capture twice as long
 #   --million          1,000,000 connections all open before any closes (flowsplit only)
 #   --floor            the least CPU the work itself takes on this machine (examples/floor.rs):
-#                      reading the capture, sha256 of every flow byte, creating and writing the files
+#                      reading the capture, sha256 of every flow byte, creating and writing the files;
+#                      and with -e http on small-512, also hashing and writing every body file
 #   --all              all five
 # Options:
 #   --shapes "small large"   shapes to run (default both; also open-4096, open-200k, and
@@ -288,6 +289,15 @@ if [ $DO_FLOOR = 1 ]; then
         wait_quiet
         "$FLOOR" "$cap" "$TMPFS_DIR/floor-$shape" | tee -a "$RESULTS"
     done
+    # -e http's floor on the shape of the memory table's -e http rows: the
+    # body files' sizes come from a flowsplit -e http run of the capture.
+    cap=$(capture small-512 1)
+    bodies="$TMPFS_DIR/floor-bodies"
+    rm -rf "$bodies"
+    "$FLOWSPLIT" -r "$cap" -o "$bodies" -q -e http
+    wait_quiet
+    "$FLOOR" "$cap" "$TMPFS_DIR/floor-small-512" "$bodies" | tee -a "$RESULTS"
+    rm -rf "$bodies"
 fi
 
 noisy_note

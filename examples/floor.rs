@@ -5,8 +5,14 @@
 //! figures are a floor under flowsplit's time, not an estimate of it.
 //!
 //! ```sh
-//! cargo run --release --example floor -- CAPTURE OUT_DIR
+//! cargo run --release --example floor -- CAPTURE OUT_DIR [BODIES_DIR]
 //! ```
+//!
+//! With `BODIES_DIR` (the output folder of a `-e http` run of the same
+//! capture), the floor of `-e http` too: its body files' sizes are taken
+//! from there, and each body is also hashed (the index's `sha256`) and
+//! created, written and closed as a file of its own. Reading the flow
+//! bytes back, parsing and decoding are left out: still a floor.
 //!
 //! `CAPTURE.expected.tsv` (written by `bench_gen`) gives the number and
 //! sizes of the flow files; `OUT_DIR` (a tmpfs folder, say) is created,
@@ -39,8 +45,10 @@ fn timed(f: impl FnOnce()) -> (f64, f64) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [capture, out] = args.as_slice() else {
-        return Err("usage: floor CAPTURE OUT_DIR".into());
+    let (capture, out, bodies_dir) = match args.as_slice() {
+        [capture, out] => (capture, out, None),
+        [capture, out, bodies] => (capture, out, Some(PathBuf::from(bodies))),
+        _ => return Err("usage: floor CAPTURE OUT_DIR [BODIES_DIR]".into()),
     };
     let capture = PathBuf::from(capture);
     let out = PathBuf::from(out);
@@ -100,6 +108,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .min_by(|a, b| a.0.total_cmp(&b.0))
         .ok_or("no measurement")?;
 
+    let bodies = match &bodies_dir {
+        Some(dir) => Some(body_floor(dir, &out, &data, cores)?),
+        None => None,
+    };
     let sum = read_cpu + sha_cpu + files_cpu;
     println!(
         "{}: {} files, {:.2} GB of flow data, {:.2} GB capture",
@@ -117,7 +129,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sum {sum:.2} CPU s: at least {:.2} s wall on {cores} cores",
         sum / cores as f64
     );
+    if let Some((count, bytes, sha, files)) = bodies {
+        let all = sum + sha + files;
+        println!("-e http: {count} body files, {:.2} GB", bytes as f64 / 1e9);
+        println!("sha256 of every body byte (sha2):            {sha:6.2} CPU s");
+        println!("create+write+close every body file:          {files:6.2} CPU s");
+        println!(
+            "with the flows' {sum:.2}: {all:.2} CPU s: at least {:.2} s wall on {cores} cores",
+            all / cores as f64
+        );
+    }
     Ok(())
+}
+
+/// The floor of carving's output: the body files under `dir` (named
+/// `-HTTPBODY-` or `-HTTPREQBODY-`) hashed and written again as new files
+/// in `out`. Returns their number, their bytes, and the CPU seconds of the
+/// hashing and of the files (the cheaper of one writer and one per core).
+fn body_floor(
+    dir: &Path,
+    out: &Path,
+    data: &[u8],
+    cores: usize,
+) -> Result<(usize, usize, f64, f64), Box<dyn std::error::Error>> {
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.contains("-HTTPBODY-") || name.contains("-HTTPREQBODY-") {
+            sizes.push(usize::try_from(entry.metadata()?.len())?);
+        }
+    }
+    let total: usize = sizes.iter().sum();
+    let (sha_cpu, _) = timed(|| {
+        for &size in &sizes {
+            let mut h = Sha256::new();
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(64 << 10);
+                h.update(&data[..n]);
+                left -= n;
+            }
+            std::hint::black_box(h.finalize());
+        }
+    });
+    let mut best = f64::MAX;
+    for threads in [1, cores] {
+        let _ = std::fs::remove_dir_all(out);
+        std::fs::create_dir_all(out)?;
+        let (cpu, _) = timed(|| {
+            std::thread::scope(|s| {
+                for t in 0..threads {
+                    let sizes = &sizes;
+                    s.spawn(move || {
+                        for (i, &size) in sizes.iter().enumerate().skip(t).step_by(threads) {
+                            let mut f = std::fs::OpenOptions::new()
+                                .write(true)
+                                .create_new(true)
+                                .open(out.join(format!("{i:08}")))
+                                .expect("create file");
+                            f.write_all(&data[..size.min(data.len())]).expect("write file");
+                            let mut left = size.saturating_sub(data.len());
+                            while left > 0 {
+                                let n = left.min(data.len());
+                                f.write_all(&data[..n]).expect("write file");
+                                left -= n;
+                            }
+                        }
+                    });
+                }
+            })
+        });
+        std::fs::remove_dir_all(out)?;
+        best = best.min(cpu);
+    }
+    Ok((sizes.len(), total, sha_cpu, best))
 }
 
 /// Create every `step`th file from `first`, write its bytes in 64 KiB
