@@ -279,12 +279,13 @@ impl Wheel {
 pub const COLLECT_BUDGET: usize = 512 << 10;
 
 /// What an open connection costs besides its own struct, measured: going
-/// from 100,000 to 200,000 connections open at once (`-S
-/// enable_report=NO`, default `-j`) added 910 to 934 bytes each to peak
-/// RSS, of which the struct (`Connection` with flow-file streams) is 576;
-/// the rest (334 to 358) is its allocation, its slot in the table, its
-/// wheel entries and the tables' growth by doubling. Rounded up, so the
-/// budget errs on the safe side.
+/// from 100,000 to 200,000 connections open at once (bench_gen's
+/// open-200k at scales 0.5 and 1, `-S enable_report=NO`) added 944 bytes
+/// each to peak RSS with two workers and 956 with one (1,098 when the
+/// struct was 720), of which the struct (`Connection` with flow-file
+/// streams) is 576; the rest (about 380) is its allocation, its slot in
+/// the table, its wheel entries and the tables' growth by doubling.
+/// Rounded up to 384, so the budget errs on the safe side.
 const CONNECTION_OVERHEAD: usize = 384;
 
 /// Open connections kept at most, by default (split evenly over the budget shards).
