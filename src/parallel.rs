@@ -246,6 +246,15 @@ const QUEUE_DEPTH: usize = 4;
 /// Records a worker sends at once (fewer wake-ups of the collector).
 const RECORDS_PER_MSG: usize = 256;
 
+/// Messages in flight from the workers to the collector: at most this
+/// many times [`RECORDS_PER_MSG`] records (a few MiB, part of the fixed
+/// share of `--max-memory`). A worker that gets this far ahead of the
+/// collector waits: at the end of input every open connection closes at
+/// once, and closing is faster than writing the report (JSON Lines and
+/// DFXML), so without a bound the records queued up for the collector
+/// as fast as the connections' memory was freed.
+const MSG_DEPTH: usize = 16;
+
 /// Records the collector holds for a slower worker before the workers
 /// ahead of it are held back (at the end of input, see [`Throttle`]).
 const HELD_RECORDS: usize = 8192;
@@ -361,7 +370,7 @@ impl Sharded {
         C::Stream: Send,
     {
         let n = tables.len();
-        let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
+        let (msg_tx, msg_rx) = mpsc::sync_channel::<Msg>(MSG_DEPTH);
         let (recycle_tx, recycled) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let throttle = Arc::new(Throttle::new(n));
@@ -565,7 +574,7 @@ struct Shared<'a> {
 /// A worker's closed directions, sent to the collector in groups.
 struct Closed<'a> {
     worker: usize,
-    msgs: &'a Sender<Msg>,
+    msgs: &'a SyncSender<Msg>,
     records: Vec<(CloseKey, DirectionRecord)>,
 }
 
@@ -590,7 +599,7 @@ fn work<C: StreamConsumer>(
     w: usize,
     mut table: FlowTable<C>,
     batches: Receiver<Batch>,
-    msgs: Sender<Msg>,
+    msgs: SyncSender<Msg>,
     recycle: Sender<Batch>,
     shared: &Shared<'_>,
 ) {

@@ -26,6 +26,7 @@
 
 use super::assembler::{Assembler, Piece};
 use super::consumer::{Bound, DirectionEnd, StreamConsumer};
+use super::stamp::Stamp;
 use crate::capture::Timestamp;
 use crate::decode::Segment;
 use crate::error::Error;
@@ -51,15 +52,46 @@ struct Hole {
     filled: bool,
 }
 
-/// A direction's holes given up: most directions have none, so the list
-/// costs one pointer until the first.
+/// What only a few directions need: holes given up, an acknowledgement
+/// too far ahead to believe yet, data from before the stream's start.
 #[derive(Debug, Default)]
-// Boxed on purpose: one pointer (8 bytes) in every direction instead of a
-// `Vec`'s 24, for the rare direction that has gaps.
-#[allow(clippy::box_collection)]
-struct Gaps(Option<Box<Vec<Hole>>>);
+struct Rare {
+    /// Holes given up, in stream order.
+    holes: Vec<Hole>,
+    /// An acknowledged offset too far ahead to believe on its own (never 0).
+    acked_far: Option<NonZeroU64>,
+    /// Lowest (negative) offset at which data arrived before stream offset 0.
+    lowest_start: i64,
+}
 
-impl Gaps {
+/// A direction's [`Rare`] state: boxed, so that the directions that need
+/// none of it (nearly all) pay one pointer.
+#[derive(Debug, Default)]
+struct Extra(Option<Box<Rare>>);
+
+impl Extra {
+    fn get(&self) -> Option<&Rare> {
+        self.0.as_deref()
+    }
+
+    fn get_mut(&mut self) -> &mut Rare {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn acked_far(&self) -> Option<NonZeroU64> {
+        self.get().and_then(|r| r.acked_far)
+    }
+
+    fn set_acked_far(&mut self, far: Option<NonZeroU64>) {
+        if far.is_some() || self.acked_far().is_some() {
+            self.get_mut().acked_far = far;
+        }
+    }
+
+    fn lowest_start(&self) -> i64 {
+        self.get().map_or(0, |r| r.lowest_start)
+    }
+
     /// Record holes given up at these stream offsets, in stream order: each
     /// is filled when at most `fill` long, and placed in output offsets
     /// (the stream offset less the jumps before it).
@@ -69,20 +101,24 @@ impl Gaps {
             let filled = len <= fill;
             let at = offset.saturating_sub(jumped);
             let hole = Hole { at, len, filled };
-            self.0.get_or_insert_with(Box::default).push(hole);
+            self.get_mut().holes.push(hole);
         }
     }
 
     /// Bytes of the stream left out of the output so far.
     fn jumped(&self) -> u64 {
-        self.0
-            .as_deref()
-            .map_or(0, |h| h.iter().filter(|h| !h.filled).map(|h| h.len).sum())
+        self.get().map_or(0, |r| {
+            r.holes.iter().filter(|h| !h.filled).map(|h| h.len).sum()
+        })
     }
 
     /// The gaps and the jumps, each `(offset, length)` in stream order.
     fn take(&mut self) -> (Vec<Span>, Vec<Span>) {
-        let holes = self.0.take().map(|g| *g).unwrap_or_default();
+        let holes = self
+            .0
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.holes))
+            .unwrap_or_default();
         let pick = |filled: bool| {
             holes
                 .iter()
@@ -121,24 +157,31 @@ pub struct DirectionLimits {
 /// tcpflow's default `-m`: 16 MiB.
 pub const DEFAULT_MAX_SEEK: u64 = 16 << 20;
 
-/// One direction's reassembly state.
+/// [`Direction::anchors`]: an ISN was seen.
+const HAS_ISN: u8 = 1;
+/// [`Direction::anchors`]: the sequence number of stream offset 0 is known.
+const HAS_BASE: u8 = 2;
+
+/// One direction's reassembly state. Every open connection keeps two, so
+/// it is kept small (80 bytes, pinned by a test): sequence numbers without
+/// `Option`'s padding, the FIN's offset in one word, times packed, and
+/// what few directions need boxed ([`Rare`]).
 #[derive(Default)]
 pub struct Direction {
-    isn: Option<u32>,
-    /// Sequence number of stream offset 0, once known.
-    base: Option<u32>,
     asm: Assembler,
     /// Highest stream offset seen (end of the furthest segment, or acknowledged).
     high: u64,
-    /// An acknowledged offset too far ahead to believe on its own (never 0).
-    acked_far: Option<NonZeroU64>,
-    fin_at: Option<u64>,
+    /// One more than the stream offset of the FIN, once one arrived.
+    fin_end: Option<NonZeroU64>,
     packets: u64,
-    last_ts: Timestamp,
-    /// Holes given up, `(offset, length)`.
-    gaps: Gaps,
-    /// Lowest (negative) offset at which data arrived before stream offset 0.
-    lowest_start: i64,
+    last_ts: Stamp,
+    /// The SYN's sequence number, valid with [`HAS_ISN`].
+    isn: u32,
+    /// Sequence number of stream offset 0, valid with [`HAS_BASE`].
+    base: u32,
+    /// [`HAS_ISN`] and [`HAS_BASE`].
+    anchors: u8,
+    extra: Extra,
 }
 
 impl Direction {
@@ -149,13 +192,43 @@ impl Direction {
 
     /// The sequence number of this direction's SYN, if one was seen.
     pub fn isn(&self) -> Option<u32> {
-        self.isn
+        (self.anchors & HAS_ISN != 0).then_some(self.isn)
+    }
+
+    /// Sequence number of stream offset 0, once known.
+    fn base(&self) -> Option<u32> {
+        (self.anchors & HAS_BASE != 0).then_some(self.base)
+    }
+
+    fn set_isn(&mut self, isn: u32) {
+        self.isn = isn;
+        self.anchors |= HAS_ISN;
+    }
+
+    fn set_base(&mut self, base: u32) {
+        self.base = base;
+        self.anchors |= HAS_BASE;
+    }
+
+    /// Stream offset of the FIN, once one arrived.
+    fn fin_at(&self) -> Option<u64> {
+        self.fin_end.map(|f| f.get() - 1)
+    }
+
+    /// Note a FIN at stream offset `at` (below 2^63: offsets come from `i64`s).
+    fn set_fin_at(&mut self, at: Option<u64>) {
+        self.fin_end = at.and_then(|a| NonZeroU64::new(a.wrapping_add(1)));
+    }
+
+    /// Capture time of the latest packet.
+    pub fn last_ts(&self) -> Timestamp {
+        self.last_ts.get()
     }
 
     /// True once a FIN arrived and every byte before it is in (handed over,
     /// or held without a hole while a mid-stream start is not yet fixed).
     pub fn fin_complete(&self) -> bool {
-        self.fin_at
+        self.fin_at()
             .is_some_and(|f| self.asm.gapless_end().is_some_and(|end| end >= f))
     }
 
@@ -178,7 +251,9 @@ impl Direction {
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
         self.packets += 1;
-        self.last_ts = self.last_ts.max(seg.ts);
+        if seg.ts > self.last_ts.get() {
+            self.last_ts = Stamp::pack(seg.ts);
+        }
         if let Some(frame) = &seg.frame {
             out.packet(seg.ts, frame)?;
         }
@@ -191,12 +266,12 @@ impl Direction {
             return Ok(());
         }
         let carried = seg.payload.len() as u64 + u64::from(seg.missing);
-        if self.base.is_none() {
+        if self.base().is_none() {
             if carried == 0 && !seg.flags.fin() {
                 return Ok(());
             }
             // The capture began mid-connection: hold until the start is sure.
-            self.base = Some(data_seq);
+            self.set_base(data_seq);
             self.asm.hold();
         }
         let Some(mut start) = self.place(data_seq) else {
@@ -212,7 +287,8 @@ impl Direction {
                 start = 0;
             } else {
                 // Too late to put in front of bytes already written: counted instead.
-                self.lowest_start = self.lowest_start.min(start);
+                let rare = self.extra.get_mut();
+                rare.lowest_start = rare.lowest_start.min(start);
             }
         }
         let seg_end = start + carried as i64;
@@ -240,11 +316,11 @@ impl Direction {
                 let gaps = self
                     .asm
                     .skip_to(seg_end as u64, &mut |p| out.piece(hole_piece(p, fill)))?;
-                self.gaps.record(gaps, fill);
+                self.extra.record(gaps, fill);
             }
         }
         if seg.flags.fin() && seg_end >= 0 {
-            self.fin_at = Some(seg_end as u64);
+            self.set_fin_at(Some(seg_end as u64));
         }
         if self.asm.is_held() && self.asm.pending_bytes() >= HOLD_BYTES {
             self.release(out)?;
@@ -261,12 +337,12 @@ impl Direction {
         if start - (self.high as i64) <= MAX_JUMP {
             return Some(start);
         }
-        match self.acked_far {
+        match self.extra.acked_far() {
             Some(far)
                 if (self.offset_from(far.get(), data_seq) - far.get() as i64).abs() <= MAX_JUMP =>
             {
                 self.high = far.get();
-                self.acked_far = None;
+                self.extra.set_acked_far(None);
                 Some(self.offset_of(data_seq))
             }
             _ => None,
@@ -283,7 +359,7 @@ impl Direction {
     /// handshake was not seen, where such an ACK more likely belongs to a
     /// new connection on the same 4-tuple.
     pub fn peer_acked(&mut self, ack: u32, believe: u64) {
-        if self.base.is_none() {
+        if self.base().is_none() {
             return;
         }
         let at = self.offset_from(self.high, ack);
@@ -296,7 +372,7 @@ impl Direction {
         } else {
             // A long jump is only believed once a segment lands near it too
             // (one flipped bit cannot fake both an ACK and the data).
-            self.acked_far = NonZeroU64::new(at as u64);
+            self.extra.set_acked_far(NonZeroU64::new(at as u64));
         }
     }
 
@@ -309,20 +385,20 @@ impl Direction {
         max_seek: u64,
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
-        if self.isn.is_some() {
+        if self.isn().is_some() {
             return Ok(());
         }
         let data_seq = seq.wrapping_add(1);
-        if self.base.is_none() {
-            self.isn = Some(seq);
-            self.base = Some(data_seq);
+        if self.base().is_none() {
+            self.set_isn(seq);
+            self.set_base(data_seq);
         } else if self.asm.is_held() {
             // Data came first (packets stored out of order): the SYN says
             // where the stream really starts.
             let at = self.offset_of(data_seq);
             if at <= 0 && at.unsigned_abs() <= max_seek && self.asm.shift(at.unsigned_abs()) {
                 self.rebase(at.unsigned_abs(), data_seq, out);
-                self.isn = Some(seq);
+                self.set_isn(seq);
                 self.release(out)?;
             }
         }
@@ -332,9 +408,9 @@ impl Direction {
     /// The stream turned out to start `by` bytes earlier, at `base`.
     fn rebase<C: StreamConsumer>(&mut self, by: u64, base: u32, out: &mut Bound<'_, C>) {
         out.rebased(by);
-        self.base = Some(base);
+        self.set_base(base);
         self.high += by;
-        self.fin_at = self.fin_at.map(|f| f + by);
+        self.set_fin_at(self.fin_at().map(|f| f + by));
     }
 
     /// Stop holding: the start of the stream is fixed.
@@ -359,7 +435,7 @@ impl Direction {
                 .asm
                 .skip_hole(&mut |p| out.piece(hole_piece(p, fill)))?
             {
-                self.gaps.record(vec![g], fill);
+                self.extra.record(vec![g], fill);
             }
         }
         Ok(())
@@ -368,7 +444,7 @@ impl Direction {
     /// True once a data byte was taken in (handed over, buffered, or
     /// counted as arriving before the start).
     pub fn has_data(&self) -> bool {
-        self.asm.next_offset() > 0 || !self.asm.is_idle() || self.lowest_start < 0
+        self.asm.next_offset() > 0 || !self.asm.is_idle() || self.extra.lowest_start() < 0
     }
 
     /// How far a segment starting at sequence number `seq` lies from the
@@ -376,7 +452,7 @@ impl Direction {
     /// (negative: it starts behind that). `None` before the stream's start
     /// is fixed.
     pub fn distance(&self, seq: u32) -> Option<i64> {
-        self.base?;
+        self.base()?;
         Some(self.offset_of(seq) - self.high as i64)
     }
 
@@ -385,7 +461,7 @@ impl Direction {
     /// negative: before the bytes seen). `None` before the stream's start
     /// is fixed.
     pub fn syn_offset(&self, isn: u32) -> Option<i64> {
-        self.base?;
+        self.base()?;
         Some(self.offset_of(isn.wrapping_add(1)))
     }
 
@@ -395,12 +471,12 @@ impl Direction {
     /// acknowledgement) is forgotten; the packet count and first time stay.
     pub fn reanchor(&mut self, isn: u32) {
         debug_assert!(!self.has_data());
-        self.isn = Some(isn);
-        self.base = Some(isn.wrapping_add(1));
+        self.set_isn(isn);
+        self.set_base(isn.wrapping_add(1));
         self.asm = Assembler::new();
         self.high = 0;
-        self.acked_far = None;
-        self.fin_at = None;
+        self.extra.set_acked_far(None);
+        self.set_fin_at(None);
     }
 
     /// Offset of sequence number `seq`, unwrapped against the highest offset seen.
@@ -410,7 +486,7 @@ impl Direction {
 
     /// Offset of sequence number `seq`, unwrapped against offset `reference`.
     fn offset_from(&self, reference: u64, seq: u32) -> i64 {
-        let base = self.base.unwrap_or(seq);
+        let base = self.base().unwrap_or(seq);
         let rel = seq.wrapping_sub(base);
         let delta = i64::from(rel.wrapping_sub(reference as u32) as i32);
         reference as i64 + delta
@@ -426,16 +502,16 @@ impl Direction {
         out: &mut Bound<'_, C>,
     ) -> Result<DirectionEnd, Error> {
         let gaps = self.asm.finish(&mut |p| out.piece(hole_piece(p, fill)))?;
-        self.gaps.record(gaps, fill);
+        self.extra.record(gaps, fill);
         let end = if self.fin_complete() { End::Fin } else { end };
-        let (gaps, jumps) = self.gaps.take();
+        let (gaps, jumps) = self.extra.take();
         Ok(DirectionEnd {
             end,
             packets: self.packets,
-            last_ts: self.last_ts,
+            last_ts: self.last_ts(),
             gaps,
             jumps,
-            dropped_before_start: self.lowest_start.unsigned_abs(),
+            dropped_before_start: self.extra.lowest_start().unsigned_abs(),
         })
     }
 }
@@ -640,7 +716,10 @@ mod tests {
         h.send(ACK, 1, b"a");
         // The peer acknowledged up to there: too far to believe at once...
         h.dir.peer_acked(1 + far, u64::MAX);
-        assert_eq!(h.dir.acked_far.map(|f| f.get()), Some(u64::from(far)));
+        assert_eq!(
+            h.dir.extra.acked_far().map(|f| f.get()),
+            Some(u64::from(far))
+        );
         // ...until a segment lands near it.
         h.send(ACK, 1 + far, b"real");
         let d = h.close();

@@ -6,12 +6,14 @@
 //! FIN, RST, port reuse and idle timeouts, and keeps the memory budgets;
 //! [`consumer`] is the contract with whatever takes the streams (files, the
 //! console, later stages such as decryption); [`layers`] keeps one record of
-//! each distinct encapsulation for the directions that came that way.
+//! each distinct encapsulation for the directions that came that way;
+//! [`stamp`] packs the capture times every direction keeps.
 
 pub mod assembler;
 pub mod consumer;
 pub mod direction;
 pub mod layers;
+pub mod stamp;
 pub mod table;
 
 pub use assembler::{Assembler, Piece};

@@ -31,6 +31,7 @@
 use super::consumer::{Bound, DirectionInfo, StreamConsumer};
 use super::direction::{Direction, DirectionLimits};
 use super::layers::{Layers, LayersCache};
+use super::stamp::Stamp;
 use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
@@ -80,6 +81,19 @@ impl ConnKey {
         (key, side)
     }
 
+    /// The addresses and ports sent from the lower endpoint to the higher
+    /// (side 0 of the connection).
+    pub fn tuple(&self) -> TcpTuple {
+        TcpTuple {
+            src: self.lo.0,
+            sport: self.lo.1,
+            dst: self.hi.0,
+            dport: self.hi.1,
+            vlan: self.vlan,
+            tunnel: self.tunnel,
+        }
+    }
+
     /// The budget shard: a hash equal for both directions and for every
     /// tunnel carrying the same 4-tuple (so they share a worker, and file
     /// names given out by counter do not depend on threads).
@@ -101,7 +115,7 @@ struct Side<S> {
     dir: Direction,
     stream: S,
     /// Capture time of its first packet.
-    first_ts: Timestamp,
+    first_ts: Stamp,
     /// How its first packet arrived.
     layers: Option<Arc<Layers>>,
 }
@@ -111,7 +125,7 @@ impl<S: Default> Side<S> {
         Side {
             dir: Direction::new(),
             stream: S::default(),
-            first_ts: Timestamp::default(),
+            first_ts: Stamp::default(),
             layers: None,
         }
     }
@@ -141,17 +155,18 @@ impl Ident {
     }
 }
 
+/// An open connection. Every one costs this struct (576 bytes with
+/// flow files, pinned by a test) plus its allocation, its slot in the
+/// table and its wheel entries ([`CONNECTION_OVERHEAD`]): its addresses
+/// are those of its key (side 0 is sent by the lower endpoint), its last
+/// packet's time is the later of its directions'.
 struct Connection<S> {
     id: u64,
     counter: u32,
     /// Bit `side` set when that side's first packet was a SYN without ACK
     /// (tcpflow's client-to-server direction, blue with `-g`).
     clients: u8,
-    /// The addresses and ports of side 0 (sent by the lower endpoint);
-    /// side 1's are the same reversed. Kept once for both.
-    tuple: TcpTuple,
     sides: [Side<S>; 2],
-    last_ts: Timestamp,
     /// Set once both FINs are in or a RST was seen: the connection lingers
     /// for late packets and is finalised [`LINGER_SECS`] later.
     closing: Option<End>,
@@ -167,11 +182,16 @@ impl<S> Connection<S> {
         self.sides.iter().any(|s| s.dir.isn().is_some())
     }
 
-    /// Who side `side` is.
-    fn ident(&self, side: usize) -> Ident {
+    /// Capture time of its latest packet.
+    fn last_ts(&self) -> Timestamp {
+        self.sides[0].dir.last_ts().max(self.sides[1].dir.last_ts())
+    }
+
+    /// Who side `side` is, the connection being under `key`.
+    fn ident(&self, key: &ConnKey, side: usize) -> Ident {
         let tuple = match side {
-            0 => self.tuple,
-            _ => self.tuple.reversed(),
+            0 => key.tuple(),
+            _ => key.tuple().reversed(),
         };
         Ident {
             tuple,
@@ -259,11 +279,13 @@ impl Wheel {
 pub const COLLECT_BUDGET: usize = 512 << 10;
 
 /// What an open connection costs besides its own struct, measured: going
-/// from 100,000 to 200,000 connections open at once added 1,054 bytes each
-/// to peak RSS, of which the struct (`Connection` with flow-file streams)
-/// is 704; the rest (350) is its allocation, its slot in the table, its
-/// wheel entries, the file sink's share and the hash state's alignment.
-/// Rounded up, so the budget errs on the safe side.
+/// from 100,000 to 200,000 connections open at once (bench_gen's
+/// open-200k at scales 0.5 and 1, `-S enable_report=NO`) added 944 bytes
+/// each to peak RSS with two workers and 956 with one (1,098 when the
+/// struct was 720), of which the struct (`Connection` with flow-file
+/// streams) is 576; the rest (about 380) is its allocation, its slot in
+/// the table, its wheel entries and the tables' growth by doubling.
+/// Rounded up to 384, so the budget errs on the safe side.
 const CONNECTION_OVERHEAD: usize = 384;
 
 /// Open connections kept at most, by default (split evenly over the budget shards).
@@ -379,7 +401,7 @@ impl<C: StreamConsumer> Streams<C> {
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream,
-            info: ident.info(*first_ts, layers.as_deref()),
+            info: ident.info(first_ts.get(), layers.as_deref()),
         };
         let result = f(dir, &mut out);
         self.ledger
@@ -397,7 +419,7 @@ impl<C: StreamConsumer> Streams<C> {
         end: End,
     ) -> Result<Option<DirectionRecord>, Error> {
         self.ledger.release(shard, Held::of(&self.consumer, &side));
-        let info = ident.info(side.first_ts, side.layers.as_deref());
+        let info = ident.info(side.first_ts.get(), side.layers.as_deref());
         let mut out = Bound {
             consumer: &mut self.consumer,
             stream: &mut side.stream,
@@ -512,7 +534,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                     break;
                 }
                 if let Some(conn) = self.conns.get_mut(&key) {
-                    let ident = conn.ident(side);
+                    let ident = conn.ident(&key, side);
                     let this = &mut conn.sides[side];
                     self.streams.tracked(shard, ident, this, |dir, out| {
                         dir.shed_pending(0, fill, out)
@@ -542,10 +564,10 @@ impl<C: StreamConsumer> FlowTable<C> {
     /// Flush the output's buffers so readers see every byte written so far
     /// (live capture calls this about once a second).
     pub fn flush(&mut self) -> Result<(), Error> {
-        for conn in self.conns.values_mut() {
-            let idents = [conn.ident(0), conn.ident(1)];
+        for (key, conn) in self.conns.iter_mut() {
+            let idents = [conn.ident(key, 0), conn.ident(key, 1)];
             for (side, ident) in conn.sides.iter_mut().zip(idents) {
-                let info = ident.info(side.first_ts, side.layers.as_deref());
+                let info = ident.info(side.first_ts.get(), side.layers.as_deref());
                 self.streams.consumer.flush(&mut side.stream, &info)?;
             }
         }
@@ -583,14 +605,13 @@ impl<C: StreamConsumer> FlowTable<C> {
         let shard = key.budget_shard();
         let counter = self.end_if_next(key, side, seg, on_close)?;
         if !self.conns.contains_key(&key)
-            && (!self.start_new || !self.admit(key, side, seg, packet_no, counter, on_close)?)
+            && (!self.start_new || !self.admit(key, seg, packet_no, counter, on_close)?)
         {
             return Ok(());
         }
         let Some(conn) = self.conns.get_mut(&key) else {
             return Ok(());
         };
-        conn.last_ts = conn.last_ts.max(seg.ts);
         let idle_again = conn.idle_sec != seg.ts.secs;
         conn.idle_sec = seg.ts.secs;
         if seg.flags.ack() {
@@ -606,10 +627,10 @@ impl<C: StreamConsumer> FlowTable<C> {
         if conn.sides[side].dir.is_unseen() && seg.flags.syn() && !seg.flags.ack() {
             conn.clients |= 1 << side;
         }
-        let ident = conn.ident(side);
+        let ident = conn.ident(&key, side);
         let this = &mut conn.sides[side];
         if this.dir.is_unseen() {
-            this.first_ts = seg.ts;
+            this.first_ts = Stamp::pack(seg.ts);
             this.layers = Some(self.layers.get(&seg.encap));
         }
         streams.tracked(shard, ident, this, |dir, out| dir.segment(seg, limits, out))?;
@@ -627,7 +648,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         if conn.begins_closing(seg) {
             // Lingering connections hold no buffers and no descriptors.
-            let idents = [conn.ident(0), conn.ident(1)];
+            let idents = [conn.ident(&key, 0), conn.ident(&key, 1)];
             for (this, ident) in conn.sides.iter_mut().zip(idents) {
                 streams.tracked(shard, ident, this, |_, out| {
                     out.consumer.settle(out.stream, &out.info)
@@ -742,7 +763,6 @@ impl<C: StreamConsumer> FlowTable<C> {
     fn admit(
         &mut self,
         key: ConnKey,
-        side: usize,
         seg: &Segment<'_>,
         packet_no: u64,
         counter: u32,
@@ -761,19 +781,13 @@ impl<C: StreamConsumer> FlowTable<C> {
         }
         self.shard_conns[shard] += 1;
         self.stats.connections += 1;
-        let tuple = match side {
-            0 => seg.tuple,
-            _ => seg.tuple.reversed(),
-        };
         self.conns.insert(
             key,
             Box::new(Connection {
                 id: packet_no,
                 counter,
                 clients: 0,
-                tuple,
                 sides: [Side::new(), Side::new()],
-                last_ts: seg.ts,
                 closing: None,
                 idle_sec: i64::MIN,
                 linger_sec: i64::MIN,
@@ -853,7 +867,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                 None => conn.linger_sec,
                 Some(_) => conn.idle_sec,
             };
-            if current == sec && self.now.secs.saturating_sub(conn.last_ts.secs) > limit {
+            if current == sec && self.now.secs.saturating_sub(conn.last_ts().secs) > limit {
                 return Some(key);
             }
         }
@@ -881,7 +895,7 @@ impl<C: StreamConsumer> FlowTable<C> {
         let shard = key.budget_shard();
         self.shard_conns[shard] = self.shard_conns[shard].saturating_sub(1);
         let mut first_err = None;
-        let idents = [conn.ident(0), conn.ident(1)];
+        let idents = [conn.ident(&key, 0), conn.ident(&key, 1)];
         let Connection { id, sides, .. } = *conn;
         for (side, (this, ident)) in sides.into_iter().zip(idents).enumerate() {
             match self.streams.close(shard, ident, this, end) {
@@ -1470,5 +1484,23 @@ mod tests {
         assert!(closed.iter().all(|d| d.connection == 1), "{closed:?}");
         assert_eq!(closed[0].src.1, 1000);
         assert_eq!(closed[0].bytes(), b"abcd");
+    }
+
+    /// What every open connection keeps, pinned: a field added here is a
+    /// cost a million open connections pay twice, and the man page
+    /// (`--max-memory`) and [`CONNECTION_OVERHEAD`] say what one costs.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn open_connection_state_stays_small() {
+        use crate::output::flow_files::FileStream;
+        use std::mem::size_of;
+        assert_eq!(size_of::<Direction>(), 80);
+        assert_eq!(size_of::<crate::output::tally::Tally>(), 128);
+        assert_eq!(size_of::<FileStream>(), 168);
+        assert_eq!(size_of::<Side<FileStream>>(), 272);
+        assert_eq!(size_of::<Connection<FileStream>>(), 576);
+        assert_eq!(FlowTable::<FlowFiles>::connection_cost(), 576 + 384);
+        assert_eq!(size_of::<ConnKey>(), 48);
+        assert_eq!(size_of::<(ConnKey, Box<Connection<FileStream>>)>(), 56);
     }
 }

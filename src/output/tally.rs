@@ -15,11 +15,16 @@ use sha2::{Digest, Sha256};
 /// Zeros hashed for gaps.
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
+/// The flag bit of [`Tally::written`]: no file holds 2^63 bytes.
+const TRUNCATED: u64 = 1 << 63;
+
 /// A direction's byte count, `-b` cut, sha256 and, when asked for, MD5.
 #[derive(Default)]
 pub struct Tally {
+    /// Bytes stored, with [`TRUNCATED`] set once `-b` cut the direction
+    /// short: one word instead of a word and a padded flag (every open
+    /// direction keeps a tally).
     written: u64,
-    truncated: bool,
     hasher: Sha256,
     /// Boxed so that a direction without MD5 pays one pointer for it.
     md5: Option<Box<Md5>>,
@@ -29,7 +34,7 @@ impl Tally {
     /// Also hash the direction with MD5 (`-F M`, `-e md5`) when `on`. Call
     /// before the first piece is taken; later calls change nothing.
     pub fn want_md5(&mut self, on: bool) {
-        if on && self.md5.is_none() && self.written == 0 {
+        if on && self.md5.is_none() && self.written() == 0 {
             self.md5 = Some(Box::default());
         }
     }
@@ -43,14 +48,14 @@ impl Tally {
             Piece::Gap(n) => n,
             // Nothing is stored for a jump; it passes while there is room.
             Piece::Jump(n) => {
-                let full = max_bytes.is_some_and(|max| self.written >= max);
+                let full = max_bytes.is_some_and(|max| self.written() >= max);
                 return (!full && n > 0).then_some(piece);
             }
         };
         if let Some(max) = max_bytes {
-            let room = max.saturating_sub(self.written);
+            let room = max.saturating_sub(self.written());
             if len > room {
-                self.truncated = true;
+                self.written |= TRUNCATED;
                 len = room;
             }
         }
@@ -89,7 +94,7 @@ impl Tally {
 
     /// Bytes stored so far.
     pub fn written(&self) -> u64 {
-        self.written
+        self.written & !TRUNCATED
     }
 
     /// The report record of a direction stored as `file`.
@@ -125,11 +130,11 @@ impl Tally {
             first_ts: info.first_ts.to_string(),
             last_ts: end.last_ts.to_string(),
             packets: end.packets,
-            bytes: self.written,
+            bytes: self.written(),
             gap_bytes: end.gaps.iter().map(|g| g.1).sum(),
             gaps: end.gaps.clone(),
             jumps: end.jumps.clone(),
-            truncated: self.truncated,
+            truncated: self.written & TRUNCATED != 0,
             dropped_before_start: end.dropped_before_start,
             end: end.end,
             sha256: hex::encode(self.hasher.finalize()),
