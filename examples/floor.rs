@@ -189,7 +189,8 @@ fn body_floor(
                                 .create_new(true)
                                 .open(out.join(format!("{i:08}")))
                                 .expect("create file");
-                            f.write_all(&data[..size.min(data.len())]).expect("write file");
+                            f.write_all(&data[..size.min(data.len())])
+                                .expect("write file");
                             let mut left = size.saturating_sub(data.len());
                             while left > 0 {
                                 let n = left.min(data.len());

@@ -170,3 +170,53 @@ fn a_run_into_a_folder_with_flows_carves_the_whole_folder() {
         twice
     );
 }
+
+/// Flow files in subfolders (`-Fk`, and a template with a `/`): each folder
+/// gets its index, as the post-pass gives every folder holding flow files.
+#[test]
+fn subfolders_get_the_post_pass_indexes() {
+    let captures: Vec<PathBuf> = [
+        "http/keepalive.pcap",
+        "http/gzip.pcap",
+        "http/pipelining.pcap",
+    ]
+    .iter()
+    .map(|c| common::testdata(c))
+    .filter(|p| p.exists())
+    .chain(std::iter::once(
+        corpus_dir().join("arkime/tests/pcap/80211http.pcap"),
+    ))
+    .collect();
+    assert!(captures.len() >= 3, "{captures:?}");
+    for template in [&["-Fk"][..], &["-T", "%A/%A.%a-%B.%b%C"]] {
+        for capture in &captures {
+            let tmp = tempfile::tempdir().unwrap();
+            let (post, inline) = (tmp.path().join("post"), tmp.path().join("inline"));
+            let with = |out: &Path, http: bool| {
+                let mut args: Vec<&OsStr> = vec![
+                    "-r".as_ref(),
+                    capture.as_os_str(),
+                    "-o".as_ref(),
+                    out.as_os_str(),
+                ];
+                args.extend(template.iter().map(OsStr::new));
+                if http {
+                    args.extend(["-e", "http"].iter().map(OsStr::new));
+                }
+                run(&args);
+            };
+            with(&post, false);
+            run(&["http".as_ref(), post.as_os_str()]);
+            with(&inline, true);
+            let (want, got) = (outputs(&post), outputs(&inline));
+            let indexes = want.keys().filter(|k| k.ends_with("http.jsonl")).count();
+            assert!(
+                indexes >= 1 && want.keys().any(|k| k.contains('/')),
+                "{template:?} {}: {:?}",
+                capture.display(),
+                want.keys().collect::<Vec<_>>()
+            );
+            assert!(got == want, "{template:?} {}: differs", capture.display());
+        }
+    }
+}

@@ -95,6 +95,10 @@ impl InlineCarver {
     /// are neither are carved as HTTP/2 when one begins with the client
     /// preface, and as TLS (with a key log) when one begins with a
     /// ClientHello, as `carve_dirs` carves them.
+    ///
+    /// Two directions whose files are in different folders (a template
+    /// naming folders by one endpoint) are carved apart, each as a flow
+    /// alone, as `carve_dirs` finds them (it pairs flows within a folder).
     pub fn connection_closed(&self, number: u64, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
         let mut out = CarvedConnection::default();
         let mut files = flows.iter().filter_map(|f| self.flow_file(f));
@@ -109,13 +113,32 @@ impl InlineCarver {
                 collected.1.insert(b.0.clone());
             }
         }
+        match b {
+            Some(b) if b.0 != a.0 => {
+                self.carve_pair(number, a, None, &mut out);
+                self.carve_pair(number, b, None, &mut out);
+            }
+            b => self.carve_pair(number, a, b, &mut out),
+        }
+        out
+    }
+
+    /// Carve flow `a` and, if there is one, the reverse flow `b` in the
+    /// same folder, as one connection; list what was written in `out`.
+    fn carve_pair(
+        &self,
+        number: u64,
+        a: (PathBuf, FlowFile),
+        b: Option<(PathBuf, FlowFile)>,
+        out: &mut CarvedConnection,
+    ) {
         let mut sniff_errors = Vec::new();
         let sa = pair::sniff_or_note(&a.1.path, &mut sniff_errors);
         let sb = b
             .as_ref()
             .and_then(|b| pair::sniff_or_note(&b.1.path, &mut sniff_errors));
         if !sniff_errors.is_empty() {
-            self.keep(number, &a.0, no_outcome(sniff_errors), &mut out);
+            self.keep(number, &a.0, no_outcome(sniff_errors), out);
         }
         if sa.is_none() && sb.is_none() {
             // HTTP/2 with prior knowledge, as the post-pass finds it.
@@ -127,15 +150,15 @@ impl InlineCarver {
             if h2(&client) {
                 let c = self.connection(&client.0, Some(client.1), server.map(|(_, f)| f));
                 let outcome = super::h2::carve(&c, &self.opts);
-                self.keep(number, &client.0, outcome, &mut out);
-                return out;
+                self.keep(number, &client.0, outcome, out);
+                return;
             }
             if self.keylog.is_some() {
                 if let Ok((client, server)) = tls::tls_pair(client, server, |f| &f.1.path) {
-                    self.carve_tls(number, client, server, &mut out);
+                    self.carve_tls(number, client, server, out);
                 }
             }
-            return out;
+            return;
         }
         // Carved apart, the first direction's connection comes first here
         // (the post-pass puts the reverse flow's first).
@@ -152,9 +175,8 @@ impl InlineCarver {
                 h.response.map(|(_, f)| f),
             );
             let outcome = conn::carve(&c, &self.opts);
-            self.keep(number, &folder, outcome, &mut out);
+            self.keep(number, &folder, outcome, out);
         }
-        out
     }
 
     fn collected(&self) -> MutexGuard<'_, (Carved, BTreeSet<PathBuf>)> {
