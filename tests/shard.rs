@@ -91,14 +91,25 @@ fn assert_shards_merge_to(
         String::from_utf8_lossy(&out.stderr)
     );
     let got = snapshot(&merged);
-    assert_same(single, &got, &format!("{label} with {n} shards"));
+    let single_dir = tmp.join(format!("{label}-single"));
+    assert_same(
+        single,
+        &single_dir,
+        &got,
+        &merged,
+        &format!("{label} with {n} shards"),
+    );
     // Flow files and bodies are hard links to the shards' files, not copies
-    // (the report, its run summary and the indexes are written).
+    // (the report, its run summary, the DFXML report, the indexes and the
+    // objects assembled from range parts are written).
     let written = [Path::new("report.jsonl"), Path::new("report.summary.json")];
-    for name in got
-        .keys()
-        .filter(|p| p.file_name() != Some("http.jsonl".as_ref()) && !written.contains(&p.as_path()))
-    {
+    let merge_writes = |p: &Path| {
+        written.contains(&p)
+            || is_dfxml(p)
+            || p.file_name() == Some("http.jsonl".as_ref())
+            || p.to_string_lossy().contains("-HTTPOBJECT-")
+    };
+    for name in got.keys().filter(|p| !merge_writes(p)) {
         let links = std::fs::symlink_metadata(merged.join(name))
             .expect("stat")
             .nlink();
@@ -120,20 +131,54 @@ fn flow_files(out: &Snapshot) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Assert `got` has exactly `want`'s files with the same bytes, and the
-/// same modification times for the flow files.
-fn assert_same(want: &Snapshot, got: &Snapshot, what: &str) {
-    // A single run's DFXML report: flowsplit merge does not combine them
-    // (a shard writes none; flowsplit(1), SPLITTING A RUN).
-    let dfxml = Path::new("report.xml");
-    let names: Vec<&PathBuf> = want.keys().filter(|p| p.as_path() != dfxml).collect();
+/// True for the DFXML report in an output folder: `report.xml`, or the
+/// name `-X` gave (an `.xml` file at the top).
+fn is_dfxml(p: &Path) -> bool {
+    p.parent() == Some(Path::new("")) && p.extension() == Some("xml".as_ref())
+}
+
+/// The DFXML report (`report.xml`) of a run into `dir`, with the one
+/// thing two runs into different folders write differently made equal:
+/// each `filename` starts with the output folder as `-o` named it (a
+/// single run's, or the merged folder's: what a single run into it
+/// writes), here replaced by `OUT`. Its head holds no time, command line
+/// or resource usage, so nothing else is touched.
+fn normalised_dfxml(bytes: &[u8], dir: &Path) -> String {
+    let text = String::from_utf8(bytes.to_vec()).expect("report.xml is UTF-8");
+    let prefix = format!("<filename>{}/", dir.display());
+    assert!(
+        text.contains(&prefix) || !text.contains("<filename>"),
+        "report.xml names files outside {}",
+        dir.display()
+    );
+    text.replace(&prefix, "<filename>OUT/")
+}
+
+/// Assert `got` (the folder `got_dir`) has exactly `want`'s (the folder
+/// `want_dir`) files with the same bytes, and the same modification times
+/// for the flow files; `report.xml` is compared byte for byte once the
+/// output folder in its file names is made equal ([`normalised_dfxml`]).
+fn assert_same(want: &Snapshot, want_dir: &Path, got: &Snapshot, got_dir: &Path, what: &str) {
+    let names: Vec<&PathBuf> = want.keys().collect();
     let got_names: Vec<&PathBuf> = got.keys().collect();
     assert_eq!(got_names, names, "{what}: files");
-    for (name, (bytes, _, _)) in want.iter().filter(|(p, _)| p.as_path() != dfxml) {
+    for (name, (bytes, _, _)) in want {
+        if is_dfxml(name) {
+            assert_eq!(
+                normalised_dfxml(&got[name].0, got_dir),
+                normalised_dfxml(bytes, want_dir),
+                "{what}: {} differs",
+                name.display()
+            );
+            continue;
+        }
         assert!(got[name].0 == *bytes, "{what}: {} differs", name.display());
     }
     for name in flow_files(want) {
-        let (_, secs, nanos) = &want[&name];
+        // -F X writes none of the files its report lists.
+        let Some((_, secs, nanos)) = want.get(&name) else {
+            continue;
+        };
         let (_, s, ns) = &got[&name];
         assert_eq!(
             (s, ns),
@@ -428,6 +473,72 @@ fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
     crosses
 }
 
+/// The HTTP captures of `testdata/http/`, as `-r` arguments.
+fn http_captures() -> Vec<String> {
+    let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/http");
+    let mut captures: Vec<String> = std::fs::read_dir(&http)
+        .expect("testdata/http/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .map(|p| p.to_str().expect("utf-8 path").to_string())
+        .collect();
+    captures.sort();
+    assert!(
+        captures.len() > 10,
+        "testdata/http/ holds the HTTP captures"
+    );
+    captures
+}
+
+/// The DFXML report a single run writes is the one flowsplit merge writes:
+/// `-X NAME` given to the shards is the report NAME in the merged folder,
+/// with the carved bodies as byte runs and the MD5 hashes of `-F M`, as a
+/// single run with `-X OUT/NAME` writes it; `-S enable_report=NO` leaves
+/// it out, and `-F X` (no flow files) leaves out its file names.
+#[test]
+fn the_dfxml_report_the_shards_ask_for_is_the_merged_folders() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inputs = http_captures();
+    let mut args = vec!["-e", "http", "-F", "M"];
+    for c in &inputs {
+        args.extend(["-r", c.as_str()]);
+    }
+    let single_dir = tmp.path().join("x-single");
+    let named = single_dir.join("flows.xml");
+    let mut single_args = args.clone();
+    single_args.extend(["-X", named.to_str().expect("utf-8")]);
+    let code = run(&single_dir, None, &single_args);
+    let single = snapshot(&single_dir);
+    let xml = String::from_utf8_lossy(&single[Path::new("flows.xml")].0).to_string();
+    assert!(!single.contains_key(Path::new("report.xml")));
+    assert!(xml.contains("<byte_run file_offset="), "{xml}");
+    assert!(xml.contains("<hashdigest type=\"MD5\">"), "{xml}");
+    let mut shard_args = args.clone();
+    shard_args.extend(["-X", "flows.xml"]);
+    for n in [2, 3] {
+        assert_shards_merge_to(tmp.path(), "x", n, &shard_args, &single, code);
+    }
+    // No DFXML report, and one without file names.
+    for (label, extra) in [
+        ("norep", ["-S", "enable_report=NO"]),
+        ("noflows", ["-F", "X"]),
+    ] {
+        let mut a = vec![extra[0], extra[1]];
+        for c in &inputs {
+            a.extend(["-r", c.as_str()]);
+        }
+        assert_split_equals_single(tmp.path(), label, &[2], &a);
+    }
+    let no_report = snapshot(&tmp.path().join("norep-merged-2"));
+    assert!(!no_report.contains_key(Path::new("report.xml")));
+    let no_flows = snapshot(&tmp.path().join("noflows-merged-2"));
+    let xml = String::from_utf8_lossy(&no_flows[Path::new("report.xml")].0).to_string();
+    assert!(
+        xml.contains("<fileobject>") && !xml.contains("<filename>"),
+        "{xml}"
+    );
+}
+
 /// Shards 0..n of `pcap` into `tmp/label-K`.
 fn shards(tmp: &Path, label: &str, pcap: &Path, n: u32, extra: &[&str]) -> Vec<PathBuf> {
     (0..n)
@@ -564,13 +675,23 @@ fn shards_sharing_one_folder_merge_in_place() {
         got.remove(Path::new(&format!("report-{k}-of-3.summary.json")))
             .expect("shard run summary kept");
     }
-    assert_same(&snapshot(&single_dir), &got, "shared folder");
+    assert_same(
+        &snapshot(&single_dir),
+        &single_dir,
+        &got,
+        &shared,
+        "shared folder",
+    );
 }
 
 #[test]
 fn shard_usage_errors_exit_2() {
     let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/port_reuse.pcap");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--shard", "0/2", "-X", "sub/r.xml"],
+            "--shard 0/2 cannot be used with -X and a folder (with --shard, -X names the DFXML report flowsplit merge writes into the merged folder: give a file name)",
+        ),
         (
             &["--shard", "3/3"],
             "\"3/3\" is not K/N with 0 <= K < N <= 65536",
