@@ -423,41 +423,31 @@ fn corpus_captures_split_in_2_and_3_shards_merge_to_a_single_run() {
         .collect();
     captures.sort();
     let mut files = 0;
-    let mut without_http = Vec::new();
+    let mut cross = Vec::new();
     for (i, pcap) in captures.iter().enumerate() {
         let path = pcap.to_str().expect("utf-8 path");
-        // An object assembled from range parts carved on several
-        // connections cannot come out of the shards whole: each shard
-        // assembles the parts of its own connections (flowsplit(1),
-        // SPLITTING A RUN, limits). Such captures are compared without -e http.
-        let http = !has_cross_connection_object(tmp.path(), &format!("x{i}"), path);
-        if !http {
-            without_http.push(path.to_string());
+        let args = ["-e", "http", "-r", path];
+        files += assert_split_equals_single(tmp.path(), &format!("c{i}"), &[2, 3], &args);
+        if has_cross_connection_object(&tmp.path().join(format!("c{i}-single"))) {
+            cross.push(path.to_string());
         }
-        let args: &[&str] = if http {
-            &["-e", "http", "-r", path]
-        } else {
-            &["-r", path]
-        };
-        files += assert_split_equals_single(tmp.path(), &format!("c{i}"), &[2, 3], args);
     }
     assert!(files > 500, "only {files} output files compared");
-    // The zeek traces 206_example_a/b/c fetch one file over two connections.
+    // The zeek traces 206_example_a/b/c fetch one file over two
+    // connections: the merge assembles it, as the single run does.
     assert!(
-        (1..=6).contains(&without_http.len()),
-        "compared without -e http: {without_http:?}"
+        (3..=6).contains(&cross.len()),
+        "objects over several connections: {cross:?}"
     );
 }
 
-/// True when a single `-e http` run of `pcap` (into `tmp/label`) assembles
-/// an object from range parts carved on more than one connection.
-fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
-    let dir = tmp.join(label);
-    run(&dir, None, &["-e", "http", "-r", pcap]);
+/// True when the single run in `dir` assembled an object from range parts
+/// carved on more than one connection.
+fn has_cross_connection_object(dir: &Path) -> bool {
     let Ok(index) = std::fs::read_to_string(dir.join("http.jsonl")) else {
         return false;
     };
-    let crosses = index.lines().any(|line| {
+    index.lines().any(|line| {
         let v: serde_json::Value = serde_json::from_str(line).expect("an index line");
         let Some(parts) = v["object"]["parts"].as_array() else {
             return false;
@@ -468,9 +458,188 @@ fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
             .map(|f| f.split("-HTTP").next().unwrap_or(f))
             .collect();
         flows.len() > 1
-    });
-    std::fs::remove_dir_all(&dir).expect("remove the probe run");
-    crosses
+    })
+}
+
+/// A connection from 10.9.0.1:`port` to 10.9.0.2:80 starting at `secs`
+/// past the epoch of the range capture, handshake sent.
+fn range_conn(w: &mut PcapWriter<Vec<u8>>, port: u16, secs: i64) -> TcpConversation {
+    let client: SocketAddr = format!("10.9.0.1:{port}").parse().expect("address");
+    let server: SocketAddr = "10.9.0.2:80".parse().expect("address");
+    let start = Timestamp::new(1_700_100_000 + secs, 0);
+    let mut c = TcpConversation::new(Link::ethernet(), client, server, start);
+    c.handshake(w).expect("frames");
+    c
+}
+
+/// The shard (of `n`) the range capture's connection from `port` is in,
+/// by the pinned shard hash.
+fn range_shard(port: u16, n: u32) -> u32 {
+    let tuple = flowsplit::decode::TcpTuple {
+        src: "10.9.0.1".parse().expect("address"),
+        dst: "10.9.0.2".parse().expect("address"),
+        sport: port,
+        dport: 80,
+        vlan: None,
+        tunnel: 0,
+    };
+    flowsplit::shard::shard_of(&tuple, n)
+}
+
+/// Three client ports whose connections are in three different shards of
+/// 3 and not all in one shard of 2.
+fn ports_apart() -> [u16; 3] {
+    let mut found: Vec<u16> = Vec::new();
+    for port in 41_000..42_000u16 {
+        let taken = found
+            .iter()
+            .any(|&p| range_shard(p, 3) == range_shard(port, 3));
+        if !taken {
+            found.push(port);
+        }
+        if found.len() == 3 {
+            let halves: std::collections::BTreeSet<u32> =
+                found.iter().map(|&p| range_shard(p, 2)).collect();
+            if halves.len() == 2 {
+                return [found[0], found[1], found[2]];
+            }
+            found.pop();
+        }
+    }
+    panic!("no three ports apart in 41000..42000");
+}
+
+/// One GET of bytes `a..=b` of `uri` and its `206` answer from `whole`
+/// (with `etag`), the response in 1000-byte segments.
+fn fetch_range(
+    c: &mut TcpConversation,
+    w: &mut PcapWriter<Vec<u8>>,
+    uri: &str,
+    whole: &[u8],
+    (a, b): (usize, usize),
+    etag: &str,
+) {
+    let req = format!("GET {uri} HTTP/1.1\r\nHost: files.example\r\nRange: bytes={a}-{b}\r\n\r\n");
+    c.send(Side::Client, req.as_bytes(), w).expect("frames");
+    let mut resp = format!(
+        "HTTP/1.1 206 Partial Content\r\nContent-Type: application/pdf\r\nETag: {etag}\r\nContent-Range: bytes {a}-{b}/{}\r\nContent-Length: {}\r\n\r\n",
+        whole.len(),
+        b - a + 1
+    )
+    .into_bytes();
+    resp.extend_from_slice(&whole[a..=b]);
+    for seg in resp.chunks(1000) {
+        c.send(Side::Server, seg, w).expect("frames");
+    }
+}
+
+/// What a connection of the range capture fetches: parts of `/whole.pdf`
+/// (by number), and a range of `/holed.pdf`.
+type Fetches = (&'static [usize], Option<(usize, usize)>);
+
+/// Two resources fetched in ranges over three connections that fall in
+/// different shards ([`ports_apart`]): `/whole.pdf` in six parts, out of
+/// order and two per connection (its first part on the second
+/// connection), and `/holed.pdf` in two parts on the first and third
+/// connections with the middle never fetched.
+fn range_capture(path: &Path, ports: [u16; 3]) -> (Vec<u8>, Vec<u8>) {
+    let whole: Vec<u8> = (0..60_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let holed: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    let step = 10_000;
+    let part = |i: usize| (i * step, (i + 1) * step - 1);
+    let mut w = PcapWriter::new(
+        Vec::new(),
+        PcapFormat::default(),
+        Link::ethernet().linktype(),
+    )
+    .expect("pcap");
+    let plan: [Fetches; 3] = [
+        (&[5, 2], Some((0, 9_999))),
+        (&[4, 0], None),
+        (&[3, 1], Some((20_000, 29_999))),
+    ];
+    for (k, (parts, hole_part)) in plan.iter().enumerate() {
+        let mut c = range_conn(&mut w, ports[k], 10 * k as i64);
+        for &i in *parts {
+            fetch_range(&mut c, &mut w, "/whole.pdf", &whole, part(i), "\"w-1\"");
+        }
+        if let Some(range) = hole_part {
+            fetch_range(&mut c, &mut w, "/holed.pdf", &holed, *range, "\"h-1\"");
+        }
+        c.close(&mut w).expect("frames");
+    }
+    std::fs::write(path, w.into_inner()).expect("write the capture");
+    (whole, holed)
+}
+
+/// An object whose range parts were carved on connections of different
+/// shards comes out of the merge as out of a single run (same object
+/// file, bytes and index line, at the same place), for N = 2 and 3: the
+/// shards write no object and list their parts for the merge.
+#[test]
+fn range_parts_on_connections_of_different_shards_are_assembled_by_the_merge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ports = ports_apart();
+    let pcap = tmp.path().join("ranges.pcap");
+    let (whole, holed) = range_capture(&pcap, ports);
+    let path = pcap.to_str().expect("utf-8 path");
+    assert_split_equals_single(tmp.path(), "r", &[2, 3], &["-e", "http", "-r", path]);
+    // The single run has both objects, each from parts of several connections.
+    let single = tmp.path().join("r-single");
+    let index = std::fs::read_to_string(single.join("http.jsonl")).expect("index");
+    let lines: Vec<serde_json::Value> = index
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an index line"))
+        .collect();
+    let objects: Vec<&serde_json::Value> = lines.iter().filter_map(|l| l.get("object")).collect();
+    assert_eq!(objects.len(), 2, "{objects:#?}");
+    assert!(has_cross_connection_object(&single));
+    let object = |uri: &str| {
+        *objects
+            .iter()
+            .find(|o| o["uri"] == uri)
+            .expect("the object")
+    };
+    let w = object("/whole.pdf");
+    assert_eq!(w["complete"], true);
+    assert_eq!(w["parts"].as_array().expect("parts").len(), 6);
+    let name = w["file"].as_str().expect("file");
+    assert!(
+        name.ends_with(&format!("{}-HTTPOBJECT-002.pdf", ports[1])),
+        "named after its first part, the second connection's second body: {name}"
+    );
+    assert_eq!(std::fs::read(single.join(name)).expect("object"), whole);
+    let h = object("/holed.pdf");
+    assert_eq!(h["holes"], serde_json::json!([[10_000, 10_000]]));
+    let mut want = holed.clone();
+    want[10_000..20_000].fill(0);
+    let file = h["file"].as_str().expect("file");
+    assert_eq!(std::fs::read(single.join(file)).expect("object"), want);
+    // The shards wrote no object and listed their parts instead.
+    for n in [2u32, 3] {
+        let mut listed = 0;
+        for k in 0..n {
+            let dir = tmp.path().join(format!("r-{k}-of-{n}"));
+            let files = snapshot(&dir);
+            assert!(
+                !files
+                    .keys()
+                    .any(|p| p.to_string_lossy().contains("HTTPOBJECT")),
+                "shard {k} of {n} wrote an object"
+            );
+            if let Some((bytes, _, _)) = files.get(Path::new("http.jsonl")) {
+                let text = String::from_utf8_lossy(bytes);
+                assert!(!text.contains("\"object\":"), "shard {k} of {n}");
+                listed += text
+                    .lines()
+                    .filter(|l| l.starts_with("{\"http_range_part\":"))
+                    .count();
+            }
+        }
+        assert_eq!(listed, 8, "the parts listed by the {n} shards");
+    }
 }
 
 /// The HTTP captures of `testdata/http/`, as `-r` arguments.

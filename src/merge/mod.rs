@@ -21,8 +21,10 @@
 //! Must not: copy, change or remove anything in the shard folders.
 
 mod dfxml;
+mod objects;
 
 use crate::error::Error;
+use crate::http::ranges::PartLine;
 use crate::http::INDEX_NAME;
 use crate::output::summary::{summary_path, SummaryRecord};
 use crate::shard::{ClosedAt, Done, Header, ShardSpec};
@@ -47,6 +49,8 @@ pub struct MergeSummary {
     pub report_lines: u64,
     /// `http.jsonl` indexes written.
     pub indexes: u64,
+    /// Objects assembled from range parts (`-e http`).
+    pub objects: u64,
 }
 
 /// One shard report found.
@@ -143,9 +147,18 @@ fn write_merged(
     if let Some(all) = SummaryRecord::of_shards(run_summaries) {
         all.write(&summary_path(&out.join(REPORT_NAME)))?;
     }
-    for (folder, parts) in indexes {
-        merge_indexes(parts, &out.join(folder).join(INDEX_NAME))?;
-        summary.indexes += 1;
+    if !indexes.is_empty() {
+        let max_object = shards[0]
+            .header
+            .http_max_object
+            .unwrap_or(crate::http::HttpOptions::default().max_decoded_bytes);
+        let mut objects = objects::assemble(out, indexes, max_object)?;
+        for (folder, parts) in indexes {
+            let path = out.join(folder).join(INDEX_NAME);
+            merge_indexes(folder, parts, &path, &mut objects)?;
+            summary.indexes += 1;
+        }
+        summary.objects = objects.count;
     }
     // Last, as in a single run: its byte runs are read from the indexes.
     match dfxml {
@@ -675,10 +688,16 @@ impl IndexLines {
     }
 }
 
-/// Merge the shards' indexes of one folder into `path`, ordered by their
+/// Merge the shards' indexes of `folder` into `path`, ordered by their
 /// connections' keys (a single run's order: byte-wise by flow file name,
-/// a connection's lines in one shard, in order).
-fn merge_indexes(parts: &[PathBuf], path: &Path) -> Result<(), Error> {
+/// a connection's lines in one shard, in order), each range part line
+/// replaced by the `objects` lines that go in its place.
+fn merge_indexes(
+    folder: &Path,
+    parts: &[PathBuf],
+    path: &Path,
+    objects: &mut objects::Objects,
+) -> Result<(), Error> {
     let mut readers = Vec::with_capacity(parts.len());
     let mut heap = BinaryHeap::new();
     for (i, p) in parts.iter().enumerate() {
@@ -698,12 +717,19 @@ fn merge_indexes(parts: &[PathBuf], path: &Path) -> Result<(), Error> {
     };
     while let Some(Reverse((_, i))) = heap.pop() {
         let r = &mut readers[i];
-        out.write_all(&r.lines.line).map_err(write_err)?;
-        out.write_all(b"\n").map_err(write_err)?;
+        if r.lines.line.starts_with(PartLine::START) {
+            let part = PartLine::parse(&r.lines.line, folder)
+                .ok_or_else(|| r.lines.bad("a bad http_range_part line"))?;
+            objects.write_at(folder, &part, &mut out, path)?;
+        } else {
+            out.write_all(&r.lines.line).map_err(write_err)?;
+            out.write_all(b"\n").map_err(write_err)?;
+        }
         if let Some(k) = r.next_key()? {
             heap.push(Reverse((k, i)));
         }
     }
+    objects.write_rest(folder, &mut out, path)?;
     out.flush().map_err(write_err)
 }
 
@@ -823,7 +849,8 @@ mod tests {
         )
         .unwrap();
         let out = dir.path().join("http.jsonl");
-        merge_indexes(&[a, b], &out).unwrap();
+        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30).unwrap();
+        merge_indexes(Path::new(""), &[a, b], &out, &mut none).unwrap();
         let got = std::fs::read_to_string(&out).unwrap();
         let want: String = (0..6).map(|n| format!("{{\"n\":{n}}}\n")).collect();
         assert_eq!(got, want);
@@ -834,7 +861,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("http.jsonl");
         std::fs::write(&a, "{\"n\":1}\n").unwrap();
-        let e = merge_indexes(&[a], &dir.path().join("out.jsonl")).unwrap_err();
+        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30).unwrap();
+        let out = dir.path().join("out.jsonl");
+        let e = merge_indexes(Path::new(""), &[a], &out, &mut none).unwrap_err();
         assert!(e.to_string().contains("not a shard's index"), "{e}");
     }
 }
