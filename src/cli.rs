@@ -612,7 +612,7 @@ pub struct HttpCli {
     about = "Combine the shards of a run split with --shard K/N into the output of a single run"
 )]
 pub struct MergeCli {
-    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl), or the one folder the shards share.
+    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl, report.xml, objects assembled from range parts), or the one folder the shards share.
     #[arg(short = 'o', value_name = "OUT", required = true)]
     pub out: PathBuf,
 

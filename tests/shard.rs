@@ -1,11 +1,16 @@
 //! Splitting a run over processes (issue 15): `--shard K/N` run as N
 //! separate processes, then `flowsplit merge`, gives exactly a single run's
 //! output folder — every flow file and HTTP body (names, bytes and
-//! modification times), `report.jsonl` and `http.jsonl` byte for byte —
-//! for N = 1, 2, 3 and 7 on a generated capture of 3,000 connections (port
+//! modification times), `report.jsonl` and `http.jsonl` byte for byte, and
+//! the DFXML report but for the output folder in its file names — for
+//! N = 1, 2, 3 and 7 on a generated capture of 3,000 connections (port
 //! reuse, reordering, IPv6, IPv4 and IPv6 fragments, resets, connections
 //! closed by the idle timeout while other shards' packets go by), and for
-//! N = 2 and 3 on every capture of `testdata/` and of the shared corpus.
+//! N = 2 and 3 on every capture of `testdata/` and of the shared corpus
+//! (with `-e http`, the zeek traces whose objects are assembled from range
+//! parts of two connections included), on a generated capture whose range
+//! objects have parts in connections of different shards, and with the
+//! DFXML report's variants (`-X NAME`, `-S enable_report=NO`, `-F X`).
 //! A merge of an incomplete, foreign, duplicated or unfinished set of
 //! shards is refused with exit 1, one message, and nothing written.
 
