@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What a run did, for the binary's closing lines. The library prints none
@@ -191,6 +191,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     summary.started = true;
     let events = outputs.events;
     let dfxml = outputs.dfxml;
+    let http = outputs.http;
     let mut path = PacketPath::new(config, filter, outputs.sink);
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
@@ -237,7 +238,12 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let _ = dfxml.as_ref().map(|d| d.finish(&[]));
         return Err(e);
     }
-    if let Some((outdir, http_options)) = config.output.http_carving() {
+    if let Some(http) = &http {
+        // Carved as the connections closed.
+        let mut h = http.lock().unwrap_or_else(PoisonError::into_inner);
+        summary.http_bodies = h.bodies;
+        summary.input_errors.append(&mut h.errors);
+    } else if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
         let carved = match config.shard {
             Some(_) => crate::http::carve_dirs_marked(dirs, http_options),
@@ -555,6 +561,8 @@ impl PacketPath {
 struct HttpTally {
     bodies: u64,
     errors: Vec<Error>,
+    /// The first of tcpflow's HTTP hooks that failed (ends the run).
+    hook_error: Option<Error>,
 }
 
 /// The flow tables and everything behind them, built from the configuration.
@@ -633,17 +641,39 @@ impl Outputs {
             (runner, outdir)
         });
         let mut http = None;
-        let carving = config.output.http_carving().filter(|_| live);
+        // Carved as connections close: always live, and from files when
+        // the folder holds no earlier flows (the index then covers this
+        // run's connections, as the post-pass's would; otherwise the
+        // post-pass carves the whole folder after the run).
+        let carving = config
+            .output
+            .http_carving()
+            .filter(|(outdir, _)| live || !crate::http::holds_flow_files(outdir));
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
-            Some(Box::new(LiveHttp {
-                carver: crate::http::live::LiveCarver::new(outdir, http_options.clone()),
-                events: events.clone(),
+            let carver = crate::http::inline::InlineCarver::new(outdir, http_options.clone());
+            let on_carved: crate::http::pool::OnCarved = if live {
+                let mut bodies = LiveBodies {
+                    events: events.clone(),
+                    outdir: outdir.clone(),
+                    hooks: (!config.file_hooks.http.is_empty())
+                        .then(|| Runner::new(config.file_hooks.http.clone(), "http_cmd")),
+                    tally: tally.clone(),
+                };
+                Box::new(move |c| bodies.carved(c))
+            } else {
+                // tcpflow's HTTP hooks run after the run, in name order.
+                Box::new(|_| {})
+            };
+            Some(Box::new(InlineHttp {
+                pool: Some(crate::http::pool::CarvePool::new(
+                    carver,
+                    config.threads.max(1),
+                    on_carved,
+                )),
                 tally,
-                outdir: outdir.clone(),
-                hooks: (!config.file_hooks.http.is_empty())
-                    .then(|| Runner::new(config.file_hooks.http.clone(), "http_cmd")),
+                marked: shard.is_some(),
             }))
         } else {
             None
@@ -775,34 +805,58 @@ where
     Box::new(Sharded::new(tables, report).keep_frames(keep_frames))
 }
 
-/// Live `-e http`: carve each connection's bodies once both its files are
-/// closed, and write the index when capture ends.
-struct LiveHttp {
-    carver: crate::http::live::LiveCarver,
-    events: Option<EventLog>,
+/// `-e http` as connections close: hand each to the carving pool, and
+/// write the index once every connection is carved.
+struct InlineHttp {
+    pool: Option<crate::http::pool::CarvePool>,
     tally: Arc<Mutex<HttpTally>>,
-    /// The output folder, and tcpflow's `http_alert_fd`/`http_cmd`, if asked for.
-    outdir: PathBuf,
-    hooks: Option<Runner>,
+    /// A shard's index (`--shard`), with the marks `flowsplit merge` orders by.
+    marked: bool,
 }
 
-impl CloseHook for LiveHttp {
+impl CloseHook for InlineHttp {
     fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error> {
         // A jump (a hole longer than -m, not filled) breaks a body as a
         // gap does: it goes in as a hole of no length at its offset.
-        let holes: Vec<Vec<(u64, u64)>> = records
+        let flows = records
             .iter()
-            .map(|r| crate::http::index::with_jumps(&r.gaps, &r.jumps))
-            .collect();
-        let flows: Vec<crate::http::live::ClosedFlow<'_>> = records
-            .iter()
-            .zip(&holes)
-            .map(|(r, gaps)| crate::http::live::ClosedFlow {
-                file: &r.file,
-                gaps,
+            .map(|r| crate::http::pool::OwnedFlow {
+                file: r.file.clone(),
+                gaps: crate::http::index::with_jumps(&r.gaps, &r.jumps),
             })
             .collect();
-        let carved = self.carver.connection_closed(&flows);
+        if let Some(pool) = self.pool.as_mut() {
+            pool.submit(flows);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        let Some(pool) = self.pool.take() else {
+            return Ok(());
+        };
+        let carved = pool.finish(self.marked);
+        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        tally.bodies = carved.bodies;
+        tally.errors.extend(carved.errors);
+        match tally.hook_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Live capture's account of each carved body: its `http_body` event, and
+/// tcpflow's `http_alert_fd`/`http_cmd` hooks.
+struct LiveBodies {
+    events: Option<EventLog>,
+    outdir: PathBuf,
+    hooks: Option<Runner>,
+    tally: Arc<Mutex<HttpTally>>,
+}
+
+impl LiveBodies {
+    fn carved(&mut self, carved: &crate::http::inline::CarvedConnection) {
         if let Some(events) = &self.events {
             for b in &carved.bodies {
                 events.emit(&Event::HttpBody {
@@ -817,25 +871,12 @@ impl CloseHook for LiveHttp {
         }
         if let Some(runner) = self.hooks.as_mut() {
             for b in &carved.bodies {
-                body_completed(runner, &self.outdir, &b.file)?;
+                if let Err(e) = body_completed(runner, &self.outdir, &b.file) {
+                    let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+                    tally.hook_error.get_or_insert(e);
+                }
             }
         }
-        if let Ok(mut t) = self.tally.lock() {
-            t.bodies += carved.bodies.len() as u64;
-            t.errors.extend(carved.errors);
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), Error> {
-        if let Some(runner) = self.hooks.as_mut() {
-            runner.finish();
-        }
-        let errors = self.carver.finish();
-        if let Ok(mut t) = self.tally.lock() {
-            t.errors.extend(errors);
-        }
-        Ok(())
     }
 }
 

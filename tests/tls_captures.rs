@@ -684,12 +684,12 @@ fn http2_over_tls_and_cleartext() {
     assert!(index[0].get("tls").is_none());
 }
 
-/// Live carving (`LiveCarver`, fed the closed flows as a live capture
-/// would) writes the same index and files as the post-pass, for TLS with
-/// a key log and for h2c.
+/// Inline carving (`InlineCarver`, fed the closed flows as the capture
+/// pipeline would) writes the same index and files as the post-pass, for
+/// TLS with a key log and for h2c.
 #[test]
-fn live_carving_matches_the_post_pass() {
-    use flowsplit::http::live::{ClosedFlow, LiveCarver};
+fn inline_carving_matches_the_post_pass() {
+    use flowsplit::http::inline::{ClosedFlow, InlineCarver};
     use flowsplit::http::HttpOptions;
     for (case, keys) in [
         ("tls12_cbc_sha1", true),
@@ -733,29 +733,34 @@ fn live_carving_matches_the_post_pass() {
             .filter(|n| flowsplit::http::name::FlowName::parse(n).is_some())
             .collect();
         raw.sort();
+        // The same flows again, carved by the post-pass (`flowsplit http`).
+        let post_pass = tempfile::tempdir().unwrap();
         for n in &raw {
             std::fs::copy(post.out.join(n), live.path().join(n)).unwrap();
+            std::fs::copy(post.out.join(n), post_pass.path().join(n)).unwrap();
         }
-        let mut carver = LiveCarver::new(
-            live.path(),
-            HttpOptions {
-                tls_keylogs: keylog,
-                ..HttpOptions::default()
-            },
-        );
-        for pair in raw.chunks(2) {
+        let opts = HttpOptions {
+            tls_keylogs: keylog,
+            ..HttpOptions::default()
+        };
+        let carver = InlineCarver::new(live.path(), opts.clone());
+        for (number, pair) in (0..).zip(raw.chunks(2)) {
             let flows: Vec<ClosedFlow<'_>> = pair
                 .iter()
                 .map(|f| ClosedFlow { file: f, gaps: &[] })
                 .collect();
-            let carved = carver.connection_closed(&flows);
-            assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
+            carver.connection_closed(number, &flows);
         }
-        assert!(carver.finish().is_empty());
+        let carved = carver.finish(false);
+        assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
+        let summary =
+            flowsplit::http::carve_dirs(&[post_pass.path().to_path_buf()], &opts).unwrap();
+        assert!(summary.errors.is_empty(), "{case}: {:?}", summary.errors);
+        assert_eq!(read_index(post_pass.path()), post.index, "{case}");
         assert_eq!(
             read_index(live.path()),
             post.index,
-            "{case}: live and post-pass indexes differ"
+            "{case}: inline and post-pass indexes differ"
         );
         let body = |d: &Path| -> Vec<(String, Vec<u8>)> {
             let mut v: Vec<_> = std::fs::read_dir(d)
@@ -774,6 +779,6 @@ fn live_carving_matches_the_post_pass() {
             v.sort();
             v
         };
-        assert_eq!(body(live.path()), body(&post.out), "{case}");
+        assert_eq!(body(live.path()), body(post_pass.path()), "{case}");
     }
 }

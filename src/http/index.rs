@@ -303,18 +303,9 @@ impl Spill for IndexLine {
 /// the folder's `lines` in order; a folder with no lines gets an empty
 /// index. Returns how many indexes were written, and the errors met. An
 /// error reading `lines` leaves the index being written, and those after
-/// it, unwritten.
-pub(crate) fn write_indexes(
-    base: &Path,
-    folders: impl Iterator<Item = PathBuf>,
-    lines: impl Iterator<Item = io::Result<IndexLine>>,
-) -> (u64, Vec<Error>) {
-    write_indexes_marked(base, folders, lines, false)
-}
-
-/// [`write_indexes`]; with `marked` (a shard's index, see
-/// [`crate::shard`]), an [`OrderMark`] line goes before each connection's
-/// lines, so that `flowsplit merge` can put the shards' lines in order.
+/// it, unwritten. With `marked` (a shard's index, see [`crate::shard`]),
+/// an [`OrderMark`] line goes before each connection's lines, so that
+/// `flowsplit merge` can put the shards' lines in order.
 pub(crate) fn write_indexes_marked(
     base: &Path,
     folders: impl Iterator<Item = PathBuf>,

@@ -8,13 +8,14 @@
 //! from `report.jsonl`, pairing the two directions of each connection by
 //! name) → `stream` (bounded look-ahead over a flow file) → `message`
 //! (heads, framing, resync) → `pair` (which of a connection's flows carries
-//! requests, shared with `live`) → `body` (decoding, limits, hashing, the
+//! requests, shared with `inline`) → `body` (decoding, limits, hashing, the
 //! body file) → `multipart` (a multipart body's parts, each a file) →
 //! `conn` (one connection) → `ranges` (the `206` parts of every connection,
 //! assembled into whole objects once all are carved) → `index` (the
 //! records, their order and the writer of `http.jsonl`); `spill` is the
-//! external merge sort under `walk`, `ranges` and `index`; `live` carves
-//! connections as a live capture closes them.
+//! external merge sort under `walk`, `ranges` and `index`; `inline` carves
+//! connections as the capture pipeline closes them, on the threads of a
+//! `pool`, gathering into the post-pass's own collector (`Carved`).
 //!
 //! Memory does not grow with the number of flow files or connections: the
 //! walk's files and the index lines are sorted within fixed budgets
@@ -32,11 +33,12 @@ mod body;
 mod conn;
 mod h2;
 pub mod index;
-pub mod live;
+pub mod inline;
 mod message;
 mod multipart;
 pub mod name;
 mod pair;
+pub mod pool;
 pub(crate) mod ranges;
 pub(crate) mod spill;
 mod stream;
@@ -192,16 +194,33 @@ fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSumm
     Ok(summary)
 }
 
+/// Whether `dir` (walked, links not followed) holds a file the post-pass
+/// would carve: a flow file, by its name. A folder that does not exist
+/// holds none.
+pub fn holds_flow_files(dir: &Path) -> bool {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .any(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(name::FlowName::parse)
+                .is_some()
+        })
+}
+
 /// Bytes of index lines held before a run of them is written to the spill
-/// file (by the post-pass, and by live carving).
+/// file (by the post-pass, and by inline carving).
 pub const INDEX_BUDGET: usize = 8 << 20;
 
 /// Bytes of range parts held before a run of them is written to the spill
-/// file (by the post-pass, and by live carving).
+/// file (by the post-pass, and by inline carving).
 pub const RANGE_BUDGET: usize = 4 << 20;
 
-/// What the post-pass's connections produced, gathered as they finish.
-struct Carved {
+/// What the carved connections produced, gathered as they finish (by the
+/// post-pass, and by inline carving).
+pub(crate) struct Carved {
     index: Sorter<IndexLine>,
     /// Every `206` body, as a part of its resource.
     ranges: Sorter<RangePart>,
@@ -215,11 +234,13 @@ struct Carved {
     messages: u64,
     bodies: u64,
     incomplete: u64,
-    tls: tls::TlsCounts,
+    pub(crate) tls: tls::TlsCounts,
 }
 
 impl Carved {
-    fn new(spill_dir: &Path, max_object: u64) -> Carved {
+    /// Nothing gathered yet; spills go to `spill_dir`, object files grow
+    /// to at most `max_object` bytes.
+    pub(crate) fn new(spill_dir: &Path, max_object: u64) -> Carved {
         Carved {
             index: Sorter::new(spill_dir, INDEX_BUDGET),
             ranges: Sorter::new(spill_dir, RANGE_BUDGET),
@@ -236,7 +257,7 @@ impl Carved {
 
     /// Take the outcome of connection `number` (in folder `dir`), with its
     /// records as index lines.
-    fn add(
+    pub(crate) fn add(
         &mut self,
         number: u64,
         dir: &Path,
@@ -277,7 +298,12 @@ impl Carved {
 
     /// Write every folder's index and add the counts and the errors (in
     /// connection order) to `summary`.
-    fn finish(mut self, folders: Vec<PathBuf>, summary: &mut CarveSummary, marked: bool) {
+    pub(crate) fn finish(
+        mut self,
+        folders: Vec<PathBuf>,
+        summary: &mut CarveSummary,
+        marked: bool,
+    ) {
         summary.messages += self.messages;
         summary.bodies += self.bodies;
         summary.incomplete += self.incomplete;

@@ -210,7 +210,8 @@ pub struct Reloading {
     paths: Vec<PathBuf>,
     /// Each file's length and modification time when last read.
     stamps: Vec<Option<(u64, std::time::SystemTime)>>,
-    log: KeyLog,
+    /// Shared with the threads carving with it while a newer one is read.
+    log: std::sync::Arc<KeyLog>,
 }
 
 impl Reloading {
@@ -219,14 +220,14 @@ impl Reloading {
         Reloading {
             paths,
             stamps: Vec::new(),
-            log: KeyLog::default(),
+            log: std::sync::Arc::default(),
         }
     }
 
     /// The secrets, read again first if a file's length or modification
     /// time changed since the last read. An error reading leaves the
     /// secrets read before.
-    pub fn current(&mut self) -> (&KeyLog, Option<Error>) {
+    pub fn current(&mut self) -> (std::sync::Arc<KeyLog>, Option<Error>) {
         let stamps: Vec<_> = self
             .paths
             .iter()
@@ -238,12 +239,12 @@ impl Reloading {
         let mut error = None;
         if stamps != self.stamps {
             match KeyLog::load(&self.paths) {
-                Ok(log) => self.log = log,
+                Ok(log) => self.log = std::sync::Arc::new(log),
                 Err(e) => error = Some(e),
             }
             self.stamps = stamps;
         }
-        (&self.log, error)
+        (self.log.clone(), error)
     }
 }
 

@@ -1,0 +1,293 @@
+//! Carving connections as the capture pipeline closes them, instead of a
+//! post-pass over whole folders: live capture always, and a file run whose
+//! output folder held no flow files when it started (its index then covers
+//! exactly this run's connections, as the post-pass's would).
+//!
+//! Owns: turning the pipeline's closed directions into a [`Connection`]
+//! and carving it; the carver is shared by the threads of a
+//! [`super::pool::CarvePool`], each carving its own connection, and
+//! gathering what they produce (index lines, range parts, errors, counts)
+//! in the post-pass's own collector (`Carved`) under one lock. Reuses the
+//! post-pass's pieces unchanged: `pair` (which direction carries requests,
+//! by the rule `carve_dirs` applies to a pair), `conn::carve`, `h2::carve`
+//! and `tls::carve` (the carving itself) and the index order and writer
+//! (`index`), so the body files and index written here are those
+//! `flowsplit http` writes for the same folder, whatever order the
+//! connections close or finish in.
+//!
+//! Must not: walk folders or read `report.jsonl` (the pipeline hands over
+//! each direction's gaps directly).
+
+use super::conn::{self, Connection, FlowFile};
+use super::index::{IndexLine, Record};
+use super::name::FlowName;
+use super::{pair, tls, CarveSummary, Carved, HttpOptions};
+use crate::error::Error;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// One closed direction as the capture pipeline wrote it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedFlow<'a> {
+    /// The flow file, relative to the output folder (the report's `file`).
+    pub file: &'a str,
+    /// Its zero-filled holes, `(offset, length)`.
+    pub gaps: &'a [(u64, u64)],
+}
+
+/// A body file written for a connection.
+#[derive(Debug, Clone)]
+pub struct CarvedBody {
+    /// The body file, relative to the output folder.
+    pub file: String,
+    /// The flow file it came from, relative to the output folder.
+    pub flow: String,
+    /// `request` or `response`.
+    pub kind: &'static str,
+    /// Bytes in the body file.
+    pub size: u64,
+    /// SHA-256 of the body file, lower-case hex.
+    pub sha256: String,
+    /// True when the file holds the whole body.
+    pub complete: bool,
+}
+
+/// What carving one connection produced.
+#[derive(Debug, Default)]
+pub struct CarvedConnection {
+    /// Body files written, in index order. (Errors are kept for the
+    /// summary [`InlineCarver::finish`] returns.)
+    pub bodies: Vec<CarvedBody>,
+}
+
+/// Carves connections as they close, from any number of threads at once,
+/// and writes the indexes at the end.
+pub struct InlineCarver {
+    outdir: PathBuf,
+    opts: HttpOptions,
+    /// The key logs (`--tls-keylog`), read again when they change.
+    keylog: Option<Mutex<crate::tls::keylog::Reloading>>,
+    /// What the connections carved so far produced, and the folders their
+    /// flow files are in (each gets an index, as the post-pass gives every
+    /// folder holding flow files one).
+    collected: Mutex<(Carved, BTreeSet<PathBuf>)>,
+}
+
+impl InlineCarver {
+    /// A carver for flow files under `outdir`.
+    pub fn new(outdir: &Path, opts: HttpOptions) -> InlineCarver {
+        InlineCarver {
+            outdir: outdir.to_path_buf(),
+            collected: Mutex::new((Carved::new(outdir, opts.max_decoded_bytes), BTreeSet::new())),
+            keylog: (!opts.tls_keylogs.is_empty())
+                .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
+            opts,
+        }
+    }
+
+    /// Carve the connection whose closed directions are `flows` (one or
+    /// two; any after the second are ignored); `number` is its place in
+    /// close order, which orders the errors listed at the end. Files whose
+    /// names are not flow-file names are left alone, as `carve_dirs` leaves
+    /// them. Which direction carries requests is decided by
+    /// [`pair::decide`], as `carve_dirs` decides it for a pair; flows that
+    /// are neither are carved as HTTP/2 when one begins with the client
+    /// preface, and as TLS (with a key log) when one begins with a
+    /// ClientHello, as `carve_dirs` carves them.
+    pub fn connection_closed(&self, number: u64, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
+        let mut out = CarvedConnection::default();
+        let mut files = flows.iter().filter_map(|f| self.flow_file(f));
+        let Some(a) = files.next() else {
+            return out;
+        };
+        let b = files.next();
+        {
+            let mut collected = self.collected();
+            collected.1.insert(a.0.clone());
+            if let Some(b) = &b {
+                collected.1.insert(b.0.clone());
+            }
+        }
+        let mut sniff_errors = Vec::new();
+        let sa = pair::sniff_or_note(&a.1.path, &mut sniff_errors);
+        let sb = b
+            .as_ref()
+            .and_then(|b| pair::sniff_or_note(&b.1.path, &mut sniff_errors));
+        if !sniff_errors.is_empty() {
+            self.keep(number, &a.0, no_outcome(sniff_errors), &mut out);
+        }
+        if sa.is_none() && sb.is_none() {
+            // HTTP/2 with prior knowledge, as the post-pass finds it.
+            let h2 = |f: &(PathBuf, FlowFile)| super::h2::starts_with_preface(&f.1.path);
+            let (client, server) = match b {
+                Some(b) if !h2(&a) && h2(&b) => (b, Some(a)),
+                b => (a, b),
+            };
+            if h2(&client) {
+                let c = self.connection(&client.0, Some(client.1), server.map(|(_, f)| f));
+                let outcome = super::h2::carve(&c, &self.opts);
+                self.keep(number, &client.0, outcome, &mut out);
+                return out;
+            }
+            if self.keylog.is_some() {
+                if let Ok((client, server)) = tls::tls_pair(client, server, |f| &f.1.path) {
+                    self.carve_tls(number, client, server, &mut out);
+                }
+            }
+            return out;
+        }
+        // Carved apart, the first direction's connection comes first here
+        // (the post-pass puts the reverse flow's first).
+        for h in pair::decide(sa, sb).connections(a, b) {
+            // Both directions normally share a folder; the connection's is
+            // its request flow's (its response flow's when alone).
+            let Some((folder, _)) = h.request.as_ref().or(h.response.as_ref()) else {
+                continue;
+            };
+            let folder = folder.clone();
+            let c = self.connection(
+                &folder,
+                h.request.map(|(_, f)| f),
+                h.response.map(|(_, f)| f),
+            );
+            let outcome = conn::carve(&c, &self.opts);
+            self.keep(number, &folder, outcome, &mut out);
+        }
+        out
+    }
+
+    fn collected(&self) -> MutexGuard<'_, (Carved, BTreeSet<PathBuf>)> {
+        self.collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection of `request` and `response` in `folder` (relative
+    /// to the output folder).
+    fn connection(
+        &self,
+        folder: &Path,
+        request: Option<FlowFile>,
+        response: Option<FlowFile>,
+    ) -> Connection {
+        Connection {
+            dir: self.outdir.join(folder),
+            request,
+            response,
+        }
+    }
+
+    /// The flow file a closed direction names, with its folder relative to
+    /// the output folder; `None` if its name is not a flow-file name.
+    fn flow_file(&self, f: &ClosedFlow<'_>) -> Option<(PathBuf, FlowFile)> {
+        let rel = Path::new(f.file);
+        let name = rel.file_name().and_then(|n| n.to_str())?;
+        let folder = rel.parent().unwrap_or(Path::new(""));
+        FlowName::parse(name)?;
+        Some((
+            folder.to_path_buf(),
+            FlowFile {
+                name: name.to_string(),
+                path: self.outdir.join(folder).join(name),
+                gaps: f.gaps.to_vec(),
+            },
+        ))
+    }
+
+    /// Decrypt and carve the TLS connection of `client` and `server` (in
+    /// the client's folder), as `carve_dirs` does.
+    fn carve_tls(
+        &self,
+        number: u64,
+        client: (PathBuf, FlowFile),
+        server: Option<(PathBuf, FlowFile)>,
+        out: &mut CarvedConnection,
+    ) {
+        let Some(source) = self.keylog.as_ref() else {
+            return;
+        };
+        let (log, error) = source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current();
+        if let Some(e) = error {
+            self.keep(number, &client.0, no_outcome(vec![e]), out);
+        }
+        let c = self.connection(&client.0, Some(client.1), server.map(|(_, f)| f));
+        let (outcome, counts) = tls::carve(&c, &log, &self.opts);
+        self.collected().0.tls.add(counts);
+        self.keep(number, &client.0, outcome, out);
+    }
+
+    /// List `outcome`'s body files and errors in `out`, and keep its
+    /// records and range parts (of connection `number`, in `folder`) for
+    /// the index.
+    fn keep(&self, number: u64, folder: &Path, outcome: conn::Outcome, out: &mut CarvedConnection) {
+        out.bodies.extend(
+            outcome
+                .records
+                .iter()
+                .flat_map(|r| carved_bodies(folder, r)),
+        );
+        let dir = self.outdir.join(folder);
+        let lines: Vec<_> = outcome
+            .records
+            .iter()
+            .map(|r| IndexLine::new(&dir, number, r))
+            .collect();
+        self.collected().0.add(number, &dir, outcome, lines);
+    }
+
+    /// Assemble the range parts, write `http.jsonl` in every folder that
+    /// held flow files or records, ordered as `carve_dirs` orders them
+    /// (with `marked`, a shard's index, as `carve_dirs_marked` writes it),
+    /// and say what carving did.
+    pub fn finish(&self, marked: bool) -> CarveSummary {
+        let fresh = (
+            Carved::new(&self.outdir, self.opts.max_decoded_bytes),
+            BTreeSet::new(),
+        );
+        let (carved, folders) = std::mem::replace(&mut *self.collected(), fresh);
+        let folders = folders.into_iter().map(|f| self.outdir.join(f)).collect();
+        let mut summary = CarveSummary::default();
+        carved.finish(folders, &mut summary, marked);
+        summary
+    }
+}
+
+/// An outcome holding only `errors`.
+fn no_outcome(errors: Vec<Error>) -> conn::Outcome {
+    conn::Outcome {
+        errors,
+        ..conn::Outcome::default()
+    }
+}
+
+/// The body files of record `r` (request's, then response's), named
+/// relative to the output folder.
+fn carved_bodies<'r>(folder: &'r Path, r: &'r Record) -> impl Iterator<Item = CarvedBody> + 'r {
+    let bodies = [
+        (&r.request_body, &r.request_file, "request"),
+        (&r.response_body, &r.response_file, "response"),
+    ];
+    bodies.into_iter().filter_map(move |(body, flow, kind)| {
+        let (Some(body), Some(flow)) = (body, flow) else {
+            return None;
+        };
+        let file = body.file.as_ref()?;
+        Some(CarvedBody {
+            file: rel_name(folder, file),
+            flow: rel_name(folder, flow),
+            kind,
+            size: body.decoded_length,
+            sha256: body.sha256.clone(),
+            complete: body.complete,
+        })
+    })
+}
+
+/// `name` in `folder`, as a path relative to the output folder.
+fn rel_name(folder: &Path, name: &str) -> String {
+    folder.join(name).to_string_lossy().into_owned()
+}

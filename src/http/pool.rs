@@ -1,0 +1,112 @@
+//! Threads carving closed connections while capture goes on: the capture
+//! pipeline hands each closed connection over and goes back to its
+//! packets; the pool's threads carve with one shared
+//! [`InlineCarver`](super::inline::InlineCarver).
+//!
+//! Owns: the threads, the bounded queue in front of them (its length is
+//! the most connections waiting: when carving falls behind, handing over
+//! waits, so memory does not grow with the capture), and calling the
+//! caller's `on_carved` with each connection's body files.
+//!
+//! Must not: decide what is carved or how (that is `inline`'s), or order
+//! anything: the index is ordered when written, whatever order the
+//! connections finish in.
+
+use super::inline::{CarvedConnection, ClosedFlow, InlineCarver};
+use super::CarveSummary;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// Connections waiting for a carving thread, at most.
+pub const QUEUE: usize = 64;
+
+/// One closed direction, owned, as it waits in the queue.
+#[derive(Debug, Clone)]
+pub struct OwnedFlow {
+    /// The flow file, relative to the output folder.
+    pub file: String,
+    /// Its zero-filled holes, `(offset, length)`.
+    pub gaps: Vec<(u64, u64)>,
+}
+
+/// Called on a carving thread with each connection's body files (live
+/// capture's events and tcpflow's HTTP hooks); calls never overlap.
+pub type OnCarved = Box<dyn FnMut(&CarvedConnection) + Send>;
+
+/// A closed connection waiting: its place in close order, its directions.
+type Job = (u64, Vec<OwnedFlow>);
+
+/// Carving threads behind a bounded queue.
+pub struct CarvePool {
+    queue: Option<SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    carver: Arc<InlineCarver>,
+    next: u64,
+}
+
+impl CarvePool {
+    /// `threads` threads (at least one) carving with `carver`, calling
+    /// `on_carved` after each connection.
+    pub fn new(carver: InlineCarver, threads: usize, on_carved: OnCarved) -> CarvePool {
+        let (queue, jobs) = sync_channel::<Job>(QUEUE);
+        let jobs = Arc::new(Mutex::new(jobs));
+        let carver = Arc::new(carver);
+        let on_carved = Arc::new(Mutex::new(on_carved));
+        let threads = (0..threads.max(1))
+            .map(|_| {
+                let (jobs, carver, on_carved) = (jobs.clone(), carver.clone(), on_carved.clone());
+                std::thread::spawn(move || work(&jobs, &carver, &on_carved))
+            })
+            .collect();
+        CarvePool {
+            queue: Some(queue),
+            threads,
+            carver,
+            next: 0,
+        }
+    }
+
+    /// Hand over the connection whose closed directions are `flows`
+    /// (waiting while the queue is full).
+    pub fn submit(&mut self, flows: Vec<OwnedFlow>) {
+        let number = self.next;
+        self.next += 1;
+        if let Some(queue) = &self.queue {
+            // The threads end only when the queue closes, so this cannot
+            // fail unless one panicked; `finish` then says nothing more.
+            let _ = queue.send((number, flows));
+        }
+    }
+
+    /// Wait for every connection handed over to be carved, then write the
+    /// indexes (`marked`: a shard's) and say what carving did.
+    pub fn finish(mut self, marked: bool) -> CarveSummary {
+        self.queue = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.carver.finish(marked)
+    }
+}
+
+/// A carving thread: take connections until the queue closes.
+fn work(jobs: &Mutex<Receiver<Job>>, carver: &InlineCarver, on_carved: &Mutex<OnCarved>) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok((number, flows)) = job else {
+            return;
+        };
+        let closed: Vec<ClosedFlow<'_>> = flows
+            .iter()
+            .map(|f| ClosedFlow {
+                file: &f.file,
+                gaps: &f.gaps,
+            })
+            .collect();
+        let carved = carver.connection_closed(number, &closed);
+        if !carved.bodies.is_empty() {
+            (on_carved.lock().unwrap_or_else(PoisonError::into_inner))(&carved);
+        }
+    }
+}
