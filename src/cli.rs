@@ -477,8 +477,8 @@ impl Cli {
         }
         let dfxml = match (&self.dfxml, settings.enable_report) {
             (_, Some(false)) => None,
-            // flowsplit merge does not combine DFXML reports (-X is refused).
-            _ if self.shard.is_some() => None,
+            // A shard writes none: flowsplit merge writes this one's name
+            // into the merged folder.
             (Some(path), _) => Some(path.clone()),
             // Console modes write no flow files: no report unless asked for.
             (None, _) if self.no_report || console.is_some() => None,
@@ -492,8 +492,14 @@ impl Cli {
                 Some("a live capture (it splits capture files)")
             } else if console.is_some() {
                 Some("-c, -C or -D (a shard writes flow files)")
-            } else if self.dfxml.is_some() {
-                Some("-X (flowsplit merge does not combine DFXML reports; a shard writes none)")
+            } else if self.dfxml.as_deref().is_some_and(|p| {
+                let mut parts = p.components();
+                !matches!(
+                    (parts.next(), parts.next()),
+                    (Some(std::path::Component::Normal(_)), None)
+                )
+            }) {
+                Some("-X and a folder (with --shard, -X names the DFXML report flowsplit merge writes into the merged folder: give a file name)")
             } else if self.report.is_some() || self.no_report {
                 Some("--report or --no-report (a shard's report is report-K-of-N.jsonl in the output folder, where flowsplit merge reads it)")
             } else {
@@ -606,7 +612,7 @@ pub struct HttpCli {
     about = "Combine the shards of a run split with --shard K/N into the output of a single run"
 )]
 pub struct MergeCli {
-    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl), or the one folder the shards share.
+    /// The merged folder: new or empty (hard links to the shards' files, report.jsonl, http.jsonl, report.xml, objects assembled from range parts), or the one folder the shards share.
     #[arg(short = 'o', value_name = "OUT", required = true)]
     pub out: PathBuf,
 

@@ -40,6 +40,8 @@ pub struct Config {
     /// Where the DFXML report (tcpflow's `report.xml`, `-X`) goes; `None`
     /// turns it off. [`Config::new`] leaves it off; the binary writes
     /// `report.xml` in the output folder unless told not to, as tcpflow does.
+    /// A shard (`shard`) writes none: its file name is recorded for
+    /// `flowsplit merge`, which writes it into the merged folder.
     pub dfxml: Option<PathBuf>,
     /// With HTTP carving, list each flow's carved bodies in the DFXML report
     /// (`byte_runs`). The report then waits for the carving, holding every

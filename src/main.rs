@@ -170,12 +170,13 @@ fn merge(args: Vec<OsString>) -> Result<Done, Error> {
     let s = flowsplit::merge::merge(&cli.out, &cli.dirs)?;
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(
-            "merged {} shards into {}: {} files linked, {} report lines, {} HTTP indexes",
+            "merged {} shards into {}: {} files linked, {} report lines, {} HTTP indexes, {} objects from range parts",
             s.shards,
             cli.out.display(),
             s.linked,
             s.report_lines,
-            s.indexes
+            s.indexes,
+            s.objects
         )
     });
     Ok(Done {

@@ -617,6 +617,8 @@ impl Outputs {
         };
         let files = config.output.files();
         let dfxml = match &config.dfxml {
+            // A shard's is written by flowsplit merge (see shard_header).
+            Some(_) if shard.is_some() => None,
             Some(path) => Some(DfxmlReport::create(
                 path,
                 DfxmlOptions {
@@ -971,6 +973,16 @@ fn shard_header(
             }
         }
     }
+    // The DFXML report the single run writes: its file name, which
+    // flowsplit merge writes into the merged folder (the CLI gives a
+    // shard no other), and what it holds.
+    let dfxml = config.dfxml.as_ref().map(|path| crate::shard::DfxmlWish {
+        file: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        filenames: config.output.files().is_some_and(|f| f.flow_files),
+        byte_runs: config.dfxml_byte_runs && config.output.http_carving().is_some(),
+    });
     let settings = format!(
         "{:?}",
         (
@@ -987,6 +999,7 @@ fn shard_header(
             // and the limits are each shard's own anyway (flowsplit(1)).
             &config.udp_tunnels,
             config.output.http_carving().map(|(_, o)| o),
+            &dfxml,
         )
     );
     Ok(crate::shard::Header {
@@ -994,6 +1007,11 @@ fn shard_header(
         shards: spec.count,
         inputs: crate::shard::identity(&settings, &files)?,
         flowsplit: env!("CARGO_PKG_VERSION").to_string(),
+        dfxml,
+        http_max_object: config
+            .output
+            .http_carving()
+            .map(|(_, o)| o.max_decoded_bytes),
     })
 }
 

@@ -135,6 +135,33 @@ pub struct Header {
     pub inputs: String,
     /// The version of flowsplit that wrote the shard.
     pub flowsplit: String,
+    /// The DFXML report a single run of the same command writes, which
+    /// `flowsplit merge` writes in the shards' stead (a shard writes
+    /// none); left out when a single run writes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dfxml: Option<DfxmlWish>,
+    /// With `-e http`: the decoded size limit (`--max-decoded`) objects
+    /// assembled from range parts are held to. A shard writes no such
+    /// object: its index lists the parts and `flowsplit merge` assembles
+    /// them over every shard's (see `crate::merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_max_object: Option<u64>,
+}
+
+/// What a shard records of the DFXML report (`report.xml`, `-X`) a single
+/// run writes. Its MD5 hashes (`-e md5`, `-F M`) are in the report lines
+/// themselves, so they need no mention here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DfxmlWish {
+    /// Its file name in the merged folder: `report.xml`, or the name `-X`
+    /// gave the shards.
+    pub file: String,
+    /// Each `fileobject` names its flow file (false with `-F X`, which
+    /// writes none).
+    pub filenames: bool,
+    /// Carved bodies are listed as `byte_runs` of their flow files (`-X`
+    /// with `-e http`).
+    pub byte_runs: bool,
 }
 
 /// The record before each run of direction lines closed by the same

@@ -1,11 +1,16 @@
 //! Splitting a run over processes (issue 15): `--shard K/N` run as N
 //! separate processes, then `flowsplit merge`, gives exactly a single run's
 //! output folder — every flow file and HTTP body (names, bytes and
-//! modification times), `report.jsonl` and `http.jsonl` byte for byte —
-//! for N = 1, 2, 3 and 7 on a generated capture of 3,000 connections (port
+//! modification times), `report.jsonl` and `http.jsonl` byte for byte, and
+//! the DFXML report but for the output folder in its file names — for
+//! N = 1, 2, 3 and 7 on a generated capture of 3,000 connections (port
 //! reuse, reordering, IPv6, IPv4 and IPv6 fragments, resets, connections
 //! closed by the idle timeout while other shards' packets go by), and for
-//! N = 2 and 3 on every capture of `testdata/` and of the shared corpus.
+//! N = 2 and 3 on every capture of `testdata/` and of the shared corpus
+//! (with `-e http`, the zeek traces whose objects are assembled from range
+//! parts of two connections included), on a generated capture whose range
+//! objects have parts in connections of different shards, and with the
+//! DFXML report's variants (`-X NAME`, `-S enable_report=NO`, `-F X`).
 //! A merge of an incomplete, foreign, duplicated or unfinished set of
 //! shards is refused with exit 1, one message, and nothing written.
 
@@ -91,14 +96,25 @@ fn assert_shards_merge_to(
         String::from_utf8_lossy(&out.stderr)
     );
     let got = snapshot(&merged);
-    assert_same(single, &got, &format!("{label} with {n} shards"));
+    let single_dir = tmp.join(format!("{label}-single"));
+    assert_same(
+        single,
+        &single_dir,
+        &got,
+        &merged,
+        &format!("{label} with {n} shards"),
+    );
     // Flow files and bodies are hard links to the shards' files, not copies
-    // (the report, its run summary and the indexes are written).
+    // (the report, its run summary, the DFXML report, the indexes and the
+    // objects assembled from range parts are written).
     let written = [Path::new("report.jsonl"), Path::new("report.summary.json")];
-    for name in got
-        .keys()
-        .filter(|p| p.file_name() != Some("http.jsonl".as_ref()) && !written.contains(&p.as_path()))
-    {
+    let merge_writes = |p: &Path| {
+        written.contains(&p)
+            || is_dfxml(p)
+            || p.file_name() == Some("http.jsonl".as_ref())
+            || p.to_string_lossy().contains("-HTTPOBJECT-")
+    };
+    for name in got.keys().filter(|p| !merge_writes(p)) {
         let links = std::fs::symlink_metadata(merged.join(name))
             .expect("stat")
             .nlink();
@@ -120,20 +136,54 @@ fn flow_files(out: &Snapshot) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Assert `got` has exactly `want`'s files with the same bytes, and the
-/// same modification times for the flow files.
-fn assert_same(want: &Snapshot, got: &Snapshot, what: &str) {
-    // A single run's DFXML report: flowsplit merge does not combine them
-    // (a shard writes none; flowsplit(1), SPLITTING A RUN).
-    let dfxml = Path::new("report.xml");
-    let names: Vec<&PathBuf> = want.keys().filter(|p| p.as_path() != dfxml).collect();
+/// True for the DFXML report in an output folder: `report.xml`, or the
+/// name `-X` gave (an `.xml` file at the top).
+fn is_dfxml(p: &Path) -> bool {
+    p.parent() == Some(Path::new("")) && p.extension() == Some("xml".as_ref())
+}
+
+/// The DFXML report (`report.xml`) of a run into `dir`, with the one
+/// thing two runs into different folders write differently made equal:
+/// each `filename` starts with the output folder as `-o` named it (a
+/// single run's, or the merged folder's: what a single run into it
+/// writes), here replaced by `OUT`. Its head holds no time, command line
+/// or resource usage, so nothing else is touched.
+fn normalised_dfxml(bytes: &[u8], dir: &Path) -> String {
+    let text = String::from_utf8(bytes.to_vec()).expect("report.xml is UTF-8");
+    let prefix = format!("<filename>{}/", dir.display());
+    assert!(
+        text.contains(&prefix) || !text.contains("<filename>"),
+        "report.xml names files outside {}",
+        dir.display()
+    );
+    text.replace(&prefix, "<filename>OUT/")
+}
+
+/// Assert `got` (the folder `got_dir`) has exactly `want`'s (the folder
+/// `want_dir`) files with the same bytes, and the same modification times
+/// for the flow files; `report.xml` is compared byte for byte once the
+/// output folder in its file names is made equal ([`normalised_dfxml`]).
+fn assert_same(want: &Snapshot, want_dir: &Path, got: &Snapshot, got_dir: &Path, what: &str) {
+    let names: Vec<&PathBuf> = want.keys().collect();
     let got_names: Vec<&PathBuf> = got.keys().collect();
     assert_eq!(got_names, names, "{what}: files");
-    for (name, (bytes, _, _)) in want.iter().filter(|(p, _)| p.as_path() != dfxml) {
+    for (name, (bytes, _, _)) in want {
+        if is_dfxml(name) {
+            assert_eq!(
+                normalised_dfxml(&got[name].0, got_dir),
+                normalised_dfxml(bytes, want_dir),
+                "{what}: {} differs",
+                name.display()
+            );
+            continue;
+        }
         assert!(got[name].0 == *bytes, "{what}: {} differs", name.display());
     }
     for name in flow_files(want) {
-        let (_, secs, nanos) = &want[&name];
+        // -F X writes none of the files its report lists.
+        let Some((_, secs, nanos)) = want.get(&name) else {
+            continue;
+        };
         let (_, s, ns) = &got[&name];
         assert_eq!(
             (s, ns),
@@ -378,41 +428,31 @@ fn corpus_captures_split_in_2_and_3_shards_merge_to_a_single_run() {
         .collect();
     captures.sort();
     let mut files = 0;
-    let mut without_http = Vec::new();
+    let mut cross = Vec::new();
     for (i, pcap) in captures.iter().enumerate() {
         let path = pcap.to_str().expect("utf-8 path");
-        // An object assembled from range parts carved on several
-        // connections cannot come out of the shards whole: each shard
-        // assembles the parts of its own connections (flowsplit(1),
-        // SPLITTING A RUN, limits). Such captures are compared without -e http.
-        let http = !has_cross_connection_object(tmp.path(), &format!("x{i}"), path);
-        if !http {
-            without_http.push(path.to_string());
+        let args = ["-e", "http", "-r", path];
+        files += assert_split_equals_single(tmp.path(), &format!("c{i}"), &[2, 3], &args);
+        if has_cross_connection_object(&tmp.path().join(format!("c{i}-single"))) {
+            cross.push(path.to_string());
         }
-        let args: &[&str] = if http {
-            &["-e", "http", "-r", path]
-        } else {
-            &["-r", path]
-        };
-        files += assert_split_equals_single(tmp.path(), &format!("c{i}"), &[2, 3], args);
     }
     assert!(files > 500, "only {files} output files compared");
-    // The zeek traces 206_example_a/b/c fetch one file over two connections.
+    // The zeek traces 206_example_a/b/c fetch one file over two
+    // connections: the merge assembles it, as the single run does.
     assert!(
-        (1..=6).contains(&without_http.len()),
-        "compared without -e http: {without_http:?}"
+        (3..=6).contains(&cross.len()),
+        "objects over several connections: {cross:?}"
     );
 }
 
-/// True when a single `-e http` run of `pcap` (into `tmp/label`) assembles
-/// an object from range parts carved on more than one connection.
-fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
-    let dir = tmp.join(label);
-    run(&dir, None, &["-e", "http", "-r", pcap]);
+/// True when the single run in `dir` assembled an object from range parts
+/// carved on more than one connection.
+fn has_cross_connection_object(dir: &Path) -> bool {
     let Ok(index) = std::fs::read_to_string(dir.join("http.jsonl")) else {
         return false;
     };
-    let crosses = index.lines().any(|line| {
+    index.lines().any(|line| {
         let v: serde_json::Value = serde_json::from_str(line).expect("an index line");
         let Some(parts) = v["object"]["parts"].as_array() else {
             return false;
@@ -423,9 +463,254 @@ fn has_cross_connection_object(tmp: &Path, label: &str, pcap: &str) -> bool {
             .map(|f| f.split("-HTTP").next().unwrap_or(f))
             .collect();
         flows.len() > 1
-    });
-    std::fs::remove_dir_all(&dir).expect("remove the probe run");
-    crosses
+    })
+}
+
+/// A connection from 10.9.0.1:`port` to 10.9.0.2:80 starting at `secs`
+/// past the epoch of the range capture, handshake sent.
+fn range_conn(w: &mut PcapWriter<Vec<u8>>, port: u16, secs: i64) -> TcpConversation {
+    let client: SocketAddr = format!("10.9.0.1:{port}").parse().expect("address");
+    let server: SocketAddr = "10.9.0.2:80".parse().expect("address");
+    let start = Timestamp::new(1_700_100_000 + secs, 0);
+    let mut c = TcpConversation::new(Link::ethernet(), client, server, start);
+    c.handshake(w).expect("frames");
+    c
+}
+
+/// The shard (of `n`) the range capture's connection from `port` is in,
+/// by the pinned shard hash.
+fn range_shard(port: u16, n: u32) -> u32 {
+    let tuple = flowsplit::decode::TcpTuple {
+        src: "10.9.0.1".parse().expect("address"),
+        dst: "10.9.0.2".parse().expect("address"),
+        sport: port,
+        dport: 80,
+        vlan: None,
+        tunnel: 0,
+    };
+    flowsplit::shard::shard_of(&tuple, n)
+}
+
+/// Three client ports whose connections are in three different shards of
+/// 3 and not all in one shard of 2.
+fn ports_apart() -> [u16; 3] {
+    let mut found: Vec<u16> = Vec::new();
+    for port in 41_000..42_000u16 {
+        let taken = found
+            .iter()
+            .any(|&p| range_shard(p, 3) == range_shard(port, 3));
+        if !taken {
+            found.push(port);
+        }
+        if found.len() == 3 {
+            let halves: std::collections::BTreeSet<u32> =
+                found.iter().map(|&p| range_shard(p, 2)).collect();
+            if halves.len() == 2 {
+                return [found[0], found[1], found[2]];
+            }
+            found.pop();
+        }
+    }
+    panic!("no three ports apart in 41000..42000");
+}
+
+/// One GET of bytes `a..=b` of `uri` and its `206` answer from `whole`
+/// (with `etag`), the response in 1000-byte segments.
+fn fetch_range(
+    c: &mut TcpConversation,
+    w: &mut PcapWriter<Vec<u8>>,
+    uri: &str,
+    whole: &[u8],
+    (a, b): (usize, usize),
+    etag: &str,
+) {
+    let req = format!("GET {uri} HTTP/1.1\r\nHost: files.example\r\nRange: bytes={a}-{b}\r\n\r\n");
+    c.send(Side::Client, req.as_bytes(), w).expect("frames");
+    let mut resp = format!(
+        "HTTP/1.1 206 Partial Content\r\nContent-Type: application/pdf\r\nETag: {etag}\r\nContent-Range: bytes {a}-{b}/{}\r\nContent-Length: {}\r\n\r\n",
+        whole.len(),
+        b - a + 1
+    )
+    .into_bytes();
+    resp.extend_from_slice(&whole[a..=b]);
+    for seg in resp.chunks(1000) {
+        c.send(Side::Server, seg, w).expect("frames");
+    }
+}
+
+/// What a connection of the range capture fetches: parts of `/whole.pdf`
+/// (by number), and a range of `/holed.pdf`.
+type Fetches = (&'static [usize], Option<(usize, usize)>);
+
+/// Two resources fetched in ranges over three connections that fall in
+/// different shards ([`ports_apart`]): `/whole.pdf` in six parts, out of
+/// order and two per connection (its first part on the second
+/// connection), and `/holed.pdf` in two parts on the first and third
+/// connections with the middle never fetched.
+fn range_capture(path: &Path, ports: [u16; 3]) -> (Vec<u8>, Vec<u8>) {
+    let whole: Vec<u8> = (0..60_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let holed: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    let step = 10_000;
+    let part = |i: usize| (i * step, (i + 1) * step - 1);
+    let mut w = PcapWriter::new(
+        Vec::new(),
+        PcapFormat::default(),
+        Link::ethernet().linktype(),
+    )
+    .expect("pcap");
+    let plan: [Fetches; 3] = [
+        (&[5, 2], Some((0, 9_999))),
+        (&[4, 0], None),
+        (&[3, 1], Some((20_000, 29_999))),
+    ];
+    for (k, (parts, hole_part)) in plan.iter().enumerate() {
+        let mut c = range_conn(&mut w, ports[k], 10 * k as i64);
+        for &i in *parts {
+            fetch_range(&mut c, &mut w, "/whole.pdf", &whole, part(i), "\"w-1\"");
+        }
+        if let Some(range) = hole_part {
+            fetch_range(&mut c, &mut w, "/holed.pdf", &holed, *range, "\"h-1\"");
+        }
+        c.close(&mut w).expect("frames");
+    }
+    std::fs::write(path, w.into_inner()).expect("write the capture");
+    (whole, holed)
+}
+
+/// An object whose range parts were carved on connections of different
+/// shards comes out of the merge as out of a single run (same object
+/// file, bytes and index line, at the same place), for N = 2 and 3: the
+/// shards write no object and list their parts for the merge.
+#[test]
+fn range_parts_on_connections_of_different_shards_are_assembled_by_the_merge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ports = ports_apart();
+    let pcap = tmp.path().join("ranges.pcap");
+    let (whole, holed) = range_capture(&pcap, ports);
+    let path = pcap.to_str().expect("utf-8 path");
+    assert_split_equals_single(tmp.path(), "r", &[2, 3], &["-e", "http", "-r", path]);
+    // The single run has both objects, each from parts of several connections.
+    let single = tmp.path().join("r-single");
+    let index = std::fs::read_to_string(single.join("http.jsonl")).expect("index");
+    let lines: Vec<serde_json::Value> = index
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an index line"))
+        .collect();
+    let objects: Vec<&serde_json::Value> = lines.iter().filter_map(|l| l.get("object")).collect();
+    assert_eq!(objects.len(), 2, "{objects:#?}");
+    assert!(has_cross_connection_object(&single));
+    let object = |uri: &str| {
+        *objects
+            .iter()
+            .find(|o| o["uri"] == uri)
+            .expect("the object")
+    };
+    let w = object("/whole.pdf");
+    assert_eq!(w["complete"], true);
+    assert_eq!(w["parts"].as_array().expect("parts").len(), 6);
+    let name = w["file"].as_str().expect("file");
+    assert!(
+        name.ends_with(&format!("{}-HTTPOBJECT-002.pdf", ports[1])),
+        "named after its first part, the second connection's second body: {name}"
+    );
+    assert_eq!(std::fs::read(single.join(name)).expect("object"), whole);
+    let h = object("/holed.pdf");
+    assert_eq!(h["holes"], serde_json::json!([[10_000, 10_000]]));
+    let mut want = holed.clone();
+    want[10_000..20_000].fill(0);
+    let file = h["file"].as_str().expect("file");
+    assert_eq!(std::fs::read(single.join(file)).expect("object"), want);
+    // The shards wrote no object and listed their parts instead.
+    for n in [2u32, 3] {
+        let mut listed = 0;
+        for k in 0..n {
+            let dir = tmp.path().join(format!("r-{k}-of-{n}"));
+            let files = snapshot(&dir);
+            assert!(
+                !files
+                    .keys()
+                    .any(|p| p.to_string_lossy().contains("HTTPOBJECT")),
+                "shard {k} of {n} wrote an object"
+            );
+            if let Some((bytes, _, _)) = files.get(Path::new("http.jsonl")) {
+                let text = String::from_utf8_lossy(bytes);
+                assert!(!text.contains("\"object\":"), "shard {k} of {n}");
+                listed += text
+                    .lines()
+                    .filter(|l| l.starts_with("{\"http_range_part\":"))
+                    .count();
+            }
+        }
+        assert_eq!(listed, 8, "the parts listed by the {n} shards");
+    }
+}
+
+/// The HTTP captures of `testdata/http/`, as `-r` arguments.
+fn http_captures() -> Vec<String> {
+    let http = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/http");
+    let mut captures: Vec<String> = std::fs::read_dir(&http)
+        .expect("testdata/http/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .map(|p| p.to_str().expect("utf-8 path").to_string())
+        .collect();
+    captures.sort();
+    assert!(
+        captures.len() > 10,
+        "testdata/http/ holds the HTTP captures"
+    );
+    captures
+}
+
+/// The DFXML report a single run writes is the one flowsplit merge writes:
+/// `-X NAME` given to the shards is the report NAME in the merged folder,
+/// with the carved bodies as byte runs and the MD5 hashes of `-F M`, as a
+/// single run with `-X OUT/NAME` writes it; `-S enable_report=NO` leaves
+/// it out, and `-F X` (no flow files) leaves out its file names.
+#[test]
+fn the_dfxml_report_the_shards_ask_for_is_the_merged_folders() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inputs = http_captures();
+    let mut args = vec!["-e", "http", "-F", "M"];
+    for c in &inputs {
+        args.extend(["-r", c.as_str()]);
+    }
+    let single_dir = tmp.path().join("x-single");
+    let named = single_dir.join("flows.xml");
+    let mut single_args = args.clone();
+    single_args.extend(["-X", named.to_str().expect("utf-8")]);
+    let code = run(&single_dir, None, &single_args);
+    let single = snapshot(&single_dir);
+    let xml = String::from_utf8_lossy(&single[Path::new("flows.xml")].0).to_string();
+    assert!(!single.contains_key(Path::new("report.xml")));
+    assert!(xml.contains("<byte_run file_offset="), "{xml}");
+    assert!(xml.contains("<hashdigest type=\"MD5\">"), "{xml}");
+    let mut shard_args = args.clone();
+    shard_args.extend(["-X", "flows.xml"]);
+    for n in [2, 3] {
+        assert_shards_merge_to(tmp.path(), "x", n, &shard_args, &single, code);
+    }
+    // No DFXML report, and one without file names.
+    for (label, extra) in [
+        ("norep", ["-S", "enable_report=NO"]),
+        ("noflows", ["-F", "X"]),
+    ] {
+        let mut a = vec![extra[0], extra[1]];
+        for c in &inputs {
+            a.extend(["-r", c.as_str()]);
+        }
+        assert_split_equals_single(tmp.path(), label, &[2], &a);
+    }
+    let no_report = snapshot(&tmp.path().join("norep-merged-2"));
+    assert!(!no_report.contains_key(Path::new("report.xml")));
+    let no_flows = snapshot(&tmp.path().join("noflows-merged-2"));
+    let xml = String::from_utf8_lossy(&no_flows[Path::new("report.xml")].0).to_string();
+    assert!(
+        xml.contains("<fileobject>") && !xml.contains("<filename>"),
+        "{xml}"
+    );
 }
 
 /// Shards 0..n of `pcap` into `tmp/label-K`.
@@ -564,13 +849,23 @@ fn shards_sharing_one_folder_merge_in_place() {
         got.remove(Path::new(&format!("report-{k}-of-3.summary.json")))
             .expect("shard run summary kept");
     }
-    assert_same(&snapshot(&single_dir), &got, "shared folder");
+    assert_same(
+        &snapshot(&single_dir),
+        &single_dir,
+        &got,
+        &shared,
+        "shared folder",
+    );
 }
 
 #[test]
 fn shard_usage_errors_exit_2() {
     let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/port_reuse.pcap");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--shard", "0/2", "-X", "sub/r.xml"],
+            "--shard 0/2 cannot be used with -X and a folder (with --shard, -X names the DFXML report flowsplit merge writes into the merged folder: give a file name)",
+        ),
         (
             &["--shard", "3/3"],
             "\"3/3\" is not K/N with 0 <= K < N <= 65536",

@@ -219,6 +219,34 @@ impl IndexLine {
         })
     }
 
+    /// A line of `folder`'s index that is no record's (a shard's range
+    /// part, see `ranges::PartLine`), sorting as a record of order `order`
+    /// carved as connection number `connection` would.
+    pub(crate) fn raw(
+        folder: &Path,
+        order: (String, u64),
+        connection: u64,
+        line: Vec<u8>,
+    ) -> IndexLine {
+        IndexLine {
+            folder: folder.to_path_buf(),
+            file: order.0,
+            number: order.1,
+            connection,
+            line,
+        }
+    }
+
+    /// Where the line goes: its folder and its record's order.
+    pub(crate) fn place(&self) -> (&Path, &str, u64) {
+        (&self.folder, &self.file, self.number)
+    }
+
+    /// The JSON object and its newline.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.line
+    }
+
     fn key(&self) -> (&Path, &str, u64, u64) {
         (&self.folder, &self.file, self.number, self.connection)
     }

@@ -39,8 +39,8 @@ mod multipart;
 pub mod name;
 mod pair;
 pub mod pool;
-mod ranges;
-mod spill;
+pub(crate) mod ranges;
+pub(crate) mod spill;
 mod stream;
 pub mod tls;
 mod walk;
@@ -128,7 +128,9 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 
 /// [`carve_dirs`] for a shard (`--shard`): each index also has a
 /// `{"http_order": FILE}` line before each connection's lines, the key
-/// `flowsplit merge` merges the shards' indexes by.
+/// `flowsplit merge` merges the shards' indexes by, and lists the range
+/// parts (`{"http_range_part": ...}` lines) instead of assembling them:
+/// `flowsplit merge` assembles them over every shard's.
 pub fn carve_dirs_marked(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
     carve(dirs, opts, true)
 }
@@ -313,13 +315,19 @@ impl Carved {
             .extend(self.errors.into_iter().flat_map(|(_, e)| e));
         summary.errors.append(&mut self.index_errors);
         let spill_dir = self.index.dir().to_path_buf();
-        summary.objects += ranges::assemble_into(
-            Path::new(""),
-            self.ranges,
-            self.max_object,
-            &mut self.index,
-            &mut summary.errors,
-        );
+        if marked {
+            // A shard: the parts are listed for flowsplit merge, which
+            // assembles them over every shard's.
+            ranges::list_into(self.ranges, &mut self.index, &mut summary.errors);
+        } else {
+            summary.objects += ranges::assemble_into(
+                Path::new(""),
+                self.ranges,
+                self.max_object,
+                &mut self.index,
+                &mut summary.errors,
+            );
+        }
         let (written, errors) = match self.index.finish() {
             Ok(lines) => {
                 index::write_indexes_marked(Path::new(""), folders.into_iter(), lines, marked)

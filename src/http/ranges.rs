@@ -19,6 +19,12 @@
 //! one after another and only the object's record is held, its lists of
 //! parts, holes and conflicts cut at [`MAX_LISTED`] entries each.
 //!
+//! A shard (`--shard`) assembles nothing: an object's parts may be in
+//! other shards' connections. Its index lists each part instead
+//! ([`PartLine`], see [`list_into`]), where the object's line would go,
+//! and `flowsplit merge` runs [`assemble`] over every shard's parts
+//! (`crate::merge`).
+//!
 //! Must not: read flow files, or change the parts' body files (they stay).
 
 use super::index::{IndexLine, ObjectRecord, Record, OBJECT_LINE};
@@ -26,6 +32,7 @@ use super::name::extension_for;
 use super::spill::{codec, Sorter, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io;
@@ -41,7 +48,7 @@ const BLOCK: usize = 64 * 1024;
 
 /// One part of a resource: a body file holding bytes `start..=end` of it.
 /// Ordered by resource, then offset, then where it was carved.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct RangePart {
     /// The resource: Host, lower-cased.
     pub host: String,
@@ -56,7 +63,9 @@ pub(crate) struct RangePart {
     /// Last byte's offset (inclusive).
     pub end: u64,
     /// The folder of the index the part's record is in (the object goes
-    /// there too when this part is the first).
+    /// there too when this part is the first). Not in a [`PartLine`]: it
+    /// is the folder of the index the line is in.
+    #[serde(skip)]
     pub folder: PathBuf,
     /// Its record's index order: the connection's key flow…
     pub order_file: String,
@@ -72,6 +81,82 @@ pub(crate) struct RangePart {
     pub content_type: String,
     /// Whether the part's body file holds its whole body.
     pub complete: bool,
+}
+
+/// A shard index's line listing one range part (`{"http_range_part":
+/// {...}}`): every field of [`RangePart`] but its folder. It stands where
+/// the object's line would, were the part its object's first: right after
+/// the part's record.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PartLine {
+    /// The part.
+    pub http_range_part: RangePart,
+}
+
+impl PartLine {
+    /// How a part line starts (no index record does).
+    pub(crate) const START: &'static [u8] = b"{\"http_range_part\":";
+
+    /// The part a line of the index in `folder` lists, if it is a part line.
+    pub(crate) fn parse(line: &[u8], folder: &Path) -> Option<RangePart> {
+        if !line.starts_with(Self::START) {
+            return None;
+        }
+        let mut part = serde_json::from_slice::<PartLine>(line)
+            .ok()?
+            .http_range_part;
+        part.folder = folder.to_path_buf();
+        Some(part)
+    }
+}
+
+/// In a shard: list the parts `ranges` in `index`, each as a [`PartLine`]
+/// where its object's line would go, instead of assembling them. Errors go
+/// to `errors`.
+pub(crate) fn list_into(
+    ranges: Sorter<RangePart>,
+    index: &mut Sorter<IndexLine>,
+    errors: &mut Vec<Error>,
+) {
+    let spill_dir = ranges.dir().to_path_buf();
+    let parts = match ranges.finish() {
+        Ok(p) => p,
+        Err(source) => {
+            errors.push(Error::Write {
+                path: spill_dir,
+                source,
+            });
+            return;
+        }
+    };
+    for part in parts {
+        let part = match part {
+            Ok(p) => p,
+            Err(source) => {
+                errors.push(Error::Read {
+                    path: spill_dir,
+                    source,
+                });
+                return;
+            }
+        };
+        let order = (part.order_file.clone(), part.order_number);
+        let folder = part.folder.clone();
+        let listed = serde_json::to_vec(&PartLine {
+            http_range_part: part,
+        })
+        .map_err(io::Error::from)
+        .and_then(|mut line| {
+            line.push(b'\n');
+            index.push(IndexLine::raw(&folder, order, OBJECT_LINE, line))
+        });
+        if let Err(source) = listed {
+            errors.push(Error::Write {
+                path: folder.join(INDEX_NAME),
+                source,
+            });
+        }
+    }
 }
 
 impl RangePart {
@@ -553,6 +638,22 @@ mod tests {
         assert_eq!(o.holes, [[4, (1 << 50) - 4]]);
         assert_eq!(o.notes.len(), 2, "{:?}", o.notes);
         assert!(!o.complete);
+    }
+
+    #[test]
+    fn part_lines_read_back_into_the_folder_of_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = part(dir.path(), 5, b"abc", u64::MAX, 9);
+        p.folder = PathBuf::from("shard-0/80");
+        let line = serde_json::to_vec(&PartLine {
+            http_range_part: p.clone(),
+        })
+        .unwrap();
+        assert!(line.starts_with(PartLine::START));
+        assert!(!String::from_utf8_lossy(&line).contains("shard-0"));
+        p.folder = PathBuf::from("80");
+        assert_eq!(PartLine::parse(&line, Path::new("80")), Some(p));
+        assert_eq!(PartLine::parse(b"{\"status\":206}", Path::new("")), None);
     }
 
     #[test]

@@ -10,14 +10,21 @@
 //! `report-K-of-N.jsonl` into `report.jsonl` and their `http.jsonl` into
 //! one per folder, in a single run's order and byte for byte, streaming
 //! (memory does not grow with the number of lines); and writing the run
-//! summary (`report.summary.json`) a single run writes, from the shards'.
+//! summary (`report.summary.json`) a single run writes, from the shards';
+//! and, in their own modules, what a shard leaves to the merge: the DFXML
+//! report ([`dfxml`]) and the objects assembled from range parts carved on
+//! connections of different shards ([`objects`]).
 //!
 //! Shards that wrote into one shared folder are merged in place: `-o` names
 //! that folder, and only `report.jsonl` is written there.
 //!
 //! Must not: copy, change or remove anything in the shard folders.
 
+mod dfxml;
+mod objects;
+
 use crate::error::Error;
+use crate::http::ranges::PartLine;
 use crate::http::INDEX_NAME;
 use crate::output::summary::{summary_path, SummaryRecord};
 use crate::shard::{ClosedAt, Done, Header, ShardSpec};
@@ -42,6 +49,8 @@ pub struct MergeSummary {
     pub report_lines: u64,
     /// `http.jsonl` indexes written.
     pub indexes: u64,
+    /// Objects assembled from range parts (`-e http`).
+    pub objects: u64,
 }
 
 /// One shard report found.
@@ -71,13 +80,17 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<MergeSummary, Error> {
     folders.dedup();
     let indexes = find_indexes(&folders, &shards)?;
     let in_place = in_place(out, &folders)?;
+    let dfxml = shards[0].header.dfxml.as_ref();
+    let dfxml_path = dfxml.map(|w| dfxml::path(out, w)).transpose()?;
     let created = if in_place {
         let report = out.join(REPORT_NAME);
-        if std::fs::symlink_metadata(&report).is_ok() {
-            return Err(refuse(format!(
-                "{}: already exists; the folder was merged before",
-                report.display()
-            )));
+        for done in std::iter::once(&report).chain(&dfxml_path) {
+            if std::fs::symlink_metadata(done).is_ok() {
+                return Err(refuse(format!(
+                    "{}: already exists; the folder was merged before",
+                    done.display()
+                )));
+            }
         }
         false
     } else {
@@ -95,7 +108,7 @@ pub fn merge(out: &Path, dirs: &[PathBuf]) -> Result<MergeSummary, Error> {
     };
     let result = write_merged(out, &merged, in_place, &mut summary);
     if result.is_err() {
-        undo(out, created, in_place);
+        undo(out, created, in_place, dfxml_path.as_deref());
     }
     result.map(|()| summary)
 }
@@ -126,15 +139,32 @@ fn write_merged(
             summary.linked += link_tree(dir, out)?;
         }
     }
-    summary.report_lines = merge_reports(shards, &out.join(REPORT_NAME))?;
+    let dfxml = match &shards[0].header.dfxml {
+        Some(wish) => Some(dfxml::MergedDfxml::create(out, wish)?),
+        None => None,
+    };
+    summary.report_lines = merge_reports(shards, &out.join(REPORT_NAME), dfxml.as_ref())?;
     if let Some(all) = SummaryRecord::of_shards(run_summaries) {
         all.write(&summary_path(&out.join(REPORT_NAME)))?;
     }
-    for (folder, parts) in indexes {
-        merge_indexes(parts, &out.join(folder).join(INDEX_NAME))?;
-        summary.indexes += 1;
+    if !indexes.is_empty() {
+        let max_object = shards[0]
+            .header
+            .http_max_object
+            .unwrap_or(crate::http::HttpOptions::default().max_decoded_bytes);
+        let mut objects = objects::assemble(out, indexes, max_object)?;
+        for (folder, parts) in indexes {
+            let path = out.join(folder).join(INDEX_NAME);
+            merge_indexes(folder, parts, &path, &mut objects)?;
+            summary.indexes += 1;
+        }
+        summary.objects = objects.count;
     }
-    Ok(())
+    // Last, as in a single run: its byte runs are read from the indexes.
+    match dfxml {
+        Some(d) => d.finish(),
+        None => Ok(()),
+    }
 }
 
 /// The shard reports (`report-K-of-N.jsonl`) directly in each of `dirs`,
@@ -247,7 +277,11 @@ fn check_set(shards: &[Shard]) -> Result<(), Error> {
                 n
             )));
         }
-        if h.inputs != first.header.inputs || s.done.packets != first.done.packets {
+        let output = (&h.dfxml, h.http_max_object);
+        if h.inputs != first.header.inputs
+            || output != (&first.header.dfxml, first.header.http_max_object)
+            || s.done.packets != first.done.packets
+        {
             return Err(refuse(format!(
                 "{} is a shard of other inputs or settings than {} (identity {} against {}, {} packets against {})",
                 s.path.display(),
@@ -386,10 +420,16 @@ fn prepare_out(out: &Path) -> Result<bool, Error> {
 
 /// Remove what a failed merge put into `out`: the folder if it was
 /// created here, else its contents (links and merged files only).
-fn undo(out: &Path, created: bool, in_place: bool) {
+fn undo(out: &Path, created: bool, in_place: bool, dfxml: Option<&Path>) {
     if in_place {
         let _ = std::fs::remove_file(out.join(REPORT_NAME));
         let _ = std::fs::remove_file(summary_path(&out.join(REPORT_NAME)));
+        if let Some(p) = dfxml {
+            let mut part = p.as_os_str().to_os_string();
+            part.push(".part");
+            let _ = std::fs::remove_file(p);
+            let _ = std::fs::remove_file(part);
+        }
         return;
     }
     if created {
@@ -553,8 +593,13 @@ impl ReportLines {
 
 /// Merge the shards' reports into `path`, ordered by close event, then
 /// connection (a single run's order; a connection's lines are all in one
-/// shard, in order). Returns the lines written.
-fn merge_reports(shards: &[Shard], path: &Path) -> Result<u64, Error> {
+/// shard, in order), each also given to the DFXML report `dfxml`.
+/// Returns the lines written.
+fn merge_reports(
+    shards: &[Shard],
+    path: &Path,
+    dfxml: Option<&dfxml::MergedDfxml>,
+) -> Result<u64, Error> {
     let mut readers = Vec::with_capacity(shards.len());
     let mut heap = BinaryHeap::new();
     for (i, s) in shards.iter().enumerate() {
@@ -578,6 +623,9 @@ fn merge_reports(shards: &[Shard], path: &Path) -> Result<u64, Error> {
         let r = &mut readers[i];
         out.write_all(&r.lines.line).map_err(write_err)?;
         out.write_all(b"\n").map_err(write_err)?;
+        if let Some(d) = dfxml {
+            d.line(&r.lines.line, &r.lines.path)?;
+        }
         written += 1;
         if let Some((event, conn)) = r.next_key()? {
             heap.push(Reverse((event, conn, i)));
@@ -640,10 +688,16 @@ impl IndexLines {
     }
 }
 
-/// Merge the shards' indexes of one folder into `path`, ordered by their
+/// Merge the shards' indexes of `folder` into `path`, ordered by their
 /// connections' keys (a single run's order: byte-wise by flow file name,
-/// a connection's lines in one shard, in order).
-fn merge_indexes(parts: &[PathBuf], path: &Path) -> Result<(), Error> {
+/// a connection's lines in one shard, in order), each range part line
+/// replaced by the `objects` lines that go in its place.
+fn merge_indexes(
+    folder: &Path,
+    parts: &[PathBuf],
+    path: &Path,
+    objects: &mut objects::Objects,
+) -> Result<(), Error> {
     let mut readers = Vec::with_capacity(parts.len());
     let mut heap = BinaryHeap::new();
     for (i, p) in parts.iter().enumerate() {
@@ -663,12 +717,19 @@ fn merge_indexes(parts: &[PathBuf], path: &Path) -> Result<(), Error> {
     };
     while let Some(Reverse((_, i))) = heap.pop() {
         let r = &mut readers[i];
-        out.write_all(&r.lines.line).map_err(write_err)?;
-        out.write_all(b"\n").map_err(write_err)?;
+        if r.lines.line.starts_with(PartLine::START) {
+            let part = PartLine::parse(&r.lines.line, folder)
+                .ok_or_else(|| r.lines.bad("a bad http_range_part line"))?;
+            objects.write_at(folder, &part, &mut out, path)?;
+        } else {
+            out.write_all(&r.lines.line).map_err(write_err)?;
+            out.write_all(b"\n").map_err(write_err)?;
+        }
         if let Some(k) = r.next_key()? {
             heap.push(Reverse((k, i)));
         }
     }
+    objects.write_rest(folder, &mut out, path)?;
     out.flush().map_err(write_err)
 }
 
@@ -745,7 +806,7 @@ mod tests {
             4,
         );
         let out = dir.path().join("report.jsonl");
-        assert_eq!(merge_reports(&[a, b], &out).unwrap(), 7);
+        assert_eq!(merge_reports(&[a, b], &out, None).unwrap(), 7);
         let want: Vec<String> = [(2, 0), (1, 0), (1, 1), (3, 0), (3, 1), (2, 1), (4, 0)]
             .iter()
             .map(|&(c, s)| line(c, s) + "\n")
@@ -763,7 +824,7 @@ mod tests {
             &[r#"{"closed_at":"end"}"#.into(), line(1, 0)],
             2,
         );
-        let e = merge_reports(&[a], &dir.path().join("r")).unwrap_err();
+        let e = merge_reports(&[a], &dir.path().join("r"), None).unwrap_err();
         assert!(
             e.to_string()
                 .ends_with("1 direction lines where its closing record says 2"),
@@ -788,7 +849,8 @@ mod tests {
         )
         .unwrap();
         let out = dir.path().join("http.jsonl");
-        merge_indexes(&[a, b], &out).unwrap();
+        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30).unwrap();
+        merge_indexes(Path::new(""), &[a, b], &out, &mut none).unwrap();
         let got = std::fs::read_to_string(&out).unwrap();
         let want: String = (0..6).map(|n| format!("{{\"n\":{n}}}\n")).collect();
         assert_eq!(got, want);
@@ -799,7 +861,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("http.jsonl");
         std::fs::write(&a, "{\"n\":1}\n").unwrap();
-        let e = merge_indexes(&[a], &dir.path().join("out.jsonl")).unwrap_err();
+        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30).unwrap();
+        let out = dir.path().join("out.jsonl");
+        let e = merge_indexes(Path::new(""), &[a], &out, &mut none).unwrap_err();
         assert!(e.to_string().contains("not a shard's index"), "{e}");
     }
 }
