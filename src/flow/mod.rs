@@ -7,9 +7,11 @@
 //! [`consumer`] is the contract with whatever takes the streams (files, the
 //! console, later stages such as decryption); [`layers`] keeps one record of
 //! each distinct encapsulation for the directions that came that way;
-//! [`stamp`] packs the capture times every direction keeps.
+//! [`stamp`] packs the capture times every direction keeps; [`conns`]
+//! holds the table's connections, found by key or by a wheel's handle.
 
 pub mod assembler;
+pub mod conns;
 pub mod consumer;
 pub mod direction;
 pub mod layers;

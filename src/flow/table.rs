@@ -28,6 +28,7 @@
 //! VLAN id, so both directions meet in one entry; [`ConnKey::shard`] gives a
 //! symmetric hash for spreading connections over workers.
 
+use super::conns::{ConnMap, Handle, Identified};
 use super::consumer::{Bound, DirectionInfo, StreamConsumer};
 use super::direction::{Direction, DirectionLimits};
 use super::layers::{Layers, LayersCache};
@@ -36,7 +37,7 @@ use crate::capture::Timestamp;
 use crate::decode::{Segment, TcpTuple};
 use crate::error::Error;
 use crate::output::report::{CloseKey, DirectionRecord, End};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -176,6 +177,12 @@ struct Connection<S> {
     linger_sec: i64,
 }
 
+impl<S> Identified for Connection<S> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
 impl<S> Connection<S> {
     /// True once a SYN of either side was seen.
     fn handshake_seen(&self) -> bool {
@@ -242,33 +249,33 @@ enum Verdict {
     Next,
 }
 
-/// A FIFO of connections ordered by a capture second. Entries are checked
-/// lazily against the connection when they reach the front; an entry is
-/// stale once its connection was active in a later second (and pushed
-/// again) or closed.
+/// A FIFO of connections ordered by a capture second, each named by its
+/// [`Handle`] (24 bytes an entry). Entries are checked lazily against the
+/// connection when they reach the front; an entry is stale once its
+/// connection was active in a later second (and pushed again) or closed.
 #[derive(Default)]
 struct Wheel {
-    queue: VecDeque<(i64, ConnKey)>,
+    queue: VecDeque<(i64, Handle)>,
 }
 
 /// Wheels smaller than this are never compacted.
 const WHEEL_COMPACT_MIN: usize = 1024;
 
 impl Wheel {
-    /// Append `key` under second `sec`. A full queue first drops its stale
+    /// Append `conn` under second `sec`. A full queue first drops its stale
     /// entries (`live` tells which are not), and grows only when that frees
     /// less than an eighth of it: the queue stays within about twice the
     /// entries that are live (one per open connection), however long the
     /// capture, at an amortised constant cost per push.
-    fn push(&mut self, sec: i64, key: ConnKey, live: impl Fn(i64, &ConnKey) -> bool) {
+    fn push(&mut self, sec: i64, conn: Handle, live: impl Fn(i64, Handle) -> bool) {
         let q = &mut self.queue;
         if q.len() == q.capacity() && q.len() >= WHEEL_COMPACT_MIN {
-            q.retain(|(s, k)| live(*s, k));
+            q.retain(|(s, h)| live(*s, *h));
             if q.len() > q.capacity() / 8 * 7 {
                 q.reserve(q.capacity());
             }
         }
-        q.push_back((sec, key));
+        q.push_back((sec, conn));
     }
 }
 
@@ -280,13 +287,16 @@ pub const COLLECT_BUDGET: usize = 512 << 10;
 
 /// What an open connection costs besides its own struct, measured: going
 /// from 100,000 to 200,000 connections open at once (bench_gen's
-/// open-200k at scales 0.5 and 1, `-S enable_report=NO`) added 944 bytes
-/// each to peak RSS with two workers and 956 with one (1,098 when the
-/// struct was 720), of which the struct (`Connection` with flow-file
-/// streams) is 576; the rest (about 380) is its allocation, its slot in
-/// the table, its wheel entries and the tables' growth by doubling.
-/// Rounded up to 384, so the budget errs on the safe side.
-const CONNECTION_OVERHEAD: usize = 384;
+/// open-200k at scales 0.5 and 1, `-S enable_report=NO`) added 812 bytes
+/// each to peak RSS with two workers and 818 with one (1,098 when the
+/// struct was 720 and the wheels held keys), of which the struct
+/// (`Connection` with flow-file streams) is 576; the rest (236 to 242) is
+/// its allocation, its slot in the table (56 bytes), its entries in the
+/// idle and linger wheels (24 bytes each) and the growth of both by
+/// doubling. Just after they double, slots and entries cost up to about
+/// 70 bytes more than that average: rounded up to 320, so the budget
+/// errs on the safe side.
+const CONNECTION_OVERHEAD: usize = 320;
 
 /// Open connections kept at most, by default (split evenly over the budget shards).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 4_000_000;
@@ -441,7 +451,7 @@ impl<C: StreamConsumer> Streams<C> {
 /// budget, so the next step is not taken at the next packet.
 pub struct FlowTable<C: StreamConsumer> {
     /// Boxed: the table's slots stay small however large a connection is.
-    conns: HashMap<ConnKey, Box<Connection<C::Stream>>, foldhash::fast::RandomState>,
+    conns: ConnMap<Connection<C::Stream>>,
     /// Open connections of each budget shard by the second of their last
     /// packet: for the idle timeout and for eviction.
     idle: Vec<Wheel>,
@@ -467,7 +477,7 @@ impl<C: StreamConsumer> FlowTable<C> {
     pub fn new(config: TableConfig, consumer: C) -> FlowTable<C> {
         let fill = config.limits.max_seek;
         FlowTable {
-            conns: HashMap::default(),
+            conns: ConnMap::default(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
             shard_conns: [0; BUDGET_SHARDS],
             linger: Wheel::default(),
@@ -659,16 +669,20 @@ impl<C: StreamConsumer> FlowTable<C> {
         if linger_again {
             conn.linger_sec = seg.ts.secs;
         }
+        let id = conn.id;
         let conns = &self.conns;
-        if idle_again {
-            self.idle[shard].push(seg.ts.secs, key, |sec, k| {
-                conns.get(k).is_some_and(|c| c.idle_sec == sec)
-            });
-        }
-        if linger_again {
-            self.linger.push(seg.ts.secs, key, |sec, k| {
-                conns.get(k).is_some_and(|c| c.linger_sec == sec)
-            });
+        if idle_again || linger_again {
+            let handle = conns.handle(&key, id);
+            if idle_again {
+                self.idle[shard].push(seg.ts.secs, handle, |sec, h| {
+                    conns.by_handle(h).is_some_and(|(_, c)| c.idle_sec == sec)
+                });
+            }
+            if linger_again {
+                self.linger.push(seg.ts.secs, handle, |sec, h| {
+                    conns.by_handle(h).is_some_and(|(_, c)| c.linger_sec == sec)
+                });
+            }
         }
         self.enforce_budget(shard, on_close)
     }
@@ -855,12 +869,12 @@ impl<C: StreamConsumer> FlowTable<C> {
             None => &mut self.linger,
             Some(shard) => &mut self.idle[shard],
         };
-        while let Some(&(sec, key)) = wheel.queue.front() {
+        while let Some(&(sec, handle)) = wheel.queue.front() {
             if self.now.secs.saturating_sub(sec) <= limit {
                 return None;
             }
             wheel.queue.pop_front();
-            let Some(conn) = self.conns.get(&key) else {
+            let Some((key, conn)) = self.conns.by_handle(handle) else {
                 continue;
             };
             let current = match idle_shard {
@@ -868,7 +882,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                 Some(_) => conn.idle_sec,
             };
             if current == sec && self.now.secs.saturating_sub(conn.last_ts().secs) > limit {
-                return Some(key);
+                return Some(*key);
             }
         }
         None
@@ -877,9 +891,10 @@ impl<C: StreamConsumer> FlowTable<C> {
     /// The least recently active open connection of budget shard `shard`.
     fn least_recent(&mut self, shard: usize) -> Option<ConnKey> {
         let wheel = &mut self.idle[shard];
-        while let Some((sec, key)) = wheel.queue.pop_front() {
-            if self.conns.get(&key).is_some_and(|c| c.idle_sec == sec) {
-                return Some(key);
+        while let Some((sec, handle)) = wheel.queue.pop_front() {
+            match self.conns.by_handle(handle) {
+                Some((key, c)) if c.idle_sec == sec => return Some(*key),
+                _ => {}
             }
         }
         None
@@ -1141,7 +1156,7 @@ mod tests {
         closed_midstream(&mut b);
         let key = ConnKey::of(&bound_seg(true, 0, 0, 0, b"").tuple).0;
         assert_eq!(
-            b.t.conns[&key].closing,
+            b.t.conns.get(&key).unwrap().closing,
             Some(End::Fin),
             "its bytes are still held (the start may move), but nothing is missing"
         );
@@ -1321,7 +1336,7 @@ mod tests {
         // smaller one still waits for its hole to fill.
         let conn = |t: &FlowTable<crate::flow::consumer::Recorder>, p: u16| {
             let key = ConnKey::of(&segment(p, 0, 0, b"").tuple).0;
-            t.conns[&key].sides[0].stream.clone()
+            t.conns.get(&key).unwrap().sides[0].stream.clone()
         };
         use crate::flow::consumer::Recorded;
         assert_eq!(
@@ -1499,8 +1514,9 @@ mod tests {
         assert_eq!(size_of::<FileStream>(), 168);
         assert_eq!(size_of::<Side<FileStream>>(), 272);
         assert_eq!(size_of::<Connection<FileStream>>(), 576);
-        assert_eq!(FlowTable::<FlowFiles>::connection_cost(), 576 + 384);
+        assert_eq!(FlowTable::<FlowFiles>::connection_cost(), 576 + 320);
         assert_eq!(size_of::<ConnKey>(), 48);
         assert_eq!(size_of::<(ConnKey, Box<Connection<FileStream>>)>(), 56);
+        assert_eq!(size_of::<(i64, Handle)>(), 24, "a wheel entry");
     }
 }
