@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// Connections waiting for a carving thread, at most.
-pub const QUEUE: usize = 64;
+pub const QUEUE: usize = 256;
 
 /// One closed direction, owned, as it waits in the queue.
 #[derive(Debug, Clone)]
