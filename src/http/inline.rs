@@ -68,10 +68,28 @@ pub struct InlineCarver {
     opts: HttpOptions,
     /// The key logs (`--tls-keylog`), read again when they change.
     keylog: Option<Mutex<crate::tls::keylog::Reloading>>,
-    /// What the connections carved so far produced, and the folders their
-    /// flow files are in (each gets an index, as the post-pass gives every
-    /// folder holding flow files one).
-    collected: Mutex<(Carved, BTreeSet<PathBuf>)>,
+    /// What the connections carved so far produced.
+    collected: Mutex<Collected>,
+}
+
+/// What the carving threads gather, under one lock.
+struct Collected {
+    /// Index lines, range parts, errors and counts, as the post-pass
+    /// gathers them.
+    carved: Carved,
+    /// The folders the closed flow files are in (relative to the output
+    /// folder): each gets an index, as the post-pass gives every folder
+    /// holding flow files one.
+    folders: BTreeSet<PathBuf>,
+}
+
+impl Collected {
+    fn new(outdir: &Path, max_object: u64) -> Collected {
+        Collected {
+            carved: Carved::new(outdir, max_object),
+            folders: BTreeSet::new(),
+        }
+    }
 }
 
 impl InlineCarver {
@@ -79,7 +97,7 @@ impl InlineCarver {
     pub fn new(outdir: &Path, opts: HttpOptions) -> InlineCarver {
         InlineCarver {
             outdir: outdir.to_path_buf(),
-            collected: Mutex::new((Carved::new(outdir, opts.max_decoded_bytes), BTreeSet::new())),
+            collected: Mutex::new(Collected::new(outdir, opts.max_decoded_bytes)),
             keylog: (!opts.tls_keylogs.is_empty())
                 .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
             opts,
@@ -108,9 +126,9 @@ impl InlineCarver {
         let b = files.next();
         {
             let mut collected = self.collected();
-            collected.1.insert(a.0.clone());
+            collected.folders.insert(a.0.clone());
             if let Some(b) = &b {
-                collected.1.insert(b.0.clone());
+                collected.folders.insert(b.0.clone());
             }
         }
         match b {
@@ -163,8 +181,8 @@ impl InlineCarver {
         // Carved apart, the first direction's connection comes first here
         // (the post-pass puts the reverse flow's first).
         for h in pair::decide(sa, sb).connections(a, b) {
-            // Both directions normally share a folder; the connection's is
-            // its request flow's (its response flow's when alone).
+            // Both directions are in one folder here (`connection_closed`
+            // carves flows in different folders apart).
             let Some((folder, _)) = h.request.as_ref().or(h.response.as_ref()) else {
                 continue;
             };
@@ -179,7 +197,7 @@ impl InlineCarver {
         }
     }
 
-    fn collected(&self) -> MutexGuard<'_, (Carved, BTreeSet<PathBuf>)> {
+    fn collected(&self) -> MutexGuard<'_, Collected> {
         self.collected
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -238,7 +256,7 @@ impl InlineCarver {
         }
         let c = self.connection(&client.0, Some(client.1), server.map(|(_, f)| f));
         let (outcome, counts) = tls::carve(&c, &log, &self.opts);
-        self.collected().0.tls.add(counts);
+        self.collected().carved.tls.add(counts);
         self.keep(number, &client.0, outcome, out);
     }
 
@@ -258,7 +276,7 @@ impl InlineCarver {
             .iter()
             .map(|r| IndexLine::new(&dir, number, r))
             .collect();
-        self.collected().0.add(number, &dir, outcome, lines);
+        self.collected().carved.add(number, &dir, outcome, lines);
     }
 
     /// Assemble the range parts, write `http.jsonl` in every folder that
@@ -266,11 +284,8 @@ impl InlineCarver {
     /// (with `marked`, a shard's index, as `carve_dirs_marked` writes it),
     /// and say what carving did.
     pub fn finish(&self, marked: bool) -> CarveSummary {
-        let fresh = (
-            Carved::new(&self.outdir, self.opts.max_decoded_bytes),
-            BTreeSet::new(),
-        );
-        let (carved, folders) = std::mem::replace(&mut *self.collected(), fresh);
+        let fresh = Collected::new(&self.outdir, self.opts.max_decoded_bytes);
+        let Collected { carved, folders } = std::mem::replace(&mut *self.collected(), fresh);
         let folders = folders.into_iter().map(|f| self.outdir.join(f)).collect();
         let mut summary = CarveSummary::default();
         carved.finish(folders, &mut summary, marked);
