@@ -13,12 +13,15 @@
 //! the destination port (2 bytes each, network order); the result is `1:`
 //! followed by the digest in standard base64.
 
+mod common;
+
 use base64::Engine;
+use common::corpus_dir;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// The reference: Community ID v1 of a TCP connection, seed `seed`.
@@ -61,16 +64,6 @@ fn the_reference_gives_the_specs_example_either_way() {
         reference(1, a, 1122, b, 3344),
         "1:wCb3OG7yAFWelaUydu0D+125CLM="
     );
-}
-
-fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "the shared corpus is missing: expected {}/MANIFEST.tsv",
-        dir.display()
-    );
-    dir
 }
 
 /// The captures of the manifest (its first column).

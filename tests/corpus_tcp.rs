@@ -27,6 +27,9 @@
 //!   cannot read) does not explain it, or
 //! - flowsplit crashed, hung, or wrote a report that disagrees with its files.
 
+mod common;
+
+use common::corpus_dir;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -94,16 +97,6 @@ const FULL_HASH_LIMIT: u64 = 1 << 30;
 
 // ---------------------------------------------------------------------------
 // The corpus tables.
-
-fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "the shared corpus is missing: expected {}/MANIFEST.tsv (the corpus lives next to the clone, in ../shared/corpus/)",
-        dir.display()
-    );
-    dir
-}
 
 /// Rows of a TSV file as maps from column name to value.
 fn read_tsv(path: &Path) -> Vec<HashMap<String, String>> {

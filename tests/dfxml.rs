@@ -39,7 +39,7 @@
 
 mod common;
 
-use common::{parse_report, testdata};
+use common::{corpus_dir, parse_report, testdata};
 use md5::{Digest, Md5};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -524,16 +524,6 @@ fn compare(
         }
     }
     unexplained
-}
-
-fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "the shared corpus is missing: expected {}/MANIFEST.tsv",
-        dir.display()
-    );
-    dir
 }
 
 /// Every corpus capture with whether it has what tcpflow cannot decode.

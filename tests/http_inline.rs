@@ -7,20 +7,10 @@
 
 mod common;
 
-use common::{flowsplit, tree_files, REPORTS};
+use common::{corpus_captures, corpus_dir, flowsplit, tree_files, REPORTS};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-
-fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "the shared corpus is missing: expected {}/MANIFEST.tsv",
-        dir.display()
-    );
-    dir
-}
 
 /// Every capture of `testdata/` (the fuzz seeds left out: they are not
 /// meant to hold HTTP) and of the corpus manifest.
@@ -33,16 +23,7 @@ fn captures() -> Vec<PathBuf> {
         .filter(|p| !p.starts_with(testdata.join("fuzz")))
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
-    let corpus = corpus_dir();
-    let manifest = std::fs::read_to_string(corpus.join("MANIFEST.tsv")).expect("the manifest");
-    all.extend(
-        manifest
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split('\t').next())
-            .filter(|f| !f.is_empty())
-            .map(|f| corpus.join(f)),
-    );
+    all.extend(corpus_captures());
     all
 }
 

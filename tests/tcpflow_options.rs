@@ -225,13 +225,7 @@ fn tcpflow_installed() -> bool {
 }
 
 fn corpus(path: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "the shared corpus is missing: expected {}/MANIFEST.tsv",
-        dir.display()
-    );
-    dir.join(path)
+    common::corpus_dir().join(path)
 }
 
 /// Every file under `dir` by its path relative to `dir`, with its bytes;

@@ -172,6 +172,31 @@ pub fn collect(outdir: &Path, report: Option<&Path>) -> (BTreeMap<String, Vec<u8
     (files, report)
 }
 
+/// The shared corpus of public captures (`../shared/corpus`, beside the
+/// clone), checked to be there.
+pub fn corpus_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    assert!(
+        dir.join("MANIFEST.tsv").is_file(),
+        "the shared corpus is missing: expected {}/MANIFEST.tsv (the corpus lives next to the clone, in ../shared/corpus/)",
+        dir.display()
+    );
+    dir
+}
+
+/// Every capture the corpus's manifest lists (its first column), in its order.
+pub fn corpus_captures() -> Vec<PathBuf> {
+    let dir = corpus_dir();
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("the manifest");
+    manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .filter(|f| !f.is_empty())
+        .map(|f| dir.join(f))
+        .collect()
+}
+
 /// The reports at the top of an output folder that are not flow files:
 /// tcpflow's `report.xml`, flowsplit's `report.jsonl` and its summary.
 pub const REPORTS: &[&str] = &["report.xml", "report.jsonl", "report.summary.json"];
