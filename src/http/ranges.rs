@@ -29,7 +29,7 @@
 
 use super::index::{IndexLine, ObjectRecord, Record, OBJECT_LINE};
 use super::name::extension_for;
-use super::spill::{codec, Sorter, Spill};
+use super::spill::{codec, Sorted, Sorter, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,22 @@ impl PartLine {
     }
 }
 
+/// The parts `ranges` holds, in order; `None` (the error added to
+/// `errors`) if its spill file could not be written.
+fn sorted(ranges: Sorter<RangePart>, errors: &mut Vec<Error>) -> Option<Sorted<RangePart>> {
+    let spill_dir = ranges.dir().to_path_buf();
+    match ranges.finish() {
+        Ok(parts) => Some(parts),
+        Err(source) => {
+            errors.push(Error::Write {
+                path: spill_dir,
+                source,
+            });
+            None
+        }
+    }
+}
+
 /// In a shard: list the parts `ranges` in `index`, each as a [`PartLine`]
 /// where its object's line would go, instead of assembling them. Errors go
 /// to `errors`.
@@ -119,15 +135,8 @@ pub(crate) fn list_into(
     errors: &mut Vec<Error>,
 ) {
     let spill_dir = ranges.dir().to_path_buf();
-    let parts = match ranges.finish() {
-        Ok(p) => p,
-        Err(source) => {
-            errors.push(Error::Write {
-                path: spill_dir,
-                source,
-            });
-            return;
-        }
+    let Some(parts) = sorted(ranges, errors) else {
+        return;
     };
     for part in parts {
         let part = match part {
@@ -227,16 +236,8 @@ pub(crate) fn assemble_into(
     index: &mut Sorter<IndexLine>,
     errors: &mut Vec<Error>,
 ) -> u64 {
-    let spill_dir = ranges.dir().to_path_buf();
-    let parts = match ranges.finish() {
-        Ok(p) => p,
-        Err(source) => {
-            errors.push(Error::Write {
-                path: spill_dir,
-                source,
-            });
-            return 0;
-        }
+    let Some(parts) = sorted(ranges, errors) else {
+        return 0;
     };
     let mut kept = Vec::new();
     let objects = assemble(base, parts, max_size, errors, |folder, rec| {
