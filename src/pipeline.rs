@@ -556,7 +556,7 @@ impl PacketPath {
     }
 }
 
-/// What live HTTP carving did, read back after the run.
+/// What HTTP carving as connections close did, read back after the run.
 #[derive(Debug, Default)]
 struct HttpTally {
     bodies: u64,
@@ -568,6 +568,7 @@ struct HttpTally {
 /// The flow tables and everything behind them, built from the configuration.
 struct Outputs {
     sink: Box<dyn SegmentSink>,
+    /// What carving as connections close did (`None`: not carving so).
     http: Option<Arc<Mutex<HttpTally>>>,
     /// The event stream, if any (live capture writes its `stats` events there).
     events: Option<EventLog>,
@@ -577,8 +578,9 @@ struct Outputs {
 
 impl Outputs {
     /// Flow tables writing files (or to the console), the ordered report,
-    /// the event stream and, in live mode with `-e http`, per-connection
-    /// HTTP carving. `live` makes every output flush promptly.
+    /// the event stream and, with `-e http`, carving each connection as it
+    /// closes (live, and from files into a folder without earlier flows).
+    /// `live` makes every output flush promptly.
     /// `shard` is the header of a shard's report (`--shard`).
     fn new(
         config: &Config,

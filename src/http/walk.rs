@@ -412,7 +412,7 @@ impl Connections<'_> {
             return true;
         }
         let halves = pair::decide(sa, sb).connections(file(a), b.map(file));
-        // Carved apart, the reverse flow's connection comes first here (live
+        // Carved apart, the reverse flow's connection comes first here (inline
         // carving puts the first flow's first); only the order of errors
         // shows it, so each keeps the order it always had.
         self.pending.extend(halves.into_iter().rev().map(|h| {
