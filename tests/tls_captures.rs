@@ -105,19 +105,25 @@ fn read_index(out: &Path) -> Vec<Value> {
 
 /// `flowsplit -r CASE.pcap -o TMP -e http --tls-keylog KEYS`.
 fn run_with(case: &str, keys: &Path) -> Run {
+    run_keys(case, Some(keys))
+}
+
+/// `flowsplit -r CASE.pcap -o TMP -e http`, with `--tls-keylog KEYS` if given.
+fn run_keys(case: &str, keys: Option<&Path>) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let pcap = tls(&format!("{case}.pcap"));
-    let args: Vec<&OsStr> = vec![
+    let mut args: Vec<&OsStr> = vec![
         "-r".as_ref(),
         pcap.as_os_str(),
         "-o".as_ref(),
         out.as_os_str(),
         "-e".as_ref(),
         "http".as_ref(),
-        "--tls-keylog".as_ref(),
-        keys.as_os_str(),
     ];
+    if let Some(keys) = keys {
+        args.extend(["--tls-keylog".as_ref(), keys.as_os_str()]);
+    }
     let run = common::flowsplit(&args);
     assert!(run.status.success(), "{case}: {run:?}");
     Run {
@@ -701,28 +707,7 @@ fn inline_carving_matches_the_post_pass() {
         } else {
             Vec::new()
         };
-        let post = if keys {
-            run(case)
-        } else {
-            let tmp = tempfile::tempdir().unwrap();
-            let out = tmp.path().join("out");
-            let pcap = tls(&format!("{case}.pcap"));
-            let args: Vec<&OsStr> = vec![
-                "-r".as_ref(),
-                pcap.as_os_str(),
-                "-o".as_ref(),
-                out.as_os_str(),
-                "-e".as_ref(),
-                "http".as_ref(),
-            ];
-            assert!(common::flowsplit(&args).status.success());
-            Run {
-                index: read_index(&out),
-                out,
-                _tmp: tmp,
-                stderr: String::new(),
-            }
-        };
+        let post = run_keys(case, keylog.first().map(PathBuf::as_path));
         assert!(!post.index.is_empty(), "{case}");
         // The raw flows alone, in a fresh folder, handed over as closed.
         let live = tempfile::tempdir().unwrap();

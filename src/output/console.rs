@@ -271,8 +271,7 @@ impl StreamConsumer for ConsoleFlows {
         info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
-        s.tally.want_md5(self.md5);
-        let Some(piece) = s.tally.take(piece, self.max_bytes) else {
+        let Some(piece) = s.tally.take(piece, self.max_bytes, self.md5) else {
             return Ok(());
         };
         let id = self.flow_id(s, info);

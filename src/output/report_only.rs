@@ -48,8 +48,7 @@ impl StreamConsumer for ReportOnly {
         info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
-        s.tally.want_md5(self.md5);
-        let Some(piece) = s.tally.take(piece, self.max_bytes) else {
+        let Some(piece) = s.tally.take(piece, self.max_bytes, self.md5) else {
             return Ok(());
         };
         if !s.opened {

@@ -31,18 +31,24 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Also hash the direction with MD5 (`-F M`, `-e md5`) when `on`. Call
-    /// before the first piece is taken; later calls change nothing.
-    pub fn want_md5(&mut self, on: bool) {
+    /// Also hash the direction with MD5 (`-F M`, `-e md5`) when `on`,
+    /// from its first piece on; later calls change nothing.
+    fn want_md5(&mut self, on: bool) {
         if on && self.md5.is_none() && self.written() == 0 {
             self.md5 = Some(Box::default());
         }
     }
 
     /// The part of `piece` that fits under `max_bytes` (all of it without a
-    /// limit), hashed; `None` when nothing fits. Call [`Tally::count`] once
-    /// it is stored.
-    pub fn take<'p>(&mut self, piece: Piece<'p>, max_bytes: Option<u64>) -> Option<Piece<'p>> {
+    /// limit), hashed (with MD5 too when `md5`); `None` when nothing fits.
+    /// Call [`Tally::count`] once it is stored.
+    pub fn take<'p>(
+        &mut self,
+        piece: Piece<'p>,
+        max_bytes: Option<u64>,
+        md5: bool,
+    ) -> Option<Piece<'p>> {
+        self.want_md5(md5);
         let mut len = match piece {
             Piece::Data(d) => d.len() as u64,
             Piece::Gap(n) => n,
