@@ -593,6 +593,7 @@ mod tests {
             name: n.into(),
             path: dir.join(n),
             gaps: Vec::new(),
+            kept: None,
         };
         let conn = Connection {
             dir: dir.to_path_buf(),
