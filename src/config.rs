@@ -168,9 +168,7 @@ pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
 /// capture, the queue of packet blocks,
 /// [`QUEUE_BYTES`](crate::capture::queue::QUEUE_BYTES)), the shared write
 /// pool, the report's reordering and the records on their way to it
-/// (a bounded channel from the workers), with `-e http` the bytes of
-/// small directions kept for carving
-/// ([`KEPT_BYTES`](crate::output::kept::KEPT_BYTES)), the program itself. The
+/// (a bounded channel from the workers), the program itself. The
 /// rest is split evenly over the budget shards for connection state, the
 /// same for every `-j`.
 pub const FIXED_MEMORY: u64 = 40 << 20;

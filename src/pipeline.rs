@@ -32,7 +32,6 @@ use crate::output::alerts::Runner;
 use crate::output::dfxml::{DfxmlOptions, DfxmlReport};
 use crate::output::findx::Indexed;
 use crate::output::flow_pcap::FlowPcaps;
-use crate::output::kept::{KeepBudget, KEPT_BYTES};
 use crate::output::report_only::ReportOnly;
 use crate::output::summary::{summary_path, SummaryRecord};
 use crate::output::unprocessed::Unprocessed;
@@ -644,9 +643,6 @@ impl Outputs {
             (runner, outdir)
         });
         let mut http = None;
-        // Flow files written whole at close keep their bytes for the
-        // carving threads, which then need not read the files back.
-        let mut keep = None;
         // Carved as connections close: always live, and from files when
         // the folder holds no earlier flows (the index then covers this
         // run's connections, as the post-pass's would; otherwise the
@@ -658,7 +654,6 @@ impl Outputs {
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
-            keep = Some(KeepBudget::new(KEPT_BYTES));
             let carver = crate::http::inline::InlineCarver::new(outdir, http_options.clone());
             let on_carved: crate::http::pool::OnCarved = if live {
                 let mut bodies = LiveBodies {
@@ -731,11 +726,8 @@ impl Outputs {
             }
             Output::Files(files) => {
                 let (outdir, max) = (&files.outdir, config.max_bytes);
-                let flow_files = |sink| {
-                    FlowFiles::new(sink, naming.clone(), max)
-                        .with_md5(config.md5)
-                        .keeping(keep.clone())
-                };
+                let flow_files =
+                    |sink| FlowFiles::new(sink, naming.clone(), max).with_md5(config.md5);
                 let tables = FileTables {
                     files,
                     threads,
@@ -842,7 +834,6 @@ impl CloseHook for InlineHttp {
             .map(|r| crate::http::pool::OwnedFlow {
                 file: r.file.clone(),
                 gaps: crate::http::index::with_jumps(&r.gaps, &r.jumps),
-                kept: r.kept.clone(),
             })
             .collect();
         if let Some(pool) = self.pool.as_mut() {

@@ -732,11 +732,7 @@ fn inline_carving_matches_the_post_pass() {
         for (number, pair) in (0..).zip(raw.chunks(2)) {
             let flows: Vec<ClosedFlow<'_>> = pair
                 .iter()
-                .map(|f| ClosedFlow {
-                    file: f,
-                    gaps: &[],
-                    kept: None,
-                })
+                .map(|f| ClosedFlow { file: f, gaps: &[] })
                 .collect();
             carver.connection_closed(number, &flows);
         }

@@ -28,11 +28,9 @@ use super::ranges::RangePart;
 use super::stream::Stream;
 use super::HttpOptions;
 use crate::error::Error;
-use crate::output::kept::KeptBytes;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 const HOLED_NOTE: &str = "zero-filled hole in a message head was cut out";
 /// Note on a request or response whose head did not end within [`MAX_HEAD`] bytes.
@@ -49,46 +47,6 @@ pub(crate) struct FlowFile {
     pub path: PathBuf,
     /// Zero-filled holes recorded by the capture pipeline, `(offset, len)`.
     pub gaps: Vec<(u64, u64)>,
-    /// The file's bytes, when the capture pipeline kept them (carving as
-    /// connections close): read instead of the file.
-    pub kept: Option<Arc<KeptBytes>>,
-}
-
-impl FlowFile {
-    /// The flow's bytes from the start: the kept bytes if there are any,
-    /// the file otherwise.
-    pub(crate) fn reader(&self) -> io::Result<FlowReader> {
-        Ok(match &self.kept {
-            Some(bytes) => FlowReader::Kept {
-                bytes: bytes.clone(),
-                at: 0,
-            },
-            None => FlowReader::File(File::open(&self.path)?),
-        })
-    }
-}
-
-/// Where a flow's bytes are read from (see [`FlowFile::reader`]).
-pub(crate) enum FlowReader {
-    /// The flow file.
-    File(File),
-    /// The bytes the capture pipeline kept, from offset `at` on.
-    Kept { bytes: Arc<KeptBytes>, at: usize },
-}
-
-impl Read for FlowReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            FlowReader::File(file) => file.read(buf),
-            FlowReader::Kept { bytes, at } => {
-                let rest = bytes.bytes().get(*at..).unwrap_or_default();
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                *at += n;
-                Ok(n)
-            }
-        }
-    }
 }
 
 /// The two directions of one connection, either possibly absent.
@@ -279,9 +237,9 @@ fn unanswered_request(req_file: Option<String>, r: Req) -> Record {
     rec
 }
 
-fn open(f: &FlowFile, out: &mut Outcome) -> Option<Stream<FlowReader>> {
-    match f.reader() {
-        Ok(reader) => Some(Stream::new(reader)),
+fn open(f: &FlowFile, out: &mut Outcome) -> Option<Stream<File>> {
+    match File::open(&f.path) {
+        Ok(file) => Some(Stream::new(file)),
         Err(source) => {
             out.errors.push(Error::Open {
                 path: f.path.clone(),

@@ -593,7 +593,6 @@ mod tests {
             name: n.into(),
             path: dir.join(n),
             gaps: Vec::new(),
-            kept: None,
         };
         let conn = Connection {
             dir: dir.to_path_buf(),

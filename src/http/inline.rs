@@ -23,10 +23,9 @@ use super::index::{IndexLine, Record};
 use super::name::FlowName;
 use super::{pair, tls, CarveSummary, Carved, HttpOptions};
 use crate::error::Error;
-use crate::output::kept::KeptBytes;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// One closed direction as the capture pipeline wrote it.
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +34,6 @@ pub struct ClosedFlow<'a> {
     pub file: &'a str,
     /// Its zero-filled holes, `(offset, length)`.
     pub gaps: &'a [(u64, u64)],
-    /// Its bytes, if the pipeline kept them: read instead of the file.
-    pub kept: Option<&'a Arc<KeptBytes>>,
 }
 
 /// A body file written for a connection.
@@ -154,10 +151,10 @@ impl InlineCarver {
         out: &mut CarvedConnection,
     ) {
         let mut sniff_errors = Vec::new();
-        let sa = pair::sniff_flow(&a.1, &mut sniff_errors);
+        let sa = pair::sniff_or_note(&a.1.path, &mut sniff_errors);
         let sb = b
             .as_ref()
-            .and_then(|b| pair::sniff_flow(&b.1, &mut sniff_errors));
+            .and_then(|b| pair::sniff_or_note(&b.1.path, &mut sniff_errors));
         if !sniff_errors.is_empty() {
             self.keep(number, &a.0, no_outcome(sniff_errors), out);
         }
@@ -234,7 +231,6 @@ impl InlineCarver {
                 name: name.to_string(),
                 path: self.outdir.join(folder).join(name),
                 gaps: f.gaps.to_vec(),
-                kept: f.kept.cloned(),
             },
         ))
     }

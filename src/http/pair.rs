@@ -9,7 +9,6 @@
 //!
 //! Must not: read more than [`SNIFF_BYTES`] of a flow, or write anything.
 
-use super::conn::FlowFile;
 use super::message::{self, Side};
 use crate::error::Error;
 use std::fs::File;
@@ -120,22 +119,6 @@ pub(crate) fn sniff_or_note(path: &Path, errors: &mut Vec<Error>) -> Option<Side
             });
             None
         }
-    }
-}
-
-/// [`sniff_or_note`] for `flow`, from its kept bytes when it has them.
-pub(crate) fn sniff_flow(flow: &FlowFile, errors: &mut Vec<Error>) -> Option<Side> {
-    match &flow.kept {
-        Some(kept) => sniff_bytes(kept.bytes()),
-        None => sniff_or_note(&flow.path, errors),
-    }
-}
-
-/// [`sniff`] over a whole flow held in memory.
-fn sniff_bytes(flow: &[u8]) -> Option<Side> {
-    match first_start(&flow[..flow.len().min(SNIFF_BYTES)], 0, true) {
-        Scan::Found(side) => Some(side),
-        Scan::None | Scan::NeedMore(_) => None,
     }
 }
 

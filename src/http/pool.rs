@@ -14,7 +14,6 @@
 
 use super::inline::{CarvedConnection, ClosedFlow, InlineCarver};
 use super::CarveSummary;
-use crate::output::kept::KeptBytes;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -29,8 +28,6 @@ pub struct OwnedFlow {
     pub file: String,
     /// Its zero-filled holes, `(offset, length)`.
     pub gaps: Vec<(u64, u64)>,
-    /// Its bytes, if the pipeline kept them (see [`crate::output::kept`]).
-    pub kept: Option<Arc<KeptBytes>>,
 }
 
 /// Called on a carving thread with each connection's body files (live
@@ -105,7 +102,6 @@ fn work(jobs: &Mutex<Receiver<Job>>, carver: &InlineCarver, on_carved: &Mutex<On
             .map(|f| ClosedFlow {
                 file: &f.file,
                 gaps: &f.gaps,
-                kept: f.kept.as_ref(),
             })
             .collect();
         let carved = carver.connection_closed(number, &closed);

@@ -7,7 +7,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
-use std::sync::Arc;
 
 const REQ: &str = "010.000.000.001.51234-010.000.000.002.00080";
 const RESP: &str = "010.000.000.002.00080-010.000.000.001.51234";
@@ -793,25 +792,12 @@ fn inline_index_matches_the_post_pass_whatever_the_close_order() {
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
         let no_gaps = Vec::new();
-        // Every other connection comes with its bytes kept, as the
-        // pipeline hands over small directions: carved from memory, it
-        // must give what carving the files gives.
-        let budget = crate::output::kept::KeepBudget::new(usize::MAX);
-        let kept: Vec<_> = paths
-            .iter()
-            .map(|p| {
-                let bytes = fs::read(live_dir.path().join(p)).unwrap();
-                (number % 2 == 0).then(|| Arc::new(budget.keep(bytes).unwrap()))
-            })
-            .collect();
         let closed: Vec<inline::ClosedFlow<'_>> = paths
             .iter()
             .zip(&files)
-            .zip(&kept)
-            .map(|((p, file), kept)| inline::ClosedFlow {
+            .map(|(p, file)| inline::ClosedFlow {
                 file,
                 gaps: gaps.get(p).unwrap_or(&no_gaps),
-                kept: kept.as_ref(),
             })
             .collect();
         carver.connection_closed(number, &closed);
@@ -822,40 +808,4 @@ fn inline_index_matches_the_post_pass_whatever_the_close_order() {
     let (tl, tp) = (tree(live_dir.path()), tree(post_dir.path()));
     assert_eq!(tl.keys().collect::<Vec<_>>(), tp.keys().collect::<Vec<_>>());
     assert!(tl == tp, "same names, different contents");
-}
-
-#[test]
-fn kept_bytes_are_carved_without_reading_the_flow_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let client = "010.000.000.001.40000-010.000.000.002.00080";
-    let server = "010.000.000.002.00080-010.000.000.001.40000";
-    let budget = crate::output::kept::KeepBudget::new(1 << 20);
-    let keep = |b: &[u8]| Arc::new(budget.keep(b.to_vec()).unwrap());
-    let (req, resp) = (
-        keep(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
-        keep(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
-    );
-    let carver = inline::InlineCarver::new(dir.path(), HttpOptions::default());
-    // The server's direction first, as a pipeline may close it first.
-    let carved = carver.connection_closed(
-        0,
-        &[
-            inline::ClosedFlow {
-                file: server,
-                gaps: &[],
-                kept: Some(&resp),
-            },
-            inline::ClosedFlow {
-                file: client,
-                gaps: &[],
-                kept: Some(&req),
-            },
-        ],
-    );
-    assert!(!dir.path().join(client).exists() && !dir.path().join(server).exists());
-    assert_eq!(carved.bodies.len(), 1);
-    let body = &carved.bodies[0];
-    assert_eq!((body.kind, body.flow.as_str()), ("response", server));
-    assert_eq!(fs::read(dir.path().join(&body.file)).unwrap(), b"hello");
-    assert!(carver.finish(false).errors.is_empty());
 }

@@ -153,7 +153,6 @@ pub(crate) fn carve(
         name,
         path,
         gaps: Vec::new(),
-        kept: None,
     };
     let plain_conn = Connection {
         dir: c.dir.clone(),

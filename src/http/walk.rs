@@ -376,7 +376,6 @@ impl Connections<'_> {
             path: folder.join(&p.name),
             name: p.name,
             gaps: p.gaps,
-            kept: None,
         };
         let sa = pair::sniff_or_note(&folder.join(&a.name), self.errors);
         let sb = b

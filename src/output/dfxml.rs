@@ -512,7 +512,6 @@ mod tests {
             end: End::Fin,
             sha256: String::new(),
             md5: md5.map(String::from),
-            kept: None,
         }
     }
 

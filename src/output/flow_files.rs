@@ -12,12 +12,10 @@
 //! flow table does) or manage descriptors (the [`FileSink`] does).
 
 use super::files::{FileId, FileSink};
-use super::kept::KeepBudget;
 use super::report::DirectionRecord;
 use super::tally::{Naming, Tally};
 use crate::error::Error;
 use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
-use std::sync::Arc;
 
 /// A direction's bytes are collected into runs of this size before they
 /// are written, so most flow files are written with one system call.
@@ -36,9 +34,6 @@ pub struct FlowFiles {
     md5: bool,
     /// Empty run buffers of at least [`RUN_BYTES`], for the next bulk run.
     spare: Vec<Vec<u8>>,
-    /// Where a direction written with one write at close keeps its bytes
-    /// for the next stage, when one reads them (see [`super::kept`]).
-    keep: Option<Arc<KeepBudget>>,
 }
 
 /// What [`FlowFiles`] keeps for one direction (every open direction keeps
@@ -66,16 +61,7 @@ impl FlowFiles {
             max_bytes,
             md5: false,
             spare: Vec::new(),
-            keep: None,
         }
-    }
-
-    /// Keep the bytes of each direction written whole at close in
-    /// `budget`, as far as it has room, on the direction's record
-    /// ([`DirectionRecord::kept`]).
-    pub fn keeping(mut self, budget: Option<Arc<KeepBudget>>) -> FlowFiles {
-        self.keep = budget;
-        self
     }
 
     /// Also hash every direction with MD5 (`-F M`, `-e md5`) when `on`.
@@ -218,13 +204,6 @@ impl StreamConsumer for FlowFiles {
         info: &DirectionInfo<'_>,
         end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
-        let mut kept = None;
-        if self.keep.is_some() && s.file.is_none() && !s.run.is_empty() {
-            // Nothing written yet: the run is the whole file.
-            let run = std::mem::take(&mut s.run);
-            self.write(&mut s, info, &run)?;
-            kept = self.keep.as_ref().and_then(|b| b.keep(run)).map(Arc::new);
-        }
         self.flush_run(&mut s, info)?;
         let Some(id) = s.file.take() else {
             return Ok(None);
@@ -232,89 +211,10 @@ impl StreamConsumer for FlowFiles {
         let counter = s.counter;
         let name = self.naming.name(info, counter);
         self.sink.close(id, &|| name.clone(), info.first_ts)?;
-        let mut record = s.tally.record(name, info, end);
-        record.kept = kept;
-        Ok(Some(record))
+        Ok(Some(s.tally.record(name, info, end)))
     }
 
     fn flush_all(&mut self) -> Result<(), Error> {
         self.sink.flush_all()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::DEFAULT_TEMPLATE;
-    use crate::flow::consumer::fixtures;
-    use crate::output::kept::KeepBudget;
-    use crate::output::Template;
-
-    fn files(dir: &std::path::Path, keep: Option<Arc<KeepBudget>>) -> FlowFiles {
-        let naming = Naming {
-            template: Template::parse(DEFAULT_TEMPLATE).unwrap(),
-            events: None,
-            open_alert: None,
-        };
-        FlowFiles::new(FileSink::new(dir, 4).unwrap(), naming, None).keeping(keep)
-    }
-
-    /// Write `pieces` to one direction, flushing after the first when
-    /// `flush_first`, and close it.
-    fn direction(c: &mut FlowFiles, pieces: &[Piece<'_>], flush_first: bool) -> DirectionRecord {
-        let info = fixtures::direction(40000, 1);
-        let mut s = FileStream::default();
-        for (i, p) in pieces.iter().enumerate() {
-            c.piece(&mut s, &info, *p).unwrap();
-            if i == 0 && flush_first {
-                c.flush(&mut s, &info).unwrap();
-            }
-        }
-        c.close(s, &info, &fixtures::fin_end(3, Vec::new()))
-            .unwrap()
-            .unwrap()
-    }
-
-    #[test]
-    fn a_direction_written_whole_at_close_keeps_exactly_its_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let budget = KeepBudget::new(1 << 20);
-        let mut c = files(dir.path(), Some(budget.clone()));
-        let record = direction(&mut c, &[Piece::Data(b"GET / "), Piece::Gap(3)], false);
-        let file = std::fs::read(dir.path().join(&record.file)).unwrap();
-        assert_eq!(file, b"GET / \0\0\0");
-        let kept = record.kept.as_ref().expect("kept");
-        assert_eq!(kept.bytes(), &file[..]);
-        assert!(budget.held() >= file.len());
-        drop(record);
-        assert_eq!(budget.held(), 0, "given back when the record goes");
-    }
-
-    #[test]
-    fn nothing_is_kept_without_a_budget_with_room_or_once_written_before_close() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut plain = files(dir.path(), None);
-        assert!(direction(&mut plain, &[Piece::Data(b"one")], false)
-            .kept
-            .is_none());
-
-        let dir = tempfile::tempdir().unwrap();
-        let mut small = files(dir.path(), Some(KeepBudget::new(2)));
-        assert!(direction(&mut small, &[Piece::Data(b"two")], false)
-            .kept
-            .is_none());
-
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = files(dir.path(), Some(KeepBudget::new(1 << 20)));
-        let r = direction(&mut c, &[Piece::Data(b"abc"), Piece::Data(b"def")], true);
-        assert!(r.kept.is_none(), "part of the file was written earlier");
-        assert_eq!(std::fs::read(dir.path().join(&r.file)).unwrap(), b"abcdef");
-
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = files(dir.path(), Some(KeepBudget::new(1 << 20)));
-        let bulk = vec![7u8; RUN_BYTES + 1];
-        let r = direction(&mut c, &[Piece::Data(&bulk)], false);
-        assert!(r.kept.is_none(), "a bulk write goes straight to the file");
-        assert_eq!(std::fs::read(dir.path().join(&r.file)).unwrap(), bulk);
     }
 }

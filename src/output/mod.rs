@@ -17,7 +17,6 @@ pub mod files;
 pub mod findx;
 pub mod flow_files;
 pub mod flow_pcap;
-pub mod kept;
 pub mod naming;
 pub mod report;
 pub mod report_only;

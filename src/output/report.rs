@@ -2,14 +2,12 @@
 //! direction closes (so a line's presence means its file is complete).
 
 use super::events::{Event, EventLog};
-use super::kept::KeptBytes;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// How a direction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,10 +95,6 @@ pub struct DirectionRecord {
     /// `-e md5`); the field is left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
-    /// The file's bytes, kept in memory for carving HTTP as connections
-    /// close (see [`super::kept`]); not part of the report line.
-    #[serde(skip)]
-    pub kept: Option<Arc<KeptBytes>>,
 }
 
 /// The position of a closed direction in the report: records are ordered by
@@ -453,7 +447,6 @@ mod tests {
             end: End::Fin,
             sha256: String::new(),
             md5: None,
-            kept: None,
         }
     }
 
