@@ -672,6 +672,7 @@ impl Outputs {
                 pool: Some(crate::http::pool::CarvePool::new(
                     carver,
                     carving_threads(config.threads),
+                    if live { 1 } else { crate::http::pool::BATCH },
                     on_carved,
                 )),
                 tally,

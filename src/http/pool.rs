@@ -18,8 +18,13 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-/// Connections waiting for a carving thread, at most.
+/// Connections waiting for a carving thread, at most (in batches).
 pub const QUEUE: usize = 256;
+
+/// Connections handed to a carving thread at once (from files): one
+/// wake-up per batch instead of per connection. Live capture hands each
+/// over alone, so that a connection is carved as soon as it closes.
+pub const BATCH: usize = 8;
 
 /// One closed direction, owned, as it waits in the queue.
 #[derive(Debug, Clone)]
@@ -37,19 +42,32 @@ pub type OnCarved = Box<dyn FnMut(&CarvedConnection) + Send>;
 /// A closed connection waiting: its place in close order, its directions.
 type Job = (u64, Vec<OwnedFlow>);
 
+/// Connections handed over together.
+type Batch = Vec<Job>;
+
 /// Carving threads behind a bounded queue.
 pub struct CarvePool {
-    queue: Option<SyncSender<Job>>,
+    queue: Option<SyncSender<Batch>>,
     threads: Vec<JoinHandle<()>>,
     carver: Arc<InlineCarver>,
     next: u64,
+    /// Connections not handed over yet, and how many make a batch.
+    batch: Batch,
+    batch_size: usize,
 }
 
 impl CarvePool {
     /// `threads` threads (at least one) carving with `carver`, calling
-    /// `on_carved` after each connection.
-    pub fn new(carver: InlineCarver, threads: usize, on_carved: OnCarved) -> CarvePool {
-        let (queue, jobs) = sync_channel::<Job>(QUEUE);
+    /// `on_carved` after each connection; connections are handed over in
+    /// batches of `batch_size` (at least one).
+    pub fn new(
+        carver: InlineCarver,
+        threads: usize,
+        batch_size: usize,
+        on_carved: OnCarved,
+    ) -> CarvePool {
+        let batch_size = batch_size.clamp(1, QUEUE);
+        let (queue, jobs) = sync_channel::<Batch>(QUEUE / batch_size);
         let jobs = Arc::new(Mutex::new(jobs));
         let carver = Arc::new(carver);
         let on_carved = Arc::new(Mutex::new(on_carved));
@@ -64,6 +82,8 @@ impl CarvePool {
             threads,
             carver,
             next: 0,
+            batch: Vec::new(),
+            batch_size,
         }
     }
 
@@ -72,16 +92,26 @@ impl CarvePool {
     pub fn submit(&mut self, flows: Vec<OwnedFlow>) {
         let number = self.next;
         self.next += 1;
-        if let Some(queue) = &self.queue {
+        self.batch.push((number, flows));
+        if self.batch.len() >= self.batch_size {
+            self.hand_over();
+        }
+    }
+
+    /// Send the connections gathered so far to the threads.
+    fn hand_over(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
+        if let (Some(queue), false) = (&self.queue, batch.is_empty()) {
             // The threads end only when the queue closes, so this cannot
             // fail unless one panicked; `finish` then says nothing more.
-            let _ = queue.send((number, flows));
+            let _ = queue.send(batch);
         }
     }
 
     /// Wait for every connection handed over to be carved, then write the
     /// indexes (`marked`: a shard's) and say what carving did.
     pub fn finish(mut self, marked: bool) -> CarveSummary {
+        self.hand_over();
         self.queue = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -91,22 +121,29 @@ impl CarvePool {
 }
 
 /// A carving thread: take connections until the queue closes.
-fn work(jobs: &Mutex<Receiver<Job>>, carver: &InlineCarver, on_carved: &Mutex<OnCarved>) {
+fn work(jobs: &Mutex<Receiver<Batch>>, carver: &InlineCarver, on_carved: &Mutex<OnCarved>) {
     loop {
-        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok((number, flows)) = job else {
+        let batch = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(batch) = batch else {
             return;
         };
-        let closed: Vec<ClosedFlow<'_>> = flows
-            .iter()
-            .map(|f| ClosedFlow {
-                file: &f.file,
-                gaps: &f.gaps,
-            })
-            .collect();
-        let carved = carver.connection_closed(number, &closed);
-        if !carved.bodies.is_empty() {
-            (on_carved.lock().unwrap_or_else(PoisonError::into_inner))(&carved);
+        for (number, flows) in batch {
+            carve_one(carver, on_carved, number, &flows);
         }
+    }
+}
+
+/// Carve connection `number`, whose closed directions are `flows`.
+fn carve_one(carver: &InlineCarver, on_carved: &Mutex<OnCarved>, number: u64, flows: &[OwnedFlow]) {
+    let closed: Vec<ClosedFlow<'_>> = flows
+        .iter()
+        .map(|f| ClosedFlow {
+            file: &f.file,
+            gaps: &f.gaps,
+        })
+        .collect();
+    let carved = carver.connection_closed(number, &closed);
+    if !carved.bodies.is_empty() {
+        (on_carved.lock().unwrap_or_else(PoisonError::into_inner))(&carved);
     }
 }
