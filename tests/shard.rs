@@ -591,6 +591,33 @@ fn range_parts_on_connections_of_different_shards_are_assembled_by_the_merge() {
     let (whole, holed) = range_capture(&pcap, ports);
     let path = pcap.to_str().expect("utf-8 path");
     assert_split_equals_single(tmp.path(), "r", &[2, 3], &["-e", "http", "-r", path]);
+    // With a folder per second of a connection's first packet (each of
+    // the capture's connections starts in a second of its own), an
+    // object's parts lie in different folders: its index line names them
+    // from its own folder, so the merged index equals the single run's.
+    let per_second = ["-e", "http", "-T", "%t/%A.%a-%B.%b%C%c", "-r", path];
+    assert_split_equals_single(tmp.path(), "rf", &[2, 3], &per_second);
+    let climbing: Vec<String> = snapshot(&tmp.path().join("rf-single"))
+        .iter()
+        .filter(|(p, _)| p.ends_with("http.jsonl"))
+        .flat_map(|(_, (bytes, _, _))| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|l| l.get("object").map(|o| o["parts"].clone()))
+                .flat_map(|parts| parts.as_array().cloned().unwrap_or_default())
+                .filter_map(|part| part[2].as_str().map(String::from))
+                .filter(|name| name.starts_with("../"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        !climbing.is_empty(),
+        "no part named from another folder: {:?}",
+        snapshot(&tmp.path().join("rf-single"))
+            .keys()
+            .collect::<Vec<_>>()
+    );
     // The single run has both objects, each from parts of several connections.
     let single = tmp.path().join("r-single");
     let index = std::fs::read_to_string(single.join("http.jsonl")).expect("index");

@@ -38,7 +38,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Most parts, holes or conflicts listed for one object; more are counted
 /// in a note.
@@ -356,6 +356,27 @@ fn build(
     (first.folder.clone(), record)
 }
 
+/// `path` as named from folder `from` (both relative to one folder, or
+/// both absolute): the path below `from`, or climbing out of it with `..`
+/// as far as the two differ.
+fn seen_from(from: &Path, path: &Path) -> PathBuf {
+    let mut from = from.components().peekable();
+    let mut path = path.components().peekable();
+    while let (Some(a), Some(b)) = (from.peek(), path.peek()) {
+        if a != b {
+            break;
+        }
+        from.next();
+        path.next();
+    }
+    let mut shown: PathBuf = from
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|_| Component::ParentDir)
+        .collect();
+    shown.extend(path);
+    shown
+}
+
 fn push_listed(list: &mut Vec<[u64; 2]>, item: [u64; 2], over: &mut u64) {
     if list.len() < MAX_LISTED {
         list.push(item);
@@ -376,13 +397,12 @@ impl Object {
         over: &mut u64,
     ) -> Result<(), Error> {
         let part_path = base.join(&p.folder).join(&p.file);
-        // Relative to the object's index where it can be.
-        let shown = match p.folder.strip_prefix(&first.folder) {
-            Ok(rel) => rel.join(&p.file),
-            Err(_) => part_path.clone(),
-        }
-        .to_string_lossy()
-        .into_owned();
+        // Relative to the object's index, so that a single run and a
+        // merge of shards (whose folders are named from different output
+        // folders) name it alike.
+        let shown = seen_from(&first.folder, &p.folder.join(&p.file))
+            .to_string_lossy()
+            .into_owned();
         if self.rec.parts.len() < MAX_LISTED {
             self.rec.parts.push((p.start, p.end, shown.clone()));
         } else {
@@ -639,6 +659,51 @@ mod tests {
         assert_eq!(o.holes, [[4, (1 << 50) - 4]]);
         assert_eq!(o.notes.len(), 2, "{:?}", o.notes);
         assert!(!o.complete);
+    }
+
+    #[test]
+    fn parts_are_named_from_the_objects_folder() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(seen_from(&p("out/80"), &p("out/80/part")), p("part"));
+        assert_eq!(seen_from(&p("out/80"), &p("out/80/a/part")), p("a/part"));
+        assert_eq!(seen_from(&p("out/80"), &p("out/81/part")), p("../81/part"));
+        assert_eq!(seen_from(&p("80"), &p("81/part")), p("../81/part"));
+        assert_eq!(seen_from(&p("a/b/c"), &p("a/x/part")), p("../../x/part"));
+        assert_eq!(seen_from(&p(""), &p("81/part")), p("81/part"));
+        assert_eq!(seen_from(&p("80"), &p("part")), p("../part"));
+    }
+
+    #[test]
+    fn a_part_in_another_folder_is_named_alike_whatever_the_output_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole: Vec<u8> = (0..100u8).collect();
+        let names = |out: &str| {
+            let mut parts = Vec::new();
+            for (n, (folder, range)) in [("80", 0..50), ("81", 50..100)].into_iter().enumerate() {
+                let folder = Path::new(out).join(folder);
+                fs::create_dir_all(dir.path().join(&folder)).unwrap();
+                let mut part = part(
+                    &dir.path().join(&folder),
+                    range.start as u64,
+                    &whole[range],
+                    100,
+                    n as u64 + 1,
+                );
+                part.folder = folder;
+                parts.push(part);
+            }
+            let (objs, errors) = run(dir.path(), parts);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(objs[0].complete);
+            objs[0]
+                .parts
+                .iter()
+                .map(|p| p.2.clone())
+                .collect::<Vec<_>>()
+        };
+        let single = names("run/out");
+        assert_eq!(single, ["part1", "../81/part2"]);
+        assert_eq!(names("merged"), single);
     }
 
     #[test]
