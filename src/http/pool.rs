@@ -147,3 +147,64 @@ fn carve_one(carver: &InlineCarver, on_carved: &Mutex<OnCarved>, number: u64, fl
         (on_carved.lock().unwrap_or_else(PoisonError::into_inner))(&carved);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::HttpOptions;
+
+    /// Connections fewer than a batch, and more than one: the last, partial
+    /// batch is handed over at `finish`, and every connection is carved
+    /// exactly once.
+    #[test]
+    fn every_connection_is_carved_once_whatever_the_batches() {
+        for (connections, batch) in [(3, BATCH), (BATCH * 2 + 1, BATCH), (5, 1)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut jobs = Vec::new();
+            for port in (40000..).take(connections) {
+                let client = format!("010.000.000.001.{port:05}-010.000.000.002.00080");
+                let server = format!("010.000.000.002.00080-010.000.000.001.{port:05}");
+                std::fs::write(
+                    dir.path().join(&client),
+                    b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n",
+                )
+                .unwrap();
+                let response = format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{port}");
+                std::fs::write(dir.path().join(&server), response).unwrap();
+                jobs.push([client, server]);
+            }
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = seen.clone();
+            let on_carved: OnCarved = Box::new(move |c| {
+                let mut log = log.lock().unwrap();
+                log.extend(c.bodies.iter().map(|b| b.file.clone()));
+            });
+            let carver = InlineCarver::new(dir.path(), HttpOptions::default());
+            let mut pool = CarvePool::new(carver, 2, batch, on_carved);
+            for [client, server] in jobs {
+                let flow = |file| OwnedFlow {
+                    file,
+                    gaps: Vec::new(),
+                };
+                pool.submit(vec![flow(server), flow(client)]);
+            }
+            let summary = pool.finish(false);
+            assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+            assert_eq!(summary.bodies, connections as u64);
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort();
+            let want: Vec<String> = (40000..)
+                .take(connections)
+                .map(|p| format!("010.000.000.002.00080-010.000.000.001.{p:05}-HTTPBODY-001"))
+                .collect();
+            assert_eq!(
+                seen, want,
+                "{connections} connections in batches of {batch}"
+            );
+            for (port, name) in (40000..).zip(&want) {
+                let body = std::fs::read(dir.path().join(name)).unwrap();
+                assert_eq!(body, port.to_string().as_bytes());
+            }
+        }
+    }
+}
