@@ -203,13 +203,14 @@ best_reset() {
     printf -v "${1}_WALL" '%s' ''
     printf -v "${1}_WALL_SYNC" '%s' ''
     printf -v "${1}_NOISY" '%s' ''
+    printf -v "${1}_CPU" '%s' ''
     printf -v "${1}_RSS" '%s' 0
     printf -v "${1}_RC" '%s' 0
     printf -v "${1}_WALLS" '%s' ''
 }
 
-# best_keep P: add the last measurement to P: P_WALL, P_WALL_SYNC and P_NOISY
-# are those of the fastest run, P_RSS the largest, P_RC the first failure's,
+# best_keep P: add the last measurement to P: P_WALL, P_WALL_SYNC, P_NOISY and
+# P_CPU are those of the fastest run, P_RSS the largest, P_RC the first failure's,
 # P_WALLS every run's wall time in order.
 best_keep() {
     local p=$1 best rc
@@ -218,6 +219,7 @@ best_keep() {
         printf -v "${p}_WALL" '%s' "$WALL"
         printf -v "${p}_WALL_SYNC" '%s' "$WALL_SYNC"
         printf -v "${p}_NOISY" '%s' "$NOISY"
+        printf -v "${p}_CPU" '%s' "$CPU"
     fi
     best=${p}_RSS
     printf -v "${p}_RSS" '%s' "$(awk -v a="$RSS" -v b="${!best}" 'BEGIN { print (a + 0 > b + 0) ? a : b }')"
@@ -233,7 +235,7 @@ repetition_label() {
 
 # measure_best LABEL CAPTURE OUTDIR CMD...: measure REPEAT times, the output
 # of repetition r going to OUTDIR.r (OUTDIR with one repetition; CMD's
-# arguments say @OUT@ for it); WALL, WALL_SYNC and NOISY are those of the
+# arguments say @OUT@ for it); WALL, WALL_SYNC, NOISY and CPU are those of the
 # fastest run, RSS the largest, RC the first failure's. OUT is the last
 # repetition's output folder, left for checking.
 measure_best() {
@@ -250,7 +252,7 @@ measure_best() {
         measure "$(repetition_label "$label" "$r")" "$cap" "$OUT" "${args[@]}"
         best_keep BEST
     done
-    WALL=$BEST_WALL WALL_SYNC=$BEST_WALL_SYNC NOISY=$BEST_NOISY RSS=$BEST_RSS RC=$BEST_RC
+    WALL=$BEST_WALL WALL_SYNC=$BEST_WALL_SYNC NOISY=$BEST_NOISY CPU=$BEST_CPU RSS=$BEST_RSS RC=$BEST_RC
 }
 
 # check LABEL CAPTURE OUTDIR [VERIFY ARGS...]: "yes" when OUTDIR holds exactly

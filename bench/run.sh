@@ -173,16 +173,16 @@ if [ $DO_MEMORY = 1 ]; then
         mapfile -t cmd < <(flowsplit_cmd "$FLOWSPLIT" "$cap" @OUT@ ${fs_args[@]+"${fs_args[@]}"})
         measure_best "memory-flowsplit-$label" "$cap" "$out" "${cmd[@]}"
         out=$OUT
-        fs=("$WALL$NOISY" "$RSS" "$RC")
+        fs=("$WALL$NOISY" "$RSS" "$RC" "$CPU")
         ok=$(check "memory-flowsplit-$label" "$cap" "$out" --report "$out/report.jsonl" ${verify_args[@]+"${verify_args[@]}"})
         [ "${fs[2]}" = 0 ] || ok="no (exit ${fs[2]})"
         discard "$out"
-        tf=("-" "-") tok="-"
+        tf=("-" "-" "-") tok="-"
         if [ $TCPFLOW = 1 ]; then
             out2=$(outdir_for tmpfs "tcpflow-mem-$label")
             measure_best "memory-tcpflow-$label" "$cap" "$out2" tcpflow ${tf_args[@]+"${tf_args[@]}"} -r "$cap" -o @OUT@
             out2=$OUT
-            tf=("$WALL$NOISY" "$RSS")
+            tf=("$WALL$NOISY" "$RSS" "$CPU")
             tok=$(check "memory-tcpflow-$label" "$cap" "$out2" ${verify_args[@]+"${verify_args[@]}"})
             [ "$RC" = 0 ] || tok="no (exit $RC)"
             discard "$out2"
@@ -198,16 +198,16 @@ if [ $DO_MEMORY = 1 ]; then
         open=$(sed -n 's/.*(at most \([0-9]*\) open).*/\1/p' "$cap.gen.log" 2>/dev/null | tail -n 1)
         mb=$(awk -v b="$(stat -c %s "$cap")" 'BEGIN { printf "%.0f", b / 1e6 }')
         within=$(awk -v r="${fs[1]}" -v c="$ceiling" 'BEGIN { print (r != "?" && r + 0 <= c) ? "yes" : "no" }')
-        rows+=("$shape|${scanner:--}|x$factor|$conns|${open:-?}|$mb|${fs[0]}|${tf[0]}|${fs[1]}|${tf[1]}|<= $ceiling|$within|$ok|$tok|$bodies")
+        rows+=("$shape|${scanner:--}|x$factor|$conns|${open:-?}|$mb|${fs[0]}|${tf[0]}|${fs[3]}|${tf[2]}|${fs[1]}|${tf[1]}|<= $ceiling|$within|$ok|$tok|$bodies")
     done
     {
         echo
         echo "issue 11's memory budget: peak RSS with default settings, output on tmpfs (ceilings are for --scale 1)"
-        printf '%-9s %-4s %-6s %11s %7s %10s %12s %10s %11s %10s %8s %6s %9s %9s %13s\n' \
-            shape -e length connections open "capture MB" "flowsplit s" "tcpflow s" "fs RSS MiB" "tf RSS MiB" ceiling within verified "tf ok" "bodies fs/tf"
+        printf '%-9s %-4s %-6s %11s %7s %10s %12s %10s %9s %9s %11s %10s %8s %6s %9s %9s %13s\n' \
+            shape -e length connections open "capture MB" "flowsplit s" "tcpflow s" "fs CPU s" "tf CPU s" "fs RSS MiB" "tf RSS MiB" ceiling within verified "tf ok" "bodies fs/tf"
         for r in "${rows[@]}"; do
             IFS='|' read -r -a c <<<"$r"
-            printf '%-9s %-4s %-6s %11s %7s %10s %12s %10s %11s %10s %8s %6s %9s %9s %13s\n' "${c[@]}"
+            printf '%-9s %-4s %-6s %11s %7s %10s %12s %10s %9s %9s %11s %10s %8s %6s %9s %9s %13s\n' "${c[@]}"
         done
         # Flat: the HTTP pass's memory must not follow the capture's length.
         if [ ${#HTTP_RSS[@]} = 2 ]; then
