@@ -3,10 +3,12 @@
 //! packets; the pool's threads carve with one shared
 //! [`InlineCarver`](super::inline::InlineCarver).
 //!
-//! Owns: the threads, the bounded queue in front of them (its length is
-//! the most connections waiting: when carving falls behind, handing over
-//! waits, so memory does not grow with the capture), and calling the
-//! caller's `on_carved` with each connection's body files.
+//! Owns: the threads, the bounded queue in front of them (connections go
+//! in batches of [`BATCH`] from files, alone in live capture; the queue
+//! holds at most [`QUEUE`] connections, plus the batch being gathered:
+//! when carving falls behind, handing over waits, so memory does not grow
+//! with the capture), and calling the caller's `on_carved` with each
+//! connection's body files.
 //!
 //! Must not: decide what is carved or how (that is `inline`'s), or order
 //! anything: the index is ordered when written, whatever order the
