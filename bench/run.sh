@@ -7,6 +7,8 @@
 #
 # Usage: bench/run.sh [MODE] [OPTIONS]
 #   (no mode)          the comparison table: each shape x each target
+#   --table            the comparison table, also when another mode is given (modes add up:
+#                      --table --memory --floor measures all three in one run)
 #   --memory           issue 11's memory table: peak RSS and wall time, flowsplit against
 #                      tcpflow, output on tmpfs, on small-512, open-4096, open-200k and
 #                      -e http on small-512 at half and full length (ignores --shapes, --targets)
@@ -48,6 +50,7 @@ DO_TABLE=0 DO_MEMORY=0 DO_GROWTH=0 DO_MILLION=0 DO_FLOOR=0
 
 while [ $# -gt 0 ]; do
     case $1 in
+        --table) DO_TABLE=1 ;;
         --memory) DO_MEMORY=1 ;;
         --memory-growth) DO_GROWTH=1 ;;
         --million) DO_MILLION=1 ;;
@@ -99,6 +102,11 @@ FLOWSPLIT=$LOGDIR/flowsplit GEN=$LOGDIR/bench_gen FLOOR=$LOGDIR/floor
 } | tee "$RESULTS"
 warn_not_tmpfs
 
+# tcpflow's best time in this run, for the floor's bound: by shape (tmpfs
+# target of the table) and for -e http on the full small-512 capture.
+declare -A TCPFLOW_TMPFS=()
+TCPFLOW_HTTP=""
+
 # --- the comparison table -----------------------------------------------------
 if [ $DO_TABLE = 1 ]; then
     rows=()
@@ -121,6 +129,7 @@ if [ $DO_TABLE = 1 ]; then
                 tf=("$WALL$NOISY" "$WALL_SYNC" "$RSS")
                 tok=$(check "tcpflow-$shape-$target" "$cap" "$out2")
                 discard "$out2"
+                [ "$target" != tmpfs ] || TCPFLOW_TMPFS[$shape]=$WALL
             fi
             if [ "$target" = disk ]; then
                 fsync_=${fs[1]} tsync_=${tf[1]}
@@ -186,6 +195,7 @@ if [ $DO_MEMORY = 1 ]; then
             tok=$(check "memory-tcpflow-$label" "$cap" "$out2" ${verify_args[@]+"${verify_args[@]}"})
             [ "$RC" = 0 ] || tok="no (exit $RC)"
             discard "$out2"
+            [ "$label" != http-x1 ] || TCPFLOW_HTTP=$WALL
         fi
         bodies="-"
         if [ -n "$scanner" ]; then
@@ -279,6 +289,19 @@ if [ $DO_MILLION = 1 ]; then
 fi
 
 # --- the floor: what the work costs with no program logic at all -------------
+# floor_bound SECONDS WHAT: after a floor line, the largest ratio to tcpflow
+# any program doing this work could reach here: tcpflow's best time in this
+# run (SECONDS, if the table or the memory table measured it) over the
+# floor's least wall time on this machine's cores (the floor's last line).
+floor_bound() {
+    [ -n "$1" ] || return 0
+    local least
+    least=$(sed -n 's/.*at least \([0-9.]*\) s wall.*/\1/p' "$RESULTS" | tail -n 1)
+    [ -n "$least" ] || return 0
+    awk -v t="${1%\*}" -v f="$least" -v what="$2" 'BEGIN {
+        if (f > 0) printf "%s: %.2f s in this run; a program doing only the work above (at least %.2f s) would be at most %.2fx faster\n", what, t, f, t / f
+    }' | tee -a "$RESULTS"
+}
 if [ $DO_FLOOR = 1 ]; then
     {
         echo
@@ -288,6 +311,7 @@ if [ $DO_FLOOR = 1 ]; then
         cap=$(capture "$shape" 1)
         wait_quiet
         "$FLOOR" "$cap" "$TMPFS_DIR/floor-$shape" | tee -a "$RESULTS"
+        floor_bound "${TCPFLOW_TMPFS[$shape]:-}" "tcpflow on $shape, tmpfs"
     done
     # -e http's floor on the shape of the memory table's -e http rows: the
     # body files' sizes come from a flowsplit -e http run of the capture.
@@ -298,6 +322,7 @@ if [ $DO_FLOOR = 1 ]; then
     wait_quiet
     "$FLOOR" "$cap" "$TMPFS_DIR/floor-small-512" "$bodies" | tee -a "$RESULTS"
     rm -rf "$bodies"
+    floor_bound "$TCPFLOW_HTTP" "tcpflow -e http on small-512 x1"
 fi
 
 noisy_note
