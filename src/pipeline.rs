@@ -80,10 +80,14 @@ pub struct LiveStats {
     pub interface: String,
     /// The kernel's counters, or why they could not be read.
     pub stats: Result<CaptureStats, Error>,
-    /// Packets flowsplit took from the kernel and dropped because its queue
-    /// was full (every block still in use downstream); see
+    /// Packets flowsplit took from the kernel and dropped because no block
+    /// of its queue came free in time (only once the decoding side had
+    /// gone, or the drain after a stop ran out); see
     /// [`crate::capture::queue`].
     pub dropped_by_flowsplit: u64,
+    /// Milliseconds the capture thread waited for a free block of its
+    /// queue, leaving the backlog in the kernel's buffer.
+    pub waited_ms: u64,
 }
 
 /// BPF programs compiled per link type, as libpcap needs the link type to compile.
@@ -365,6 +369,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         interface: interface.clone(),
         stats: ended.kernel,
         dropped_by_flowsplit: ended.counters.dropped_by_flowsplit,
+        waited_ms: ended.counters.waited_us / 1000,
     });
     if let Some(link) = path.unsupported {
         summary.input_errors.push(Error::UnsupportedLink {
@@ -407,6 +412,7 @@ fn emit_stats(
         kernel_dropped: live.map(|c| c.kernel_dropped),
         interface_dropped: live.map(|c| c.interface_dropped),
         flowsplit_dropped: live.map(|c| c.dropped_by_flowsplit),
+        flowsplit_waited_ms: live.map(|c| c.waited_us / 1000),
         open_connections,
         // Read after the connections (see [`SegmentSink::memory`]).
         memory: sink.memory(),

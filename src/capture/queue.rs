@@ -8,9 +8,13 @@
 //! packets dropped because no block was free; the capture's counters
 //! ([`LiveCounters`]), read by the decoding thread while capture goes on.
 //! Must not: decode, reassemble, write or flush anything, allocate per
-//! packet, or wait for the decoding thread: when every block is still in use
-//! downstream, packets are counted as dropped by flowsplit and the ring is
-//! drained on.
+//! packet, or throw a packet away while the decoding thread is still at
+//! work: when every block is still in use downstream, the capture thread
+//! stops reading the ring until one is let go, so the kernel's buffer
+//! (`--buffer-size`) absorbs the backlog and what is lost is lost there,
+//! counted by the kernel. Packets are dropped by flowsplit only once nobody
+//! will take blocks any more (the decoding side has gone) or the drain after
+//! a stop has run out of time.
 //!
 //! ```text
 //!   kernel ring ──▶ capture thread ──(block: [hdr|pkt][hdr|pkt]...)──▶ decoding thread
@@ -51,8 +55,15 @@ pub const MAX_HOLD: Duration = Duration::from_millis(20);
 /// How often the capture thread reads the kernel's counters.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
-/// How long the capture thread keeps draining the ring once told to stop.
-const DRAIN_FOR: Duration = Duration::from_secs(2);
+/// How long the capture thread keeps draining the ring once told to stop:
+/// long enough to empty a full default kernel buffer (128 MiB) at the rate
+/// a disk takes flow files, short enough that a stopped capture ends.
+const DRAIN_FOR: Duration = Duration::from_secs(10);
+
+/// How long the capture thread sleeps between looks for a free block while
+/// every block is held downstream (the kernel buffer fills meanwhile: at
+/// 1 Gb/s, 25 KB in this time).
+const FREE_BLOCK_POLL: Duration = Duration::from_micros(200);
 
 /// Bytes before each packet in a block: seconds (i64), nanoseconds (u32),
 /// captured length (u32), length on the wire (u32), native byte order.
@@ -65,6 +76,7 @@ pub struct LiveCounters {
     packets: AtomicU64,
     bytes: AtomicU64,
     dropped_by_flowsplit: AtomicU64,
+    waited_us: AtomicU64,
     kernel_received: AtomicU64,
     kernel_dropped: AtomicU64,
     interface_dropped: AtomicU64,
@@ -77,9 +89,14 @@ pub struct CounterSnapshot {
     pub packets: u64,
     /// Their captured bytes (after the snap length).
     pub bytes: u64,
-    /// Packets taken from the ring and dropped because every block of the
-    /// queue was still in use downstream.
+    /// Packets taken from the ring and dropped because no block of the
+    /// queue came free in time: the decoding side had gone, or the drain
+    /// after a stop ran out of time (never while capture goes on; then the
+    /// capture thread waits and the kernel buffer fills).
     pub dropped_by_flowsplit: u64,
+    /// Microseconds the capture thread waited for a free block, leaving
+    /// the backlog in the kernel buffer.
+    pub waited_us: u64,
     /// The kernel's count of packets that passed the filter, as last read
     /// (about once a second, and when capture stops).
     pub kernel_received: u64,
@@ -97,6 +114,7 @@ impl LiveCounters {
             packets: get(&self.packets),
             bytes: get(&self.bytes),
             dropped_by_flowsplit: get(&self.dropped_by_flowsplit),
+            waited_us: get(&self.waited_us),
             kernel_received: get(&self.kernel_received),
             kernel_dropped: get(&self.kernel_dropped),
             interface_dropped: get(&self.interface_dropped),
@@ -138,7 +156,18 @@ pub struct Ended {
 pub struct CaptureThread {
     blocks: Receiver<InputBlock>,
     counters: Arc<LiveCounters>,
+    consumer: ConsumerPresent,
     handle: JoinHandle<(Result<CaptureStats, Error>, Option<Error>)>,
+}
+
+/// Tells the capture thread, when dropped, that no more blocks will be
+/// taken, so it stops waiting for free ones.
+struct ConsumerPresent(Arc<AtomicBool>);
+
+impl Drop for ConsumerPresent {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl CaptureThread {
@@ -160,13 +189,16 @@ impl CaptureThread {
         let (tx, blocks) = mpsc::sync_channel(blocks_in_pool);
         let counters = Arc::new(LiveCounters::default());
         let shared = counters.clone();
+        let gone = Arc::new(AtomicBool::new(false));
+        let consumer_gone = gone.clone();
         let handle = std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || Drain::new(cap, tx, shared, blocks_in_pool).run(&stop))
+            .spawn(move || Drain::new(cap, tx, shared, consumer_gone, blocks_in_pool).run(&stop))
             .map_err(|e| Error::Internal(format!("cannot start the capture thread: {e}")))?;
         Ok(CaptureThread {
             blocks,
             counters,
+            consumer: ConsumerPresent(gone),
             handle,
         })
     }
@@ -188,8 +220,10 @@ impl CaptureThread {
     /// Wait for the capture thread to end (after [`Next::Ended`], or after
     /// setting its stop flag) and say how it ended.
     pub fn finish(self) -> Ended {
-        // Blocks still queued are dropped: the thread may be waiting for none.
+        // Blocks still queued are dropped, and the thread, should it wait
+        // for a free block, waits no more.
         drop(self.blocks);
+        drop(self.consumer);
         let (kernel, error) = match self.handle.join() {
             Ok(r) => r,
             Err(_) => (
@@ -233,14 +267,37 @@ struct Drain {
     cap: LiveCapture,
     tx: SyncSender<InputBlock>,
     counters: Arc<LiveCounters>,
+    /// Set once nobody will take blocks any more.
+    consumer_gone: Arc<AtomicBool>,
     /// Every block of the queue; one is free when this is its only handle.
     pool: Vec<InputBlock>,
     /// The block being filled (an index into `pool`) and when its first packet came.
     current: Option<(usize, Instant)>,
+    tally: Tally,
+    last_stats: Instant,
+}
+
+/// What the capture thread has counted so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
     packets: u64,
     bytes: u64,
     dropped: u64,
-    last_stats: Instant,
+    waited_us: u64,
+}
+
+/// How long [`take`] may wait for a free block: until the consumer has
+/// gone, or past `until` (the end of the drain after a stop).
+struct Patience<'a> {
+    consumer_gone: &'a AtomicBool,
+    until: Option<Instant>,
+}
+
+impl Patience<'_> {
+    /// Whether waiting for a free block is still worth it.
+    fn may_wait(&self) -> bool {
+        !self.consumer_gone.load(Ordering::Relaxed) && self.until.is_none_or(|t| Instant::now() < t)
+    }
 }
 
 impl Drain {
@@ -248,19 +305,19 @@ impl Drain {
         cap: LiveCapture,
         tx: SyncSender<InputBlock>,
         counters: Arc<LiveCounters>,
+        consumer_gone: Arc<AtomicBool>,
         blocks: usize,
     ) -> Drain {
         Drain {
             cap,
             tx,
             counters,
+            consumer_gone,
             pool: (0..blocks)
                 .map(|_| Arc::new(Vec::with_capacity(BLOCK)))
                 .collect(),
             current: None,
-            packets: 0,
-            bytes: 0,
-            dropped: 0,
+            tally: Tally::default(),
             last_stats: Instant::now(),
         }
     }
@@ -289,13 +346,16 @@ impl Drain {
                     pool,
                     current,
                     tx,
-                    packets,
-                    bytes,
-                    dropped,
+                    tally,
+                    consumer_gone,
                     ..
                 } = &mut self;
+                let patience = Patience {
+                    consumer_gone,
+                    until: draining.map(|t| t + DRAIN_FOR),
+                };
                 cap.next_wait(wait_ms, &mut |pkt| {
-                    take(pool, current, tx, pkt, (packets, bytes, dropped));
+                    take(pool, current, tx, pkt, tally, &patience);
                 })
             };
             match got {
@@ -339,11 +399,11 @@ impl Drain {
     /// Store the counters where readers see them; the kernel's are read
     /// about once a second (`now` reads them at once).
     fn publish(&mut self, now: bool) {
-        self.counters.packets.store(self.packets, Ordering::Relaxed);
-        self.counters.bytes.store(self.bytes, Ordering::Relaxed);
-        self.counters
-            .dropped_by_flowsplit
-            .store(self.dropped, Ordering::Relaxed);
+        let (c, t) = (&self.counters, &self.tally);
+        c.packets.store(t.packets, Ordering::Relaxed);
+        c.bytes.store(t.bytes, Ordering::Relaxed);
+        c.dropped_by_flowsplit.store(t.dropped, Ordering::Relaxed);
+        c.waited_us.store(t.waited_us, Ordering::Relaxed);
         if !now && self.last_stats.elapsed() >= STATS_EVERY {
             self.last_stats = Instant::now();
             if let Ok(s) = self.cap.stats() {
@@ -353,15 +413,22 @@ impl Drain {
     }
 }
 
+/// A block of `pool` that nobody downstream holds any more, if there is one.
+fn free_block(pool: &mut [InputBlock]) -> Option<usize> {
+    pool.iter_mut().position(|b| Arc::get_mut(b).is_some())
+}
+
 /// Copy `pkt` into the block being filled (handing it over first when the
-/// packet does not fit, and taking a free one), or count it as dropped
-/// when no block is free. Never waits.
+/// packet does not fit, and taking a free one). When every block is held
+/// downstream, wait for one to come free, as long as `patience` allows;
+/// the packet is counted as dropped only when it runs out.
 fn take(
     pool: &mut [InputBlock],
     current: &mut Option<(usize, Instant)>,
     tx: &SyncSender<InputBlock>,
     pkt: &Packet<'_>,
-    (packets, bytes, dropped): (&mut u64, &mut u64, &mut u64),
+    tally: &mut Tally,
+    patience: &Patience<'_>,
 ) {
     // A packet longer than a block (a snap length above 1 MiB) is cut as
     // by the snap length; the bytes cut off are a gap downstream.
@@ -374,21 +441,26 @@ fn take(
         }
     }
     if current.is_none() {
-        match pool.iter_mut().position(|b| Arc::get_mut(b).is_some()) {
-            Some(i) => {
-                if let Some(b) = Arc::get_mut(&mut pool[i]) {
-                    b.clear();
-                }
-                *current = Some((i, Instant::now()));
+        let mut free = free_block(pool);
+        if free.is_none() {
+            let began = Instant::now();
+            while free.is_none() && patience.may_wait() {
+                std::thread::sleep(FREE_BLOCK_POLL);
+                free = free_block(pool);
             }
-            None => {
-                *dropped += 1;
-                return;
-            }
+            tally.waited_us += u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
         }
+        let Some(i) = free else {
+            tally.dropped += 1;
+            return;
+        };
+        if let Some(b) = Arc::get_mut(&mut pool[i]) {
+            b.clear();
+        }
+        *current = Some((i, Instant::now()));
     }
     let Some(block) = current.and_then(|(i, _)| Arc::get_mut(&mut pool[i])) else {
-        *dropped += 1;
+        tally.dropped += 1;
         return;
     };
     block.extend_from_slice(&pkt.ts.secs.to_ne_bytes());
@@ -396,8 +468,8 @@ fn take(
     block.extend_from_slice(&(data.len() as u32).to_ne_bytes());
     block.extend_from_slice(&pkt.orig_len.to_ne_bytes());
     block.extend_from_slice(data);
-    *packets += 1;
-    *bytes += data.len() as u64;
+    tally.packets += 1;
+    tally.bytes += data.len() as u64;
 }
 
 /// Hand block `i` of `pool` to the decoding thread. The channel holds as
@@ -432,16 +504,33 @@ mod tests {
         got
     }
 
+    fn pool(blocks: usize) -> Vec<InputBlock> {
+        (0..blocks)
+            .map(|_| Arc::new(Vec::with_capacity(BLOCK)))
+            .collect()
+    }
+
     #[test]
     fn packets_go_back_to_back_into_one_block_and_read_back_the_same() {
-        let mut pool = vec![Arc::new(Vec::with_capacity(BLOCK))];
+        let mut pool = pool(1);
         let (tx, rx) = mpsc::sync_channel(1);
-        let (mut current, mut counts) = (None, (0, 0, 0));
+        let gone = AtomicBool::new(false);
+        let patience = Patience {
+            consumer_gone: &gone,
+            until: None,
+        };
+        let (mut current, mut tally) = (None, Tally::default());
         for (ts, data) in [(1, &b"abc"[..]), (2, b""), (3, &[9u8; 1500][..])] {
-            let (p, b, d) = &mut counts;
-            take(&mut pool, &mut current, &tx, &pkt(ts, data), (p, b, d));
+            take(
+                &mut pool,
+                &mut current,
+                &tx,
+                &pkt(ts, data),
+                &mut tally,
+                &patience,
+            );
         }
-        assert_eq!(counts, (3, 1503, 0));
+        assert_eq!((tally.packets, tally.bytes, tally.dropped), (3, 1503, 0));
         assert!(
             rx.try_recv().is_err(),
             "nothing handed over before it is full"
@@ -454,45 +543,106 @@ mod tests {
     }
 
     #[test]
-    fn a_full_block_is_handed_over_and_packets_are_dropped_while_none_is_free() {
-        let mut pool: Vec<InputBlock> = (0..2)
-            .map(|_| Arc::new(Vec::with_capacity(BLOCK)))
-            .collect();
+    fn with_every_block_held_the_capture_waits_until_one_is_let_go_and_drops_nothing() {
+        let mut pool = pool(2);
         let (tx, rx) = mpsc::sync_channel(2);
-        let (mut current, mut counts) = (None, (0, 0, 0));
+        let gone = AtomicBool::new(false);
+        let patience = Patience {
+            consumer_gone: &gone,
+            until: None,
+        };
+        let (mut current, mut tally) = (None, Tally::default());
         let big = vec![1u8; 400_000];
-        // Two packets per block: the third starts the second block, the
-        // fifth finds both blocks held downstream and is dropped.
-        for ts in 0..6 {
-            let (p, b, d) = &mut counts;
-            take(&mut pool, &mut current, &tx, &pkt(ts, &big), (p, b, d));
+        // Two packets per block: the fifth packet finds both blocks held
+        // downstream. The reader lets the first go 100 ms later; the
+        // capture thread waits for it instead of dropping the packet.
+        for ts in 0..4 {
+            take(
+                &mut pool,
+                &mut current,
+                &tx,
+                &pkt(ts, &big),
+                &mut tally,
+                &patience,
+            );
         }
-        let first = rx.try_recv().expect("the first block was handed over");
-        let second = rx.try_recv().expect("the second block was handed over");
-        assert_eq!(counts.0, 4);
-        assert_eq!(counts.2, 2, "two packets dropped while no block was free");
-        assert_eq!(read(&first).iter().map(|p| p.0).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(
-            read(&second).iter().map(|p| p.0).collect::<Vec<_>>(),
-            [2, 3]
+        let reader = std::thread::spawn(move || {
+            let first = rx.recv().expect("the first block was handed over");
+            let seen: Vec<i64> = read(&first).iter().map(|p| p.0).collect();
+            std::thread::sleep(Duration::from_millis(100));
+            drop(first);
+            let second = rx.recv().expect("the second block was handed over");
+            (
+                seen,
+                read(&second).iter().map(|p| p.0).collect::<Vec<_>>(),
+                second,
+            )
+        });
+        take(
+            &mut pool,
+            &mut current,
+            &tx,
+            &pkt(4, &big),
+            &mut tally,
+            &patience,
         );
-        // Once the reader lets a block go, it is filled again from its start.
-        drop(first);
-        let (p, b, d) = &mut counts;
-        take(&mut pool, &mut current, &tx, &pkt(9, b"x"), (p, b, d));
-        assert_eq!(counts.0, 5);
+        let (first, second, _held) = reader.join().unwrap();
+        assert_eq!(first, [0, 1]);
+        assert_eq!(second, [2, 3]);
+        assert_eq!((tally.packets, tally.dropped), (5, 0));
+        assert!(tally.waited_us >= 90_000, "waited {} µs", tally.waited_us);
         let (i, _) = current.expect("a block is being filled");
-        assert_eq!(read(&pool[i]), [(9, b"x".to_vec(), 4)]);
+        assert_eq!(read(&pool[i]).iter().map(|p| p.0).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn packets_are_dropped_only_once_the_consumer_has_gone_or_the_drain_is_over() {
+        let big = vec![1u8; 600_000];
+        for (consumer_gone, until) in [(true, None), (false, Some(Instant::now()))] {
+            let mut pool = pool(1);
+            let (tx, rx) = mpsc::sync_channel(1);
+            let gone = AtomicBool::new(consumer_gone);
+            let patience = Patience {
+                consumer_gone: &gone,
+                until,
+            };
+            let (mut current, mut tally) = (None, Tally::default());
+            // The second packet does not fit the block; the first block is
+            // held by the channel, so nothing is free.
+            for ts in 0..3 {
+                take(
+                    &mut pool,
+                    &mut current,
+                    &tx,
+                    &pkt(ts, &big),
+                    &mut tally,
+                    &patience,
+                );
+            }
+            assert_eq!((tally.packets, tally.dropped), (1, 2));
+            assert_eq!(read(&rx.try_recv().unwrap()).len(), 1);
+        }
     }
 
     #[test]
     fn a_packet_longer_than_a_block_is_cut_to_fit() {
-        let mut pool = vec![Arc::new(Vec::with_capacity(BLOCK))];
+        let mut pool = pool(1);
         let (tx, _rx) = mpsc::sync_channel(1);
-        let (mut current, mut counts) = (None, (0, 0, 0));
+        let gone = AtomicBool::new(false);
+        let patience = Patience {
+            consumer_gone: &gone,
+            until: None,
+        };
+        let (mut current, mut tally) = (None, Tally::default());
         let huge = vec![5u8; BLOCK + 10];
-        let (p, b, d) = &mut counts;
-        take(&mut pool, &mut current, &tx, &pkt(1, &huge), (p, b, d));
+        take(
+            &mut pool,
+            &mut current,
+            &tx,
+            &pkt(1, &huge),
+            &mut tally,
+            &patience,
+        );
         let got = read(&pool[0]);
         assert_eq!(got[0].1.len(), BLOCK - RECORD_HEADER);
         assert_eq!(got[0].2, BLOCK as u32 + 13);

@@ -86,10 +86,15 @@ pub enum Event<'a> {
         /// Packets the interface or its driver dropped. Absent when reading files.
         #[serde(skip_serializing_if = "Option::is_none")]
         interface_dropped: Option<u64>,
-        /// Packets flowsplit took and dropped because its queue was full.
-        /// Absent when reading files.
+        /// Packets flowsplit took and dropped because its queue had no room
+        /// in time (only at the end of a capture). Absent when reading files.
         #[serde(skip_serializing_if = "Option::is_none")]
         flowsplit_dropped: Option<u64>,
+        /// Milliseconds flowsplit's capture thread waited for room in its
+        /// queue, the backlog held in the kernel's buffer meanwhile.
+        /// Absent when reading files.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        flowsplit_waited_ms: Option<u64>,
         /// Connections open.
         open_connections: u64,
         /// Bytes of connection state, as `--max-memory` counts them: open

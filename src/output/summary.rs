@@ -64,8 +64,13 @@ pub struct CaptureRecord {
     /// Packets the interface or its driver dropped.
     pub interface_dropped: Option<u64>,
     /// Packets flowsplit took from the kernel and dropped because its
-    /// queue was full.
+    /// queue had no room in time (only once decoding had stopped, or the
+    /// drain after a stop ran out of time).
     pub flowsplit_dropped: u64,
+    /// Milliseconds the capture thread waited for room in its queue,
+    /// leaving the backlog in the kernel's buffer.
+    #[serde(default)]
+    pub flowsplit_waited_ms: u64,
     /// Why the kernel's counters are missing, if they are.
     pub kernel_error: Option<String>,
 }
@@ -82,6 +87,7 @@ impl SummaryRecord {
                 kernel_dropped: kernel.map(|s| u64::from(s.dropped_by_kernel)),
                 interface_dropped: kernel.map(|s| u64::from(s.dropped_by_interface)),
                 flowsplit_dropped: live.dropped_by_flowsplit,
+                flowsplit_waited_ms: live.waited_ms,
                 kernel_error: live.stats.as_ref().err().map(ToString::to_string),
             }
         });
@@ -184,6 +190,7 @@ mod tests {
                     dropped_by_interface: 0,
                 }),
                 dropped_by_flowsplit: 1,
+                waited_ms: 250,
             }),
             ..RunSummary::default()
         };
@@ -194,7 +201,7 @@ mod tests {
             "{{\"flowsplit\":\"{}\",\"complete\":false,\"error\":\"{}\",\"packets\":10,\"bytes\":1500,\
              \"connections\":2,\"directions\":4,\"http_bodies\":0,\"input_errors\":[],\"max_memory\":67108864,\
              \"capture\":{{\"interface\":\"lo\",\"kernel_received\":12,\"kernel_dropped\":1,\
-             \"interface_dropped\":0,\"flowsplit_dropped\":1,\"kernel_error\":null}}}}",
+             \"interface_dropped\":0,\"flowsplit_dropped\":1,\"flowsplit_waited_ms\":250,\"kernel_error\":null}}}}",
             env!("CARGO_PKG_VERSION"),
             fatal
         );
