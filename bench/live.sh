@@ -21,6 +21,10 @@
 #   --tools "T..."         flowsplit, tcpflow (default both; tcpflow if installed)
 #   --flowsplit BIN        the flowsplit binary (default target/release/flowsplit, built)
 #   --label TEXT           name flowsplit's lines with TEXT (default "flowsplit")
+#   --outdir "D..."        folders the tools write their output under, each run
+#                          once per folder (default "/dev/shm/flowsplit-bench
+#                          /var/tmp/flowsplit-bench-out": tmpfs and the disk,
+#                          side by side); each line names the file system
 #
 # Each packet replayed onto lo passes the interface twice (leaving and
 # entering): the kernel counts both, so "received" is twice the frames
@@ -28,14 +32,14 @@
 # would be a retransmission to the reassembler; the output must be exact). tcpflow reports no drop count: its line shows the packets
 # it processed (report.xml's total_packets).
 #
-# Environment: BENCH_DIR (captures and logs, default /tmp/flowsplit-bench),
-# TMPFS_DIR (output folders, default /dev/shm/flowsplit-bench).
+# Environment: BENCH_DIR (captures and logs, default /tmp/flowsplit-bench).
+# Offline reference runs for -e http write under the first --outdir.
 set -euo pipefail
 
 die() { echo "bench/live.sh: $*" >&2; exit 2; }
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/flowsplit-bench}
-TMPFS_DIR=${TMPFS_DIR:-/dev/shm/flowsplit-bench}
+OUTDIRS="/dev/shm/flowsplit-bench /var/tmp/flowsplit-bench-out"
 RATES="300 600 1000"
 CONNECTIONS=5000
 MODES="plain http"
@@ -50,6 +54,7 @@ while [ $# -gt 0 ]; do
         --tools) TOOLS=$2; shift 2 ;;
         --flowsplit) FLOWSPLIT=$2; shift 2 ;;
         --label) LABEL=$2; shift 2 ;;
+        --outdir) OUTDIRS=$2; shift 2 ;;
         --) shift; break ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -70,7 +75,9 @@ else
     cargo build --release --example bench_gen >&2
 fi
 GEN=$ROOT/target/release/examples/bench_gen
-mkdir -p "$BENCH_DIR" "$TMPFS_DIR"
+# shellcheck disable=SC2086
+mkdir -p "$BENCH_DIR" $OUTDIRS
+REF_DIR=${OUTDIRS%% *}
 CAP=$BENCH_DIR/lo-$CONNECTIONS.pcap
 if [ ! -s "$CAP" ] || [ ! -s "$CAP.expected.tsv" ]; then
     "$GEN" --connections "$CONNECTIONS" --loopback -o "$CAP" 2>"$CAP.gen.log" \
@@ -79,9 +86,9 @@ fi
 FRAMES=$(sed -n 's/.* \([0-9]*\) frames,.*/\1/p' "$CAP.gen.log")
 LOGDIR=$BENCH_DIR/live-logs-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$LOGDIR"
-OUT=$TMPFS_DIR/live-out
+OUT=""
 PID=""
-cleanup() { [ -z "$PID" ] || kill -KILL "$PID" 2>/dev/null || true; rm -rf "$OUT"; }
+cleanup() { [ -z "$PID" ] || kill -KILL "$PID" 2>/dev/null || true; [ -z "$OUT" ] || rm -rf "$OUT"; }
 trap cleanup EXIT
 
 # wait_for FILE TEXT: wait (at most 15 s) until FILE holds TEXT.
@@ -99,7 +106,7 @@ bodies() {
 # reference TOOL: the body list TOOL writes with -e http reading the capture
 # offline (made once per capture and tool), which a live capture must equal.
 reference() {
-    local ref=$BENCH_DIR/ref-bodies-$1-$CONNECTIONS.txt dir=$TMPFS_DIR/ref-out
+    local ref=$BENCH_DIR/ref-bodies-$1-$CONNECTIONS.txt dir=$REF_DIR/ref-out
     if [ ! -s "$ref" ]; then
         rm -rf "$dir"; mkdir -p "$dir"
         if [ "$1" = flowsplit ]; then
@@ -113,9 +120,14 @@ reference() {
     echo "$ref"
 }
 
-# run TOOL MODE RATE: one capture of one replay; prints the result line.
+# run TOOL MODE RATE DIR: one capture of one replay, written under DIR;
+# prints the result line.
 run() {
-    local tool=$1 mode=$2 rate=$3 log=$LOGDIR/$1-$2-$3 args=() ready
+    local tool=$1 mode=$2 rate=$3 fs log args=() ready
+    fs=$(findmnt -n -o FSTYPE --target "$4" 2>/dev/null || stat -f -c %T "$4")
+    fs=${fs//\//-}
+    log=$LOGDIR/$1-$2-$3-$fs
+    OUT=$4/live-out
     [ "$mode" = http ] && args=(-e http)
     rm -rf "$OUT"; mkdir -p "$OUT"
     if [ "$tool" = flowsplit ]; then
@@ -171,15 +183,17 @@ run() {
     fi
     local name=$tool
     [ "$tool" = flowsplit ] && name=$LABEL
-    printf '%-12s %-6s %5s Mb/s (tcpreplay: %s): %s; exact: %s directions%s\n' \
-        "$name" "$mode" "$rate" "${actual:-?}" "$drops" "${exact:-?}" "$body_check"
+    printf '%-12s %-6s %-6s %5s Mb/s (tcpreplay: %s): %s; exact: %s directions%s\n' \
+        "$name" "$fs" "$mode" "$rate" "${actual:-?}" "$drops" "${exact:-?}" "$body_check"
 }
 
 echo "# $(hostname), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $CAP: $CONNECTIONS connections, $FRAMES frames; logs in $LOGDIR"
 for mode in $MODES; do
     for rate in $RATES; do
-        for tool in $TOOLS; do
-            run "$tool" "$mode" "$rate"
+        for dir in $OUTDIRS; do
+            for tool in $TOOLS; do
+                run "$tool" "$mode" "$rate" "$dir"
+            done
         done
     done
 done

@@ -95,8 +95,11 @@ struct Blocks<R> {
     block: InputBlock,
     /// Parsing position in `block`.
     pos: usize,
-    /// The input has no more bytes.
+    /// The input has no more bytes (or failed: see `failed`).
     eof: bool,
+    /// The read error that ended the input after some bytes of the last
+    /// refill had come: those bytes are parsed first, then this is reported.
+    failed: Option<std::io::Error>,
     /// Blocks handed out before, reused once nothing else holds them.
     pool: Vec<InputBlock>,
 }
@@ -111,6 +114,7 @@ impl<R: Read> Blocks<R> {
             block: Arc::new(Vec::with_capacity(BLOCK)),
             pos: 0,
             eof: false,
+            failed: None,
             pool: Vec::new(),
         }
     }
@@ -125,7 +129,9 @@ impl<R: Read> Blocks<R> {
     /// current block stays with whoever still holds it). Reads until the
     /// block holds `need` unparsed bytes (and at least one new one), is
     /// full, or the input ends; a file fills the block in one read, a pipe
-    /// is not waited on longer than needed. Returns the bytes added.
+    /// is not waited on longer than needed. Returns the bytes added. A read
+    /// error after new bytes came ends the input there and is kept in
+    /// `failed`; one before any is returned.
     fn refill(&mut self, capacity: usize, need: usize) -> std::io::Result<usize> {
         let mut next = self.take_block(capacity.max(BLOCK));
         let fresh = Arc::get_mut(&mut next).expect("a block taken from the pool is not shared");
@@ -141,6 +147,11 @@ impl<R: Read> Blocks<R> {
                 Ok(0) => self.eof = true,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if filled > kept => {
+                    // What came before the error is parsed first.
+                    self.failed = Some(e);
+                    self.eof = true;
+                }
                 Err(e) => {
                     fresh.truncate(filled);
                     self.retire(next);
@@ -175,7 +186,10 @@ impl<R: Read> Blocks<R> {
     }
 }
 
-/// Read a capture from any byte stream (`name` is used in messages only).
+/// Read a capture from any byte stream (`name` is used in messages only),
+/// decompressing it first when its content is gzip, zstd, xz or bzip2
+/// ([`super::compressed`]); offsets in messages are then offsets in the
+/// decompressed data.
 pub fn read_stream(
     name: &Path,
     input: impl Read,
@@ -189,12 +203,28 @@ pub fn read_stream(
         path: name.to_path_buf(),
         source,
     };
+    let (input, compression) = super::compressed::decompressing(input).map_err(read_failed)?;
     let mut blocks = Blocks::new(input);
     // Enough for any file header, also from a pipe that delivers little at a time.
-    blocks.refill(BLOCK, 4096).map_err(read_failed)?;
-    if blocks.data().is_empty() {
-        return Err(not_capture("the file is empty"));
+    if let Err(e) = blocks.refill(BLOCK, 4096) {
+        return Err(match compression {
+            Some(c) => not_capture(&format!(
+                "{} data that cannot be decompressed: {e}",
+                c.name()
+            )),
+            None => read_failed(e),
+        });
     }
+    if blocks.data().is_empty() {
+        return Err(not_capture(match compression {
+            Some(_) => "the file decompresses to nothing",
+            None => "the file is empty",
+        }));
+    }
+    let within = match compression {
+        Some(c) => format!(" (in the {}-decompressed data)", c.name()),
+        None => String::new(),
+    };
     let mut format = if pcap_parser::pcapng::parse_sectionheaderblock(blocks.data()).is_ok() {
         Format::Ng { big_endian: false }
     } else {
@@ -209,7 +239,13 @@ pub fn read_stream(
             Err(pcap_parser::nom::Err::Incomplete(_)) => {
                 return Err(not_capture("the file is shorter than a capture header"))
             }
-            Err(_) => return Err(not_capture("unknown magic number")),
+            Err(_) => {
+                let detail = match super::compressed::unsupported_hint(blocks.data()) {
+                    Some(hint) => format!("unknown magic number{within}: {hint}"),
+                    None => format!("unknown magic number{within}"),
+                };
+                return Err(not_capture(&detail));
+            }
         }
     };
     let mut stats = ReadStats::default();
@@ -221,9 +257,21 @@ pub fn read_stream(
             offset: stats.bytes,
             detail,
         };
+        let failure = |stats: &ReadStats, e: &std::io::Error| {
+            corrupt(
+                stats,
+                match compression {
+                    Some(c) => format!("{} data that cannot be decompressed: {e}", c.name()),
+                    None => format!("read error: {e}"),
+                },
+            )
+        };
         let data = &blocks.block[blocks.pos..];
         if data.is_empty() && blocks.eof {
-            return Ok(stats);
+            return match &blocks.failed {
+                Some(e) => Err(failure(&stats, e)),
+                None => Ok(stats),
+            };
         }
         let parsed = match format {
             Format::Legacy(_) if !header_done => {
@@ -254,7 +302,10 @@ pub fn read_stream(
             }
             Err(pcap_parser::nom::Err::Incomplete(needed)) => {
                 if blocks.eof {
-                    return Err(corrupt(&stats, "truncated record".into()));
+                    return Err(match &blocks.failed {
+                        Some(e) => failure(&stats, e),
+                        None => corrupt(&stats, "truncated record".into()),
+                    });
                 }
                 let more = match needed {
                     pcap_parser::nom::Needed::Size(n) => n.get(),
@@ -271,8 +322,8 @@ pub fn read_stream(
                     }
                     capacity = (capacity * 4).min(MAX_RECORD);
                 }
-                if blocks.refill(capacity, want).is_err() {
-                    return Err(corrupt(&stats, "read error".into()));
+                if let Err(e) = blocks.refill(capacity, want) {
+                    return Err(failure(&stats, &e));
                 }
             }
             Err(_) => return Err(corrupt(&stats, "corrupt record".into())),

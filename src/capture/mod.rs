@@ -1,12 +1,14 @@
 //! Capture sources: where packets come from.
 //!
 //! This module owns reading capture files ([`file`]: classic pcap in both
-//! byte orders, micro- and nanosecond; pcapng with per-interface link types)
+//! byte orders, micro- and nanosecond; pcapng with per-interface link types;
+//! gzip, zstd, xz or bzip2 compressed, recognised by content: [`compressed`])
 //! and live interfaces ([`live`], drained by a thread of its own into a
 //! bounded queue of blocks: [`queue`]). It hands each record to a callback as a
 //! [`Packet`] that borrows the reader's buffer. It knows nothing about IP or
 //! TCP.
 
+pub mod compressed;
 pub mod file;
 pub mod live;
 pub mod queue;
