@@ -124,7 +124,8 @@ reference() {
 # prints the result line.
 run() {
     local tool=$1 mode=$2 rate=$3 fs log args=() ready
-    fs=$(findmnt -n -o FSTYPE --target "$4" 2>/dev/null || stat -f -c %T "$4")
+    fs=$(findmnt -n -o FSTYPE --target "$4" 2>/dev/null | head -n 1)
+    [ -n "$fs" ] || fs=$(stat -f -c %T "$4")
     fs=${fs//\//-}
     log=$LOGDIR/$1-$2-$3-$fs
     OUT=$4/live-out
