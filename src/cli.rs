@@ -987,13 +987,20 @@ fn alert_fd(kind: &str, fd: i32) -> Result<flowsplit::output::alerts::AlertFd, E
 /// find the others, anything else is clap's message.
 pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<Option<P>, Error> {
     use clap::error::{ContextKind, ErrorKind};
-    let parsed = P::command().try_get_matches_from(args).and_then(|mut m| {
-        let matches = m.clone();
-        P::from_arg_matches_mut(&mut m).map(|mut p| {
-            p.after_matches(&matches);
-            p
-        })
-    });
+    // The usage line names the command as typed ("flowsplit http"), not
+    // the first argument clap is given (the subcommand's name alone).
+    let command = P::command();
+    let full_name = command.get_name().to_string();
+    let parsed = command
+        .bin_name(full_name)
+        .try_get_matches_from(args)
+        .and_then(|mut m| {
+            let matches = m.clone();
+            P::from_arg_matches_mut(&mut m).map(|mut p| {
+                p.after_matches(&matches);
+                p
+            })
+        });
     match parsed {
         Ok(p) => Ok(Some(p)),
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {

@@ -102,6 +102,23 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An invalid setting (a usage error: exit code 2).
+    /// The output folder (`-o`) could not be created.
+    #[error("{path}: cannot create the output folder: {source}")]
+    OutputFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Why it could not be created.
+        source: std::io::Error,
+    },
+    /// A folder given as an input holds no file at all.
+    #[error("{path}: no capture files in this folder")]
+    NoCaptureInFolder {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Not one input could be read; nothing was written.
+    #[error("no input could be read; nothing was written")]
+    NoInput,
     #[error("{0}")]
     Usage(String),
     /// A failure inside flowsplit itself, not caused by the settings or the

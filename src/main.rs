@@ -108,9 +108,16 @@ fn split(args: Vec<OsString>) -> Result<Done, Error> {
     let (summary, fatal) = flowsplit::run_to_end(&config);
     // The kernel's counts come before the errors, and also when one stopped the run.
     if let Some(live) = &summary.capture_stats {
+        // On a loopback interface every packet passes twice, going out and
+        // coming in; the kernel counts both, flowsplit decodes one.
+        let twice = if is_loopback(&live.interface) {
+            " (the kernel counts each loopback packet twice, out and in)"
+        } else {
+            ""
+        };
         match &live.stats {
             Ok(s) => eprintln!(
-                "flowsplit: {}: {} packets received, {} dropped by kernel, {} dropped by interface, {} dropped by flowsplit",
+                "flowsplit: {}: {} packets received{twice}, {} dropped by kernel, {} dropped by interface, {} dropped by flowsplit",
                 live.interface,
                 s.received,
                 s.dropped_by_kernel,
@@ -124,12 +131,77 @@ fn split(args: Vec<OsString>) -> Result<Done, Error> {
         }
     }
     match fatal {
-        Some(e) => Err(e),
+        Some(e) => {
+            // What could not be read explains the error that followed.
+            for e in &summary.input_errors {
+                eprintln!("flowsplit: {e}");
+            }
+            Err(e)
+        }
         None => Ok(Done {
+            closing: (!quiet).then(|| closing_line(&config, &summary)),
             errors: summary.input_errors,
-            closing: None,
         }),
     }
+}
+
+/// True for the loopback interface's usual names on Linux and the BSDs.
+fn is_loopback(interface: &str) -> bool {
+    interface == "lo"
+        || interface
+            .strip_prefix("lo")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+}
+
+/// `n` with the word for one or for many.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The closing line of a run: what was read, what was written, what went
+/// wrong and where the reports are.
+fn closing_line(config: &flowsplit::Config, s: &flowsplit::RunSummary) -> String {
+    let mut parts = Vec::new();
+    if s.capture_stats.is_none() {
+        let mut inputs = count(s.inputs, "input", "inputs");
+        if s.inputs_failed > 0 {
+            inputs.push_str(&format!(" ({} not read)", s.inputs_failed));
+        }
+        parts.push(inputs);
+    }
+    parts.push(count(s.packets, "packet", "packets"));
+    parts.push(count(s.connections, "TCP connection", "TCP connections"));
+    let written = if config.output.files().is_some_and(|f| f.flow_files) {
+        count(s.directions, "flow file", "flow files")
+    } else {
+        count(s.directions, "direction", "directions")
+    };
+    parts.push(if s.directions_with_gaps > 0 {
+        format!("{written} ({} with bytes missing)", s.directions_with_gaps)
+    } else {
+        written
+    });
+    if config.output.http_carving().is_some() {
+        parts.push(format!(
+            "{} carved",
+            count(s.http_bodies, "HTTP body", "HTTP bodies")
+        ));
+    }
+    if !s.input_errors.is_empty() {
+        parts.push(count(s.input_errors.len() as u64, "error", "errors"));
+    }
+    let mut line = parts.join(", ");
+    if let Some(report) = &config.report {
+        let summary = flowsplit::output::summary::summary_path(report);
+        line.push_str(&format!(
+            "; report in {}, summary in {}",
+            report.display(),
+            summary.display()
+        ));
+    } else if let Some(files) = config.output.files() {
+        line.push_str(&format!("; written to {}", files.outdir.display()));
+    }
+    line
 }
 
 /// `flowsplit http DIR...`: carve HTTP bodies out of folders of flow files.
@@ -146,13 +218,13 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     });
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(
-            "{} HTTP messages in {} connections, {} bodies written ({} incomplete), {} objects assembled, index in {} folders{}",
-            s.messages,
-            s.connections,
-            s.bodies,
+            "{} in {}, {} written ({} incomplete), {} assembled, index in {}{}",
+            count(s.messages, "HTTP message", "HTTP messages"),
+            count(s.connections, "connection", "connections"),
+            count(s.bodies, "body", "bodies"),
             s.incomplete,
-            s.objects,
-            s.folders,
+            count(s.objects, "object", "objects"),
+            count(s.folders, "folder", "folders"),
             tls.unwrap_or_default()
         )
     });
@@ -170,13 +242,13 @@ fn merge(args: Vec<OsString>) -> Result<Done, Error> {
     let s = flowsplit::merge::merge(&cli.out, &cli.dirs)?;
     let closing = (!cli.verbosity.quiet).then(|| {
         format!(
-            "merged {} shards into {}: {} files linked, {} report lines, {} HTTP indexes, {} objects from range parts",
-            s.shards,
+            "merged {} into {}: {} linked, {}, {}, {} from range parts",
+            count(u64::from(s.shards), "shard", "shards"),
             cli.out.display(),
-            s.linked,
-            s.report_lines,
-            s.indexes,
-            s.objects
+            count(s.linked, "file", "files"),
+            count(s.report_lines, "report line", "report lines"),
+            count(s.indexes, "HTTP index", "HTTP indexes"),
+            count(s.objects, "object", "objects")
         )
     });
     Ok(Done {

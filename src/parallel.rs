@@ -735,6 +735,7 @@ fn collect(
                     Ok(s) => {
                         stats.connections += s.connections;
                         stats.directions += s.directions;
+                        stats.directions_with_gaps += s.directions_with_gaps;
                     }
                     Err(e) => {
                         first_error.get_or_insert(e);

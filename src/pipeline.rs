@@ -62,6 +62,16 @@ pub struct RunSummary {
     pub connections: u64,
     /// Directions written.
     pub directions: u64,
+    /// Directions written with bytes missing (a gap or a jump).
+    pub directions_with_gaps: u64,
+    /// Inputs given (files, after folders are walked, and standard input).
+    pub inputs: u64,
+    /// Inputs none of whose packets could be read: not found, not
+    /// readable, not a capture, or damaged before their first packet.
+    pub inputs_failed: u64,
+    /// The output folder when this run created it (it did not exist
+    /// before): removed again when no input could be read.
+    pub created_outdir: Option<PathBuf>,
     /// HTTP bodies carved (with `-e http`).
     pub http_bodies: u64,
     /// Errors that did not stop the run, in the order met: inputs that
@@ -153,6 +163,15 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
         Source::Files(inputs) => run_files(config, inputs, &mut summary),
     };
     let mut fatal = result.err();
+    if summary.started && summary.inputs > 0 && summary.inputs_failed == summary.inputs {
+        // Nothing could be read: the folder this run made holds nothing
+        // but empty reports, and goes again.
+        if let Some(dir) = summary.created_outdir.take() {
+            let _ = std::fs::remove_dir_all(&dir);
+            summary.started = false;
+            fatal.get_or_insert(Error::NoInput);
+        }
+    }
     if let Some(report) = config.report.as_ref().filter(|_| summary.started) {
         let record = SummaryRecord::new(&summary, fatal.as_ref(), config.max_memory);
         let written = record.write(&summary_path(report));
@@ -187,10 +206,28 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
             sources.extend(expanded.into_iter().map(|(n, c)| (n, c, finish)));
         }
     }
+    summary.inputs = sources.len() as u64;
+    // Inputs that cannot be opened are said before anything is written;
+    // when none is left, nothing is.
+    sources.retain(|(_, source, _)| match source {
+        Capture::File(p) => match file::open(p) {
+            Ok(_) => true,
+            Err(e) => {
+                summary.input_errors.push(e);
+                summary.inputs_failed += 1;
+                false
+            }
+        },
+        Capture::Stdin => true,
+    });
+    if sources.is_empty() {
+        return Err(Error::NoInput);
+    }
     let header = match config.shard {
         Some(spec) => Some(shard_header(config, spec, &sources)?),
         None => None,
     };
+    summary.created_outdir = create_outdir(config)?;
     let outputs = Outputs::new(config, false, header.as_ref())?;
     summary.started = true;
     let events = outputs.events;
@@ -208,6 +245,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
             path.sink.set_start_new(!finish);
         }
         path.unsupported = None;
+        let packets_before = path.packets;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
             Capture::File(p) => match file::open(p) {
@@ -223,6 +261,9 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
             });
         }
         if let Err(e) = result {
+            if path.packets == packets_before {
+                summary.inputs_failed += 1;
+            }
             summary.input_errors.push(e);
         }
         if path.fatal.is_some() {
@@ -552,6 +593,7 @@ impl PacketPath {
         if let Ok(stats) = &finished {
             summary.connections = stats.connections;
             summary.directions = stats.directions;
+            summary.directions_with_gaps = stats.directions_with_gaps;
         }
         // A worker's own error says more than the reader's note that it stopped.
         finished?;
@@ -947,6 +989,24 @@ enum Capture {
 }
 
 /// The captures an input names: itself, or a folder's files in name order.
+/// Create the output folder (with its parents) before anything is written
+/// into it, so that a folder that cannot be made is the error, named as
+/// such; returns the folder when it did not exist before.
+fn create_outdir(config: &Config) -> Result<Option<PathBuf>, Error> {
+    let Some(files) = config.output.files() else {
+        return Ok(None);
+    };
+    let dir = &files.outdir;
+    if dir.is_dir() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::OutputFolder {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(Some(dir.clone()))
+}
+
 fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
     match input {
         Input::Stdin => vec![(PathBuf::from("-"), Capture::Stdin)],
@@ -964,6 +1024,9 @@ fn expand(input: &Input, errors: &mut Vec<Error>) -> Vec<(PathBuf, Capture)> {
                         source: e.into(),
                     }),
                 }
+            }
+            if files.is_empty() {
+                errors.push(Error::NoCaptureInFolder { path: p.clone() });
             }
             files
         }

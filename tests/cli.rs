@@ -102,10 +102,32 @@ fn no_report_flag_writes_no_report() {
     assert_eq!(names, [CS, SC]);
 }
 
-/// Exactly one line on stderr, mentioning each of `needles`; exit code 1.
-fn assert_one_error(out: &std::process::Output, needles: &[&str]) {
+/// Exactly one line on stderr, the error that stopped the run before it
+/// wrote anything, mentioning each of `needles`; exit code 1.
+fn assert_only_line(out: &std::process::Output, needles: &[&str]) {
     let lines = stderr_lines(out);
     assert_eq!(lines.len(), 1, "one line on stderr, got {lines:?}");
+    for n in needles {
+        assert!(lines[0].contains(n), "{:?} does not mention {n:?}", lines[0]);
+    }
+    assert_eq!(out.status.code(), Some(1), "exit code; stderr {lines:?}");
+}
+
+/// Exactly one error line on stderr, mentioning each of `needles`, then
+/// the run's last line: its closing line, or, when no input could be read,
+/// the line that says nothing was written (issue 27); exit code 1.
+fn assert_one_error(out: &std::process::Output, needles: &[&str]) {
+    let lines = stderr_lines(out);
+    assert_eq!(
+        lines.len(),
+        2,
+        "an error and a last line on stderr, got {lines:?}"
+    );
+    assert!(
+        lines[1] == "flowsplit: no input could be read; nothing was written"
+            || (lines[1].contains(" input") && lines[1].contains(", 1 error; report in ")),
+        "not a last line: {lines:?}"
+    );
     for n in needles {
         assert!(
             lines[0].contains(n),
@@ -156,7 +178,7 @@ fn unwritable_output_folder_is_one_error_line() {
     std::fs::write(&blocker, b"x").unwrap();
     let outdir = blocker.join("out");
     let out = run_bin(&[&testdata("out_of_order.pcap")], &outdir, &[]);
-    assert_one_error(&out, &["plain-file"]);
+    assert_only_line(&out, &["plain-file/out: cannot create the output folder"]);
 }
 
 #[test]
@@ -656,4 +678,35 @@ fn the_run_summary_counts_what_was_read() {
     let out = run_bin(&[&input], &outdir, &["--no-report"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(!outdir.join("report.summary.json").exists());
+}
+
+/// Each subcommand's help names it as it is typed (issue 27: `flowsplit
+/// http --help` said `Usage: http [OPTIONS] <DIR>...`).
+#[test]
+fn help_usage_lines_name_the_command_as_typed() {
+    for (args, usage) in [
+        (
+            &["--help"][..],
+            "Usage: flowsplit [OPTIONS] [EXPRESSION]...",
+        ),
+        (
+            &["http", "--help"][..],
+            "Usage: flowsplit http [OPTIONS] <DIR>...",
+        ),
+        (
+            &["merge", "--help"][..],
+            "Usage: flowsplit merge [OPTIONS] -o <OUT> <DIR>...",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().any(|l| l == usage),
+            "{args:?}: no line {usage:?} in\n{text}"
+        );
+    }
 }

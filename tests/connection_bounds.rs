@@ -562,10 +562,17 @@ fn rerun_into_the_same_folder_keeps_the_earlier_files_and_report_lines() {
     assert_eq!(second.status.code(), Some(0));
     assert_eq!(
         common::stderr_lines(&second),
-        [format!(
-            "flowsplit: {} holds an earlier run's lines: this run's are added after them (flow files already there are kept; a name taken gets the next counter)",
-            report.display()
-        )]
+        [
+            format!(
+                "flowsplit: {} holds an earlier run's lines: this run's are added after them (flow files already there are kept; a name taken gets the next counter)",
+                report.display()
+            ),
+            format!(
+                "flowsplit: 1 input, 5 packets, 1 TCP connection, 2 flow files; report in {}, summary in {}",
+                report.display(),
+                outdir.join("report.summary.json").display()
+            )
+        ]
     );
     let lines = common::parse_report(&report);
     let files: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();

@@ -90,7 +90,8 @@ fn inline_carving_equals_the_post_pass_on_every_capture() {
                 );
             }
             // The run's summary counts the body files the post-pass says it wrote.
-            let written = format!(", {} bodies written", summary_bodies(&inline));
+            let n = summary_bodies(&inline);
+            let written = format!(", {n} {} written", if n == 1 { "body" } else { "bodies" });
             assert!(
                 said.contains(&written),
                 "{}: {said} / {written}",

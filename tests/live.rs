@@ -796,6 +796,10 @@ fn with_its_queue_full_flowsplit_waits_and_the_kernel_buffer_holds_the_packets()
     let count = closing_counts(&fs_err);
     assert_eq!(count(" dropped by flowsplit"), 0, "{fs_err}");
     assert_eq!(count(" dropped by kernel"), 0, "{fs_err}");
+    assert!(
+        fs_err.contains(" packets received (the kernel counts each loopback packet twice, out and in), 0 dropped by kernel"),
+        "the statistics line does not say that lo counts packets twice: {fs_err}"
+    );
 
     let name = flow_name(me, server);
     let expected = [a, b, c].concat();

@@ -326,6 +326,8 @@ pub struct TableStats {
     pub connections: u64,
     /// Directions written (with a file).
     pub directions: u64,
+    /// Directions written with bytes missing (a gap or a jump).
+    pub directions_with_gaps: u64,
 }
 
 /// What one direction holds in memory, as the budgets count it.
@@ -916,6 +918,9 @@ impl<C: StreamConsumer> FlowTable<C> {
             match self.streams.close(shard, ident, this, end) {
                 Ok(Some(record)) => {
                     self.stats.directions += 1;
+                    if !record.gaps.is_empty() || !record.jumps.is_empty() {
+                        self.stats.directions_with_gaps += 1;
+                    }
                     let key = CloseKey {
                         event: self.event,
                         connection: id,

@@ -28,7 +28,8 @@ pub struct SummaryRecord {
     pub flowsplit: String,
     /// True when the run got to its end: every input read (or live capture
     /// stopped by a signal) and every direction closed and reported. False
-    /// when an error stopped it; the report then holds what was done.
+    /// when an error stopped it (the report then holds what was done), or
+    /// when an input could not be read at all (`inputs_failed`).
     pub complete: bool,
     /// The error that stopped the run, if one did.
     pub error: Option<String>,
@@ -41,6 +42,15 @@ pub struct SummaryRecord {
     pub connections: u64,
     /// Directions reported.
     pub directions: u64,
+    /// Directions reported with bytes missing (gaps or jumps).
+    #[serde(default)]
+    pub directions_with_gaps: u64,
+    /// Inputs given, after folders are walked (0 in live capture).
+    #[serde(default)]
+    pub inputs: u64,
+    /// Inputs none of whose packets could be read (named in `input_errors`).
+    #[serde(default)]
+    pub inputs_failed: u64,
     /// HTTP bodies carved (`-e http`).
     pub http_bodies: u64,
     /// Errors that did not stop the run, one line each, in the order met.
@@ -93,12 +103,15 @@ impl SummaryRecord {
         });
         SummaryRecord {
             flowsplit: env!("CARGO_PKG_VERSION").to_string(),
-            complete: fatal.is_none(),
+            complete: fatal.is_none() && summary.inputs_failed == 0,
             error: fatal.map(ToString::to_string),
             packets: summary.packets,
             bytes: summary.bytes,
             connections: summary.connections,
             directions: summary.directions,
+            directions_with_gaps: summary.directions_with_gaps,
+            inputs: summary.inputs,
+            inputs_failed: summary.inputs_failed,
             http_bodies: summary.http_bodies,
             input_errors: summary
                 .input_errors
@@ -132,6 +145,7 @@ impl SummaryRecord {
         let mut all = first.clone();
         all.connections = shards.iter().map(|s| s.connections).sum();
         all.directions = shards.iter().map(|s| s.directions).sum();
+        all.directions_with_gaps = shards.iter().map(|s| s.directions_with_gaps).sum();
         all.http_bodies = shards.iter().map(|s| s.http_bodies).sum();
         all.complete = shards.iter().all(|s| s.complete);
         all.error = shards.iter().find_map(|s| s.error.clone());
@@ -182,6 +196,7 @@ mod tests {
             bytes: 1500,
             connections: 2,
             directions: 4,
+            directions_with_gaps: 1,
             capture_stats: Some(LiveStats {
                 interface: "lo".into(),
                 stats: Ok(CaptureStats {
@@ -199,7 +214,8 @@ mod tests {
         let json = serde_json::to_string(&record).unwrap();
         let expected = format!(
             "{{\"flowsplit\":\"{}\",\"complete\":false,\"error\":\"{}\",\"packets\":10,\"bytes\":1500,\
-             \"connections\":2,\"directions\":4,\"http_bodies\":0,\"input_errors\":[],\"max_memory\":67108864,\
+             \"connections\":2,\"directions\":4,\"directions_with_gaps\":1,\"inputs\":0,\"inputs_failed\":0,\
+             \"http_bodies\":0,\"input_errors\":[],\"max_memory\":67108864,\
              \"capture\":{{\"interface\":\"lo\",\"kernel_received\":12,\"kernel_dropped\":1,\
              \"interface_dropped\":0,\"flowsplit_dropped\":1,\"flowsplit_waited_ms\":250,\"kernel_error\":null}}}}",
             env!("CARGO_PKG_VERSION"),
