@@ -174,7 +174,7 @@ run() {
     fi
     local drops
     if [ "$tool" = flowsplit ]; then
-        drops=$(sed -n 's/.*: \([0-9]*\) packets received[^,]*, \([0-9]*\) dropped by kernel, [0-9]* dropped by interface\(, \([0-9]*\) dropped by flowsplit\)\{0,1\}.*/received \1, kernel drops \2, flowsplit drops \4/p' "$log.err")
+        drops=$(sed -n 's/.*: \([0-9]*\) packets received\( ([^)]*)\)\{0,1\}, \([0-9]*\) dropped by kernel, [0-9]* dropped by interface\(, \([0-9]*\) dropped by flowsplit\)\{0,1\}.*/received \1, kernel drops \3, flowsplit drops \5/p' "$log.err")
         drops=${drops%, flowsplit drops }
         [ -n "$drops" ] || drops="(no statistics: $(tail -n 1 "$log.err"))"
     else
