@@ -35,6 +35,7 @@ use std::path::PathBuf;
                   Without -r, packets are captured live (-i, or the first device libpcap lists) until\n\
                   SIGINT, SIGTERM or SIGHUP.\n\
                   `flowsplit http DIR...` carves HTTP bodies out of folders of flow files.\n\
+                  `flowsplit grep PATTERN -r FILE` searches the reassembled streams.\n\
                   Every tcpflow 1.6.1 option works as in tcpflow (flowsplit(1), TCPFLOW OPTIONS).\n\
                   See flowsplit(1) for file naming, the report format and differences from tcpflow.",
     args_override_self = true
@@ -627,6 +628,140 @@ pub struct MergeCli {
 
 impl AfterMatches for MergeCli {}
 
+/// `flowsplit grep [GREP OPTIONS] PATTERN [FLOWSPLIT OPTIONS] [EXPRESSION]`,
+/// or `flowsplit grep [GREP OPTIONS] PATTERN DIR...`: search reassembled
+/// streams. Its own options come before the pattern (after `-e`/`-f`, the
+/// first word that is not one of them ends them); what follows the pattern
+/// is flowsplit's own command line (`-r`, `-i`, `-R`, `-j`, `--max-memory`,
+/// the BPF expression, ...), parsed by [`Cli`], so no input flag is defined
+/// twice; or, when every word left is a folder, folders of flow files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit grep",
+    args_override_self = true,
+    about = "Search every TCP direction's reassembled bytes, across packet boundaries",
+    after_help = "Grep options come first, then PATTERN (unless -e or --file gave the patterns), then\n\
+                  flowsplit's own options and BPF expression: flowsplit grep -y 'passw(or)?d=' -r x.pcap port 80.\n\
+                  With only folders after PATTERN, their flow files are searched instead.\n\
+                  Exit status: 0 when something matched, 1 when nothing did, 2 on error."
+)]
+pub struct GrepCli {
+    /// A pattern (repeatable); without -e or --file, the first word after the options is the pattern.
+    #[arg(short = 'e', long = "regexp", value_name = "PATTERN", action = ArgAction::Append)]
+    pub regexp: Vec<String>,
+
+    /// Read patterns from FILE, one per line (repeatable).
+    #[arg(long = "file", value_name = "FILE", action = ArgAction::Append)]
+    pub pattern_files: Vec<PathBuf>,
+
+    /// Patterns are fixed strings, not regular expressions.
+    #[arg(short = 'F', long = "fixed-strings")]
+    pub fixed: bool,
+
+    /// Patterns are hex bytes (`474554` or `47 45 54`).
+    #[arg(long = "hex")]
+    pub hex: bool,
+
+    /// Letters match in either case (grep's -y; -i is flowsplit's interface).
+    #[arg(short = 'y', long = "ignore-case")]
+    pub ignore_case: bool,
+
+    /// Print NAME:COUNT for each direction that matched.
+    #[arg(short = 'c', long = "count")]
+    pub count: bool,
+
+    /// Print the name of each direction that matched.
+    #[arg(short = 'l', long = "files-with-matches")]
+    pub names: bool,
+
+    /// Print the name of each direction with no match.
+    #[arg(short = 'L', long = "files-without-match")]
+    pub names_without: bool,
+
+    /// One JSON object per match: file, connection, community_id, offset, pattern, match.
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// Stop searching a direction after NUM matches.
+    #[arg(long = "max-count", value_name = "NUM")]
+    pub max_count: Option<u64>,
+
+    /// Longest match allowed for a regular expression whose own longest match is unbounded.
+    #[arg(long = "max-match", value_name = "BYTES",
+          default_value_t = flowsplit::search::matcher::DEFAULT_MAX_MATCH)]
+    pub max_match: usize,
+
+    /// Highlight matches: auto (on a terminal), always, never.
+    #[arg(long = "color", value_name = "WHEN", default_value = "auto",
+          value_parser = ["auto", "always", "never"])]
+    pub color: String,
+
+    /// PATTERN, then flowsplit's options and expression (or folders of flow files).
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub rest: Vec<std::ffi::OsString>,
+}
+
+impl AfterMatches for GrepCli {}
+
+impl GrepCli {
+    /// The patterns: `-e`, then each line of each `--file`, else the first
+    /// word of `rest` (taken out of it).
+    pub fn take_patterns(&mut self) -> Result<Vec<String>, Error> {
+        let mut patterns = std::mem::take(&mut self.regexp);
+        for file in &self.pattern_files {
+            let text = std::fs::read_to_string(file).map_err(|source| Error::Open {
+                path: file.clone(),
+                source,
+            })?;
+            patterns.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
+        }
+        if patterns.is_empty() && self.pattern_files.is_empty() {
+            if self.rest.is_empty() {
+                return Err(Error::Usage(
+                    "grep: no pattern given (flowsplit grep -h lists the options)".into(),
+                ));
+            }
+            let first = self.rest.remove(0);
+            patterns.push(first.to_string_lossy().into_owned());
+        }
+        Ok(patterns)
+    }
+
+    /// The search settings, with `patterns`, printing in colour when
+    /// `terminal` and `--color auto`.
+    pub fn options(&self, patterns: Vec<String>, terminal: bool) -> flowsplit::search::GrepOptions {
+        use flowsplit::search::GrepFormat;
+        let format = if self.count {
+            GrepFormat::Count
+        } else if self.names {
+            GrepFormat::Names
+        } else if self.names_without {
+            GrepFormat::NamesWithout
+        } else if self.json {
+            GrepFormat::Json
+        } else {
+            GrepFormat::Lines
+        };
+        flowsplit::search::GrepOptions {
+            patterns,
+            pattern: flowsplit::search::matcher::PatternOptions {
+                fixed: self.fixed,
+                hex: self.hex,
+                ignore_case: self.ignore_case,
+                max_match: self.max_match,
+            },
+            format,
+            max_count: self.max_count,
+            colour: self.color == "always" || (self.color == "auto" && terminal),
+            matches: std::sync::Arc::default(),
+        }
+    }
+}
+
 /// `-F`: letters flowsplit implements ([`FILE_LETTERS`]); the first other
 /// one is refused with its reason.
 fn parse_file_letters(text: &str) -> Result<String, String> {
@@ -1039,7 +1174,12 @@ pub fn parse<P: Parser + AfterMatches>(args: Vec<std::ffi::OsString>) -> Result<
 /// Every parser of the binary, each named as its `--help` names it: the
 /// bare form first, then one per subcommand.
 pub fn commands() -> Vec<clap::Command> {
-    vec![Cli::command(), HttpCli::command(), MergeCli::command()]
+    vec![
+        Cli::command(),
+        HttpCli::command(),
+        MergeCli::command(),
+        GrepCli::command(),
+    ]
 }
 
 /// Write one JSON object per line for every argument of every parser in

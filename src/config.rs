@@ -111,6 +111,10 @@ pub enum Output {
     /// Each direction printed to standard output as it is reassembled; no
     /// flow files, no HTTP carving.
     Console(crate::output::ConsoleOptions),
+    /// Each direction searched for patterns as it is reassembled
+    /// (`flowsplit grep`); matches printed to standard output, no flow
+    /// files, no HTTP carving.
+    Grep(crate::search::GrepOptions),
 }
 
 /// Flow files: where, how many open at once, and HTTP carving.
@@ -140,7 +144,7 @@ impl Output {
     pub fn files(&self) -> Option<&FileOutput> {
         match self {
             Output::Files(f) => Some(f),
-            Output::Console(_) => None,
+            Output::Console(_) | Output::Grep(_) => None,
         }
     }
 
@@ -155,7 +159,7 @@ impl Output {
     pub fn files_mut(&mut self) -> Option<&mut FileOutput> {
         match self {
             Output::Files(f) => Some(f),
-            Output::Console(_) => None,
+            Output::Console(_) | Output::Grep(_) => None,
         }
     }
 }

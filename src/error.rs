@@ -116,6 +116,13 @@ pub enum Error {
         /// The folder.
         path: PathBuf,
     },
+    /// `flowsplit grep` could not search (exit status 2, as grep's).
+    #[error("{0}")]
+    Search(String),
+    /// `flowsplit grep` found nothing (exit status 1, as grep's; nothing
+    /// is printed for it).
+    #[error("")]
+    NoMatch,
     /// Not one input could be read; nothing was written.
     #[error("no input could be read; nothing was written")]
     NoInput,
@@ -138,7 +145,7 @@ impl Error {
     /// included.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Filter { .. } => 2,
+            Error::Usage(_) | Error::Filter { .. } | Error::Search(_) => 2,
             _ => 1,
         }
     }

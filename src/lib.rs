@@ -27,6 +27,7 @@ pub mod merge;
 pub mod output;
 pub mod parallel;
 pub mod pipeline;
+pub mod search;
 pub mod shard;
 pub mod tls;
 

@@ -10,7 +10,7 @@
 
 mod cli;
 
-use cli::{Cli, HttpCli, MergeCli};
+use cli::{Cli, GrepCli, HttpCli, MergeCli};
 use flowsplit::hooks::{Notice, Progress};
 use flowsplit::Error;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,7 +29,7 @@ type Subcommand = fn(Vec<OsString>) -> Result<Done, Error>;
 /// `flowsplit -r x.pcap port 80` works as in tcpflow. A new subcommand is
 /// one entry here and one parser in `cli.rs` (which `--dump-cli`, and so
 /// the man page test, must list too).
-const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http), ("merge", merge)];
+const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http), ("merge", merge), ("grep", grep)];
 
 /// How a subcommand ended when no error stopped it.
 #[derive(Debug, Default)]
@@ -72,6 +72,8 @@ fn exit(outcome: Result<Done, Error>) -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        // flowsplit grep found nothing: grep's status 1, nothing to say.
+        Err(Error::NoMatch) => ExitCode::from(1),
         Err(e) => {
             eprintln!("flowsplit: {e}");
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
@@ -255,6 +257,122 @@ fn merge(args: Vec<OsString>) -> Result<Done, Error> {
         errors: Vec::new(),
         closing,
     })
+}
+
+/// `flowsplit grep`: search reassembled streams. Exits 0 when something
+/// matched, 1 when nothing did (as grep), 2 on a usage error.
+fn grep(args: Vec<OsString>) -> Result<Done, Error> {
+    let (own, rest) = split_grep_args(args);
+    let Some(mut cli) = cli::parse::<GrepCli>(own)? else {
+        return Ok(Done::default());
+    };
+    cli.rest.extend(rest);
+    let patterns = cli.take_patterns()?;
+    let terminal = std::io::stdout().is_terminal();
+    let opts = cli.options(patterns, terminal);
+    let matches = opts.matches.clone();
+    let folders = !cli.rest.is_empty()
+        && cli
+            .rest
+            .iter()
+            .all(|a| !a.to_string_lossy().starts_with('-') && std::path::Path::new(a).is_dir());
+    let errors = if folders {
+        let dirs: Vec<std::path::PathBuf> = cli.rest.iter().map(Into::into).collect();
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        flowsplit::search::grep_dirs(&dirs, &opts, &mut out)?.1
+    } else {
+        let mut argv: Vec<OsString> = vec!["flowsplit grep".into()];
+        argv.extend(cli.rest);
+        let Some(split) = cli::parse::<Cli>(argv)? else {
+            return Ok(Done::default());
+        };
+        let mut config = split.into_config()?;
+        config.output = flowsplit::config::Output::Grep(opts);
+        config.report = None;
+        config.dfxml = None;
+        config.events = None;
+        let (summary, fatal) = flowsplit::run_to_end(&config);
+        if let Some(e) = fatal {
+            for e in &summary.input_errors {
+                eprintln!("flowsplit: {e}");
+            }
+            // grep's exit status for an error.
+            return Err(Error::Search(e.to_string()));
+        }
+        summary.input_errors
+    };
+    for e in &errors {
+        eprintln!("flowsplit: {e}");
+    }
+    if !errors.is_empty() {
+        return Err(Error::Search("some inputs could not be searched".into()));
+    }
+    if matches.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return Err(Error::NoMatch);
+    }
+    Ok(Done::default())
+}
+
+/// Split `flowsplit grep`'s arguments (its name first) at the end of its
+/// own options: the first word that is not one of them (or `--`, dropped).
+/// Options that take a value take the next word unless attached
+/// (`--max-count=3`, `-eFOO`).
+fn split_grep_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<OsString>) {
+    use clap::CommandFactory;
+    let cmd = GrepCli::command();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let mut own = Vec::new();
+    let mut it = args.into_iter();
+    own.extend(it.next());
+    let mut rest = Vec::new();
+    while let Some(word) = it.next() {
+        let text = word.to_string_lossy().into_owned();
+        if text == "--" {
+            break;
+        }
+        let arg = if let Some(long) = text.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            cmd.get_arguments()
+                .find(|a| a.get_long() == Some(name))
+                .map(|a| (a, !long.contains('=')))
+        } else if let Some(shorts) = text.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // -yF (flags grouped), -e PATTERN or -ePATTERN.
+            let mut found = None;
+            for (i, c) in shorts.char_indices() {
+                match cmd.get_arguments().find(|a| a.get_short() == Some(c)) {
+                    Some(a) if takes_value(a) => {
+                        found = Some((a, i + c.len_utf8() == shorts.len()));
+                        break;
+                    }
+                    Some(a) => found = Some((a, false)),
+                    None => {
+                        found = None;
+                        break;
+                    }
+                }
+            }
+            found
+        } else {
+            None
+        };
+        match arg {
+            Some((a, needs_next)) => {
+                own.push(word);
+                if needs_next && takes_value(a) {
+                    own.extend(it.next());
+                }
+                if a.get_id() == "help" {
+                    break;
+                }
+            }
+            None => {
+                rest.push(word);
+                break;
+            }
+        }
+    }
+    rest.extend(it);
+    (own, rest)
 }
 
 /// Print a notice of the run on standard error (installed unless `-q`).

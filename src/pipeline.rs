@@ -736,7 +736,7 @@ impl Outputs {
             .with_file_hooks(file_hooks)
             .flush_on_release(live);
         // Console output must come out in one order: one flow table.
-        let threads = if matches!(config.output, Output::Console(_)) {
+        let threads = if matches!(config.output, Output::Console(_) | Output::Grep(_)) {
             1
         } else {
             config.threads.clamp(1, BUDGET_SHARDS)
@@ -757,6 +757,14 @@ impl Outputs {
             open_alert,
         };
         let sink = match &config.output {
+            Output::Grep(opts) => {
+                let matcher = crate::search::matcher::Matcher::new(&opts.patterns, &opts.pattern)
+                    .map_err(|e| Error::Usage(format!("grep: {e}")))?;
+                let out = Box::new(std::io::BufWriter::new(std::io::stdout()));
+                let consumer =
+                    crate::search::GrepFlows::new(Arc::new(matcher), opts.clone(), naming, out);
+                tables_behind(vec![FlowTable::new(table_config, consumer)], report, false)
+            }
             Output::Console(opts) => {
                 let console = ConsoleSink::stdout(opts.clone(), live)?;
                 let consumer =

@@ -108,7 +108,11 @@ fn assert_only_line(out: &std::process::Output, needles: &[&str]) {
     let lines = stderr_lines(out);
     assert_eq!(lines.len(), 1, "one line on stderr, got {lines:?}");
     for n in needles {
-        assert!(lines[0].contains(n), "{:?} does not mention {n:?}", lines[0]);
+        assert!(
+            lines[0].contains(n),
+            "{:?} does not mention {n:?}",
+            lines[0]
+        );
     }
     assert_eq!(out.status.code(), Some(1), "exit code; stderr {lines:?}");
 }

@@ -316,3 +316,8 @@ fn every_tcpflow_option_is_parsed_and_in_the_tcpflow_options_section() {
         );
     }
 }
+
+#[test]
+fn every_grep_argument_is_in_the_man_page() {
+    check_command(command("flowsplit grep"), "flowsplit grep");
+}

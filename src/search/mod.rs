@@ -1,0 +1,385 @@
+//! `flowsplit grep`: searching every direction's reassembled bytes as they
+//! are reassembled, so a pattern split over segments, sent a byte at a
+//! time, reordered or retransmitted is found once, where per-packet tools
+//! miss it or find it twice.
+//!
+//! Owns: the grep consumer ([`GrepFlows`], a [`StreamConsumer`] like the
+//! console's: one flow table, so the output keeps one order), what it
+//! prints ([`GrepFormat`]), and searching flow files already written
+//! ([`grep_dirs`]) with the same [`matcher`].
+//!
+//! Must not: write flow files or reports. Each direction keeps its
+//! [`matcher::StreamSearch`]: at most the longest match allowed, less one
+//! byte; nothing else of the stream is held.
+
+pub mod matcher;
+
+use crate::error::Error;
+use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
+use crate::output::report::DirectionRecord;
+use crate::output::tally::Naming;
+use matcher::{Found, Matcher, PatternOptions, StreamSearch};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What is printed for the matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrepFormat {
+    /// One line per match: `NAME:OFFSET:excerpt`.
+    Lines,
+    /// One JSON object per match (`--json`).
+    Json,
+    /// One line per matching direction, `NAME:COUNT` (`-c`).
+    Count,
+    /// The name of each matching direction (`-l`).
+    Names,
+    /// The name of each direction with no match (`-L`, `--files-without-match`).
+    NamesWithout,
+}
+
+/// The settings of a search.
+#[derive(Debug, Clone)]
+pub struct GrepOptions {
+    /// The patterns, in the order given (their index is reported).
+    pub patterns: Vec<String>,
+    /// How they are read.
+    pub pattern: PatternOptions,
+    /// What is printed.
+    pub format: GrepFormat,
+    /// Stop searching a direction after this many matches (`--max-count`).
+    pub max_count: Option<u64>,
+    /// Highlight the match in text lines (a terminal).
+    pub colour: bool,
+    /// Matches found in the whole run, set as the run goes (the binary's
+    /// exit status: 0 when any, 1 when none).
+    pub matches: Arc<AtomicU64>,
+}
+
+/// The longest excerpt printed of one match; longer ones end with `...`.
+const EXCERPT: usize = 200;
+
+/// What [`GrepFlows`] keeps for one direction.
+#[derive(Default)]
+pub struct GrepStream {
+    search: StreamSearch,
+    matches: u64,
+    name: Option<String>,
+}
+
+/// The grep consumer: every direction's pieces go through the matcher.
+pub struct GrepFlows {
+    matcher: Arc<Matcher>,
+    opts: GrepOptions,
+    naming: Naming,
+    out: Box<dyn Write + Send>,
+    scratch: Vec<u8>,
+}
+
+impl GrepFlows {
+    /// Search with `matcher` as `opts` says, naming directions by `naming`,
+    /// printing to `out`.
+    pub fn new(
+        matcher: Arc<Matcher>,
+        opts: GrepOptions,
+        naming: Naming,
+        out: Box<dyn Write + Send>,
+    ) -> GrepFlows {
+        GrepFlows {
+            matcher,
+            opts,
+            naming,
+            out,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// Who a match belongs to, for printing.
+struct Owner<'a> {
+    name: &'a str,
+    connection: Option<u64>,
+    community_id: Option<String>,
+}
+
+/// Print `found` as `format` says.
+fn print_match(
+    out: &mut dyn Write,
+    format: GrepFormat,
+    colour: bool,
+    owner: &Owner<'_>,
+    found: &Found,
+) -> std::io::Result<()> {
+    match format {
+        GrepFormat::Lines => {
+            let text = escaped(&found.bytes);
+            if colour {
+                writeln!(
+                    out,
+                    "{}:{}:\x1b[1;31m{text}\x1b[0m",
+                    owner.name, found.offset
+                )
+            } else {
+                writeln!(out, "{}:{}:{text}", owner.name, found.offset)
+            }
+        }
+        GrepFormat::Json => {
+            let line = serde_json::json!({
+                "file": owner.name,
+                "connection": owner.connection,
+                "community_id": owner.community_id,
+                "offset": found.offset,
+                "pattern": found.pattern,
+                "match": escaped(&found.bytes),
+            });
+            writeln!(out, "{line}")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `bytes` as printable text: ASCII graphics and space as they are, `\`
+/// doubled, the rest as `\xNN`; at most [`EXCERPT`] bytes, then `...`.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut s = String::new();
+    for &b in bytes.iter().take(EXCERPT) {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > EXCERPT {
+        s.push_str("...");
+    }
+    s
+}
+
+fn stdout_error(source: std::io::Error) -> Error {
+    Error::Write {
+        path: PathBuf::from("standard output"),
+        source,
+    }
+}
+
+/// What is printed once a direction is done (counts and names).
+fn print_end(
+    out: &mut dyn Write,
+    format: GrepFormat,
+    name: &str,
+    matches: u64,
+) -> std::io::Result<()> {
+    match format {
+        GrepFormat::Count if matches > 0 => writeln!(out, "{name}:{matches}"),
+        GrepFormat::Names if matches > 0 => writeln!(out, "{name}"),
+        GrepFormat::NamesWithout if matches == 0 => writeln!(out, "{name}"),
+        _ => Ok(()),
+    }
+}
+
+impl StreamConsumer for GrepFlows {
+    type Stream = GrepStream;
+
+    fn piece(
+        &mut self,
+        s: &mut GrepStream,
+        info: &DirectionInfo<'_>,
+        piece: Piece<'_>,
+    ) -> Result<(), Error> {
+        match piece {
+            Piece::Gap(n) => s.search.gap(n),
+            // Not in the flow file: offsets go on as the file's do.
+            Piece::Jump(_) => s.search.gap(0),
+            Piece::Data(d) => {
+                if self.opts.max_count.is_some_and(|max| s.matches >= max) {
+                    s.search.gap(d.len() as u64);
+                    return Ok(());
+                }
+                let mut found = Vec::new();
+                s.search
+                    .feed(&self.matcher, d, &mut self.scratch, &mut |f| found.push(f));
+                if found.is_empty() {
+                    return Ok(());
+                }
+                let name = s
+                    .name
+                    .get_or_insert_with(|| self.naming.name(info, info.counter))
+                    .clone();
+                let owner = Owner {
+                    name: &name,
+                    connection: Some(info.connection),
+                    community_id: crate::community_id::tcp(
+                        info.tuple.src,
+                        info.tuple.sport,
+                        info.tuple.dst,
+                        info.tuple.dport,
+                    ),
+                };
+                for f in found {
+                    if self.opts.max_count.is_some_and(|max| s.matches >= max) {
+                        break;
+                    }
+                    s.matches += 1;
+                    self.opts.matches.fetch_add(1, Ordering::Relaxed);
+                    print_match(
+                        &mut self.out,
+                        self.opts.format,
+                        self.opts.colour,
+                        &owner,
+                        &f,
+                    )
+                    .map_err(stdout_error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn held(&self, s: &GrepStream) -> usize {
+        s.search.held()
+    }
+
+    fn close(
+        &mut self,
+        s: GrepStream,
+        info: &DirectionInfo<'_>,
+        _end: &DirectionEnd,
+    ) -> Result<Option<DirectionRecord>, Error> {
+        if s.search.offset() > 0 {
+            let name = s
+                .name
+                .unwrap_or_else(|| self.naming.name(info, info.counter));
+            print_end(&mut self.out, self.opts.format, &name, s.matches).map_err(stdout_error)?;
+        }
+        Ok(None)
+    }
+
+    fn flush_all(&mut self) -> Result<(), Error> {
+        self.out.flush().map_err(stdout_error)
+    }
+}
+
+/// What searching folders found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirsSearched {
+    /// Flow files searched.
+    pub files: u64,
+    /// Matches found.
+    pub matches: u64,
+}
+
+/// Search the flow files in `dirs` (walked recursively; files whose names
+/// are not flow-file names, such as reports, are left out) with the same
+/// matcher and output as a capture search, printing to `out`. Offsets are
+/// offsets in each file; zeros a writer filled a gap with are matched as
+/// zeros (the file does not say where they are).
+pub fn grep_dirs(
+    dirs: &[PathBuf],
+    opts: &GrepOptions,
+    out: &mut dyn Write,
+) -> Result<(DirsSearched, Vec<Error>), Error> {
+    let matcher = Matcher::new(&opts.patterns, &opts.pattern)
+        .map_err(|e| Error::Usage(format!("grep: {e}")))?;
+    let mut done = DirsSearched::default();
+    let mut errors = Vec::new();
+    let mut scratch = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for dir in dirs {
+        if !dir.is_dir() {
+            errors.push(Error::Open {
+                path: dir.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+            });
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    errors.push(Error::Folder {
+                        path: dir.clone(),
+                        source: e.into(),
+                    });
+                    continue;
+                }
+            };
+            let name = entry.file_name().to_string_lossy();
+            if !entry.file_type().is_file() || crate::http::name::FlowName::parse(&name).is_none() {
+                continue;
+            }
+            match grep_file(
+                entry.path(),
+                &name,
+                &matcher,
+                opts,
+                out,
+                &mut scratch,
+                &mut buf,
+            ) {
+                Ok(n) => {
+                    done.files += 1;
+                    done.matches += n;
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    opts.matches.fetch_add(done.matches, Ordering::Relaxed);
+    out.flush().map_err(stdout_error)?;
+    Ok((done, errors))
+}
+
+/// Search one flow file; returns its matches.
+fn grep_file(
+    path: &Path,
+    name: &str,
+    matcher: &Matcher,
+    opts: &GrepOptions,
+    out: &mut dyn Write,
+    scratch: &mut Vec<u8>,
+    buf: &mut [u8],
+) -> Result<u64, Error> {
+    use std::io::Read;
+    let open_err = |source| Error::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(open_err)?;
+    let mut search = StreamSearch::default();
+    let mut matches = 0u64;
+    let owner = Owner {
+        name,
+        connection: None,
+        community_id: None,
+    };
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        if opts.max_count.is_some_and(|max| matches >= max) {
+            break;
+        }
+        let mut found = Vec::new();
+        search.feed(matcher, &buf[..n], scratch, &mut |f| found.push(f));
+        for f in found {
+            if opts.max_count.is_some_and(|max| matches >= max) {
+                break;
+            }
+            matches += 1;
+            print_match(out, opts.format, opts.colour, &owner, &f).map_err(stdout_error)?;
+        }
+    }
+    if search.offset() > 0 {
+        print_end(out, opts.format, name, matches).map_err(stdout_error)?;
+    }
+    Ok(matches)
+}

@@ -1,0 +1,245 @@
+//! `flowsplit grep` (issue 30): patterns are searched in the reassembled
+//! streams, so a match split over segments, sent a byte at a time,
+//! reordered, retransmitted or overlapping is found exactly once, at its
+//! offset in the flow file; no match spans a hole. Exit status as grep's.
+
+mod common;
+
+use common::{flowsplit, testdata};
+use flowsplit_synth::{Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+type Frames = Vec<(Timestamp, Vec<u8>)>;
+
+/// The client's direction's flow-file name in these captures.
+const CS: &str = common::CS;
+
+fn conv() -> TcpConversation {
+    TcpConversation::new(
+        Link::ethernet(),
+        "10.0.0.1:40000".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        Timestamp::new(1_700_000_000, 0),
+    )
+    .with_isn(1000, 5000)
+}
+
+fn write(frames: &Frames) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.pcap");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut w = PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).unwrap();
+    for (ts, f) in frames {
+        w.frame(*ts, f).unwrap();
+    }
+    use std::io::Write;
+    w.into_inner().flush().unwrap();
+    (dir, path)
+}
+
+/// Run `flowsplit grep ARGS... -r CAPTURE`; (exit code, stdout lines).
+fn grep(args: &[&str], capture: &std::path::Path, extra: &[&str]) -> (i32, Vec<String>) {
+    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
+    all.extend(args.iter().map(OsStr::new));
+    all.extend(["-r".as_ref(), capture.as_os_str()]);
+    all.extend(extra.iter().map(OsStr::new));
+    let o = flowsplit(&all);
+    let lines = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (o.status.code().unwrap_or(-1), lines)
+}
+
+/// The client's stream: "...secret..." with the pattern's bytes sent as
+/// `pieces` say (offset, bytes), after a handshake.
+fn client_stream(pieces: &[(u64, &[u8])]) -> (tempfile::TempDir, PathBuf) {
+    let mut f = Frames::new();
+    let mut c = conv();
+    c.handshake(&mut f).unwrap();
+    for (at, bytes) in pieces {
+        c.send_at(Side::Client, *at, bytes, &mut f).unwrap();
+    }
+    c.close(&mut f).unwrap();
+    write(&f)
+}
+
+const TEXT: &[u8] = b"GET /?token=SECRET-42 HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[test]
+fn a_pattern_split_over_segments_is_found_once_at_its_offset() {
+    // In three segments that cut the token.
+    let (_d, cap) = client_stream(&[(0, &TEXT[..14]), (14, &TEXT[14..17]), (17, &TEXT[17..])]);
+    let (code, lines) = grep(&["-F", "SECRET-42"], &cap, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines, [format!("{CS}:12:SECRET-42")]);
+}
+
+#[test]
+fn one_byte_per_segment_out_of_order_retransmitted_and_overlapping() {
+    // One byte a segment, in reverse order.
+    let mut pieces: Vec<(u64, &[u8])> = (0..TEXT.len())
+        .map(|i| (i as u64, &TEXT[i..i + 1]))
+        .collect();
+    pieces.reverse();
+    let (_d, cap) = client_stream(&pieces);
+    assert_eq!(
+        grep(&["SECRET-4[0-9]"], &cap, &[]).1,
+        [format!("{CS}:12:SECRET-42")]
+    );
+    // Every segment sent twice, and a segment overlapping the token.
+    let (_d, cap) = client_stream(&[
+        (0, &TEXT[..16]),
+        (0, &TEXT[..16]),
+        (10, &TEXT[10..25]),
+        (16, &TEXT[16..]),
+        (16, &TEXT[16..]),
+    ]);
+    let (code, lines) = grep(&["-F", "SECRET-42"], &cap, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines, [format!("{CS}:12:SECRET-42")], "one match, not two");
+}
+
+#[test]
+fn no_match_through_a_hole_and_offsets_count_it() {
+    // Bytes 15..17 ("RET") never sent: a gap splits the token.
+    let (_d, cap) = client_stream(&[(0, &TEXT[..15]), (18, &TEXT[18..])]);
+    let (code, lines) = grep(&["-F", "SECRET-42"], &cap, &[]);
+    assert_eq!((code, lines), (1, Vec::<String>::new()));
+    // What follows the hole keeps its offset in the flow file.
+    let (code, lines) = grep(&["-F", "HTTP/1.1"], &cap, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines, [format!("{CS}:22:HTTP/1.1")]);
+}
+
+#[test]
+fn case_folding_hex_json_count_and_names() {
+    let (_d, cap) = client_stream(&[(0, TEXT)]);
+    assert_eq!(grep(&["-F", "secret-42"], &cap, &[]).0, 1);
+    assert_eq!(
+        grep(&["-y", "-F", "secret-42"], &cap, &[]).1,
+        [format!("{CS}:12:SECRET-42")]
+    );
+    // "\r\nHost" in hex.
+    let (code, lines) = grep(&["--hex", "0d 0a 48 6f 73 74"], &cap, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines, [format!("{CS}:30:\\x0d\\x0aHost")]);
+    let (_, lines) = grep(&["--json", "-e", "Host", "-e", "SECRET"], &cap, &[]);
+    let v: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["file"], CS);
+    assert_eq!(v[0]["offset"], 12);
+    assert_eq!(v[0]["pattern"], 1);
+    assert_eq!(v[0]["match"], "SECRET");
+    assert_eq!(v[1]["pattern"], 0);
+    assert!(v[0]["community_id"].as_str().unwrap().starts_with("1:"));
+    assert_eq!(grep(&["-c", "-e", "o"], &cap, &[]).1, [format!("{CS}:2")]);
+    assert_eq!(grep(&["-l", "SECRET"], &cap, &[]).1, [CS.to_string()]);
+    assert_eq!(grep(&["--max-count", "1", "-e", "o"], &cap, &[]).1.len(), 1);
+}
+
+#[test]
+fn every_offset_points_at_the_match_in_the_flow_file_and_j1_equals_j2() {
+    let cap = testdata("http/gzip.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = flowsplit(&[
+        "-q".as_ref(),
+        "-r".as_ref(),
+        cap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success());
+    let (code, lines) = grep(
+        &["--json", "-y", "content-[a-z]+|HTTP/1\\.[01]"],
+        &cap,
+        &["-j", "1"],
+    );
+    assert_eq!(code, 0);
+    assert!(lines.len() >= 4, "{lines:?}");
+    for l in &lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let file = std::fs::read(out.join(v["file"].as_str().unwrap())).unwrap();
+        let at = v["offset"].as_u64().unwrap() as usize;
+        let m = v["match"].as_str().unwrap().as_bytes();
+        assert_eq!(&file[at..at + m.len()], m, "{l}");
+    }
+    assert_eq!(
+        grep(
+            &["--json", "-y", "content-[a-z]+|HTTP/1\\.[01]"],
+            &cap,
+            &["-j", "2"]
+        )
+        .1,
+        lines
+    );
+    // Folders of flow files: the same matches.
+    let mut all: Vec<&OsStr> = vec!["grep".as_ref(), "--json".as_ref(), "-y".as_ref()];
+    all.extend(["content-[a-z]+|HTTP/1\\.[01]".as_ref(), out.as_os_str()]);
+    let o = flowsplit(&all);
+    assert!(o.status.success());
+    let mut from_dir: Vec<(String, u64)> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["file"].as_str().unwrap().to_string(),
+                v["offset"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut from_capture: Vec<(String, u64)> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["file"].as_str().unwrap().to_string(),
+                v["offset"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    from_dir.sort();
+    from_capture.sort();
+    assert_eq!(from_dir, from_capture);
+}
+
+#[test]
+fn ten_thousand_literals_in_one_pass() {
+    let (_d, cap) = client_stream(&[(0, &TEXT[..16]), (16, &TEXT[16..])]);
+    let tmp = tempfile::tempdir().unwrap();
+    let list = tmp.path().join("patterns");
+    let mut text: String = (0..10_000).map(|i| format!("NOPE-{i:05}\n")).collect();
+    text.push_str("SECRET-42\n");
+    std::fs::write(&list, text).unwrap();
+    let (code, lines) = grep(
+        &["-F", "--file", list.to_str().unwrap(), "--json"],
+        &cap,
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(lines.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(
+        (v["pattern"].as_u64(), v["offset"].as_u64()),
+        (Some(10_000), Some(12))
+    );
+}
+
+#[test]
+fn exit_status_is_greps() {
+    let (_d, cap) = client_stream(&[(0, TEXT)]);
+    assert_eq!(grep(&["SECRET"], &cap, &[]).0, 0);
+    assert_eq!(grep(&["NOTHERE"], &cap, &[]).0, 1);
+    assert_eq!(grep(&["("], &cap, &[]).0, 2, "a bad regex");
+    let missing = PathBuf::from("/nonexistent/capture.pcap");
+    assert_eq!(
+        grep(&["SECRET"], &missing, &[]).0,
+        2,
+        "an input that cannot be read"
+    );
+}
