@@ -90,6 +90,12 @@ struct Cli {
     /// 127.0.1.1-127.0.4.250), to replay onto the loopback interface.
     #[arg(long)]
     loopback: bool,
+
+    /// Plant N tokens FSGREP-NNNNNN-TK in first responses, half of them
+    /// split across two segments; they are listed, one per line with
+    /// `split` or `whole`, in FILE.tokens (bench/grep.sh).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    plant: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +201,7 @@ fn params(cli: &Cli) -> Result<BenchParams, String> {
         p.seed = s;
     }
     p.loopback = cli.loopback;
+    p.plant = cli.plant;
     Ok(p)
 }
 
@@ -223,6 +230,15 @@ fn generate(cli: &Cli) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     std::fs::rename(&exp_part, &expected).map_err(|e| format!("{}: {e}", expected.display()))?;
     std::fs::rename(&out_part, out).map_err(|e| format!("{}: {e}", out.display()))?;
+    if p.plant > 0 {
+        let list: String = summary
+            .planted
+            .iter()
+            .map(|(t, split)| format!("{t}\t{}\n", if *split { "split" } else { "whole" }))
+            .collect();
+        let tokens = with_suffix(out, ".tokens");
+        std::fs::write(&tokens, list).map_err(|e| format!("{}: {e}", tokens.display()))?;
+    }
     eprintln!(
         "bench_gen: {} connections (at most {} open), {} directions, {} frames, capture {} bytes ({:.2} GB), payload {} bytes, {:.1} s",
         summary.connections,

@@ -85,6 +85,13 @@ pub struct BenchParams {
     /// 192.168.0.0/16, so the capture can be replayed onto the loopback
     /// interface. The traffic is otherwise the same.
     pub loopback: bool,
+    /// Plant this many searchable tokens (`FSGREP-NNNNNN-TK`, 16 bytes)
+    /// in the first response of the first connections whose response is
+    /// long enough: the even-numbered ones straddle the boundary between
+    /// the response's first two segments (8 bytes in each), the odd ones
+    /// lie inside its second segment. 0 plants none (the traffic is then
+    /// exactly as without this field).
+    pub plant: u64,
 }
 
 /// Predefined traffic shapes (the ones issues 5 and 11 ask to measure).
@@ -125,6 +132,7 @@ impl BenchParams {
             start: Timestamp::new(1_700_000_000, 0),
             frame_gap_nanos: 20_000,
             loopback: false,
+            plant: 0,
         };
         match shape {
             Shape::Small => base,
@@ -204,7 +212,7 @@ impl BenchParams {
 }
 
 /// What a [`generate`] call wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Connections generated.
     pub connections: u64,
@@ -218,6 +226,9 @@ pub struct Summary {
     pub payload_bytes: u64,
     /// Most connections open at once.
     pub peak_open: u64,
+    /// The tokens planted ([`BenchParams::plant`]) and whether each
+    /// straddles two segments.
+    pub planted: Vec<(String, bool)>,
 }
 
 /// The tcpflow file name of the direction from `src` to `dst`
@@ -287,7 +298,7 @@ pub fn generate<W: Write, E: Write>(
             break;
         }
         let k = g.rng.below(open.len() as u64) as usize;
-        if g.step(&mut open[k], &mut out)? {
+        if g.step(&mut open[k], &mut out, &mut summary.planted)? {
             let c = open.swap_remove(k);
             for side in [Side::Client, Side::Server] {
                 let (name, bytes, sha) = c.expected(side);
@@ -638,6 +649,8 @@ struct Conn {
     rng: Rng,
     /// Key of this connection's body bytes.
     key: u64,
+    /// The token planted in this connection's first response, if any.
+    token: Option<(String, bool)>,
     exchanges: u32,
     /// Current exchange (0-based); `== exchanges` once the last response is out.
     exchange: u32,
@@ -726,6 +739,7 @@ impl Generator<'_> {
             id,
             rng,
             key,
+            token: None,
             exchanges,
             exchange: 0,
             side: Side::Client,
@@ -780,7 +794,12 @@ impl Generator<'_> {
 
     /// One step of `c`: a burst of its current message, or its close.
     /// True when the connection has closed.
-    fn step(&mut self, c: &mut Conn, out: &mut impl PacketSink) -> io::Result<bool> {
+    fn step(
+        &mut self,
+        c: &mut Conn,
+        out: &mut impl PacketSink,
+        planted: &mut Vec<(String, bool)>,
+    ) -> io::Result<bool> {
         if c.exchange == c.exchanges {
             self.with_conv(c, |conv, out| conv.close(out), out)?;
             return Ok(true);
@@ -801,6 +820,27 @@ impl Generator<'_> {
         let side_bit = u64::from(c.side == Side::Server);
         let key = mix64(c.key ^ (u64::from(c.exchange) << 1 | side_bit));
         fill_body(key, body_from, &mut buf[at..]);
+        // A token, at message offset mss - 8 (split) or mss + 200 (whole),
+        // decided when the first response starts.
+        let mss = self.p.mss as u64;
+        if c.side == Side::Server && c.exchange == 0 && c.pos == 0 {
+            let n = planted.len() as u64;
+            if n < self.p.plant && hl + 16 < mss - 8 && msg_len >= mss + 216 {
+                let token = (format!("FSGREP-{n:06}-TK"), n % 2 == 0);
+                planted.push(token.clone());
+                c.token = Some(token);
+            }
+        }
+        if let (Some((token, split)), true) = (&c.token, c.side == Side::Server && c.exchange == 0)
+        {
+            let at = if *split { mss - 8 } else { mss + 200 };
+            for (i, b) in token.bytes().enumerate() {
+                let p = at + i as u64;
+                if p >= c.pos && p < c.pos + take as u64 {
+                    buf[(p - c.pos) as usize] = b;
+                }
+            }
+        }
         c.hash[side_bit as usize].update(&*buf);
 
         // Segments in sending order: swaps, then retransmissions.
