@@ -292,6 +292,12 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
         config.dfxml = None;
         config.events = None;
         let (summary, fatal) = flowsplit::run_to_end(&config);
+        // A reader that stopped reading (`| head`) ends the search, as grep.
+        if let Some(Error::Write { source, .. }) = &fatal {
+            if source.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(Done::default());
+            }
+        }
         if let Some(e) = fatal {
             for e in &summary.input_errors {
                 eprintln!("flowsplit: {e}");

@@ -243,3 +243,26 @@ fn exit_status_is_greps() {
         "an input that cannot be read"
     );
 }
+
+/// `--json` gives the capture time of the earliest segment that carried a
+/// match's first byte: with one byte a segment sent in reverse order, the
+/// segment of byte 12 (the token's first), not the last one to arrive.
+#[test]
+fn json_gives_the_time_of_the_segment_that_carried_the_first_byte() {
+    let mut f = Frames::new();
+    let mut c = conv();
+    c.handshake(&mut f).unwrap();
+    let handshake = f.len();
+    for i in (0..TEXT.len()).rev() {
+        c.send_at(Side::Client, i as u64, &TEXT[i..i + 1], &mut f)
+            .unwrap();
+    }
+    c.close(&mut f).unwrap();
+    let ts = f[handshake + (TEXT.len() - 1 - 12)].0;
+    let (_d, cap) = write(&f);
+    let (code, lines) = grep(&["--json", "-F", "SECRET-42"], &cap, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(lines.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(v["time"], format!("{}.{:09}", ts.secs, ts.nanos), "{v}");
+}

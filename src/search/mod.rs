@@ -66,6 +66,30 @@ pub struct GrepStream {
     search: StreamSearch,
     matches: u64,
     name: Option<String>,
+    /// Segments as they arrived and not yet searched past: (stream start,
+    /// stream end, capture time), to give a match its first byte's time.
+    arrivals: std::collections::VecDeque<(u64, u64, crate::capture::Timestamp)>,
+    /// Bytes of the jumps so far (holes longer than `-m`, not in the flow
+    /// file): a stream offset less this is a flow-file offset.
+    jumped: u64,
+}
+
+impl GrepStream {
+    /// Stream offset before which no match can start any more.
+    fn searched_past(&self, window: usize) -> u64 {
+        (self.search.offset() + self.jumped).saturating_sub(window as u64)
+    }
+
+    /// Capture time of the earliest segment that carried the byte at
+    /// flow-file offset `offset`.
+    fn time_of(&self, offset: u64) -> Option<crate::capture::Timestamp> {
+        let at = offset + self.jumped;
+        self.arrivals
+            .iter()
+            .filter(|(start, end, _)| *start <= at && at < *end)
+            .map(|&(_, _, ts)| ts)
+            .min()
+    }
 }
 
 /// The grep consumer: every direction's pieces go through the matcher.
@@ -103,6 +127,9 @@ struct Owner<'a> {
     community_id: Option<String>,
 }
 
+/// When a match's first byte was captured, if known.
+type FirstByte = Option<crate::capture::Timestamp>;
+
 /// Print `found` as `format` says.
 fn print_match(
     out: &mut dyn Write,
@@ -110,6 +137,7 @@ fn print_match(
     colour: bool,
     owner: &Owner<'_>,
     found: &Found,
+    time: FirstByte,
 ) -> std::io::Result<()> {
     match format {
         GrepFormat::Lines => {
@@ -130,6 +158,7 @@ fn print_match(
                 "connection": owner.connection,
                 "community_id": owner.community_id,
                 "offset": found.offset,
+                "time": time.map(|t| t.to_string()),
                 "pattern": found.pattern,
                 "match": escaped(&found.bytes),
             });
@@ -190,7 +219,10 @@ impl StreamConsumer for GrepFlows {
         match piece {
             Piece::Gap(n) => s.search.gap(n),
             // Not in the flow file: offsets go on as the file's do.
-            Piece::Jump(_) => s.search.gap(0),
+            Piece::Jump(n) => {
+                s.search.gap(0);
+                s.jumped += n;
+            }
             Piece::Data(d) => {
                 if self.opts.max_count.is_some_and(|max| s.matches >= max) {
                     s.search.gap(d.len() as u64);
@@ -222,22 +254,49 @@ impl StreamConsumer for GrepFlows {
                     }
                     s.matches += 1;
                     self.opts.matches.fetch_add(1, Ordering::Relaxed);
+                    let time = s.time_of(f.offset);
                     print_match(
                         &mut self.out,
                         self.opts.format,
                         self.opts.colour,
                         &owner,
                         &f,
+                        time,
                     )
                     .map_err(stdout_error)?;
                 }
             }
         }
+        let past = s.searched_past(self.matcher.longest());
+        s.arrivals.retain(|&(_, end, _)| end > past);
         Ok(())
     }
 
+    fn placed(
+        &mut self,
+        s: &mut GrepStream,
+        _info: &DirectionInfo<'_>,
+        offset: u64,
+        ts: crate::capture::Timestamp,
+        len: usize,
+    ) -> Result<(), Error> {
+        let end = offset + len as u64;
+        // A late copy of bytes already searched past says nothing new.
+        if end > s.searched_past(self.matcher.longest()) {
+            s.arrivals.push_back((offset, end, ts));
+        }
+        Ok(())
+    }
+
+    fn rebased(&mut self, s: &mut GrepStream, _info: &DirectionInfo<'_>, by: u64) {
+        for a in &mut s.arrivals {
+            a.0 += by;
+            a.1 += by;
+        }
+    }
+
     fn held(&self, s: &GrepStream) -> usize {
-        s.search.held()
+        s.search.held() + s.arrivals.capacity() * std::mem::size_of::<(u64, u64, u64)>()
     }
 
     fn close(
@@ -375,7 +434,7 @@ fn grep_file(
                 break;
             }
             matches += 1;
-            print_match(out, opts.format, opts.colour, &owner, &f).map_err(stdout_error)?;
+            print_match(out, opts.format, opts.colour, &owner, &f, None).map_err(stdout_error)?;
         }
     }
     if search.offset() > 0 {
