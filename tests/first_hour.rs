@@ -72,9 +72,14 @@ fn the_closing_line_counts_bodies_gaps_and_errors_and_minus_q_silences_it() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(lines[0].starts_with(&format!("flowsplit: {}: cannot open", missing.display())));
     let s = summary(&out);
+    let bodies = s["http_bodies"].as_u64().unwrap();
     let closing = format!(
-        "flowsplit: 3 inputs (1 not read), {} packets, {} TCP connections, {} flow files ({} with bytes missing), {} HTTP bodies carved, 1 error; report in ",
-        s["packets"], s["connections"], s["directions"], s["directions_with_gaps"], s["http_bodies"]
+        "flowsplit: 3 inputs (1 not read), {} packets, {} TCP connections, {} flow files ({} with bytes missing), {bodies} {} carved, 1 error; report in ",
+        s["packets"],
+        s["connections"],
+        s["directions"],
+        s["directions_with_gaps"],
+        if bodies == 1 { "HTTP body" } else { "HTTP bodies" }
     );
     assert!(
         lines[1].starts_with(&closing),
