@@ -274,7 +274,9 @@ AAEC/w==\r\n\
         assert_eq!(s.parts[1].filename.as_deref(), Some("a.txt"));
         assert_eq!(s.parts[1].notes.len(), 1);
         assert_eq!(read("stem-PART-02.txt"), b"line one\r\nline two");
-        assert_eq!(read("stem-PART-03"), [0, 1, 2, 255]);
+        // application/octet-stream: mime-db's extension.
+        assert_eq!(s.parts[2].file.as_deref(), Some("stem-PART-03.bin"));
+        assert_eq!(read("stem-PART-03.bin"), [0, 1, 2, 255]);
         assert_eq!(s.parts[2].transfer_encoding.as_deref(), Some("base64"));
         assert_eq!(
             s.parts[2].sha256,

@@ -3,11 +3,13 @@
 //! Owns: recognising a flow file by its name (tcpflow's default template
 //! `%A.%a-%B.%b%V%v%C%c`), finding the name of the opposite direction, and
 //! building body-file names (`<flow>-HTTPBODY-NNN[.ext]`) from a flow name,
-//! a number and a fixed Content-Type → extension table.
+//! a number and an extension for the Content-Type ([`extension_for`]:
+//! mime-db's table, through the `mime2ext` crate, with tcpflow's choices
+//! where they differ).
 //!
 //! Must not: take any part of a body-file name from the traffic. The only
 //! inputs are the flow file's own (validated) name, a counter and an
-//! extension chosen from [`MIME_EXTENSIONS`].
+//! extension chosen from those constant tables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -168,130 +170,53 @@ pub fn body_file_name(
 }
 
 /// The extension for a Content-Type value (parameters after `;` ignored,
-/// case-insensitive), from [`MIME_EXTENSIONS`]. The result is always one of
-/// the table's constant strings.
+/// case-insensitive): tcpflow 1.6.1's where [`TCPFLOW_EXTENSIONS`] has the
+/// type, else mime-db's through the `mime2ext` crate, else, for a legacy
+/// `x-` subtype (`application/x-javascript`), mime-db's for the subtype
+/// without `x-`. The result is one of those tables' constant strings, and
+/// only ever ASCII letters, digits, `+`, `-` and `_` (no `.`, no `/`).
 pub fn extension_for(content_type: &[u8]) -> Option<&'static str> {
     let base = content_type.split(|&b| b == b';').next().unwrap_or(&[]);
     let base = String::from_utf8_lossy(base).trim().to_ascii_lowercase();
-    MIME_EXTENSIONS
+    let (kind, subtype) = base.split_once('/')?;
+    let ext = TCPFLOW_EXTENSIONS
         .iter()
         .find(|(mime, _)| *mime == base)
         .map(|(_, ext)| *ext)
+        .or_else(|| mime2ext::mime2ext(&base))
+        .or_else(|| {
+            let plain = subtype.strip_prefix("x-")?;
+            mime2ext::mime2ext(format!("{kind}/{plain}"))
+        })?;
+    let safe = !ext.is_empty()
+        && ext
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'_'));
+    safe.then_some(ext)
 }
 
-/// Content-Type → extension, for the types met in practice. Where tcpflow
-/// 1.6.1 knows a type, the extension is the one it uses (`image/jpeg` →
-/// `jpg`, `video/mp4` → `m4v`), so names match its output; types it does
-/// not know (`text/javascript`, `application/octet-stream`) get no extension,
-/// as with tcpflow.
-pub const MIME_EXTENSIONS: &[(&str, &str)] = &[
-    ("application/atom+xml", "atom"),
-    ("application/ecmascript", "ecma"),
-    ("application/epub+zip", "epub"),
-    ("application/java-archive", "jar"),
-    ("application/java-vm", "class"),
-    ("application/javascript", "js"),
-    ("application/json", "json"),
-    ("application/msword", "doc"),
-    ("application/ogg", "ogx"),
-    ("application/pdf", "pdf"),
+/// Content-Type → extension where tcpflow 1.6.1 chooses otherwise than
+/// mime-db's canonical extension (which `mime2ext` gives), or knows a type
+/// mime-db does not: kept so that default names stay tcpflow's. Every
+/// other type takes mime-db's extension (see [`extension_for`]).
+pub const TCPFLOW_EXTENSIONS: &[(&str, &str)] = &[
     ("application/pgp-signature", "asc"),
-    ("application/pkcs7-mime", "p7m"),
-    ("application/pkcs7-signature", "p7s"),
-    ("application/pkix-cert", "cer"),
-    ("application/pkix-crl", "crl"),
     ("application/postscript", "ps"),
-    ("application/rdf+xml", "rdf"),
-    ("application/rss+xml", "rss"),
-    ("application/rtf", "rtf"),
-    ("application/vnd.android.package-archive", "apk"),
-    ("application/vnd.apple.mpegurl", "m3u8"),
-    ("application/vnd.ms-cab-compressed", "cab"),
-    ("application/vnd.ms-excel", "xls"),
-    ("application/vnd.ms-fontobject", "eot"),
-    ("application/vnd.ms-powerpoint", "ppt"),
-    ("application/vnd.oasis.opendocument.presentation", "odp"),
-    ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
-    ("application/vnd.oasis.opendocument.text", "odt"),
-    (
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "pptx",
-    ),
-    (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "xlsx",
-    ),
-    (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "docx",
-    ),
-    ("application/x-7z-compressed", "7z"),
-    ("application/x-bittorrent", "torrent"),
-    ("application/x-bzip2", "bz2"),
-    ("application/x-debian-package", "deb"),
     ("application/x-font-otf", "otf"),
     ("application/x-font-ttf", "ttf"),
     ("application/x-font-woff", "woff"),
-    ("application/x-gtar", "gtar"),
-    ("application/x-java-jnlp-file", "jnlp"),
     ("application/x-mpegurl", "m3u8"),
-    ("application/x-pkcs12", "p12"),
-    ("application/x-pkcs7-certificates", "p7b"),
-    ("application/x-rar-compressed", "rar"),
-    ("application/x-sh", "sh"),
-    ("application/x-shockwave-flash", "swf"),
-    ("application/x-silverlight-app", "xap"),
-    ("application/x-tar", "tar"),
     ("application/x-x509-ca-cert", "crt"),
-    ("application/x-xpinstall", "xpi"),
-    ("application/xhtml+xml", "xhtml"),
-    ("application/xml", "xml"),
-    ("application/xml-dtd", "dtd"),
     ("application/xslt+xml", "xslt"),
-    ("application/zip", "zip"),
-    ("audio/midi", "mid"),
     ("audio/mp4", "mp4a"),
-    ("audio/mpeg", "mpga"),
     ("audio/ogg", "ogg"),
-    ("audio/webm", "weba"),
-    ("audio/x-aac", "aac"),
     ("audio/x-aiff", "aiff"),
-    ("audio/x-mpegurl", "m3u"),
-    ("audio/x-ms-wma", "wma"),
-    ("audio/x-wav", "wav"),
-    ("image/bmp", "bmp"),
-    ("image/gif", "gif"),
-    ("image/jp2", "jp2"),
-    ("image/jpeg", "jpg"),
-    ("image/png", "png"),
-    ("image/svg+xml", "svg"),
     ("image/tiff", "tiff"),
-    ("image/vnd.adobe.photoshop", "psd"),
-    ("image/webp", "webp"),
-    ("image/x-icon", "ico"),
-    ("message/rfc822", "eml"),
     ("text/cache-manifest", "manifest"),
-    ("text/calendar", "ics"),
-    ("text/css", "css"),
-    ("text/csv", "csv"),
-    ("text/html", "html"),
-    ("text/plain", "txt"),
-    ("text/richtext", "rtx"),
-    ("text/sgml", "sgml"),
-    ("text/tab-separated-values", "tsv"),
     ("text/uri-list", "urls"),
-    ("text/x-vcard", "vcf"),
-    ("video/3gpp", "3gp"),
-    ("video/mp2t", "ts"),
     ("video/mp4", "m4v"),
     ("video/mpeg", "mpg"),
-    ("video/ogg", "ogv"),
     ("video/quicktime", "mov"),
-    ("video/webm", "webm"),
-    ("video/x-flv", "flv"),
-    ("video/x-m4v", "m4v"),
-    ("video/x-ms-wmv", "wmv"),
-    ("video/x-msvideo", "avi"),
 ];
 
 #[cfg(test)]
@@ -381,5 +306,53 @@ mod tests {
             format!("{f}-HTTPBODY-1000")
         );
         assert_eq!(extension_for(b" IMAGE/JPEG "), Some("jpg"));
+    }
+
+    #[test]
+    fn common_types_get_an_extension() {
+        for (ct, ext) in [
+            ("application/x-javascript", "js"),
+            ("text/javascript; charset=utf-8", "js"),
+            ("text/xml", "xml"),
+            ("application/xml", "xml"),
+            ("application/octet-stream", "bin"),
+            ("application/x-gzip", "gz"),
+            ("application/gzip", "gz"),
+            ("font/woff2", "woff2"),
+            ("image/avif", "avif"),
+            ("application/wasm", "wasm"),
+            ("image/x-icon", "ico"),
+        ] {
+            assert_eq!(extension_for(ct.as_bytes()), Some(ext), "{ct}");
+        }
+    }
+
+    #[test]
+    fn tcpflow_extensions_are_kept() {
+        for (ct, ext) in [
+            ("image/jpeg", "jpg"),
+            ("text/html", "html"),
+            ("text/plain", "txt"),
+            ("application/json", "json"),
+            ("video/mp4", "m4v"),
+            ("image/tiff", "tiff"),
+            ("application/postscript", "ps"),
+            ("audio/mpeg", "mpga"),
+        ] {
+            assert_eq!(extension_for(ct.as_bytes()), Some(ext), "{ct}");
+        }
+    }
+
+    #[test]
+    fn unknown_or_malformed_types_get_none() {
+        for ct in [
+            "application/x-www-form-urlencoded",
+            "text/x-no-such-type",
+            "nonsense",
+            "",
+            "../../etc/passwd",
+        ] {
+            assert_eq!(extension_for(ct.as_bytes()), None, "{ct}");
+        }
     }
 }
