@@ -12,8 +12,8 @@
 use clap::{ArgAction, Args, CommandFactory, Parser};
 use flowsplit::capture::live::LiveOptions;
 use flowsplit::config::{
-    Config, FileOutput, Input, Output, Source, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL,
-    DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
+    Config, FileOutput, HttpNames, Input, Output, Source, DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
 };
 use flowsplit::decode::UdpTunnel;
 use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
@@ -290,6 +290,19 @@ pub struct HttpFlags {
     /// Decrypt TLS connections with the secrets in this NSS key log file and carve HTTP from the plaintext (default: $SSLKEYLOGFILE when set). Repeatable.
     #[arg(long = "tls-keylog", value_name = "FILE", action = ArgAction::Append)]
     pub tls_keylog: Vec<PathBuf>,
+
+    /// How body files are named: tcpflow (the default, tcpflow's names) or url (after the URL's last segment, as tshark names exported HTTP objects; duplicates numbered name(N).ext).
+    #[arg(long = "http-names", value_name = "STYLE", value_enum, default_value_t = NamesFlag::Tcpflow)]
+    pub http_names: NamesFlag,
+}
+
+/// The values of `--http-names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamesFlag {
+    /// After the flow file and the message's number, as tcpflow names them.
+    Tcpflow,
+    /// After the last segment of the URL, as tshark names exported objects.
+    Url,
 }
 
 impl HttpFlags {
@@ -300,6 +313,10 @@ impl HttpFlags {
             max_decoded_bytes: self.max_decoded,
             max_ratio: self.max_ratio,
             tls_keylogs: self.keylogs(),
+            names: match self.http_names {
+                NamesFlag::Tcpflow => HttpNames::Tcpflow,
+                NamesFlag::Url => HttpNames::Url,
+            },
         }
     }
 
@@ -1192,6 +1209,14 @@ mod tests {
         assert!(cli.verbosity.quiet);
         assert_eq!(cli.http.options().max_decoded_bytes, 7);
         assert_eq!(cli.dirs, vec![PathBuf::from("d")]);
+        assert_eq!(cli.http.options().names, HttpNames::Tcpflow);
+        let cli = HttpCli::try_parse_from(["flowsplit http", "--http-names", "url", "d"])
+            .expect("the flags parse");
+        assert_eq!(cli.http.options().names, HttpNames::Url);
+        assert!(HttpCli::try_parse_from(["flowsplit http", "--http-names", "x", "d"]).is_err());
+        let c = config(&["-r", "a.pcap", "-e", "http", "--http-names", "url"]);
+        let (_, http) = c.output.http_carving().expect("carving asked for");
+        assert_eq!(http.names, HttpNames::Url);
     }
 
     #[test]
