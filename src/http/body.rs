@@ -19,9 +19,9 @@
 use super::name::{BodyName, Folder};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 /// Decoded output allowed whatever the ratio: small bodies that expand a lot
@@ -140,28 +140,6 @@ impl OutState {
             Some(f) => f.write_all(part),
             None => Ok(()),
         }
-    }
-}
-
-/// Create the file at `path` anew, open for reading and writing, never
-/// following a link planted there: created exclusively, and only if
-/// something is already there (an earlier run's file, or a link) is that
-/// removed first and the file created again. (One call in the common case,
-/// where nothing is there.)
-pub(crate) fn create_fresh(path: &Path) -> io::Result<File> {
-    let create = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-    };
-    match create() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path)?;
-            create()
-        }
-        other => other,
     }
 }
 
@@ -687,6 +665,7 @@ impl BodyWriter {
 mod tests {
     use super::*;
     use flate2::Compression;
+    use std::fs;
 
     const LIMITS: Limits = Limits {
         max_bytes: 1 << 30,

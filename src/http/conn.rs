@@ -869,7 +869,7 @@ impl Pass<'_> {
         let mut parts = Vec::new();
         if let (true, Some(ct)) = (r.file_written, content_type.filter(|c| splits(c))) {
             let stem = BodyName::tcpflow(&self.flow.name, kind, number, None).nth(0);
-            let split = multipart::split(&self.conn.dir, &name, &stem, ct);
+            let split = multipart::split(&self.conn.dir, &self.conn.folder, &name, &stem, ct);
             parts = split.parts;
             notes.extend(split.notes);
             if !parts.is_empty() && !incomplete.is_empty() {

@@ -199,6 +199,12 @@ pub const MAX_NAME: usize = 255;
 pub const MAX_DUPLICATES: u32 = 1000;
 
 impl BodyName {
+    /// A name of `stem` and `ext` (with its dot, or empty), both built
+    /// from flow-file names and constant tables (part and object files).
+    pub fn new(stem: String, ext: String) -> BodyName {
+        BodyName { stem, ext }
+    }
+
     /// tcpflow's name (see [`body_file_name`]).
     pub fn tcpflow(
         flow_file: &str,
