@@ -519,6 +519,8 @@ impl Cli {
                 Some("-X and a folder (with --shard, -X names the DFXML report flowsplit merge writes into the merged folder: give a file name)")
             } else if self.report.is_some() || self.no_report {
                 Some("--report or --no-report (a shard's report is report-K-of-N.jsonl in the output folder, where flowsplit merge reads it)")
+            } else if self.http.http_names == NamesFlag::Url {
+                Some("--http-names url (each shard would number same-named bodies on its own and flowsplit merge would find one name in two shards: run flowsplit http --http-names url on the merged folder instead)")
             } else {
                 None
             };
@@ -1217,6 +1219,25 @@ mod tests {
         let c = config(&["-r", "a.pcap", "-e", "http", "--http-names", "url"]);
         let (_, http) = c.output.http_carving().expect("carving asked for");
         assert_eq!(http.names, HttpNames::Url);
+        let err = Cli::try_parse_from([
+            "flowsplit",
+            "-r",
+            "a.pcap",
+            "-o",
+            "o",
+            "-e",
+            "http",
+            "--shard",
+            "0/2",
+            "--http-names",
+            "url",
+        ])
+        .map_err(|e| e.to_string())
+        .and_then(|cli| cli.into_config().map_err(|e| e.to_string()));
+        assert!(
+            matches!(&err, Err(e) if e.contains("--http-names url")),
+            "{err:?}"
+        );
     }
 
     #[test]
