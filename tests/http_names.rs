@@ -68,6 +68,17 @@ fn url_names_through_both_commands() {
     // The request body and the response body of POST /items?x=1: tshark's
     // names, the second numbered.
     assert_eq!(listed(&post), ["items%3fx=1", "items%3fx=1(1)"]);
+    // HTTP/2 (h2c with prior knowledge): after the request's :path.
+    let h2 = tmp.path().join("h2");
+    let h2c = format!(
+        "{}/testdata/tls/h2c_prior_knowledge.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    flowsplit(
+        &["-q", "-r", &h2c, "-e", "http", "--http-names", "url", "-o"],
+        &h2,
+    );
+    assert_eq!(listed(&h2), ["small.txt"]);
     // The default stays tcpflow's.
     let plain = tmp.path().join("plain");
     flowsplit(
