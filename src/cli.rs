@@ -12,8 +12,8 @@
 use clap::{ArgAction, Args, CommandFactory, Parser};
 use flowsplit::capture::live::LiveOptions;
 use flowsplit::config::{
-    Config, FileOutput, Input, Output, Source, DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_TOTAL,
-    DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
+    Config, FileOutput, HttpNames, Input, Output, Source, DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
 };
 use flowsplit::decode::UdpTunnel;
 use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
@@ -291,6 +291,19 @@ pub struct HttpFlags {
     /// Decrypt TLS connections with the secrets in this NSS key log file and carve HTTP from the plaintext (default: $SSLKEYLOGFILE when set). Repeatable.
     #[arg(long = "tls-keylog", value_name = "FILE", action = ArgAction::Append)]
     pub tls_keylog: Vec<PathBuf>,
+
+    /// How body files are named: tcpflow (the default, tcpflow's names) or url (after the URL's last segment, as tshark names exported HTTP objects; duplicates numbered name(N).ext).
+    #[arg(long = "http-names", value_name = "STYLE", value_enum, default_value_t = NamesFlag::Tcpflow)]
+    pub http_names: NamesFlag,
+}
+
+/// The values of `--http-names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NamesFlag {
+    /// After the flow file and the message's number, as tcpflow names them.
+    Tcpflow,
+    /// After the last segment of the URL, as tshark names exported objects.
+    Url,
 }
 
 impl HttpFlags {
@@ -301,6 +314,10 @@ impl HttpFlags {
             max_decoded_bytes: self.max_decoded,
             max_ratio: self.max_ratio,
             tls_keylogs: self.keylogs(),
+            names: match self.http_names {
+                NamesFlag::Tcpflow => HttpNames::Tcpflow,
+                NamesFlag::Url => HttpNames::Url,
+            },
         }
     }
 
@@ -503,6 +520,8 @@ impl Cli {
                 Some("-X and a folder (with --shard, -X names the DFXML report flowsplit merge writes into the merged folder: give a file name)")
             } else if self.report.is_some() || self.no_report {
                 Some("--report or --no-report (a shard's report is report-K-of-N.jsonl in the output folder, where flowsplit merge reads it)")
+            } else if self.http.http_names == NamesFlag::Url {
+                Some("--http-names url (each shard would number same-named bodies on its own and flowsplit merge would find one name in two shards: run flowsplit http --http-names url on the merged folder instead)")
             } else {
                 None
             };
@@ -1339,6 +1358,33 @@ mod tests {
         assert!(cli.verbosity.quiet);
         assert_eq!(cli.http.options().max_decoded_bytes, 7);
         assert_eq!(cli.dirs, vec![PathBuf::from("d")]);
+        assert_eq!(cli.http.options().names, HttpNames::Tcpflow);
+        let cli = HttpCli::try_parse_from(["flowsplit http", "--http-names", "url", "d"])
+            .expect("the flags parse");
+        assert_eq!(cli.http.options().names, HttpNames::Url);
+        assert!(HttpCli::try_parse_from(["flowsplit http", "--http-names", "x", "d"]).is_err());
+        let c = config(&["-r", "a.pcap", "-e", "http", "--http-names", "url"]);
+        let (_, http) = c.output.http_carving().expect("carving asked for");
+        assert_eq!(http.names, HttpNames::Url);
+        let err = Cli::try_parse_from([
+            "flowsplit",
+            "-r",
+            "a.pcap",
+            "-o",
+            "o",
+            "-e",
+            "http",
+            "--shard",
+            "0/2",
+            "--http-names",
+            "url",
+        ])
+        .map_err(|e| e.to_string())
+        .and_then(|cli| cli.into_config().map_err(|e| e.to_string()));
+        assert!(
+            matches!(&err, Err(e) if e.contains("--http-names url")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -94,6 +94,20 @@ pub struct Config {
     pub shard: Option<crate::shard::ShardSpec>,
 }
 
+/// How carved HTTP body files are named (`--http-names`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpNames {
+    /// tcpflow's names: `<flow>-HTTPBODY-NNN[.ext]` (see
+    /// [`crate::http::name::body_file_name`]).
+    #[default]
+    Tcpflow,
+    /// `tshark --export-objects http`'s names: the last segment of the
+    /// request target, sanitised, duplicates numbered `name(N).ext`; tcpflow's
+    /// name where the target gives none (see
+    /// [`crate::http::name::url_file_name`]).
+    Url,
+}
+
 /// Where packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

@@ -493,7 +493,7 @@ fn compare(
                 .iter()
                 .map(|(o, n, l)| (*o, vlan_id_name(n), *l))
                 .collect();
-            if t_runs != f_runs {
+            if !same_runs(&t_runs, &f_runs) {
                 let known = KNOWN_BYTE_RUNS.iter().find(|(c, _)| label.ends_with(c));
                 if t_runs.is_empty() && tb.len() < 80 {
                     tally.explained(SHORT_FLOW);
@@ -577,6 +577,29 @@ fn testdata_captures() -> Vec<(String, PathBuf, bool)> {
         .collect();
     out.sort();
     out
+}
+
+/// Whether our `byte_runs` (`ours`) are tcpflow's (`theirs`): the same
+/// offsets and lengths, and the same body file names, but for an extension
+/// added where tcpflow gives none and mime-db knows the Content-Type
+/// (`application/x-javascript`, `text/xml`, ...: see `extension_for` in
+/// src/http/name.rs).
+fn same_runs(theirs: &[(u64, String, u64)], ours: &[(u64, String, u64)]) -> bool {
+    let same_name = |t: &str, o: &str| {
+        let t_has_ext = t.rsplit('-').next().is_some_and(|n| n.contains('.'));
+        t == o
+            || (!t_has_ext
+                && o.strip_prefix(t).is_some_and(|ext| {
+                    ext.len() > 1
+                        && ext.starts_with('.')
+                        && ext[1..].bytes().all(|b| b.is_ascii_alphanumeric())
+                }))
+    };
+    theirs.len() == ours.len()
+        && theirs
+            .iter()
+            .zip(ours)
+            .all(|(t, o)| t.0 == o.0 && t.2 == o.2 && same_name(&t.1, &o.1))
 }
 
 fn summary(what: &str, tally: &Tally, unexplained: &[String]) {

@@ -532,7 +532,8 @@ fn gzip_bomb_is_cut_off() {
         assert_eq!(b["content_encoding"], "gzip");
         assert_eq!(b["decoded"], true);
         assert_eq!(b["decoded_length"], decoded, "{r}");
-        let name = format!("{}-HTTPBODY-001", r["response_file"].as_str().unwrap());
+        // application/octet-stream: mime-db's extension.
+        let name = format!("{}-HTTPBODY-001.bin", r["response_file"].as_str().unwrap());
         assert_eq!(b["file"], name.as_str());
         let file = std::fs::metadata(c.out.join(&name)).unwrap();
         assert_eq!(file.len(), decoded);

@@ -11,7 +11,9 @@
 //!   differences listed in [`TSHARK_DIFFS`], each with its reason;
 //! - `ORACLE_tcpflow.tsv`, `mode=http` (`tcpflow -e http`): every body
 //!   tcpflow carves must be among ours with the same bytes, except those in
-//!   [`TCPFLOW_DIFFS`], each with its reason, and under the same file name.
+//!   [`TCPFLOW_DIFFS`], each with its reason, and under the same file name
+//!   (or that name with an extension added, where tcpflow gives none and
+//!   mime-db knows the Content-Type: see [`same_or_extended`]).
 //!
 //! Both lists must be exact: an entry that no longer differs fails the test
 //! too, so the lists stay true (except entries for flowsplit's own flows
@@ -343,6 +345,24 @@ fn body_suffix(name: &str) -> &str {
     name.find("-HTTP").map_or(name, |i| &name[i..])
 }
 
+/// Whether our body file name `ours` is tcpflow's `theirs`, or, where
+/// tcpflow gives no extension (a type it does not know, such as
+/// `application/x-javascript`), `theirs` with the extension mime-db gives
+/// the type (see `extension_for` in src/http/name.rs).
+fn same_or_extended(ours: &str, theirs: &str) -> bool {
+    let tcpflow_has_ext = theirs
+        .rsplit('-')
+        .next()
+        .is_some_and(|number| number.contains('.'));
+    ours == theirs
+        || (!tcpflow_has_ext
+            && ours.strip_prefix(theirs).is_some_and(|ext| {
+                ext.len() > 1
+                    && ext.starts_with('.')
+                    && ext[1..].bytes().all(|b| b.is_ascii_alphanumeric())
+            }))
+}
+
 fn sha256(b: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(b)
@@ -400,11 +420,13 @@ fn compare(producer: Producer) {
                 let same_name = bodies.iter().any(|b| {
                     b.sha256 == r["sha256"]
                         && match producer {
-                            Producer::Tcpflow => b.file == r["file"],
+                            Producer::Tcpflow => same_or_extended(&b.file, &r["file"]),
                             // Flow names are the pipeline's (it names VLAN 0
                             // and reused ports its own way); the body part
                             // of the name must match.
-                            Producer::Flowsplit => body_suffix(&b.file) == body_suffix(&r["file"]),
+                            Producer::Flowsplit => {
+                                same_or_extended(body_suffix(&b.file), body_suffix(&r["file"]))
+                            }
                         }
                 });
                 if !same_name {

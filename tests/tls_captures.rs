@@ -662,9 +662,10 @@ fn http2_over_tls_and_cleartext() {
         assert_eq!(x["complete"], true, "{x}");
         assert_eq!(x["response_body"]["framing"], "h2 data");
     }
-    // Numbered by stream, named after the -TLS flow.
+    // Numbered by stream, named after the -TLS flow (the body is
+    // application/octet-stream: mime-db's extension).
     let f = r.index[1]["response_body"]["file"].as_str().unwrap();
-    assert!(f.ends_with("-TLS-HTTPBODY-002"), "{f}");
+    assert!(f.ends_with("-TLS-HTTPBODY-002.bin"), "{f}");
 
     // h2c with prior knowledge needs no key log.
     let tmp = tempfile::tempdir().unwrap();

@@ -98,6 +98,7 @@ pub fn http(data: &[u8]) {
         max_decoded_bytes: 1 << 20,
         max_ratio: 1000,
         tls_keylogs: Vec::new(),
+        names: Default::default(),
     };
     let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
 

@@ -14,13 +14,14 @@
 //! ```
 //!
 //! Must not: know about HTTP framing or choose the file's name (the caller
-//! passes a path built from the flow file's name).
+//! passes a [`Target`]; `name::Folder` picks the free name).
 
+use super::name::{BodyName, Folder};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 
 /// Decoded output allowed whatever the ratio: small bodies that expand a lot
@@ -63,10 +64,24 @@ pub(crate) struct Limits {
     pub max_ratio: u64,
 }
 
+/// Where a body file goes: its folder, the name it asks for, and the
+/// folder's naming state (see `name::Folder::create`).
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// The folder the body file is created in.
+    pub dir: PathBuf,
+    /// The name asked for; a numbered one if it is taken.
+    pub name: BodyName,
+    /// The folder's names, shared by the connections carved in it.
+    pub folder: Folder,
+}
+
 /// The final stage: counts, hashes and writes to the body file, which is
 /// created on the first byte.
 struct OutState {
-    path: PathBuf,
+    target: Target,
+    /// The name the file was created under.
+    taken: Option<String>,
     file: Option<BufWriter<File>>,
     hasher: Sha256,
     written: u64,
@@ -114,34 +129,17 @@ impl OutState {
 
     fn write_file(&mut self, part: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
-            self.file = Some(BufWriter::new(create_fresh(&self.path)?));
+            let (f, name) = self
+                .target
+                .folder
+                .create(&self.target.dir, &self.target.name)?;
+            self.file = Some(BufWriter::new(f));
+            self.taken = Some(name);
         }
         match &mut self.file {
             Some(f) => f.write_all(part),
             None => Ok(()),
         }
-    }
-}
-
-/// Create the file at `path` anew, open for reading and writing, never
-/// following a link planted there: created exclusively, and only if
-/// something is already there (an earlier run's file, or a link) is that
-/// removed first and the file created again. (One call in the common case,
-/// where nothing is there.)
-pub(crate) fn create_fresh(path: &Path) -> io::Result<File> {
-    let create = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-    };
-    match create() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path)?;
-            create()
-        }
-        other => other,
     }
 }
 
@@ -459,6 +457,9 @@ impl Sink for Stage {
 pub(crate) struct BodyResult {
     /// Whether a file was created (at least one byte written).
     pub file_written: bool,
+    /// The name the file was created under (the target's, or a numbered
+    /// one when that was taken), if it was.
+    pub file: Option<String>,
     /// Bytes received before decoding (after de-chunking).
     pub encoded_len: u64,
     /// Bytes written to the file.
@@ -491,9 +492,10 @@ pub(crate) struct BodyWriter {
 
 impl BodyWriter {
     /// A writer for a body with the given Content-Encoding tokens (in header
-    /// order), writing to `path`. With `decode` false, or codings unknown,
-    /// bytes are kept as sent (unknown codings are noted).
-    pub(crate) fn new(path: PathBuf, codings: &[String], decode: bool, limits: Limits) -> Self {
+    /// order), writing to a file created for `target` on the first byte.
+    /// With `decode` false, or codings unknown, bytes are kept as sent
+    /// (unknown codings are noted).
+    pub(crate) fn new(target: Target, codings: &[String], decode: bool, limits: Limits) -> Self {
         let encoded_in = Rc::new(Cell::new(0));
         let trailing = Rc::new(Cell::new(0));
         let stage_notes = Rc::new(RefCell::new(Vec::new()));
@@ -517,7 +519,8 @@ impl BodyWriter {
         }
         let decoding = !known.is_empty();
         let out = Rc::new(RefCell::new(OutState {
-            path,
+            target,
+            taken: None,
             file: None,
             hasher: Sha256::new(),
             written: 0,
@@ -646,6 +649,7 @@ impl BodyWriter {
         let hasher = std::mem::take(&mut st.hasher);
         BodyResult {
             file_written: st.written > 0,
+            file: st.taken.take(),
             encoded_len: self.encoded_in.get(),
             decoded_len: st.written,
             sha256: hex::encode(hasher.finalize()),
@@ -661,6 +665,7 @@ impl BodyWriter {
 mod tests {
     use super::*;
     use flate2::Compression;
+    use std::fs;
 
     const LIMITS: Limits = Limits {
         max_bytes: 1 << 30,
@@ -675,7 +680,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("body");
         let codings: Vec<String> = codings.iter().map(|s| s.to_string()).collect();
-        let mut w = BodyWriter::new(path.clone(), &codings, decode, limits);
+        let target = Target {
+            dir: dir.path().to_path_buf(),
+            name: BodyName::url("/body").unwrap(),
+            folder: Folder::default(),
+        };
+        let mut w = BodyWriter::new(target, &codings, decode, limits);
         for part in input.chunks(7) {
             if !w.write(part) {
                 break;

@@ -15,6 +15,7 @@
 //!
 //! Must not: walk folders or write the index (see `mod.rs`).
 
+use super::body::Target;
 use super::body::{BodyWriter, Limits};
 use super::index::{gaps_within, BodyRecord, Record};
 use super::message::{
@@ -23,10 +24,11 @@ use super::message::{
     MAX_LINE,
 };
 use super::multipart::{self, splits};
-use super::name::{body_file_name, BodyKind, FlowName};
+use super::name::{BodyKind, BodyName, FlowName, Folder};
 use super::ranges::RangePart;
 use super::stream::Stream;
 use super::HttpOptions;
+use crate::config::HttpNames;
 use crate::error::Error;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -58,6 +60,9 @@ pub(crate) struct Connection {
     pub request: Option<FlowFile>,
     /// The server-to-client flow.
     pub response: Option<FlowFile>,
+    /// The folder's body names: which files a body may replace (see
+    /// [`Folder`]), shared by every connection carved in `dir`.
+    pub folder: Folder,
 }
 
 /// What carving a connection produced.
@@ -373,6 +378,7 @@ fn read_requests<R: Read>(
                 kind: BodyKind::Request,
                 number,
                 head: &head,
+                uri: request_target(&head),
                 plan: request_plan(&head),
             };
             let (body, bad) = pass.carve_body(s, job, out)?;
@@ -489,6 +495,7 @@ impl ResponseWalk<'_> {
                 kind: BodyKind::Response,
                 number: self.number,
                 head: &head,
+                uri: req.as_ref().and_then(|r| request_target(&r.head)),
                 plan: response_plan(&head, method.as_deref()),
             };
             self.pass.carve_body(s, job, out)?
@@ -620,6 +627,9 @@ struct BodyJob<'h> {
     number: u64,
     /// The message head: content type and codings.
     head: &'h Head,
+    /// The request target (the request's own, or the one a response
+    /// answers), for `--http-names url`.
+    uri: Option<&'h str>,
     /// Framing, declared length and the notes the framing decision made.
     plan: Plan,
 }
@@ -738,6 +748,32 @@ fn gap_near(gaps: &[(u64, u64)], start: u64, at: u64) -> bool {
     !gaps_within(gaps, start, reach).is_empty()
 }
 
+/// The request target of a request head.
+fn request_target(head: &Head) -> Option<&str> {
+    match &head.start {
+        StartLine::Request { uri, .. } => Some(uri.as_str()),
+        _ => None,
+    }
+}
+
+/// The name asked for the body of message `number` of `flow` (a validated
+/// flow-file name): tcpflow's, or with `HttpNames::Url` tshark's after
+/// `uri` when it gives one.
+pub(crate) fn body_name(
+    names: HttpNames,
+    flow: &str,
+    kind: BodyKind,
+    number: u64,
+    content_type: Option<&[u8]>,
+    uri: Option<&str>,
+) -> BodyName {
+    let url = match names {
+        HttpNames::Url => uri.and_then(BodyName::url),
+        HttpNames::Tcpflow => None,
+    };
+    url.unwrap_or_else(|| BodyName::tcpflow(flow, kind, number, content_type))
+}
+
 /// Which flow a body of `kind` is in.
 fn side_of(kind: BodyKind) -> Side {
     match kind {
@@ -760,6 +796,7 @@ impl Pass<'_> {
             kind,
             number,
             head,
+            uri,
             plan,
         } = job;
         let framing_name = match plan.framing {
@@ -771,15 +808,26 @@ impl Pass<'_> {
             Framing::Close => "close",
         };
         let content_type = head.header("content-type");
-        let name = body_file_name(&self.flow.name, kind, number, content_type);
-        let path = self.conn.dir.join(&name);
+        let asked = body_name(
+            self.opts.names,
+            &self.flow.name,
+            kind,
+            number,
+            content_type,
+            uri,
+        );
+        let target = Target {
+            dir: self.conn.dir.clone(),
+            name: asked.clone(),
+            folder: self.conn.folder.clone(),
+        };
         let encoding = head.header_list("content-encoding");
         let (codings, coding_notes) = coding_list(head, "content-encoding", "Content-Encoding");
         let limits = Limits {
             max_bytes: self.opts.max_decoded_bytes,
             max_ratio: self.opts.max_ratio,
         };
-        let mut w = BodyWriter::new(path.clone(), &codings, self.opts.decode, limits);
+        let mut w = BodyWriter::new(target, &codings, self.opts.decode, limits);
         let start = s.offset();
         let Copied {
             mut incomplete,
@@ -810,7 +858,9 @@ impl Pass<'_> {
         let r = w.finish();
         incomplete.extend(r.incomplete);
         notes.extend(r.notes);
+        let name = r.file.clone().unwrap_or_else(|| asked.nth(0));
         if let Some(source) = r.io_error {
+            let path = self.conn.dir.join(&name);
             out.errors.push(Error::Write { path, source });
         }
         if r.file_written {
@@ -818,8 +868,8 @@ impl Pass<'_> {
         }
         let mut parts = Vec::new();
         if let (true, Some(ct)) = (r.file_written, content_type.filter(|c| splits(c))) {
-            let stem = body_file_name(&self.flow.name, kind, number, None);
-            let split = multipart::split(&self.conn.dir, &name, &stem, ct);
+            let stem = BodyName::tcpflow(&self.flow.name, kind, number, None).nth(0);
+            let split = multipart::split(&self.conn.dir, &self.conn.folder, &name, &stem, ct);
             parts = split.parts;
             notes.extend(split.notes);
             if !parts.is_empty() && !incomplete.is_empty() {

@@ -25,10 +25,11 @@
 //! Must not: take any part of a file name from the traffic (names come
 //! from the flow file's name, a number and the extension table).
 
+use super::body::Target;
 use super::body::{BodyWriter, Limits};
 use super::conn::{Connection, FlowFile, Outcome};
 use super::index::{BodyRecord, Record};
-use super::name::{body_file_name, BodyKind};
+use super::name::BodyKind;
 use super::HttpOptions;
 use crate::error::Error;
 use std::collections::BTreeMap;
@@ -397,6 +398,7 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
                     f,
                     BodyKind::Request,
                     number,
+                    path_of(&s.request),
                     h,
                     &s.request,
                     &incomplete,
@@ -421,6 +423,7 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
                     f,
                     BodyKind::Response,
                     number,
+                    path_of(&s.request),
                     h,
                     &s.response,
                     &incomplete,
@@ -465,6 +468,12 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     out
 }
 
+/// The `:path` of a stream's request (its target, for `--http-names url`).
+fn path_of(request: &Half) -> Option<&str> {
+    let (_, h) = request.head.as_ref()?;
+    std::str::from_utf8(field(h, b":path")?).ok()
+}
+
 /// Write one side's body from its DATA ranges in `flow`, and its record
 /// (`None` when it has no DATA).
 #[allow(clippy::too_many_arguments)]
@@ -473,6 +482,7 @@ fn body(
     flow: &FlowFile,
     kind: BodyKind,
     number: u64,
+    uri: Option<&str>,
     head: &Headers,
     half: &Half,
     stream_incomplete: &[String],
@@ -482,15 +492,19 @@ fn body(
 ) -> Option<BodyRecord> {
     let first = *half.data.first()?;
     let content_type = field(head, b"content-type");
-    let name = body_file_name(&flow.name, kind, number, content_type);
-    let path = conn.dir.join(&name);
+    let asked = super::conn::body_name(opts.names, &flow.name, kind, number, content_type, uri);
+    let target = Target {
+        dir: conn.dir.clone(),
+        name: asked.clone(),
+        folder: conn.folder.clone(),
+    };
     let encoding = field(head, b"content-encoding");
     let codings = encoding.map(tokens).unwrap_or_default();
     let limits = Limits {
         max_bytes: opts.max_decoded_bytes,
         max_ratio: opts.max_ratio,
     };
-    let mut w = BodyWriter::new(path.clone(), &codings, opts.decode, limits);
+    let mut w = BodyWriter::new(target, &codings, opts.decode, limits);
     let mut incomplete: Vec<String> = stream_incomplete.to_vec();
     let mut wire = 0u64;
     let copied = (|| -> io::Result<()> {
@@ -530,7 +544,9 @@ fn body(
     }
     let r = w.finish();
     incomplete.extend(r.incomplete);
+    let name = r.file.clone().unwrap_or_else(|| asked.nth(0));
     if let Some(source) = r.io_error {
+        let path = conn.dir.join(&name);
         out.errors.push(Error::Write { path, source });
     }
     if r.file_written {
@@ -598,6 +614,7 @@ mod tests {
             dir: dir.to_path_buf(),
             request: Some(flow(cn)),
             response: Some(flow(sn)),
+            folder: Default::default(),
         };
         carve(&conn, &HttpOptions::default())
     }

@@ -20,10 +20,10 @@
 
 use super::conn::{self, Connection, FlowFile};
 use super::index::{IndexLine, Record};
-use super::name::FlowName;
+use super::name::{FlowName, Folder};
 use super::{pair, tls, CarveSummary, Carved, HttpOptions};
 use crate::error::Error;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -70,6 +70,9 @@ pub struct InlineCarver {
     keylog: Option<Mutex<crate::tls::keylog::Reloading>>,
     /// What the connections carved so far produced.
     collected: Mutex<Collected>,
+    /// Each folder's body names (read on its first connection; one entry
+    /// per folder).
+    names: Mutex<HashMap<PathBuf, Folder>>,
 }
 
 /// What the carving threads gather, under one lock.
@@ -98,6 +101,7 @@ impl InlineCarver {
         InlineCarver {
             outdir: outdir.to_path_buf(),
             collected: Mutex::new(Collected::new(outdir, opts.max_decoded_bytes)),
+            names: Mutex::new(HashMap::new()),
             keylog: (!opts.tls_keylogs.is_empty())
                 .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
             opts,
@@ -211,10 +215,19 @@ impl InlineCarver {
         request: Option<FlowFile>,
         response: Option<FlowFile>,
     ) -> Connection {
+        let dir = self.outdir.join(folder);
+        let names = self
+            .names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(dir.clone())
+            .or_insert_with(|| Folder::read(&dir))
+            .clone();
         Connection {
-            dir: self.outdir.join(folder),
+            dir,
             request,
             response,
+            folder: names,
         }
     }
 

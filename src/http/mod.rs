@@ -27,7 +27,10 @@
 //!
 //! Must not: touch flow files (read only) or write anywhere but the folder
 //! a flow file is in and the spill files (unnamed, in the first folder
-//! given); body-file names come from flow-file names only.
+//! given); replace a file that is not a body an earlier run listed in the
+//! folder's index (see `name::Folder`). Body-file names come from
+//! flow-file names, or with `--http-names url` from the request target,
+//! sanitised into one file name (see `name`).
 
 mod body;
 mod conn;
@@ -73,6 +76,8 @@ pub struct HttpOptions {
     /// NSS key log files (`--tls-keylog`): TLS connections whose secrets
     /// they hold are decrypted and carved (see `crate::tls`).
     pub tls_keylogs: Vec<PathBuf>,
+    /// How body files are named (`--http-names`).
+    pub names: crate::config::HttpNames,
 }
 
 impl Default for HttpOptions {
@@ -82,6 +87,7 @@ impl Default for HttpOptions {
             max_decoded_bytes: 1 << 30,
             max_ratio: 1000,
             tls_keylogs: Vec::new(),
+            names: crate::config::HttpNames::Tcpflow,
         }
     }
 }

@@ -17,7 +17,7 @@
 
 use super::index::ByteRange;
 use super::message::content_range;
-use super::name::extension_for;
+use super::name::{extension_for, BodyName, Folder};
 use crate::error::Error;
 use mailparse::body::Body;
 use mailparse::{MailHeaderMap, ParsedMail};
@@ -85,7 +85,15 @@ pub(crate) struct Split {
 /// Split the body file `body` in `dir`, sent with `content_type`, into part
 /// files named `<stem>-PART-NN[.ext]` (`stem` is the body file's name
 /// without its extension, built from a flow-file name).
-pub(crate) fn split(dir: &Path, body: &str, stem: &str, content_type: &[u8]) -> Split {
+/// Part files are created through `folder` (see `name::Folder::create`):
+/// a name taken by a file that is not an earlier run's is numbered.
+pub(crate) fn split(
+    dir: &Path,
+    folder: &Folder,
+    body: &str,
+    stem: &str,
+    content_type: &[u8],
+) -> Split {
     let mut out = Split::default();
     let path = dir.join(body);
     let size = match fs::metadata(&path) {
@@ -127,7 +135,7 @@ pub(crate) fn split(dir: &Path, body: &str, stem: &str, content_type: &[u8]) -> 
     let mut leaves = Vec::new();
     collect_leaves(&mail, &mut leaves);
     for (i, p) in leaves.into_iter().enumerate() {
-        let rec = part_record(dir, stem, i + 1, p, &mut out.errors);
+        let rec = part_record(dir, folder, stem, i + 1, p, &mut out.errors);
         out.parts.push(rec);
     }
     out
@@ -146,6 +154,7 @@ fn collect_leaves<'a, 'm>(m: &'m ParsedMail<'a>, out: &mut Vec<&'m ParsedMail<'a
 /// Write leaf part number `n` and build its record.
 fn part_record(
     dir: &Path,
+    folder: &Folder,
     stem: &str,
     n: usize,
     p: &ParsedMail<'_>,
@@ -195,28 +204,31 @@ fn part_record(
     if bytes.is_empty() {
         return rec;
     }
-    let mut name = format!("{stem}-PART-{n:02}");
-    if let Some(ext) = rec
+    let ext = rec
         .content_type
         .as_deref()
         .and_then(|c| extension_for(c.as_bytes()))
-    {
-        name.push('.');
-        name.push_str(ext);
-    }
-    let path = dir.join(&name);
-    match write_new(&path, &bytes) {
-        Ok(()) => rec.file = Some(name),
-        Err(source) => errors.push(Error::Write { path, source }),
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    let name = BodyName::new(format!("{stem}-PART-{n:02}"), ext);
+    match write_new(dir, folder, &name, &bytes) {
+        Ok(taken) => rec.file = Some(taken),
+        Err(source) => errors.push(Error::Write {
+            path: dir.join(name.nth(0)),
+            source,
+        }),
     }
     rec
 }
 
-/// Write `bytes` to a new file at `path` (never through a planted link).
-fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = super::body::create_fresh(path)?;
+/// Write `bytes` to a new file for `name` in `dir` (never through a
+/// planted link, never over a file that is not an earlier run's); returns
+/// the name taken.
+fn write_new(dir: &Path, folder: &Folder, name: &BodyName, bytes: &[u8]) -> io::Result<String> {
+    let (mut f, taken) = folder.create(dir, name)?;
     f.write_all(bytes)?;
-    f.flush()
+    f.flush()?;
+    Ok(taken)
 }
 
 /// A claimed filename made safe to show: its last `/` or `\` component,
@@ -260,6 +272,7 @@ AAEC/w==\r\n\
         fs::write(dir.path().join("body"), FORM).unwrap();
         let s = split(
             dir.path(),
+            &Folder::default(),
             "body",
             "stem",
             b"multipart/form-data; boundary=XyZ",
@@ -274,13 +287,33 @@ AAEC/w==\r\n\
         assert_eq!(s.parts[1].filename.as_deref(), Some("a.txt"));
         assert_eq!(s.parts[1].notes.len(), 1);
         assert_eq!(read("stem-PART-02.txt"), b"line one\r\nline two");
-        assert_eq!(read("stem-PART-03"), [0, 1, 2, 255]);
+        // application/octet-stream: mime-db's extension.
+        assert_eq!(s.parts[2].file.as_deref(), Some("stem-PART-03.bin"));
+        assert_eq!(read("stem-PART-03.bin"), [0, 1, 2, 255]);
         assert_eq!(s.parts[2].transfer_encoding.as_deref(), Some("base64"));
         assert_eq!(
             s.parts[2].sha256,
             hex::encode(Sha256::digest([0, 1, 2, 255]))
         );
         assert!(!dir.path().join("a.txt").exists());
+    }
+
+    #[test]
+    fn a_planted_file_keeps_its_name_and_the_part_takes_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("body"), FORM).unwrap();
+        fs::write(dir.path().join("stem-PART-02.txt"), "planted").unwrap();
+        let s = split(
+            dir.path(),
+            &Folder::read(dir.path()),
+            "body",
+            "stem",
+            b"multipart/form-data; boundary=XyZ",
+        );
+        assert_eq!(s.parts[1].file.as_deref(), Some("stem-PART-02(1).txt"));
+        let read = |n: &str| fs::read(dir.path().join(n)).unwrap();
+        assert_eq!(read("stem-PART-02.txt"), b"planted");
+        assert_eq!(read("stem-PART-02(1).txt"), b"line one\r\nline two");
     }
 
     #[test]
@@ -291,7 +324,13 @@ AAEC/w==\r\n\
         assert!(!splits(b"text/plain"));
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("body"), b"no boundary here").unwrap();
-        let s = split(dir.path(), "body", "stem", b"multipart/form-data");
+        let s = split(
+            dir.path(),
+            &Folder::default(),
+            "body",
+            "stem",
+            b"multipart/form-data",
+        );
         assert!(s.parts.is_empty());
         assert_eq!(s.notes.len(), 1);
     }

@@ -28,12 +28,13 @@
 //! Must not: read flow files, or change the parts' body files (they stay).
 
 use super::index::{IndexLine, ObjectRecord, Record, OBJECT_LINE};
-use super::name::extension_for;
+use super::name::{extension_for, BodyName, Folder};
 use super::spill::{codec, Sorted, Sorter, Spill};
 use super::INDEX_NAME;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -178,13 +179,11 @@ impl RangePart {
 /// The object file's name for a resource whose first part is body
 /// `number` of `flow` (a validated flow-file name, so the name stays in
 /// its folder), with the extension for `content_type`.
-pub(crate) fn object_file_name(flow: &str, number: u64, content_type: &str) -> String {
-    let mut name = format!("{flow}-HTTPOBJECT-{number:03}");
-    if let Some(ext) = extension_for(content_type.as_bytes()) {
-        name.push('.');
-        name.push_str(ext);
-    }
-    name
+pub(crate) fn object_file_name(flow: &str, number: u64, content_type: &str) -> BodyName {
+    let ext = extension_for(content_type.as_bytes())
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    BodyName::new(format!("{flow}-HTTPOBJECT-{number:03}"), ext)
 }
 
 /// Assemble every resource of `parts` (sorted) into its object file,
@@ -198,6 +197,8 @@ pub(crate) fn assemble(
     errors: &mut Vec<Error>,
     mut emit: impl FnMut(&Path, Record),
 ) -> u64 {
+    // Each folder's names, read once (a folder per shard at most).
+    let mut names: HashMap<PathBuf, Folder> = HashMap::new();
     let mut parts = parts.peekable();
     let mut objects = 0;
     loop {
@@ -216,7 +217,14 @@ pub(crate) fn assemble(
         while let Some(Ok(p)) = parts.next_if(|p| matches!(p, Ok(p) if first.same_resource(p))) {
             group.push(p);
         }
-        let (folder, record) = build(base, &first, group.into_iter(), max_size, errors);
+        let (folder, record) = build(
+            base,
+            &mut names,
+            &first,
+            group.into_iter(),
+            max_size,
+            errors,
+        );
         if record.object.is_some() {
             objects += 1;
             emit(&folder, record);
@@ -270,24 +278,31 @@ struct Object {
 /// a claimed length is not a reason to write terabytes of zeros.
 fn build(
     base: &Path,
+    names: &mut HashMap<PathBuf, Folder>,
     first: &RangePart,
     rest: impl Iterator<Item = RangePart>,
     max_size: u64,
     errors: &mut Vec<Error>,
 ) -> (PathBuf, Record) {
-    let name = object_file_name(&first.flow, first.number, &first.content_type);
-    let path = base.join(&first.folder).join(&name);
+    let asked = object_file_name(&first.flow, first.number, &first.content_type);
+    let dir = base.join(&first.folder);
     let mut record = Record {
         order: (first.order_file.clone(), first.order_number),
         ..Record::default()
     };
-    let file = match super::body::create_fresh(&path) {
+    // The folder's index is rewritten only after the objects are built.
+    let folder = names
+        .entry(dir.clone())
+        .or_insert_with(|| Folder::read(&dir));
+    let (file, name) = match folder.create(&dir, &asked) {
         Ok(f) => f,
         Err(source) => {
+            let path = dir.join(asked.nth(0));
             errors.push(Error::Write { path, source });
             return (first.folder.clone(), record);
         }
     };
+    let path = dir.join(&name);
     let mut obj = Object {
         file,
         path,

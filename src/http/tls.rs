@@ -158,6 +158,7 @@ pub(crate) fn carve(
         dir: c.dir.clone(),
         request: Some(flow(cname.clone(), cpath.clone())),
         response: server_plain.clone().map(|(n, p)| flow(n, p)),
+        folder: c.folder.clone(),
     };
     let h2 = facts.alpn.as_deref() == Some("h2") || super::h2::starts_with_preface(&cpath);
     let mut carved = if h2 {

@@ -27,7 +27,7 @@
 
 use super::conn::{Connection, FlowFile};
 use super::index;
-use super::name::{Endpoint, FlowName};
+use super::name::{Endpoint, FlowName, Folder};
 use super::pair;
 use super::spill::{codec, Sorted, Sorter, Spill};
 use super::REPORT_NAME;
@@ -104,6 +104,7 @@ pub(crate) fn connections<'a>(
         spill_dir: spill_dir.to_path_buf(),
         errors,
         folders,
+        names: Folder::default(),
     }
 }
 
@@ -341,6 +342,8 @@ pub(crate) struct Connections<'a> {
     errors: &'a mut Vec<Error>,
     /// Every folder holding a flow file, in order.
     folders: &'a mut Vec<PathBuf>,
+    /// The body names of the last folder of `folders`.
+    names: Folder,
 }
 
 impl Connections<'_> {
@@ -371,7 +374,11 @@ impl Connections<'_> {
         let folder = a.folder.clone();
         if self.folders.last() != Some(&folder) {
             self.folders.push(folder.clone());
+            // Before any of the folder's bodies: its index is rewritten
+            // only once every connection is carved.
+            self.names = Folder::read(&folder);
         }
+        let names = self.names.clone();
         let file = |p: Placed| FlowFile {
             path: folder.join(&p.name),
             name: p.name,
@@ -396,6 +403,7 @@ impl Connections<'_> {
                     dir: folder.clone(),
                     request: Some(file(client)),
                     response: server.map(file),
+                    folder: names.clone(),
                 }));
                 return true;
             }
@@ -407,6 +415,7 @@ impl Connections<'_> {
                     dir: folder,
                     request: Some(client),
                     response: server,
+                    folder: names,
                 }));
             }
             return true;
@@ -420,6 +429,7 @@ impl Connections<'_> {
                 dir: folder.clone(),
                 request: h.request,
                 response: h.response,
+                folder: names.clone(),
             })
         }));
         true
