@@ -113,6 +113,7 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
             report.push(k, r);
             report.release_below(CloseKey { side: 0, ..k })
         });
+        self.report.set_fill(self.table.stats().fill);
         let written = self.report.finish();
         finished?;
         written?;
@@ -735,6 +736,7 @@ fn collect(
                     Ok(s) => {
                         stats.connections += s.connections;
                         stats.directions += s.directions;
+                        stats.fill.add(&s.fill);
                     }
                     Err(e) => {
                         first_error.get_or_insert(e);
@@ -756,6 +758,7 @@ fn collect(
             }
         }
     }
+    report.set_fill(stats.fill);
     if let Err(e) = report.finish() {
         first_error.get_or_insert(e);
     }

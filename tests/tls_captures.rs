@@ -736,7 +736,7 @@ fn inline_carving_matches_the_post_pass() {
                 .collect();
             carver.connection_closed(number, &flows);
         }
-        let carved = carver.finish(false);
+        let carved = carver.finish(false, u64::MAX);
         assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
         let summary =
             flowsplit::http::carve_dirs(&[post_pass.path().to_path_buf()], &opts).unwrap();

@@ -104,6 +104,13 @@ pub struct CarveSummary {
     pub tls: tls::TlsCounts,
     /// Objects assembled from range parts.
     pub objects: u64,
+    /// Zero bytes written into the holes of range objects (bytes no part
+    /// covers, up to the `Content-Range` total a server claimed).
+    pub object_fill: u64,
+    /// Objects cut short, or parts left out, because the run's
+    /// amplification bound had no room for their holes (each noted in the
+    /// object's record, which is incomplete).
+    pub objects_cut: u64,
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
@@ -123,7 +130,21 @@ pub struct CarveSummary {
 /// Fails only if a folder in `dirs` cannot be opened; problems with single
 /// files are listed in [`CarveSummary::errors`].
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    carve(dirs, opts, false)
+    carve(dirs, opts, false, u64::MAX)
+}
+
+/// [`carve_dirs`] with at most `object_fill` zero bytes written into the
+/// holes of range objects, all objects together: what is left of the
+/// run's amplification bound (see [`crate::flow::fill`]). An object whose
+/// holes do not fit is cut after the last byte a part covers, and a part
+/// that would leave a hole too large before it is not laid in; both are
+/// noted in the object's record.
+pub fn carve_dirs_within(
+    dirs: &[PathBuf],
+    opts: &HttpOptions,
+    object_fill: u64,
+) -> Result<CarveSummary, Error> {
+    carve(dirs, opts, false, object_fill)
 }
 
 /// [`carve_dirs`] for a shard (`--shard`): each index also has a
@@ -132,10 +153,15 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 /// parts (`{"http_range_part": ...}` lines) instead of assembling them:
 /// `flowsplit merge` assembles them over every shard's.
 pub fn carve_dirs_marked(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    carve(dirs, opts, true)
+    carve(dirs, opts, true, u64::MAX)
 }
 
-fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSummary, Error> {
+fn carve(
+    dirs: &[PathBuf],
+    opts: &HttpOptions,
+    marked: bool,
+    object_fill: u64,
+) -> Result<CarveSummary, Error> {
     for d in dirs {
         if let Err(source) = std::fs::read_dir(d) {
             return Err(Error::Open {
@@ -190,7 +216,7 @@ fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSumm
         });
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
     summary.errors.append(&mut found_errors);
-    carved.finish(folders, &mut summary, marked);
+    carved.finish(folders, &mut summary, marked, object_fill);
     Ok(summary)
 }
 
@@ -297,12 +323,14 @@ impl Carved {
     }
 
     /// Write every folder's index and add the counts and the errors (in
-    /// connection order) to `summary`.
+    /// connection order) to `summary`. Range objects get at most
+    /// `object_fill` zero bytes in their holes, all together.
     pub(crate) fn finish(
         mut self,
         folders: Vec<PathBuf>,
         summary: &mut CarveSummary,
         marked: bool,
+        object_fill: u64,
     ) {
         summary.messages += self.messages;
         summary.bodies += self.bodies;
@@ -320,13 +348,17 @@ impl Carved {
             // assembles them over every shard's.
             ranges::list_into(self.ranges, &mut self.index, &mut summary.errors);
         } else {
+            let mut room = ranges::Room::new(object_fill);
             summary.objects += ranges::assemble_into(
                 Path::new(""),
                 self.ranges,
                 self.max_object,
+                &mut room,
                 &mut self.index,
                 &mut summary.errors,
             );
+            summary.object_fill += room.filled;
+            summary.objects_cut += room.cut;
         }
         let (written, errors) = match self.index.finish() {
             Ok(lines) => {
