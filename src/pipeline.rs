@@ -188,8 +188,13 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         .http_carving()
         .filter(|(_, h)| !h.tls_keylogs.is_empty())
     {
-        // A bad key log is said before the capture is read, not after.
-        crate::tls::KeyLog::load(&h.tls_keylogs)?;
+        // A bad key log is said before the capture is read, not after: one
+        // that cannot be read stops the run, one with no usable line is a
+        // warning.
+        let log = crate::tls::KeyLog::load(&h.tls_keylogs)?;
+        for u in log.unusable {
+            config.hooks.notify(&Notice::KeyLogUnusable(u));
+        }
     }
     // The inputs, then those read only to finish connections (`-R`).
     let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();

@@ -114,6 +114,9 @@ pub struct CarveSummary {
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
+    /// Key log files with lines but not one usable (`--tls-keylog`): the
+    /// carving went on without them.
+    pub unusable_keylogs: Vec<crate::tls::keylog::Unusable>,
 }
 
 /// Carve every HTTP body out of the flow files under `dirs` (walked
@@ -175,7 +178,13 @@ fn carve(
     } else {
         Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)
     };
-    let mut summary = CarveSummary::default();
+    let mut summary = CarveSummary {
+        unusable_keylogs: keylog
+            .as_ref()
+            .map(|k| k.unusable.clone())
+            .unwrap_or_default(),
+        ..CarveSummary::default()
+    };
     let spill_dir = dirs.first().cloned().unwrap_or_default();
     let (mut found_errors, mut folders) = (Vec::new(), Vec::new());
     let connections = walk::connections(
