@@ -132,8 +132,36 @@ pub struct CarveSummary {
 ///
 /// Fails only if a folder in `dirs` cannot be opened; problems with single
 /// files are listed in [`CarveSummary::errors`].
+///
+/// Range objects' holes are held to what each folder's run left of its
+/// amplification bound, as its `report.summary.json` says (see
+/// [`left_by_runs`]), so carving again gives what the run carved.
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    carve(dirs, opts, false, u64::MAX)
+    carve(dirs, opts, false, left_by_runs(dirs))
+}
+
+/// What the runs that wrote `dirs` left of their amplification bounds for
+/// range objects: the sum over `dirs` of each run summary's `limit` less
+/// its flows' `filled`; no bound (`u64::MAX`) when a folder has no
+/// readable summary beside its report, or one written before the bound
+/// existed.
+pub fn left_by_runs(dirs: &[PathBuf]) -> u64 {
+    let mut left = 0u64;
+    for d in dirs {
+        let path = crate::output::summary::summary_path(&d.join(REPORT_NAME));
+        let Ok(text) = std::fs::read(&path) else {
+            return u64::MAX;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            return u64::MAX;
+        };
+        let a = &v["amplification"];
+        let (Some(limit), Some(filled)) = (a["limit"].as_u64(), a["filled"].as_u64()) else {
+            return u64::MAX;
+        };
+        left = left.saturating_add(limit.saturating_sub(filled));
+    }
+    left
 }
 
 /// [`carve_dirs`] with at most `object_fill` zero bytes written into the
