@@ -550,3 +550,91 @@ fn a_range_object_within_the_bound_keeps_its_zero_filled_hole() {
     assert_eq!(run.amplification("objects_cut"), 0);
     assert_eq!(run.amplification("object_filled"), 990);
 }
+
+#[test]
+fn real_captures_carve_the_same_http_under_the_default_bound_but_cut_claimed_objects() {
+    // -e http on every corpus capture, with the default bound and with
+    // none: the same files and index, except range objects whose claimed
+    // length the bound has no room for. Those are the unbounded object's
+    // first bytes, up to the last byte a part covers (every part at its
+    // offset), and their index line says why.
+    let free = [
+        "--max-amplification",
+        "1000000000",
+        "--amplification-base",
+        "1T",
+    ];
+    let mut cut = Vec::new();
+    for path in common::corpus_captures() {
+        let bounded = run(&path, &["-e", "http"]);
+        let mut args = vec!["-e", "http"];
+        args.extend(free);
+        let unbounded = run(&path, &args);
+        let names = |out: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(out)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "report.summary.json" && n != "report.xml")
+                .collect();
+            v.sort();
+            v
+        };
+        let name = path.display().to_string();
+        let files = names(&bounded.out);
+        assert_eq!(files, names(&unbounded.out), "{name}");
+        let objects = |out: &Path| -> Vec<Value> {
+            std::fs::read_to_string(out.join("http.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let (ia, ib) = (objects(&bounded.out), objects(&unbounded.out));
+        assert_eq!(ia.len(), ib.len(), "{name}");
+        for (la, lb) in ia.iter().zip(&ib) {
+            if la == lb {
+                continue;
+            }
+            let (oa, ob) = (&la["object"], &lb["object"]);
+            let file = oa["file"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {la}"));
+            assert!(
+                oa["notes"]
+                    .to_string()
+                    .contains("amplification bound reached"),
+                "{name}: {la}"
+            );
+            assert_eq!(oa["complete"], false);
+            // The unbounded object is up to hundreds of MB (sparse): read
+            // only as much of it as the bounded one holds.
+            let fa = bounded.file(file);
+            let full = unbounded.out.join(file);
+            let fb_len = std::fs::metadata(&full).unwrap().len();
+            let mut fb = vec![0u8; fa.len()];
+            let mut f = std::fs::File::open(&full).unwrap();
+            std::io::Read::read_exact(&mut f, &mut fb).unwrap();
+            assert!((fa.len() as u64) < fb_len, "{name}: {file}");
+            assert!(fa == fb, "{name}: {file} is not the same up to its end");
+            assert_eq!(oa["size"], fa.len());
+            assert_eq!(ob["size"], fb_len);
+            cut.push(format!("{name}: {file} {} of {fb_len}", fa.len()));
+        }
+        for file in &files {
+            if !cut.iter().any(|c| c.contains(&format!(": {file} "))) && file != "http.jsonl" {
+                assert!(
+                    bounded.file(file) == unbounded.file(file),
+                    "{name}: {file} differs"
+                );
+            }
+        }
+        assert_eq!(
+            bounded.amplification("objects_cut") as usize,
+            cut.iter().filter(|c| c.starts_with(&name)).count(),
+            "{name}"
+        );
+        assert_eq!(bounded.report, unbounded.report, "{name}: report");
+    }
+    eprintln!("{cut:#?}");
+    assert_eq!(cut.len(), 4, "the claimed objects of byteranges, concurrent-range-requests and m57-long-49583-80: {cut:#?}");
+}
