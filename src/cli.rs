@@ -16,6 +16,7 @@ use flowsplit::config::{
     DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
 };
 use flowsplit::decode::UdpTunnel;
+use flowsplit::flow::fill::{FillBound, DEFAULT_FILL_RATIO};
 use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
 use flowsplit::hooks::Hooks;
 use flowsplit::http::HttpOptions;
@@ -195,6 +196,14 @@ pub struct Cli {
     /// Keep connection state within SIZE bytes (512M, 2G, ...; default 1G, or a quarter of physical memory if less). Past it, holes of the largest out-of-order buffers are given up, then the least recently active connections are closed ("evicted").
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = parse_memory)]
     pub max_memory: Option<u64>,
+
+    /// Write at most RATIO bytes per captured byte, plus --amplification-base, that no captured byte carries (zero fill of holes); past it a hole is a jump, not filled, listed in the report's bound_jumps.
+    #[arg(long = "max-amplification", value_name = "RATIO", default_value_t = DEFAULT_FILL_RATIO)]
+    pub max_amplification: u64,
+
+    /// The part of the amplification bound that does not grow with the capture (16M, 1G, ...).
+    #[arg(long = "amplification-base", value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    pub amplification_base: u64,
 
     /// Keep only shard K of N (0 <= K < N): the connections whose stable symmetric hash falls in shard K; the report is report-K-of-N.jsonl. Combine the N shards with flowsplit merge.
     #[arg(long = "shard", value_name = "K/N", value_parser = ShardSpec::parse)]
@@ -589,6 +598,10 @@ impl Cli {
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             max_seek: self.max_seek,
+            fill_bound: FillBound {
+                ratio: self.max_amplification,
+                base: self.amplification_base,
+            },
             max_memory: self
                 .max_memory
                 .unwrap_or_else(flowsplit::config::default_max_memory),

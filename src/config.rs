@@ -70,6 +70,11 @@ pub struct Config {
     /// seen, before it starts a new connection on the 4-tuple (see
     /// [`crate::flow::table`]).
     pub max_seek: u64,
+    /// The run's amplification bound (`--max-amplification`,
+    /// `--amplification-base`): the zero fill of every direction together
+    /// stays within `ratio x B + base` for a capture of `B` bytes (see
+    /// [`crate::flow::fill`]).
+    pub fill_bound: crate::flow::fill::FillBound,
     /// Memory for connection state, in bytes (`--max-memory`): see
     /// [`crate::flow::FlowTable`] for what it counts and the policy past it.
     pub max_memory: u64,
@@ -264,6 +269,7 @@ impl Config {
             udp_tunnels: Vec::new(),
             max_connections: crate::flow::table::DEFAULT_MAX_CONNECTIONS as usize,
             max_seek: crate::flow::direction::DEFAULT_MAX_SEEK,
+            fill_bound: crate::flow::fill::FillBound::default(),
             max_memory: default_max_memory(),
             events: None,
             user: None,

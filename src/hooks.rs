@@ -31,6 +31,10 @@ pub enum Notice {
         /// The report.
         path: std::path::PathBuf,
     },
+    /// A key log file (`--tls-keylog`) has lines but not one usable: the
+    /// run goes on without it, and the TLS connections it was meant for
+    /// are reported not decrypted, with the reason.
+    KeyLogUnusable(crate::tls::keylog::Unusable),
 }
 
 /// Called with each [`Notice`], on the thread that reads packets.

@@ -212,6 +212,11 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
         return Ok(Done::default());
     };
     let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
+    if !cli.verbosity.quiet {
+        for u in &s.unusable_keylogs {
+            eprintln!("flowsplit: warning: {u}");
+        }
+    }
     let tls = (!cli.http.options().tls_keylogs.is_empty()).then(|| {
         format!(
             "; TLS connections: {} decrypted, {} not decrypted, {} stopped at a record failing authentication",
@@ -388,6 +393,9 @@ fn print_notice(notice: &Notice) {
         eprintln!(
             "flowsplit: capturing on {interface} (link type {link}); SIGINT, SIGTERM or SIGHUP stops"
         );
+    }
+    if let Notice::KeyLogUnusable(u) = notice {
+        eprintln!("flowsplit: warning: {u}");
     }
     if let Notice::ReportAppended { path } = notice {
         eprintln!(

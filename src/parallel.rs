@@ -113,6 +113,7 @@ impl<C: StreamConsumer> SegmentSink for Inline<C> {
             report.push(k, r);
             report.release_below(CloseKey { side: 0, ..k })
         });
+        self.report.set_fill(self.table.stats().fill);
         let written = self.report.finish();
         finished?;
         written?;
@@ -736,6 +737,7 @@ fn collect(
                         stats.connections += s.connections;
                         stats.directions += s.directions;
                         stats.directions_with_gaps += s.directions_with_gaps;
+                        stats.fill.add(&s.fill);
                     }
                     Err(e) => {
                         first_error.get_or_insert(e);
@@ -757,6 +759,7 @@ fn collect(
             }
         }
     }
+    report.set_fill(stats.fill);
     if let Err(e) = report.finish() {
         first_error.get_or_insert(e);
     }

@@ -81,6 +81,15 @@ pub struct RunSummary {
     /// Live capture: what the kernel counted once capture stopped. `None`
     /// when reading files, or when the run stopped before capturing.
     pub capture_stats: Option<LiveStats>,
+    /// The amplification bound the run was held to.
+    pub fill_bound: crate::flow::fill::FillBound,
+    /// What the directions' zero fill earned and spent of it.
+    pub fill: crate::flow::fill::FillAccount,
+    /// Zero bytes written into the holes of range objects (`-e http`),
+    /// within what the directions left of the bound.
+    pub object_fill: u64,
+    /// Range objects cut because the bound had no room for their holes.
+    pub objects_cut: u64,
 }
 
 /// The account of a live capture, read when capture stops.
@@ -157,7 +166,10 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
 /// included, once capture has started) and the error that stopped it, if
 /// any.
 pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
-    let mut summary = RunSummary::default();
+    let mut summary = RunSummary {
+        fill_bound: config.fill_bound,
+        ..RunSummary::default()
+    };
     let result = match &config.source {
         Source::Live(live) => run_live(config, live, &mut summary),
         Source::Files(inputs) => run_files(config, inputs, &mut summary),
@@ -195,8 +207,13 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         .http_carving()
         .filter(|(_, h)| !h.tls_keylogs.is_empty())
     {
-        // A bad key log is said before the capture is read, not after.
-        crate::tls::KeyLog::load(&h.tls_keylogs)?;
+        // A bad key log is said before the capture is read, not after: one
+        // that cannot be read stops the run, one with no usable line is a
+        // warning.
+        let log = crate::tls::KeyLog::load(&h.tls_keylogs)?;
+        for u in log.unusable {
+            config.hooks.notify(&Notice::KeyLogUnusable(u));
+        }
     }
     // The inputs, then those read only to finish connections (`-R`).
     let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();
@@ -287,16 +304,24 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         // Carved as the connections closed.
         let mut h = http.lock().unwrap_or_else(PoisonError::into_inner);
         summary.http_bodies = h.bodies;
+        summary.object_fill = h.object_fill;
+        summary.objects_cut = h.objects_cut;
         summary.input_errors.append(&mut h.errors);
     } else if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
+        let room = config
+            .fill_bound
+            .limit(summary.fill.credited)
+            .saturating_sub(summary.fill.filled);
         let carved = match config.shard {
             Some(_) => crate::http::carve_dirs_marked(dirs, http_options),
-            None => crate::http::carve_dirs(dirs, http_options),
+            None => crate::http::carve_dirs_within(dirs, http_options, room),
         };
         match carved {
             Ok(carved) => {
                 summary.http_bodies = carved.bodies;
+                summary.object_fill = carved.object_fill;
+                summary.objects_cut = carved.objects_cut;
                 summary.input_errors.extend(carved.errors);
             }
             Err(e) => {
@@ -422,6 +447,8 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     if let Some(http) = http {
         if let Ok(mut h) = http.lock() {
             summary.http_bodies = h.bodies;
+            summary.object_fill = h.object_fill;
+            summary.objects_cut = h.objects_cut;
             summary.input_errors.append(&mut h.errors);
         }
     }
@@ -594,6 +621,7 @@ impl PacketPath {
             summary.connections = stats.connections;
             summary.directions = stats.directions;
             summary.directions_with_gaps = stats.directions_with_gaps;
+            summary.fill = stats.fill;
         }
         // A worker's own error says more than the reader's note that it stopped.
         finished?;
@@ -608,6 +636,10 @@ impl PacketPath {
 #[derive(Debug, Default)]
 struct HttpTally {
     bodies: u64,
+    /// Zero bytes written into range objects' holes.
+    object_fill: u64,
+    /// Range objects cut by the amplification bound.
+    objects_cut: u64,
     errors: Vec<Error>,
     /// The first of tcpflow's HTTP hooks that failed (ends the run).
     hook_error: Option<Error>,
@@ -725,6 +757,8 @@ impl Outputs {
                 )),
                 tally,
                 marked: shard.is_some(),
+                bound: config.fill_bound,
+                spent: None,
             }))
         } else {
             None
@@ -745,6 +779,7 @@ impl Outputs {
             idle_timeout: config.idle_timeout,
             max_connections: config.max_connections,
             memory_per_shard: crate::config::memory_per_shard(config.max_memory),
+            fill: config.fill_bound,
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
@@ -880,6 +915,22 @@ struct InlineHttp {
     tally: Arc<Mutex<HttpTally>>,
     /// A shard's index (`--shard`), with the marks `flowsplit merge` orders by.
     marked: bool,
+    /// The run's amplification bound.
+    bound: crate::flow::fill::FillBound,
+    /// What the flows spent of it, once every connection closed.
+    spent: Option<crate::flow::fill::FillAccount>,
+}
+
+impl InlineHttp {
+    /// What range objects may still fill: the bound on the bytes the flows
+    /// counted (their segments' payload plus headers, at most the captured
+    /// bytes) less what the flows filled.
+    fn object_fill(&self) -> u64 {
+        let spent = self.spent.unwrap_or_default();
+        self.bound
+            .limit(spent.credited)
+            .saturating_sub(spent.filled)
+    }
 }
 
 impl CloseHook for InlineHttp {
@@ -899,13 +950,19 @@ impl CloseHook for InlineHttp {
         Ok(())
     }
 
+    fn fill_spent(&mut self, spent: &crate::flow::fill::FillAccount) {
+        self.spent = Some(*spent);
+    }
+
     fn finish(&mut self) -> Result<(), Error> {
         let Some(pool) = self.pool.take() else {
             return Ok(());
         };
-        let carved = pool.finish(self.marked);
+        let carved = pool.finish(self.marked, self.object_fill());
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         tally.bodies = carved.bodies;
+        tally.object_fill = carved.object_fill;
+        tally.objects_cut = carved.objects_cut;
         tally.errors.extend(carved.errors);
         match tally.hook_error.take() {
             Some(e) => Err(e),
@@ -1082,7 +1139,7 @@ fn shard_header(
             config.max_pending_per_direction,
             config.max_pending_total,
             config.max_connections,
-            config.max_seek,
+            (config.max_seek, config.fill_bound),
             sources.iter().filter(|(_, _, finish)| *finish).count(),
             // Not --max-memory: its default follows the machine's memory,
             // and the limits are each shard's own anyway (flowsplit(1)).

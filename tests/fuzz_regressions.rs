@@ -100,3 +100,32 @@ fn keylog_checks_hold_on_a_real_connection() {
         checks::keylog(&input(client, &s));
     }
 }
+
+/// A pcap of one connection: a handshake, then `segments` client segments
+/// of 8 bytes, the `k`-th at stream offset `k x step`.
+fn far_segments(segments: u64, step: u64) -> Vec<u8> {
+    use flowsplit_synth::{Link, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+    let mut w = PcapWriter::new(Vec::new(), PcapFormat::default(), 1).unwrap();
+    let mut c = TcpConversation::new(
+        Link::ethernet(),
+        "10.0.0.1:41000".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        Timestamp::new(1_700_000_000, 0),
+    );
+    c.handshake(&mut w).unwrap();
+    for k in 0..segments {
+        c.send_at(Side::Client, k * step, b"segment!", &mut w)
+            .unwrap();
+    }
+    w.into_inner()
+}
+
+#[test]
+fn capture_pipeline_checks_the_bound_on_crafted_captures() {
+    // Holes just under -m (issue 26), and 2,000 holes of 992 bytes of
+    // which the target's bound (4 x B + 64K) fills some: its checks (zero
+    // fill within the summary's limit and equal to the report's gap_bytes)
+    // hold on both.
+    checks::capture_pipeline(&far_segments(300, 16_000_000));
+    checks::capture_pipeline(&far_segments(2_000, 1_000));
+}

@@ -106,6 +106,7 @@ fn a_stalled_report_holds_back_the_workers_closing_connections() {
         idle_timeout: None,
         max_connections: 1 << 22,
         memory_per_shard: usize::MAX / 16,
+        fill: flowsplit::flow::fill::FillBound::unbounded(),
         limits: DirectionLimits {
             max_pending: 1 << 20,
             max_pending_total: 1 << 20,

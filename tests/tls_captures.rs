@@ -493,7 +493,7 @@ fn carving_again_gives_the_same_files() {
 }
 
 #[test]
-fn without_a_key_log_nothing_changes_and_a_bad_one_is_refused() {
+fn without_a_key_log_nothing_changes_and_an_unusable_one_is_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let pcap = tls("tls13_aes128gcm.pcap");
@@ -528,17 +528,77 @@ fn without_a_key_log_nothing_changes_and_a_bad_one_is_refused() {
         .unwrap();
     assert!(with_env.status.success());
     assert_eq!(read_index(&out2).len(), 3);
-    // Not a key log: refused before the capture is read.
+    // Not a key log (a certificate): a warning naming it and its first
+    // line; the run goes on, the flows are written and the TLS connection
+    // is reported not decrypted, with the reason.
     let cert = tls("cert.pem");
+    let out3 = tmp.path().join("out3");
+    let mut warned = args.clone();
+    warned[3] = out3.as_os_str();
+    warned.extend(["--tls-keylog".as_ref(), cert.as_os_str()]);
+    let run = common::flowsplit(&warned);
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!(
+            "flowsplit: warning: {}: not an NSS key log file, no usable line \
+             (first bad line 1: \"-----BEGIN CERTIFICATE-----\")",
+            cert.display()
+        )),
+        "{said}"
+    );
+    let flows = |dir: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(|c: char| c.is_ascii_digit())
+            })
+            .map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                (n, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(flows(&out).len(), 2, "{:?}", flows(&out));
+    assert_eq!(flows(&out3), flows(&out), "the flow files, as without it");
+    let index = read_index(&out3);
+    assert_eq!(index.len(), 1, "{index:?}");
+    let reason = format!(
+        "TLS not decrypted: no secrets in the key log for this ClientHello random; \
+         {} is not a key log (no usable line)",
+        cert.display()
+    );
+    assert_eq!(index[0]["notes"], serde_json::json!([reason]));
+    // So too for `flowsplit http`, which carves the same index again.
+    let again = common::flowsplit(&[
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        cert.as_os_str(),
+        out3.as_os_str(),
+    ]);
+    let said_again = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(0), "{said_again}");
+    assert!(
+        said_again.contains(&format!(
+            "flowsplit: warning: {}: not an NSS key log file",
+            cert.display()
+        )),
+        "{said_again}"
+    );
+    assert_eq!(read_index(&out3), index);
+    // A key log that cannot be opened stays an error.
+    let missing = tmp.path().join("missing.keys");
     let mut bad = args.clone();
-    bad.extend(["--tls-keylog".as_ref(), cert.as_os_str()]);
+    bad.extend(["--tls-keylog".as_ref(), missing.as_os_str()]);
     let refused = common::flowsplit(&bad);
     assert_eq!(refused.status.code(), Some(1));
     let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        said.contains("cert.pem: read error: not an NSS key log file"),
-        "{said}"
-    );
+    assert!(said.contains(&missing.display().to_string()), "{said}");
     // Without -e http it is a usage error.
     let k = tls("tls13_aes128gcm.keys");
     let usage: Vec<&OsStr> = vec![
@@ -737,7 +797,7 @@ fn inline_carving_matches_the_post_pass() {
                 .collect();
             carver.connection_closed(number, &flows);
         }
-        let carved = carver.finish(false);
+        let carved = carver.finish(false, u64::MAX);
         assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
         let summary =
             flowsplit::http::carve_dirs(&[post_pass.path().to_path_buf()], &opts).unwrap();

@@ -8,6 +8,7 @@
 use flowsplit::capture::Timestamp;
 use flowsplit::config::{Config, Input};
 use flowsplit::decode::TcpTuple;
+use flowsplit::flow::fill::FillBound;
 use flowsplit::http::{carve_dirs, HttpOptions};
 use flowsplit::output::{NameFacts, Template};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -30,8 +31,10 @@ fn scratch(prefix: &str) -> tempfile::TempDir {
 /// Capture reading, decoding, reassembly and flow-file writing, end to end:
 /// the input is a capture file, run through `flowsplit::run` into a fresh
 /// output folder. Whatever the bytes: no panic, nothing written outside the
-/// output folder, only plain files with safe names in it, and every report
-/// line names a file of exactly the size it states.
+/// output folder, only plain files with safe names in it, every report
+/// line names a file of exactly the size it states, and the zeros filled
+/// stay within the amplification bound (ratio x captured bytes + base, the
+/// captured bytes at most the input's size), as the summary states it.
 pub fn capture_pipeline(data: &[u8]) {
     let root = scratch("fuzz-capture");
     let input = root.path().join("input.pcap");
@@ -42,6 +45,11 @@ pub fn capture_pipeline(data: &[u8]) {
     config.idle_timeout = Some(30);
     config.max_pending_per_direction = 4096;
     config.max_pending_total = 16384;
+    // A small bound, so that small inputs reach it.
+    config.fill_bound = FillBound {
+        ratio: 4,
+        base: 64 << 10,
+    };
     if let Some(files) = config.output.files_mut() {
         files.max_open_files = 4;
     }
@@ -63,12 +71,32 @@ pub fn capture_pipeline(data: &[u8]) {
             sizes.insert(name, meta.len());
         }
     }
+    let mut filled = 0u64;
     if let Ok(report) = std::fs::read_to_string(out.join("report.jsonl")) {
         for line in report.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
             let file = v["file"].as_str().expect("file is a string");
             let bytes = v["bytes"].as_u64().expect("bytes is a number");
             assert_eq!(sizes.get(file), Some(&bytes), "report line {line}");
+            filled += v["gap_bytes"].as_u64().expect("gap_bytes is a number");
+        }
+    }
+    if let Ok(text) = std::fs::read(out.join("report.summary.json")) {
+        let v: serde_json::Value = serde_json::from_slice(&text).expect("a JSON summary");
+        let bytes = v["bytes"].as_u64().expect("bytes is a number");
+        let a = &v["amplification"];
+        let limit = a["limit"].as_u64().expect("limit is a number");
+        assert!(
+            bytes <= data.len() as u64,
+            "{bytes} captured of {}",
+            data.len()
+        );
+        let credited = a["credited"].as_u64().expect("credited is a number");
+        assert!(credited <= bytes, "{v}");
+        assert_eq!(limit, 4 * credited + (64 << 10), "{v}");
+        assert!(filled <= limit, "{filled} zeros filled, bound {limit}");
+        if v["complete"] == true {
+            assert_eq!(a["filled"].as_u64(), Some(filled), "{v}");
         }
     }
 }

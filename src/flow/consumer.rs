@@ -83,6 +83,9 @@ pub struct DirectionEnd {
     /// `(offset, length)`, the offset being where the output goes on after
     /// it, in stream order.
     pub jumps: Vec<(u64, u64)>,
+    /// The jumps of at most `-m` made only because the run's amplification
+    /// bound was spent (see [`crate::flow::fill`]): also among `jumps`.
+    pub bound_jumps: Vec<(u64, u64)>,
     /// Bytes that arrived before the stream's start and could not be placed.
     pub dropped_before_start: u64,
 }
@@ -401,6 +404,7 @@ pub(crate) mod fixtures {
             last_ts: Timestamp::default(),
             gaps,
             jumps: Vec::new(),
+            bound_jumps: Vec::new(),
             dropped_before_start: 0,
         }
     }

@@ -13,10 +13,13 @@
 //! placed right.
 //!
 //! A hole given up is zero-filled when it is at most
-//! [`DirectionLimits::max_seek`] (`-m`) long, and handed over as a
-//! [`Piece::Jump`] (nothing written) when longer, so no output holds a run
-//! of zeros it made up longer than that. Gaps are recorded where their
-//! zeros sit in the output, jumps where the output goes on after them.
+//! [`DirectionLimits::max_seek`] (`-m`) long and the run's amplification
+//! bound has room for it (see [`super::fill`]), and handed over as a
+//! [`Piece::Jump`](super::assembler::Piece::Jump) (nothing written) otherwise, so no output holds a run
+//! of zeros it made up longer than `-m`, and all of them together stay
+//! within the bound. Gaps are recorded where their zeros sit in the
+//! output, jumps where the output goes on after them; jumps made only
+//! because the bound was spent are also listed apart.
 //!
 //! Whether a segment belongs to this direction at all (or starts a new
 //! connection on the same 4-tuple) is the flow table's call; this module
@@ -24,8 +27,9 @@
 //! [`Direction::has_data`]) and re-anchors the stream when told to
 //! ([`Direction::reanchor`]).
 
-use super::assembler::{Assembler, Piece};
+use super::assembler::Assembler;
 use super::consumer::{Bound, DirectionEnd, StreamConsumer};
+use super::fill::{Fill, HoleKind};
 use super::stamp::Stamp;
 use crate::capture::Timestamp;
 use crate::decode::Segment;
@@ -44,12 +48,18 @@ pub const HOLD_BYTES: usize = 64 << 10;
 type Span = (u64, u64);
 
 /// One hole given up: where it sits in the output, its length, and
-/// whether it was zero-filled (a gap) or not (a jump).
+/// what became of it (zero-filled, a gap; or not, a jump).
 #[derive(Debug, Clone, Copy)]
 struct Hole {
     at: u64,
     len: u64,
-    filled: bool,
+    kind: HoleKind,
+}
+
+impl Hole {
+    fn filled(&self) -> bool {
+        self.kind == HoleKind::Filled
+    }
 }
 
 /// What only a few directions need: holes given up, an acknowledgement
@@ -92,15 +102,15 @@ impl Extra {
         self.get().map_or(0, |r| r.lowest_start)
     }
 
-    /// Record holes given up at these stream offsets, in stream order: each
-    /// is filled when at most `fill` long, and placed in output offsets
-    /// (the stream offset less the jumps before it).
-    fn record(&mut self, holes: Vec<(u64, u64)>, fill: u64) {
-        for (offset, len) in holes {
+    /// Record holes given up at these stream offsets, in stream order,
+    /// with what `fill` decided for each as it was handed over, placed in
+    /// output offsets (the stream offset less the jumps before it).
+    fn record(&mut self, holes: Vec<(u64, u64)>, fill: &mut Fill<'_>) {
+        let decided = fill.take_decisions();
+        for ((offset, len), kind) in holes.into_iter().zip(decided) {
             let jumped = self.jumped();
-            let filled = len <= fill;
             let at = offset.saturating_sub(jumped);
-            let hole = Hole { at, len, filled };
+            let hole = Hole { at, len, kind };
             self.get_mut().holes.push(hole);
         }
     }
@@ -108,34 +118,30 @@ impl Extra {
     /// Bytes of the stream left out of the output so far.
     fn jumped(&self) -> u64 {
         self.get().map_or(0, |r| {
-            r.holes.iter().filter(|h| !h.filled).map(|h| h.len).sum()
+            r.holes.iter().filter(|h| !h.filled()).map(|h| h.len).sum()
         })
     }
 
-    /// The gaps and the jumps, each `(offset, length)` in stream order.
-    fn take(&mut self) -> (Vec<Span>, Vec<Span>) {
+    /// The gaps, the jumps, and the jumps made only because the bound was
+    /// spent (also among the jumps), each `(offset, length)` in stream order.
+    fn take(&mut self) -> (Vec<Span>, Vec<Span>, Vec<Span>) {
         let holes = self
             .0
             .as_mut()
             .map(|r| std::mem::take(&mut r.holes))
             .unwrap_or_default();
-        let pick = |filled: bool| {
+        let pick = |keep: &dyn Fn(&Hole) -> bool| {
             holes
                 .iter()
-                .filter(|h| h.filled == filled)
+                .filter(|h| keep(h))
                 .map(|h| (h.at, h.len))
                 .collect()
         };
-        (pick(true), pick(false))
-    }
-}
-
-/// A hole given up of `n` bytes as it is handed over: zero-filled up to
-/// `fill` bytes, a jump past that.
-fn hole_piece(piece: Piece<'_>, fill: u64) -> Piece<'_> {
-    match piece {
-        Piece::Gap(n) if n > fill => Piece::Jump(n),
-        other => other,
+        (
+            pick(&|h| h.filled()),
+            pick(&|h| !h.filled()),
+            pick(&|h| h.kind == HoleKind::Bound),
+        )
     }
 }
 
@@ -248,6 +254,7 @@ impl Direction {
         &mut self,
         seg: &Segment<'_>,
         limits: &DirectionLimits,
+        fill: &mut Fill<'_>,
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
         self.packets += 1;
@@ -312,10 +319,9 @@ impl Direction {
             self.high = self.high.max(seg_end as u64);
             self.release(out)?;
             if self.asm.next_offset() as i64 == data_end {
-                let fill = limits.max_seek;
                 let gaps = self
                     .asm
-                    .skip_to(seg_end as u64, &mut |p| out.piece(hole_piece(p, fill)))?;
+                    .skip_to(seg_end as u64, &mut |p| out.piece(fill.piece(p)))?;
                 self.extra.record(gaps, fill);
             }
         }
@@ -325,7 +331,7 @@ impl Direction {
         if self.asm.is_held() && self.asm.pending_bytes() >= HOLD_BYTES {
             self.release(out)?;
         }
-        self.shed_pending(limits.max_pending, limits.max_seek, out)
+        self.shed_pending(limits.max_pending, fill, out)
     }
 
     /// The stream offset of a segment starting at sequence number
@@ -423,18 +429,15 @@ impl Direction {
 
     /// Give up holes, first to last, until at most `limit` out-of-order
     /// bytes stay buffered. Each hole given up is handed over and recorded:
-    /// a gap when at most `fill` long, else a jump.
+    /// a gap when `fill` fills it, else a jump.
     pub fn shed_pending<C: StreamConsumer>(
         &mut self,
         limit: usize,
-        fill: u64,
+        fill: &mut Fill<'_>,
         out: &mut Bound<'_, C>,
     ) -> Result<(), Error> {
         while self.asm.pending_bytes() > limit {
-            if let Some(g) = self
-                .asm
-                .skip_hole(&mut |p| out.piece(hole_piece(p, fill)))?
-            {
+            if let Some(g) = self.asm.skip_hole(&mut |p| out.piece(fill.piece(p)))? {
                 self.extra.record(vec![g], fill);
             }
         }
@@ -498,19 +501,20 @@ impl Direction {
     pub fn close<C: StreamConsumer>(
         &mut self,
         end: End,
-        fill: u64,
+        fill: &mut Fill<'_>,
         out: &mut Bound<'_, C>,
     ) -> Result<DirectionEnd, Error> {
-        let gaps = self.asm.finish(&mut |p| out.piece(hole_piece(p, fill)))?;
+        let gaps = self.asm.finish(&mut |p| out.piece(fill.piece(p)))?;
         self.extra.record(gaps, fill);
         let end = if self.fin_complete() { End::Fin } else { end };
-        let (gaps, jumps) = self.extra.take();
+        let (gaps, jumps, bound_jumps) = self.extra.take();
         Ok(DirectionEnd {
             end,
             packets: self.packets,
             last_ts: self.last_ts(),
             gaps,
             jumps,
+            bound_jumps,
             dropped_before_start: self.extra.lowest_start().unsigned_abs(),
         })
     }
@@ -522,6 +526,7 @@ mod tests {
     use super::*;
     use crate::decode::{Encap, TcpFlags, TcpTuple};
     use crate::flow::consumer::{DirectionInfo, Recorded, RecordedDirection, Recorder};
+    use crate::flow::fill::{FillAccount, FillBound};
     use std::borrow::Cow;
 
     const SYN: u8 = TcpFlags::SYN;
@@ -535,6 +540,8 @@ mod tests {
         recorder: Recorder,
         stream: Vec<Recorded>,
         limits: DirectionLimits,
+        bound: FillBound,
+        account: FillAccount,
     }
 
     impl Harness {
@@ -557,6 +564,8 @@ mod tests {
                     max_pending_total: usize::MAX,
                     max_seek: DEFAULT_MAX_SEEK,
                 },
+                bound: FillBound::unbounded(),
+                account: FillAccount::default(),
             }
         }
 
@@ -573,12 +582,16 @@ mod tests {
                 encap: Encap::default(),
                 frame: None,
             };
+            self.account.segment(seg.payload.len());
+            let mut fill = Fill::new(self.limits.max_seek, self.bound, 1, &mut self.account);
             let mut out = Bound {
                 consumer: &mut self.recorder,
                 stream: &mut self.stream,
                 info: self.info,
             };
-            self.dir.segment(&seg, &self.limits, &mut out).unwrap();
+            self.dir
+                .segment(&seg, &self.limits, &mut fill, &mut out)
+                .unwrap();
         }
 
         /// The pieces handed over so far, without closing.
@@ -587,6 +600,7 @@ mod tests {
         }
 
         fn close(mut self) -> RecordedDirection {
+            let mut fill = Fill::new(self.limits.max_seek, self.bound, 1, &mut self.account);
             let mut out = Bound {
                 consumer: &mut self.recorder,
                 stream: &mut self.stream,
@@ -594,7 +608,7 @@ mod tests {
             };
             let end = self
                 .dir
-                .close(End::EndOfInput, self.limits.max_seek, &mut out)
+                .close(End::EndOfInput, &mut fill, &mut out)
                 .unwrap();
             self.recorder
                 .close(std::mem::take(&mut self.stream), &self.info, &end)
@@ -776,6 +790,46 @@ mod tests {
         assert_eq!(d.bytes(), b"ab\0\0\0\0\0\0\0\0\0\0cdef");
         assert_eq!(d.end.gaps, [(2, 10)]);
         assert_eq!(d.end.jumps, [(14, 11)], "where the output goes on");
+    }
+
+    #[test]
+    fn holes_past_the_amplification_bound_are_jumps_listed_apart() {
+        let mut h = Harness::new();
+        // A SYN and three segments of 1 byte earn 40 + 3 x 41 = 163 bytes
+        // of fill.
+        h.bound = FillBound { ratio: 1, base: 0 };
+        h.send(SYN, 0, b"");
+        h.send(ACK, 1, b"a");
+        h.send(ACK, 1 + 1 + 100, b"b");
+        h.send(ACK, 1 + 2 + 100 + 200, b"c");
+        let d = h.close();
+        // The first hole (100) fits, the second (200) no longer does and
+        // is a jump; offsets after it are lower.
+        assert_eq!(
+            d.pieces,
+            [
+                data(b"a"),
+                Recorded::Gap(100),
+                data(b"b"),
+                Recorded::Jump(200),
+                data(b"c")
+            ]
+        );
+        assert_eq!(d.end.gaps, [(1, 100)]);
+        assert_eq!(d.end.jumps, [(102, 200)]);
+        assert_eq!(d.end.bound_jumps, [(102, 200)]);
+    }
+
+    #[test]
+    fn a_hole_longer_than_m_is_not_listed_as_a_bound_jump() {
+        let mut h = Harness::new();
+        h.limits.max_seek = 10;
+        h.send(SYN, 0, b"");
+        h.send(ACK, 1, b"a");
+        h.send(ACK, 1 + 1 + 11, b"b");
+        let d = h.close();
+        assert_eq!(d.end.jumps, [(1, 11)]);
+        assert!(d.end.bound_jumps.is_empty());
     }
 
     #[test]

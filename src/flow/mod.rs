@@ -4,6 +4,8 @@
 //! [`direction`] maps one direction's sequence numbers onto offsets and
 //! hands the ordered stream on; [`table`] finds connections, handles SYN,
 //! FIN, RST, port reuse and idle timeouts, and keeps the memory budgets;
+//! [`fill`] decides which holes given up are zero-filled under the run's
+//! amplification bound;
 //! [`consumer`] is the contract with whatever takes the streams (files, the
 //! console, later stages such as decryption); [`layers`] keeps one record of
 //! each distinct encapsulation for the directions that came that way;
@@ -14,6 +16,7 @@ pub mod assembler;
 pub mod conns;
 pub mod consumer;
 pub mod direction;
+pub mod fill;
 pub mod layers;
 pub mod stamp;
 pub mod table;

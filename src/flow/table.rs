@@ -31,6 +31,7 @@
 use super::conns::{ConnMap, Handle, Identified};
 use super::consumer::{Bound, DirectionInfo, StreamConsumer};
 use super::direction::{Direction, DirectionLimits};
+use super::fill::{Fill, FillAccount, FillBound};
 use super::layers::{Layers, LayersCache};
 use super::stamp::Stamp;
 use crate::capture::Timestamp;
@@ -317,6 +318,9 @@ pub struct TableConfig {
     pub memory_per_shard: usize,
     /// Per-direction limits.
     pub limits: DirectionLimits,
+    /// The run's amplification bound on zero fill (see [`super::fill`]),
+    /// split over the budget shards.
+    pub fill: FillBound,
 }
 
 /// Counters of what the table did.
@@ -328,6 +332,9 @@ pub struct TableStats {
     pub directions: u64,
     /// Directions written with bytes missing (a gap or a jump).
     pub directions_with_gaps: u64,
+    /// What the directions' zero fill earned and spent of the bound, over
+    /// every budget shard.
+    pub fill: FillAccount,
 }
 
 /// What one direction holds in memory, as the budgets count it.
@@ -390,18 +397,23 @@ struct Streams<C> {
     consumer: C,
     ledger: Ledger,
     /// The longest hole zero-filled (`-m`).
-    fill: u64,
+    max_seek: u64,
+    /// The amplification bound on zero fill.
+    bound: FillBound,
+    /// What each budget shard earned and spent of it.
+    accounts: [FillAccount; BUDGET_SHARDS],
 }
 
 impl<C: StreamConsumer> Streams<C> {
     /// Run `f` on one direction of budget shard `shard` (its reassembly
-    /// state and the consumer bound to it), then count what it holds.
+    /// state, the shard's fill decisions and the consumer bound to it),
+    /// then count what it holds.
     fn tracked<T>(
         &mut self,
         shard: usize,
         ident: Ident,
         side: &mut Side<C::Stream>,
-        f: impl FnOnce(&mut Direction, &mut Bound<'_, C>) -> Result<T, Error>,
+        f: impl FnOnce(&mut Direction, &mut Fill<'_>, &mut Bound<'_, C>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let before = Held::of(&self.consumer, side);
         let Side {
@@ -415,7 +427,13 @@ impl<C: StreamConsumer> Streams<C> {
             stream,
             info: ident.info(first_ts.get(), layers.as_deref()),
         };
-        let result = f(dir, &mut out);
+        let mut fill = Fill::new(
+            self.max_seek,
+            self.bound,
+            BUDGET_SHARDS,
+            &mut self.accounts[shard],
+        );
+        let result = f(dir, &mut fill, &mut out);
         self.ledger
             .update(shard, before, Held::of(&self.consumer, side));
         result
@@ -437,7 +455,13 @@ impl<C: StreamConsumer> Streams<C> {
             stream: &mut side.stream,
             info,
         };
-        let ending = side.dir.close(end, self.fill, &mut out)?;
+        let mut fill = Fill::new(
+            self.max_seek,
+            self.bound,
+            BUDGET_SHARDS,
+            &mut self.accounts[shard],
+        );
+        let ending = side.dir.close(end, &mut fill, &mut out)?;
         self.consumer.close(side.stream, &info, &ending)
     }
 }
@@ -477,7 +501,8 @@ pub struct FlowTable<C: StreamConsumer> {
 impl<C: StreamConsumer> FlowTable<C> {
     /// An empty table handing every direction's stream to `consumer`.
     pub fn new(config: TableConfig, consumer: C) -> FlowTable<C> {
-        let fill = config.limits.max_seek;
+        let max_seek = config.limits.max_seek;
+        let bound = config.fill;
         FlowTable {
             conns: ConnMap::default(),
             idle: (0..BUDGET_SHARDS).map(|_| Wheel::default()).collect(),
@@ -488,7 +513,9 @@ impl<C: StreamConsumer> FlowTable<C> {
             streams: Streams {
                 consumer,
                 ledger: Ledger::default(),
-                fill,
+                max_seek,
+                bound,
+                accounts: [FillAccount::default(); BUDGET_SHARDS],
             },
             stats: TableStats::default(),
             now: Timestamp::default(),
@@ -540,7 +567,6 @@ impl<C: StreamConsumer> FlowTable<C> {
                 })
                 .collect();
             pending.sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-            let fill = self.config.limits.max_seek;
             for (_, _, side, key) in pending {
                 if self.shard_memory(shard) <= target {
                     break;
@@ -548,7 +574,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                 if let Some(conn) = self.conns.get_mut(&key) {
                     let ident = conn.ident(&key, side);
                     let this = &mut conn.sides[side];
-                    self.streams.tracked(shard, ident, this, |dir, out| {
+                    self.streams.tracked(shard, ident, this, |dir, fill, out| {
                         dir.shed_pending(0, fill, out)
                     })?;
                 }
@@ -570,7 +596,11 @@ impl<C: StreamConsumer> FlowTable<C> {
 
     /// What the table did so far.
     pub fn stats(&self) -> TableStats {
-        self.stats
+        let mut stats = self.stats;
+        for account in &self.streams.accounts {
+            stats.fill.add(account);
+        }
+        stats
     }
 
     /// Flush the output's buffers so readers see every byte written so far
@@ -615,6 +645,9 @@ impl<C: StreamConsumer> FlowTable<C> {
         self.event = packet_no;
         let (key, side) = ConnKey::of(&seg.tuple);
         let shard = key.budget_shard();
+        // Every segment of the shard earns it fill, whether it opens,
+        // joins or is refused a connection: its bytes are in the capture.
+        self.streams.accounts[shard].segment(seg.payload.len());
         let counter = self.end_if_next(key, side, seg, on_close)?;
         if !self.conns.contains_key(&key)
             && (!self.start_new || !self.admit(key, seg, packet_no, counter, on_close)?)
@@ -645,16 +678,18 @@ impl<C: StreamConsumer> FlowTable<C> {
             this.first_ts = Stamp::pack(seg.ts);
             this.layers = Some(self.layers.get(&seg.encap));
         }
-        streams.tracked(shard, ident, this, |dir, out| dir.segment(seg, limits, out))?;
+        streams.tracked(shard, ident, this, |dir, fill, out| {
+            dir.segment(seg, limits, fill, out)
+        })?;
         if streams.ledger.pending(shard) > limits.max_pending_total {
             // Over the shard's budget: the direction that just grew gives up its holes.
-            streams.tracked(shard, ident, this, |dir, out| {
-                dir.shed_pending(0, limits.max_seek, out)
+            streams.tracked(shard, ident, this, |dir, fill, out| {
+                dir.shed_pending(0, fill, out)
             })?;
         }
         if streams.ledger.collected(shard) > COLLECT_BUDGET {
             // Over the shard's budget for collected bytes: this direction writes now.
-            streams.tracked(shard, ident, this, |_, out| {
+            streams.tracked(shard, ident, this, |_, _, out| {
                 out.consumer.flush(out.stream, &out.info)
             })?;
         }
@@ -662,7 +697,7 @@ impl<C: StreamConsumer> FlowTable<C> {
             // Lingering connections hold no buffers and no descriptors.
             let idents = [conn.ident(&key, 0), conn.ident(&key, 1)];
             for (this, ident) in conn.sides.iter_mut().zip(idents) {
-                streams.tracked(shard, ident, this, |_, out| {
+                streams.tracked(shard, ident, this, |_, _, out| {
                     out.consumer.settle(out.stream, &out.info)
                 })?;
             }
@@ -978,6 +1013,7 @@ mod tests {
             max_connections,
             // No memory budget: these tests are about other limits.
             memory_per_shard: usize::MAX / BUDGET_SHARDS,
+            fill: crate::flow::fill::FillBound::unbounded(),
             limits: DirectionLimits {
                 max_pending: 1 << 20,
                 max_pending_total: 1 << 20,
@@ -1033,6 +1069,7 @@ mod tests {
             memory_per_shard: conns
                 * FlowTable::<crate::flow::consumer::Recorder>::connection_cost()
                 + slack,
+            fill: crate::flow::fill::FillBound::unbounded(),
             limits: DirectionLimits {
                 max_pending: 1 << 20,
                 max_pending_total: 1 << 20,
@@ -1071,6 +1108,7 @@ mod tests {
                 idle_timeout: None,
                 max_connections: 1 << 20,
                 memory_per_shard: usize::MAX / BUDGET_SHARDS,
+                fill: crate::flow::fill::FillBound::unbounded(),
                 limits: DirectionLimits {
                     max_pending: 1 << 20,
                     max_pending_total: 1 << 20,

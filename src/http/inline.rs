@@ -295,13 +295,14 @@ impl InlineCarver {
     /// Assemble the range parts, write `http.jsonl` in every folder that
     /// held flow files or records, ordered as `carve_dirs` orders them
     /// (with `marked`, a shard's index, as `carve_dirs_marked` writes it),
-    /// and say what carving did.
-    pub fn finish(&self, marked: bool) -> CarveSummary {
+    /// with at most `object_fill` zero bytes in the holes of range objects
+    /// (see [`crate::http::carve_dirs_within`]), and say what carving did.
+    pub fn finish(&self, marked: bool, object_fill: u64) -> CarveSummary {
         let fresh = Collected::new(&self.outdir, self.opts.max_decoded_bytes);
         let Collected { carved, folders } = std::mem::replace(&mut *self.collected(), fresh);
         let folders = folders.into_iter().map(|f| self.outdir.join(f)).collect();
         let mut summary = CarveSummary::default();
-        carved.finish(folders, &mut summary, marked);
+        carved.finish(folders, &mut summary, marked, object_fill);
         summary
     }
 }

@@ -110,9 +110,19 @@ pub struct CarveSummary {
     pub tls: tls::TlsCounts,
     /// Objects assembled from range parts.
     pub objects: u64,
+    /// Zero bytes written into the holes of range objects (bytes no part
+    /// covers, up to the `Content-Range` total a server claimed).
+    pub object_fill: u64,
+    /// Objects cut short, or parts left out, because the run's
+    /// amplification bound had no room for their holes (each noted in the
+    /// object's record, which is incomplete).
+    pub objects_cut: u64,
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
+    /// Key log files with lines but not one usable (`--tls-keylog`): the
+    /// carving went on without them.
+    pub unusable_keylogs: Vec<crate::tls::keylog::Unusable>,
 }
 
 /// Carve every HTTP body out of the flow files under `dirs` (walked
@@ -128,8 +138,50 @@ pub struct CarveSummary {
 ///
 /// Fails only if a folder in `dirs` cannot be opened; problems with single
 /// files are listed in [`CarveSummary::errors`].
+///
+/// Range objects' holes are held to what each folder's run left of its
+/// amplification bound, as its `report.summary.json` says (see
+/// [`left_by_runs`]), so carving again gives what the run carved.
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    carve(dirs, opts, false)
+    carve(dirs, opts, false, left_by_runs(dirs))
+}
+
+/// What the runs that wrote `dirs` left of their amplification bounds for
+/// range objects: the sum over `dirs` of each run summary's `limit` less
+/// its flows' `filled`; no bound (`u64::MAX`) when a folder has no
+/// readable summary beside its report, or one written before the bound
+/// existed.
+pub fn left_by_runs(dirs: &[PathBuf]) -> u64 {
+    let mut left = 0u64;
+    for d in dirs {
+        let path = crate::output::summary::summary_path(&d.join(REPORT_NAME));
+        let Ok(text) = std::fs::read(&path) else {
+            return u64::MAX;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            return u64::MAX;
+        };
+        let a = &v["amplification"];
+        let (Some(limit), Some(filled)) = (a["limit"].as_u64(), a["filled"].as_u64()) else {
+            return u64::MAX;
+        };
+        left = left.saturating_add(limit.saturating_sub(filled));
+    }
+    left
+}
+
+/// [`carve_dirs`] with at most `object_fill` zero bytes written into the
+/// holes of range objects, all objects together: what is left of the
+/// run's amplification bound (see [`crate::flow::fill`]). An object whose
+/// holes do not fit is cut after the last byte a part covers, and a part
+/// that would leave a hole too large before it is not laid in; both are
+/// noted in the object's record.
+pub fn carve_dirs_within(
+    dirs: &[PathBuf],
+    opts: &HttpOptions,
+    object_fill: u64,
+) -> Result<CarveSummary, Error> {
+    carve(dirs, opts, false, object_fill)
 }
 
 /// [`carve_dirs`] for a shard (`--shard`): each index also has a
@@ -138,10 +190,15 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 /// parts (`{"http_range_part": ...}` lines) instead of assembling them:
 /// `flowsplit merge` assembles them over every shard's.
 pub fn carve_dirs_marked(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    carve(dirs, opts, true)
+    carve(dirs, opts, true, u64::MAX)
 }
 
-fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSummary, Error> {
+fn carve(
+    dirs: &[PathBuf],
+    opts: &HttpOptions,
+    marked: bool,
+    object_fill: u64,
+) -> Result<CarveSummary, Error> {
     for d in dirs {
         if let Err(source) = std::fs::read_dir(d) {
             return Err(Error::Open {
@@ -155,7 +212,13 @@ fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSumm
     } else {
         Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)
     };
-    let mut summary = CarveSummary::default();
+    let mut summary = CarveSummary {
+        unusable_keylogs: keylog
+            .as_ref()
+            .map(|k| k.unusable.clone())
+            .unwrap_or_default(),
+        ..CarveSummary::default()
+    };
     let spill_dir = dirs.first().cloned().unwrap_or_default();
     let (mut found_errors, mut folders) = (Vec::new(), Vec::new());
     let connections = walk::connections(
@@ -196,7 +259,7 @@ fn carve(dirs: &[PathBuf], opts: &HttpOptions, marked: bool) -> Result<CarveSumm
         });
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
     summary.errors.append(&mut found_errors);
-    carved.finish(folders, &mut summary, marked);
+    carved.finish(folders, &mut summary, marked, object_fill);
     Ok(summary)
 }
 
@@ -303,12 +366,14 @@ impl Carved {
     }
 
     /// Write every folder's index and add the counts and the errors (in
-    /// connection order) to `summary`.
+    /// connection order) to `summary`. Range objects get at most
+    /// `object_fill` zero bytes in their holes, all together.
     pub(crate) fn finish(
         mut self,
         folders: Vec<PathBuf>,
         summary: &mut CarveSummary,
         marked: bool,
+        object_fill: u64,
     ) {
         summary.messages += self.messages;
         summary.bodies += self.bodies;
@@ -326,13 +391,17 @@ impl Carved {
             // assembles them over every shard's.
             ranges::list_into(self.ranges, &mut self.index, &mut summary.errors);
         } else {
+            let mut room = ranges::Room::new(object_fill);
             summary.objects += ranges::assemble_into(
                 Path::new(""),
                 self.ranges,
                 self.max_object,
+                &mut room,
                 &mut self.index,
                 &mut summary.errors,
             );
+            summary.object_fill += room.filled;
+            summary.objects_cut += room.cut;
         }
         let (written, errors) = match self.index.finish() {
             Ok(lines) => {

@@ -111,14 +111,15 @@ impl CarvePool {
     }
 
     /// Wait for every connection handed over to be carved, then write the
-    /// indexes (`marked`: a shard's) and say what carving did.
-    pub fn finish(mut self, marked: bool) -> CarveSummary {
+    /// indexes (`marked`: a shard's), with at most `object_fill` zero bytes
+    /// in the holes of range objects, and say what carving did.
+    pub fn finish(mut self, marked: bool, object_fill: u64) -> CarveSummary {
         self.hand_over();
         self.queue = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        self.carver.finish(marked)
+        self.carver.finish(marked, object_fill)
     }
 }
 
@@ -190,7 +191,7 @@ mod tests {
                 };
                 pool.submit(vec![flow(server), flow(client)]);
             }
-            let summary = pool.finish(false);
+            let summary = pool.finish(false, u64::MAX);
             assert!(summary.errors.is_empty(), "{:?}", summary.errors);
             assert_eq!(summary.bodies, connections as u64);
             let mut seen = seen.lock().unwrap().clone();

@@ -6,7 +6,8 @@
 //! `Content-Range` total, same strong validator: ETag, else
 //! Last-Modified), the order they are laid in (by offset), the object file
 //! (`<flow>-HTTPOBJECT-NNN[.ext]`, named after its first part's body),
-//! its holes (zero-filled), disagreeing overlaps, and its record.
+//! its holes (zero-filled, within what is left of the run's amplification
+//! bound, [`Room`]), disagreeing overlaps, and its record.
 //!
 //! ```text
 //!  carve (each connection) ─▶ RangePart ─▶ Sorter (spills) ─▶ by resource, by offset
@@ -186,14 +187,56 @@ pub(crate) fn object_file_name(flow: &str, number: u64, content_type: &str) -> B
     BodyName::new(format!("{flow}-HTTPOBJECT-{number:03}"), ext)
 }
 
+/// The zero bytes range objects may still get in their holes, all
+/// together: what the run's amplification bound (see
+/// [`crate::flow::fill`]) left after the flows' zero fill. Objects are
+/// assembled one after another in a fixed order, so the same objects get
+/// their holes whatever the threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Zero bytes still allowed.
+    pub left: u64,
+    /// Zero bytes written into holes so far.
+    pub filled: u64,
+    /// Objects cut, or with a part left out, for want of room.
+    pub cut: u64,
+}
+
+impl Room {
+    /// Room for `left` zero bytes.
+    pub fn new(left: u64) -> Room {
+        Room {
+            left,
+            filled: 0,
+            cut: 0,
+        }
+    }
+
+    /// Take room for a hole of `n` bytes; false (nothing taken) when there
+    /// is not enough.
+    fn take(&mut self, n: u64) -> bool {
+        if n > self.left {
+            return false;
+        }
+        self.left -= n;
+        self.filled += n;
+        true
+    }
+}
+
+/// The note of an object that hit the amplification bound.
+const BOUND_NOTE: &str = "amplification bound reached";
+
 /// Assemble every resource of `parts` (sorted) into its object file,
 /// calling `emit` with each object's folder and record as it is done.
 /// Folders are under `base`. No object file grows past `max_size` bytes
-/// (see [`build`]). Errors reading the parts end the assembly.
+/// (see [`build`]), and their holes take at most what `room` has left.
+/// Errors reading the parts end the assembly.
 pub(crate) fn assemble(
     base: &Path,
     parts: impl Iterator<Item = io::Result<RangePart>>,
     max_size: u64,
+    room: &mut Room,
     errors: &mut Vec<Error>,
     mut emit: impl FnMut(&Path, Record),
 ) -> u64 {
@@ -223,6 +266,7 @@ pub(crate) fn assemble(
             &first,
             group.into_iter(),
             max_size,
+            room,
             errors,
         );
         if record.object.is_some() {
@@ -236,11 +280,13 @@ pub(crate) fn assemble(
 /// Assemble the parts `ranges` sorted (folders under `base`) and keep
 /// each object's record in `index`, right after its first part's record.
 /// Returns the number of object files written; errors go to `errors`.
-/// No object file grows past `max_size` bytes.
+/// No object file grows past `max_size` bytes; holes take at most what
+/// `room` has left.
 pub(crate) fn assemble_into(
     base: &Path,
     ranges: Sorter<RangePart>,
     max_size: u64,
+    room: &mut Room,
     index: &mut Sorter<IndexLine>,
     errors: &mut Vec<Error>,
 ) -> u64 {
@@ -248,7 +294,7 @@ pub(crate) fn assemble_into(
         return 0;
     };
     let mut kept = Vec::new();
-    let objects = assemble(base, parts, max_size, errors, |folder, rec| {
+    let objects = assemble(base, parts, max_size, room, errors, |folder, rec| {
         let line = IndexLine::new(folder, OBJECT_LINE, &rec).and_then(|l| index.push(l));
         if let Err(source) = line {
             kept.push(Error::Write {
@@ -275,13 +321,17 @@ struct Object {
 /// Build the object of `first` and the `rest` of its resource's parts.
 /// Parts reaching past `max_size` bytes are not laid in, and the file of an
 /// object longer than that ends after its last covered byte (both noted):
-/// a claimed length is not a reason to write terabytes of zeros.
+/// a claimed length is not a reason to write terabytes of zeros. Likewise
+/// for holes `room` has no room for: a part after such a hole is not laid
+/// in, and the file ends after its last covered byte (noted, and counted
+/// in `room` once per object).
 fn build(
     base: &Path,
     names: &mut HashMap<PathBuf, Folder>,
     first: &RangePart,
     rest: impl Iterator<Item = RangePart>,
     max_size: u64,
+    room: &mut Room,
     errors: &mut Vec<Error>,
 ) -> (PathBuf, Record) {
     let asked = object_file_name(&first.flow, first.number, &first.content_type);
@@ -318,9 +368,12 @@ fn build(
         },
     };
     let mut listed_over = 0u64;
+    let mut bounded = false;
     for p in std::iter::once(first.clone()).chain(rest) {
-        if let Err(e) = obj.add(base, first, &p, max_size, &mut listed_over) {
-            errors.push(e);
+        let added = obj.add(base, first, &p, max_size, room, &mut listed_over);
+        match added {
+            Ok(laid) => bounded |= !laid,
+            Err(e) => errors.push(e),
         }
     }
     let length = if first.total == u64::MAX {
@@ -340,6 +393,15 @@ fn build(
             "object of {length} bytes longer than the decoded size limit ({max_size}): \
              its file ends after the last byte a part covers"
         ));
+    } else if !room.take(size - obj.covered) {
+        size = obj.covered;
+        bounded = true;
+        obj.rec.notes.push(format!(
+            "{BOUND_NOTE}: object of {length} bytes ends after the last byte a part covers"
+        ));
+    }
+    if bounded {
+        room.cut += 1;
     }
     if let Err(source) = obj.file.set_len(size) {
         errors.push(Error::Write {
@@ -401,16 +463,19 @@ fn push_listed(list: &mut Vec<[u64; 2]>, item: [u64; 2], over: &mut u64) {
 }
 
 impl Object {
-    /// Lay part `p` in: bytes before it no part covered are a hole, bytes
-    /// it shares with earlier parts are compared, the rest copied.
+    /// Lay part `p` in: bytes before it no part covered are a hole (when
+    /// `room` has room for it; else the part is not laid in, noted, and
+    /// `false` returned), bytes it shares with earlier parts are compared,
+    /// the rest copied.
     fn add(
         &mut self,
         base: &Path,
         first: &RangePart,
         p: &RangePart,
         max_size: u64,
+        room: &mut Room,
         over: &mut u64,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let part_path = base.join(&p.folder).join(&p.file);
         // Relative to the object's index, so that a single run and a
         // merge of shards (whose folders are named from different output
@@ -432,7 +497,14 @@ impl Object {
             self.rec.notes.push(format!(
                 "part {shown} lies past the decoded size limit ({max_size}): not laid in"
             ));
-            return Ok(());
+            return Ok(true);
+        }
+        if p.start > self.covered && !room.take(p.start - self.covered) {
+            self.rec.notes.push(format!(
+                "{BOUND_NOTE}: part {shown} after a hole of {} bytes not laid in",
+                p.start - self.covered
+            ));
+            return Ok(false);
         }
         let open_err = |source| Error::Open {
             path: part_path.clone(),
@@ -492,7 +564,7 @@ impl Object {
                 .notes
                 .push(format!("part {shown} holds {have} of its {want} bytes"));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The first offset in `start..end` where `src` (holding the part that
@@ -590,7 +662,15 @@ mod tests {
         }
     }
 
-    fn run(dir: &Path, mut parts: Vec<RangePart>) -> (Vec<ObjectRecord>, Vec<Error>) {
+    fn run(dir: &Path, parts: Vec<RangePart>) -> (Vec<ObjectRecord>, Vec<Error>) {
+        run_within(dir, parts, &mut Room::new(u64::MAX))
+    }
+
+    fn run_within(
+        dir: &Path,
+        mut parts: Vec<RangePart>,
+        room: &mut Room,
+    ) -> (Vec<ObjectRecord>, Vec<Error>) {
         parts.sort();
         let mut errors = Vec::new();
         let mut out = Vec::new();
@@ -598,10 +678,69 @@ mod tests {
             dir,
             parts.into_iter().map(Ok),
             1 << 30,
+            room,
             &mut errors,
             |_, r| out.extend(r.object),
         );
         (out, errors)
+    }
+
+    #[test]
+    fn holes_within_the_room_left_are_zero_filled_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = vec![
+            part(dir.path(), 0, b"head", 200, 1),
+            part(dir.path(), 100, b"tail", 200, 2),
+        ];
+        let mut room = Room::new(1000);
+        let (objs, _) = run_within(dir.path(), parts, &mut room);
+        let o = &objs[0];
+        let mut expected = b"head".to_vec();
+        expected.resize(100, 0);
+        expected.extend_from_slice(b"tail");
+        expected.resize(200, 0);
+        assert_eq!(fs::read(dir.path().join(&o.file)).unwrap(), expected);
+        assert_eq!(o.holes, [[4, 96], [104, 96]]);
+        assert!(o.notes.is_empty(), "{:?}", o.notes);
+        assert_eq!(
+            room,
+            Room {
+                left: 808,
+                filled: 192,
+                cut: 0
+            }
+        );
+    }
+
+    #[test]
+    fn holes_past_the_room_left_cut_the_object_and_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = vec![
+            part(dir.path(), 0, b"head", 200, 1),
+            part(dir.path(), 100, b"tail", 200, 2),
+        ];
+        let mut room = Room::new(50);
+        let (objs, _) = run_within(dir.path(), parts, &mut room);
+        let o = &objs[0];
+        assert_eq!(fs::read(dir.path().join(&o.file)).unwrap(), b"head");
+        assert_eq!(o.size, 4);
+        assert_eq!(o.length, Some(200));
+        assert_eq!(o.holes, [[4, 196]]);
+        assert_eq!(o.notes.len(), 2, "{:?}", o.notes);
+        assert!(
+            o.notes.iter().all(|n| n.starts_with(BOUND_NOTE)),
+            "{:?}",
+            o.notes
+        );
+        assert!(!o.complete);
+        assert_eq!(
+            room,
+            Room {
+                left: 50,
+                filled: 0,
+                cut: 1
+            }
+        );
     }
 
     #[test]

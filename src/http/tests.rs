@@ -803,7 +803,7 @@ fn inline_index_matches_the_post_pass_whatever_the_close_order() {
         carver.connection_closed(number, &closed);
         number += 1;
     }
-    assert!(carver.finish(false).errors.is_empty());
+    assert!(carver.finish(false, u64::MAX).errors.is_empty());
     carve_dirs(&[post_dir.path().to_path_buf()], &opts).unwrap();
     let (tl, tp) = (tree(live_dir.path()), tree(post_dir.path()));
     assert_eq!(tl.keys().collect::<Vec<_>>(), tp.keys().collect::<Vec<_>>());

@@ -144,21 +144,31 @@ fn write_merged(
         None => None,
     };
     summary.report_lines = merge_reports(shards, &out.join(REPORT_NAME), dfxml.as_ref())?;
-    if let Some(all) = SummaryRecord::of_shards(run_summaries) {
-        all.write(&summary_path(&out.join(REPORT_NAME)))?;
-    }
+    let mut all = SummaryRecord::of_shards(run_summaries);
     if !indexes.is_empty() {
         let max_object = shards[0]
             .header
             .http_max_object
             .unwrap_or(crate::http::HttpOptions::default().max_decoded_bytes);
-        let mut objects = objects::assemble(out, indexes, max_object)?;
+        // Range objects get what the shards' flows left of the bound, as
+        // in a single run (without the shards' summaries, no bound).
+        let object_fill = all.as_ref().map_or(u64::MAX, |a| {
+            a.amplification.limit.saturating_sub(a.amplification.filled)
+        });
+        let mut objects = objects::assemble(out, indexes, max_object, object_fill)?;
         for (folder, parts) in indexes {
             let path = out.join(folder).join(INDEX_NAME);
             merge_indexes(folder, parts, &path, &mut objects)?;
             summary.indexes += 1;
         }
         summary.objects = objects.count;
+        if let Some(a) = all.as_mut() {
+            a.amplification.object_filled = objects.room.filled;
+            a.amplification.objects_cut = objects.room.cut;
+        }
+    }
+    if let Some(all) = all {
+        all.write(&summary_path(&out.join(REPORT_NAME)))?;
     }
     // Last, as in a single run: its byte runs are read from the indexes.
     match dfxml {
@@ -849,7 +859,7 @@ mod tests {
         )
         .unwrap();
         let out = dir.path().join("http.jsonl");
-        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30).unwrap();
+        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30, u64::MAX).unwrap();
         merge_indexes(Path::new(""), &[a, b], &out, &mut none).unwrap();
         let got = std::fs::read_to_string(&out).unwrap();
         let want: String = (0..6).map(|n| format!("{{\"n\":{n}}}\n")).collect();
@@ -861,7 +871,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("http.jsonl");
         std::fs::write(&a, "{\"n\":1}\n").unwrap();
-        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30).unwrap();
+        let mut none = objects::assemble(dir.path(), &BTreeMap::new(), 1 << 30, u64::MAX).unwrap();
         let out = dir.path().join("out.jsonl");
         let e = merge_indexes(Path::new(""), &[a], &out, &mut none).unwrap_err();
         assert!(e.to_string().contains("not a shard's index"), "{e}");

@@ -40,16 +40,21 @@ pub(super) struct Objects {
     lines: Peekable<Sorted<IndexLine>>,
     /// Object files written.
     pub(super) count: u64,
+    /// What their holes took of the room they were given.
+    pub(super) room: ranges::Room,
 }
 
 /// Assemble the range parts listed in the shards' `indexes` (by folder
 /// relative to OUT) into object files under `out`, none longer than
-/// `max_object` bytes (the shards' decoded size limit). The part files
-/// must already be linked into `out`. Any error ends the merge.
+/// `max_object` bytes (the shards' decoded size limit), their holes
+/// taking at most `object_fill` zero bytes together (what the shards left
+/// of the amplification bound). The part files must already be linked
+/// into `out`. Any error ends the merge.
 pub(super) fn assemble(
     out: &Path,
     indexes: &BTreeMap<PathBuf, Vec<PathBuf>>,
     max_object: u64,
+    object_fill: u64,
 ) -> Result<Objects, Error> {
     let spill_err = |source| Error::Write {
         path: out.to_path_buf(),
@@ -72,21 +77,30 @@ pub(super) fn assemble(
     let parts = parts.finish().map_err(spill_err)?;
     let mut objects: Sorter<IndexLine> = Sorter::new(out, INDEX_BUDGET);
     let (mut errors, mut kept) = (Vec::new(), Vec::new());
-    let count = ranges::assemble(out, parts, max_object, &mut errors, |folder, rec| {
-        let line = IndexLine::new(folder, OBJECT_LINE, &rec).and_then(|l| objects.push(l));
-        if let Err(source) = line {
-            kept.push(Error::Write {
-                path: out.join(folder).join(INDEX_NAME),
-                source,
-            });
-        }
-    });
+    let mut room = ranges::Room::new(object_fill);
+    let count = ranges::assemble(
+        out,
+        parts,
+        max_object,
+        &mut room,
+        &mut errors,
+        |folder, rec| {
+            let line = IndexLine::new(folder, OBJECT_LINE, &rec).and_then(|l| objects.push(l));
+            if let Err(source) = line {
+                kept.push(Error::Write {
+                    path: out.join(folder).join(INDEX_NAME),
+                    source,
+                });
+            }
+        },
+    );
     if let Some(e) = errors.into_iter().chain(kept).next() {
         return Err(e);
     }
     Ok(Objects {
         lines: objects.finish().map_err(spill_err)?.peekable(),
         count,
+        room,
     })
 }
 

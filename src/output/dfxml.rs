@@ -507,6 +507,7 @@ mod tests {
             gaps: Vec::new(),
             gap_bytes: 0,
             jumps: Vec::new(),
+            bound_jumps: Vec::new(),
             truncated: false,
             dropped_before_start: 0,
             end: End::Fin,

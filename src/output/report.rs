@@ -3,6 +3,7 @@
 
 use super::events::{Event, EventLog};
 use crate::error::Error;
+use crate::flow::fill::FillAccount;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -81,6 +82,13 @@ pub struct DirectionRecord {
     /// reports written before it existed.)
     #[serde(default)]
     pub jumps: Vec<(u64, u64)>,
+    /// The jumps of at most `-m` bytes that were not filled only because
+    /// the run's amplification bound (`--max-amplification`,
+    /// `--amplification-base`) was spent: `[offset, length]` pairs, also
+    /// listed in `jumps`. Left out when there are none, so a direction that
+    /// hit the bound is one that has it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_jumps: Vec<(u64, u64)>,
     /// True when `-b` cut the direction short.
     pub truncated: bool,
     /// Bytes of sequence space before the file's first byte for which data
@@ -126,6 +134,8 @@ pub struct OrderedReport {
     /// Records of the connection being released, for the hook.
     group: Vec<DirectionRecord>,
     group_key: Option<(u64, u64)>,
+    /// What the flows' zero fill spent of the bound, once known.
+    fill: Option<FillAccount>,
 }
 
 /// Told about each connection once its report lines are written (live HTTP
@@ -136,6 +146,11 @@ pub trait CloseHook: Send {
     fn connection_closed(&mut self, records: &[DirectionRecord]) -> Result<(), Error>;
     /// Every connection was closed: write whatever is left.
     fn finish(&mut self) -> Result<(), Error>;
+    /// What the flows' zero fill earned and spent of the run's
+    /// amplification bound, over every table: comes once, just before
+    /// [`CloseHook::finish`], so later output (range objects) is held to
+    /// what is left.
+    fn fill_spent(&mut self, _spent: &FillAccount) {}
 }
 
 impl OrderedReport {
@@ -151,7 +166,15 @@ impl OrderedReport {
             flush_on_release: false,
             group: Vec::new(),
             group_key: None,
+            fill: None,
         }
+    }
+
+    /// What the flows' zero fill spent of the amplification bound, for
+    /// the hook (see [`CloseHook::fill_spent`]); set before
+    /// [`OrderedReport::finish`].
+    pub fn set_fill(&mut self, spent: FillAccount) {
+        self.fill = Some(spent);
     }
 
     /// Also write a `close` event for every record, as its line is written.
@@ -236,6 +259,9 @@ impl OrderedReport {
         self.end_group()?;
         self.flush()?;
         if let Some(hook) = self.hook.as_mut() {
+            if let Some(spent) = &self.fill {
+                hook.fill_spent(spent);
+            }
             hook.finish()?;
         }
         if let Some((runner, _)) = self.file_hooks.as_mut() {
@@ -442,6 +468,7 @@ mod tests {
             gaps: Vec::new(),
             gap_bytes: 0,
             jumps: Vec::new(),
+            bound_jumps: Vec::new(),
             truncated: false,
             dropped_before_start: 0,
             end: End::Fin,

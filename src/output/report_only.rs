@@ -107,6 +107,7 @@ mod tests {
             last_ts: Default::default(),
             gaps: vec![(2, 1)],
             jumps: Vec::new(),
+            bound_jumps: Vec::new(),
             dropped_before_start: 0,
         };
         let r = c.close(s, &info, &end).unwrap().expect("a record");

@@ -59,6 +59,42 @@ pub struct SummaryRecord {
     pub max_memory: u64,
     /// Live capture's account; `null` when reading files.
     pub capture: Option<CaptureRecord>,
+    /// The amplification bound and what the run spent of it. (Read as
+    /// zeros from summaries written before it existed.)
+    #[serde(default)]
+    pub amplification: AmplificationRecord,
+}
+
+/// The amplification bound (`--max-amplification`,
+/// `--amplification-base`) and what zero fill spent of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AmplificationRecord {
+    /// Bytes of fill each captured byte allows.
+    pub ratio: u64,
+    /// Bytes of fill allowed whatever the capture's size.
+    pub base: u64,
+    /// The captured bytes the bound is counted on: every TCP segment's
+    /// captured payload plus 40 bytes for its IP and TCP headers (at most
+    /// `bytes`).
+    #[serde(default)]
+    pub credited: u64,
+    /// The bound for this run: `ratio x credited + base`.
+    pub limit: u64,
+    /// Zero bytes written (and hashed) for holes, over all directions.
+    pub filled: u64,
+    /// Holes of at most `-m` left out as jumps because the bound was spent
+    /// (the report lists each in its direction's `bound_jumps`).
+    pub bound_jumps: u64,
+    /// Their bytes.
+    pub bound_jump_bytes: u64,
+    /// Zero bytes written into the holes of range objects (`-e http`):
+    /// with `filled`, at most `limit`.
+    #[serde(default)]
+    pub object_filled: u64,
+    /// Range objects cut (incomplete, noted in their records) because the
+    /// bound had no room left for their holes.
+    #[serde(default)]
+    pub objects_cut: u64,
 }
 
 /// Live capture's account of loss, as `stats` events give it.
@@ -120,6 +156,17 @@ impl SummaryRecord {
                 .collect(),
             max_memory,
             capture,
+            amplification: AmplificationRecord {
+                ratio: summary.fill_bound.ratio,
+                base: summary.fill_bound.base,
+                credited: summary.fill.credited,
+                limit: summary.fill_bound.limit(summary.fill.credited),
+                filled: summary.fill.filled,
+                bound_jumps: summary.fill.bound_jumps,
+                bound_jump_bytes: summary.fill.bound_jump_bytes,
+                object_filled: summary.object_fill,
+                objects_cut: summary.objects_cut,
+            },
         }
     }
 
@@ -139,7 +186,9 @@ impl SummaryRecord {
     /// its shards (`--shard K/N`, in order of K), each of which read every
     /// packet and kept its own connections: the packets, bytes, budget and
     /// input errors are every shard's (the first one's are taken), the
-    /// connections, directions and bodies add up. `None` for no shards.
+    /// connections, directions and bodies add up, and so do the bytes the
+    /// amplification bound is counted on (each shard counted its own
+    /// connections'), the fill and the jumps. `None` for no shards.
     pub fn of_shards(shards: &[SummaryRecord]) -> Option<SummaryRecord> {
         let first = shards.first()?;
         let mut all = first.clone();
@@ -147,6 +196,17 @@ impl SummaryRecord {
         all.directions = shards.iter().map(|s| s.directions).sum();
         all.directions_with_gaps = shards.iter().map(|s| s.directions_with_gaps).sum();
         all.http_bodies = shards.iter().map(|s| s.http_bodies).sum();
+        let fill = |f: fn(&AmplificationRecord) -> u64| {
+            shards.iter().map(|s| f(&s.amplification)).sum::<u64>()
+        };
+        all.amplification.credited = fill(|a| a.credited);
+        let a = &mut all.amplification;
+        a.limit = a.ratio.saturating_mul(a.credited).saturating_add(a.base);
+        all.amplification.filled = fill(|a| a.filled);
+        all.amplification.bound_jumps = fill(|a| a.bound_jumps);
+        all.amplification.bound_jump_bytes = fill(|a| a.bound_jump_bytes);
+        all.amplification.object_filled = fill(|a| a.object_filled);
+        all.amplification.objects_cut = fill(|a| a.objects_cut);
         all.complete = shards.iter().all(|s| s.complete);
         all.error = shards.iter().find_map(|s| s.error.clone());
         Some(all)
@@ -207,6 +267,12 @@ mod tests {
                 dropped_by_flowsplit: 1,
                 waited_ms: 250,
             }),
+            fill: crate::flow::fill::FillAccount {
+                credited: 1200,
+                filled: 700,
+                bound_jumps: 1,
+                bound_jump_bytes: 9000,
+            },
             ..RunSummary::default()
         };
         let fatal = Error::Internal("disk gone".into());
@@ -217,7 +283,9 @@ mod tests {
              \"connections\":2,\"directions\":4,\"directions_with_gaps\":1,\"inputs\":0,\"inputs_failed\":0,\
              \"http_bodies\":0,\"input_errors\":[],\"max_memory\":67108864,\
              \"capture\":{{\"interface\":\"lo\",\"kernel_received\":12,\"kernel_dropped\":1,\
-             \"interface_dropped\":0,\"flowsplit_dropped\":1,\"flowsplit_waited_ms\":250,\"kernel_error\":null}}}}",
+             \"interface_dropped\":0,\"flowsplit_dropped\":1,\"flowsplit_waited_ms\":250,\"kernel_error\":null}},\
+             \"amplification\":{{\"ratio\":16,\"base\":16777216,\"credited\":1200,\"limit\":16796416,\"filled\":700,\
+             \"bound_jumps\":1,\"bound_jump_bytes\":9000,\"object_filled\":0,\"objects_cut\":0}}}}",
             env!("CARGO_PKG_VERSION"),
             fatal
         );
@@ -241,6 +309,40 @@ mod tests {
         );
         assert_eq!((all.packets, all.bytes, all.complete), (100, 9000, true));
         assert_eq!(SummaryRecord::of_shards(&[]), None);
+    }
+
+    #[test]
+    fn shards_add_up_their_fill_and_share_the_bound() {
+        let shard = |filled, jumps| {
+            let mut s = SummaryRecord::new(&RunSummary::default(), None, 1 << 30);
+            s.amplification = AmplificationRecord {
+                ratio: 16,
+                base: 100,
+                credited: 4500,
+                limit: 16 * 4500 + 100,
+                filled,
+                bound_jumps: jumps,
+                bound_jump_bytes: jumps * 10,
+                object_filled: 5,
+                objects_cut: 0,
+            };
+            s
+        };
+        let all = SummaryRecord::of_shards(&[shard(300, 1), shard(40, 2)]).unwrap();
+        assert_eq!(
+            all.amplification,
+            AmplificationRecord {
+                ratio: 16,
+                base: 100,
+                credited: 9000,
+                limit: 144_100,
+                filled: 340,
+                bound_jumps: 3,
+                bound_jump_bytes: 30,
+                object_filled: 10,
+                objects_cut: 0,
+            }
+        );
     }
 
     #[test]

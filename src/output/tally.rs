@@ -140,6 +140,7 @@ impl Tally {
             gap_bytes: end.gaps.iter().map(|g| g.1).sum(),
             gaps: end.gaps.clone(),
             jumps: end.jumps.clone(),
+            bound_jumps: end.bound_jumps.clone(),
             truncated: self.written & TRUNCATED != 0,
             dropped_before_start: end.dropped_before_start,
             end: end.end,

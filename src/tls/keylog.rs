@@ -5,7 +5,9 @@
 //! in hex>` per line, `#` comments) into secrets by client random, and the
 //! limits on a hostile file: lines longer than [`MAX_LINE`] bytes, unknown
 //! labels, bad hex and secrets of the wrong size are skipped and counted,
-//! never trusted.
+//! never trusted. A file with lines but not one usable is kept as
+//! [`Unusable`] (a warning for the caller to give), not an error: the run
+//! goes on without its secrets.
 //!
 //! Must not: panic on any bytes, or hold more than the file's valid
 //! secrets.
@@ -13,7 +15,7 @@
 use crate::error::Error;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The longest line read; longer lines are skipped.
 pub const MAX_LINE: usize = 1024;
@@ -41,6 +43,32 @@ pub struct KeyLog {
     secrets: HashMap<[u8; 32], Secrets>,
     /// Lines skipped as malformed (comments and blank lines are not counted).
     pub skipped: u64,
+    /// The files read that had lines but not one usable.
+    pub unusable: Vec<Unusable>,
+}
+
+/// A key log file with lines but not one usable: what a warning says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// The file.
+    pub path: PathBuf,
+    /// Its first line that is not a usable key log line (1-based).
+    pub line: u64,
+    /// That line, as text (invalid UTF-8 replaced), cut at 80 characters.
+    pub text: String,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: not an NSS key log file, no usable line (first bad line {}: {:?}); \
+             the TLS connections it was meant for are not decrypted",
+            self.path.display(),
+            self.line,
+            self.text
+        )
+    }
 }
 
 /// What a key log line holds.
@@ -71,8 +99,10 @@ fn label(s: &str) -> Option<Label> {
 
 impl KeyLog {
     /// Read every file of `paths` (later lines win for the same secret). A
-    /// file that cannot be read, or that has lines but not one valid key
-    /// log line (not a key log at all), is an error naming it.
+    /// file that cannot be opened or read is an error naming it; one that
+    /// has lines but not one valid key log line (not a key log at all) is
+    /// listed in [`KeyLog::unusable`], with its first bad line, and the
+    /// other files are read.
     pub fn load(paths: &[PathBuf]) -> Result<KeyLog, Error> {
         let mut log = KeyLog::default();
         for p in paths {
@@ -87,8 +117,13 @@ impl KeyLog {
                     path: p.clone(),
                     source,
                 })?;
-            if stats.valid == 0 && log.skipped > before.1 {
-                return Err(not_a_key_log(p));
+            if let (0, Some((line, text))) = (stats.valid, stats.first_bad) {
+                debug_assert!(log.skipped > before.1);
+                log.unusable.push(Unusable {
+                    path: p.clone(),
+                    line,
+                    text,
+                });
             }
         }
         Ok(log)
@@ -99,6 +134,17 @@ impl KeyLog {
         let mut r = BufReader::new(r);
         let mut stats = ReadStats::default();
         let mut line = Vec::new();
+        let mut number = 0u64;
+        let bad = |number: u64, line: &[u8], stats: &mut ReadStats| {
+            if stats.first_bad.is_none() {
+                let text: String = String::from_utf8_lossy(line)
+                    .trim_end()
+                    .chars()
+                    .take(80)
+                    .collect();
+                stats.first_bad = Some((number, text));
+            }
+        };
         loop {
             line.clear();
             // Read at most MAX_LINE + 1 bytes of a line, then skip the rest.
@@ -108,7 +154,9 @@ impl KeyLog {
             if n == 0 {
                 break;
             }
+            number += 1;
             if line.last() != Some(&b'\n') && n > MAX_LINE {
+                bad(number, &line, &mut stats);
                 let mut rest = Vec::new();
                 loop {
                     rest.clear();
@@ -122,7 +170,10 @@ impl KeyLog {
             }
             match self.add_line(&line) {
                 Some(true) => stats.valid += 1,
-                Some(false) => self.skipped += 1,
+                Some(false) => {
+                    bad(number, &line, &mut stats);
+                    self.skipped += 1;
+                }
                 None => {}
             }
         }
@@ -197,10 +248,13 @@ impl KeyLog {
 }
 
 /// What one read added.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadStats {
     /// Valid key log lines.
     pub valid: u64,
+    /// The first malformed line: its number (1-based) and text, cut at 80
+    /// characters.
+    pub first_bad: Option<(u64, String)>,
 }
 
 /// Key log files read again when they change: for live capture, where the
@@ -245,16 +299,6 @@ impl Reloading {
             self.stamps = stamps;
         }
         (self.log.clone(), error)
-    }
-}
-
-fn not_a_key_log(p: &Path) -> Error {
-    Error::Read {
-        path: p.to_path_buf(),
-        source: io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not an NSS key log file (no line of the form LABEL <64 hex digits> <hex secret>)",
-        ),
     }
 }
 
@@ -305,16 +349,34 @@ mod tests {
     }
 
     #[test]
-    fn a_file_with_no_valid_line_is_an_error() {
+    fn a_file_with_no_valid_line_is_listed_with_its_first_bad_line() {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad");
-        std::fs::write(&bad, b"hello\nworld\n").unwrap();
-        let e = KeyLog::load(std::slice::from_ref(&bad)).unwrap_err();
-        assert!(e.to_string().contains("not an NSS key log file"), "{e}");
+        std::fs::write(&bad, b"# keys\n\nhello\nworld\n").unwrap();
+        let good = dir.path().join("good");
+        std::fs::write(&good, format!("CLIENT_RANDOM {R} {}\n", "ab".repeat(48))).unwrap();
+        let log = KeyLog::load(&[bad.clone(), good]).unwrap();
+        assert_eq!(log.len(), 1, "the other file is still read");
+        assert_eq!(
+            log.unusable,
+            [Unusable {
+                path: bad.clone(),
+                line: 3,
+                text: "hello".into()
+            }]
+        );
+        let said = log.unusable[0].to_string();
+        assert!(said.starts_with(&format!("{}: not an NSS key log file", bad.display())));
+        assert!(said.contains("first bad line 3: \"hello\""), "{said}");
         let empty = dir.path().join("empty");
         std::fs::write(&empty, b"").unwrap();
-        assert!(KeyLog::load(&[empty]).unwrap().is_empty());
+        let log = KeyLog::load(&[empty]).unwrap();
+        assert!(log.is_empty() && log.unusable.is_empty());
         let missing = dir.path().join("missing");
-        assert!(KeyLog::load(&[missing]).is_err());
+        let e = KeyLog::load(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(
+            e.to_string().contains(&missing.display().to_string()),
+            "{e}"
+        );
     }
 }

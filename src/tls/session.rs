@@ -224,7 +224,14 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
         return Ok(facts);
     }
     let Some(secrets) = log.get(&ch.random) else {
-        facts.reason = Some("no secrets in the key log for this ClientHello random".into());
+        let mut reason = String::from("no secrets in the key log for this ClientHello random");
+        for u in &log.unusable {
+            reason.push_str(&format!(
+                "; {} is not a key log (no usable line)",
+                u.path.display()
+            ));
+        }
+        facts.reason = Some(reason);
         return Ok(facts);
     };
     let (client_plan, server_plan) = if tls13 {
