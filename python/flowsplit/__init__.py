@@ -7,6 +7,8 @@ arguments and results, nothing more.
 - :func:`read` yields a :class:`Direction` for each TCP direction as it
   completes, with the values of the CLI's ``report.jsonl`` line and its
   bytes (``d.read()``, ``d.open()``).
+- :func:`http` yields an :class:`Exchange` for each HTTP request/response
+  pair, with the facts of the CLI's ``http.jsonl`` line and its bodies.
 - :func:`split` does the CLI's whole job into a folder and returns the run
   summary.
 - :func:`live` captures on an interface and yields the same directions.
@@ -33,9 +35,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, Iterable, Iterator, List, Optional, Union
 
 from . import _flowsplit
+from ._http import Exchange, Message, exchanges
 from ._flowsplit import (
     CaptureError,
     Direction,
@@ -60,12 +63,15 @@ __all__ = [
     "Direction",
     "Directions",
     "Error",
+    "Exchange",
     "FilterError",
     "InternalError",
     "LiveCaptureError",
+    "Message",
     "OPTIONS",
     "OptionError",
     "OutputError",
+    "http",
     "live",
     "read",
     "split",
@@ -107,6 +113,37 @@ def read(
         options,
         None if workdir is None else os.fspath(workdir),
     )
+
+
+def http(
+    paths: Union[PathLike, Iterable[PathLike]],
+    *,
+    filter: Optional[str] = None,
+    tls_keylog: Union[None, PathLike, List[PathLike]] = None,
+    workdir: Optional[PathLike] = None,
+    **options: Any,
+) -> Iterator[Exchange]:
+    """Read captures and yield an :class:`Exchange` per HTTP request/response pair.
+
+    The run is the CLI's ``-e http`` into a private folder (see :func:`read`
+    for ``paths``, ``filter``, ``workdir`` and the options; ``tls_keylog``
+    is an NSS key log, or a list of them, to decrypt TLS with). Exchanges
+    come in ``http.jsonl``'s order, which is known only once every
+    connection is carved: the first is yielded when the run is over. Body
+    bytes stay in their files until asked for (``x.response.body``). Range
+    objects come as exchanges whose ``object`` is set; multipart parts are
+    in ``x.request.parts``/``x.response.parts``.
+    """
+    if tls_keylog is not None:
+        options["tls_keylog"] = tls_keylog
+    run = _flowsplit.read(
+        _paths(paths),
+        filter,
+        options,
+        None if workdir is None else os.fspath(workdir),
+        True,
+    )
+    return exchanges(run)
 
 
 def split(

@@ -16,6 +16,7 @@ __all__ = [
     "OPTIONS",
     "OptionError",
     "OutputError",
+    "head_fields",
     "live",
     "read",
     "split",
@@ -114,6 +115,8 @@ class Directions:
     def close(self) -> None:
         """Stop the run and wait until its thread has ended and its files are closed."""
     @property
+    def folder(self) -> pathlib.Path: ...
+    @property
     def summary_json(self) -> Optional[str]: ...
     def __enter__(self) -> Directions: ...
     def __exit__(
@@ -143,3 +146,6 @@ def split(
     filter: Optional[str] = None,
     options: Optional[Dict[str, Any]] = None,
 ) -> str: ...
+def head_fields(
+    path: Any, offset: int, request: bool
+) -> List[Tuple[builtins.bytes, builtins.bytes]]: ...

@@ -30,6 +30,7 @@ fn _flowsplit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::read, m)?)?;
     m.add_function(wrap_pyfunction!(run::split, m)?)?;
     m.add_function(wrap_pyfunction!(run::live, m)?)?;
+    m.add_function(wrap_pyfunction!(run::head_fields, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("OPTIONS", options::listing())?;
     errors::register(m)?;

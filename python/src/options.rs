@@ -165,7 +165,7 @@ pub fn config(
 fn options_has(options: Option<&Bound<'_, PyDict>>, key: &str) -> bool {
     options
         .and_then(|o| o.get_item(key).ok().flatten())
-        .is_some_and(|v| !v.is_none() && !v.is(&pyo3::types::PyBool::new(v.py(), false)))
+        .is_some_and(|v| !v.is_none() && !v.is(pyo3::types::PyBool::new(v.py(), false)))
 }
 
 /// Add `flag` (a flag, or a flag and its fixed argument such as `-e md5`)

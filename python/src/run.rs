@@ -385,6 +385,14 @@ impl Directions {
         }
     }
 
+    /// The run's private folder (flow files, and with `http` the body
+    /// files and `http.jsonl`); it lasts as long as this iterator or one
+    /// of its `Direction`s.
+    #[getter]
+    fn folder(&self) -> PathBuf {
+        self.outdir.clone()
+    }
+
     /// The run's summary as JSON (as `split()` returns it), once the
     /// iterator is exhausted; `None` before.
     #[getter]
@@ -468,7 +476,7 @@ pub fn live(
     let work = Workdir::new(workdir.as_deref()).map_err(|e| errors::to_py(py, &e))?;
     let outdir = work.path().to_path_buf();
     let extra: &[&str] = if http { &["-e", "http"] } else { &[] };
-    let mut config = options::config(
+    let config = options::config(
         py,
         Call::Live,
         options::From::Interface(interface),
@@ -477,7 +485,6 @@ pub fn live(
         options,
         extra,
     )?;
-    config.dfxml = None;
     let max_memory = config.max_memory;
     let work = Arc::new(work);
     let running = Running::start(config, Some(Arc::clone(&work)))?;
@@ -561,4 +568,22 @@ pub fn split(
         return Err(err);
     }
     Ok(json)
+}
+
+/// The header fields of the HTTP/1.x head at `offset` in the flow file
+/// `path`, in wire order (see `flowsplit::http::head_fields`).
+#[pyfunction]
+pub fn head_fields(
+    py: Python<'_>,
+    path: PathBuf,
+    offset: u64,
+    request: bool,
+) -> PyResult<Vec<(Py<PyBytes>, Py<PyBytes>)>> {
+    let fields = py
+        .allow_threads(|| flowsplit::http::head_fields(&path, offset, request))
+        .map_err(|source| errors::to_py(py, &Error::Read { path, source }))?;
+    Ok(fields
+        .into_iter()
+        .map(|(n, v)| (PyBytes::new(py, &n).unbind(), PyBytes::new(py, &v).unbind()))
+        .collect())
 }
