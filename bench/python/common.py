@@ -34,10 +34,16 @@ def tcpflow_name(src: str, sport: int, dst: str, dport: int) -> str:
     return f"{addr(src)}.{sport:05}-{addr(dst)}.{dport:05}"
 
 
-def report(tool: str, found: Optional[Dict[str, Tuple[int, str]]], capture: str, bodies=None) -> None:
+def report(
+    tool: str,
+    found: Optional[Dict[str, Tuple[int, str]]],
+    capture: str,
+    bodies=None,
+    extra: Optional[Dict[str, object]] = None,
+) -> None:
     """Print the tool's line: directions found and equal to the oracle
     (`found` None: the tool gives no directions), response bodies carved."""
-    line: Dict[str, object] = {"tool": tool, "bodies": bodies}
+    line: Dict[str, object] = {"tool": tool, "bodies": bodies, **(extra or {})}
     if found is not None:
         expected = oracle(capture)
         line["directions"] = len(found)
