@@ -1,14 +1,19 @@
 //! How a run talks to whoever runs it while it goes on: notices (such as
 //! the live-capture banner) and reading progress.
 //!
-//! Owns: the [`Notice`] type, the [`Progress`] trait and the [`Hooks`] a
-//! [`Config`](crate::Config) carries. Must not: print anything. The library
+//! Owns: the [`Notice`] type, the [`Progress`] trait, the [`ClosedHook`]
+//! and the [`Hooks`] a [`Config`](crate::Config) carries (a program that
+//! embeds the library, such as the Python package, takes each closed
+//! direction through [`Hooks::closed`] and stops a run early with
+//! [`Hooks::cancel`]). Must not: print anything. The library
 //! writes nothing to the terminal; the binary installs these hooks and
 //! decides what is shown and how (`-q`, a progress bar on a terminal). A
 //! run without hooks is silent.
 
 use crate::capture::LinkType;
+use crate::output::DirectionRecord;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Something worth telling the user while a run goes on, said once, when
@@ -56,6 +61,14 @@ pub trait Progress: Send + Sync {
     fn finish(&self);
 }
 
+/// Called with each direction's report record as its line is written,
+/// in the report's order: its flow file (if the run writes flow files) is
+/// complete by then. It is called whether or not a report file is
+/// written, on the thread that writes the report, and the run waits while
+/// it runs: a hook that blocks (on a bounded channel, say) holds reading
+/// back, and memory stays within the run's budget.
+pub type ClosedHook = Arc<dyn Fn(&DirectionRecord) + Send + Sync>;
+
 /// The hooks a run calls. The default calls none, so the run is silent.
 #[derive(Clone, Default)]
 pub struct Hooks {
@@ -63,6 +76,15 @@ pub struct Hooks {
     pub notice: Option<NoticeHook>,
     /// Receives reading progress over capture files, if set.
     pub progress: Option<Arc<dyn Progress>>,
+    /// Receives every closed direction's record, if set.
+    pub closed: Option<ClosedHook>,
+    /// Once set, a file run reads no further (at most one more block of
+    /// its current input) and ends as at the end of its inputs, closing
+    /// the connections still open; a live capture stops as on SIGINT.
+    /// A live capture given a cancel flag installs no signal handlers of
+    /// its own: the flag is then the only way to stop it. For a caller that no longer wants the
+    /// run's output (an abandoned iterator).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Hooks {
@@ -74,11 +96,22 @@ impl Hooks {
     }
 }
 
+impl Hooks {
+    /// True once [`Hooks::cancel`] is set.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
 impl fmt::Debug for Hooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hooks")
             .field("notice", &self.notice.is_some())
             .field("progress", &self.progress.is_some())
+            .field("closed", &self.closed.is_some())
+            .field("cancelled", &self.cancelled())
             .finish()
     }
 }

@@ -257,6 +257,9 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     let mut finishing = false;
     for (name, source, finish) in sources {
+        if config.hooks.cancelled() {
+            break;
+        }
         if finish != finishing {
             finishing = finish;
             path.sink.set_start_new(!finish);
@@ -266,7 +269,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
         let result = match &source {
             Capture::File(p) => match file::open(p) {
-                Ok(f) => file::read_stream(p, Progressed { inner: f, progress }, &mut on_packet),
+                Ok(f) => {
+                    let input = Progressed {
+                        inner: f,
+                        progress,
+                        cancel: config.hooks.cancel.as_deref(),
+                    };
+                    file::read_stream(p, input, &mut on_packet)
+                }
                 Err(e) => Err(e),
             },
             Capture::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
@@ -360,15 +370,24 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     // within one read timeout, and a second signal during shutdown changes
     // nothing (the default action, which would kill the process mid-write,
     // is never restored).
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
-    }
+    // A program that embeds the library and gives a cancel flag (the
+    // Python package) keeps its own signal handling and stops the capture
+    // through the flag instead.
+    let stop = match &config.hooks.cancel {
+        Some(cancel) => Arc::clone(cancel),
+        None => {
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ] {
+                signal_hook::flag::register(sig, Arc::clone(&stop))
+                    .map_err(|e| Error::Internal(format!("cannot handle signal {sig}: {e}")))?;
+            }
+            stop
+        }
+    };
     let outputs = Outputs::new(config, true, None)?;
     summary.started = true;
     let http = outputs.http.clone();
@@ -766,6 +785,7 @@ impl Outputs {
         let report = OrderedReport::new(report)
             .with_events(events.clone())
             .with_hook(hook)
+            .with_closed(config.hooks.closed.clone())
             .with_dfxml(dfxml.clone())
             .with_file_hooks(file_hooks)
             .flush_on_release(live);
@@ -1189,13 +1209,18 @@ fn finish_shard_report(
 }
 
 /// A reader that tells the progress hook, if any, the bytes it reads.
+/// It also ends the input early, as at its end, once `cancel` is set.
 struct Progressed<'a, R> {
     inner: R,
     progress: Option<&'a Arc<dyn Progress>>,
+    cancel: Option<&'a AtomicBool>,
 }
 
 impl<R: std::io::Read> std::io::Read for Progressed<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Ok(0);
+        }
         let n = self.inner.read(buf)?;
         if let Some(p) = self.progress {
             p.advance(n as u64);

@@ -125,6 +125,34 @@ pub struct CarveSummary {
     pub unusable_keylogs: Vec<crate::tls::keylog::Unusable>,
 }
 
+/// The header fields of the HTTP/1.x message head at `offset` in the flow
+/// file `path`, as the carver reads them (names lower-cased, values
+/// trimmed), in wire order: for an `http.jsonl` line's `request_offset` in
+/// its `request_file` (`request` true) or `response_offset` in its
+/// `response_file`. Empty when no whole head is there (a head cut by a
+/// hole, or an HTTP/2 stream, whose offsets are not heads). For programs
+/// that embed the library (the Python package's `Exchange.headers`).
+pub fn head_fields(path: &Path, offset: u64, request: bool) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(4096);
+    file.take(message::MAX_HEAD as u64).read_to_end(&mut buf)?;
+    let side = if request {
+        message::Side::Request
+    } else {
+        message::Side::Response
+    };
+    Ok(match message::parse_head(&buf, side) {
+        message::Parsed::Complete(head) => head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect(),
+        message::Parsed::Partial | message::Parsed::Invalid => Vec::new(),
+    })
+}
+
 /// Carve every HTTP body out of the flow files under `dirs` (walked
 /// recursively, links not followed). Body files are written beside their
 /// flow files and each folder with flow files gets an `http.jsonl` index.

@@ -809,3 +809,29 @@ fn inline_index_matches_the_post_pass_whatever_the_close_order() {
     assert_eq!(tl.keys().collect::<Vec<_>>(), tp.keys().collect::<Vec<_>>());
     assert!(tl == tp, "same names, different contents");
 }
+
+#[test]
+fn head_fields_reads_the_head_at_an_offset_in_wire_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("flow");
+    let head = b"GET /a HTTP/1.1\r\nHost: example.com\r\nX-B:  2 \r\nAccept: */*\r\n\r\nbody";
+    let mut bytes = b"junk before".to_vec();
+    bytes.extend_from_slice(head);
+    std::fs::write(&flow, &bytes).unwrap();
+    let fields = super::head_fields(&flow, 11, true).unwrap();
+    let fields: Vec<(&[u8], &[u8])> = fields
+        .iter()
+        .map(|(n, v)| (n.as_slice(), v.as_slice()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (&b"host"[..], &b"example.com"[..]),
+            (b"x-b", b"2"),
+            (b"accept", b"*/*"),
+        ]
+    );
+    // Not a head at that offset, or a request read as a response: nothing.
+    assert!(super::head_fields(&flow, 0, true).unwrap().is_empty());
+    assert!(super::head_fields(&flow, 11, false).unwrap().is_empty());
+}

@@ -211,7 +211,9 @@ impl StreamConsumer for FlowFiles {
         let counter = s.counter;
         let name = self.naming.name(info, counter);
         self.sink.close(id, &|| name.clone(), info.first_ts)?;
-        Ok(Some(s.tally.record(name, info, end)))
+        let mut record = s.tally.record(name, info, end);
+        record.counter = counter;
+        Ok(Some(record))
     }
 
     fn flush_all(&mut self) -> Result<(), Error> {

@@ -103,6 +103,11 @@ pub struct DirectionRecord {
     /// `-e md5`); the field is left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    /// The connection counter the file's name was rendered with (`%c`,
+    /// `%#`: 0 unless an earlier file took the name). Not a report field:
+    /// it is in the name, and a record read back from a report has 0.
+    #[serde(skip)]
+    pub counter: u32,
 }
 
 /// The position of a closed direction in the report: records are ordered by
@@ -126,6 +131,9 @@ pub struct OrderedReport {
     writer: Option<ReportWriter>,
     events: Option<EventLog>,
     hook: Option<Box<dyn CloseHook>>,
+    /// Told about every record as its line is written (see
+    /// [`crate::hooks::Hooks::closed`]).
+    closed: Option<crate::hooks::ClosedHook>,
     dfxml: Option<super::dfxml::DfxmlReport>,
     /// `-S tcp_alert_fd`, `-S tcp_cmd`: run as each flow file is complete,
     /// with the output folder its path is joined to.
@@ -161,6 +169,7 @@ impl OrderedReport {
             writer,
             events: None,
             hook: None,
+            closed: None,
             dfxml: None,
             file_hooks: None,
             flush_on_release: false,
@@ -186,6 +195,12 @@ impl OrderedReport {
     /// Call `hook` for each connection once its lines are written.
     pub fn with_hook(mut self, hook: Option<Box<dyn CloseHook>>) -> OrderedReport {
         self.hook = hook;
+        self
+    }
+
+    /// Call `closed` with every record, as its line is written.
+    pub fn with_closed(mut self, closed: Option<crate::hooks::ClosedHook>) -> OrderedReport {
+        self.closed = closed;
         self
     }
 
@@ -300,6 +315,9 @@ impl OrderedReport {
         }
         if let Some(e) = &self.events {
             e.emit(&Event::Close { record: &record });
+        }
+        if let Some(closed) = &self.closed {
+            closed(&record);
         }
         if self.hook.is_some() {
             let k = (key.event, key.connection);
@@ -456,6 +474,7 @@ mod tests {
             sport: 1,
             dst: "10.0.0.2".into(),
             dport: 2,
+            counter: 0,
             vlan: None,
             encap: "ethernet/ipv4".into(),
             tunnel: 0,
@@ -490,6 +509,29 @@ mod tests {
             self.0.lock().unwrap().push(vec!["finish".into()]);
             Ok(())
         }
+    }
+
+    #[test]
+    fn closed_hook_gets_every_record_in_report_order_without_a_report_file() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let hook: crate::hooks::ClosedHook = Arc::new(move |r: &DirectionRecord| {
+            sink.lock().unwrap().push((r.file.clone(), r.connection));
+        });
+        let mut report = OrderedReport::new(None).with_closed(Some(hook));
+        let key = |event, connection, side| CloseKey {
+            event,
+            connection,
+            side,
+        };
+        report.push(key(9, 2, 1), record("c", 2));
+        report.push(key(5, 1, 0), record("a", 1));
+        report.push(key(9, 2, 0), record("b", 2));
+        report.release_before(6).unwrap();
+        assert_eq!(*seen.lock().unwrap(), [("a".to_string(), 1)]);
+        report.finish().unwrap();
+        let files: Vec<String> = seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+        assert_eq!(files, ["a", "b", "c"]);
     }
 
     #[test]
