@@ -95,7 +95,8 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
         Error::Open { path, source }
         | Error::Read { path, source }
         | Error::Write { path, source }
-        | Error::Folder { path, source } => Some((path, source)),
+        | Error::Folder { path, source }
+        | Error::OutputFolder { path, source } => Some((path, source)),
         _ => None,
     };
     if let Some((path, source)) = io {
@@ -114,16 +115,32 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
         Error::NotACapture { .. } | Error::Corrupt { .. } | Error::UnsupportedLink { .. } => {
             CaptureError::new_err(message)
         }
-        Error::Open { .. } | Error::Read { .. } | Error::Folder { .. } => {
-            CaptureError::new_err(message)
-        }
+        Error::Open { .. }
+        | Error::Read { .. }
+        | Error::Folder { .. }
+        | Error::NoCaptureInFolder { .. }
+        | Error::NoInput => CaptureError::new_err(message),
         Error::Filter { .. } => FilterError::new_err(message),
         Error::Usage(_) => option_error(py, message),
-        Error::Write { .. } | Error::Command { .. } | Error::Merge(_) => {
-            OutputError::new_err(message)
-        }
+        Error::Write { .. }
+        | Error::OutputFolder { .. }
+        | Error::Command { .. }
+        | Error::Merge(_) => OutputError::new_err(message),
         Error::Capture { .. } | Error::Privileges { .. } => LiveCaptureError::new_err(message),
-        Error::Internal(_) => InternalError::new_err(message),
+        // Only `flowsplit grep` makes these; the binding never runs it.
+        Error::Internal(_) | Error::Search(_) | Error::NoMatch => InternalError::new_err(message),
+    }
+}
+
+/// The error a run raises: the one that stopped it, except that a run
+/// none of whose inputs could be read raises why the first could not (a
+/// missing file is a `FileNotFoundError`, as the CLI's first line says);
+/// else the first input that could not be read, if any.
+pub fn raised<'a>(fatal: Option<&'a Error>, inputs: &'a [Error]) -> Option<&'a Error> {
+    match fatal {
+        Some(Error::NoInput) => inputs.first().or(fatal),
+        Some(e) => Some(e),
+        None => inputs.first(),
     }
 }
 

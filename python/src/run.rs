@@ -361,10 +361,7 @@ impl Directions {
                 }
                 let record = SummaryRecord::new(&summary, fatal.as_ref(), self.max_memory);
                 self.summary = serde_json::to_string(&record).ok();
-                if let Some(e) = fatal {
-                    return Err(errors::to_py(py, &e));
-                }
-                match summary.input_errors.first() {
+                match errors::raised(fatal.as_ref(), &summary.input_errors) {
                     Some(e) => Err(errors::to_py(py, e)),
                     None => Ok(None),
                 }
@@ -561,7 +558,7 @@ pub fn split(
     let record = SummaryRecord::new(&summary, fatal.as_ref(), max_memory);
     let json = serde_json::to_string(&record)
         .map_err(|e| errors::to_py_internal(&format!("summary: {e}")))?;
-    let raised = fatal.as_ref().or(summary.input_errors.first());
+    let raised = errors::raised(fatal.as_ref(), &summary.input_errors);
     if let Some(e) = raised {
         let err = errors::to_py(py, e);
         let _ = err.value(py).setattr("summary_json", json);
