@@ -11,9 +11,7 @@
 mod common;
 
 use common::{run_with, Outcome};
-use flowsplit_synth::{
-    Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp, ACK, FIN, RST,
-};
+use flowsplit_synth::{Link, Side, TcpConversation, Timestamp, ACK, FIN, RST};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -62,16 +60,7 @@ fn conv(t: &Tuple, secs: i64, isn: (u32, u32)) -> TcpConversation {
 
 /// Write `frames` as a pcap file in a new temporary folder.
 fn write_capture(frames: &Frames) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("capture.pcap");
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let mut w = PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).unwrap();
-    for (ts, f) in frames {
-        w.frame(*ts, f).unwrap();
-    }
-    use std::io::Write;
-    w.into_inner().flush().unwrap();
-    (dir, path)
+    common::write_frames(frames)
 }
 
 /// Run flowsplit (the library) on `frames` with `-m` at `max_seek`.

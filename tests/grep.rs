@@ -6,7 +6,7 @@
 mod common;
 
 use common::{flowsplit, testdata};
-use flowsplit_synth::{Link, PacketSink, PcapFormat, PcapWriter, Side, TcpConversation, Timestamp};
+use flowsplit_synth::{Link, Side, TcpConversation, Timestamp};
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
@@ -26,16 +26,7 @@ fn conv() -> TcpConversation {
 }
 
 fn write(frames: &Frames) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.pcap");
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let mut w = PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).unwrap();
-    for (ts, f) in frames {
-        w.frame(*ts, f).unwrap();
-    }
-    use std::io::Write;
-    w.into_inner().flush().unwrap();
-    (dir, path)
+    common::write_frames(frames)
 }
 
 /// Run `flowsplit grep ARGS... -r CAPTURE`; (exit code, stdout lines).

@@ -754,6 +754,33 @@ fn closing_counts(fs_err: &str) -> impl Fn(&str) -> u64 + '_ {
     }
 }
 
+/// Connect to `server`, wait 1.5 s (so the handshake's block is read and
+/// let go), send each chunk then sleep its milliseconds, close, wait a
+/// second, stop flowsplit with SIGINT and check it exited 0; returns the
+/// client's address and flowsplit's standard error.
+fn send_then_stop(
+    server: SocketAddr,
+    chunks: [(&[u8], u64); 3],
+    mut flowsplit: Child,
+    fs_err: std::thread::JoinHandle<String>,
+    deadline: Instant,
+) -> (SocketAddr, String) {
+    let mut s = TcpStream::connect(server).unwrap();
+    let me = s.local_addr().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    for (chunk, pause) in chunks {
+        s.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    drop(s);
+    std::thread::sleep(Duration::from_millis(1000));
+    sigint(&flowsplit);
+    let status = wait(&mut flowsplit, deadline);
+    let fs_err = fs_err.join().unwrap();
+    assert!(status.success(), "flowsplit failed: {fs_err}");
+    (me, fs_err)
+}
+
 /// When flowsplit's queue has no free block, the capture thread waits and
 /// the kernel's buffer holds the packets meanwhile: nothing is dropped
 /// (issue 25; before, packets that came while the queue was full were
@@ -773,25 +800,16 @@ fn with_its_queue_full_flowsplit_waits_and_the_kernel_buffer_holds_the_packets()
     let server = discarding_server();
     let tmp = tempfile::tempdir().unwrap();
     let (out, events) = (tmp.path().join("out"), tmp.path().join("events.jsonl"));
-    let (mut flowsplit, fs_err) = starved_capture(800, &[], &out, &events, server.port());
+    let (flowsplit, fs_err) = starved_capture(800, &[], &out, &events, server.port());
 
     let (a, b, c) = (vec![b'a'; 1000], vec![b'b'; 1000], vec![b'c'; 1000]);
-    let mut s = TcpStream::connect(server).unwrap();
-    let me = s.local_addr().unwrap();
-    // The handshake's block is read and let go before the first chunk.
-    std::thread::sleep(Duration::from_millis(1500));
-    s.write_all(&a).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    s.write_all(&b).unwrap();
-    std::thread::sleep(Duration::from_millis(2000));
-    s.write_all(&c).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    drop(s);
-    std::thread::sleep(Duration::from_millis(1000));
-    sigint(&flowsplit);
-    let status = wait(&mut flowsplit, deadline);
-    let fs_err = fs_err.join().unwrap();
-    assert!(status.success(), "flowsplit failed: {fs_err}");
+    let (me, fs_err) = send_then_stop(
+        server,
+        [(&a, 300), (&b, 2000), (&c, 1500)],
+        flowsplit,
+        fs_err,
+        deadline,
+    );
 
     let count = closing_counts(&fs_err);
     assert_eq!(count(" dropped by flowsplit"), 0, "{fs_err}");
@@ -845,26 +863,18 @@ fn a_packet_the_kernel_drops_is_a_recorded_gap_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let (out, events) = (tmp.path().join("out"), tmp.path().join("events.jsonl"));
     let extra = ["--buffer-size", "64K"];
-    let (mut flowsplit, fs_err) = starved_capture(800, &extra, &out, &events, server.port());
+    let (flowsplit, fs_err) = starved_capture(800, &extra, &out, &events, server.port());
 
     let a = vec![b'a'; 1000];
     let b: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8 + 1).collect();
     let c = vec![b'c'; 1000];
-    let mut s = TcpStream::connect(server).unwrap();
-    let me = s.local_addr().unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    s.write_all(&a).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    s.write_all(&b).unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    s.write_all(&c).unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    drop(s);
-    std::thread::sleep(Duration::from_millis(1000));
-    sigint(&flowsplit);
-    let status = wait(&mut flowsplit, deadline);
-    let fs_err = fs_err.join().unwrap();
-    assert!(status.success(), "flowsplit failed: {fs_err}");
+    let (me, fs_err) = send_then_stop(
+        server,
+        [(&a, 100), (&b, 2500), (&c, 1500)],
+        flowsplit,
+        fs_err,
+        deadline,
+    );
 
     let count = closing_counts(&fs_err);
     assert!(count(" dropped by kernel") > 0, "{fs_err}");

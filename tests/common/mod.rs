@@ -394,3 +394,22 @@ pub fn stderr_lines(out: &Output) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Write `frames` (capture time, Ethernet frame) as a pcap file named
+/// `capture.pcap` in a new temporary folder, which is removed when the
+/// returned handle is dropped.
+pub fn write_frames(
+    frames: &[(flowsplit_synth::Timestamp, Vec<u8>)],
+) -> (tempfile::TempDir, PathBuf) {
+    use flowsplit_synth::{Link, PacketSink, PcapFormat, PcapWriter};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("capture.pcap");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut w = PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).unwrap();
+    for (ts, f) in frames {
+        w.frame(*ts, f).unwrap();
+    }
+    w.into_inner().flush().unwrap();
+    (dir, path)
+}
