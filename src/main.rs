@@ -286,6 +286,11 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         flowsplit::search::grep_dirs(&dirs, &opts, &mut out)?.1
     } else {
+        if let Some(word) = misplaced_grep_option(&cli.rest) {
+            return Err(Error::Usage(format!(
+                "{word}: grep's own options come before PATTERN (flowsplit grep [GREP OPTIONS] PATTERN [FLOWSPLIT OPTIONS] [EXPRESSION])"
+            )));
+        }
         let mut argv: Vec<OsString> = vec!["flowsplit grep".into()];
         argv.extend(cli.rest);
         let Some(split) = cli::parse::<Cli>(argv)? else {
@@ -322,6 +327,25 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
         return Err(Error::NoMatch);
     }
     Ok(Done::default())
+}
+
+/// The first of `rest` (what follows the pattern) that is one of grep's
+/// own long options and not one of flowsplit's: given after the pattern,
+/// where flowsplit's options go.
+fn misplaced_grep_option(rest: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let (grep, split) = (GrepCli::command(), Cli::command());
+    rest.iter().find_map(|word| {
+        let text = word.to_string_lossy();
+        let name = text.strip_prefix("--")?.split('=').next()?.to_string();
+        let is_grep = grep
+            .get_arguments()
+            .any(|a| a.get_long() == Some(name.as_str()));
+        let is_split = split
+            .get_arguments()
+            .any(|a| a.get_long() == Some(name.as_str()));
+        (is_grep && !is_split).then(|| text.into_owned())
+    })
 }
 
 /// Split `flowsplit grep`'s arguments (its name first) at the end of its

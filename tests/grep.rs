@@ -257,3 +257,22 @@ fn json_gives_the_time_of_the_segment_that_carried_the_first_byte() {
     let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(v["time"], format!("{}.{:09}", ts.secs, ts.nanos), "{v}");
 }
+
+/// A grep option given after the pattern, where flowsplit's own options go,
+/// is a usage error that says where it belongs.
+#[test]
+fn a_grep_option_after_the_pattern_says_where_it_goes() {
+    let (_d, cap) = client_stream(&[(0, TEXT)]);
+    let o = flowsplit(&[
+        "grep".as_ref(),
+        "SECRET".as_ref(),
+        "--json".as_ref(),
+        "-r".as_ref(),
+        cap.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "flowsplit: --json: grep's own options come before PATTERN (flowsplit grep [GREP OPTIONS] PATTERN [FLOWSPLIT OPTIONS] [EXPRESSION])\n"
+    );
+}
