@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{flowsplit, stderr_lines, testdata, tree_files};
+use common::{flowsplit, split_into, stderr_lines, testdata, tree_files};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -205,12 +205,7 @@ fn a_damaged_stream_keeps_what_came_before_it_and_names_the_file() {
     let damaged = tmp.path().join("damaged.pcap.gz");
     std::fs::write(&damaged, &gz[..gz.len() * 3 / 4]).unwrap();
     let out = tmp.path().join("out");
-    let o = flowsplit(&[
-        "-r".as_ref(),
-        damaged.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = split_into(&damaged, &out);
     assert_eq!(o.status.code(), Some(1));
     let lines = stderr_lines(&o);
     let error = lines
@@ -239,12 +234,7 @@ fn an_archive_is_not_a_capture_and_the_message_says_what_it_is() {
     )
     .unwrap();
     let out = tmp.path().join("out");
-    let o = flowsplit(&[
-        "-r".as_ref(),
-        zip.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = split_into(&zip, &out);
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{flowsplit, stderr_lines, testdata};
+use common::{flowsplit, split_into, stderr_lines, testdata};
 use std::ffi::OsStr;
 use std::path::Path;
 
@@ -18,12 +18,7 @@ fn a_successful_run_ends_with_one_closing_line_of_its_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let cap = testdata("out_of_order.pcap");
-    let o = flowsplit(&[
-        "-r".as_ref(),
-        cap.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = split_into(&cap, &out);
     assert!(o.status.success());
     let lines = stderr_lines(&o);
     let report = out.join("report.jsonl");
@@ -113,12 +108,7 @@ fn a_run_none_of_whose_inputs_can_be_read_leaves_no_folder_it_made() {
     std::fs::write(&zip, b"PK\x03\x04 not a capture at all").unwrap();
     for input in [&missing, &zip] {
         let out = tmp.path().join("out");
-        let o = flowsplit(&[
-            "-r".as_ref(),
-            input.as_os_str(),
-            "-o".as_ref(),
-            out.as_os_str(),
-        ]);
+        let o = split_into(input, &out);
         assert_eq!(o.status.code(), Some(1));
         let lines = stderr_lines(&o);
         assert_eq!(lines.len(), 2, "{lines:?}");
@@ -136,12 +126,7 @@ fn a_run_none_of_whose_inputs_can_be_read_leaves_no_folder_it_made() {
     // run is not complete.
     let out = tmp.path().join("existing");
     std::fs::create_dir(&out).unwrap();
-    let o = flowsplit(&[
-        "-r".as_ref(),
-        zip.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = split_into(&zip, &out);
     assert_eq!(o.status.code(), Some(1));
     let s = summary(&out);
     assert_eq!(s["complete"], false, "{s}");
@@ -154,12 +139,7 @@ fn an_input_folder_without_captures_is_an_error_naming_it() {
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let out = tmp.path().join("out");
-    let o = flowsplit(&[
-        "-r".as_ref(),
-        empty.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = split_into(&empty, &out);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr_lines(&o),
@@ -181,12 +161,7 @@ fn an_output_folder_that_cannot_be_made_is_named_as_the_fault() {
     std::fs::write(&file, b"x").unwrap();
     let out = file.join("out");
     let cap = testdata("out_of_order.pcap");
-    let o = flowsplit(&[
-        "-r".as_ref(),
-        cap.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
+    let o = split_into(&cap, &out);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr_lines(&o),

@@ -433,29 +433,9 @@ pub fn read(
     workdir: Option<PathBuf>,
     http: bool,
 ) -> PyResult<Directions> {
-    let work = Workdir::new(workdir.as_deref()).map_err(|e| errors::to_py(py, &e))?;
-    let outdir = work.path().to_path_buf();
-    let extra: &[&str] = if http { &["-e", "http"] } else { &[] };
     let paths = strings(paths);
-    let config = options::config(
-        py,
-        Call::Stream,
-        options::From::Files(&paths),
-        &outdir,
-        filter,
-        options,
-        extra,
-    )?;
-    let max_memory = config.max_memory;
-    let work = Arc::new(work);
-    let running = Running::start(config, Some(Arc::clone(&work)))?;
-    Ok(Directions {
-        running: Some(running),
-        workdir: Some(work),
-        outdir,
-        summary: None,
-        max_memory,
-    })
+    let from = options::From::Files(&paths);
+    start_directions(py, Call::Stream, from, filter, options, workdir, http)
 }
 
 /// Start a live capture on `interface` into a private folder (see
@@ -470,18 +450,25 @@ pub fn live(
     workdir: Option<PathBuf>,
     http: bool,
 ) -> PyResult<Directions> {
+    let from = options::From::Interface(interface);
+    start_directions(py, Call::Live, from, filter, options, workdir, http)
+}
+
+/// Start a run of `call` on `from` into a private folder (under `workdir`
+/// if given), with `-e http` when `http`, and hand back its iterator.
+fn start_directions(
+    py: Python<'_>,
+    call: Call,
+    from: options::From<'_>,
+    filter: Option<&str>,
+    options: Option<&Bound<'_, PyDict>>,
+    workdir: Option<PathBuf>,
+    http: bool,
+) -> PyResult<Directions> {
     let work = Workdir::new(workdir.as_deref()).map_err(|e| errors::to_py(py, &e))?;
     let outdir = work.path().to_path_buf();
     let extra: &[&str] = if http { &["-e", "http"] } else { &[] };
-    let config = options::config(
-        py,
-        Call::Live,
-        options::From::Interface(interface),
-        &outdir,
-        filter,
-        options,
-        extra,
-    )?;
+    let config = options::config(py, call, from, &outdir, filter, options, extra)?;
     let max_memory = config.max_memory;
     let work = Arc::new(work);
     let running = Running::start(config, Some(Arc::clone(&work)))?;

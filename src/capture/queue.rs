@@ -504,6 +504,17 @@ mod tests {
         got
     }
 
+    /// A consumer that never goes away.
+    static PRESENT: AtomicBool = AtomicBool::new(false);
+
+    /// Patience without end: the consumer stays and no drain runs out.
+    fn patient() -> Patience<'static> {
+        Patience {
+            consumer_gone: &PRESENT,
+            until: None,
+        }
+    }
+
     fn pool(blocks: usize) -> Vec<InputBlock> {
         (0..blocks)
             .map(|_| Arc::new(Vec::with_capacity(BLOCK)))
@@ -514,11 +525,7 @@ mod tests {
     fn packets_go_back_to_back_into_one_block_and_read_back_the_same() {
         let mut pool = pool(1);
         let (tx, rx) = mpsc::sync_channel(1);
-        let gone = AtomicBool::new(false);
-        let patience = Patience {
-            consumer_gone: &gone,
-            until: None,
-        };
+        let patience = patient();
         let (mut current, mut tally) = (None, Tally::default());
         for (ts, data) in [(1, &b"abc"[..]), (2, b""), (3, &[9u8; 1500][..])] {
             take(
@@ -546,11 +553,7 @@ mod tests {
     fn with_every_block_held_the_capture_waits_until_one_is_let_go_and_drops_nothing() {
         let mut pool = pool(2);
         let (tx, rx) = mpsc::sync_channel(2);
-        let gone = AtomicBool::new(false);
-        let patience = Patience {
-            consumer_gone: &gone,
-            until: None,
-        };
+        let patience = patient();
         let (mut current, mut tally) = (None, Tally::default());
         let big = vec![1u8; 400_000];
         // Two packets per block: the fifth packet finds both blocks held
@@ -628,11 +631,7 @@ mod tests {
     fn a_packet_longer_than_a_block_is_cut_to_fit() {
         let mut pool = pool(1);
         let (tx, _rx) = mpsc::sync_channel(1);
-        let gone = AtomicBool::new(false);
-        let patience = Patience {
-            consumer_gone: &gone,
-            until: None,
-        };
+        let patience = patient();
         let (mut current, mut tally) = (None, Tally::default());
         let huge = vec![5u8; BLOCK + 10];
         take(

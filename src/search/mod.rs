@@ -60,6 +60,9 @@ pub struct GrepOptions {
 /// The longest excerpt printed of one match; longer ones end with `...`.
 const EXCERPT: usize = 200;
 
+/// A segment as it arrived: stream start, stream end, capture time.
+type Arrival = (u64, u64, crate::capture::Timestamp);
+
 /// What [`GrepFlows`] keeps for one direction.
 #[derive(Default)]
 pub struct GrepStream {
@@ -68,7 +71,7 @@ pub struct GrepStream {
     name: Option<String>,
     /// Segments as they arrived and not yet searched past: (stream start,
     /// stream end, capture time), to give a match its first byte's time.
-    arrivals: std::collections::VecDeque<(u64, u64, crate::capture::Timestamp)>,
+    arrivals: std::collections::VecDeque<Arrival>,
     /// Bytes of the jumps so far (holes longer than `-m`, not in the flow
     /// file): a stream offset less this is a flow-file offset.
     jumped: u64,
@@ -296,7 +299,7 @@ impl StreamConsumer for GrepFlows {
     }
 
     fn held(&self, s: &GrepStream) -> usize {
-        s.search.held() + s.arrivals.capacity() * std::mem::size_of::<(u64, u64, u64)>()
+        s.search.held() + s.arrivals.capacity() * std::mem::size_of::<Arrival>()
     }
 
     fn close(

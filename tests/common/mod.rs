@@ -386,6 +386,16 @@ pub fn flowsplit(args: &[&std::ffi::OsStr]) -> Output {
         .expect("flowsplit runs")
 }
 
+/// Run the `flowsplit` binary as `flowsplit -r INPUT -o OUT`.
+pub fn split_into(input: &Path, out: &Path) -> Output {
+    flowsplit(&[
+        "-r".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
 /// The non-empty lines of a process's stderr.
 pub fn stderr_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr)
