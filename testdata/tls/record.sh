@@ -94,6 +94,11 @@ openssl_case() {
             -keylogfile "$name.keys" $cargs >"$tmp/client.out" 2>&1 || true
     kill "$srv"
     wait "$srv" || true
+    # The resumption cases: the first connection's line alone too, for the
+    # session cache (the resumed connections' secret is that connection's).
+    case $name in
+    tls12_resumed_*) grep -v '^#' "$name.keys" | head -n 1 >"$name.first.keys" ;;
+    esac
     sleep 0.5
     kill -INT "$dump"
     wait "$dump" || true
@@ -124,6 +129,53 @@ early_data_case() {
     kill -INT "$dump"
     wait "$dump" || true
 }
+
+# TLS 1.2 resumption with bodies tshark exports: server.py --tls 1.2
+# --close-notify (SERVER_ARGS added) serving three connections, each an
+# `openssl s_client` sending one GET with Connection: close; the first saves
+# its session (-sess_out), the second and third resume it (-sess_in), by
+# session ID or by ticket. CASE.keys has every connection's line;
+# CASE.first.keys only the first connection's, for the session cache.
+# resume_case NAME SERVER_ARGS
+resume_case() {
+    local name=$1 sargs=$2 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    # shellcheck disable=SC2086
+    python3 server.py --port "$port" --keylog "$tmp/server.keys" --tls 1.2 --close-notify \
+        --connections 3 $sargs >"$tmp/server.out" &
+    local srv=$!
+    wait_for "$tmp/server.out" ready
+    local sess="-sess_out $tmp/sess.pem" path
+    for path in small.txt gzip.txt big.bin; do
+        # shellcheck disable=SC2086
+        (sleep 0.3; printf 'GET /%s HTTP/1.1\r\nHost: flowsplit.test\r\nConnection: close\r\n\r\n' "$path"; sleep 1) |
+            timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername flowsplit.test \
+                -tls1_2 -keylogfile "$name.keys" $sess >"$tmp/client.out" 2>&1 || true
+        sess="-sess_in $tmp/sess.pem"
+    done
+    wait "$srv"
+    grep -v '^#' "$name.keys" | head -n 1 >"$name.first.keys"
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+RESUME_CASES=(
+"tls12_resumed_id_get|--no-ticket --ciphers ECDHE-RSA-AES128-GCM-SHA256"
+"tls12_resumed_ticket_get|--ciphers ECDHE-RSA-AES256-GCM-SHA384"
+)
+for c in "${RESUME_CASES[@]}"; do
+    IFS='|' read -r name sargs <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    resume_case "$name" "$sargs"
+done
 
 # HTTP/2 cases: nghttpd (nghttp2-server) serving h2docroot/ (made here:
 # small.txt, big.bin and push.txt as server.py makes its bodies), curl
