@@ -191,10 +191,17 @@ pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
 /// capture, the queue of packet blocks,
 /// [`QUEUE_BYTES`](crate::capture::queue::QUEUE_BYTES)), the shared write
 /// pool, the report's reordering and the records on their way to it
-/// (a bounded channel from the workers), the program itself. The
+/// (a bounded channel from the workers), the TLS session cache and the
+/// connections waiting for it ([`TLS_SESSION_MEMORY`] each, with
+/// `--tls-keylog`), the program itself. The
 /// rest is split evenly over the budget shards for connection state, the
 /// same for every `-j`.
 pub const FIXED_MEMORY: u64 = 40 << 20;
+
+/// The TLS session cache's share of [`FIXED_MEMORY`], and as much again
+/// for the resuming connections waiting for it (see
+/// `crate::http::tls::Sessions`): some 20,000 sessions.
+pub const TLS_SESSION_MEMORY: u64 = 4 << 20;
 
 /// The smallest `--max-memory` accepted: the fixed part and 16 MiB for connections.
 pub const MIN_MAX_MEMORY: u64 = FIXED_MEMORY + (16 << 20);

@@ -962,6 +962,7 @@ impl CloseHook for InlineHttp {
             .map(|r| crate::http::pool::OwnedFlow {
                 file: r.file.clone(),
                 gaps: crate::http::index::with_jumps(&r.gaps, &r.jumps),
+                connection: Some(r.connection),
             })
             .collect();
         if let Some(pool) = self.pool.as_mut() {

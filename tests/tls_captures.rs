@@ -793,7 +793,11 @@ fn inline_carving_matches_the_post_pass() {
         for (number, pair) in (0..).zip(raw.chunks(2)) {
             let flows: Vec<ClosedFlow<'_>> = pair
                 .iter()
-                .map(|f| ClosedFlow { file: f, gaps: &[] })
+                .map(|f| ClosedFlow {
+                    file: f,
+                    gaps: &[],
+                    connection: None,
+                })
                 .collect();
             carver.connection_closed(number, &flows);
         }

@@ -34,6 +34,10 @@ pub struct ClosedFlow<'a> {
     pub file: &'a str,
     /// Its zero-filled holes, `(offset, length)`.
     pub gaps: &'a [(u64, u64)],
+    /// The report's `connection`: the number of the connection's first
+    /// packet, its place in capture order (for the TLS session cache);
+    /// `None` when not known.
+    pub connection: Option<u64>,
 }
 
 /// A body file written for a connection.
@@ -68,6 +72,8 @@ pub struct InlineCarver {
     opts: HttpOptions,
     /// The key logs (`--tls-keylog`), read again when they change.
     keylog: Option<Mutex<crate::tls::keylog::Reloading>>,
+    /// The TLS session cache, and the resuming connections waiting for it.
+    sessions: tls::Sessions,
     /// What the connections carved so far produced.
     collected: Mutex<Collected>,
     /// Each folder's body names (read on its first connection; one entry
@@ -104,6 +110,7 @@ impl InlineCarver {
             names: Mutex::new(HashMap::new()),
             keylog: (!opts.tls_keylogs.is_empty())
                 .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
+            sessions: tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize),
             opts,
         }
     }
@@ -123,6 +130,8 @@ impl InlineCarver {
     /// alone, as `carve_dirs` finds them (it pairs flows within a folder).
     pub fn connection_closed(&self, number: u64, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
         let mut out = CarvedConnection::default();
+        let first = flows.iter().filter_map(|f| f.connection).min();
+        let order = (first.unwrap_or(u64::MAX), number);
         let mut files = flows.iter().filter_map(|f| self.flow_file(f));
         let Some(a) = files.next() else {
             return out;
@@ -137,23 +146,25 @@ impl InlineCarver {
         }
         match b {
             Some(b) if b.0 != a.0 => {
-                self.carve_pair(number, a, None, &mut out);
-                self.carve_pair(number, b, None, &mut out);
+                self.carve_pair(order, a, None, &mut out);
+                self.carve_pair(order, b, None, &mut out);
             }
-            b => self.carve_pair(number, a, b, &mut out),
+            b => self.carve_pair(order, a, b, &mut out),
         }
         out
     }
 
     /// Carve flow `a` and, if there is one, the reverse flow `b` in the
-    /// same folder, as one connection; list what was written in `out`.
+    /// same folder, as one connection (at `order`: its place in capture
+    /// order, then its number); list what was written in `out`.
     fn carve_pair(
         &self,
-        number: u64,
+        order: (u64, u64),
         a: (PathBuf, FlowFile),
         b: Option<(PathBuf, FlowFile)>,
         out: &mut CarvedConnection,
     ) {
+        let number = order.1;
         let mut sniff_errors = Vec::new();
         let sa = pair::sniff_or_note(&a.1.path, &mut sniff_errors);
         let sb = b
@@ -177,7 +188,7 @@ impl InlineCarver {
             }
             if self.keylog.is_some() {
                 if let Ok((client, server)) = tls::tls_pair(client, server, |f| &f.1.path) {
-                    self.carve_tls(number, client, server, out);
+                    self.carve_tls(order, client, server, out);
                 }
             }
             return;
@@ -252,25 +263,61 @@ impl InlineCarver {
     /// the client's folder), as `carve_dirs` does.
     fn carve_tls(
         &self,
-        number: u64,
+        order: (u64, u64),
         client: (PathBuf, FlowFile),
         server: Option<(PathBuf, FlowFile)>,
         out: &mut CarvedConnection,
     ) {
-        let Some(source) = self.keylog.as_ref() else {
+        let number = order.1;
+        let Some((log, error)) = self.current_keylog() else {
             return;
         };
-        let (log, error) = source
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .current();
         if let Some(e) = error {
             self.keep(number, &client.0, no_outcome(vec![e]), out);
         }
         let c = self.connection(&client.0, Some(client.1), server.map(|(_, f)| f));
-        let (outcome, counts) = tls::carve(&c, &log, &self.opts);
-        self.collected().carved.tls.add(counts);
-        self.keep(number, &client.0, outcome, out);
+        // `None`: it resumes a session and waits for the session cache,
+        // carved by `carve_waiting`.
+        if let Some((outcome, counts)) =
+            tls::carve(&c, order, number, &log, &self.opts, &self.sessions)
+        {
+            self.collected().carved.tls.add(counts);
+            self.keep(number, &client.0, outcome, out);
+        }
+    }
+
+    /// The key logs' secrets now, with an error reading them again.
+    fn current_keylog(&self) -> Option<(std::sync::Arc<crate::tls::KeyLog>, Option<Error>)> {
+        let source = self.keylog.as_ref()?;
+        Some(
+            source
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .current(),
+        )
+    }
+
+    /// Decrypt and carve the TLS connections that waited for the session
+    /// cache (they resume a session and have no key log line of their
+    /// own), in capture order, once every connection has closed: call it
+    /// before [`InlineCarver::finish`]. Returns what each wrote.
+    pub fn carve_waiting(&self) -> Vec<CarvedConnection> {
+        let Some((log, _)) = self.current_keylog() else {
+            return Vec::new();
+        };
+        let mut done = Vec::new();
+        for (number, c, outcome, counts) in self.sessions.finish(&log, &self.opts) {
+            let mut out = CarvedConnection::default();
+            let folder = c
+                .dir
+                .strip_prefix(&self.outdir)
+                .unwrap_or(&c.dir)
+                .to_path_buf();
+            self.collected().carved.tls.add(counts);
+            self.keep(number, &folder, outcome, &mut out);
+            done.push(out);
+        }
+        done
     }
 
     /// List `outcome`'s body files and errors in `out`, and keep its
@@ -297,7 +344,10 @@ impl InlineCarver {
     /// (with `marked`, a shard's index, as `carve_dirs_marked` writes it),
     /// with at most `object_fill` zero bytes in the holes of range objects
     /// (see [`crate::http::carve_dirs_within`]), and say what carving did.
+    /// Connections still waiting for the session cache are carved first
+    /// (see [`InlineCarver::carve_waiting`]).
     pub fn finish(&self, marked: bool, object_fill: u64) -> CarveSummary {
+        self.carve_waiting();
         let fresh = Collected::new(&self.outdir, self.opts.max_decoded_bytes);
         let Collected { carved, folders } = std::mem::replace(&mut *self.collected(), fresh);
         let folders = folders.into_iter().map(|f| self.outdir.join(f)).collect();

@@ -258,20 +258,24 @@ fn carve(
         keylog.is_some(),
     );
     let carved = Mutex::new(Carved::new(&spill_dir, opts.max_decoded_bytes));
+    let sessions = tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize);
     connections
         .zip(0u64..)
         .par_bridge()
         .for_each(|(job, number)| {
             let (c, outcome, counts) = match (job, &keylog) {
-                (walk::Job::Tls(c), Some(log)) => {
-                    let (outcome, counts) = tls::carve(&c, log, opts);
-                    (c, outcome, counts)
+                (walk::Job::Tls(c, first), Some(log)) => {
+                    let order = (first.unwrap_or(u64::MAX), number);
+                    match tls::carve(&c, order, number, log, opts, &sessions) {
+                        Some((outcome, counts)) => (c, outcome, counts),
+                        None => return,
+                    }
                 }
                 (walk::Job::H2(c), _) => {
                     let outcome = h2::carve(&c, opts);
                     (c, outcome, tls::TlsCounts::default())
                 }
-                (walk::Job::Http(c) | walk::Job::Tls(c), _) => {
+                (walk::Job::Http(c) | walk::Job::Tls(c, _), _) => {
                     let outcome = conn::carve(&c, opts);
                     (c, outcome, tls::TlsCounts::default())
                 }
@@ -285,7 +289,18 @@ fn carve(
             carved.tls.add(counts);
             carved.add(number, &c.dir, outcome, lines);
         });
-    let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if let Some(log) = &keylog {
+        for (number, c, outcome, counts) in sessions.finish(log, opts) {
+            let lines: Vec<_> = outcome
+                .records
+                .iter()
+                .map(|r| IndexLine::new(&c.dir, number, r))
+                .collect();
+            carved.tls.add(counts);
+            carved.add(number, &c.dir, outcome, lines);
+        }
+    }
     summary.errors.append(&mut found_errors);
     carved.finish(folders, &mut summary, marked, object_fill);
     Ok(summary)

@@ -798,6 +798,7 @@ fn inline_index_matches_the_post_pass_whatever_the_close_order() {
             .map(|(p, file)| inline::ClosedFlow {
                 file,
                 gaps: gaps.get(p).unwrap_or(&no_gaps),
+                connection: None,
             })
             .collect();
         carver.connection_closed(number, &closed);

@@ -20,9 +20,22 @@ use std::path::PathBuf;
 /// The longest line read; longer lines are skipped.
 pub const MAX_LINE: usize = 1024;
 
+/// Where a connection's secrets were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// A key log file (`--tls-keylog`).
+    #[default]
+    KeyLog,
+    /// A Decryption Secrets Block of the capture (pcapng).
+    Capture,
+}
+
 /// The secrets logged for one connection (one client random).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
+    /// Where they were read: a key log file's lines win over the
+    /// capture's for the same connection (see [`KeyLog::merge`]).
+    pub origin: Origin,
     /// TLS 1.2 and earlier: `CLIENT_RANDOM`, the 48-byte master secret.
     pub master: Option<Vec<u8>>,
     /// TLS 1.3 `CLIENT_EARLY_TRAFFIC_SECRET`.
@@ -230,6 +243,30 @@ impl KeyLog {
         Some(true)
     }
 
+    /// Add the secrets of `other` (read from `origin`) for the connections
+    /// `self` has no line of: where both have a secret, `self`'s stays.
+    pub fn merge(&mut self, other: &KeyLog, origin: Origin) {
+        for (random, theirs) in &other.secrets {
+            let ours = self.secrets.entry(*random).or_insert_with(|| Secrets {
+                origin,
+                ..Secrets::default()
+            });
+            for (o, t) in [
+                (&mut ours.master, &theirs.master),
+                (&mut ours.client_early, &theirs.client_early),
+                (&mut ours.client_handshake, &theirs.client_handshake),
+                (&mut ours.server_handshake, &theirs.server_handshake),
+                (&mut ours.client_traffic, &theirs.client_traffic),
+                (&mut ours.server_traffic, &theirs.server_traffic),
+            ] {
+                if o.is_none() {
+                    o.clone_from(t);
+                }
+            }
+        }
+        self.skipped += other.skipped;
+    }
+
     /// The secrets logged for the connection whose ClientHello carried
     /// `client_random`.
     pub fn get(&self, client_random: &[u8; 32]) -> Option<&Secrets> {
@@ -328,6 +365,30 @@ mod tests {
         assert_eq!(s.master.as_deref(), Some(&[0xab; 48][..]));
         assert_eq!(s.client_traffic.as_deref(), Some(&[0xcd; 32][..]));
         assert!(s.server_traffic.is_none());
+    }
+
+    #[test]
+    fn a_capture_s_secrets_fill_in_what_the_files_lack() {
+        let other = "0202030405060708091011121314151617181920212223242526272829303132";
+        let mut files = parse(format!("CLIENT_RANDOM {R} {}\n", "ab".repeat(48)).as_bytes());
+        let capture = parse(
+            format!(
+                "CLIENT_RANDOM {R} {}\nCLIENT_RANDOM {other} {}\n",
+                "cd".repeat(48),
+                "ef".repeat(48)
+            )
+            .as_bytes(),
+        );
+        files.merge(&capture, Origin::Capture);
+        assert_eq!(files.len(), 2);
+        let r: [u8; 32] = hex::decode(R).unwrap().try_into().unwrap();
+        let s = files.get(&r).unwrap();
+        assert_eq!(s.master.as_deref(), Some(&[0xab; 48][..]));
+        assert_eq!(s.origin, Origin::KeyLog);
+        let o: [u8; 32] = hex::decode(other).unwrap().try_into().unwrap();
+        let s = files.get(&o).unwrap();
+        assert_eq!(s.master.as_deref(), Some(&[0xef; 48][..]));
+        assert_eq!(s.origin, Origin::Capture);
     }
 
     #[test]

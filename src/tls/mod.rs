@@ -20,12 +20,14 @@
 //! plaintext of a record that failed authentication, or panic on any
 //! bytes of a flow or a key log.
 
+pub mod cache;
 pub mod cipher;
 pub mod direction;
 pub mod hello;
 pub mod keylog;
 pub mod keys;
 pub mod record;
+pub mod resume;
 pub mod session;
 pub mod suite;
 

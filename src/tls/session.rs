@@ -13,7 +13,7 @@
 
 use super::direction::{self, Outcome, Plan};
 use super::hello::{self, ClientHello, Messages, ServerHello};
-use super::keylog::KeyLog;
+use super::keylog::{KeyLog, Origin};
 use super::keys;
 use super::record::{self, Reader};
 use super::suite;
@@ -127,6 +127,14 @@ pub struct Facts {
     pub hello_retry: bool,
     /// TLS 1.2: the extended master secret was agreed.
     pub extended_master_secret: bool,
+    /// Where the secrets came from: `keylog` (a `--tls-keylog` file),
+    /// `capture` (a pcapng Decryption Secrets Block) or `session_cache`
+    /// (the master secret of an earlier connection whose session this one
+    /// resumed); `null` when there were none.
+    pub secret_source: Option<&'static str>,
+    /// TLS 1.2, secrets from the session cache: what the connection
+    /// resumed its session by (`session ID` or `session ticket`).
+    pub resumed_by: Option<&'static str>,
     /// The client-to-server direction.
     pub client: DirectionFacts,
     /// The server-to-client direction.
@@ -168,11 +176,66 @@ fn fill(d: &mut DirectionFacts, side: &Side<'_>, o: Outcome) {
     d.stopped = o.stopped;
 }
 
+/// A TLS 1.2 master secret for a connection the key log has no line for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Found (the session cache's, of an earlier connection), with what
+    /// named the session (`session ID` or `session ticket`).
+    Found(Vec<u8>, &'static str),
+    /// Not known yet: decrypt the connection later.
+    Later,
+    /// Not known, and why.
+    Missing(String),
+}
+
+/// The session cache as [`decrypt_with`] sees it: where the master secret
+/// of a TLS 1.2 connection without a key log line comes from, and where
+/// the master secret of a decrypted one goes.
+pub trait Sessions {
+    /// The master secret of the connection with hellos `ch`, `sh` (its
+    /// server flow at `server`), whose client random the key log lacks.
+    fn master(&self, ch: &ClientHello, sh: &ServerHello, server: &Path) -> io::Result<Lookup>;
+    /// The connection with hellos `ch`, `sh` has the master secret
+    /// `master`: remember it for the sessions it handed out.
+    fn learned(
+        &self,
+        ch: &ClientHello,
+        sh: &ServerHello,
+        server: &Path,
+        master: &[u8],
+    ) -> io::Result<()>;
+}
+
+/// No session cache: a connection without a key log line is not decrypted.
+pub struct NoSessions;
+
+impl Sessions for NoSessions {
+    fn master(&self, _: &ClientHello, _: &ServerHello, _: &Path) -> io::Result<Lookup> {
+        Ok(Lookup::Missing(String::new()))
+    }
+    fn learned(&self, _: &ClientHello, _: &ServerHello, _: &Path, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decrypt the connection whose client direction is `client` and server
 /// direction `server`, with the secrets of `log`. The facts say what was
 /// done and, when nothing was, why (`reason`). I/O errors writing a
 /// plaintext file are returned.
 pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io::Result<Facts> {
+    Ok(decrypt_with(client, server, log, &NoSessions)?.unwrap_or_default())
+}
+
+/// [`decrypt`], with `sessions` for TLS 1.2 connections that resume a
+/// session and have no key log line of their own. `None` when `sessions`
+/// says to decrypt the connection later ([`Lookup::Later`]): nothing was
+/// written.
+pub fn decrypt_with(
+    client: &Side<'_>,
+    server: Option<&Side<'_>>,
+    log: &KeyLog,
+    sessions: &dyn Sessions,
+) -> io::Result<Option<Facts>> {
     let mut facts = Facts {
         client: DirectionFacts {
             file: client.name.to_string(),
@@ -188,18 +251,18 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
         find_hello(client.path, hello::CLIENT_HELLO)?.and_then(|(b, _)| hello::client_hello(&b));
     let Some(ch) = ch else {
         facts.reason = Some("no ClientHello".into());
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     facts.sni.clone_from(&ch.sni);
     let Some(server) = server else {
         facts.reason = Some("no server direction".into());
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     let sh: Option<(ServerHello, bool)> = find_hello(server.path, hello::SERVER_HELLO)?
         .and_then(|(b, retry)| Some((hello::server_hello(&b)?, retry)));
     let Some((sh, retry)) = sh else {
         facts.reason = Some("no ServerHello".into());
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     facts.hello_retry = retry;
     facts.version = Some(version_name(sh.version));
@@ -211,7 +274,7 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
             "cipher suite 0x{:04X} is not one flowsplit decrypts",
             sh.suite
         ));
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     facts.cipher_suite = Some(suite.name.to_string());
     let tls13 = sh.version == 0x0304;
@@ -221,9 +284,39 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
             version_name(sh.version),
             suite.name
         ));
-        return Ok(facts);
+        return Ok(Some(facts));
     }
-    let Some(secrets) = log.get(&ch.random) else {
+    let logged = log.get(&ch.random);
+    let tls12_master = logged.and_then(|s| s.master.clone());
+    if !tls13 && tls12_master.is_none() {
+        match sessions.master(&ch, &sh, server.path)? {
+            Lookup::Later => return Ok(None),
+            Lookup::Found(master, by) => {
+                facts.secret_source = Some("session_cache");
+                facts.resumed_by = Some(by);
+                return finish_tls12(facts, &ch, &sh, suite, &master, client, server, sessions)
+                    .map(Some);
+            }
+            Lookup::Missing(why) if logged.is_none() => {
+                let mut reason =
+                    String::from("no secrets in the key log for this ClientHello random");
+                if !why.is_empty() {
+                    reason.push_str("; ");
+                    reason.push_str(&why);
+                }
+                for u in &log.unusable {
+                    reason.push_str(&format!(
+                        "; {} is not a key log (no usable line)",
+                        u.path.display()
+                    ));
+                }
+                facts.reason = Some(reason);
+                return Ok(Some(facts));
+            }
+            Lookup::Missing(_) => {}
+        }
+    }
+    let Some(secrets) = logged else {
         let mut reason = String::from("no secrets in the key log for this ClientHello random");
         for u in &log.unusable {
             reason.push_str(&format!(
@@ -232,55 +325,111 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
             ));
         }
         facts.reason = Some(reason);
-        return Ok(facts);
+        return Ok(Some(facts));
     };
-    let (client_plan, server_plan) = if tls13 {
-        if secrets.client_traffic.is_none() && secrets.server_traffic.is_none() {
-            facts.reason =
-                Some("the key log has no TLS 1.3 traffic secrets for this connection".into());
-            return Ok(facts);
-        }
-        (
-            Plan::Tls13 {
-                early: secrets.client_early.clone(),
-                early_offered: ch.early_data,
-                handshake: secrets.client_handshake.clone(),
-                traffic: secrets.client_traffic.clone(),
-            },
-            Plan::Tls13 {
-                early: None,
-                early_offered: false,
-                handshake: secrets.server_handshake.clone(),
-                traffic: secrets.server_traffic.clone(),
-            },
-        )
-    } else {
+    if !tls13 {
         let Some(master) = &secrets.master else {
             facts.reason =
                 Some("the key log has no CLIENT_RANDOM master secret for this connection".into());
-            return Ok(facts);
+            return Ok(Some(facts));
         };
-        let Some((ck, sk)) = keys::tls12_keys(suite, master, &ch.random, &sh.random) else {
-            facts.reason = Some("the key block could not be derived".into());
-            return Ok(facts);
-        };
-        let etm = sh.encrypt_then_mac;
-        (
-            Plan::Tls12 {
-                keys: ck,
-                encrypt_then_mac: etm,
-            },
-            Plan::Tls12 {
-                keys: sk,
-                encrypt_then_mac: etm,
-            },
-        )
+        facts.secret_source = Some(origin_name(secrets.origin));
+        return finish_tls12(facts, &ch, &sh, suite, master, client, server, sessions).map(Some);
+    }
+    if secrets.client_traffic.is_none() && secrets.server_traffic.is_none() {
+        facts.reason =
+            Some("the key log has no TLS 1.3 traffic secrets for this connection".into());
+        return Ok(Some(facts));
+    }
+    facts.secret_source = Some(origin_name(secrets.origin));
+    let client_plan = Plan::Tls13 {
+        early: secrets.client_early.clone(),
+        early_offered: ch.early_data,
+        handshake: secrets.client_handshake.clone(),
+        traffic: secrets.client_traffic.clone(),
     };
-    let so = direction::decrypt(server.path, server.gaps, server.output, suite, &server_plan)?;
+    let server_plan = Plan::Tls13 {
+        early: None,
+        early_offered: false,
+        handshake: secrets.server_handshake.clone(),
+        traffic: secrets.server_traffic.clone(),
+    };
+    run(
+        facts,
+        suite,
+        client,
+        server,
+        &client_plan,
+        &server_plan,
+        true,
+    )
+    .map(Some)
+}
+
+/// The facts' name for where secrets came from.
+fn origin_name(o: Origin) -> &'static str {
+    match o {
+        Origin::KeyLog => "keylog",
+        Origin::Capture => "capture",
+    }
+}
+
+/// Decrypt both directions of a TLS 1.2 connection with its master secret
+/// `master`, and tell `sessions` the secret once a record decrypted with it.
+#[allow(clippy::too_many_arguments)]
+fn finish_tls12(
+    mut facts: Facts,
+    ch: &ClientHello,
+    sh: &ServerHello,
+    suite: &'static suite::Suite,
+    master: &[u8],
+    client: &Side<'_>,
+    server: &Side<'_>,
+    sessions: &dyn Sessions,
+) -> io::Result<Facts> {
+    let Some((ck, sk)) = keys::tls12_keys(suite, master, &ch.random, &sh.random) else {
+        facts.reason = Some("the key block could not be derived".into());
+        return Ok(facts);
+    };
+    let etm = sh.encrypt_then_mac;
+    let client_plan = Plan::Tls12 {
+        keys: ck,
+        encrypt_then_mac: etm,
+    };
+    let server_plan = Plan::Tls12 {
+        keys: sk,
+        encrypt_then_mac: etm,
+    };
+    let facts = run(
+        facts,
+        suite,
+        client,
+        server,
+        &client_plan,
+        &server_plan,
+        false,
+    )?;
+    if facts.decrypted {
+        sessions.learned(ch, sh, server.path, master)?;
+    }
+    Ok(facts)
+}
+
+/// Decrypt both directions with their plans and fill in the facts.
+fn run(
+    mut facts: Facts,
+    suite: &'static suite::Suite,
+    client: &Side<'_>,
+    server: &Side<'_>,
+    client_plan: &Plan,
+    server_plan: &Plan,
+    tls13: bool,
+) -> io::Result<Facts> {
+    let so = direction::decrypt(server.path, server.gaps, server.output, suite, server_plan)?;
     if tls13 && so.alpn.is_some() {
         facts.alpn.clone_from(&so.alpn);
     }
-    let co = direction::decrypt(client.path, client.gaps, client.output, suite, &client_plan)?;
+    let co = direction::decrypt(client.path, client.gaps, client.output, suite, client_plan)?;
     facts.decrypted = co.records > 0 || so.records > 0;
     if !facts.decrypted {
         facts.reason = Some("no record could be decrypted with the key log's secrets".into());
