@@ -140,15 +140,21 @@ fn run(case: &str) -> Run {
 
 /// The sha256 of every object tshark exports from `case` with its key log.
 fn tshark_hashes(case: &str) -> Vec<String> {
+    tshark_hashes_with(
+        &tls(&format!("{case}.pcap")),
+        Some(&tls(&format!("{case}.keys"))),
+    )
+}
+
+/// The sha256 of every object tshark exports from `pcap` with the key log
+/// `keys` (none: the secrets the capture holds, if any).
+fn tshark_hashes_with(pcap: &Path, keys: Option<&Path>) -> Vec<String> {
+    let case = pcap.display();
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new("tshark")
         .arg("-r")
-        .arg(tls(&format!("{case}.pcap")))
-        .arg("-o")
-        .arg(format!(
-            "tls.keylog_file:{}",
-            tls(&format!("{case}.keys")).display()
-        ))
+        .arg(pcap)
+        .args(keylog_option(keys))
         .arg("--export-objects")
         .arg(format!("http,{}", dir.path().display()))
         .arg("-q")
@@ -617,24 +623,47 @@ fn without_a_key_log_nothing_changes_and_an_unusable_one_is_a_warning() {
 /// `tshark -z follow,tls,raw,N` gives it: the sha256 of each side's bytes
 /// (sides without bytes left out), sorted.
 fn tshark_follow(case: &str) -> Vec<String> {
+    tshark_follow_with(
+        &tls(&format!("{case}.pcap")),
+        Some(&tls(&format!("{case}.keys"))),
+    )
+}
+
+/// tshark's `-o tls.keylog_file:KEYS`, or nothing.
+fn keylog_option(keys: Option<&Path>) -> Vec<String> {
+    keys.map(|k| vec!["-o".into(), format!("tls.keylog_file:{}", k.display())])
+        .unwrap_or_default()
+}
+
+/// [`tshark_follow`] of `pcap` with the key log `keys` (none: the secrets
+/// the capture holds, if any).
+fn tshark_follow_with(pcap: &Path, keys: Option<&Path>) -> Vec<String> {
     let mut all = Vec::new();
-    for stream in 0.. {
+    let streams = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-e", "tcp.stream"])
+        .output()
+        .expect("tshark runs");
+    let streams = String::from_utf8_lossy(&streams.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
+    for stream in 0..streams {
         let out = Command::new("tshark")
             .arg("-r")
-            .arg(tls(&format!("{case}.pcap")))
-            .arg("-o")
-            .arg(format!(
-                "tls.keylog_file:{}",
-                tls(&format!("{case}.keys")).display()
-            ))
+            .arg(pcap)
+            .args(keylog_option(keys))
             .arg("-q")
             .arg("-z")
             .arg(format!("follow,tls,raw,{stream}"))
             .output()
             .expect("tshark runs");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // A stream tshark did not decrypt has no Node lines, or empty ones.
         if !text.contains("Node 0: ") || text.contains("Node 0: :0") {
-            break;
+            continue;
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for line in text.lines() {
@@ -680,6 +709,182 @@ fn decrypted_streams_equal_tsharks() {
             tshark_follow(case),
             "{case}: flowsplit's -TLS files and tshark's decryption differ"
         );
+    }
+}
+
+/// The sha256 of each non-empty `-TLS` file a run wrote, sorted.
+fn decrypted_hashes(r: &Run) -> Vec<String> {
+    let mut ours: Vec<String> = r
+        .files()
+        .into_iter()
+        .filter(|(n, b)| n.ends_with("-TLS") && !b.is_empty())
+        .map(|(_, b)| sha(&b))
+        .collect();
+    ours.sort();
+    ours
+}
+
+/// TLS 1.2 resumption with a key log holding only the first connection's
+/// line (`CASE.first.keys`): every later connection resumes that session
+/// (by session ID, or by ticket) and is decrypted with its master secret
+/// from the session cache, as tshark decrypts it, for any `-j`, inline
+/// and in the post-pass.
+#[test]
+fn resumed_sessions_decrypt_with_the_first_connections_secret() {
+    for (case, by) in [
+        ("tls12_resumed_id", "session ID"),
+        ("tls12_resumed_ticket", "session ticket"),
+        ("tls12_resumed_id_get", "session ID"),
+        ("tls12_resumed_ticket_get", "session ticket"),
+    ] {
+        let first = tls(&format!("{case}.first.keys"));
+        let r = run_with(case, &first);
+        let mut sources: Vec<(String, String)> = r
+            .index
+            .iter()
+            .map(|x| {
+                let t = &x["tls"];
+                assert_eq!(t["decrypted"], true, "{case}: {x}");
+                let src = t["secret_source"].as_str().unwrap().to_string();
+                let by = t["resumed_by"].as_str().unwrap_or("-").to_string();
+                (src, by)
+            })
+            .collect();
+        sources.sort();
+        let resumed = r.index.len() - 1;
+        let mut want = vec![("keylog".to_string(), "-".to_string())];
+        want.extend(vec![("session_cache".to_string(), by.to_string()); resumed]);
+        assert_eq!(sources, want, "{case}");
+        // The same plaintext as with every connection's own line, and as
+        // tshark's with the first line alone.
+        let full = run(case);
+        assert_eq!(decrypted_hashes(&r), decrypted_hashes(&full), "{case}");
+        let pcap = tls(&format!("{case}.pcap"));
+        assert_eq!(
+            decrypted_hashes(&r),
+            tshark_follow_with(&pcap, Some(&first)),
+            "{case}: flowsplit's -TLS files and tshark's decryption differ"
+        );
+        if case.ends_with("_get") {
+            // server.py's bodies, with Content-Length: tshark exports them.
+            let uris: Vec<&str> = r.index.iter().map(|x| x["uri"].as_str().unwrap()).collect();
+            assert_eq!(uris.len(), 3, "{case}");
+            for x in &r.index {
+                let uri = x["uri"].as_str().unwrap();
+                assert_eq!(
+                    x["response_body"]["sha256"],
+                    expected(uri).as_str(),
+                    "{case}"
+                );
+            }
+            assert_eq!(
+                r.body_hashes(),
+                tshark_hashes_with(&pcap, Some(&first)),
+                "{case}: flowsplit's and tshark's bodies differ"
+            );
+        }
+        // Two workers, and the post-pass over the raw flows: the same files.
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("j2");
+        let j2 = common::flowsplit(&[
+            "-j".as_ref(),
+            "2".as_ref(),
+            "-r".as_ref(),
+            pcap.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "-e".as_ref(),
+            "http".as_ref(),
+            "--tls-keylog".as_ref(),
+            first.as_os_str(),
+        ]);
+        assert!(j2.status.success(), "{j2:?}");
+        assert_eq!(read_index(&out), r.index, "{case}: -j 2");
+        let post = tmp.path().join("post");
+        let raw = common::flowsplit(&[
+            "-r".as_ref(),
+            pcap.as_os_str(),
+            "-o".as_ref(),
+            post.as_os_str(),
+        ]);
+        assert!(raw.status.success());
+        let carve = common::flowsplit(&[
+            "http".as_ref(),
+            post.as_os_str(),
+            "--tls-keylog".as_ref(),
+            first.as_os_str(),
+        ]);
+        assert!(carve.status.success(), "{carve:?}");
+        assert_eq!(read_index(&post), r.index, "{case}: the post-pass");
+    }
+}
+
+/// Without the first connection's line: a resumed connection with a line
+/// of its own vouches for the session's secret to the connections after
+/// it (as tshark takes it), and one before any known secret says why it
+/// is not decrypted.
+#[test]
+fn a_resumption_without_an_earlier_secret_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in ["tls12_resumed_id_get", "tls12_resumed_ticket_get"] {
+        let lines: Vec<String> = std::fs::read_to_string(tls(&format!("{case}.keys")))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("CLIENT_RANDOM"))
+            .map(String::from)
+            .collect();
+        assert_eq!(lines.len(), 3);
+        let by = if case.contains("ticket") {
+            "session ticket"
+        } else {
+            "session ID"
+        };
+        // The key log's lines are in connection order (small, gzip, big).
+        for (keep, want) in [
+            (1, ["/gzip.txt", "/big.bin"].as_slice()),
+            (2, &["/big.bin"]),
+        ] {
+            let keys = tmp.path().join(format!("{case}.{keep}.keys"));
+            std::fs::write(&keys, format!("{}\n", lines[keep])).unwrap();
+            let r = run_with(case, &keys);
+            let mut decrypted: Vec<&str> = r
+                .index
+                .iter()
+                .filter(|x| x["tls"]["decrypted"] == true)
+                .map(|x| x["uri"].as_str().unwrap())
+                .collect();
+            decrypted.sort();
+            let mut want = want.to_vec();
+            want.sort();
+            assert_eq!(decrypted, want, "{case} with line {keep}");
+            let pcap = tls(&format!("{case}.pcap"));
+            assert_eq!(
+                decrypted_hashes(&r),
+                tshark_follow_with(&pcap, Some(&keys)),
+                "{case} with line {keep}: tshark decrypts otherwise"
+            );
+            let mut refused: Vec<&str> = r
+                .index
+                .iter()
+                .filter(|x| x["tls"]["decrypted"] == false)
+                .map(|x| x["tls"]["reason"].as_str().unwrap())
+                .collect();
+            refused.sort();
+            let full = "no secrets in the key log for this ClientHello random";
+            let resumed = format!(
+                "{full}; it resumes a session (by {}) that no earlier connection with known secrets set up",
+                if by == "session ticket" {
+                    "session ticket or session ID"
+                } else {
+                    by
+                }
+            );
+            let mut expected = vec![full.to_string()];
+            if keep == 2 {
+                expected.push(resumed);
+            }
+            assert_eq!(refused, expected, "{case} with line {keep}");
+        }
     }
 }
 

@@ -73,8 +73,11 @@ pub struct Session {
     /// takes a ticket may echo the session ID the client sent with it,
     /// RFC 5077 3.4).
     pub offered: Vec<SessionKey>,
-    /// What the server handed out for later connections: its session ID
-    /// (when it is not the one resumed) and its NewSessionTickets.
+    /// What names the connection's session for later connections: the
+    /// server's session ID, the ticket it resumed by, and the tickets of
+    /// its NewSessionTickets. A resumed session keeps its master secret,
+    /// so a resumed connection whose secret is known vouches for it too
+    /// (as tshark takes it).
     pub issued: Vec<SessionKey>,
 }
 
@@ -129,11 +132,13 @@ pub fn session(ch: &ClientHello, sh: &ServerHello, server: &Path) -> io::Result<
     let echoed = !ch.session_id.is_empty() && ch.session_id == sh.session_id;
     let resumed = !flight.full && (echoed || ch.ticket.is_some());
     let mut issued = Vec::new();
-    if !sh.session_id.is_empty() && !resumed {
-        issued.push(SessionKey::Id(sh.session_id.clone()));
+    if resumed {
+        // The session resumed goes on by the ticket or ID that named it.
+        if let Some(t) = &ch.ticket {
+            issued.push(SessionKey::ticket(t));
+        }
     }
-    if resumed && !sh.session_id.is_empty() && !echoed {
-        // Resumed by ticket, with a session ID of the server's own.
+    if !sh.session_id.is_empty() && (!resumed || echoed || ch.ticket.is_some()) {
         issued.push(SessionKey::Id(sh.session_id.clone()));
     }
     issued.extend(flight.tickets);
@@ -219,7 +224,7 @@ mod tests {
         let s = session(&ch, &sh, f.path()).unwrap();
         assert!(s.resumed);
         assert_eq!(s.offered, [SessionKey::Id(vec![5; 32])]);
-        assert!(s.issued.is_empty());
+        assert_eq!(s.issued, s.offered);
         // A ticket, with a session ID the server echoes: the ticket is
         // tried first.
         let (ch, sh) = hellos(&[6; 32], &[6; 32], Some(&[8, 8]));
@@ -229,6 +234,7 @@ mod tests {
             s.offered,
             [SessionKey::ticket(&[8, 8]), SessionKey::Id(vec![6; 32])]
         );
+        assert_eq!(s.issued, s.offered);
         // The server declined: a full handshake after the offer.
         let full = server_flow(&[hs(hello::SERVER_HELLO, &[]), hs(hello::CERTIFICATE, &[])]);
         let (ch, sh) = hellos(&[5; 32], &[4; 32], None);
