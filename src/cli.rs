@@ -327,6 +327,7 @@ impl HttpFlags {
                 NamesFlag::Tcpflow => HttpNames::Tcpflow,
                 NamesFlag::Url => HttpNames::Url,
             },
+            capture_secrets: Default::default(),
         }
     }
 

@@ -193,7 +193,9 @@ pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
 /// pool, the report's reordering and the records on their way to it
 /// (a bounded channel from the workers), the TLS session cache and the
 /// connections waiting for it ([`TLS_SESSION_MEMORY`] each, with
-/// `--tls-keylog`), the program itself. The
+/// `--tls-keylog`), the secrets of the capture's Decryption Secrets Blocks
+/// ([`CAPTURE_SECRETS_BUDGET`](crate::tls::keylog::CAPTURE_SECRETS_BUDGET)),
+/// the program itself. The
 /// rest is split evenly over the budget shards for connection state, the
 /// same for every `-j`.
 pub const FIXED_MEMORY: u64 = 40 << 20;

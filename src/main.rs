@@ -421,6 +421,11 @@ fn print_notice(notice: &Notice) {
     if let Notice::KeyLogUnusable(u) = notice {
         eprintln!("flowsplit: warning: {u}");
     }
+    if let Notice::CaptureSecretsDropped { connections } = notice {
+        eprintln!(
+            "flowsplit: warning: the capture's Decryption Secrets Blocks hold secrets for more connections than are kept: {connections} dropped (give them with --tls-keylog)"
+        );
+    }
     if let Notice::ReportAppended { path } = notice {
         eprintln!(
             "flowsplit: {} holds an earlier run's lines: this run's are added after them (flow files already there are kept; a name taken gets the next counter)",

@@ -267,6 +267,17 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         path.unsupported = None;
         let packets_before = path.packets;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
+        // The TLS key logs of pcapng Decryption Secrets Blocks, for
+        // decrypting as carving goes (with -e http only).
+        let secrets = config
+            .output
+            .http_carving()
+            .map(|(_, h)| h.capture_secrets.clone());
+        let mut on_secrets = |text: &[u8]| {
+            if let Some(s) = &secrets {
+                s.add(text);
+            }
+        };
         let result = match &source {
             Capture::File(p) => match file::open(p) {
                 Ok(f) => {
@@ -275,11 +286,16 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
                         progress,
                         cancel: config.hooks.cancel.as_deref(),
                     };
-                    file::read_stream(p, input, &mut on_packet)
+                    file::read_stream_with(p, input, &mut on_packet, &mut on_secrets)
                 }
                 Err(e) => Err(e),
             },
-            Capture::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
+            Capture::Stdin => file::read_stream_with(
+                Path::new("-"),
+                std::io::stdin(),
+                &mut on_packet,
+                &mut on_secrets,
+            ),
         };
         if let Some(link) = path.unsupported {
             summary.input_errors.push(Error::UnsupportedLink {
@@ -299,6 +315,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     if let Some(p) = progress {
         p.finish();
+    }
+    if let Some((_, h)) = config.output.http_carving() {
+        let connections = h.capture_secrets.dropped();
+        if connections > 0 {
+            config
+                .hooks
+                .notify(&Notice::CaptureSecretsDropped { connections });
+        }
     }
     if let Some(events) = &events {
         // As live capture's last one: before the connections still open close.

@@ -110,9 +110,14 @@ fn run_with(case: &str, keys: &Path) -> Run {
 
 /// `flowsplit -r CASE.pcap -o TMP -e http`, with `--tls-keylog KEYS` if given.
 fn run_keys(case: &str, keys: Option<&Path>) -> Run {
+    run_pcap(&tls(&format!("{case}.pcap")), keys, &[])
+}
+
+/// `flowsplit -r PCAP -o TMP -e http` with `--tls-keylog KEYS` if given
+/// and the arguments `extra`.
+fn run_pcap(pcap: &Path, keys: Option<&Path>, extra: &[&str]) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let pcap = tls(&format!("{case}.pcap"));
     let mut args: Vec<&OsStr> = vec![
         "-r".as_ref(),
         pcap.as_os_str(),
@@ -124,8 +129,9 @@ fn run_keys(case: &str, keys: Option<&Path>) -> Run {
     if let Some(keys) = keys {
         args.extend(["--tls-keylog".as_ref(), keys.as_os_str()]);
     }
+    args.extend(extra.iter().map(OsStr::new));
     let run = common::flowsplit(&args);
-    assert!(run.status.success(), "{case}: {run:?}");
+    assert!(run.status.success(), "{}: {run:?}", pcap.display());
     Run {
         index: read_index(&out),
         out,
@@ -886,6 +892,240 @@ fn a_resumption_without_an_earlier_secret_says_why() {
             assert_eq!(refused, expected, "{case} with line {keep}");
         }
     }
+}
+
+/// `(uri, secret_source, resumed_by)` of every index line, sorted (`-`
+/// for what is missing).
+fn sources(r: &Run) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = r
+        .index
+        .iter()
+        .map(|x| {
+            let field = |v: &Value| v.as_str().unwrap_or("-").to_string();
+            (
+                field(&x["uri"]),
+                field(&x["tls"]["secret_source"]),
+                field(&x["tls"]["resumed_by"]),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The index lines of `r`, each with `secret_source` `keylog` made
+/// `capture`: what a run with the secrets in the capture should write
+/// when `r` had them from a key log file.
+fn as_from_capture(r: &Run) -> Vec<Value> {
+    let mut index = r.index.clone();
+    for x in &mut index {
+        if x["tls"]["secret_source"] == "keylog" {
+            x["tls"]["secret_source"] = "capture".into();
+        }
+    }
+    index
+}
+
+/// A pcapng carrying its key log in a Decryption Secrets Block
+/// (`editcap --inject-secrets tls,CASE.first.keys`): with no key log file,
+/// flowsplit decrypts it exactly as the pcap with the key log file (the
+/// same index, but for `secret_source` `capture`) and as tshark does with
+/// no key log, for any `-j` and from standard input; without `-e http` the
+/// block changes nothing.
+#[test]
+fn secrets_inside_the_capture_decrypt_without_a_key_log() {
+    let case = "tls12_resumed_id_get";
+    let dsb = tls(&format!("{case}.dsb.pcapng"));
+    let first = tls(&format!("{case}.first.keys"));
+    let r = run_pcap(&dsb, None, &[]);
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        sources(&r),
+        [
+            s("/big.bin", "session_cache", "session ID"),
+            s("/gzip.txt", "session_cache", "session ID"),
+            s("/small.txt", "capture", "-"),
+        ]
+    );
+    let with_file = run_with(case, &first);
+    assert_eq!(r.index, as_from_capture(&with_file));
+    // The flow, -TLS and body files: the same bytes.
+    let written = |r: &Run| -> Vec<(String, String)> {
+        r.files()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("127."))
+            .map(|(n, b)| (n, sha(&b)))
+            .collect()
+    };
+    assert_eq!(written(&r).len(), 6 + 6 + 3);
+    assert_eq!(written(&r), written(&with_file));
+    assert_eq!(decrypted_hashes(&r), decrypted_hashes(&run(case)));
+    assert_eq!(
+        decrypted_hashes(&r),
+        tshark_follow_with(&dsb, None),
+        "flowsplit's -TLS files and tshark's decryption of the DSB capture differ"
+    );
+    for x in &r.index {
+        let uri = x["uri"].as_str().unwrap();
+        assert_eq!(
+            x["response_body"]["sha256"],
+            expected(uri).as_str(),
+            "{uri}"
+        );
+    }
+    assert_eq!(r.body_hashes(), tshark_hashes_with(&dsb, None));
+    assert_eq!(r.body_hashes().len(), 3);
+    assert_eq!(run_pcap(&dsb, None, &["-j", "2"]).index, r.index, "-j 2");
+    // From standard input.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("stdin");
+    let piped = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["-r", "-", "-e", "http", "-o"])
+        .arg(&out)
+        .stdin(std::fs::File::open(&dsb).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{piped:?}");
+    assert_eq!(read_index(&out), r.index, "from standard input");
+    // Without -e http: the same flow files as from the pcap.
+    let flows = |input: &Path, name: &str| {
+        let out = tmp.path().join(name);
+        assert!(common::split_into(input, &out).status.success());
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("127."))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let from_dsb = flows(&dsb, "raw_dsb");
+    assert_eq!(from_dsb.len(), 6);
+    assert_eq!(from_dsb, flows(&tls(&format!("{case}.pcap")), "raw_pcap"));
+}
+
+/// Secrets from the capture and from a key log file merge: the DSB of
+/// `tls13_resumed.dsb.pcapng` holds the first connection's secrets, the
+/// key log file the second's; each alone decrypts its own connection,
+/// together both, as tshark with the same key log. For a connection both
+/// have, the key log file's lines are taken.
+#[test]
+fn capture_and_key_log_secrets_merge() {
+    let case = "tls13_resumed";
+    let dsb = tls(&format!("{case}.dsb.pcapng"));
+    let lines = std::fs::read_to_string(tls(&format!("{case}.keys"))).unwrap();
+    let first_random = lines.split_whitespace().nth(1).unwrap().to_string();
+    let second: String = lines
+        .lines()
+        .filter(|l| !l.contains(&first_random))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(second.lines().count(), 5);
+    let tmp = tempfile::tempdir().unwrap();
+    let second_keys = tmp.path().join("second.keys");
+    std::fs::write(&second_keys, second).unwrap();
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string(), "-".to_string());
+
+    // The capture's secrets alone: the first connection.
+    let alone = run_pcap(&dsb, None, &[]);
+    assert_eq!(sources(&alone), [s("-", "-"), s("/small.txt", "capture")]);
+    let refused: Vec<&Value> = alone
+        .index
+        .iter()
+        .map(|x| &x["tls"]["reason"])
+        .filter(|r| !r.is_null())
+        .collect();
+    assert_eq!(
+        refused,
+        ["no secrets in the key log for this ClientHello random"]
+    );
+    assert_eq!(decrypted_hashes(&alone), tshark_follow_with(&dsb, None));
+    assert_eq!(decrypted_hashes(&alone).len(), 2);
+
+    // Both: every connection, the secrets' source for each.
+    let both = run_pcap(&dsb, Some(&second_keys), &[]);
+    assert_eq!(
+        sources(&both),
+        [s("/gzip.txt", "keylog"), s("/small.txt", "capture")]
+    );
+    assert_eq!(decrypted_hashes(&both), decrypted_hashes(&run(case)));
+    assert_eq!(
+        decrypted_hashes(&both),
+        tshark_follow_with(&dsb, Some(&second_keys))
+    );
+    for x in &both.index {
+        let uri = x["uri"].as_str().unwrap();
+        assert_eq!(
+            x["response_body"]["sha256"],
+            expected(uri).as_str(),
+            "{uri}"
+        );
+    }
+    assert_eq!(
+        run_pcap(&dsb, Some(&second_keys), &["-j", "2"]).index,
+        both.index
+    );
+
+    // A key log file with both connections' lines: its lines are taken.
+    let full = run_pcap(&dsb, Some(&tls(&format!("{case}.keys"))), &[]);
+    assert_eq!(
+        sources(&full),
+        [s("/gzip.txt", "keylog"), s("/small.txt", "keylog")]
+    );
+}
+
+/// A capture whose Decryption Secrets Blocks hold secrets for more
+/// connections than are kept (`CAPTURE_SECRETS_BUDGET`, 8,192
+/// connections): those past it are dropped and the run says how many; the
+/// connections before them are decrypted.
+#[test]
+fn capture_secrets_past_the_budget_are_dropped_and_said() {
+    let case = "tls13_resumed";
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = std::fs::read_to_string(tls(&format!("{case}.keys"))).unwrap();
+    let budget = flowsplit::tls::keylog::CAPTURE_SECRETS_BUDGET
+        / flowsplit::tls::keylog::CAPTURE_SECRET_BYTES;
+    // The capture's two connections, then budget - 2 + 10 made up.
+    for i in 0..budget - 2 + 10 {
+        keys.push_str(&format!(
+            "CLIENT_RANDOM {:064x} {}\n",
+            i + 1,
+            "ab".repeat(48)
+        ));
+    }
+    let keylog = tmp.path().join("many.keys");
+    std::fs::write(&keylog, keys).unwrap();
+    let dsb = tmp.path().join("many.pcapng");
+    let made = Command::new("editcap")
+        .arg("--inject-secrets")
+        .arg(format!("tls,{}", keylog.display()))
+        .arg(tls(&format!("{case}.pcap")))
+        .arg(&dsb)
+        .output()
+        .expect("editcap runs (apt-get install tshark)");
+    assert!(made.status.success(), "{made:?}");
+    let r = run_pcap(&dsb, None, &[]);
+    let decrypted = r
+        .index
+        .iter()
+        .filter(|x| x["tls"]["secret_source"] == "capture")
+        .count();
+    assert_eq!(decrypted, 2);
+    assert!(
+        r.stderr.contains(
+            "flowsplit: warning: the capture's Decryption Secrets Blocks hold secrets for more connections than are kept: 10 dropped (give them with --tls-keylog)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Within the budget: nothing said.
+    assert!(!run_pcap(&tls(&format!("{case}.dsb.pcapng")), None, &[])
+        .stderr
+        .contains("warning"));
 }
 
 /// HTTP/2 over TLS (ALPN h2, nghttpd, curl --parallel): one record per

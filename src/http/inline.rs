@@ -25,7 +25,7 @@ use super::{pair, tls, CarveSummary, Carved, HttpOptions};
 use crate::error::Error;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// One closed direction as the capture pipeline wrote it.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +74,11 @@ pub struct InlineCarver {
     keylog: Option<Mutex<crate::tls::keylog::Reloading>>,
     /// The TLS session cache, and the resuming connections waiting for it.
     sessions: tls::Sessions,
+    /// The key log files' secrets merged with the capture's, with what
+    /// they were merged from (the files' secrets and the capture's block
+    /// count): merged again only when either changed.
+    #[allow(clippy::type_complexity)]
+    merged: Mutex<Option<(Arc<crate::tls::KeyLog>, u64, Arc<crate::tls::KeyLog>)>>,
     /// What the connections carved so far produced.
     collected: Mutex<Collected>,
     /// Each folder's body names (read on its first connection; one entry
@@ -111,6 +116,7 @@ impl InlineCarver {
             keylog: (!opts.tls_keylogs.is_empty())
                 .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
             sessions: tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize),
+            merged: Mutex::new(None),
             opts,
         }
     }
@@ -186,7 +192,7 @@ impl InlineCarver {
                 self.keep(number, &client.0, outcome, out);
                 return;
             }
-            if self.keylog.is_some() {
+            if self.decrypts() {
                 if let Ok((client, server)) = tls::tls_pair(client, server, |f| &f.1.path) {
                     self.carve_tls(order, client, server, out);
                 }
@@ -286,15 +292,41 @@ impl InlineCarver {
         }
     }
 
-    /// The key logs' secrets now, with an error reading them again.
-    fn current_keylog(&self) -> Option<(std::sync::Arc<crate::tls::KeyLog>, Option<Error>)> {
-        let source = self.keylog.as_ref()?;
-        Some(
-            source
+    /// True when TLS connections are decrypted: with key log files, or
+    /// once the capture has given secrets (a Decryption Secrets Block).
+    fn decrypts(&self) -> bool {
+        self.keylog.is_some() || !self.opts.capture_secrets.is_empty()
+    }
+
+    /// The secrets now: the key log files' (read again when they changed,
+    /// with an error doing so) and the capture's; `None` when there are
+    /// neither.
+    fn current_keylog(&self) -> Option<(Arc<crate::tls::KeyLog>, Option<Error>)> {
+        if !self.decrypts() {
+            return None;
+        }
+        let (files, error) = match &self.keylog {
+            Some(source) => source
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .current(),
-        )
+            None => (Arc::default(), None),
+        };
+        let (capture, blocks) = self.opts.capture_secrets.current();
+        if blocks == 0 {
+            return Some((files, error));
+        }
+        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*merged {
+            Some((f, b, log)) if Arc::ptr_eq(f, &files) && *b == blocks => {
+                Some((log.clone(), error))
+            }
+            _ => {
+                let log = Arc::new(crate::tls::keylog::with_capture(&files, &capture));
+                *merged = Some((files, blocks, log.clone()));
+                Some((log, error))
+            }
+        }
     }
 
     /// Decrypt and carve the TLS connections that waited for the session

@@ -78,6 +78,10 @@ pub struct HttpOptions {
     pub tls_keylogs: Vec<PathBuf>,
     /// How body files are named (`--http-names`).
     pub names: crate::config::HttpNames,
+    /// The TLS key logs the capture carries (pcapng Decryption Secrets
+    /// Blocks), added as the capture is read and used as if given with
+    /// `--tls-keylog`; shared by clones.
+    pub capture_secrets: crate::tls::keylog::CaptureSecrets,
 }
 
 impl Default for HttpOptions {
@@ -88,6 +92,7 @@ impl Default for HttpOptions {
             max_ratio: 1000,
             tls_keylogs: Vec::new(),
             names: crate::config::HttpNames::Tcpflow,
+            capture_secrets: Default::default(),
         }
     }
 }
@@ -235,10 +240,12 @@ fn carve(
             });
         }
     }
-    let keylog = if opts.tls_keylogs.is_empty() {
+    let keylog = if opts.tls_keylogs.is_empty() && opts.capture_secrets.is_empty() {
         None
     } else {
-        Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)
+        let files = crate::tls::KeyLog::load(&opts.tls_keylogs)?;
+        let (capture, _) = opts.capture_secrets.current();
+        Some(crate::tls::keylog::with_capture(&files, &capture))
     };
     let mut summary = CarveSummary {
         unusable_keylogs: keylog

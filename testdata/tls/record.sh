@@ -2,7 +2,8 @@
 # Record the TLS captures in testdata/tls/ (see testdata/README.md, section
 # "tls/: HTTPS captures recorded on loopback").
 #
-#   sudo testdata/tls/record.sh [CASE...]     (default: every case)
+#   sudo testdata/tls/record.sh [CASE...]     (default: every case; "dsb"
+#   makes the .dsb.pcapng captures again from the committed ones)
 #
 # For each case: pick a free port on 127.0.0.1, start
 # `tcpdump -i lo --immediate-mode -U -w CASE.pcap 'tcp port PORT'`, start
@@ -248,3 +249,21 @@ for c in "${CASES[@]}"; do
     echo "== $name"
     record "$name" "$sargs" "$cargs"
 done
+
+# Decryption Secrets Blocks: captures carrying their key log (pcapng), made
+# from the captures above with `editcap --inject-secrets tls,KEYLOG` (after
+# them, so they follow a case recorded again): the resumption case with its
+# first connection's line alone (the rest come through the session cache),
+# and tls13_resumed with its first connection's secrets alone (the second's
+# are the tests' key log: the two sources merge). Needs editcap (Wireshark).
+# dsb_case NAME KEYLOG
+dsb_case() {
+    editcap --inject-secrets "tls,$2" "$1.pcap" "$1.dsb.pcapng"
+}
+if [ $# -eq 0 ] || [[ " $* " =~ " dsb " ]]; then
+    echo "== dsb"
+    dsb_case tls12_resumed_id_get tls12_resumed_id_get.first.keys
+    first=$(grep -m1 '^[A-Z_]* ' tls13_resumed.keys | cut -d' ' -f2)
+    grep " $first " tls13_resumed.keys >"$tmp/first.keys"
+    dsb_case tls13_resumed "$tmp/first.keys"
+fi
