@@ -327,6 +327,7 @@ impl HttpFlags {
                 NamesFlag::Tcpflow => HttpNames::Tcpflow,
                 NamesFlag::Url => HttpNames::Url,
             },
+            ..HttpOptions::default()
         }
     }
 
@@ -563,6 +564,14 @@ impl Cli {
                 "--tls-keylog: TLS is decrypted only to carve HTTP; add -e http".into(),
             ));
         }
+        // A shard's base is its share of the run's (shard 0 takes the
+        // remainder): the shards' bounds add up to a single run's.
+        let fill_bound = FillBound {
+            ratio: self.max_amplification,
+            base: self.shard.map_or(self.amplification_base, |s| {
+                s.share_of(self.amplification_base)
+            }),
+        };
         let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
             Some(options) => (Output::Console(options), 1),
@@ -570,7 +579,10 @@ impl Cli {
                 let files = FileOutput {
                     outdir: self.outdir,
                     max_open_files,
-                    http: scanners.http.then(|| self.http.options()),
+                    http: scanners.http.then(|| HttpOptions {
+                        amplification: fill_bound,
+                        ..self.http.options()
+                    }),
                     findx: self.findx,
                     pcaps: self.pcaps,
                     flow_files: !no_flow_files,
@@ -598,10 +610,7 @@ impl Cli {
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             max_seek: self.max_seek,
-            fill_bound: FillBound {
-                ratio: self.max_amplification,
-                base: self.amplification_base,
-            },
+            fill_bound,
             max_memory: self
                 .max_memory
                 .unwrap_or_else(flowsplit::config::default_max_memory),
