@@ -159,13 +159,25 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
     }
 }
 
+/// `options` held to this process's own bound ([`Config::own_fill_bound`]):
+/// a shard's decoded bodies grow within its share, as its zero fill does.
+fn own_http_options(
+    config: &Config,
+    options: &crate::http::HttpOptions,
+) -> crate::http::HttpOptions {
+    crate::http::HttpOptions {
+        amplification: config.own_fill_bound(),
+        ..options.clone()
+    }
+}
+
 /// Like [`run`], but returns what the run did even when an error stopped
 /// it: the summary as far as the run got (live capture's statistics
 /// included, once capture has started) and the error that stopped it, if
 /// any.
 pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
     let mut summary = RunSummary {
-        fill_bound: config.fill_bound,
+        fill_bound: config.own_fill_bound(),
         ..RunSummary::default()
     };
     let result = match &config.source {
@@ -334,9 +346,10 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     } else if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
         let room = config
-            .fill_bound
+            .own_fill_bound()
             .limit(summary.fill.credited)
             .saturating_sub(summary.fill.filled);
+        let http_options = &own_http_options(config, http_options);
         let carved = match config.shard {
             Some(_) => crate::http::carve_dirs_marked(dirs, http_options),
             None => crate::http::carve_dirs_within(dirs, http_options, room),
@@ -764,7 +777,10 @@ impl Outputs {
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
-            let carver = crate::http::inline::InlineCarver::new(outdir, http_options.clone());
+            let carver = crate::http::inline::InlineCarver::new(
+                outdir,
+                own_http_options(config, http_options),
+            );
             let on_carved: crate::http::pool::OnCarved = if live {
                 let mut bodies = LiveBodies {
                     events: events.clone(),
@@ -787,7 +803,7 @@ impl Outputs {
                 )),
                 tally,
                 marked: shard.is_some(),
-                bound: config.fill_bound,
+                bound: config.own_fill_bound(),
                 spent: None,
             }))
         } else {
@@ -810,7 +826,7 @@ impl Outputs {
             idle_timeout: config.idle_timeout,
             max_connections: config.max_connections,
             memory_per_shard: crate::config::memory_per_shard(config.max_memory),
-            fill: config.fill_bound,
+            fill: config.own_fill_bound(),
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),

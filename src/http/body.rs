@@ -677,7 +677,7 @@ impl BodyWriter {
             (st.truncated, bound, st.io_error.is_some(), st.written)
         };
         if bound && self.decoding && self.fallback.is_some() {
-            self.growth.body_not_decoded();
+            self.growth.body_not_decoded(self.out.borrow().grown);
             self.keep_encoded(NOT_DECODED_NOTE.into());
             return;
         }
@@ -734,7 +734,7 @@ impl BodyWriter {
                 self.out.borrow_mut().sealed = true;
                 drop(chain);
                 self.out.borrow_mut().sealed = false;
-                self.growth.body_not_decoded();
+                self.growth.body_not_decoded(self.out.borrow().grown);
                 self.keep_encoded(NOT_DECODED_NOTE.into());
                 result = match self.chain.take() {
                     Some(mut kept) => kept.finish(),

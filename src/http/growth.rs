@@ -80,7 +80,7 @@ pub(crate) struct RunGrowth {
     ratio: u64,
     /// The shared credit (`base`) not yet spent.
     base_left: AtomicU64,
-    /// Bytes grown over all bodies.
+    /// Bytes the bodies as kept grew by (see [`ConnGrowth::body_not_decoded`]).
     grown: AtomicU64,
     /// Bodies cut by the bound.
     cut: AtomicU64,
@@ -178,10 +178,19 @@ impl ConnGrowth {
         self.run.cut.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A body was kept as sent because the bound was spent before it
-    /// decoded to a byte.
-    pub(crate) fn body_not_decoded(&self) {
+    /// A body was kept as sent because the bound was spent early in it;
+    /// `undone` is the growth it had been granted. That credit stays
+    /// spent (the decoding was done, and must not be done again for
+    /// free), but the run's growth counts only bodies as they are kept,
+    /// so it does not depend on how much credit a run had when it gave up.
+    pub(crate) fn body_not_decoded(&self, undone: u64) {
         self.run.not_decoded.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .run
+            .grown
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+                Some(g.saturating_sub(undone))
+            });
     }
 }
 

@@ -141,7 +141,8 @@ pub struct HttpSpent {
     pub object_fill: u64,
     /// Range objects cut, or parts left out, for lack of room.
     pub objects_cut: u64,
-    /// Bytes decoded bodies grew by beyond their encoded bytes.
+    /// Bytes the decoded bodies as kept grew by beyond their encoded
+    /// bytes (a body kept as sent counts nothing).
     pub decoded_growth: u64,
     /// Decoded bodies cut for lack of room.
     pub bodies_cut: u64,
@@ -235,15 +236,11 @@ pub fn head_fields(path: &Path, offset: u64, request: bool) -> io::Result<Vec<(V
 ///
 /// Range objects' holes are held to what each folder's run left of its
 /// amplification bound, as its `report.summary.json` says (see
-/// [`left_by_runs`]), and decoded bodies' growth to that run's bound (see
-/// [`bound_of_runs`]; `opts.amplification` for folders with no summary),
-/// so carving again gives what the run carved.
+/// [`left_by_runs`]), and decoded bodies' growth to
+/// `opts.amplification` ([`bound_of_runs`] is the bound the runs were held
+/// to, for carving again what they carved).
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    let opts = HttpOptions {
-        amplification: bound_of_runs(dirs).unwrap_or(opts.amplification),
-        ..opts.clone()
-    };
-    carve(dirs, &opts, false, left_by_runs(dirs))
+    carve(dirs, opts, false, left_by_runs(dirs))
 }
 
 /// What the runs that wrote `dirs` left of their amplification bounds for
