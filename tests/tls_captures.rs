@@ -1196,6 +1196,98 @@ fn http2_over_tls_and_cleartext() {
     assert!(index[0].get("tls").is_none());
 }
 
+/// Cleartext HTTP/2 by upgrade (`h2c_upgrade.pcap`: curl --http2 against
+/// h2c_server.py): the HTTP/1.1 request with `Upgrade: h2c` takes the
+/// response of stream 1 after the `101`, the next request is stream 3 of
+/// the same connection; bodies as served (tshark 4.0 exports no HTTP/2
+/// objects), streams and statuses as tshark dissects them; the same with
+/// -j 2 and from `flowsplit http` over the raw flows.
+#[test]
+fn h2c_by_upgrade_is_followed_on_the_same_connection() {
+    let r = run_keys("h2c_upgrade", None);
+    let got: Vec<Value> = r
+        .index
+        .iter()
+        .map(|x| {
+            serde_json::json!([
+                x["stream_id"],
+                x["method"],
+                x["uri"],
+                x["request_version"],
+                x["interim"],
+                x["status"],
+                x["response_version"],
+                x["response_body"]["sha256"],
+                x["complete"],
+            ])
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            serde_json::json!([
+                1,
+                "GET",
+                "/small.txt",
+                "HTTP/1.1",
+                [101],
+                200,
+                "HTTP/2",
+                expected("/small.txt"),
+                true
+            ]),
+            serde_json::json!([
+                3,
+                "GET",
+                "/big.bin",
+                "HTTP/2",
+                [],
+                200,
+                "HTTP/2",
+                expected("/big.bin"),
+                true
+            ]),
+        ]
+    );
+    let names: Vec<&str> = r
+        .index
+        .iter()
+        .map(|x| x["response_body"]["file"].as_str().unwrap())
+        .collect();
+    assert!(names[0].ends_with("-HTTPBODY-001.txt"), "{names:?}");
+    assert!(names[1].ends_with("-HTTPBODY-002.bin"), "{names:?}");
+    assert_eq!(r.body_hashes().len(), 2);
+    // tshark: the 101, then HTTP/2 responses on streams 1 and 3.
+    let pcap = tls("h2c_upgrade.pcap");
+    let fields = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args([
+            "-Y",
+            "http.response.code or http2.headers.status",
+            "-T",
+            "fields",
+            "-e",
+            "http.response.code",
+            "-e",
+            "http2.streamid",
+            "-e",
+            "http2.headers.status",
+        ])
+        .output()
+        .expect("tshark runs");
+    let tshark = String::from_utf8_lossy(&fields.stdout).into_owned();
+    assert_eq!(tshark, "101\t\t\n\t1\t200\n\t3\t200\n");
+    // -j 2, and the post-pass over the raw flows.
+    assert_eq!(run_pcap(&pcap, None, &["-j", "2"]).index, r.index);
+    let tmp = tempfile::tempdir().unwrap();
+    let post = tmp.path().join("post");
+    assert!(common::split_into(&pcap, &post).status.success());
+    let carve = common::flowsplit(&["http".as_ref(), post.as_os_str()]);
+    assert!(carve.status.success(), "{carve:?}");
+    assert_eq!(read_index(&post), r.index);
+}
+
 /// Inline carving (`InlineCarver`, fed the closed flows as the capture
 /// pipeline would) writes the same index and files as the post-pass, for
 /// TLS with a key log and for h2c.
@@ -1207,6 +1299,7 @@ fn inline_carving_matches_the_post_pass() {
         ("tls12_cbc_sha1", true),
         ("tls13_h2", true),
         ("h2c_prior_knowledge", false),
+        ("h2c_upgrade", false),
     ] {
         let keylog: Vec<PathBuf> = if keys {
             vec![tls(&format!("{case}.keys"))]

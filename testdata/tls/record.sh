@@ -9,7 +9,9 @@
 # `tcpdump -i lo --immediate-mode -U -w CASE.pcap 'tcp port PORT'`, start
 # server.py (Python's ssl, key log to CASE.keys), run curl against it (its
 # SSLKEYLOGFILE also CASE.keys), stop tcpdump with SIGINT. The key log is
-# committed beside the capture. Needs root, tcpdump, python3, curl.
+# committed beside the capture. Needs root, tcpdump, python3, curl (and
+# openssl, nghttpd for the HTTP/2 cases, Debian's python3-h2 for
+# h2c_upgrade, editcap for dsb).
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -226,6 +228,28 @@ for c in "${H2_CASES[@]}"; do
     echo "== $name"
     h2_case "$name" "$sargs" "$cargs"
 done
+
+# h2c_upgrade: cleartext HTTP/2 by HTTP/1.1 Upgrade. nghttpd does not take
+# the upgrade (it sends its SETTINGS at once), so h2c_server.py (Debian's
+# python3-h2) serves it: curl --http2 asks for /small.txt with Upgrade: h2c,
+# gets 101 and the answer on stream 1, then /big.bin on stream 3 of the same
+# connection.
+if [ $# -eq 0 ] || [[ " $* " =~ " h2c_upgrade " ]]; then
+    echo "== h2c_upgrade"
+    port=$(free_port)
+    tcpdump -i lo --immediate-mode -U -n -Z root -w h2c_upgrade.pcap "tcp port $port" 2>"$tmp/tcpdump.err" &
+    dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    /usr/bin/python3 h2c_server.py "$port" >"$tmp/server.out" 2>&1 &
+    srv=$!
+    wait_for "$tmp/server.out" ready
+    timeout 20 curl -sS --http2 --resolve "flowsplit.test:$port:127.0.0.1" \
+        "http://flowsplit.test:$port/small.txt" "http://flowsplit.test:$port/big.bin" >/dev/null
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+fi
 
 if [ $# -eq 0 ] || [[ " $* " =~ " tls13_early_data " ]]; then
     echo "== tls13_early_data"
