@@ -733,7 +733,14 @@ fn report_xml_is_written_by_default_and_x_moves_it() {
     let dir = tmp.path().join("out");
     assert_eq!(
         listing(&dir),
-        [CS, SC, "report.jsonl", "report.summary.json", "report.xml"]
+        [
+            CS,
+            SC,
+            "report.jsonl",
+            "report.summary.json",
+            "report.traffic.json",
+            "report.xml"
+        ]
     );
     let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
@@ -746,7 +753,13 @@ fn report_xml_is_written_by_default_and_x_moves_it() {
         ok(&out);
         assert_eq!(
             listing(&tmp.path().join("out")),
-            [CS, SC, "report.jsonl", "report.summary.json"],
+            [
+                CS,
+                SC,
+                "report.jsonl",
+                "report.summary.json",
+                "report.traffic.json"
+            ],
             "{args:?}"
         );
         let moved = std::fs::read_to_string(tmp.path().join("r.xml")).unwrap();
@@ -866,7 +879,12 @@ fn file_letter_x_writes_the_reports_without_flow_files() {
         let dir = tmp.path().join("out");
         assert_eq!(
             listing(&dir),
-            ["report.jsonl", "report.summary.json", "report.xml"],
+            [
+                "report.jsonl",
+                "report.summary.json",
+                "report.traffic.json",
+                "report.xml"
+            ],
             "{args:?}"
         );
         let objects = read_dfxml_if_python(&dir.join("report.xml"));

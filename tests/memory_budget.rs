@@ -72,7 +72,11 @@ fn assert_files_match_report(out: &Path) {
     for entry in std::fs::read_dir(out).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().into_string().unwrap();
-        if name == "report.jsonl" || name == "report.summary.json" || name == "report.xml" {
+        if name == "report.jsonl"
+            || name == "report.summary.json"
+            || name == "report.traffic.json"
+            || name == "report.xml"
+        {
             continue;
         }
         on_disk += 1;
