@@ -327,9 +327,17 @@ pub fn port_entries(top: &[(u16, u64)]) -> Vec<TopEntry> {
         .collect()
 }
 
+/// The height in pixels of one bar of a top-N chart.
+pub const TOP_ROW: i32 = 13;
+
+/// The height a top-N chart of `rows` bars takes (title included).
+pub fn top_height(rows: usize) -> u32 {
+    20 + TOP_ROW as u32 * rows.clamp(1, TOP_N) as u32
+}
+
 /// A horizontal bar chart of `entries` (heaviest first) under `title`, as
-/// an SVG of `size` pixels: each bar labelled with its entry, bytes and
-/// share of `total`.
+/// an SVG of `size` pixels (see [`top_height`]): each bar labelled with its
+/// entry, bytes and share of `total`.
 pub fn top_svg(
     title: &str,
     entries: &[TopEntry],
@@ -351,8 +359,7 @@ fn draw_top<DB: DrawingBackend>(
     entries: &[TopEntry],
     total: u64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let (w, h) = root.dim_in_pixel();
-    let (w, h) = (w as i32, h as i32);
+    let w = root.dim_in_pixel().0 as i32;
     root.draw(&Text::new(
         title.to_string(),
         (0, 0),
@@ -361,8 +368,7 @@ fn draw_top<DB: DrawingBackend>(
     let label_w = 96;
     let text_w = 92;
     let top = 16;
-    let rows = TOP_N as i32;
-    let row_h = ((h - top) / rows).max(4);
+    let row_h = TOP_ROW;
     let max = entries.first().map_or(1, |e| e.bytes.max(1));
     let bar_room = (w - label_w - text_w).max(10);
     for (i, e) in entries.iter().enumerate() {

@@ -174,11 +174,12 @@ pub fn page_svg(t: &Traffic) -> Result<String, String> {
     let charts = top_charts(t);
     for pair in charts.chunks(2) {
         let mut lowest = y;
+        let height = charts::top_height(pair.iter().map(|c| c.1.len()).max().unwrap_or(0));
         for (k, (title, entries, total)) in pair.iter().enumerate() {
             let x = margin + k as u32 * (half + 16);
-            let chart = charts::top_svg(title, entries, *total, (half, 150)).map_err(fail)?;
+            let chart = charts::top_svg(title, entries, *total, (half, height)).map_err(fail)?;
             nest(&mut page, &chart, x, y);
-            let mut ly = y + 162;
+            let mut ly = y + height + 12;
             for line in top_lines(entries, *total) {
                 text(&mut page, x, ly, 8, &line);
                 ly += 11;

@@ -204,11 +204,19 @@ impl Page {
         let charts = match traffic {
             Some(t) => {
                 let mut tops = Vec::new();
-                for (title, entries, total) in crate::output::netviz::top_charts(t) {
-                    tops.push(TopChart {
-                        svg: charts::top_svg(title, &entries, total, (420, 170)).map_err(draw)?,
-                        lines: crate::output::netviz::top_lines(&entries, total),
-                    });
+                // Two charts a row (addresses, then ports), each pair as
+                // tall as its longer one, as on the netviz page.
+                let all = crate::output::netviz::top_charts(t);
+                for pair in all.chunks(2) {
+                    let rows = pair.iter().map(|c| c.1.len()).max().unwrap_or(0);
+                    let height = charts::top_height(rows);
+                    for (title, entries, total) in pair {
+                        tops.push(TopChart {
+                            svg: charts::top_svg(title, entries, *total, (420, height))
+                                .map_err(draw)?,
+                            lines: crate::output::netviz::top_lines(entries, *total),
+                        });
+                    }
                 }
                 Some(ChartSet {
                     histogram: charts::histogram_svg(t, (900, 220)).map_err(draw)?,
