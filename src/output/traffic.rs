@@ -42,7 +42,7 @@ pub const MAX_BUCKETS: usize = 4096;
 
 /// Addresses counted exactly by default (`-S netviz_histogram_size=N`
 /// changes it): past this, [`TopCounts`] keeps the heaviest.
-pub const DEFAULT_ADDRESS_CAP: usize = 65_536;
+pub const DEFAULT_ADDRESS_CAP: usize = 16_384;
 
 /// What a packet's bytes are drawn as: its service, known by a TCP port,
 /// or its transport.
