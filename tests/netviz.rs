@@ -260,3 +260,112 @@ fn three_shards_merged_draw_what_a_single_run_draws() {
         );
     }
 }
+
+/// A capture of UDP datagrams: one from each of `sources` distinct
+/// addresses (10.0.0.0/8 upwards) to 192.0.2.1, 100 bytes of payload, and
+/// every 10th one from the heavy 192.0.2.99 with 1,000 bytes.
+fn many_sources(path: &Path, sources: u32) {
+    use flowsplit_synth::{FrameBuilder, Link, PcapFormat, PcapWriter, Timestamp};
+    use std::net::{IpAddr, Ipv4Addr};
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut w = PcapWriter::new(file, PcapFormat::default(), 1).unwrap();
+    let mut f = FrameBuilder::new(Link::ethernet());
+    let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let heavy = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99));
+    let udp = |len: usize| {
+        let mut b = vec![0u8; 8 + len];
+        b[0..2].copy_from_slice(&5353u16.to_be_bytes());
+        b[2..4].copy_from_slice(&53u16.to_be_bytes());
+        b[4..6].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+        b
+    };
+    let (light, big) = (udp(100), udp(1000));
+    for i in 0..sources {
+        let ts = Timestamp {
+            secs: 1_700_000_000 + i64::from(i / 10_000),
+            nanos: 0,
+        };
+        let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let frame = f.ip(src, dst, i, 17, &light).to_vec();
+        w.write_packet(ts, &frame, frame.len() as u32).unwrap();
+        if i % 10 == 0 {
+            let frame = f.ip(heavy, dst, i, 17, &big).to_vec();
+            w.write_packet(ts, &frame, frame.len() as u32).unwrap();
+        }
+    }
+    w.into_inner().into_inner().unwrap();
+}
+
+/// Run `-e netviz` on `capture` under GNU time: the summary and peak RSS in KiB.
+fn summary_and_rss(capture: &Path, out: &Path, extra: &[&str]) -> (serde_json::Value, u64) {
+    let rss = out.with_extension("rss");
+    let o = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["-q", "-e", "netviz", "-o"])
+        .arg(out)
+        .arg("-r")
+        .arg(capture)
+        .args(extra)
+        .output()
+        .expect("/usr/bin/time (Debian package time) runs flowsplit");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t =
+        serde_json::from_slice(&std::fs::read(out.join("report.traffic.json")).unwrap()).unwrap();
+    let rss = std::fs::read_to_string(&rss).unwrap();
+    (t, rss.trim().lines().last().unwrap().parse().unwrap())
+}
+
+/// Past the cap the address counts keep at most cap+1 addresses, the
+/// heavy one among them within the stated undercount, which is within its
+/// bound; and memory does not grow with the number of distinct addresses.
+#[test]
+fn address_counts_stay_bounded_past_the_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (small, large) = (tmp.path().join("small.pcap"), tmp.path().join("large.pcap"));
+    many_sources(&small, 10_000);
+    many_sources(&large, 400_000);
+
+    let (t, _) = summary_and_rss(
+        &large,
+        &tmp.path().join("capped"),
+        &["-S", "netviz_histogram_size=1000"],
+    );
+    let src = &t["src_addresses"];
+    let total = src["total"].as_u64().unwrap();
+    // 400,000 light frames of 142 bytes, 40,000 heavy ones of 1,042.
+    assert_eq!(total, 400_000 * 142 + 40_000 * 1042);
+    let undercount = src["undercount"].as_u64().unwrap();
+    assert!(undercount > 0, "past the cap the counts are not exact");
+    assert!(
+        undercount <= total / (1000 / 2 + 1),
+        "{undercount} of {total}"
+    );
+    let kept = src["bytes"].as_array().unwrap();
+    assert!(kept.len() <= 1001, "{} addresses kept", kept.len());
+    assert_eq!(kept[0][0], "192.0.2.99");
+    let heavy = kept[0][1].as_u64().unwrap();
+    assert!(heavy <= 40_000 * 1042 && heavy + undercount >= 40_000 * 1042);
+    // One destination: exact.
+    assert_eq!(t["dst_addresses"]["undercount"], 0);
+    assert_eq!(
+        t["dst_addresses"]["bytes"],
+        serde_json::json!([["192.0.2.1", total]])
+    );
+
+    // At the default cap (16,384), 40 times the distinct addresses cost
+    // no more than a few MiB more (counted exactly, with
+    // netviz_histogram_size=1000000, the large one takes 47 MiB against
+    // 14 MiB at the default cap).
+    let (t_small, rss_small) = summary_and_rss(&small, &tmp.path().join("s"), &[]);
+    let (t_large, rss_large) = summary_and_rss(&large, &tmp.path().join("l"), &[]);
+    assert_eq!(t_small["src_addresses"]["undercount"], 0);
+    assert!(t_large["src_addresses"]["undercount"].as_u64().unwrap() > 0);
+    assert!(
+        rss_large <= rss_small + 6 * 1024,
+        "peak RSS {rss_small} KiB for 10,000 addresses, {rss_large} KiB for 400,000"
+    );
+}
