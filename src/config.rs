@@ -99,6 +99,12 @@ pub struct Config {
     /// starts with the shard's identity and marks the close events (see
     /// [`crate::shard`]). `None`: every connection, a plain report.
     pub shard: Option<crate::shard::ShardSpec>,
+    /// tcpflow's netviz scanner (`-e netviz`): draw `report.pdf` in the
+    /// output folder from the traffic summary. `None`: not asked for.
+    pub netviz: Option<NetvizOptions>,
+    /// Addresses the traffic summary counts exactly (see
+    /// [`crate::output::traffic::TopCounts`]; `-S netviz_histogram_size`).
+    pub traffic_address_cap: usize,
 }
 
 /// How carved HTTP body files are named (`--http-names`).
@@ -300,8 +306,20 @@ impl Config {
             unprocessed: None,
             hooks: crate::hooks::Hooks::default(),
             shard: None,
+            netviz: None,
+            traffic_address_cap: crate::output::traffic::DEFAULT_ADDRESS_CAP,
         }
     }
+}
+
+/// `-e netviz`'s settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetvizOptions {
+    /// Where the page goes: `report.pdf` in the output folder.
+    pub path: PathBuf,
+    /// Print the address histograms on standard output at the end
+    /// (`-S netviz_histogram_dump=1`).
+    pub dump: bool,
 }
 
 #[cfg(test)]

@@ -46,7 +46,10 @@ fn run(args: &[&OsStr]) -> std::process::Output {
 /// bodies only when the run carved them) and `report.xml` too (it names
 /// the folder).
 fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    tree_files(dir, &["report.xml", "report.summary.json"])
+    tree_files(
+        dir,
+        &["report.xml", "report.summary.json", "report.traffic.json"],
+    )
 }
 
 fn summary_bodies(dir: &Path) -> u64 {
