@@ -80,6 +80,15 @@ pub trait Progress: Send + Sync {
 /// back, and memory stays within the run's budget.
 pub type ClosedHook = Arc<dyn Fn(&DirectionRecord) + Send + Sync>;
 
+/// Called with each HTTP exchange as its connection is carved while the
+/// run goes on (live capture, and a file run into a folder without earlier
+/// flows): the folder whose `http.jsonl` will hold it, and its line there
+/// (JSON, without the newline). Called on a carving thread, after the
+/// connection's directions were handed to [`Hooks::closed`]; a hook that
+/// blocks holds carving back. Objects assembled from range parts are only
+/// in the index written at the end.
+pub type HttpCarvedHook = Arc<dyn Fn(&std::path::Path, &str) + Send + Sync>;
+
 /// Called in live capture with the capture's counters (packets and bytes
 /// taken, the kernel's and flowsplit's drops, the time spent waiting for
 /// the queue): about once a second while capture goes on, and once more
@@ -98,6 +107,8 @@ pub struct Hooks {
     pub closed: Option<ClosedHook>,
     /// Receives live capture's counters as capture goes on, if set.
     pub live_stats: Option<LiveStatsHook>,
+    /// Receives each HTTP exchange as it is carved during the run, if set.
+    pub http_carved: Option<HttpCarvedHook>,
     /// Once set, a file run reads no further (at most one more block of
     /// its current input) and ends as at the end of its inputs, closing
     /// the connections still open; a live capture stops as on SIGINT.
@@ -132,6 +143,7 @@ impl fmt::Debug for Hooks {
             .field("progress", &self.progress.is_some())
             .field("closed", &self.closed.is_some())
             .field("live_stats", &self.live_stats.is_some())
+            .field("http_carved", &self.http_carved.is_some())
             .field("cancelled", &self.cancelled())
             .finish()
     }

@@ -897,6 +897,14 @@ impl Outputs {
                 outdir,
                 own_http_options(config, http_options),
             );
+            let exchanges = config.hooks.http_carved.clone();
+            let to_hook = move |c: &crate::http::inline::CarvedConnection| {
+                if let Some(hook) = &exchanges {
+                    for (folder, line) in &c.index_lines {
+                        hook(folder, line);
+                    }
+                }
+            };
             let on_carved: crate::http::pool::OnCarved = if live {
                 let mut bodies = LiveBodies {
                     events: events.clone(),
@@ -905,10 +913,13 @@ impl Outputs {
                         .then(|| Runner::new(config.file_hooks.http.clone(), "http_cmd")),
                     tally: tally.clone(),
                 };
-                Box::new(move |c| bodies.carved(c))
+                Box::new(move |c| {
+                    bodies.carved(c);
+                    to_hook(c);
+                })
             } else {
                 // tcpflow's HTTP hooks run after the run, in name order.
-                Box::new(|_| {})
+                Box::new(to_hook)
             };
             Some(Box::new(InlineHttp {
                 pool: Some(crate::http::pool::CarvePool::new(

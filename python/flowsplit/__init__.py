@@ -11,7 +11,9 @@ arguments and results, nothing more.
   pair, with the facts of the CLI's ``http.jsonl`` line and its bodies.
 - :func:`split` does the CLI's whole job into a folder and returns the run
   summary.
-- :func:`live` captures on an interface and yields the same directions.
+- :func:`live` captures on an interface and yields the same directions,
+  and :func:`live_http` (its ``http()`` form) the exchanges, each as its
+  connection is carved.
 
 Keyword options are the CLI's long options with ``_`` for ``-``
 (:data:`OPTIONS` lists them and the flag each stands for); they are parsed
@@ -38,7 +40,7 @@ import os
 from typing import Any, Iterable, Iterator, List, Optional, Union
 
 from . import _flowsplit
-from ._http import Exchange, Message, exchanges
+from ._http import Exchange, LiveExchanges, Message, exchanges
 from ._flowsplit import (
     CaptureError,
     Direction,
@@ -65,6 +67,7 @@ __all__ = [
     "Error",
     "Exchange",
     "FilterError",
+    "LiveExchanges",
     "InternalError",
     "LiveCaptureError",
     "Message",
@@ -73,6 +76,7 @@ __all__ = [
     "OutputError",
     "http",
     "live",
+    "live_http",
     "read",
     "split",
 ]
@@ -144,6 +148,39 @@ def http(
         True,
     )
     return exchanges(run)
+
+
+def live_http(
+    interface: Optional[str] = None,
+    *,
+    filter: Optional[str] = None,
+    tls_keylog: Union[None, PathLike, List[PathLike]] = None,
+    workdir: Optional[PathLike] = None,
+    **options: Any,
+) -> LiveExchanges:
+    """Capture on ``interface`` and yield an :class:`Exchange` per HTTP
+    request/response pair, each as its connection is carved: :func:`live`'s
+    ``http()`` form, as :func:`http` is :func:`read`'s.
+
+    The capture is the CLI's ``-i INTERFACE -e http`` into a private
+    folder; arguments, options, stopping and ``stats()`` are
+    :func:`live`'s, and ``tls_keylog`` (a key log, or a list of them; it
+    may not exist yet) decrypts TLS as :func:`http` does. Exchanges come
+    in the order their connections close, with the facts of their
+    ``http.jsonl`` lines; bodies stay in their files until read. Objects
+    assembled from ``206`` range parts are only in the ``http.jsonl``
+    written when capture ends.
+    """
+    if tls_keylog is not None:
+        options["tls_keylog"] = tls_keylog
+    run = _flowsplit.live(
+        interface,
+        filter,
+        options,
+        None if workdir is None else os.fspath(workdir),
+        True,
+    )
+    return LiveExchanges(run)
 
 
 def split(

@@ -3,7 +3,7 @@
 import builtins
 import pathlib
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Tuple, Type, final
+from typing import Any, Dict, List, Optional, Tuple, Type, Union, final
 
 __all__ = [
     "CaptureError",
@@ -120,6 +120,8 @@ class Directions:
     def summary_json(self) -> Optional[str]: ...
     def stats(self) -> Optional[Dict[str, int]]:
         """Live capture's counters so far; None for files and before the first second."""
+    def _next_item(self) -> Union[Direction, Tuple[pathlib.Path, str], None]:
+        """The next direction, or (folder, http.jsonl line) of a live capture with http."""
     def __enter__(self) -> Directions: ...
     def __exit__(
         self,

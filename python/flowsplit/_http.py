@@ -9,6 +9,7 @@ asked for, and header fields come from the library's own head parser
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pathlib
@@ -187,3 +188,88 @@ def exchanges(run: _flowsplit.Directions) -> Iterator[Exchange]:
             for text in f:
                 if text.strip():
                     yield Exchange(folder, json.loads(text), local, run)
+
+
+class LiveExchanges:
+    """The exchanges of a live capture, each as its connection is carved.
+
+    An iterator of :class:`Exchange` and a context manager; ``close()``,
+    ``stats()``, ``folder`` and ``summary_json`` are the live run's (see
+    :func:`flowsplit.live`). An exchange is yielded once its connection's
+    directions have been reported, so ``connection`` is set; the rest are
+    yielded when capture ends. Objects assembled from ``206`` range parts
+    are only in the ``http.jsonl`` written at the end, in ``folder``.
+    """
+
+    #: Exchanges held at most while their directions' records are awaited.
+    HELD = 1024
+
+    def __init__(self, run: _flowsplit.Directions) -> None:
+        self._run = run
+        self._connections: Dict[str, int] = {}
+        self._waiting: "collections.deque[Tuple[pathlib.Path, Dict[str, Any]]]" = (
+            collections.deque()
+        )
+        self._ended = False
+
+    def _flows(self, folder: pathlib.Path, line: Dict[str, Any]) -> List[str]:
+        names = [line.get("request_file"), line.get("response_file")]
+        return [os.path.normpath(folder / n) for n in names if n]
+
+    def _ready(self) -> bool:
+        if not self._waiting:
+            return False
+        if self._ended or len(self._waiting) >= self.HELD:
+            return True
+        folder, line = self._waiting[0]
+        return all(f in self._connections for f in self._flows(folder, line))
+
+    def _take(self) -> Exchange:
+        folder, line = self._waiting.popleft()
+        local = {
+            os.path.relpath(f, folder): self._connections[f]
+            for f in self._flows(folder, line)
+            if f in self._connections
+        }
+        return Exchange(folder, line, local, self._run)
+
+    def __iter__(self) -> "LiveExchanges":
+        return self
+
+    def __next__(self) -> Exchange:
+        while not self._ready():
+            if self._ended:
+                raise StopIteration
+            item = self._run._next_item()
+            if item is None:
+                self._ended = True
+            elif isinstance(item, tuple):
+                folder, text = item
+                self._waiting.append((pathlib.Path(folder), json.loads(text)))
+            else:
+                self._connections[os.path.normpath(item.path)] = item.connection
+        return self._take()
+
+    def close(self) -> None:
+        """Stop the capture and wait until its thread has ended."""
+        self._run.close()
+
+    def stats(self) -> Optional[Dict[str, int]]:
+        """The capture's counters so far (see :func:`flowsplit.live`)."""
+        return self._run.stats()
+
+    @property
+    def folder(self) -> pathlib.Path:
+        """The run's private folder (flow files, bodies, ``http.jsonl``)."""
+        return pathlib.Path(self._run.folder)
+
+    @property
+    def summary_json(self) -> Optional[str]:
+        """The run's summary as JSON once the capture is over; ``None`` before."""
+        return self._run.summary_json
+
+    def __enter__(self) -> "LiveExchanges":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

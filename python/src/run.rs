@@ -70,6 +70,9 @@ impl Workdir {
 enum Message {
     /// A closed direction.
     Closed(Box<DirectionRecord>),
+    /// An HTTP exchange as its connection was carved (live capture with
+    /// `http`): its index's folder and its `http.jsonl` line.
+    Exchange(PathBuf, String),
     /// The run ended: what it did, and the error that stopped it, if any.
     Done(Box<RunSummary>, Option<Error>),
 }
@@ -92,8 +95,14 @@ struct LiveStats {
 }
 
 impl Running {
-    /// Start `config` on a thread of its own, writing into `workdir`.
-    fn start(mut config: Config, workdir: Option<Arc<Workdir>>) -> PyResult<Running> {
+    /// Start `config` on a thread of its own, writing into `workdir`;
+    /// with `exchanges`, each HTTP exchange carved during the run is handed
+    /// over too.
+    fn start(
+        mut config: Config,
+        workdir: Option<Arc<Workdir>>,
+        exchanges: bool,
+    ) -> PyResult<Running> {
         let (tx, rx) = sync_channel::<Message>(QUEUE);
         let cancel = Arc::new(AtomicBool::new(false));
         let closed_tx = tx.clone();
@@ -109,6 +118,12 @@ impl Running {
                 queued.queued.fetch_add(1, Ordering::Relaxed);
             }
         }));
+        if exchanges {
+            let exchange_tx = tx.clone();
+            config.hooks.http_carved = Some(Arc::new(move |folder: &Path, line: &str| {
+                let _ = exchange_tx.send(Message::Exchange(folder.to_path_buf(), line.to_string()));
+            }));
+        }
         let last = Arc::clone(&stats);
         config.hooks.live_stats = Some(Arc::new(move |c: &CounterSnapshot| {
             *last.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(*c);
@@ -361,6 +376,45 @@ fn time(text: &str) -> (f64, i128) {
     (ns as f64 / 1e9, ns)
 }
 
+/// What the run hands over next.
+enum Item {
+    Direction(Box<Direction>),
+    Exchange(PathBuf, String),
+}
+
+impl Directions {
+    /// The next direction or exchange; at the end, the run's summary is
+    /// kept and the error that stopped it raised.
+    fn next_item(&mut self, py: Python<'_>) -> PyResult<Option<Item>> {
+        let Some(running) = self.running.as_mut() else {
+            return Ok(None);
+        };
+        match running.next(py)? {
+            Some(Message::Closed(record)) => Ok(Some(Item::Direction(Box::new(Direction::new(
+                *record,
+                self.workdir.clone(),
+                &self.outdir,
+            ))))),
+            Some(Message::Exchange(folder, line)) => Ok(Some(Item::Exchange(folder, line))),
+            Some(Message::Done(summary, fatal)) => {
+                if let Some(mut r) = self.running.take() {
+                    r.stop(py);
+                }
+                let record = SummaryRecord::new(&summary, fatal.as_ref(), self.max_memory);
+                self.summary = serde_json::to_string(&record).ok();
+                match errors::raised(fatal.as_ref(), &summary.input_errors) {
+                    Some(e) => Err(errors::to_py(py, e)),
+                    None => Ok(None),
+                }
+            }
+            None => {
+                self.running = None;
+                Err(errors::to_py_internal("the run's thread stopped"))
+            }
+        }
+    }
+}
+
 /// The directions of a run, as they close; see `flowsplit.read`.
 #[pyclass(module = "flowsplit", unsendable)]
 pub struct Directions {
@@ -379,31 +433,26 @@ impl Directions {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Direction>> {
-        let Some(running) = self.running.as_mut() else {
-            return Ok(None);
-        };
-        match running.next(py)? {
-            Some(Message::Closed(record)) => Ok(Some(Direction::new(
-                *record,
-                self.workdir.clone(),
-                &self.outdir,
-            ))),
-            Some(Message::Done(summary, fatal)) => {
-                if let Some(mut r) = self.running.take() {
-                    r.stop(py);
-                }
-                let record = SummaryRecord::new(&summary, fatal.as_ref(), self.max_memory);
-                self.summary = serde_json::to_string(&record).ok();
-                match errors::raised(fatal.as_ref(), &summary.input_errors) {
-                    Some(e) => Err(errors::to_py(py, e)),
-                    None => Ok(None),
-                }
-            }
-            None => {
-                self.running = None;
-                Err(errors::to_py_internal("the run's thread stopped"))
+        loop {
+            match self.next_item(py)? {
+                Some(Item::Direction(d)) => return Ok(Some(*d)),
+                Some(Item::Exchange(..)) => continue,
+                None => return Ok(None),
             }
         }
+    }
+
+    /// The next direction, or with a live capture started with `http`, the
+    /// next exchange as `(folder, http.jsonl line)`; `None` at the end.
+    /// For `flowsplit.live(..., http=True)`'s exchanges.
+    fn _next_item<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(match self.next_item(py)? {
+            Some(Item::Direction(d)) => Some(Bound::new(py, *d)?.into_any()),
+            Some(Item::Exchange(folder, line)) => {
+                Some((folder, line).into_pyobject(py)?.into_any())
+            }
+            None => None,
+        })
     }
 
     /// Stop the run, if it is still going, and wait until its thread has
@@ -527,7 +576,11 @@ fn start_directions(
     let config = options::config(py, call, from, &outdir, filter, options, extra)?;
     let max_memory = config.max_memory;
     let work = Arc::new(work);
-    let running = Running::start(config, Some(Arc::clone(&work)))?;
+    let running = Running::start(
+        config,
+        Some(Arc::clone(&work)),
+        http && matches!(call, Call::Live),
+    )?;
     let stats = Arc::clone(&running.stats);
     Ok(Directions {
         running: Some(running),

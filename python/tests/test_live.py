@@ -138,3 +138,50 @@ def test_stats_give_the_capture_counters_while_capturing():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
 
+
+
+def test_live_http_yields_each_exchange_as_its_connection_is_carved(tmp_path):
+    import http.server
+    import urllib.request
+
+    body = bytes(range(256)) * 40  # 10,240 bytes
+    (tmp_path / "file.bin").write_bytes(body)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(tmp_path), **k)
+
+        def log_message(self, *a):
+            pass
+
+    def give_up(signum, frame):
+        raise TimeoutError("no exchange within 30 s")
+
+    old = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(30)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with flowsplit.live_http("lo", filter=f"tcp port {port}") as exchanges:
+            time.sleep(1.5)  # the capture opens on its own thread
+            for i in range(2):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/file.bin?n={i}") as r:
+                    assert r.read() == body
+            got = [next(exchanges), next(exchanges)]
+            stats = exchanges.stats()
+        signal.alarm(0)
+        assert sorted(x.request.uri for x in got) == ["/file.bin?n=0", "/file.bin?n=1"]
+        for x in got:
+            assert x.request.method == "GET"
+            assert x.response.status == 200
+            assert x.response.body == body
+            assert x.response.complete
+            assert isinstance(x.connection, int)
+            assert x.community_id.startswith("1:")
+        assert got[0].connection != got[1].connection
+        assert stats is None or stats["flowsplit_dropped"] == 0
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        server.shutdown()

@@ -219,6 +219,11 @@ impl IndexLine {
         })
     }
 
+    /// The line's JSON object, without its newline.
+    pub(crate) fn json(&self) -> &[u8] {
+        self.line.strip_suffix(b"\n").unwrap_or(&self.line)
+    }
+
     /// A line of `folder`'s index that is no record's (a shard's range
     /// part, see `ranges::PartLine`), sorting as a record of order `order`
     /// carved as connection number `connection` would.

@@ -63,6 +63,10 @@ pub struct CarvedConnection {
     /// Body files written, in index order. (Errors are kept for the
     /// summary [`InlineCarver::finish`] returns.)
     pub bodies: Vec<CarvedBody>,
+    /// The connection's exchanges as `http.jsonl` lines (JSON, without the
+    /// newline), each with the folder whose index it goes in; objects
+    /// assembled from range parts come only at the end, in the index.
+    pub index_lines: Vec<(PathBuf, String)>,
 }
 
 /// Carves connections as they close, from any number of threads at once,
@@ -369,6 +373,12 @@ impl InlineCarver {
             .iter()
             .map(|r| IndexLine::new(&dir, number, r))
             .collect();
+        out.index_lines.extend(
+            lines
+                .iter()
+                .flatten()
+                .map(|l| (dir.clone(), String::from_utf8_lossy(l.json()).into_owned())),
+        );
         self.collected().carved.add(number, &dir, outcome, lines);
     }
 
