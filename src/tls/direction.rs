@@ -21,12 +21,15 @@ use std::path::Path;
 
 /// The keys one direction needs.
 pub enum Plan {
-    /// TLS 1.2: one key set, used from this direction's ChangeCipherSpec on.
+    /// SSL 3.0 to TLS 1.2: one key set, used from this direction's
+    /// ChangeCipherSpec on.
     Tls12 {
         /// The record keys.
         keys: DirectionKeys,
         /// RFC 7366 agreed.
         encrypt_then_mac: bool,
+        /// The protocol version (`0x0300` to `0x0303`).
+        version: u16,
     },
     /// TLS 1.3: traffic secrets by phase (any may be missing from the log).
     Tls13 {
@@ -80,12 +83,8 @@ struct Tls13State<'a> {
 }
 
 impl Tls13State<'_> {
-    fn current(&self) -> Option<&RecordCipher> {
-        match self.phase {
-            Phase::Early => self.early.as_ref(),
-            Phase::Handshake => self.handshake.as_ref(),
-            Phase::Traffic => self.traffic.as_ref(),
-        }
+    fn current(&mut self) -> Option<&mut RecordCipher> {
+        self.cipher(self.phase)
     }
 
     fn next_phase(&self) -> Option<Phase> {
@@ -96,11 +95,11 @@ impl Tls13State<'_> {
         }
     }
 
-    fn cipher(&self, p: Phase) -> Option<&RecordCipher> {
+    fn cipher(&mut self, p: Phase) -> Option<&mut RecordCipher> {
         match p {
-            Phase::Early => self.early.as_ref(),
-            Phase::Handshake => self.handshake.as_ref(),
-            Phase::Traffic => self.traffic.as_ref(),
+            Phase::Early => self.early.as_mut(),
+            Phase::Handshake => self.handshake.as_mut(),
+            Phase::Traffic => self.traffic.as_mut(),
         }
     }
 
@@ -151,8 +150,10 @@ pub fn decrypt(
         Plan::Tls12 {
             keys,
             encrypt_then_mac,
+            version,
         } => {
-            let cipher = RecordCipher::tls12(suite.protection, keys.clone(), *encrypt_then_mac);
+            let cipher =
+                RecordCipher::tls12(suite.protection, keys.clone(), *encrypt_then_mac, *version);
             tls12(&mut reader, gaps, &mut out, cipher, &mut o)?;
         }
         Plan::Tls13 {
@@ -213,7 +214,7 @@ fn tls12<R: io::Read>(
     cipher: Option<RecordCipher>,
     o: &mut Outcome,
 ) -> io::Result<()> {
-    let Some(cipher) = cipher else {
+    let Some(mut cipher) = cipher else {
         o.stopped = Some("the keys do not fit the cipher suite".into());
         return Ok(());
     };
@@ -275,7 +276,8 @@ fn tls13<R: io::Read>(
         if r.content_type() != record::APPLICATION_DATA {
             continue;
         }
-        let mut opened = st.current().map(|c| c.open(&r.header, &r.body, st.seq));
+        let seq = st.seq;
+        let mut opened = st.current().map(|c| c.open(&r.header, &r.body, seq));
         if !matches!(opened, Some(Ok(_))) {
             // The next keys may open it: early data rejected or over,
             // handshake secrets missing.

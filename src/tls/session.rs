@@ -154,6 +154,7 @@ fn version_name(v: u16) -> String {
         0x0303 => "TLS 1.2".into(),
         0x0302 => "TLS 1.1".into(),
         0x0301 => "TLS 1.0".into(),
+        0x0300 => "SSL 3.0".into(),
         v => format!("0x{v:04x}"),
     }
 }
@@ -215,7 +216,7 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
     };
     facts.cipher_suite = Some(suite.name.to_string());
     let tls13 = sh.version == 0x0304;
-    if tls13 != suite.tls13 || !(0x0303..=0x0304).contains(&sh.version) {
+    if !suite.allows(sh.version) {
         facts.reason = Some(format!(
             "{} with {} is not decrypted",
             version_name(sh.version),
@@ -260,7 +261,8 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
                 Some("the key log has no CLIENT_RANDOM master secret for this connection".into());
             return Ok(facts);
         };
-        let Some((ck, sk)) = keys::tls12_keys(suite, master, &ch.random, &sh.random) else {
+        let Some((ck, sk)) = keys::tls12_keys(suite, sh.version, master, &ch.random, &sh.random)
+        else {
             facts.reason = Some("the key block could not be derived".into());
             return Ok(facts);
         };
@@ -269,10 +271,12 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
             Plan::Tls12 {
                 keys: ck,
                 encrypt_then_mac: etm,
+                version: sh.version,
             },
             Plan::Tls12 {
                 keys: sk,
                 encrypt_then_mac: etm,
+                version: sh.version,
             },
         )
     };
