@@ -211,13 +211,14 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     let Some(cli) = cli::parse::<HttpCli>(args)? else {
         return Ok(Done::default());
     };
-    let s = flowsplit::http::carve_dirs(&cli.dirs, &cli.http.options())?;
+    let opts = cli.http.options_loaded()?;
+    let s = flowsplit::http::carve_dirs(&cli.dirs, &opts)?;
     if !cli.verbosity.quiet {
         for u in &s.unusable_keylogs {
             eprintln!("flowsplit: warning: {u}");
         }
     }
-    let tls = (!cli.http.options().tls_keylogs.is_empty()).then(|| {
+    let tls = opts.decrypts_tls().then(|| {
         format!(
             "; TLS connections: {} decrypted, {} not decrypted, {} stopped at a record failing authentication",
             s.tls.decrypted, s.tls.not_decrypted, s.tls.failed_records

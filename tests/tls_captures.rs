@@ -749,16 +749,18 @@ fn without_a_key_log_nothing_changes_and_an_unusable_one_is_a_warning() {
 /// `tshark -z follow,tls,raw,N` gives it: the sha256 of each side's bytes
 /// (sides without bytes left out), sorted.
 fn tshark_follow(case: &str) -> Vec<String> {
+    let keys = format!("tls.keylog_file:{}", tls(&format!("{case}.keys")).display());
+    tshark_follow_with(case, &["-o", &keys])
+}
+
+/// [`tshark_follow`] with tshark's secrets given by `opts` (`-o ...`).
+fn tshark_follow_with(case: &str, opts: &[&str]) -> Vec<String> {
     let mut all = Vec::new();
     for stream in 0.. {
         let out = Command::new("tshark")
             .arg("-r")
             .arg(tls(&format!("{case}.pcap")))
-            .arg("-o")
-            .arg(format!(
-                "tls.keylog_file:{}",
-                tls(&format!("{case}.keys")).display()
-            ))
+            .args(opts)
             .arg("-q")
             .arg("-z")
             .arg(format!("follow,tls,raw,{stream}"))
@@ -963,4 +965,264 @@ fn inline_carving_matches_the_post_pass() {
         };
         assert_eq!(body(live.path()), body(post_pass.path()), "{case}");
     }
+}
+
+/// `flowsplit -r CASE.pcap -o TMP -e http EXTRA...` (no key log), with
+/// its exit status and stderr.
+fn run_args(case: &str, extra: &[&OsStr]) -> (Option<Run>, std::process::Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let pcap = tls(&format!("{case}.pcap"));
+    let mut args: Vec<&OsStr> = vec![
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-e".as_ref(),
+        "http".as_ref(),
+    ];
+    args.extend_from_slice(extra);
+    let o = common::flowsplit(&args);
+    let run = o.status.success().then(|| Run {
+        index: read_index(&out),
+        out,
+        _tmp: tmp,
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    });
+    (run, o)
+}
+
+/// The sha256 of each non-empty `-TLS` file of a run, sorted.
+fn decrypted(r: &Run) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .files()
+        .into_iter()
+        .filter(|(n, b)| n.ends_with("-TLS") && !b.is_empty())
+        .map(|(_, b)| sha(&b))
+        .collect();
+    v.sort();
+    v
+}
+
+fn psk() -> String {
+    std::fs::read_to_string(tls("psk.hex"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `--tls-psk` alone (no key log) decrypts the plain PSK captures to the
+/// bytes the key log gives and tshark gives with `-o tls.psk:HEX`; among
+/// several keys the one the client's Finished opens under is taken; a
+/// wrong key is said, and a DHE-PSK connection still needs the key log.
+#[test]
+fn tls_psk_decrypts_plain_psk_connections() {
+    let key = psk();
+    let wrong = "00112233445566778899aabbccddeeff";
+    for case in ["tls12_psk_chacha20", "tls11_psk_cbc"] {
+        let (r, o) = run_args(
+            case,
+            &[
+                "--tls-psk".as_ref(),
+                wrong.as_ref(),
+                "--tls-psk".as_ref(),
+                key.as_ref(),
+            ],
+        );
+        let r = r.unwrap_or_else(|| panic!("{case}: {o:?}"));
+        assert_eq!(r.index.len(), 1, "{case}");
+        assert_eq!(r.index[0]["tls"]["decrypted"], true, "{case}");
+        assert_eq!(r.index[0]["status"], 200, "{case}");
+        let ours = decrypted(&r);
+        assert_eq!(ours.len(), 2, "{case}");
+        assert_eq!(
+            ours,
+            decrypted(&run(case)),
+            "{case}: --tls-psk and the key log differ"
+        );
+        let psk_opt = format!("tls.psk:{key}");
+        assert_eq!(
+            ours,
+            tshark_follow_with(case, &["-o", &psk_opt]),
+            "{case}: tshark differs"
+        );
+        let (r, _) = run_args(case, &["--tls-psk".as_ref(), wrong.as_ref()]);
+        assert_eq!(
+            r.unwrap().index[0]["tls"]["reason"],
+            "none of the 1 --tls-psk keys opens the client's Finished"
+        );
+    }
+    let (r, _) = run_args("tls12_dhe_psk_ccm", &["--tls-psk".as_ref(), key.as_ref()]);
+    assert_eq!(
+        r.unwrap().index[0]["tls"]["reason"],
+        "no secrets in the key log for this ClientHello random"
+    );
+    // A key not in hex is a usage error.
+    let (_, o) = run_args(
+        "tls12_psk_chacha20",
+        &["--tls-psk".as_ref(), "xyz".as_ref()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--tls-psk"),
+        "{o:?}"
+    );
+}
+
+/// RSA key exchange captures: `--tls-rsa-key key.pem` alone decrypts them
+/// to the bytes the key log gives and tshark gives with the same key
+/// (`uat:rsa_keys`), whatever the version (TLS 1.0, 1.2), bulk cipher
+/// (AES-CBC, AES-GCM, AES-CCM, 3DES, RC4) and extended master secret; the
+/// bodies equal tshark's export with the key.
+#[test]
+fn tls_rsa_key_decrypts_rsa_key_exchange() {
+    let key = tls("key.pem");
+    let uat = format!("uat:rsa_keys:\"{}\",\"\"", key.display());
+    for case in [
+        "tls10_rsa_cbc",
+        "tls12_ccm",
+        "tls12_rsa_ccm8",
+        "tls12_rsa_gcm",
+        "tls12_3des_etm",
+        "tls10_rc4",
+    ] {
+        let (r, o) = run_args(case, &["--tls-rsa-key".as_ref(), key.as_os_str()]);
+        let r = r.unwrap_or_else(|| panic!("{case}: {o:?}"));
+        assert!(
+            r.index.iter().all(|x| x["tls"]["decrypted"] == true),
+            "{case}"
+        );
+        let ours = decrypted(&r);
+        assert_eq!(ours.len(), 2, "{case}");
+        assert_eq!(
+            ours,
+            decrypted(&run(case)),
+            "{case}: the key and the key log differ"
+        );
+        assert_eq!(
+            ours,
+            tshark_follow_with(case, &["-o", &uat]),
+            "{case}: tshark differs"
+        );
+        if CURL_CASES.iter().any(|c| c.0 == case) {
+            assert_eq!(r.body_hashes(), tshark_hashes(case), "{case}");
+        }
+    }
+}
+
+/// The server's port in the one connection of `case`.
+fn server_port(case: &str) -> String {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(tls(&format!("{case}.pcap")))
+        .args(["-T", "fields", "-e", "tcp.dstport", "-c", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The server's key in every form `--tls-rsa-key` reads (PKCS#8 PEM,
+/// PKCS#1 PEM, PKCS#8 DER, PKCS#1 DER: the same key, converted with
+/// openssl), each alone and each behind the server's `IP:PORT=`, decrypts
+/// to the bytes tshark gives with the PEM key (tshark reads PEM only).
+#[test]
+fn tls_rsa_key_reads_pem_and_der_pkcs1_and_pkcs8() {
+    for case in ["tls12_rsa_gcm", "tls10_rsa_cbc"] {
+        let uat = format!("uat:rsa_keys:\"{}\",\"\"", tls("key.pem").display());
+        let want = tshark_follow_with(case, &["-o", &uat]);
+        assert_eq!(want.len(), 2, "{case}: tshark decrypted nothing");
+        let port = server_port(case);
+        for form in ["key.pem", "key_pkcs1.pem", "key_pkcs8.der", "key_pkcs1.der"] {
+            let file = tls(form);
+            for value in [
+                file.display().to_string(),
+                format!("127.0.0.1:{port}={}", file.display()),
+            ] {
+                let (r, o) = run_args(case, &["--tls-rsa-key".as_ref(), value.as_ref()]);
+                let r = r.unwrap_or_else(|| panic!("{case} {value}: {o:?}"));
+                assert_eq!(r.index[0]["tls"]["decrypted"], true, "{case} {value}");
+                assert_eq!(decrypted(&r), want, "{case} {value}: tshark differs");
+            }
+        }
+    }
+}
+
+/// A key is used only for the server whose certificate it matches, and
+/// only for the server `IP:PORT=` names; a bad key file stops the run
+/// with a typed error; the key is refused without `-e http`.
+#[test]
+fn tls_rsa_key_mismatch_endpoint_and_bad_files() {
+    let case = "tls12_rsa_gcm";
+    let key = tls("key.pem");
+    let other = tls("other_key.pem");
+    let reason = |extra: &[&OsStr]| {
+        let (r, o) = run_args(case, extra);
+        let r = r.unwrap_or_else(|| panic!("{o:?}"));
+        r.index[0]["tls"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        reason(&["--tls-rsa-key".as_ref(), other.as_os_str()]),
+        format!(
+            "the server's certificate does not match --tls-rsa-key {}",
+            other.display()
+        )
+    );
+    let pcap = tls(&format!("{case}.pcap"));
+    let port = server_port(case);
+    let for_server = format!("127.0.0.1:{port}={}", key.display());
+    let elsewhere = format!("127.0.0.1:1={}", key.display());
+    let both = format!("127.0.0.1:{port}={}", other.display());
+    assert_eq!(reason(&["--tls-rsa-key".as_ref(), for_server.as_ref()]), "");
+    assert_eq!(
+        reason(&["--tls-rsa-key".as_ref(), elsewhere.as_ref()]),
+        "no --tls-rsa-key is for this server"
+    );
+    // The matching key is found among others given for the same server.
+    assert_eq!(
+        reason(&[
+            "--tls-rsa-key".as_ref(),
+            both.as_ref(),
+            "--tls-rsa-key".as_ref(),
+            key.as_os_str(),
+        ]),
+        ""
+    );
+    // Not a key: a typed error naming the file, exit status 1.
+    let cert = tls("cert.pem");
+    let (_, o) = run_args(case, &["--tls-rsa-key".as_ref(), cert.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        format!(
+            "flowsplit: {}: not a usable RSA private key: a PEM file without an RSA PRIVATE KEY or PRIVATE KEY block",
+            cert.display()
+        )
+    );
+    let missing = tls("no-such-key.pem");
+    let (_, o) = run_args(case, &["--tls-rsa-key".as_ref(), missing.as_os_str()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no-such-key.pem: cannot open"),
+        "{o:?}"
+    );
+    // Without -e http: a usage error.
+    let tmp = tempfile::tempdir().unwrap();
+    let o = common::flowsplit(&[
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        tmp.path().join("o").as_os_str(),
+        "--tls-rsa-key".as_ref(),
+        key.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("--tls-rsa-key: TLS is decrypted only to carve HTTP; add -e http"),
+        "{o:?}"
+    );
 }

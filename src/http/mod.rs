@@ -76,8 +76,19 @@ pub struct HttpOptions {
     /// NSS key log files (`--tls-keylog`): TLS connections whose secrets
     /// they hold are decrypted and carved (see `crate::tls`).
     pub tls_keylogs: Vec<PathBuf>,
+    /// `--tls-psk` and `--tls-rsa-key`: keys that make the master secret of
+    /// connections up to TLS 1.2 whose key exchange is plain PSK or RSA.
+    pub tls_keys: std::sync::Arc<crate::tls::premaster::Keys>,
     /// How body files are named (`--http-names`).
     pub names: crate::config::HttpNames,
+}
+
+impl HttpOptions {
+    /// Whether TLS connections are decrypted: a key log, a PSK or an RSA
+    /// key was given.
+    pub fn decrypts_tls(&self) -> bool {
+        !self.tls_keylogs.is_empty() || !self.tls_keys.is_empty()
+    }
 }
 
 impl Default for HttpOptions {
@@ -87,6 +98,7 @@ impl Default for HttpOptions {
             max_decoded_bytes: 1 << 30,
             max_ratio: 1000,
             tls_keylogs: Vec::new(),
+            tls_keys: Default::default(),
             names: crate::config::HttpNames::Tcpflow,
         }
     }
@@ -235,7 +247,7 @@ fn carve(
             });
         }
     }
-    let keylog = if opts.tls_keylogs.is_empty() {
+    let keylog = if !opts.decrypts_tls() {
         None
     } else {
         Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)

@@ -107,7 +107,7 @@ pub(crate) fn carve(
             output: p,
             output_name: n,
         });
-    let facts = match session::decrypt(&cside, sside.as_ref(), log) {
+    let facts = match session::decrypt(&cside, sside.as_ref(), log, &opts.tls_keys) {
         Ok(f) => f,
         Err(source) => {
             out.errors.push(Error::Write {

@@ -25,7 +25,10 @@ pub mod direction;
 pub mod hello;
 pub mod keylog;
 pub mod keys;
+pub mod premaster;
+pub mod psk;
 pub mod record;
+pub mod rsa;
 pub mod session;
 pub mod suite;
 

@@ -15,6 +15,7 @@ use super::direction::{self, Outcome, Plan};
 use super::hello::{self, ClientHello, Messages, ServerHello};
 use super::keylog::KeyLog;
 use super::keys;
+use super::premaster;
 use super::record::{self, Reader};
 use super::suite;
 use serde::Serialize;
@@ -170,10 +171,16 @@ fn fill(d: &mut DirectionFacts, side: &Side<'_>, o: Outcome) {
 }
 
 /// Decrypt the connection whose client direction is `client` and server
-/// direction `server`, with the secrets of `log`. The facts say what was
-/// done and, when nothing was, why (`reason`). I/O errors writing a
-/// plaintext file are returned.
-pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io::Result<Facts> {
+/// direction `server`, with the secrets of `log`, or (up to TLS 1.2, when
+/// the log has no master secret for it) one made with `keys`. The facts
+/// say what was done and, when nothing was, why (`reason`). I/O errors
+/// writing a plaintext file are returned.
+pub fn decrypt(
+    client: &Side<'_>,
+    server: Option<&Side<'_>>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
+) -> io::Result<Facts> {
     let mut facts = Facts {
         client: DirectionFacts {
             file: client.name.to_string(),
@@ -224,7 +231,36 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
         ));
         return Ok(facts);
     }
-    let Some(secrets) = log.get(&ch.random) else {
+    // Up to TLS 1.2 without a master secret in the key log: one made with
+    // --tls-rsa-key or --tls-psk.
+    let logged = log.get(&ch.random);
+    let made = if tls13 || logged.is_some_and(|s| s.master.is_some()) {
+        None
+    } else {
+        let c = premaster::Connection {
+            client: client.path,
+            server: server.path,
+            server_addr: crate::http::name::FlowName::parse(client.name)
+                .and_then(|n| Some(std::net::SocketAddr::new(n.dst.ip()?, n.dst.port))),
+            client_random: &ch.random,
+            server_random: &sh.random,
+            version: sh.version,
+            extended_master_secret: sh.extended_master_secret,
+            encrypt_then_mac: sh.encrypt_then_mac,
+        };
+        match premaster::master_secret(&c, suite, keys)? {
+            premaster::Made::Master { secret, .. } => Some(secret),
+            premaster::Made::Refused(reason) if logged.is_none() => {
+                facts.reason = Some(reason);
+                return Ok(facts);
+            }
+            _ => None,
+        }
+    };
+    let Some(secrets) = logged
+        .cloned()
+        .or_else(|| made.is_some().then(Default::default))
+    else {
         let mut reason = String::from("no secrets in the key log for this ClientHello random");
         for u in &log.unusable {
             reason.push_str(&format!(
@@ -256,7 +292,7 @@ pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io
             },
         )
     } else {
-        let Some(master) = &secrets.master else {
+        let Some(master) = secrets.master.as_ref().or(made.as_ref()) else {
             facts.reason =
                 Some("the key log has no CLIENT_RANDOM master secret for this connection".into());
             return Ok(facts);
