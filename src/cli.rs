@@ -16,7 +16,7 @@ use flowsplit::config::{
     DEFAULT_MAX_PENDING_TOTAL, DEFAULT_REPORT_NAME, DEFAULT_TEMPLATE,
 };
 use flowsplit::decode::UdpTunnel;
-use flowsplit::flow::fill::{FillBound, DEFAULT_FILL_RATIO};
+use flowsplit::flow::fill::FillBound;
 use flowsplit::flow::table::DEFAULT_MAX_CONNECTIONS;
 use flowsplit::hooks::Hooks;
 use flowsplit::http::HttpOptions;
@@ -197,13 +197,9 @@ pub struct Cli {
     #[arg(long = "max-memory", value_name = "SIZE", value_parser = parse_memory)]
     pub max_memory: Option<u64>,
 
-    /// Write at most RATIO bytes per captured byte, plus --amplification-base, that no captured byte carries (zero fill of holes); past it a hole is a jump, not filled, listed in the report's bound_jumps.
-    #[arg(long = "max-amplification", value_name = "RATIO", default_value_t = DEFAULT_FILL_RATIO)]
-    pub max_amplification: u64,
-
-    /// The part of the amplification bound that does not grow with the capture (16M, 1G, ...).
-    #[arg(long = "amplification-base", value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
-    pub amplification_base: u64,
+    /// The amplification bound.
+    #[command(flatten)]
+    pub amplification: AmplificationFlags,
 
     /// Keep only shard K of N (0 <= K < N): the connections whose stable symmetric hash falls in shard K; the report is report-K-of-N.jsonl. Combine the N shards with flowsplit merge.
     #[arg(long = "shard", value_name = "K/N", value_parser = ShardSpec::parse)]
@@ -314,6 +310,29 @@ pub struct HttpFlags {
     pub http_names: NamesFlag,
 }
 
+/// The amplification bound's options, for a run and for `flowsplit http`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AmplificationFlags {
+    /// Write at most RATIO bytes per captured byte, plus --amplification-base, that no captured byte carries (default 16): zero fill of holes (past it a hole is a jump, not filled, listed in the report's bound_jumps), and on their own decoded bodies' growth (past it a body is kept as sent or cut). For flowsplit http, the run's own bound is the default.
+    #[arg(long = "max-amplification", value_name = "RATIO")]
+    pub max_amplification: Option<u64>,
+
+    /// The part of the amplification bound that does not grow with the capture (16M, 1G, ...; default 16M).
+    #[arg(long = "amplification-base", value_name = "SIZE", value_parser = parse_size)]
+    pub amplification_base: Option<u64>,
+}
+
+impl AmplificationFlags {
+    /// The bound these options ask for, taking what is not given from
+    /// `otherwise`.
+    pub fn over(&self, otherwise: FillBound) -> FillBound {
+        FillBound {
+            ratio: self.max_amplification.unwrap_or(otherwise.ratio),
+            base: self.amplification_base.unwrap_or(otherwise.base),
+        }
+    }
+}
+
 /// The values of `--http-names`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NamesFlag {
@@ -336,6 +355,7 @@ impl HttpFlags {
                 NamesFlag::Tcpflow => HttpNames::Tcpflow,
                 NamesFlag::Url => HttpNames::Url,
             },
+            ..HttpOptions::default()
         }
     }
 
@@ -596,6 +616,9 @@ impl Cli {
                 )));
             }
         }
+        // The whole run's bound, as asked: a shard holds itself to its
+        // share (Config::own_fill_bound), so every shard's settings agree.
+        let fill_bound = self.amplification.over(FillBound::default());
         let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
             Some(options) => (Output::Console(options), 1),
@@ -605,7 +628,12 @@ impl Cli {
                     max_open_files,
                     http: scanners
                         .http
-                        .then(|| self.http.options_loaded())
+                        .then(|| {
+                            self.http.options_loaded().map(|o| HttpOptions {
+                                amplification: fill_bound,
+                                ..o
+                            })
+                        })
                         .transpose()?,
                     findx: self.findx,
                     pcaps: self.pcaps,
@@ -634,10 +662,7 @@ impl Cli {
             max_pending_total: self.max_pending_total.max(self.max_pending),
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             max_seek: self.max_seek,
-            fill_bound: FillBound {
-                ratio: self.max_amplification,
-                base: self.amplification_base,
-            },
+            fill_bound,
             max_memory: self
                 .max_memory
                 .unwrap_or_else(flowsplit::config::default_max_memory),
@@ -667,6 +692,10 @@ pub struct HttpCli {
     /// How bodies are carved.
     #[command(flatten)]
     pub http: HttpFlags,
+
+    /// The bound decoded bodies are held to (default: the one the run that wrote the folders recorded).
+    #[command(flatten)]
+    pub amplification: AmplificationFlags,
 
     /// What is said on standard error.
     #[command(flatten)]

@@ -73,7 +73,9 @@ pub struct Config {
     /// The run's amplification bound (`--max-amplification`,
     /// `--amplification-base`): the zero fill of every direction together
     /// stays within `ratio x B + base` for a capture of `B` bytes (see
-    /// [`crate::flow::fill`]).
+    /// [`crate::flow::fill`]). With `--shard` this is the whole split's
+    /// bound, as asked; each shard holds itself to
+    /// [`Config::own_fill_bound`].
     pub fill_bound: crate::flow::fill::FillBound,
     /// Memory for connection state, in bytes (`--max-memory`): see
     /// [`crate::flow::FlowTable`] for what it counts and the policy past it.
@@ -239,6 +241,18 @@ pub const DEFAULT_MAX_PENDING_TOTAL: usize = 64 << 20;
 pub const DEFAULT_REPORT_NAME: &str = "report.jsonl";
 
 impl Config {
+    /// The bound this process holds its own output to: [`Config::fill_bound`],
+    /// or with `--shard K/N` that bound with shard K's share of its base
+    /// (shard 0 takes the remainder), so the shards' bounds add up to a
+    /// single run's.
+    pub fn own_fill_bound(&self) -> crate::flow::fill::FillBound {
+        let whole = self.fill_bound;
+        crate::flow::fill::FillBound {
+            base: self.shard.map_or(whole.base, |s| s.share_of(whole.base)),
+            ..whole
+        }
+    }
+
     /// A configuration with tcpflow's defaults, reading `inputs` into flow
     /// files in `outdir`, with the report in `outdir`.
     pub fn new(inputs: Vec<Input>, outdir: impl Into<PathBuf>) -> Self {

@@ -211,7 +211,13 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     let Some(cli) = cli::parse::<HttpCli>(args)? else {
         return Ok(Done::default());
     };
-    let opts = cli.http.options_loaded()?;
+    // Decoded bodies are held to the bound the run recorded unless an
+    // option says otherwise.
+    let recorded = flowsplit::http::bound_of_runs(&cli.dirs).unwrap_or_default();
+    let opts = flowsplit::http::HttpOptions {
+        amplification: cli.amplification.over(recorded),
+        ..cli.http.options_loaded()?
+    };
     let s = flowsplit::http::carve_dirs(&cli.dirs, &opts)?;
     if !cli.verbosity.quiet {
         for u in &s.unusable_keylogs {

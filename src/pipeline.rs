@@ -85,11 +85,9 @@ pub struct RunSummary {
     pub fill_bound: crate::flow::fill::FillBound,
     /// What the directions' zero fill earned and spent of it.
     pub fill: crate::flow::fill::FillAccount,
-    /// Zero bytes written into the holes of range objects (`-e http`),
-    /// within what the directions left of the bound.
-    pub object_fill: u64,
-    /// Range objects cut because the bound had no room for their holes.
-    pub objects_cut: u64,
+    /// What `-e http` spent of the bound: range objects' holes (within
+    /// what the directions left of it) and decoded bodies' growth.
+    pub http_spent: crate::http::HttpSpent,
 }
 
 /// The account of a live capture, read when capture stops.
@@ -161,13 +159,25 @@ pub fn run(config: &Config) -> Result<RunSummary, Error> {
     }
 }
 
+/// `options` held to this process's own bound ([`Config::own_fill_bound`]):
+/// a shard's decoded bodies grow within its share, as its zero fill does.
+fn own_http_options(
+    config: &Config,
+    options: &crate::http::HttpOptions,
+) -> crate::http::HttpOptions {
+    crate::http::HttpOptions {
+        amplification: config.own_fill_bound(),
+        ..options.clone()
+    }
+}
+
 /// Like [`run`], but returns what the run did even when an error stopped
 /// it: the summary as far as the run got (live capture's statistics
 /// included, once capture has started) and the error that stopped it, if
 /// any.
 pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
     let mut summary = RunSummary {
-        fill_bound: config.fill_bound,
+        fill_bound: config.own_fill_bound(),
         ..RunSummary::default()
     };
     let result = match &config.source {
@@ -196,25 +206,42 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
     (summary, fatal)
 }
 
+/// Say what is wrong with the key logs (`--tls-keylog`) before the
+/// capture is read, not after: one that cannot be read stops the run, one
+/// with no usable line is a warning (the run goes on, and its TLS
+/// connections are reported undecrypted with the reason). In live capture
+/// (`live`) a key log that does not exist yet is no error: it is read once
+/// the client creating it writes its first secrets.
+fn check_keylogs(config: &Config, live: bool) -> Result<(), Error> {
+    let Some((_, h)) = config
+        .output
+        .http_carving()
+        .filter(|(_, h)| !h.tls_keylogs.is_empty())
+    else {
+        return Ok(());
+    };
+    let log = match crate::tls::KeyLog::load(&h.tls_keylogs) {
+        Ok(log) => log,
+        Err(Error::Open { source, .. })
+            if live && source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    };
+    for u in log.unusable {
+        config.hooks.notify(&Notice::KeyLogUnusable(u));
+    }
+    Ok(())
+}
+
 /// Read `inputs` in order, then carve HTTP bodies when asked.
 fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Result<(), Error> {
     if let Some(user) = &config.user {
         crate::capture::live::drop_privileges(user, config.chroot.as_deref())?;
     }
     let filter = config.filter.as_deref().map(Filter::new).transpose()?;
-    if let Some((_, h)) = config
-        .output
-        .http_carving()
-        .filter(|(_, h)| !h.tls_keylogs.is_empty())
-    {
-        // A bad key log is said before the capture is read, not after: one
-        // that cannot be read stops the run, one with no usable line is a
-        // warning.
-        let log = crate::tls::KeyLog::load(&h.tls_keylogs)?;
-        for u in log.unusable {
-            config.hooks.notify(&Notice::KeyLogUnusable(u));
-        }
-    }
+    check_keylogs(config, false)?;
     // The inputs, then those read only to finish connections (`-R`).
     let mut sources: Vec<(PathBuf, Capture, bool)> = Vec::new();
     for (list, finish) in [(inputs, false), (&config.finish_inputs[..], true)] {
@@ -314,15 +341,15 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         // Carved as the connections closed.
         let mut h = http.lock().unwrap_or_else(PoisonError::into_inner);
         summary.http_bodies = h.bodies;
-        summary.object_fill = h.object_fill;
-        summary.objects_cut = h.objects_cut;
+        summary.http_spent = h.spent;
         summary.input_errors.append(&mut h.errors);
     } else if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
         let room = config
-            .fill_bound
+            .own_fill_bound()
             .limit(summary.fill.credited)
             .saturating_sub(summary.fill.filled);
+        let http_options = &own_http_options(config, http_options);
         let carved = match config.shard {
             Some(_) => crate::http::carve_dirs_marked(dirs, http_options),
             None => crate::http::carve_dirs_within(dirs, http_options, room),
@@ -330,8 +357,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         match carved {
             Ok(carved) => {
                 summary.http_bodies = carved.bodies;
-                summary.object_fill = carved.object_fill;
-                summary.objects_cut = carved.objects_cut;
+                summary.http_spent = carved.spent();
                 summary.input_errors.extend(carved.errors);
             }
             Err(e) => {
@@ -366,6 +392,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     if let Some(user) = &config.user {
         drop_privileges(user, config.chroot.as_deref())?;
     }
+    check_keylogs(config, true)?;
     // From here on a signal only sets the flag: the capture thread sees it
     // within one read timeout, and a second signal during shutdown changes
     // nothing (the default action, which would kill the process mid-write,
@@ -466,8 +493,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     if let Some(http) = http {
         if let Ok(mut h) = http.lock() {
             summary.http_bodies = h.bodies;
-            summary.object_fill = h.object_fill;
-            summary.objects_cut = h.objects_cut;
+            summary.http_spent = h.spent;
             summary.input_errors.append(&mut h.errors);
         }
     }
@@ -655,10 +681,8 @@ impl PacketPath {
 #[derive(Debug, Default)]
 struct HttpTally {
     bodies: u64,
-    /// Zero bytes written into range objects' holes.
-    object_fill: u64,
-    /// Range objects cut by the amplification bound.
-    objects_cut: u64,
+    /// What carving spent of the amplification bound.
+    spent: crate::http::HttpSpent,
     errors: Vec<Error>,
     /// The first of tcpflow's HTTP hooks that failed (ends the run).
     hook_error: Option<Error>,
@@ -753,7 +777,10 @@ impl Outputs {
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
-            let carver = crate::http::inline::InlineCarver::new(outdir, http_options.clone());
+            let carver = crate::http::inline::InlineCarver::new(
+                outdir,
+                own_http_options(config, http_options),
+            );
             let on_carved: crate::http::pool::OnCarved = if live {
                 let mut bodies = LiveBodies {
                     events: events.clone(),
@@ -776,7 +803,7 @@ impl Outputs {
                 )),
                 tally,
                 marked: shard.is_some(),
-                bound: config.fill_bound,
+                bound: config.own_fill_bound(),
                 spent: None,
             }))
         } else {
@@ -799,7 +826,7 @@ impl Outputs {
             idle_timeout: config.idle_timeout,
             max_connections: config.max_connections,
             memory_per_shard: crate::config::memory_per_shard(config.max_memory),
-            fill: config.fill_bound,
+            fill: config.own_fill_bound(),
             limits: DirectionLimits {
                 max_pending: config.max_pending_per_direction,
                 max_pending_total: (config.max_pending_total / BUDGET_SHARDS).max(1),
@@ -981,8 +1008,7 @@ impl CloseHook for InlineHttp {
         let carved = pool.finish(self.marked, self.object_fill());
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         tally.bodies = carved.bodies;
-        tally.object_fill = carved.object_fill;
-        tally.objects_cut = carved.objects_cut;
+        tally.spent = carved.spent();
         tally.errors.extend(carved.errors);
         match tally.hook_error.take() {
             Some(e) => Err(e),

@@ -34,6 +34,19 @@ pub struct ShardSpec {
 pub const MAX_SHARDS: u32 = 65_536;
 
 impl ShardSpec {
+    /// This shard's share of `total` split over the N shards: a
+    /// `1 / N`, shard 0 also taking the remainder, so the shares add up
+    /// to `total`.
+    pub fn share_of(&self, total: u64) -> u64 {
+        let n = u64::from(self.count.max(1));
+        let share = total / n;
+        if self.index == 0 {
+            share + total % n
+        } else {
+            share
+        }
+    }
+
     /// Parse `K/N` (0 ≤ K < N ≤ [`MAX_SHARDS`]); the error says what is wrong.
     pub fn parse(text: &str) -> Result<ShardSpec, String> {
         let bad = || format!("{text:?} is not K/N with 0 <= K < N <= {MAX_SHARDS} (e.g. 0/4)");
@@ -246,6 +259,20 @@ pub fn identity(settings: &str, files: &[&Path]) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_of_a_total_add_up_to_it_with_shard_zero_taking_the_remainder() {
+        let spec = |index| ShardSpec { index, count: 3 };
+        assert_eq!(spec(0).share_of(101), 35);
+        assert_eq!(spec(1).share_of(101), 33);
+        assert_eq!(spec(2).share_of(101), 33);
+        let total: u64 = (0..3).map(|k| spec(k).share_of(16 << 20)).sum();
+        assert_eq!(total, 16 << 20);
+        let max: u64 = (0..3)
+            .map(|k| spec(k).share_of(u64::MAX) as u128)
+            .sum::<u128>() as u64;
+        assert_eq!(max, u64::MAX);
+    }
 
     fn tuple(src: &str, sport: u16, dst: &str, dport: u16, vlan: Option<u16>) -> TcpTuple {
         TcpTuple {

@@ -638,3 +638,140 @@ fn real_captures_carve_the_same_http_under_the_default_bound_but_cut_claimed_obj
     eprintln!("{cut:#?}");
     assert_eq!(cut.len(), 4, "the claimed objects of byteranges, concurrent-range-requests and m57-long-49583-80: {cut:#?}");
 }
+
+/// A capture of `conns` connections, each one `GET /z` answered by a
+/// brotli body of a few bytes that decodes to 2 MiB of zeros (each body
+/// on its own within `--max-decoded`, and within `--max-ratio` for its
+/// first MiB); returns the capture's size.
+fn brotli_bombs(path: &Path, conns: u32) -> u64 {
+    let mut body = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut body, 4096, 5, 22);
+        std::io::Write::write_all(&mut w, &vec![0u8; 2 << 20]).unwrap();
+    }
+    assert!(body.len() < 100, "{} bytes", body.len());
+    capture(path, |w| {
+        for i in 0..conns {
+            let mut c = conversation(i);
+            c.handshake(&mut *w).unwrap();
+            c.send(
+                Side::Client,
+                b"GET /z HTTP/1.1\r\nHost: bomb.test\r\n\r\n",
+                &mut *w,
+            )
+            .unwrap();
+            let mut resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            resp.extend_from_slice(&body);
+            c.send(Side::Server, &resp, &mut *w).unwrap();
+            c.close(&mut *w).unwrap();
+        }
+    })
+}
+
+/// A response body's line in an HTTP index.
+struct BodyLine {
+    decoded_length: u64,
+    encoded_length: u64,
+    decoded: bool,
+    complete: bool,
+    why: String,
+}
+
+/// The response bodies' lines of `run`'s HTTP index.
+fn response_bodies(run: &Run) -> Vec<BodyLine> {
+    let text = std::fs::read_to_string(run.out.join("http.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| v.get("response_body").cloned())
+        .map(|b| BodyLine {
+            decoded_length: b["decoded_length"].as_u64().unwrap(),
+            encoded_length: b["encoded_length"].as_u64().unwrap(),
+            decoded: b["decoded"].as_bool().unwrap(),
+            complete: b["complete"].as_bool().unwrap(),
+            why: format!("{} {}", b["incomplete"], b["notes"]),
+        })
+        .collect()
+}
+
+#[test]
+fn many_tiny_compressed_bodies_grow_within_the_bound_and_the_rest_are_kept_as_sent() {
+    // 2,000 bodies of a few dozen bytes, each decoding to 2 MiB: 4 GiB
+    // with each body held only to its own limits (--max-ratio raised; at
+    // its default, 1 MiB each: 2 GiB). The run's bound holds their growth
+    // to 16 times the connections' bytes plus the base; a brotli body
+    // starts decoding only while its window (4 MiB here) fits in what is
+    // left, and is kept as sent otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bombs.pcap");
+    let size = brotli_bombs(&path, 2_000);
+    let run = run(&path, &["-e", "http", "--max-ratio", "1000000"]);
+    let flows: u64 = run
+        .report
+        .iter()
+        .map(|l| l["bytes"].as_u64().unwrap())
+        .sum();
+    let grown = run.amplification("decoded_growth");
+    assert!(
+        grown <= RATIO * flows + BASE,
+        "{grown} > 16 x {flows} + base"
+    );
+    let bodies = response_bodies(&run);
+    assert_eq!(bodies.len(), 2_000);
+    let whole: Vec<_> = bodies.iter().filter(|b| b.decoded && b.complete).collect();
+    let as_sent: Vec<_> = bodies.iter().filter(|b| !b.decoded).collect();
+    let cut = bodies.iter().filter(|b| b.decoded && !b.complete).count() as u64;
+    assert_eq!(cut, run.amplification("bodies_cut"));
+    assert_eq!(
+        as_sent.len() as u64,
+        run.amplification("bodies_not_decoded")
+    );
+    assert_eq!(whole.len() + as_sent.len() + cut as usize, 2_000);
+    // The base (16 MiB) holds a few whole bodies of 2 MiB; each
+    // connection's own credit (16 times its 200-odd bytes) none.
+    assert!((5..=8).contains(&whole.len()), "{} whole", whole.len());
+    for b in &whole {
+        assert_eq!(b.decoded_length, 2 << 20);
+    }
+    for b in &as_sent {
+        assert!(b.complete, "{}", b.why);
+        assert_eq!(b.decoded_length, b.encoded_length);
+        assert!(b.why.contains("not decoded, kept as sent"), "{}", b.why);
+    }
+    let written = run.written();
+    assert!(
+        written < run.limit(size) + RATIO * flows + BASE,
+        "{written}"
+    );
+    assert!(written < CEILING, "{written}");
+    assert!(run.took < SLOW, "{:?}", run.took);
+    eprintln!(
+        "capture {size} B, flows {flows} B: decoded growth {grown} B, {} whole, {} kept as sent, {cut} cut; {written} B written in {:?}",
+        whole.len(),
+        as_sent.len(),
+        run.took
+    );
+}
+
+#[test]
+fn a_few_compressed_bodies_within_the_bound_decode_whole() {
+    // Four bodies decoding to 2 MiB each: 8 MiB of growth, inside the
+    // base; nothing is cut or kept as sent by the bound.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bombs.pcap");
+    brotli_bombs(&path, 4);
+    let run = run(&path, &["-e", "http", "--max-ratio", "1000000"]);
+    let bodies = response_bodies(&run);
+    assert_eq!(bodies.len(), 4);
+    for b in &bodies {
+        assert_eq!(b.decoded_length, 2 << 20);
+        assert!(b.decoded && b.complete, "{}", b.why);
+    }
+    assert_eq!(run.amplification("bodies_cut"), 0);
+    assert_eq!(run.amplification("bodies_not_decoded"), 0);
+    let encoded: u64 = bodies.iter().map(|b| b.encoded_length).sum();
+    assert_eq!(run.amplification("decoded_growth"), 4 * (2 << 20) - encoded);
+}

@@ -520,12 +520,15 @@ fn gap_in_body_is_incomplete() {
 
 #[test]
 fn gzip_bomb_is_cut_off() {
-    // 64 MiB of zeros in about 64 KiB of gzip: over the default ratio limit
+    // 64 MiB of zeros in about 64 KiB of gzip: past the run's
+    // amplification bound (decoded bodies may grow by 16 times their
+    // connection's bytes plus 16 MiB) and past the default ratio limit
     // (1000 decoded bytes per encoded byte past 1 MiB).
     let mut c = carve("gzip_bomb", &[]);
     check_pairing(&c);
     assert_eq!(c.index.len(), 1, "{:?}", c.index);
-    let check = |c: &Carved, decoded: u64, complete: bool| {
+    const RATIO: &str = "decoded size limit reached (bomb?): truncated";
+    let check = |c: &Carved, decoded: u64, cut_by: Option<&str>| {
         let r = &c.index[0];
         check_bomb_pair(r);
         let b = &r["response_body"];
@@ -541,28 +544,57 @@ fn gzip_bomb_is_cut_off() {
             b["sha256"],
             common::sha256_hex(&vec![0; decoded as usize]).as_str()
         );
-        assert_eq!(b["complete"], complete, "{r}");
-        assert_eq!(r["complete"], complete, "{r}");
-        if complete {
-            assert_eq!(b["incomplete"], serde_json::json!([]));
-        } else {
-            assert_eq!(
-                b["incomplete"],
-                serde_json::json!(["decoded size limit reached (bomb?): truncated"])
-            );
-        }
+        assert_eq!(b["complete"], cut_by.is_none(), "{r}");
+        assert_eq!(r["complete"], cut_by.is_none(), "{r}");
+        let why: Vec<&str> = cut_by.into_iter().collect();
+        assert_eq!(b["incomplete"], serde_json::json!(why));
     };
     let encoded = c.index[0]["response_body"]["encoded_length"]
         .as_u64()
         .unwrap();
     assert!(encoded < 70_000, "{encoded}");
-    check(&c, encoded * 1000, false);
-    // A size limit cuts it off at exactly that size.
+    // The run's bound: the body would grow by more than 16 x the
+    // connection's bytes + 16 MiB, and reaches that within its first
+    // 64 KiB of gzip, so it is kept as sent, not decoded, and noted.
+    let kept_as_sent = |c: &Carved| {
+        let r = &c.index[0];
+        check_bomb_pair(r);
+        let b = &r["response_body"];
+        assert_eq!(b["decoded"], false, "{r}");
+        assert_eq!(b["decoded_length"], encoded, "{r}");
+        assert_eq!(b["complete"], true, "{r}");
+        let notes = b["notes"].to_string();
+        assert!(
+            notes.contains(
+                "amplification bound reached (--max-amplification): not decoded, kept as sent"
+            ),
+            "{r}"
+        );
+        let name = b["file"].as_str().unwrap();
+        let sent = std::fs::read(c.out.join(name)).unwrap();
+        assert_eq!(sent.len() as u64, encoded);
+        assert_eq!(&sent[..3], &[0x1f, 0x8b, 8], "gzip as sent");
+        assert_eq!(b["sha256"], common::sha256_hex(&sent).as_str());
+    };
+    kept_as_sent(&c);
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(c.out.join("report.summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["amplification"]["bodies_not_decoded"], 1,
+        "{summary}"
+    );
+    // flowsplit http holds it to the bound the run recorded: the same.
+    c.recarve(&[]);
+    kept_as_sent(&c);
+    // A size limit within the bound cuts it off at exactly that size.
     c.recarve(&["--max-decoded", "1048576"]);
-    check(&c, 1 << 20, false);
+    check(&c, 1 << 20, Some(RATIO));
+    // With room for it, the ratio limit cuts it.
+    c.recarve(&["--max-amplification", "2000"]);
+    check(&c, encoded * 1000, Some(RATIO));
     // Allowed through, it is the 64 MiB of zeros the server compressed.
-    c.recarve(&["--max-ratio", "2000"]);
-    check(&c, 64 << 20, true);
+    c.recarve(&["--max-ratio", "2000", "--max-amplification", "2000"]);
+    check(&c, 64 << 20, None);
 }
 
 /// The bomb's request and response.

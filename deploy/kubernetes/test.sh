@@ -75,9 +75,34 @@ KUBECTL
 chmod +x "$tmp/bin/kubectl"
 export PATH=$tmp/bin:$PATH KUBE_STATE=$tmp/state KUBE_DATA=$tmp/data
 
+# The manifests against the Kubernetes API's schema, offline (validate.py):
+# as shipped, and (below) as run.sh applies them. The validator must refuse
+# a misspelt field, a value of the wrong type, a missing required field and
+# a quantity that is none, or its "valid" would mean nothing.
+"$here/validate.py" "$here/split-job.yaml" "$here/merge-job.yaml" >&2 ||
+    die "the shipped manifests are not valid Job objects"
+broken() { # broken WHAT PYTHON-STATEMENT-ON-d
+    /usr/bin/python3 -c "import yaml, sys
+d = yaml.safe_load(open(sys.argv[1]))
+c = d['spec']['template']['spec']['containers'][0]
+$2
+print(yaml.safe_dump(d))" "$here/split-job.yaml" >"$tmp/broken.yaml"
+    if "$here/validate.py" "$tmp/broken.yaml" 2>"$tmp/broken.err"; then
+        die "validate.py passed a manifest with $1"
+    fi
+    grep -q "$3" "$tmp/broken.err" || die "validate.py on $1 did not say '$3': $(cat "$tmp/broken.err")"
+}
+broken "a misspelt field" "d['spec']['completionMod'] = d['spec'].pop('completionMode')" \
+    "spec.completionMod: no such field in V1JobSpec"
+broken "a string for an int" "d['spec']['backoffLimit'] = '8'" "spec.backoffLimit: int expected"
+broken "no container name" "del c['name']" "Invalid value for \`name\`, must not be \`None\`"
+broken "a bad quantity" "c['resources']['requests']['cpu'] = 'two'" "'two' is not a quantity"
+
 # Options with a space and a quote in them, to show any word survives.
 "$here/run.sh" 3 -e http -T "%A.%a-%B.%b%C%c" "tcp port 80"
 [ -d "$tmp/data/out" ] || die "no merged folder"
+"$here/validate.py" "$tmp"/state/flowsplit-*.yaml >&2 ||
+    die "a manifest as run.sh applied it is not a valid Job object"
 [ "$(ls -d "$tmp"/data/split/shard-* | wc -l)" = 3 ] || die "not 3 shards: $(ls "$tmp/data/split")"
 "$bin" -q -e http -T "%A.%a-%B.%b%C%c" -r "$capture" -o "$tmp/single" "tcp port 80"
 sed -i "s#$tmp/single/#OUT/#g" "$tmp/single/report.xml"
@@ -86,4 +111,4 @@ diff -r "$tmp/single" "$tmp/data/out" >&2 || die "the merged folder differs from
 bodies=$(find "$tmp/data/out" -name '*HTTPBODY*' | wc -l)
 [ "$bodies" -gt 0 ] || die "no HTTP body: -e http was not passed to the shards"
 if "$here/run.sh" 2 -o /elsewhere 2>/dev/null; then die "-o was not refused"; fi
-echo "deploy/kubernetes/test.sh: 3 shards merged equal a single run ($(find "$tmp/data/out" -type f | wc -l) files, $bodies HTTP bodies); -o refused"
+echo "deploy/kubernetes/test.sh: manifests valid against the API schema (4 broken ones refused); 3 shards merged equal a single run ($(find "$tmp/data/out" -type f | wc -l) files, $bodies HTTP bodies); -o refused"

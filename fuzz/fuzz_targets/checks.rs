@@ -109,7 +109,8 @@ const RESPONSE: &str = "010.000.000.002.00080-010.000.000.001.40000";
 /// two flow files come from the input. The first two bytes (little-endian)
 /// say how many of the rest are the request flow; the remainder is the
 /// response flow. Whatever the bytes: no panic, and every file written is a
-/// plain file inside the folder, named after a flow file or the index.
+/// plain file inside the folder, named after a flow file or the index,
+/// and decoded bodies grow within the amplification bound.
 pub fn http(data: &[u8]) {
     let (split, rest) = match data {
         [a, b, rest @ ..] => (usize::from(u16::from_le_bytes([*a, *b])), rest),
@@ -121,15 +122,36 @@ pub fn http(data: &[u8]) {
     std::fs::create_dir(&flows).expect("the flow folder");
     std::fs::write(flows.join(REQUEST), request).expect("the request flow");
     std::fs::write(flows.join(RESPONSE), response).expect("the response flow");
+    // A small bound, so that small inputs reach it.
+    let bound = FillBound {
+        ratio: 4,
+        base: 64 << 10,
+    };
     let opts = HttpOptions {
         decode: true,
         max_decoded_bytes: 1 << 20,
         max_ratio: 1000,
-        tls_keylogs: Vec::new(),
-        tls_keys: Default::default(),
-        names: Default::default(),
+        amplification: bound,
+        ..HttpOptions::default()
     };
     let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
+    // Decoded bodies grow by at most ratio x the flows' bytes + base.
+    if let Ok(index) = std::fs::read_to_string(flows.join("http.jsonl")) {
+        let mut grown = 0u64;
+        for line in index.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            for side in ["request_body", "response_body"] {
+                let b = &v[side];
+                if b["decoded"] == true {
+                    let decoded = b["decoded_length"].as_u64().expect("decoded_length");
+                    let encoded = b["encoded_length"].as_u64().expect("encoded_length");
+                    grown += decoded.saturating_sub(encoded);
+                }
+            }
+        }
+        let limit = bound.limit((request.len() + response.len()) as u64);
+        assert!(grown <= limit, "bodies grew by {grown}, bound {limit}");
+    }
 
     let top = names_in(root.path());
     assert_eq!(top, ["flows"], "something was written beside the folder");

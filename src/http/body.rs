@@ -16,6 +16,7 @@
 //! Must not: know about HTTP framing or choose the file's name (the caller
 //! passes a [`Target`]; `name::Folder` picks the free name).
 
+use super::growth::{BoundSpent, ConnGrowth, BOUND_NOTE, NOT_DECODED_NOTE};
 use super::name::{BodyName, Folder};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
@@ -56,12 +57,15 @@ impl Coding {
 }
 
 /// Limits on decoding.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Limits {
     /// Most decoded bytes kept.
     pub max_bytes: u64,
     /// Most decoded bytes per encoded byte (beyond [`RATIO_FLOOR`]).
     pub max_ratio: u64,
+    /// The connection's share of the run's amplification bound: what the
+    /// decoded bytes may exceed the encoded ones by (see `growth`).
+    pub growth: Rc<ConnGrowth>,
 }
 
 /// Where a body file goes: its folder, the name it asks for, and the
@@ -87,7 +91,11 @@ struct OutState {
     written: u64,
     limit: Option<Limits>,
     encoded_in: Rc<Cell<u64>>,
+    /// Growth (decoded less encoded bytes) granted so far.
+    grown: u64,
     truncated: bool,
+    /// Cut by the run's amplification bound (not by the body's own limits).
+    bound_cut: bool,
     io_error: Option<io::Error>,
     /// Set while an abandoned chain is dropped: its last words are ignored.
     sealed: bool,
@@ -99,16 +107,25 @@ impl OutState {
             return Err(io::Error::other("decoder abandoned"));
         }
         let mut take = buf.len() as u64;
-        if let Some(l) = self.limit {
-            let by_ratio = self
-                .encoded_in
-                .get()
-                .saturating_mul(l.max_ratio)
-                .max(RATIO_FLOOR);
+        if let Some(l) = &self.limit {
+            let encoded = self.encoded_in.get();
+            let by_ratio = encoded.saturating_mul(l.max_ratio).max(RATIO_FLOOR);
             let allowed = l.max_bytes.min(by_ratio).saturating_sub(self.written);
             if take > allowed {
                 take = allowed;
                 self.truncated = true;
+            }
+            // Growth past what was granted asks the run's bound for more.
+            let growth = (self.written + take).saturating_sub(encoded);
+            if growth > self.grown {
+                let want = growth - self.grown;
+                let granted = l.growth.grow(want);
+                self.grown += granted;
+                if granted < want {
+                    take -= want - granted;
+                    self.truncated = true;
+                    self.bound_cut = true;
+                }
             }
         }
         let part = &buf[..usize::try_from(take).unwrap_or(buf.len())];
@@ -125,6 +142,34 @@ impl OutState {
             return Err(io::Error::other("decoded size limit reached"));
         }
         Ok(buf.len())
+    }
+
+    /// Start the body again from nothing: an empty file (if one was
+    /// created), no bytes counted or hashed, no limit.
+    fn restart(&mut self) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        if let Some(f) = &mut self.file {
+            f.flush()?;
+            let inner = f.get_mut();
+            inner.set_len(0)?;
+            inner.seek(SeekFrom::Start(0))?;
+        }
+        self.hasher = Sha256::new();
+        self.written = 0;
+        self.grown = 0;
+        self.truncated = false;
+        self.bound_cut = false;
+        self.limit = None;
+        Ok(())
+    }
+
+    /// Why the body was cut (once `truncated`).
+    fn cut_note(&self) -> &'static str {
+        if self.bound_cut {
+            BOUND_NOTE
+        } else {
+            "decoded size limit reached (bomb?): truncated"
+        }
     }
 
     fn write_file(&mut self, part: &[u8]) -> io::Result<()> {
@@ -176,6 +221,25 @@ impl Sink for Output {
 }
 
 type Next = Box<dyn Sink>;
+
+/// The window of the brotli stream whose first byte is `first` (RFC 7932,
+/// 9.1): the most its decoder may produce before its first output. A
+/// large-window stream (a non-standard extension, up to 1 GiB) counts as
+/// 1 GiB.
+fn brotli_window(first: u8) -> u64 {
+    let wbits = if first & 1 == 0 {
+        16
+    } else if (first >> 1) & 7 != 0 {
+        17 + u32::from((first >> 1) & 7)
+    } else {
+        match (first >> 4) & 7 {
+            0 => 17,
+            1 => 30,
+            m => 8 + u32::from(m),
+        }
+    };
+    (1u64 << wbits) - 16
+}
 
 /// Longest gzip header accepted (with its optional name, comment, extra).
 const MAX_GZIP_HEADER: usize = 64 * 1024;
@@ -263,6 +327,9 @@ enum Decoder {
 /// A decoder plus whether its stream has ended (later bytes are ignored).
 struct Stage {
     dec: Decoder,
+    /// A brotli stage, until its first byte: the account its window must
+    /// fit in (see [`ConnGrowth::room`]).
+    window_room: Option<Rc<ConnGrowth>>,
     ended: bool,
     trailing: Rc<Cell<u64>>,
     /// Oddities browsers accept, for the body's notes.
@@ -273,9 +340,11 @@ impl Stage {
     fn new(
         coding: Coding,
         next: Next,
+        growth: &Rc<ConnGrowth>,
         trailing: Rc<Cell<u64>>,
         notes: Rc<RefCell<Vec<String>>>,
     ) -> Stage {
+        let window_room = (coding == Coding::Brotli).then(|| growth.clone());
         let dec = match coding {
             Coding::Gzip | Coding::Deflate => Decoder::Sniff(Vec::new(), Some(next)),
             Coding::Brotli => {
@@ -284,6 +353,7 @@ impl Stage {
         };
         Stage {
             dec,
+            window_room,
             ended: false,
             trailing,
             notes,
@@ -386,6 +456,12 @@ impl Stage {
 
 impl Write for Stage {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let (Some(growth), Some(&first)) = (&self.window_room, buf.first()) {
+            if growth.room() < brotli_window(first) {
+                return Err(BoundSpent::error());
+            }
+            self.window_room = None;
+        }
         if let Decoder::Sniff(pending, _) = &mut self.dec {
             pending.extend_from_slice(buf);
             if pending.len() >= 2 {
@@ -479,6 +555,8 @@ pub(crate) struct BodyResult {
 /// Receives one body's encoded bytes and writes the decoded result.
 pub(crate) struct BodyWriter {
     out: Rc<RefCell<OutState>>,
+    /// The connection's share of the amplification bound.
+    growth: Rc<ConnGrowth>,
     chain: Option<Next>,
     encoded_in: Rc<Cell<u64>>,
     trailing: Rc<Cell<u64>>,
@@ -497,6 +575,7 @@ impl BodyWriter {
     /// (unknown codings are noted).
     pub(crate) fn new(target: Target, codings: &[String], decode: bool, limits: Limits) -> Self {
         let encoded_in = Rc::new(Cell::new(0));
+        let growth = limits.growth.clone();
         let trailing = Rc::new(Cell::new(0));
         let stage_notes = Rc::new(RefCell::new(Vec::new()));
         let mut notes = Vec::new();
@@ -526,16 +605,25 @@ impl BodyWriter {
             written: 0,
             limit: decoding.then_some(limits),
             encoded_in: encoded_in.clone(),
+            grown: 0,
             truncated: false,
+            bound_cut: false,
             io_error: None,
             sealed: false,
         }));
         let mut chain: Next = Box::new(Output(out.clone()));
         for c in known {
-            chain = Box::new(Stage::new(c, chain, trailing.clone(), stage_notes.clone()));
+            chain = Box::new(Stage::new(
+                c,
+                chain,
+                &growth,
+                trailing.clone(),
+                stage_notes.clone(),
+            ));
         }
         BodyWriter {
             out,
+            growth,
             chain: Some(chain),
             encoded_in,
             trailing,
@@ -575,53 +663,91 @@ impl BodyWriter {
     }
 
     /// After an error from the chain: a limit, a write error, or bad data.
-    /// Bad data before any output switches to keeping the encoded bytes.
+    /// Bad data before any output switches to keeping the encoded bytes,
+    /// and so does the amplification bound.
     fn on_error(&mut self, e: io::Error) {
         // Drop the failed chain first; flate2 and brotli flush on drop, and
         // nothing more from them may reach the file.
         self.out.borrow_mut().sealed = true;
         drop(self.chain.take());
         self.out.borrow_mut().sealed = false;
-        let (truncated, io_failed, written) = {
+        let (truncated, bound, io_failed, written) = {
             let st = self.out.borrow();
-            (st.truncated, st.io_error.is_some(), st.written)
+            let bound = st.bound_cut || BoundSpent::is(&e);
+            (st.truncated, bound, st.io_error.is_some(), st.written)
         };
-        if truncated {
-            self.failed = Some("decoded size limit reached (bomb?): truncated".into());
+        if bound && self.decoding && self.fallback.is_some() {
+            self.growth.body_not_decoded(self.out.borrow().grown);
+            self.keep_encoded(NOT_DECODED_NOTE.into());
+            return;
+        }
+        if truncated || bound {
+            if bound {
+                self.growth.body_cut();
+            }
+            self.failed = Some(self.out.borrow().cut_note().into());
         } else if io_failed {
             self.failed = Some("body file write failed".into());
-        } else if written == 0 && self.decoding {
-            if let Some(fb) = self.fallback.take() {
-                // Undecodable from the start: keep the bytes as sent.
-                self.notes
-                    .push(format!("content coding did not decode ({e}): kept encoded"));
-                self.decoding = false;
-                let out = Output(self.out.clone());
-                out.0.borrow_mut().limit = None;
-                self.chain = Some(Box::new(out));
-                if let Some(chain) = &mut self.chain {
-                    if let Err(e) = chain.write_all(&fb) {
-                        self.failed = Some(format!("body file write failed: {e}"));
-                    }
-                }
-                return;
-            }
-            self.failed = Some(format!("decoding failed: {e}"));
+        } else if written == 0 && self.decoding && self.fallback.is_some() {
+            // Undecodable from the start: keep the bytes as sent.
+            self.keep_encoded(format!("content coding did not decode ({e}): kept encoded"));
+            return;
         } else {
             self.failed = Some(format!("decoding failed: {e}"));
         }
         self.chain = None;
     }
 
+    /// Go on keeping the bytes as sent (those fed so far are the
+    /// fallback's), from the start of the body file, with `note`.
+    fn keep_encoded(&mut self, note: String) {
+        let Some(fb) = self.fallback.take() else {
+            return;
+        };
+        self.notes.push(note);
+        self.decoding = false;
+        let out = Output(self.out.clone());
+        let restarted = out.0.borrow_mut().restart();
+        if let Err(e) = restarted {
+            self.failed = Some(format!("body file write failed: {e}"));
+            self.out.borrow_mut().io_error = Some(e);
+            return;
+        }
+        self.chain = Some(Box::new(out));
+        if let Some(chain) = &mut self.chain {
+            if let Err(e) = chain.write_all(&fb) {
+                self.failed = Some(format!("body file write failed: {e}"));
+            }
+        }
+    }
+
     /// End the body: flush decoders and the file, and report.
     pub(crate) fn finish(mut self) -> BodyResult {
         if let Some(mut chain) = self.chain.take() {
-            if let Err(e) = chain.finish() {
+            let mut result = chain.finish();
+            let bound = match &result {
+                Err(e) => self.out.borrow().bound_cut || BoundSpent::is(e),
+                Ok(()) => false,
+            };
+            if bound && self.fallback.is_some() {
+                // Spent before a byte decoded: the bytes as sent instead.
+                self.out.borrow_mut().sealed = true;
+                drop(chain);
+                self.out.borrow_mut().sealed = false;
+                self.growth.body_not_decoded(self.out.borrow().grown);
+                self.keep_encoded(NOT_DECODED_NOTE.into());
+                result = match self.chain.take() {
+                    Some(mut kept) => kept.finish(),
+                    None => Ok(()),
+                };
+            }
+            if let Err(e) = result {
                 let st = self.out.borrow();
                 if st.truncated {
-                    self.failed.get_or_insert_with(|| {
-                        "decoded size limit reached (bomb?): truncated".into()
-                    });
+                    if st.bound_cut {
+                        self.growth.body_cut();
+                    }
+                    self.failed.get_or_insert_with(|| st.cut_note().into());
                 } else if st.io_error.is_some() {
                     self.failed
                         .get_or_insert_with(|| "body file write failed".into());
@@ -664,13 +790,26 @@ impl BodyWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::fill::FillBound;
+    use crate::http::growth::RunGrowth;
     use flate2::Compression;
     use std::fs;
 
-    const LIMITS: Limits = Limits {
-        max_bytes: 1 << 30,
-        max_ratio: 1000,
-    };
+    /// An account with no bound on growth.
+    fn unbounded() -> Rc<ConnGrowth> {
+        let run = std::sync::Arc::new(RunGrowth::new(FillBound::unbounded()));
+        Rc::new(ConnGrowth::new(&run, 0))
+    }
+
+    /// The default body limits, with no bound on growth.
+    #[allow(non_snake_case)]
+    fn LIMITS() -> Limits {
+        Limits {
+            max_bytes: 1 << 30,
+            max_ratio: 1000,
+            growth: unbounded(),
+        }
+    }
 
     fn sha(b: &[u8]) -> String {
         hex::encode(Sha256::digest(b))
@@ -724,7 +863,7 @@ mod tests {
 
     #[test]
     fn identity_is_copied() {
-        let (r, bytes) = run(&[], true, LIMITS, TEXT);
+        let (r, bytes) = run(&[], true, LIMITS(), TEXT);
         assert_eq!(bytes, TEXT);
         assert_eq!(r.sha256, sha(TEXT));
         assert!(!r.decoded && r.incomplete.is_empty());
@@ -733,7 +872,7 @@ mod tests {
     #[test]
     fn gzip_and_x_gzip_decode() {
         for c in ["gzip", "x-gzip"] {
-            let (r, bytes) = run(&[c], true, LIMITS, &gzip(TEXT));
+            let (r, bytes) = run(&[c], true, LIMITS(), &gzip(TEXT));
             assert_eq!(bytes, TEXT);
             assert!(r.decoded && r.incomplete.is_empty(), "{r:?}");
         }
@@ -741,17 +880,17 @@ mod tests {
 
     #[test]
     fn deflate_zlib_and_raw_decode() {
-        let (r, bytes) = run(&["deflate"], true, LIMITS, &zlib(TEXT));
+        let (r, bytes) = run(&["deflate"], true, LIMITS(), &zlib(TEXT));
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty());
-        let (r, bytes) = run(&["deflate"], true, LIMITS, &raw(TEXT));
+        let (r, bytes) = run(&["deflate"], true, LIMITS(), &raw(TEXT));
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty());
     }
 
     #[test]
     fn brotli_decodes() {
-        let (r, bytes) = run(&["br"], true, LIMITS, &br(TEXT));
+        let (r, bytes) = run(&["br"], true, LIMITS(), &br(TEXT));
         assert_eq!(bytes, TEXT);
         assert_eq!(r.sha256, sha(TEXT));
         assert!(r.incomplete.is_empty(), "{r:?}");
@@ -760,7 +899,7 @@ mod tests {
     #[test]
     fn codings_in_sequence() {
         // "gzip, br": gzip applied first, then br.
-        let (r, bytes) = run(&["gzip", "br"], true, LIMITS, &br(&gzip(TEXT)));
+        let (r, bytes) = run(&["gzip", "br"], true, LIMITS(), &br(&gzip(TEXT)));
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty());
     }
@@ -772,7 +911,7 @@ mod tests {
             (&["gzip", "deflate"][..], zlib(&gzip(TEXT))),
             (&["deflate", "gzip"][..], gzip(&raw(TEXT))),
         ] {
-            let (r, bytes) = run(codings, true, LIMITS, &enc);
+            let (r, bytes) = run(codings, true, LIMITS(), &enc);
             assert_eq!(bytes, TEXT, "{codings:?}");
             assert!(
                 r.decoded && r.incomplete.is_empty() && r.notes.is_empty(),
@@ -783,7 +922,7 @@ mod tests {
 
     #[test]
     fn unknown_coding_is_skipped_and_the_rest_undone() {
-        let (r, bytes) = run(&["gzip", "x-foo"], true, LIMITS, &gzip(TEXT));
+        let (r, bytes) = run(&["gzip", "x-foo"], true, LIMITS(), &gzip(TEXT));
         assert_eq!(bytes, TEXT);
         assert!(r.decoded);
         assert_eq!(r.notes, ["unknown content coding \"x-foo\": skipped"]);
@@ -792,7 +931,7 @@ mod tests {
     #[test]
     fn no_decode_keeps_encoded() {
         let enc = gzip(TEXT);
-        let (r, bytes) = run(&["gzip"], false, LIMITS, &enc);
+        let (r, bytes) = run(&["gzip"], false, LIMITS(), &enc);
         assert_eq!(bytes, enc);
         assert!(!r.decoded);
     }
@@ -800,14 +939,14 @@ mod tests {
     #[test]
     fn unknown_coding_kept_and_noted() {
         let enc = gzip(TEXT);
-        let (r, bytes) = run(&["compress"], true, LIMITS, &enc);
+        let (r, bytes) = run(&["compress"], true, LIMITS(), &enc);
         assert_eq!(bytes, enc);
         assert!(r.notes[0].contains("unknown content coding"));
     }
 
     #[test]
     fn undecodable_body_falls_back_to_encoded() {
-        let (r, bytes) = run(&["gzip"], true, LIMITS, b"\x1f\x8bnot really gzip at all");
+        let (r, bytes) = run(&["gzip"], true, LIMITS(), b"\x1f\x8bnot really gzip at all");
         assert_eq!(bytes, b"\x1f\x8bnot really gzip at all");
         assert!(!r.decoded);
         assert!(
@@ -823,6 +962,7 @@ mod tests {
         let limits = Limits {
             max_bytes: 1 << 30,
             max_ratio: 100,
+            growth: unbounded(),
         };
         let (r, bytes) = run(&["gzip"], true, limits, &enc);
         assert!(!r.incomplete.is_empty(), "{r:?}");
@@ -832,6 +972,7 @@ mod tests {
         let limits = Limits {
             max_bytes: 12345,
             max_ratio: 1_000_000,
+            growth: unbounded(),
         };
         let (r, bytes) = run(&["gzip"], true, limits, &enc);
         assert_eq!(bytes.len(), 12345);
@@ -840,9 +981,120 @@ mod tests {
     }
 
     #[test]
+    fn growth_past_the_runs_bound_cuts_the_body_with_the_reason() {
+        // 100,000 bytes that do not compress (more encoded bytes than are
+        // kept to fall back on), then 4 MiB of zeros.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut data: Vec<u8> = (0..100_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        data.resize(data.len() + (4 << 20), 0);
+        let enc = gzip(&data);
+        // Own credit 2 x 1,000 bytes, shared base 50,000: the body may
+        // exceed its encoded bytes by 52,000 in all.
+        let run_growth = std::sync::Arc::new(RunGrowth::new(FillBound {
+            ratio: 2,
+            base: 50_000,
+        }));
+        let growth = Rc::new(ConnGrowth::new(&run_growth, 1_000));
+        let limits = Limits {
+            max_bytes: 1 << 30,
+            max_ratio: 1_000_000,
+            growth,
+        };
+        let (r, bytes) = run(&["gzip"], true, limits, &enc);
+        assert_eq!(r.incomplete, vec![BOUND_NOTE.to_string()], "{r:?}");
+        assert!(r.decoded);
+        assert_eq!(bytes[..], data[..bytes.len()], "the body's first bytes");
+        // Cut where it had grown by 52,000 beyond the encoded bytes read.
+        assert_eq!(bytes.len() as u64, 52_000 + r.encoded_len);
+        assert_eq!(run_growth.grown(), 52_000);
+        assert_eq!((run_growth.cut(), run_growth.not_decoded()), (1, 0));
+        // Within the bound, nothing is cut and the growth is counted.
+        let roomy = std::sync::Arc::new(RunGrowth::new(FillBound {
+            ratio: 2,
+            base: 8 << 20,
+        }));
+        let limits = Limits {
+            max_bytes: 1 << 30,
+            max_ratio: 1_000_000,
+            growth: Rc::new(ConnGrowth::new(&roomy, 0)),
+        };
+        let (r, bytes) = run(&["gzip"], true, limits, &enc);
+        assert!(r.incomplete.is_empty(), "{r:?}");
+        assert_eq!(bytes, data);
+        // Growth is charged at its peak: the decoded bytes less the
+        // encoded ones read when the last came out (the gzip trailer after).
+        let peak = roomy.grown() as usize;
+        assert!((data.len() - enc.len()..data.len() - enc.len() + 16).contains(&peak));
+        assert_eq!(roomy.cut(), 0);
+    }
+
+    /// Limits whose account has `room` bytes of growth left in all.
+    fn with_room(room: u64) -> (Limits, std::sync::Arc<RunGrowth>) {
+        let run = std::sync::Arc::new(RunGrowth::new(FillBound {
+            ratio: 1,
+            base: room,
+        }));
+        let limits = Limits {
+            max_bytes: 1 << 30,
+            max_ratio: 1_000_000,
+            growth: Rc::new(ConnGrowth::new(&run, 0)),
+        };
+        (limits, run)
+    }
+
+    #[test]
+    fn a_body_met_with_the_bound_spent_is_kept_as_sent() {
+        let enc = gzip(&vec![0u8; 1 << 20]);
+        let (limits, run_growth) = with_room(0);
+        let (r, bytes) = run(&["gzip"], true, limits, &enc);
+        assert_eq!(bytes, enc);
+        assert!(!r.decoded);
+        assert!(r.incomplete.is_empty(), "{r:?}");
+        assert_eq!(r.notes, vec![NOT_DECODED_NOTE.to_string()]);
+        assert_eq!((run_growth.not_decoded(), run_growth.cut()), (1, 0));
+        assert_eq!(run_growth.grown(), 0);
+    }
+
+    #[test]
+    fn a_brotli_body_starts_only_when_its_window_fits_in_the_bound() {
+        let text = vec![b'x'; 100_000];
+        let enc = br(&text); // window 4 MiB (lgwin 22)
+        assert_eq!(brotli_window(enc[0]), (1 << 22) - 16);
+        let (limits, run_growth) = with_room((1 << 22) - 17);
+        let (r, bytes) = run(&["br"], true, limits, &enc);
+        assert_eq!(bytes, enc, "kept as sent: the window does not fit");
+        assert_eq!(r.notes, vec![NOT_DECODED_NOTE.to_string()]);
+        assert_eq!(run_growth.not_decoded(), 1);
+        let (limits, run_growth) = with_room((1 << 22) - 16);
+        let (r, bytes) = run(&["br"], true, limits, &enc);
+        assert_eq!(bytes, text);
+        assert!(r.decoded && r.incomplete.is_empty(), "{r:?}");
+        assert_eq!(run_growth.grown(), (text.len() - enc.len()) as u64);
+    }
+
+    #[test]
+    fn brotli_windows_are_read_from_the_first_byte() {
+        // RFC 7932 9.1: 0 -> 16 bits; xxx1 with n = bits 1-3 -> 17 + n;
+        // 0001 with m = bits 4-6 -> 8 + m, 17 for m = 0, large for m = 1.
+        assert_eq!(brotli_window(0b0000_0000), (1 << 16) - 16);
+        assert_eq!(brotli_window(0b0000_1011), (1 << 22) - 16);
+        assert_eq!(brotli_window(0b0000_1111), (1 << 24) - 16);
+        assert_eq!(brotli_window(0b0000_0001), (1 << 17) - 16);
+        assert_eq!(brotli_window(0b0010_0001), (1 << 10) - 16);
+        assert_eq!(brotli_window(0b0001_0001), (1 << 30) - 16);
+    }
+
+    #[test]
     fn truncated_gzip_is_flagged() {
         let enc = gzip(&vec![b'a'; 100_000]);
-        let (r, _) = run(&["gzip"], true, LIMITS, &enc[..enc.len() / 2]);
+        let (r, _) = run(&["gzip"], true, LIMITS(), &enc[..enc.len() / 2]);
         assert!(!r.incomplete.is_empty(), "{r:?}");
     }
 
@@ -850,7 +1102,7 @@ mod tests {
     fn trailing_bytes_after_gzip_are_ignored() {
         let mut enc = gzip(TEXT);
         enc.extend_from_slice(b"\r\n");
-        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
+        let (r, bytes) = run(&["gzip"], true, LIMITS(), &enc);
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty(), "{r:?}");
     }
@@ -860,14 +1112,14 @@ mod tests {
         let mut enc = gzip(TEXT);
         let n = enc.len();
         enc[n - 8] ^= 0xff; // CRC-32
-        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
+        let (r, bytes) = run(&["gzip"], true, LIMITS(), &enc);
         assert_eq!(bytes, TEXT);
         assert!(r.decoded && r.incomplete.is_empty(), "{r:?}");
         assert_eq!(
             r.notes,
             ["gzip trailer (CRC-32 or length) does not match the data: ignored, as browsers do"]
         );
-        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc[..n - 3]);
+        let (r, bytes) = run(&["gzip"], true, LIMITS(), &enc[..n - 3]);
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty(), "{r:?}");
         assert_eq!(
@@ -885,7 +1137,7 @@ mod tests {
             .write(Vec::new(), Compression::default());
         e.write_all(TEXT).unwrap();
         let enc = e.finish().unwrap();
-        let (r, bytes) = run(&["gzip"], true, LIMITS, &enc);
+        let (r, bytes) = run(&["gzip"], true, LIMITS(), &enc);
         assert_eq!(bytes, TEXT);
         assert!(r.incomplete.is_empty() && r.notes.is_empty(), "{r:?}");
         assert_eq!(
@@ -900,7 +1152,7 @@ mod tests {
 
     #[test]
     fn empty_body_writes_no_file() {
-        let (r, bytes) = run(&["gzip"], true, LIMITS, b"");
+        let (r, bytes) = run(&["gzip"], true, LIMITS(), b"");
         assert!(!r.file_written);
         assert!(bytes.is_empty());
     }

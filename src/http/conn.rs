@@ -17,6 +17,7 @@
 
 use super::body::Target;
 use super::body::{BodyWriter, Limits};
+use super::growth::{captured_bytes, ConnGrowth};
 use super::index::{gaps_within, BodyRecord, Record};
 use super::message::{
     coding_list, content_range, read_chunked, read_head, request_plan, response_plan, resync,
@@ -33,6 +34,7 @@ use crate::error::Error;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 const HOLED_NOTE: &str = "zero-filled hole in a message head was cut out";
 /// Note on a request or response whose head did not end within [`MAX_HEAD`] bytes.
@@ -63,6 +65,19 @@ pub(crate) struct Connection {
     /// The folder's body names: which files a body may replace (see
     /// [`Folder`]), shared by every connection carved in `dir`.
     pub folder: Folder,
+}
+
+impl Connection {
+    /// The connection's account of decoded growth in the run `opts` is
+    /// armed for, credited with its flows' captured bytes.
+    pub(crate) fn growth(&self, opts: &HttpOptions) -> ConnGrowth {
+        let flows = [&self.request, &self.response];
+        let flows = flows
+            .into_iter()
+            .flatten()
+            .map(|f| (f.path.as_path(), f.gaps.as_slice()));
+        ConnGrowth::new(opts.growth(), captured_bytes(flows))
+    }
 }
 
 /// What carving a connection produced.
@@ -102,13 +117,24 @@ struct Pass<'a> {
     flow: &'a FlowFile,
     /// Decoding and limits.
     opts: &'a HttpOptions,
+    /// The connection's share of the run's amplification bound.
+    growth: &'a Rc<ConnGrowth>,
 }
 
 /// Carve every message of `conn`.
 pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     let mut out = Outcome::default();
+    let growth = &Rc::new(conn.growth(opts));
     let reqs = match &conn.request {
-        Some(flow) => request_pass(Pass { conn, flow, opts }, &mut out),
+        Some(flow) => request_pass(
+            Pass {
+                conn,
+                flow,
+                opts,
+                growth,
+            },
+            &mut out,
+        ),
         None => Vec::new(),
     };
     // Requests not taken by a response are what is left in `reqs`.
@@ -116,7 +142,13 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     let mut records = Vec::new();
     if let Some(flow) = &conn.response {
         let tunnel;
-        (records, tunnel) = response_pass(Pass { conn, flow, opts }, &mut reqs, &mut out);
+        let pass = Pass {
+            conn,
+            flow,
+            opts,
+            growth,
+        };
+        (records, tunnel) = response_pass(pass, &mut reqs, &mut out);
         if tunnel {
             drop_tunnel_data(conn, reqs.by_ref(), &mut out);
         }
@@ -826,6 +858,7 @@ impl Pass<'_> {
         let limits = Limits {
             max_bytes: self.opts.max_decoded_bytes,
             max_ratio: self.opts.max_ratio,
+            growth: self.growth.clone(),
         };
         let mut w = BodyWriter::new(target, &codings, self.opts.decode, limits);
         let start = s.offset();

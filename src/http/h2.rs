@@ -28,6 +28,7 @@
 use super::body::Target;
 use super::body::{BodyWriter, Limits};
 use super::conn::{Connection, FlowFile, Outcome};
+use super::growth::ConnGrowth;
 use super::index::{BodyRecord, Record};
 use super::name::BodyKind;
 use super::HttpOptions;
@@ -36,6 +37,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::rc::Rc;
 
 /// The client connection preface.
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -332,6 +334,7 @@ fn read_frames(
 /// Carve the HTTP/2 connection `conn` (its request flow the client's).
 pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
     let mut out = Outcome::default();
+    let growth = Rc::new(conn.growth(opts));
     let mut streams = BTreeMap::new();
     let mut ends = [DirectionEnd::default(), DirectionEnd::default()];
     for (i, (flow, client)) in [(&conn.request, true), (&conn.response, false)]
@@ -404,6 +407,7 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
                     &incomplete,
                     &ends[0],
                     opts,
+                    &growth,
                     &mut out,
                 );
             }
@@ -429,6 +433,7 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
                     &incomplete,
                     &ends[1],
                     opts,
+                    &growth,
                     &mut out,
                 );
             }
@@ -488,6 +493,7 @@ fn body(
     stream_incomplete: &[String],
     end: &DirectionEnd,
     opts: &HttpOptions,
+    growth: &Rc<ConnGrowth>,
     out: &mut Outcome,
 ) -> Option<BodyRecord> {
     let first = *half.data.first()?;
@@ -503,6 +509,7 @@ fn body(
     let limits = Limits {
         max_bytes: opts.max_decoded_bytes,
         max_ratio: opts.max_ratio,
+        growth: growth.clone(),
     };
     let mut w = BodyWriter::new(target, &codings, opts.decode, limits);
     let mut incomplete: Vec<String> = stream_incomplete.to_vec();

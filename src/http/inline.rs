@@ -98,6 +98,7 @@ impl Collected {
 impl InlineCarver {
     /// A carver for flow files under `outdir`.
     pub fn new(outdir: &Path, opts: HttpOptions) -> InlineCarver {
+        let opts = opts.armed();
         InlineCarver {
             outdir: outdir.to_path_buf(),
             collected: Mutex::new(Collected::new(outdir, opts.max_decoded_bytes)),
@@ -304,6 +305,9 @@ impl InlineCarver {
         let folders = folders.into_iter().map(|f| self.outdir.join(f)).collect();
         let mut summary = CarveSummary::default();
         carved.finish(folders, &mut summary, marked, object_fill);
+        summary.decoded_growth = self.opts.growth().grown();
+        summary.bodies_cut = self.opts.growth().cut();
+        summary.bodies_not_decoded = self.opts.growth().not_decoded();
         summary
     }
 }

@@ -34,6 +34,8 @@
 
 mod body;
 mod conn;
+mod growth;
+pub use growth::GrowthAccount;
 mod h2;
 pub mod index;
 pub mod inline;
@@ -56,7 +58,7 @@ use rayon::prelude::*;
 use spill::Sorter;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The index's file name, written in each folder holding flow files.
 pub const INDEX_NAME: &str = "http.jsonl";
@@ -81,9 +83,44 @@ pub struct HttpOptions {
     pub tls_keys: std::sync::Arc<crate::tls::premaster::Keys>,
     /// How body files are named (`--http-names`).
     pub names: crate::config::HttpNames,
+    /// The run's amplification bound (`--max-amplification`,
+    /// `--amplification-base`), which decoded bodies' growth is held to as
+    /// a whole (see `growth`).
+    pub amplification: crate::flow::fill::FillBound,
+    /// The account of the carving run these options are armed for,
+    /// shared by its threads; leave it at its default (every carving run
+    /// starts a fresh one).
+    pub growth: GrowthAccount,
+}
+
+impl CarveSummary {
+    /// What this carving spent of the amplification bound.
+    pub fn spent(&self) -> HttpSpent {
+        HttpSpent {
+            object_fill: self.object_fill,
+            objects_cut: self.objects_cut,
+            decoded_growth: self.decoded_growth,
+            bodies_cut: self.bodies_cut,
+            bodies_not_decoded: self.bodies_not_decoded,
+        }
+    }
 }
 
 impl HttpOptions {
+    /// These options with a fresh growth account under
+    /// [`HttpOptions::amplification`]: every carving run starts with one.
+    pub(crate) fn armed(&self) -> HttpOptions {
+        HttpOptions {
+            growth: GrowthAccount(Arc::new(growth::RunGrowth::new(self.amplification))),
+            ..self.clone()
+        }
+    }
+
+    /// The growth account of the run these options were armed for.
+    pub(crate) fn growth(&self) -> &Arc<growth::RunGrowth> {
+        &self.growth.0
+    }
+
     /// Whether TLS connections are decrypted: a key log, a PSK or an RSA
     /// key was given.
     pub fn decrypts_tls(&self) -> bool {
@@ -100,8 +137,27 @@ impl Default for HttpOptions {
             tls_keylogs: Vec::new(),
             tls_keys: Default::default(),
             names: crate::config::HttpNames::Tcpflow,
+            amplification: crate::flow::fill::FillBound::default(),
+            growth: GrowthAccount::default(),
         }
     }
+}
+
+/// What carving spent of the run's amplification bound: range objects'
+/// zero fill and decoded bodies' growth, and what each cut.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSpent {
+    /// Zero bytes written into the holes of range objects.
+    pub object_fill: u64,
+    /// Range objects cut, or parts left out, for lack of room.
+    pub objects_cut: u64,
+    /// Bytes the decoded bodies as kept grew by beyond their encoded
+    /// bytes (a body kept as sent counts nothing).
+    pub decoded_growth: u64,
+    /// Decoded bodies cut for lack of room.
+    pub bodies_cut: u64,
+    /// Bodies kept as sent, not decoded, for lack of room.
+    pub bodies_not_decoded: u64,
 }
 
 /// What a carving run did.
@@ -129,6 +185,15 @@ pub struct CarveSummary {
     /// amplification bound had no room for their holes (each noted in the
     /// object's record, which is incomplete).
     pub objects_cut: u64,
+    /// Bytes decoded bodies grew by beyond their encoded bytes, over the
+    /// run (held to the amplification bound, see `growth`).
+    pub decoded_growth: u64,
+    /// Decoded bodies cut because the bound was spent (each incomplete,
+    /// with the reason in its record).
+    pub bodies_cut: u64,
+    /// Bodies kept as sent, not decoded, because the bound was spent
+    /// before they decoded to a byte (each noted in its record).
+    pub bodies_not_decoded: u64,
     /// Files or folders that could not be read or written; the rest of the
     /// work was done.
     pub errors: Vec<Error>,
@@ -181,7 +246,9 @@ pub fn head_fields(path: &Path, offset: u64, request: bool) -> io::Result<Vec<(V
 ///
 /// Range objects' holes are held to what each folder's run left of its
 /// amplification bound, as its `report.summary.json` says (see
-/// [`left_by_runs`]), so carving again gives what the run carved.
+/// [`left_by_runs`]), and decoded bodies' growth to
+/// `opts.amplification` ([`bound_of_runs`] is the bound the runs were held
+/// to, for carving again what they carved).
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
     carve(dirs, opts, false, left_by_runs(dirs))
 }
@@ -194,20 +261,38 @@ pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, 
 pub fn left_by_runs(dirs: &[PathBuf]) -> u64 {
     let mut left = 0u64;
     for d in dirs {
-        let path = crate::output::summary::summary_path(&d.join(REPORT_NAME));
-        let Ok(text) = std::fs::read(&path) else {
+        let Some(a) = recorded_amplification(d) else {
             return u64::MAX;
         };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
-            return u64::MAX;
-        };
-        let a = &v["amplification"];
-        let (Some(limit), Some(filled)) = (a["limit"].as_u64(), a["filled"].as_u64()) else {
-            return u64::MAX;
-        };
-        left = left.saturating_add(limit.saturating_sub(filled));
+        left = left.saturating_add(a.limit.saturating_sub(a.filled));
     }
     left
+}
+
+/// The amplification bound the runs that wrote `dirs` were held to, as
+/// their summaries say: the largest ratio and the sum of the bases;
+/// `None` when a folder has no readable summary, or one written before
+/// the bound existed.
+pub fn bound_of_runs(dirs: &[PathBuf]) -> Option<crate::flow::fill::FillBound> {
+    let mut bound = crate::flow::fill::FillBound { ratio: 0, base: 0 };
+    for d in dirs {
+        let a = recorded_amplification(d)?;
+        bound.ratio = bound.ratio.max(a.ratio);
+        bound.base = bound.base.saturating_add(a.base);
+    }
+    (!dirs.is_empty()).then_some(bound)
+}
+
+/// The `amplification` member of the run summary in `dir`, when it has
+/// one that holds a bound.
+fn recorded_amplification(dir: &Path) -> Option<crate::output::summary::AmplificationRecord> {
+    let path = crate::output::summary::summary_path(&dir.join(REPORT_NAME));
+    let text = std::fs::read(&path).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let a = v.get("amplification")?;
+    // Summaries from before the bound have no limit.
+    a.get("limit")?.as_u64()?;
+    serde_json::from_value(a.clone()).ok()
 }
 
 /// [`carve_dirs`] with at most `object_fill` zero bytes written into the
@@ -247,6 +332,7 @@ fn carve(
             });
         }
     }
+    let opts = &opts.armed();
     let keylog = if !opts.decrypts_tls() {
         None
     } else {
@@ -300,6 +386,9 @@ fn carve(
     let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
     summary.errors.append(&mut found_errors);
     carved.finish(folders, &mut summary, marked, object_fill);
+    summary.decoded_growth = opts.growth().grown();
+    summary.bodies_cut = opts.growth().cut();
+    summary.bodies_not_decoded = opts.growth().not_decoded();
     Ok(summary)
 }
 

@@ -95,6 +95,19 @@ pub struct AmplificationRecord {
     /// bound had no room left for their holes.
     #[serde(default)]
     pub objects_cut: u64,
+    /// Bytes decoded bodies (`-e http`) grew by beyond their encoded
+    /// bytes: held on its own to `ratio` times the bytes of each body's
+    /// connection plus `base` (see the man page's `--max-amplification`).
+    #[serde(default)]
+    pub decoded_growth: u64,
+    /// Decoded bodies cut (incomplete, with the reason in their records)
+    /// because that bound was spent.
+    #[serde(default)]
+    pub bodies_cut: u64,
+    /// Bodies kept as sent, not decoded, because that bound was spent
+    /// before they decoded to a byte (noted in their records).
+    #[serde(default)]
+    pub bodies_not_decoded: u64,
 }
 
 /// Live capture's account of loss, as `stats` events give it.
@@ -164,8 +177,11 @@ impl SummaryRecord {
                 filled: summary.fill.filled,
                 bound_jumps: summary.fill.bound_jumps,
                 bound_jump_bytes: summary.fill.bound_jump_bytes,
-                object_filled: summary.object_fill,
-                objects_cut: summary.objects_cut,
+                object_filled: summary.http_spent.object_fill,
+                objects_cut: summary.http_spent.objects_cut,
+                decoded_growth: summary.http_spent.decoded_growth,
+                bodies_cut: summary.http_spent.bodies_cut,
+                bodies_not_decoded: summary.http_spent.bodies_not_decoded,
             },
         }
     }
@@ -200,6 +216,8 @@ impl SummaryRecord {
             shards.iter().map(|s| f(&s.amplification)).sum::<u64>()
         };
         all.amplification.credited = fill(|a| a.credited);
+        // Each shard held its share of the base (see --shard).
+        all.amplification.base = fill(|a| a.base);
         let a = &mut all.amplification;
         a.limit = a.ratio.saturating_mul(a.credited).saturating_add(a.base);
         all.amplification.filled = fill(|a| a.filled);
@@ -207,6 +225,9 @@ impl SummaryRecord {
         all.amplification.bound_jump_bytes = fill(|a| a.bound_jump_bytes);
         all.amplification.object_filled = fill(|a| a.object_filled);
         all.amplification.objects_cut = fill(|a| a.objects_cut);
+        all.amplification.decoded_growth = fill(|a| a.decoded_growth);
+        all.amplification.bodies_cut = fill(|a| a.bodies_cut);
+        all.amplification.bodies_not_decoded = fill(|a| a.bodies_not_decoded);
         all.complete = shards.iter().all(|s| s.complete);
         all.error = shards.iter().find_map(|s| s.error.clone());
         Some(all)
@@ -285,7 +306,8 @@ mod tests {
              \"capture\":{{\"interface\":\"lo\",\"kernel_received\":12,\"kernel_dropped\":1,\
              \"interface_dropped\":0,\"flowsplit_dropped\":1,\"flowsplit_waited_ms\":250,\"kernel_error\":null}},\
              \"amplification\":{{\"ratio\":16,\"base\":16777216,\"credited\":1200,\"limit\":16796416,\"filled\":700,\
-             \"bound_jumps\":1,\"bound_jump_bytes\":9000,\"object_filled\":0,\"objects_cut\":0}}}}",
+             \"bound_jumps\":1,\"bound_jump_bytes\":9000,\"object_filled\":0,\"objects_cut\":0,\
+             \"decoded_growth\":0,\"bodies_cut\":0,\"bodies_not_decoded\":0}}}}",
             env!("CARGO_PKG_VERSION"),
             fatal
         );
@@ -312,35 +334,43 @@ mod tests {
     }
 
     #[test]
-    fn shards_add_up_their_fill_and_share_the_bound() {
-        let shard = |filled, jumps| {
+    fn shards_add_up_their_fill_and_their_shares_of_the_bound() {
+        // Each shard held its share of the base (--shard K/N: shard 0 51,
+        // shard 1 50 of 101).
+        let shard = |base, filled, jumps| {
             let mut s = SummaryRecord::new(&RunSummary::default(), None, 1 << 30);
             s.amplification = AmplificationRecord {
                 ratio: 16,
-                base: 100,
+                base,
                 credited: 4500,
-                limit: 16 * 4500 + 100,
+                limit: 16 * 4500 + base,
                 filled,
                 bound_jumps: jumps,
                 bound_jump_bytes: jumps * 10,
                 object_filled: 5,
                 objects_cut: 0,
+                decoded_growth: 1000 + filled,
+                bodies_cut: jumps,
+                bodies_not_decoded: 1,
             };
             s
         };
-        let all = SummaryRecord::of_shards(&[shard(300, 1), shard(40, 2)]).unwrap();
+        let all = SummaryRecord::of_shards(&[shard(51, 300, 1), shard(50, 40, 2)]).unwrap();
         assert_eq!(
             all.amplification,
             AmplificationRecord {
                 ratio: 16,
-                base: 100,
+                base: 101,
                 credited: 9000,
-                limit: 144_100,
+                limit: 144_101,
                 filled: 340,
                 bound_jumps: 3,
                 bound_jump_bytes: 30,
                 object_filled: 10,
                 objects_cut: 0,
+                decoded_growth: 2340,
+                bodies_cut: 3,
+                bodies_not_decoded: 2,
             }
         );
     }
