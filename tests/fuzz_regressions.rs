@@ -136,12 +136,17 @@ fn tls_flows(case: &str) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The tls_keys target's checks on real RSA key exchange and PSK
-/// connections (TLS 1.0 RC4, TLS 1.1 CBC, TLS 1.2 GCM), whole, cut short
+/// connections (SSL 3.0 CBC, TLS 1.0 RC4, TLS 1.1 CBC, TLS 1.2 GCM), whole, cut short
 /// and with bytes flipped (the hostile RSA key files and SSL 3.0 records
 /// are in the unit tests of `tls::rsa` and the target's own record loop).
 #[test]
 fn tls_keys_checks_hold_on_real_connections() {
-    for case in ["tls10_rc4", "tls11_psk_cbc", "tls12_rsa_gcm"] {
+    for case in [
+        "tls10_rc4",
+        "tls11_psk_cbc",
+        "tls12_rsa_gcm",
+        "ssl30_rsa_aes128",
+    ] {
         let (client, server) = tls_flows(case);
         let input = |c: &[u8], s: &[u8]| [c, &[0], s].concat();
         checks::tls_keys(&input(&client, &server));

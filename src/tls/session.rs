@@ -268,6 +268,11 @@ pub fn decrypt(
                 u.path.display()
             ));
         }
+        if !keys.is_empty() {
+            reason.push_str(
+                "; --tls-rsa-key and --tls-psk serve only RSA and plain PSK key exchange up to TLS 1.2",
+            );
+        }
         facts.reason = Some(reason);
         return Ok(facts);
     };

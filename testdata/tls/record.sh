@@ -8,7 +8,9 @@
 # `tcpdump -i lo --immediate-mode -U -w CASE.pcap 'tcp port PORT'`, start
 # server.py (Python's ssl, key log to CASE.keys), run curl against it (its
 # SSLKEYLOGFILE also CASE.keys), stop tcpdump with SIGINT. The key log is
-# committed beside the capture. Needs root, tcpdump, python3, curl.
+# committed beside the capture. Needs root, tcpdump, python3, curl (and for
+# the other cases openssl, gnutls-bin, nghttp2-server; python3-venv and PyPI
+# for the SSL 3.0 cases).
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -179,6 +181,42 @@ for c in "${GNUTLS_CASES[@]}"; do
     fi
     echo "== $name"
     gnutls_case "$name" "$prio"
+done
+
+# SSL 3.0 cases: no tool here speaks SSL 3.0 (Debian builds OpenSSL with
+# no-ssl3, GnuTLS without it), so ssl3.py runs server and client with
+# tlslite-ng 0.8.2 (pure Python; installed from PyPI into a venv here) and
+# writes the key log line from the client's session.
+# ssl3_case NAME CIPHER MAC KEX
+ssl3_case() {
+    local name=$1 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    if [ ! -x "$tmp/venv/bin/python" ]; then
+        python3 -m venv "$tmp/venv"
+        "$tmp/venv/bin/pip" install -q tlslite-ng==0.8.2
+    fi
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    timeout 30 "$tmp/venv/bin/python" ssl3.py "$port" "$2" "$3" "$4" "$name.keys"
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+SSL3_CASES=(
+"ssl30_rsa_aes128|aes128|sha|rsa"
+"ssl30_dhe_3des|3des|sha|dhe_rsa"
+"ssl30_rsa_rc4_md5|rc4|md5|rsa"
+)
+for c in "${SSL3_CASES[@]}"; do
+    IFS='|' read -r name cipher mac kex <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    ssl3_case "$name" "$cipher" "$mac" "$kex"
 done
 
 # HTTP/2 cases: nghttpd (nghttp2-server) serving h2docroot/ (made here:
