@@ -1277,3 +1277,58 @@ fn ssl30_captures_decrypt_like_tshark() {
         assert_eq!(exported, r.body_hashes(), "{case}");
     }
 }
+
+/// `flowsplit http DIR` takes `--tls-rsa-key` and `--tls-psk` as `-e http`
+/// does: flows split without any key, then carved with the server's key
+/// (PKCS#1 DER) or the PSK alone, give the bytes of `-e http` with the key
+/// log; its closing line counts the connection decrypted; a file that is
+/// not a key stops it with exit status 1.
+#[test]
+fn flowsplit_http_takes_the_rsa_key_and_the_psk() {
+    let der = tls("key_pkcs1.der");
+    let psk = psk();
+    for (case, flag, value) in [
+        ("tls12_rsa_gcm", "--tls-rsa-key", der.as_os_str()),
+        ("tls11_psk_cbc", "--tls-psk", psk.as_ref()),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let pcap = tls(&format!("{case}.pcap"));
+        let split = common::flowsplit(&[
+            "-r".as_ref(),
+            pcap.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(split.status.success(), "{split:?}");
+        let o = common::flowsplit(&["http".as_ref(), flag.as_ref(), value, out.as_os_str()]);
+        assert!(o.status.success(), "{case}: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(
+                "TLS connections: 1 decrypted, 0 not decrypted, 0 stopped at a record failing authentication"
+            ),
+            "{case}: {o:?}"
+        );
+        let carved = Run {
+            index: read_index(&out),
+            out,
+            _tmp: tmp,
+            stderr: String::new(),
+        };
+        assert_eq!(carved.index[0]["tls"]["decrypted"], true, "{case}");
+        assert_eq!(decrypted(&carved), decrypted(&run(case)), "{case}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cert = tls("cert.pem");
+    let o = common::flowsplit(&[
+        "http".as_ref(),
+        "--tls-rsa-key".as_ref(),
+        cert.as_os_str(),
+        tmp.path().as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not a usable RSA private key"),
+        "{o:?}"
+    );
+}
