@@ -1332,3 +1332,55 @@ fn flowsplit_http_takes_the_rsa_key_and_the_psk() {
         "{o:?}"
     );
 }
+
+/// Inline carving (as during live capture) with only `--tls-rsa-key` and
+/// `--tls-psk` keys, no key log: the same `-TLS` bytes as the post-pass
+/// with the key log.
+#[test]
+fn inline_carving_with_only_an_rsa_key_or_a_psk() {
+    use flowsplit::http::inline::{ClosedFlow, InlineCarver};
+    use flowsplit::http::HttpOptions;
+    use flowsplit::tls::{premaster, rsa};
+    let key = rsa::load(&tls("key.pem").display().to_string().parse().unwrap()).unwrap();
+    let keys = std::sync::Arc::new(premaster::Keys {
+        psks: vec![psk().parse().unwrap()],
+        rsa: vec![key],
+    });
+    for case in ["tls12_rsa_ccm8", "tls12_psk_chacha20"] {
+        let post = run(case);
+        let live = tempfile::tempdir().unwrap();
+        let mut raw: Vec<String> = post
+            .files()
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| flowsplit::http::name::FlowName::parse(n).is_some())
+            .collect();
+        raw.sort();
+        for n in &raw {
+            std::fs::copy(post.out.join(n), live.path().join(n)).unwrap();
+        }
+        let carver = InlineCarver::new(
+            live.path(),
+            HttpOptions {
+                tls_keys: keys.clone(),
+                ..HttpOptions::default()
+            },
+        );
+        let flows: Vec<ClosedFlow<'_>> = raw
+            .iter()
+            .map(|f| ClosedFlow { file: f, gaps: &[] })
+            .collect();
+        carver.connection_closed(0, &flows);
+        let carved = carver.finish(false, u64::MAX);
+        assert!(carved.errors.is_empty(), "{case}: {:?}", carved.errors);
+        let inline = Run {
+            index: read_index(live.path()),
+            out: live.path().to_path_buf(),
+            _tmp: live,
+            stderr: String::new(),
+        };
+        assert_eq!(inline.index[0]["tls"]["decrypted"], true, "{case}");
+        assert_eq!(decrypted(&inline), decrypted(&post), "{case}");
+        assert_eq!(decrypted(&inline).len(), 2, "{case}");
+    }
+}
