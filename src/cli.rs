@@ -788,6 +788,18 @@ pub struct GrepCli {
           default_value_t = flowsplit::search::matcher::DEFAULT_MAX_MATCH)]
     pub max_match: usize,
 
+    /// Print NUM bytes of the stream before each match.
+    #[arg(short = 'B', long = "before-context", value_name = "NUM", value_parser = context_bytes)]
+    pub before_context: Option<usize>,
+
+    /// Print NUM bytes of the stream after each match.
+    #[arg(short = 'A', long = "after-context", value_name = "NUM", value_parser = context_bytes)]
+    pub after_context: Option<usize>,
+
+    /// Print NUM bytes of the stream before and after each match (-A and -B override it).
+    #[arg(short = 'C', long = "context", value_name = "NUM", value_parser = context_bytes)]
+    pub context: Option<usize>,
+
     /// Highlight matches: auto (on a terminal), always, never.
     #[arg(long = "color", value_name = "WHEN", default_value = "auto",
           value_parser = ["auto", "always", "never"])]
@@ -854,8 +866,22 @@ impl GrepCli {
             format,
             max_count: self.max_count,
             colour: self.color == "always" || (self.color == "auto" && terminal),
+            context: flowsplit::search::context::Context {
+                before: self.before_context.or(self.context).unwrap_or(0),
+                after: self.after_context.or(self.context).unwrap_or(0),
+            },
             matches: std::sync::Arc::default(),
         }
+    }
+}
+
+/// `-A`, `-B`, `-C`: bytes of context, at most
+/// [`flowsplit::search::context::MAX_CONTEXT`] (held per direction).
+fn context_bytes(text: &str) -> Result<usize, String> {
+    let max = flowsplit::search::context::MAX_CONTEXT;
+    match text.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("{text:?} is not a number of bytes from 0 to {max}")),
     }
 }
 

@@ -276,3 +276,114 @@ fn a_grep_option_after_the_pattern_says_where_it_goes() {
         "flowsplit: --json: grep's own options come before PATTERN (flowsplit grep [GREP OPTIONS] PATTERN [FLOWSPLIT OPTIONS] [EXPRESSION])\n"
     );
 }
+
+#[test]
+fn context_before_and_after_comes_from_the_reassembled_stream() {
+    // TEXT = "GET /?token=SECRET-42 HTTP/1.1\r\nHost: x\r\n\r\n", the token
+    // at 12; sent one byte a segment in reverse, and in one segment.
+    let mut pieces: Vec<(u64, &[u8])> = (0..TEXT.len())
+        .map(|i| (i as u64, &TEXT[i..i + 1]))
+        .collect();
+    pieces.reverse();
+    let (_d1, bytewise) = client_stream(&pieces);
+    let (_d2, whole) = client_stream(&[(0, TEXT)]);
+    let want = [format!("{CS}:12:?token=SECRET-42 HTTP")];
+    for cap in [&bytewise, &whole] {
+        let (code, lines) = grep(&["-B", "7", "-A", "5", "-F", "SECRET-42"], cap, &[]);
+        assert_eq!((code, lines), (0, want.to_vec()));
+    }
+    // -C gives both; -A or -B given beside it wins on its side.
+    assert_eq!(
+        grep(&["-C", "3", "-F", "SECRET-42"], &whole, &[]).1,
+        [format!("{CS}:12:en=SECRET-42 HT")]
+    );
+    assert_eq!(
+        grep(&["-C", "3", "-A", "0", "-F", "SECRET-42"], &whole, &[]).1,
+        [format!("{CS}:12:en=SECRET-42")]
+    );
+    // At the start and the end of the stream, what there is.
+    assert_eq!(
+        grep(&["-C", "100", "-F", "GET"], &whole, &[]).1,
+        [format!(
+            "{CS}:0:GET /?token=SECRET-42 HTTP/1.1\\x0d\\x0aHost: x\\x0d\\x0a\\x0d\\x0a"
+        )]
+    );
+    // --json: the context as separate fields, escaped as the match is.
+    let (_, lines) = grep(&["--json", "-C", "4", "-F", "Host"], &whole, &[]);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(
+        (&v["before"], &v["match"], &v["after"], &v["offset"]),
+        (
+            &serde_json::json!(".1\\x0d\\x0a"),
+            &serde_json::json!("Host"),
+            &serde_json::json!(": x\\x0d"),
+            &serde_json::json!(32)
+        )
+    );
+    // Without context, no such fields.
+    let (_, lines) = grep(&["--json", "-F", "Host"], &whole, &[]);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert!(v.get("before").is_none() && v.get("after").is_none(), "{v}");
+}
+
+#[test]
+fn context_stops_at_a_hole_and_is_bounded() {
+    // Bytes 15..18 ("RET") never sent: a zero-filled hole in the flow file.
+    let (_d, cap) = client_stream(&[(0, &TEXT[..15]), (18, &TEXT[18..])]);
+    assert_eq!(
+        grep(&["-C", "6", "-F", "SEC"], &cap, &[]).1,
+        [format!("{CS}:12:token=SEC")],
+        "nothing after the hole is context before it"
+    );
+    assert_eq!(
+        grep(&["-C", "6", "-F", "-42"], &cap, &[]).1,
+        [format!("{CS}:18:-42 HTTP/")],
+        "nothing before the hole is context after it"
+    );
+    let o = flowsplit(&[
+        "grep".as_ref(),
+        "-A".as_ref(),
+        "1048577".as_ref(),
+        "x".as_ref(),
+        "-r".as_ref(),
+        cap.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("\"1048577\" is not a number of bytes from 0 to 1048576"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn context_from_flow_folders_equals_context_from_the_capture() {
+    let cap = testdata("http/gzip.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = flowsplit(&[
+        "-q".as_ref(),
+        "-r".as_ref(),
+        cap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success());
+    let args = ["-B", "9", "-A", "40", "-y", "content-[a-z]+"];
+    let (code, mut from_capture) = grep(&args, &cap, &[]);
+    assert_eq!(code, 0);
+    assert!(!from_capture.is_empty());
+    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
+    all.extend(args.iter().map(OsStr::new));
+    all.push(out.as_os_str());
+    let o = flowsplit(&all);
+    assert!(o.status.success());
+    let mut from_dir: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    from_capture.sort();
+    from_dir.sort();
+    assert_eq!(from_dir, from_capture);
+}

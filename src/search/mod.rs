@@ -12,12 +12,14 @@
 //! [`matcher::StreamSearch`]: at most the longest match allowed, less one
 //! byte; nothing else of the stream is held.
 
+pub mod context;
 pub mod matcher;
 
 use crate::error::Error;
 use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
 use crate::output::report::DirectionRecord;
 use crate::output::tally::Naming;
+use context::{Context, ContextStream, InContext};
 use matcher::{Found, Matcher, PatternOptions, StreamSearch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,8 @@ pub struct GrepOptions {
     pub max_count: Option<u64>,
     /// Highlight the match in text lines (a terminal).
     pub colour: bool,
+    /// Bytes of context printed before and after each match (`-B`, `-A`).
+    pub context: Context,
     /// Matches found in the whole run, set as the run goes (the binary's
     /// exit status: 0 when any, 1 when none).
     pub matches: Arc<AtomicU64>,
@@ -75,6 +79,8 @@ pub struct GrepStream {
     /// Bytes of the jumps so far (holes longer than `-m`, not in the flow
     /// file): a stream offset less this is a flow-file offset.
     jumped: u64,
+    /// Matches waiting for their context after, and the bytes before.
+    context: ContextStream<FirstByte>,
 }
 
 impl GrepStream {
@@ -141,22 +147,26 @@ fn print_match(
     owner: &Owner<'_>,
     found: &Found,
     time: FirstByte,
+    context: Option<(&[u8], &[u8])>,
 ) -> std::io::Result<()> {
     match format {
         GrepFormat::Lines => {
             let text = escaped(&found.bytes);
+            let (before, after) = context.map_or((String::new(), String::new()), |(b, a)| {
+                (escaped_whole(b), escaped_whole(a))
+            });
             if colour {
                 writeln!(
                     out,
-                    "{}:{}:\x1b[1;31m{text}\x1b[0m",
+                    "{}:{}:{before}\x1b[1;31m{text}\x1b[0m{after}",
                     owner.name, found.offset
                 )
             } else {
-                writeln!(out, "{}:{}:{text}", owner.name, found.offset)
+                writeln!(out, "{}:{}:{before}{text}{after}", owner.name, found.offset)
             }
         }
         GrepFormat::Json => {
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "file": owner.name,
                 "connection": owner.connection,
                 "community_id": owner.community_id,
@@ -165,25 +175,61 @@ fn print_match(
                 "pattern": found.pattern,
                 "match": escaped(&found.bytes),
             });
+            if let (Some((before, after)), Some(obj)) = (context, line.as_object_mut()) {
+                obj.insert("before".into(), escaped_whole(before).into());
+                obj.insert("after".into(), escaped_whole(after).into());
+            }
             writeln!(out, "{line}")
         }
         _ => Ok(()),
     }
 }
 
+/// Print each of `ready` (matches with their context) as `format` says.
+fn print_in_context(
+    out: &mut dyn Write,
+    opts: &GrepOptions,
+    owner: &Owner<'_>,
+    ready: Vec<InContext<FirstByte>>,
+) -> std::io::Result<()> {
+    for c in ready {
+        let context = opts
+            .context
+            .any()
+            .then_some((c.before.as_slice(), c.after.as_slice()));
+        print_match(
+            out,
+            opts.format,
+            opts.colour,
+            owner,
+            &c.found,
+            c.tag,
+            context,
+        )?;
+    }
+    Ok(())
+}
+
 /// `bytes` as printable text: ASCII graphics and space as they are, `\`
 /// doubled, the rest as `\xNN`; at most [`EXCERPT`] bytes, then `...`.
 pub fn escaped(bytes: &[u8]) -> String {
+    let mut s = escaped_whole(&bytes[..bytes.len().min(EXCERPT)]);
+    if bytes.len() > EXCERPT {
+        s.push_str("...");
+    }
+    s
+}
+
+/// Every byte of `bytes` as printable text, as [`escaped`] writes them
+/// (context is printed whole: its length is what `-A`/`-B` asked for).
+fn escaped_whole(bytes: &[u8]) -> String {
     let mut s = String::new();
-    for &b in bytes.iter().take(EXCERPT) {
+    for &b in bytes {
         match b {
             b'\\' => s.push_str("\\\\"),
             0x20..=0x7e => s.push(b as char),
             _ => s.push_str(&format!("\\x{b:02x}")),
         }
-    }
-    if bytes.len() > EXCERPT {
-        s.push_str("...");
     }
     s
 }
@@ -210,6 +256,36 @@ fn print_end(
     }
 }
 
+impl GrepFlows {
+    /// Print `ready`, matches of the direction `s` (`info`) with their
+    /// context, if any was asked for.
+    fn print_ready(
+        &mut self,
+        s: &mut GrepStream,
+        info: &DirectionInfo<'_>,
+        ready: Vec<InContext<FirstByte>>,
+    ) -> Result<(), Error> {
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let name = s
+            .name
+            .get_or_insert_with(|| self.naming.name(info, info.counter))
+            .clone();
+        let owner = Owner {
+            name: &name,
+            connection: Some(info.connection),
+            community_id: crate::community_id::tcp(
+                info.tuple.src,
+                info.tuple.sport,
+                info.tuple.dst,
+                info.tuple.dport,
+            ),
+        };
+        print_in_context(&mut self.out, &self.opts, &owner, ready).map_err(stdout_error)
+    }
+}
+
 impl StreamConsumer for GrepFlows {
     type Stream = GrepStream;
 
@@ -219,38 +295,31 @@ impl StreamConsumer for GrepFlows {
         info: &DirectionInfo<'_>,
         piece: Piece<'_>,
     ) -> Result<(), Error> {
+        let ctx = self.opts.context;
+        let mut ready = Vec::new();
         match piece {
-            Piece::Gap(n) => s.search.gap(n),
-            // Not in the flow file: offsets go on as the file's do.
-            Piece::Jump(n) => {
-                s.search.gap(0);
-                s.jumped += n;
+            // Not in the flow file, a jump: offsets go on as the file's do.
+            Piece::Gap(_) | Piece::Jump(_) => {
+                let (len, jumped) = match piece {
+                    Piece::Gap(n) => (n, 0),
+                    Piece::Jump(n) => (0, n),
+                    Piece::Data(_) => (0, 0),
+                };
+                s.search.gap(len);
+                s.jumped += jumped;
+                if ctx.any() {
+                    s.context.gap(ctx, len, &mut |c| ready.push(c));
+                }
             }
             Piece::Data(d) => {
+                let mut found = Vec::new();
                 if self.opts.max_count.is_some_and(|max| s.matches >= max) {
                     s.search.gap(d.len() as u64);
-                    return Ok(());
+                } else {
+                    s.search
+                        .feed(&self.matcher, d, &mut self.scratch, &mut |f| found.push(f));
                 }
-                let mut found = Vec::new();
-                s.search
-                    .feed(&self.matcher, d, &mut self.scratch, &mut |f| found.push(f));
-                if found.is_empty() {
-                    return Ok(());
-                }
-                let name = s
-                    .name
-                    .get_or_insert_with(|| self.naming.name(info, info.counter))
-                    .clone();
-                let owner = Owner {
-                    name: &name,
-                    connection: Some(info.connection),
-                    community_id: crate::community_id::tcp(
-                        info.tuple.src,
-                        info.tuple.sport,
-                        info.tuple.dst,
-                        info.tuple.dport,
-                    ),
-                };
+                let mut counted = Vec::new();
                 for f in found {
                     if self.opts.max_count.is_some_and(|max| s.matches >= max) {
                         break;
@@ -258,18 +327,18 @@ impl StreamConsumer for GrepFlows {
                     s.matches += 1;
                     self.opts.matches.fetch_add(1, Ordering::Relaxed);
                     let time = s.time_of(f.offset);
-                    print_match(
-                        &mut self.out,
-                        self.opts.format,
-                        self.opts.colour,
-                        &owner,
-                        &f,
-                        time,
-                    )
-                    .map_err(stdout_error)?;
+                    counted.push((f, time));
+                }
+                if ctx.any() {
+                    let longest = self.matcher.longest();
+                    s.context
+                        .data(ctx, longest, d, counted, &mut |c| ready.push(c));
+                } else {
+                    ready.extend(counted.into_iter().map(|(f, tag)| InContext::bare(f, tag)));
                 }
             }
         }
+        self.print_ready(s, info, ready)?;
         let past = s.searched_past(self.matcher.longest());
         s.arrivals.retain(|&(_, end, _)| end > past);
         Ok(())
@@ -299,15 +368,18 @@ impl StreamConsumer for GrepFlows {
     }
 
     fn held(&self, s: &GrepStream) -> usize {
-        s.search.held() + s.arrivals.capacity() * std::mem::size_of::<Arrival>()
+        s.search.held() + s.arrivals.capacity() * std::mem::size_of::<Arrival>() + s.context.held()
     }
 
     fn close(
         &mut self,
-        s: GrepStream,
+        mut s: GrepStream,
         info: &DirectionInfo<'_>,
         _end: &DirectionEnd,
     ) -> Result<Option<DirectionRecord>, Error> {
+        let mut ready = Vec::new();
+        s.context.flush(self.opts.context, &mut |c| ready.push(c));
+        self.print_ready(&mut s, info, ready)?;
         if s.search.offset() > 0 {
             let name = s
                 .name
@@ -409,6 +481,7 @@ fn grep_file(
     };
     let mut file = std::fs::File::open(path).map_err(open_err)?;
     let mut search = StreamSearch::default();
+    let mut context = ContextStream::<FirstByte>::default();
     let mut matches = 0u64;
     let owner = Owner {
         name,
@@ -427,19 +500,38 @@ fn grep_file(
                 })
             }
         };
-        if opts.max_count.is_some_and(|max| matches >= max) {
-            break;
-        }
+        let data = &buf[..n];
         let mut found = Vec::new();
-        search.feed(matcher, &buf[..n], scratch, &mut |f| found.push(f));
+        if opts.max_count.is_some_and(|max| matches >= max) {
+            // Only the context after the last matches is still wanted.
+            if opts.context.after == 0 {
+                break;
+            }
+            search.gap(n as u64);
+        } else {
+            search.feed(matcher, data, scratch, &mut |f| found.push(f));
+        }
+        let mut counted = Vec::new();
         for f in found {
             if opts.max_count.is_some_and(|max| matches >= max) {
                 break;
             }
             matches += 1;
-            print_match(out, opts.format, opts.colour, &owner, &f, None).map_err(stdout_error)?;
+            counted.push((f, None));
         }
+        let mut ready = Vec::new();
+        if opts.context.any() {
+            context.data(opts.context, matcher.longest(), data, counted, &mut |c| {
+                ready.push(c)
+            });
+        } else {
+            ready.extend(counted.into_iter().map(|(f, tag)| InContext::bare(f, tag)));
+        }
+        print_in_context(out, opts, &owner, ready).map_err(stdout_error)?;
     }
+    let mut ready = Vec::new();
+    context.flush(opts.context, &mut |c| ready.push(c));
+    print_in_context(out, opts, &owner, ready).map_err(stdout_error)?;
     if search.offset() > 0 {
         print_end(out, opts.format, name, matches).map_err(stdout_error)?;
     }
