@@ -1074,8 +1074,9 @@ fn tls_psk_decrypts_plain_psk_connections() {
 /// to the bytes the key log gives and tshark gives with the same key
 /// (`uat:rsa_keys`), whatever the version (SSL 3.0, whose
 /// ClientKeyExchange has no length prefix, TLS 1.0, 1.2), bulk cipher
-/// (AES-CBC, AES-GCM, AES-CCM, 3DES, RC4) and extended master secret; the
-/// bodies equal tshark's export with the key.
+/// (AES-CBC, AES-GCM, AES-CCM, 3DES, RC4), extended master secret and
+/// renegotiation (the second handshake's ClientKeyExchange decrypted from
+/// the first's records); the bodies equal tshark's export with the key.
 #[test]
 fn tls_rsa_key_decrypts_rsa_key_exchange() {
     let key = tls("key.pem");
@@ -1089,6 +1090,7 @@ fn tls_rsa_key_decrypts_rsa_key_exchange() {
         "tls10_rc4",
         "ssl30_rsa_aes128",
         "ssl30_rsa_rc4_md5",
+        "tls12_rsa_renegotiated",
     ] {
         let (r, o) = run_args(case, &["--tls-rsa-key".as_ref(), key.as_os_str()]);
         let r = r.unwrap_or_else(|| panic!("{case}: {o:?}"));
@@ -1383,4 +1385,57 @@ fn inline_carving_with_only_an_rsa_key_or_a_psk() {
         assert_eq!(decrypted(&inline), decrypted(&post), "{case}");
         assert_eq!(decrypted(&inline).len(), 2, "{case}");
     }
+}
+
+/// A renegotiated TLS 1.2 connection (client-initiated, the request sent
+/// after it): with both CLIENT_RANDOM lines, or with the server's key
+/// alone, both directions are decrypted to their end under the second
+/// handshake's keys (tshark's bytes: see tls_rsa_key_decrypts_rsa_key_exchange);
+/// with only the first handshake's line, each direction stops at its
+/// second ChangeCipherSpec and says why, having written what came before.
+#[test]
+fn renegotiation_is_followed_when_its_secrets_are_known() {
+    let case = "tls12_rsa_renegotiated";
+    let full = run(case);
+    let key = tls("key.pem");
+    let (by_key, _) = run_args(case, &["--tls-rsa-key".as_ref(), key.as_os_str()]);
+    for r in [&full, &by_key.unwrap()] {
+        let t = &r.index[0]["tls"];
+        assert_eq!(t["decrypted"], true);
+        assert_eq!(t["client"]["stopped"], Value::Null);
+        assert_eq!(t["server"]["stopped"], Value::Null);
+        assert_eq!(r.index[0]["uri"], "/");
+        assert_eq!(r.index[0]["status"], 200);
+    }
+    let lines = std::fs::read_to_string(tls(&format!("{case}.keys"))).unwrap();
+    let first: String = lines
+        .lines()
+        .filter(|l| l.starts_with("CLIENT_RANDOM"))
+        .take(1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let one = tmp.path().join("first.keys");
+    std::fs::write(&one, first).unwrap();
+    let partial = run_with(case, &one);
+    let t = &partial.index[0]["tls"];
+    for side in ["client", "server"] {
+        let why = t[side]["stopped"].as_str().unwrap_or_default();
+        assert!(
+            why.starts_with("renegotiation at offset ")
+                && why.ends_with(
+                    "(a second ChangeCipherSpec) is not followed: no secrets for its handshake"
+                ),
+            "{side}: {why}"
+        );
+    }
+    assert_eq!(
+        partial
+            .files()
+            .iter()
+            .filter(|(n, b)| n.ends_with("-TLS") && !b.is_empty())
+            .count(),
+        0,
+        "nothing of the request came before the renegotiation"
+    );
 }

@@ -126,15 +126,53 @@ pub fn master_secret(c: &Connection<'_>, suite: &Suite, keys: &Keys) -> io::Resu
     }
     let (client_msgs, finished) = clear_messages(c.client)?;
     let (server_msgs, _) = clear_messages(c.server)?;
+    Ok(from_messages(
+        c,
+        suite,
+        keys,
+        &client_msgs,
+        &server_msgs,
+        finished.as_ref(),
+    ))
+}
+
+/// [`master_secret`] from handshake messages already read: the client's
+/// and the server's of one handshake (from its ClientHello and
+/// ServerHello on; messages before them are passed over), and the
+/// client's first record after its ChangeCipherSpec (its Finished, needed
+/// only to choose among PSKs). A renegotiation's messages, decrypted, are
+/// handed in so.
+pub fn from_messages(
+    c: &Connection<'_>,
+    suite: &Suite,
+    keys: &Keys,
+    client_msgs: &[(u8, Vec<u8>)],
+    server_msgs: &[(u8, Vec<u8>)],
+    finished: Option<&record::Record>,
+) -> Made {
+    let wanted = match suite.key_exchange {
+        KeyExchange::Rsa => !keys.rsa.is_empty(),
+        KeyExchange::Psk => !keys.psks.is_empty(),
+        KeyExchange::Other => false,
+    };
+    if suite.tls13 || !wanted {
+        return Made::NotApplicable;
+    }
+    let from = |msgs: &[(u8, Vec<u8>)], first: u8| {
+        let at = msgs.iter().position(|(t, _)| *t == first).unwrap_or(0);
+        msgs[at..].to_vec()
+    };
+    let client_msgs = from(client_msgs, hello::CLIENT_HELLO);
+    let server_msgs = from(server_msgs, hello::SERVER_HELLO);
     let Some(cke) = client_msgs
         .iter()
         .find(|(t, _)| *t == CLIENT_KEY_EXCHANGE)
         .map(|(_, b)| b.as_slice())
     else {
-        return Ok(Made::Refused(
+        return Made::Refused(
             "no ClientKeyExchange (a resumed session?): the key log must give its master secret"
                 .into(),
-        ));
+        );
     };
     let session_hash = if c.extended_master_secret {
         // ClientHello, the server's flight to ServerHelloDone, then the
@@ -180,8 +218,8 @@ pub fn master_secret(c: &Connection<'_>, suite: &Suite, keys: &Keys) -> io::Resu
             .enumerate()
             .filter_map(|(i, p)| Some((master(&p.premaster())?, i)))
             .collect();
-        let opens = |m: &[u8]| finished_opens(c, suite, m, finished.as_ref());
-        return Ok(match candidates.iter().find(|(m, _)| opens(m)) {
+        let opens = |m: &[u8]| finished_opens(c, suite, m, finished);
+        return match candidates.iter().find(|(m, _)| opens(m)) {
             Some((m, i)) => Made::Master {
                 secret: m.clone(),
                 source: format!("--tls-psk #{}", i + 1),
@@ -190,7 +228,7 @@ pub fn master_secret(c: &Connection<'_>, suite: &Suite, keys: &Keys) -> io::Resu
                 "none of the {} --tls-psk keys opens the client's Finished",
                 keys.psks.len()
             )),
-        });
+        };
     }
     // RSA: the key whose modulus is the certificate's, among those for
     // this server (or for any).
@@ -199,7 +237,7 @@ pub fn master_secret(c: &Connection<'_>, suite: &Suite, keys: &Keys) -> io::Resu
         .find(|(t, _)| *t == CERTIFICATE)
         .and_then(|(_, b)| rsa::certificate_key(b))
     else {
-        return Ok(Made::Refused("no RSA certificate from the server".into()));
+        return Made::Refused("no RSA certificate from the server".into());
     };
     let for_server = |k: &&ServerKey| match (k.spec.server, c.server_addr) {
         (None, _) => true,
@@ -218,28 +256,28 @@ pub fn master_secret(c: &Connection<'_>, suite: &Suite, keys: &Keys) -> io::Resu
             .filter(for_server)
             .map(|k| k.path().display().to_string())
             .collect();
-        return Ok(Made::Refused(if given.is_empty() {
+        return Made::Refused(if given.is_empty() {
             "no --tls-rsa-key is for this server".into()
         } else {
             format!(
                 "the server's certificate does not match --tls-rsa-key {}",
                 given.join(", ")
             )
-        }));
+        });
     };
     let Some(pre) = rsa::encrypted_premaster(cke, c.version).and_then(|e| key.premaster(e)) else {
-        return Ok(Made::Refused(format!(
+        return Made::Refused(format!(
             "the ClientKeyExchange does not decrypt with {}",
             key.path().display()
-        )));
+        ));
     };
-    Ok(match master(&pre) {
+    match master(&pre) {
         Some(secret) => Made::Master {
             secret,
             source: format!("--tls-rsa-key {}", key.path().display()),
         },
         None => Made::Refused("the master secret could not be derived".into()),
-    })
+    }
 }
 
 /// IPv4 addresses compare with their IPv6-mapped forms.

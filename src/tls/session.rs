@@ -170,6 +170,87 @@ fn fill(d: &mut DirectionFacts, side: &Side<'_>, o: Outcome) {
     d.stopped = o.stopped;
 }
 
+/// Renegotiations followed at most.
+const MAX_RENEGOTIATIONS: usize = 16;
+
+/// Follow the renegotiations of an SSL 3.0 to TLS 1.2 connection: while
+/// the handshake messages under the last key sets hold a new ClientHello
+/// and ServerHello, and its master secret is in the key log or made with
+/// `keys`, push the new key sets to `client` and `server`.
+fn renegotiations(
+    c: &Side<'_>,
+    s: &Side<'_>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
+    client: &mut Vec<direction::Epoch>,
+    server: &mut Vec<direction::Epoch>,
+) -> io::Result<()> {
+    // One key set per ChangeCipherSpec of the client's: no more to find
+    // when it has no second one (the common case, read without decrypting).
+    let wanted = direction::change_cipher_specs(c.path, MAX_RENEGOTIATIONS + 1)?;
+    while client.len() < wanted {
+        let n = client.len();
+        let cm = direction::tls12_handshakes(c.path, c.gaps, client)?;
+        let sm = direction::tls12_handshakes(s.path, s.gaps, server)?;
+        let (Some(cm), Some(sm)) = (cm.get(n), sm.get(n)) else {
+            return Ok(());
+        };
+        let find =
+            |m: &[(u8, Vec<u8>)], t: u8| m.iter().find(|(ty, _)| *ty == t).map(|(_, b)| b.clone());
+        let Some(ch) = find(cm, hello::CLIENT_HELLO).and_then(|b| hello::client_hello(&b)) else {
+            return Ok(());
+        };
+        let Some(sh) = find(sm, hello::SERVER_HELLO).and_then(|b| hello::server_hello(&b)) else {
+            return Ok(());
+        };
+        let Some(suite) = suite::by_id(sh.suite).filter(|x| x.allows(sh.version) && !x.tls13)
+        else {
+            return Ok(());
+        };
+        let master = match log.get(&ch.random).and_then(|x| x.master.clone()) {
+            Some(m) => Some(m),
+            None => {
+                let conn = premaster::Connection {
+                    client: c.path,
+                    server: s.path,
+                    server_addr: server_addr(c.name),
+                    client_random: &ch.random,
+                    server_random: &sh.random,
+                    version: sh.version,
+                    extended_master_secret: sh.extended_master_secret,
+                    encrypt_then_mac: sh.encrypt_then_mac,
+                };
+                match premaster::from_messages(&conn, suite, keys, cm, sm, None) {
+                    premaster::Made::Master { secret, .. } => Some(secret),
+                    _ => None,
+                }
+            }
+        };
+        let Some(master) = master else {
+            return Ok(());
+        };
+        let Some((ck, sk)) = keys::tls12_keys(suite, sh.version, &master, &ch.random, &sh.random)
+        else {
+            return Ok(());
+        };
+        let epoch = |keys| direction::Epoch {
+            protection: suite.protection,
+            keys,
+            encrypt_then_mac: sh.encrypt_then_mac,
+            version: sh.version,
+        };
+        client.push(epoch(ck));
+        server.push(epoch(sk));
+    }
+    Ok(())
+}
+
+/// The server's address, from the client flow's name.
+fn server_addr(client_name: &str) -> Option<std::net::SocketAddr> {
+    crate::http::name::FlowName::parse(client_name)
+        .and_then(|n| Some(std::net::SocketAddr::new(n.dst.ip()?, n.dst.port)))
+}
+
 /// Decrypt the connection whose client direction is `client` and server
 /// direction `server`, with the secrets of `log`, or (up to TLS 1.2, when
 /// the log has no master secret for it) one made with `keys`. The facts
@@ -240,8 +321,7 @@ pub fn decrypt(
         let c = premaster::Connection {
             client: client.path,
             server: server.path,
-            server_addr: crate::http::name::FlowName::parse(client.name)
-                .and_then(|n| Some(std::net::SocketAddr::new(n.dst.ip()?, n.dst.port))),
+            server_addr: server_addr(client.name),
             client_random: &ch.random,
             server_random: &sh.random,
             version: sh.version,
@@ -307,19 +387,15 @@ pub fn decrypt(
             facts.reason = Some("the key block could not be derived".into());
             return Ok(facts);
         };
-        let etm = sh.encrypt_then_mac;
-        (
-            Plan::Tls12 {
-                keys: ck,
-                encrypt_then_mac: etm,
-                version: sh.version,
-            },
-            Plan::Tls12 {
-                keys: sk,
-                encrypt_then_mac: etm,
-                version: sh.version,
-            },
-        )
+        let epoch = |keys| direction::Epoch {
+            protection: suite.protection,
+            keys,
+            encrypt_then_mac: sh.encrypt_then_mac,
+            version: sh.version,
+        };
+        let (mut ce, mut se) = (vec![epoch(ck)], vec![epoch(sk)]);
+        renegotiations(client, server, log, keys, &mut ce, &mut se)?;
+        (Plan::Tls12 { epochs: ce }, Plan::Tls12 { epochs: se })
     };
     let so = direction::decrypt(server.path, server.gaps, server.output, suite, &server_plan)?;
     if tls13 && so.alpn.is_some() {

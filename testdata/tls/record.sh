@@ -55,6 +55,7 @@ OPENSSL_CASES=(
 "tls11_psk_cbc|-tls1_1 -nocert -psk $PSK -cipher PSK-AES256-CBC-SHA:@SECLEVEL=0 -no_etm -www|-tls1_1 -psk $PSK -cipher PSK-AES256-CBC-SHA:@SECLEVEL=0|GET / HTTP/1.0\\r\\n\\r\\n"
 "tls12_dhe_psk_ccm|-tls1_2 -nocert -psk $PSK -cipher DHE-PSK-AES128-CCM -www|-tls1_2 -psk $PSK -cipher DHE-PSK-AES128-CCM|GET / HTTP/1.0\\r\\n\\r\\n"
 "tls12_ecdhe_psk_cbc|-tls1_2 -nocert -psk $PSK -cipher ECDHE-PSK-AES256-CBC-SHA384 -www|-tls1_2 -psk $PSK -cipher ECDHE-PSK-AES256-CBC-SHA384|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls12_rsa_renegotiated|-tls1_2 -cipher AES128-GCM-SHA256 -client_renegotiation -no_resumption_on_reneg -www|-tls1_2 -cipher AES128-GCM-SHA256|R\\n|GET / HTTP/1.0\\r\\n\\r\\n"
 )
 
 free_port() {
