@@ -775,7 +775,7 @@ pub struct GrepCli {
     #[arg(short = 'L', long = "files-without-match")]
     pub names_without: bool,
 
-    /// One JSON object per match: file, connection, community_id, offset, pattern, match.
+    /// One JSON object per match: file, connection, community_id, offset, time, packet, pattern, match.
     #[arg(long = "json")]
     pub json: bool,
 

@@ -10,6 +10,7 @@
 //! decides what is shown and how (`-q`, a progress bar on a terminal). A
 //! run without hooks is silent.
 
+use crate::capture::queue::CounterSnapshot;
 use crate::capture::LinkType;
 use crate::output::DirectionRecord;
 use std::fmt;
@@ -69,6 +70,13 @@ pub trait Progress: Send + Sync {
 /// back, and memory stays within the run's budget.
 pub type ClosedHook = Arc<dyn Fn(&DirectionRecord) + Send + Sync>;
 
+/// Called in live capture with the capture's counters (packets and bytes
+/// taken, the kernel's and flowsplit's drops, the time spent waiting for
+/// the queue): about once a second while capture goes on, and once more
+/// when it has stopped. Called on the thread that decodes packets: it
+/// must return at once.
+pub type LiveStatsHook = Arc<dyn Fn(&CounterSnapshot) + Send + Sync>;
+
 /// The hooks a run calls. The default calls none, so the run is silent.
 #[derive(Clone, Default)]
 pub struct Hooks {
@@ -78,6 +86,8 @@ pub struct Hooks {
     pub progress: Option<Arc<dyn Progress>>,
     /// Receives every closed direction's record, if set.
     pub closed: Option<ClosedHook>,
+    /// Receives live capture's counters as capture goes on, if set.
+    pub live_stats: Option<LiveStatsHook>,
     /// Once set, a file run reads no further (at most one more block of
     /// its current input) and ends as at the end of its inputs, closing
     /// the connections still open; a live capture stops as on SIGINT.
@@ -111,6 +121,7 @@ impl fmt::Debug for Hooks {
             .field("notice", &self.notice.is_some())
             .field("progress", &self.progress.is_some())
             .field("closed", &self.closed.is_some())
+            .field("live_stats", &self.live_stats.is_some())
             .field("cancelled", &self.cancelled())
             .finish()
     }

@@ -454,6 +454,9 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
             last_flush = Instant::now();
+            if let Some(hook) = &config.hooks.live_stats {
+                hook(&capture.counters());
+            }
             // Capture time also moves on without packets, so lingering and
             // idle connections close and get reported.
             let now = Timestamp::from(std::time::SystemTime::now());
@@ -474,6 +477,9 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         }
     }
     let ended = capture.finish();
+    if let Some(hook) = &config.hooks.live_stats {
+        hook(&ended.counters);
+    }
     if let Some(events) = &events {
         emit_live_stats(events, &ended.counters, path.sink.as_ref(), true);
     }

@@ -387,3 +387,64 @@ fn context_from_flow_folders_equals_context_from_the_capture() {
     from_dir.sort();
     assert_eq!(from_dir, from_capture);
 }
+
+#[test]
+fn json_gives_the_number_of_the_first_packet_that_carried_the_first_byte() {
+    // One byte a segment in reverse, then the whole text again (a
+    // retransmission): the match's first byte came first in packet
+    // handshake + (len - 1 - 12) + 1, counted from 1 as tshark does.
+    let mut f = Frames::new();
+    let mut c = conv();
+    c.handshake(&mut f).unwrap();
+    let handshake = f.len();
+    for i in (0..TEXT.len()).rev() {
+        c.send_at(Side::Client, i as u64, &TEXT[i..i + 1], &mut f)
+            .unwrap();
+    }
+    c.send_at(Side::Client, 0, TEXT, &mut f).unwrap();
+    c.close(&mut f).unwrap();
+    let first = handshake + (TEXT.len() - 1 - 12) + 1;
+    let (_d, cap) = write(&f);
+    let (code, lines) = grep(&["--json", "-F", "SECRET-42"], &cap, &[]);
+    assert_eq!((code, lines.len()), (0, 1), "{lines:?}");
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(v["packet"], first as u64, "{v}");
+    let ts = f[first - 1].0;
+    assert_eq!(v["time"], format!("{}.{:09}", ts.secs, ts.nanos), "{v}");
+    // tshark's frame of that number carries the match's first byte, 'S'.
+    let o = std::process::Command::new("tshark")
+        .args(["-r"])
+        .arg(&cap)
+        .args(["-Y", &format!("frame.number == {first}"), "-T", "fields"])
+        .args(["-e", "tcp.seq_raw", "-e", "tcp.payload"])
+        .output()
+        .expect("tshark (installed by .ci/run)");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("{}\t53", 1000 + 1 + 12),
+        "frame {first}"
+    );
+    // Over folders of flow files no packet is known.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = flowsplit(&[
+        "-q".as_ref(),
+        "-r".as_ref(),
+        cap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success());
+    let o = flowsplit(&[
+        "grep".as_ref(),
+        "--json".as_ref(),
+        "SECRET".as_ref(),
+        out.as_os_str(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (&v["packet"], &v["time"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+}

@@ -189,6 +189,18 @@ def live(
     on Ctrl-C (``KeyboardInterrupt``) while waiting for the next direction;
     the connections still open are then closed and yielded no more.
     Capture needs the rights to capture (root or CAP_NET_RAW).
+
+    ``stats()`` on the returned object gives the capture's counters so far
+    as a dict, updated about once a second and once more when capture
+    stops (``None`` before): ``packets`` and ``bytes`` taken from the
+    kernel, ``kernel_received``, ``kernel_dropped`` (the kernel buffer was
+    full) and ``interface_dropped`` as libpcap last read them,
+    ``flowsplit_dropped`` (packets flowsplit's capture queue dropped: only
+    once decoding has stopped; while it goes on the capture thread waits
+    instead, for ``flowsplit_waited_ms`` in all, and the kernel buffer
+    holds the backlog) and ``queued`` (directions closed and waiting for
+    this iterator; the queue is bounded, and while it is full the run
+    waits). A dropped packet's bytes are a gap in its direction.
     """
     return _flowsplit.live(
         interface,

@@ -18,15 +18,16 @@
 
 use crate::errors;
 use crate::options::{self, Call};
+use flowsplit::capture::queue::CounterSnapshot;
 use flowsplit::output::summary::SummaryRecord;
 use flowsplit::output::DirectionRecord;
 use flowsplit::{Config, Error, RunSummary};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -78,6 +79,16 @@ struct Running {
     rx: Option<Receiver<Message>>,
     cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// What `Directions.stats()` reads.
+    stats: Arc<LiveStats>,
+}
+
+/// Live capture's counters as last handed over by the run, and the
+/// directions waiting in the queue for Python.
+#[derive(Default)]
+struct LiveStats {
+    last: Mutex<Option<CounterSnapshot>>,
+    queued: AtomicU64,
 }
 
 impl Running {
@@ -86,10 +97,21 @@ impl Running {
         let (tx, rx) = sync_channel::<Message>(QUEUE);
         let cancel = Arc::new(AtomicBool::new(false));
         let closed_tx = tx.clone();
+        let stats = Arc::new(LiveStats::default());
+        let queued = Arc::clone(&stats);
         config.hooks.closed = Some(Arc::new(move |record: &DirectionRecord| {
             // Fails only once the iterator is gone; the run is being
             // cancelled then, and the record is not wanted.
-            let _ = closed_tx.send(Message::Closed(Box::new(record.clone())));
+            if closed_tx
+                .send(Message::Closed(Box::new(record.clone())))
+                .is_ok()
+            {
+                queued.queued.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+        let last = Arc::clone(&stats);
+        config.hooks.live_stats = Some(Arc::new(move |c: &CounterSnapshot| {
+            *last.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(*c);
         }));
         config.hooks.cancel = Some(Arc::clone(&cancel));
         let thread = std::thread::Builder::new()
@@ -106,6 +128,7 @@ impl Running {
             rx: Some(rx),
             cancel,
             thread: Some(thread),
+            stats,
         })
     }
 
@@ -123,7 +146,16 @@ impl Running {
             });
             self.rx = Some(rx);
             match got {
-                Ok(m) => return Ok(Some(m)),
+                Ok(m) => {
+                    if let Message::Closed(_) = m {
+                        let _ = self.stats.queued.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |q| Some(q.saturating_sub(1)),
+                        );
+                    }
+                    return Ok(Some(m));
+                }
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(e) = py.check_signals() {
@@ -337,6 +369,7 @@ pub struct Directions {
     outdir: PathBuf,
     summary: Option<String>,
     max_memory: u64,
+    stats: Arc<LiveStats>,
 }
 
 #[pymethods]
@@ -388,6 +421,29 @@ impl Directions {
     #[getter]
     fn folder(&self) -> PathBuf {
         self.outdir.clone()
+    }
+
+    /// Live capture's counters so far (see `flowsplit.live`), as a dict;
+    /// `None` for a run over files, and before capture's first second.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let last = *self
+            .stats
+            .last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(c) = last else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("packets", c.packets)?;
+        d.set_item("bytes", c.bytes)?;
+        d.set_item("kernel_received", c.kernel_received)?;
+        d.set_item("kernel_dropped", c.kernel_dropped)?;
+        d.set_item("interface_dropped", c.interface_dropped)?;
+        d.set_item("flowsplit_dropped", c.dropped_by_flowsplit)?;
+        d.set_item("flowsplit_waited_ms", c.waited_us / 1000)?;
+        d.set_item("queued", self.stats.queued.load(Ordering::Relaxed))?;
+        Ok(Some(d))
     }
 
     /// The run's summary as JSON (as `split()` returns it), once the
@@ -472,12 +528,14 @@ fn start_directions(
     let max_memory = config.max_memory;
     let work = Arc::new(work);
     let running = Running::start(config, Some(Arc::clone(&work)))?;
+    let stats = Arc::clone(&running.stats);
     Ok(Directions {
         running: Some(running),
         workdir: Some(work),
         outdir,
         summary: None,
         max_memory,
+        stats,
     })
 }
 

@@ -115,3 +115,11 @@ def test_directions_stay_readable_after_the_iterator_is_gone():
 
     gc.collect()
     assert not folder.exists()
+
+
+def test_a_file_run_has_no_live_stats():
+    from conftest import TESTDATA
+
+    with flowsplit.read(TESTDATA / "fin_rst.pcap") as run:
+        assert len(list(run)) > 0
+        assert run.stats() is None

@@ -144,18 +144,16 @@ pub trait StreamConsumer {
         Ok(())
     }
 
-    /// A segment of the direction carrying `len` payload bytes, captured at
-    /// `ts`, was placed at stream offset `offset`, as it arrived: before
-    /// reassembly, so out of order, retransmitted and overlapping segments
-    /// alike (not a keepalive probe's one byte, nor bytes from before the
-    /// stream's start). Only tcpflow's `-I` index uses it.
+    /// A segment of the direction was placed in the stream as `at` says,
+    /// as it arrived: before reassembly, so out of order, retransmitted and
+    /// overlapping segments alike (not a keepalive probe's one byte, nor
+    /// bytes from before the stream's start). tcpflow's `-I` index and
+    /// `flowsplit grep` (a match's first packet) use it.
     fn placed(
         &mut self,
         _stream: &mut Self::Stream,
         _info: &DirectionInfo<'_>,
-        _offset: u64,
-        _ts: Timestamp,
-        _len: usize,
+        _at: &Placed,
     ) -> Result<(), Error> {
         Ok(())
     }
@@ -180,6 +178,21 @@ pub trait StreamConsumer {
     }
 }
 
+/// Where a segment's payload went in its direction's stream (see
+/// [`StreamConsumer::placed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    /// Stream offset of its first payload byte.
+    pub offset: u64,
+    /// Payload bytes it carried.
+    pub len: usize,
+    /// When it was captured.
+    pub ts: Timestamp,
+    /// The 1-based number of its packet over all inputs, in the order
+    /// read (tshark's frame number for a single input).
+    pub packet: u64,
+}
+
 /// A consumer bound to one direction's state: where a
 /// [`crate::flow::direction::Direction`] hands its pieces.
 pub struct Bound<'a, C: StreamConsumer> {
@@ -189,6 +202,8 @@ pub struct Bound<'a, C: StreamConsumer> {
     pub stream: &'a mut C::Stream,
     /// Who the direction is.
     pub info: DirectionInfo<'a>,
+    /// The number of the packet being handled (see [`Placed::packet`]).
+    pub packet: u64,
 }
 
 impl<C: StreamConsumer> Bound<'_, C> {
@@ -200,9 +215,8 @@ impl<C: StreamConsumer> Bound<'_, C> {
 
     /// See [`StreamConsumer::placed`].
     #[inline]
-    pub fn placed(&mut self, offset: u64, ts: Timestamp, len: usize) -> Result<(), Error> {
-        self.consumer
-            .placed(self.stream, &self.info, offset, ts, len)
+    pub fn placed(&mut self, at: &Placed) -> Result<(), Error> {
+        self.consumer.placed(self.stream, &self.info, at)
     }
 
     /// See [`StreamConsumer::rebased`].
@@ -271,12 +285,10 @@ impl<A: StreamConsumer, B: StreamConsumer> StreamConsumer for Tee<A, B> {
         &mut self,
         stream: &mut Self::Stream,
         info: &DirectionInfo<'_>,
-        offset: u64,
-        ts: Timestamp,
-        len: usize,
+        at: &Placed,
     ) -> Result<(), Error> {
-        self.0.placed(&mut stream.0, info, offset, ts, len)?;
-        self.1.placed(&mut stream.1, info, offset, ts, len)
+        self.0.placed(&mut stream.0, info, at)?;
+        self.1.placed(&mut stream.1, info, at)
     }
 
     fn rebased(&mut self, stream: &mut Self::Stream, info: &DirectionInfo<'_>, by: u64) {

@@ -28,7 +28,7 @@
 //! ([`Direction::reanchor`]).
 
 use super::assembler::Assembler;
-use super::consumer::{Bound, DirectionEnd, StreamConsumer};
+use super::consumer::{Bound, DirectionEnd, Placed, StreamConsumer};
 use super::fill::{Fill, HoleKind};
 use super::stamp::Stamp;
 use crate::capture::Timestamp;
@@ -304,7 +304,13 @@ impl Direction {
         // of its index too.
         let keepalive = seg.payload.len() == 1 && data_end == self.high as i64;
         if start >= 0 && !seg.payload.is_empty() && !keepalive {
-            out.placed(start as u64, seg.ts, seg.payload.len())?;
+            let packet = out.packet;
+            out.placed(&Placed {
+                offset: start as u64,
+                len: seg.payload.len(),
+                ts: seg.ts,
+                packet,
+            })?;
         }
         if data_end > 0 {
             let skip = usize::try_from(-start.min(0)).unwrap_or(0);
@@ -588,6 +594,7 @@ mod tests {
                 consumer: &mut self.recorder,
                 stream: &mut self.stream,
                 info: self.info,
+                packet: 0,
             };
             self.dir
                 .segment(&seg, &self.limits, &mut fill, &mut out)
@@ -605,6 +612,7 @@ mod tests {
                 consumer: &mut self.recorder,
                 stream: &mut self.stream,
                 info: self.info,
+                packet: 0,
             };
             let end = self
                 .dir

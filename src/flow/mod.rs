@@ -22,7 +22,7 @@ pub mod stamp;
 pub mod table;
 
 pub use assembler::{Assembler, Piece};
-pub use consumer::{DirectionEnd, DirectionInfo, StreamConsumer, Tee};
+pub use consumer::{DirectionEnd, DirectionInfo, Placed, StreamConsumer, Tee};
 pub use direction::DirectionLimits;
 pub use layers::{Layers, LayersCache};
 pub use table::{ConnKey, FlowTable, OnClose, TableConfig, TableStats};

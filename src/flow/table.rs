@@ -402,6 +402,9 @@ struct Streams<C> {
     bound: FillBound,
     /// What each budget shard earned and spent of it.
     accounts: [FillAccount; BUDGET_SHARDS],
+    /// The number of the packet being handled (0 outside
+    /// [`FlowTable::process`]).
+    packet: u64,
 }
 
 impl<C: StreamConsumer> Streams<C> {
@@ -426,6 +429,7 @@ impl<C: StreamConsumer> Streams<C> {
             consumer: &mut self.consumer,
             stream,
             info: ident.info(first_ts.get(), layers.as_deref()),
+            packet: self.packet,
         };
         let mut fill = Fill::new(
             self.max_seek,
@@ -454,6 +458,7 @@ impl<C: StreamConsumer> Streams<C> {
             consumer: &mut self.consumer,
             stream: &mut side.stream,
             info,
+            packet: self.packet,
         };
         let mut fill = Fill::new(
             self.max_seek,
@@ -516,6 +521,7 @@ impl<C: StreamConsumer> FlowTable<C> {
                 max_seek,
                 bound,
                 accounts: [FillAccount::default(); BUDGET_SHARDS],
+                packet: 0,
             },
             stats: TableStats::default(),
             now: Timestamp::default(),
@@ -643,6 +649,7 @@ impl<C: StreamConsumer> FlowTable<C> {
     ) -> Result<(), Error> {
         self.tick(seg.ts, packet_no, on_close)?;
         self.event = packet_no;
+        self.streams.packet = packet_no;
         let (key, side) = ConnKey::of(&seg.tuple);
         let shard = key.budget_shard();
         // Every segment of the shard earns it fill, whether it opens,

@@ -26,7 +26,7 @@ use super::flow_files::{FileStream, FlowFiles};
 use super::report::DirectionRecord;
 use crate::capture::Timestamp;
 use crate::error::Error;
-use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
+use crate::flow::{DirectionEnd, DirectionInfo, Piece, Placed, StreamConsumer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -161,14 +161,12 @@ impl StreamConsumer for Indexed {
         &mut self,
         s: &mut IndexedStream,
         _info: &DirectionInfo<'_>,
-        offset: u64,
-        ts: Timestamp,
-        len: usize,
+        at: &Placed,
     ) -> Result<(), Error> {
         s.lines.push(Line {
-            offset,
-            ts,
-            len: u32::try_from(len).unwrap_or(u32::MAX),
+            offset: at.offset,
+            ts: at.ts,
+            len: u32::try_from(at.len).unwrap_or(u32::MAX),
         });
         Ok(())
     }
@@ -206,14 +204,23 @@ mod tests {
 
     const NAME: &str = "010.000.000.001.40000-010.000.000.002.00080";
 
+    fn at(offset: u64, ts: Timestamp, len: usize) -> Placed {
+        Placed {
+            offset,
+            len,
+            ts,
+            packet: 1,
+        }
+    }
+
     #[test]
     fn lines_in_arrival_order_beside_the_flow_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = indexed(dir.path(), None);
         let (mut s, info) = (IndexedStream::default(), info());
         let t = |us: u32| Timestamp::new(1_700_000_000, us * 1000);
-        c.placed(&mut s, &info, 4, t(3), 2).unwrap();
-        c.placed(&mut s, &info, 0, t(5), 4).unwrap();
+        c.placed(&mut s, &info, &at(4, t(3), 2)).unwrap();
+        c.placed(&mut s, &info, &at(0, t(5), 4)).unwrap();
         c.piece(&mut s, &info, Piece::Data(b"abcdef")).unwrap();
         let record = c.close(s, &info, &end()).unwrap().unwrap();
         assert_eq!(record.file, NAME);
@@ -227,11 +234,11 @@ mod tests {
         let mut c = indexed(dir.path(), Some(5));
         let (mut s, info) = (IndexedStream::default(), info());
         let t = Timestamp::new(7, 0);
-        c.placed(&mut s, &info, 0, t, 4).unwrap();
+        c.placed(&mut s, &info, &at(0, t, 4)).unwrap();
         // The stream turned out to start 2 bytes earlier.
         c.rebased(&mut s, &info, 2);
-        c.placed(&mut s, &info, 0, t, 2).unwrap();
-        c.placed(&mut s, &info, 6, t, 3).unwrap();
+        c.placed(&mut s, &info, &at(0, t, 2)).unwrap();
+        c.placed(&mut s, &info, &at(6, t, 3)).unwrap();
         c.piece(&mut s, &info, Piece::Data(b"xyabcd")).unwrap();
         c.close(s, &info, &end()).unwrap();
         let text = std::fs::read_to_string(dir.path().join(format!("{NAME}.findx"))).unwrap();
@@ -243,7 +250,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = indexed(dir.path(), None);
         let (mut s, info) = (IndexedStream::default(), info());
-        c.placed(&mut s, &info, 0, Timestamp::default(), 1).unwrap();
+        c.placed(&mut s, &info, &at(0, Timestamp::default(), 1))
+            .unwrap();
         c.flush(&mut s, &info).unwrap();
         assert!(c.close(s, &info, &end()).unwrap().is_none());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

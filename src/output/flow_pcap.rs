@@ -26,7 +26,7 @@ use super::tally::Naming;
 use crate::capture::{LinkType, Timestamp};
 use crate::decode::Frame;
 use crate::error::Error;
-use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
+use crate::flow::{DirectionEnd, DirectionInfo, Piece, Placed, StreamConsumer};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -155,11 +155,9 @@ impl<C: StreamConsumer> StreamConsumer for FlowPcaps<C> {
         &mut self,
         s: &mut Self::Stream,
         info: &DirectionInfo<'_>,
-        offset: u64,
-        ts: Timestamp,
-        len: usize,
+        at: &Placed,
     ) -> Result<(), Error> {
-        self.inner.placed(&mut s.inner, info, offset, ts, len)
+        self.inner.placed(&mut s.inner, info, at)
     }
 
     fn rebased(&mut self, s: &mut Self::Stream, info: &DirectionInfo<'_>, by: u64) {

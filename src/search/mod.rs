@@ -16,7 +16,7 @@ pub mod context;
 pub mod matcher;
 
 use crate::error::Error;
-use crate::flow::{DirectionEnd, DirectionInfo, Piece, StreamConsumer};
+use crate::flow::{DirectionEnd, DirectionInfo, Piece, Placed, StreamConsumer};
 use crate::output::report::DirectionRecord;
 use crate::output::tally::Naming;
 use context::{Context, ContextStream, InContext};
@@ -64,8 +64,23 @@ pub struct GrepOptions {
 /// The longest excerpt printed of one match; longer ones end with `...`.
 const EXCERPT: usize = 200;
 
-/// A segment as it arrived: stream start, stream end, capture time.
-type Arrival = (u64, u64, crate::capture::Timestamp);
+/// A segment as it arrived: stream start and end, and its packet.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    start: u64,
+    end: u64,
+    packet: Packet,
+}
+
+/// The packet that carried a match's first byte: its capture time and its
+/// 1-based number over the inputs (tshark's frame number for one input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    /// When it was captured.
+    pub ts: crate::capture::Timestamp,
+    /// Its number.
+    pub number: u64,
+}
 
 /// What [`GrepFlows`] keeps for one direction.
 #[derive(Default)]
@@ -89,15 +104,15 @@ impl GrepStream {
         (self.search.offset() + self.jumped).saturating_sub(window as u64)
     }
 
-    /// Capture time of the earliest segment that carried the byte at
+    /// The first packet (in the order read) that carried the byte at
     /// flow-file offset `offset`.
-    fn time_of(&self, offset: u64) -> Option<crate::capture::Timestamp> {
+    fn first_packet(&self, offset: u64) -> FirstByte {
         let at = offset + self.jumped;
         self.arrivals
             .iter()
-            .filter(|(start, end, _)| *start <= at && at < *end)
-            .map(|&(_, _, ts)| ts)
-            .min()
+            .filter(|a| a.start <= at && at < a.end)
+            .map(|a| a.packet)
+            .min_by_key(|p| p.number)
     }
 }
 
@@ -137,7 +152,7 @@ struct Owner<'a> {
 }
 
 /// When a match's first byte was captured, if known.
-type FirstByte = Option<crate::capture::Timestamp>;
+type FirstByte = Option<Packet>;
 
 /// Print `found` as `format` says.
 fn print_match(
@@ -171,7 +186,8 @@ fn print_match(
                 "connection": owner.connection,
                 "community_id": owner.community_id,
                 "offset": found.offset,
-                "time": time.map(|t| t.to_string()),
+                "time": time.map(|p| p.ts.to_string()),
+                "packet": time.map(|p| p.number),
                 "pattern": found.pattern,
                 "match": escaped(&found.bytes),
             });
@@ -326,7 +342,7 @@ impl StreamConsumer for GrepFlows {
                     }
                     s.matches += 1;
                     self.opts.matches.fetch_add(1, Ordering::Relaxed);
-                    let time = s.time_of(f.offset);
+                    let time = s.first_packet(f.offset);
                     counted.push((f, time));
                 }
                 if ctx.any() {
@@ -340,7 +356,7 @@ impl StreamConsumer for GrepFlows {
         }
         self.print_ready(s, info, ready)?;
         let past = s.searched_past(self.matcher.longest());
-        s.arrivals.retain(|&(_, end, _)| end > past);
+        s.arrivals.retain(|a| a.end > past);
         Ok(())
     }
 
@@ -348,22 +364,27 @@ impl StreamConsumer for GrepFlows {
         &mut self,
         s: &mut GrepStream,
         _info: &DirectionInfo<'_>,
-        offset: u64,
-        ts: crate::capture::Timestamp,
-        len: usize,
+        at: &Placed,
     ) -> Result<(), Error> {
-        let end = offset + len as u64;
+        let end = at.offset + at.len as u64;
         // A late copy of bytes already searched past says nothing new.
         if end > s.searched_past(self.matcher.longest()) {
-            s.arrivals.push_back((offset, end, ts));
+            s.arrivals.push_back(Arrival {
+                start: at.offset,
+                end,
+                packet: Packet {
+                    ts: at.ts,
+                    number: at.packet,
+                },
+            });
         }
         Ok(())
     }
 
     fn rebased(&mut self, s: &mut GrepStream, _info: &DirectionInfo<'_>, by: u64) {
         for a in &mut s.arrivals {
-            a.0 += by;
-            a.1 += by;
+            a.start += by;
+            a.end += by;
         }
     }
 
