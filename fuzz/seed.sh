@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fill fuzz/corpus/<target>/ with starting inputs: the captures in testdata/
 # for capture_pipeline, a few HTTP exchanges for http, templates for naming,
-# the RSA key files of testdata/tls/ for tls_keys.
+# the RSA key files of testdata/tls/ for tls_keys, key logs in Decryption
+# Secrets Blocks for dsb.
 # Run from anywhere; corpus folders are not committed (see .gitignore).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,3 +39,9 @@ printf '%%A.%%a-%%B.%%b%%V%%v%%C%%c\0\x05\x0a\x00\x00\x01\x0a\x00\x00\x02\x40\x9
 printf '%%T/%%t_%%N%%K%%M%%L/%%#%%%%\0\x03' > corpus/naming/time
 printf '%%A/%%B/.%%V%%c\0\x07' > corpus/naming/dots
 printf 'x%%v%%C/%%c\0' > corpus/naming/optional
+# dsb: secrets type TLSK, stated length, then a key log (see pcapng_with_dsb).
+mkdir -p corpus/dsb
+for k in ../testdata/tls/tls12_resumed_id_get.first.keys ../testdata/tls/tls13_resumed.keys; do
+    python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(struct.pack("<II",0x544c534b,len(d))+d)' "$k" \
+        >"corpus/dsb/$(basename "$k")"
+done

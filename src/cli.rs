@@ -119,11 +119,11 @@ pub struct Cli {
     #[arg(short = 'f', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_open_files: Option<u64>,
 
-    /// Turn a scanner on (repeatable): `http` carves HTTP bodies, `md5` adds each direction's MD5 to the reports, `all` both; tcpdemux (reassembly) is always on.
+    /// Turn a scanner on (repeatable): `http` carves HTTP bodies, `md5` adds each direction's MD5 to the reports, `netviz` draws report.pdf (tcpflow's one-page traffic summary), `all` all three; tcpdemux (reassembly) is always on.
     #[arg(short = 'e', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
     pub scanner: Vec<String>,
 
-    /// Turn every scanner on (http and md5), as tcpflow's -a (`-e all`).
+    /// Turn every scanner on (http, md5 and netviz), as tcpflow's -a (`-e all`).
     #[arg(short = 'a')]
     pub all_scanners: bool,
 
@@ -131,7 +131,7 @@ pub struct Cli {
     #[arg(short = 'E', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner)]
     pub only_scanner: Vec<String>,
 
-    /// Turn SCANNER off (repeatable; `http` or `md5`; tcpflow's netviz and wifiviz are off already).
+    /// Turn SCANNER off (repeatable; `http`, `md5` or `netviz`; tcpflow's wifiviz is off already).
     #[arg(short = 'x', value_name = "SCANNER", action = ArgAction::Append, value_parser = parse_scanner_off)]
     pub scanner_off: Vec<String>,
 
@@ -139,7 +139,7 @@ pub struct Cli {
     #[arg(short = 'X', value_name = "FILE")]
     pub dfxml: Option<PathBuf>,
 
-    /// tcpflow's scanner settings, repeatable: enable_report=YES|NO, tcp_timeout=SECONDS, tcp_cmd=COMMAND, tcp_alert_fd=FD, http_cmd=COMMAND, http_alert_fd=FD.
+    /// tcpflow's scanner settings, repeatable: enable_report=YES|NO, tcp_timeout=SECONDS, tcp_cmd=COMMAND, tcp_alert_fd=FD, http_cmd=COMMAND, http_alert_fd=FD, netviz_histogram_size=N, netviz_histogram_dump=0|1.
     #[arg(short = 'S', value_name = "NAME=VALUE", action = ArgAction::Append, value_parser = parse_setting)]
     pub settings: Vec<Setting>,
 
@@ -616,6 +616,10 @@ impl Cli {
                 )));
             }
         }
+        let netviz = scanners.netviz.then(|| flowsplit::config::NetvizOptions {
+            path: self.outdir.join(flowsplit::output::netviz::PDF_NAME),
+            dump: settings.netviz_histogram_dump,
+        });
         // The whole run's bound, as asked: a shard holds itself to its
         // share (Config::own_fill_bound), so every shard's settings agree.
         let fill_bound = self.amplification.over(FillBound::default());
@@ -673,6 +677,10 @@ impl Cli {
             unprocessed: self.unprocessed,
             hooks: Hooks::default(),
             shard: self.shard,
+            netviz,
+            traffic_address_cap: settings
+                .netviz_histogram_size
+                .unwrap_or(flowsplit::output::traffic::DEFAULT_ADDRESS_CAP),
         })
     }
 }
@@ -724,6 +732,33 @@ pub struct MergeCli {
 }
 
 impl AfterMatches for MergeCli {}
+
+/// `flowsplit view DIR...`: write `report.html` for output folders.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flowsplit view",
+    args_override_self = true,
+    about = "Write report.html, one self-contained page to explore an output folder (a single run's or a merged one)"
+)]
+pub struct ViewCli {
+    /// Output folders (each holding report.jsonl); each gets its own report.html.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// Write the page here instead of DIR/report.html (one DIR only).
+    #[arg(short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Rows each table (connections, HTTP exchanges, TLS) holds at most: those with a problem while they fill half, then the largest; the rest are in the JSONL files the page links to.
+    #[arg(long = "rows", value_name = "N", default_value_t = flowsplit::view::DEFAULT_MAX_ROWS, value_parser = clap::value_parser!(usize))]
+    pub rows: usize,
+
+    /// What is said on standard error.
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+impl AfterMatches for ViewCli {}
 
 /// `flowsplit grep [GREP OPTIONS] PATTERN [FLOWSPLIT OPTIONS] [EXPRESSION]`,
 /// or `flowsplit grep [GREP OPTIONS] PATTERN DIR...`: search reassembled
@@ -976,24 +1011,29 @@ Description: Carves HTTP bodies out of the flows, decoded, with an index (enable
 Scanner Name: md5
 flags:  SCANNER_DISABLED
 Description: MD5 of every flow, in the DFXML report and report.jsonl (enable with -e md5)
+
+Scanner Name: netviz
+flags:  SCANNER_DISABLED
+Description: Draws report.pdf, a one-page summary of the traffic (enable with -e netviz)
 ";
 
-/// `-e`, `-E`: the scanners flowsplit has (`http`, `md5`, `all` for both,
-/// `tcpdemux` for reassembly, always on), and a reason for tcpflow's others.
+/// `-e`, `-E`: the scanners flowsplit has (`http`, `md5`, `netviz`, `all`
+/// for the three, `tcpdemux` for reassembly, always on), and a reason for
+/// tcpflow's others.
 fn parse_scanner(text: &str) -> Result<String, String> {
     match text {
-        "http" | "md5" | "all" | "tcpdemux" => Ok(text.to_string()),
-        "netviz" | "wifiviz" | "python" => Err(format!(
-            "tcpflow's {text} scanner is not supported; flowsplit has http and md5"
+        "http" | "md5" | "netviz" | "all" | "tcpdemux" => Ok(text.to_string()),
+        "wifiviz" | "python" => Err(format!(
+            "tcpflow's {text} scanner is not supported; flowsplit has http, md5 and netviz"
         )),
         _ => Err(
-            "unknown scanner (flowsplit has http and md5, and tcpdemux, which is always on)"
+            "unknown scanner (flowsplit has http, md5 and netviz, and tcpdemux, which is always on)"
                 .to_string(),
         ),
     }
 }
 
-/// `-x`: `http` and `md5` can be turned off; tcpflow's scanners flowsplit
+/// `-x`: `http`, `md5` and `netviz` can be turned off; tcpflow's scanners flowsplit
 /// lacks are off already. Turning off reassembly (`tcpdemux`, or `all`,
 /// which in tcpflow includes it) is refused: tcpflow then writes nothing
 /// but an empty report.
@@ -1003,7 +1043,7 @@ fn parse_scanner_off(text: &str) -> Result<String, String> {
         "tcpdemux" | "all" => Err(format!(
             "in tcpflow, -x {text} turns TCP reassembly off, so that nothing but an empty report is written; flowsplit always reassembles (-F X writes the reports without flow files)"
         )),
-        _ => Err("unknown scanner (flowsplit has http and md5)".to_string()),
+        _ => Err("unknown scanner (flowsplit has http, md5 and netviz)".to_string()),
     }
 }
 
@@ -1028,6 +1068,8 @@ pub struct Scanners {
     pub http: bool,
     /// Hash every direction with MD5.
     pub md5: bool,
+    /// Draw `report.pdf` (tcpflow's netviz).
+    pub netviz: bool,
 }
 
 impl Scanners {
@@ -1037,9 +1079,11 @@ impl Scanners {
         let set = |s: &mut Scanners, name: &str, on: bool| match name {
             "http" => s.http = on,
             "md5" => s.md5 = on,
+            "netviz" => s.netviz = on,
             "all" => {
                 s.http = on;
                 s.md5 = on;
+                s.netviz = on;
             }
             _ => {}
         };
@@ -1097,6 +1141,10 @@ pub enum Setting {
         /// The descriptor.
         fd: i32,
     },
+    /// `netviz_histogram_size=N`: addresses counted exactly (at least 2).
+    NetvizHistogramSize(usize),
+    /// `netviz_histogram_dump=0|1`: print the address histograms at the end.
+    NetvizHistogramDump(bool),
     /// A tcpflow setting accepted with no effect (`packet-buffer-timeout`).
     NoEffect,
 }
@@ -1106,14 +1154,6 @@ pub const REFUSED_SETTINGS: &[(&str, &str)] = &[
     (
         "tdelta",
         "shifts every time by SECONDS; flowsplit keeps capture times",
-    ),
-    (
-        "netviz_histogram_dump",
-        "a netviz setting; flowsplit has no netviz scanner",
-    ),
-    (
-        "netviz_histogram_size",
-        "a netviz setting; flowsplit has no netviz scanner",
     ),
     (
         "check_fcs",
@@ -1163,11 +1203,22 @@ fn parse_setting(text: &str) -> Result<Setting, String> {
         }),
         "tcp_alert_fd" => fd("tcp"),
         "http_alert_fd" => fd("http"),
+        "netviz_histogram_size" => match value.trim().parse::<usize>() {
+            Ok(n) if n >= 2 => Ok(Setting::NetvizHistogramSize(n)),
+            _ => Err(format!(
+                "netviz_histogram_size: {value:?} is not a number of addresses (at least 2)"
+            )),
+        },
+        "netviz_histogram_dump" => match value.trim() {
+            "1" => Ok(Setting::NetvizHistogramDump(true)),
+            "0" => Ok(Setting::NetvizHistogramDump(false)),
+            _ => Err(format!("netviz_histogram_dump: {value:?} is neither 0 nor 1")),
+        },
         "packet-buffer-timeout" => Ok(Setting::NoEffect),
         _ => match REFUSED_SETTINGS.iter().find(|(n, _)| *n == name) {
             Some((_, why)) => Err(format!("{name} is not supported: {why}")),
             None => Err(format!(
-                "unknown setting {name} (flowsplit has enable_report, tcp_timeout, tcp_cmd, tcp_alert_fd, http_cmd, http_alert_fd)"
+                "unknown setting {name} (flowsplit has enable_report, tcp_timeout, tcp_cmd, tcp_alert_fd, http_cmd, http_alert_fd, netviz_histogram_size, netviz_histogram_dump)"
             )),
         },
     }
@@ -1178,6 +1229,8 @@ fn parse_setting(text: &str) -> Result<Setting, String> {
 struct Settings {
     enable_report: Option<bool>,
     tcp_timeout: Option<u64>,
+    netviz_histogram_size: Option<usize>,
+    netviz_histogram_dump: bool,
     hooks: flowsplit::output::alerts::Hooks,
 }
 
@@ -1200,6 +1253,8 @@ impl Settings {
                     };
                     out.hooks_mut(kind).alert = alert;
                 }
+                Setting::NetvizHistogramSize(n) => out.netviz_histogram_size = Some(*n),
+                Setting::NetvizHistogramDump(on) => out.netviz_histogram_dump = *on,
                 Setting::NoEffect => {}
             }
         }
@@ -1302,6 +1357,7 @@ pub fn commands() -> Vec<clap::Command> {
         HttpCli::command(),
         MergeCli::command(),
         GrepCli::command(),
+        ViewCli::command(),
     ]
 }
 
@@ -1500,6 +1556,11 @@ mod tests {
         };
         assert_eq!(on(&[]), (false, false));
         assert_eq!(on(&[All]), (true, true));
+        let netviz = |ops: &[ScannerOp]| Scanners::from_ops(ops).netviz;
+        assert!(netviz(&[All]));
+        assert!(netviz(&[Enable("netviz".into())]));
+        assert!(!netviz(&[All, Disable("netviz".into())]));
+        assert!(!netviz(&[Enable("netviz".into()), Only("http".into())]));
         assert_eq!(on(&[All, Disable("md5".into())]), (true, false));
         assert_eq!(
             on(&[Enable("md5".into()), Only("http".into())]),

@@ -99,6 +99,12 @@ pub struct Config {
     /// starts with the shard's identity and marks the close events (see
     /// [`crate::shard`]). `None`: every connection, a plain report.
     pub shard: Option<crate::shard::ShardSpec>,
+    /// tcpflow's netviz scanner (`-e netviz`): draw `report.pdf` in the
+    /// output folder from the traffic summary. `None`: not asked for.
+    pub netviz: Option<NetvizOptions>,
+    /// Addresses the traffic summary counts exactly (see
+    /// [`crate::output::traffic::TopCounts`]; `-S netviz_histogram_size`).
+    pub traffic_address_cap: usize,
 }
 
 /// How carved HTTP body files are named (`--http-names`).
@@ -193,10 +199,19 @@ pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
 /// capture, the queue of packet blocks,
 /// [`QUEUE_BYTES`](crate::capture::queue::QUEUE_BYTES)), the shared write
 /// pool, the report's reordering and the records on their way to it
-/// (a bounded channel from the workers), the program itself. The
+/// (a bounded channel from the workers), the TLS session cache and the
+/// connections waiting for it ([`TLS_SESSION_MEMORY`] each, with
+/// `--tls-keylog`), the secrets of the capture's Decryption Secrets Blocks
+/// ([`CAPTURE_SECRETS_BUDGET`](crate::tls::keylog::CAPTURE_SECRETS_BUDGET)),
+/// the program itself. The
 /// rest is split evenly over the budget shards for connection state, the
 /// same for every `-j`.
 pub const FIXED_MEMORY: u64 = 40 << 20;
+
+/// The TLS session cache's share of [`FIXED_MEMORY`], and as much again
+/// for the resuming connections waiting for it (see
+/// `crate::http::tls::Sessions`): some 20,000 sessions.
+pub const TLS_SESSION_MEMORY: u64 = 4 << 20;
 
 /// The smallest `--max-memory` accepted: the fixed part and 16 MiB for connections.
 pub const MIN_MAX_MEMORY: u64 = FIXED_MEMORY + (16 << 20);
@@ -291,8 +306,20 @@ impl Config {
             unprocessed: None,
             hooks: crate::hooks::Hooks::default(),
             shard: None,
+            netviz: None,
+            traffic_address_cap: crate::output::traffic::DEFAULT_ADDRESS_CAP,
         }
     }
+}
+
+/// `-e netviz`'s settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetvizOptions {
+    /// Where the page goes: `report.pdf` in the output folder.
+    pub path: PathBuf,
+    /// Print the address histograms on standard output at the end
+    /// (`-S netviz_histogram_dump=1`).
+    pub dump: bool,
 }
 
 #[cfg(test)]

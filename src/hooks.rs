@@ -41,6 +41,16 @@ pub enum Notice {
     /// run goes on without it, and the TLS connections it was meant for
     /// are reported not decrypted, with the reason.
     KeyLogUnusable(crate::tls::keylog::Unusable),
+    /// The Decryption Secrets Blocks of the capture held secrets for more
+    /// connections than flowsplit keeps
+    /// ([`CAPTURE_SECRETS_BUDGET`](crate::tls::keylog::CAPTURE_SECRETS_BUDGET)):
+    /// those of `connections` connections were dropped, and the
+    /// connections are reported not decrypted unless a key log file has
+    /// their lines. Said once, after the capture is read.
+    CaptureSecretsDropped {
+        /// Connections whose secrets were dropped.
+        connections: u64,
+    },
 }
 
 /// Called with each [`Notice`], on the thread that reads packets.

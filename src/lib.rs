@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod search;
 pub mod shard;
 pub mod tls;
+pub mod view;
 
 pub use config::Config;
 pub use error::Error;

@@ -10,7 +10,7 @@
 
 mod cli;
 
-use cli::{Cli, GrepCli, HttpCli, MergeCli};
+use cli::{Cli, GrepCli, HttpCli, MergeCli, ViewCli};
 use flowsplit::hooks::{Notice, Progress};
 use flowsplit::Error;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,7 +29,12 @@ type Subcommand = fn(Vec<OsString>) -> Result<Done, Error>;
 /// `flowsplit -r x.pcap port 80` works as in tcpflow. A new subcommand is
 /// one entry here and one parser in `cli.rs` (which `--dump-cli`, and so
 /// the man page test, must list too).
-const SUBCOMMANDS: &[(&str, Subcommand)] = &[("http", http), ("merge", merge), ("grep", grep)];
+const SUBCOMMANDS: &[(&str, Subcommand)] = &[
+    ("http", http),
+    ("merge", merge),
+    ("grep", grep),
+    ("view", view),
+];
 
 /// How a subcommand ended when no error stopped it.
 #[derive(Debug, Default)]
@@ -271,6 +276,38 @@ fn merge(args: Vec<OsString>) -> Result<Done, Error> {
     })
 }
 
+/// `flowsplit view DIR...`: write each folder's `report.html`.
+fn view(args: Vec<OsString>) -> Result<Done, Error> {
+    let Some(cli) = cli::parse::<ViewCli>(args)? else {
+        return Ok(Done::default());
+    };
+    if cli.out.is_some() && cli.dirs.len() > 1 {
+        return Err(Error::Usage(
+            "view: -o names one page; give one DIR with it".into(),
+        ));
+    }
+    if cli.rows == 0 {
+        return Err(Error::Usage("view: --rows must be at least 1".into()));
+    }
+    let opts = flowsplit::view::ViewOptions { max_rows: cli.rows };
+    let mut lines = Vec::new();
+    for dir in &cli.dirs {
+        let s = flowsplit::view::view(dir, cli.out.as_deref(), &opts)?;
+        lines.push(format!(
+            "wrote {}: {} of {}, {} of {}",
+            s.path.display(),
+            count(s.connection_rows, "connection row", "connection rows"),
+            count(s.connections, "connection", "connections"),
+            count(s.exchange_rows, "HTTP row", "HTTP rows"),
+            count(s.exchanges, "exchange", "exchanges"),
+        ));
+    }
+    Ok(Done {
+        errors: Vec::new(),
+        closing: (!cli.verbosity.quiet).then(|| lines.join("\nflowsplit: ")),
+    })
+}
+
 /// `flowsplit grep`: search reassembled streams. Exits 0 when something
 /// matched, 1 when nothing did (as grep), 2 on a usage error.
 fn grep(args: Vec<OsString>) -> Result<Done, Error> {
@@ -427,6 +464,11 @@ fn print_notice(notice: &Notice) {
     }
     if let Notice::KeyLogUnusable(u) = notice {
         eprintln!("flowsplit: warning: {u}");
+    }
+    if let Notice::CaptureSecretsDropped { connections } = notice {
+        eprintln!(
+            "flowsplit: warning: the capture's Decryption Secrets Blocks hold secrets for more connections than are kept: {connections} dropped (give them with --tls-keylog)"
+        );
     }
     if let Notice::ReportAppended { path } = notice {
         eprintln!(

@@ -34,6 +34,7 @@ use crate::output::findx::Indexed;
 use crate::output::flow_pcap::FlowPcaps;
 use crate::output::report_only::ReportOnly;
 use crate::output::summary::{summary_path, SummaryRecord};
+use crate::output::traffic::{traffic_path, PacketFacts, PortClass, Traffic};
 use crate::output::unprocessed::Unprocessed;
 use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event, EventLog};
 use crate::output::{FileSink, FlowFiles, Naming, Template};
@@ -88,6 +89,9 @@ pub struct RunSummary {
     /// What `-e http` spent of the bound: range objects' holes (within
     /// what the directions left of it) and decoded bodies' growth.
     pub http_spent: crate::http::HttpSpent,
+    /// The traffic summary, kept when a report or `-e netviz` is asked
+    /// for (see [`crate::output::traffic`]).
+    pub traffic: Option<Traffic>,
 }
 
 /// The account of a live capture, read when capture stops.
@@ -203,7 +207,48 @@ pub fn run_to_end(config: &Config) -> (RunSummary, Option<Error>) {
             fatal = Some(e);
         }
     }
+    if summary.started {
+        if let Err(e) = write_traffic(config, &summary) {
+            fatal.get_or_insert(e);
+        }
+    }
     (summary, fatal)
+}
+
+/// Write the traffic summary beside the report, and draw `-e netviz`'s
+/// page (a shard leaves the page to `flowsplit merge`).
+fn write_traffic(config: &Config, summary: &RunSummary) -> Result<(), Error> {
+    let Some(traffic) = summary.traffic.as_ref() else {
+        return Ok(());
+    };
+    if let Some(report) = &config.report {
+        traffic.write(&traffic_path(report))?;
+    }
+    match &config.netviz {
+        Some(n) if config.shard.is_none() => {
+            if n.dump {
+                crate::output::netviz::dump(traffic, &mut std::io::stdout().lock())?;
+            }
+            crate::output::netviz::write_pdf(traffic, &n.path)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The inputs as the netviz page names them: the files given, joined by
+/// ", ", or the interface captured on.
+fn input_name(source: &Source) -> String {
+    match source {
+        Source::Files(inputs) => inputs
+            .iter()
+            .map(|i| match i {
+                Input::Stdin => "-".to_string(),
+                Input::Path(p) => p.display().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Source::Live(live) => live.interface.clone().unwrap_or_else(|| "live".into()),
+    }
 }
 
 /// Say what is wrong with the key logs (`--tls-keylog`) before the
@@ -294,6 +339,17 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         path.unsupported = None;
         let packets_before = path.packets;
         let mut on_packet = |pkt: &Packet<'_>, block: &InputBlock| path.packet(pkt, Some(block));
+        // The TLS key logs of pcapng Decryption Secrets Blocks, for
+        // decrypting as carving goes (with -e http only).
+        let secrets = config
+            .output
+            .http_carving()
+            .map(|(_, h)| h.capture_secrets.clone());
+        let mut on_secrets = |text: &[u8]| {
+            if let Some(s) = &secrets {
+                s.add(text);
+            }
+        };
         let result = match &source {
             Capture::File(p) => match file::open(p) {
                 Ok(f) => {
@@ -302,11 +358,16 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
                         progress,
                         cancel: config.hooks.cancel.as_deref(),
                     };
-                    file::read_stream(p, input, &mut on_packet)
+                    file::read_stream_with(p, input, &mut on_packet, &mut on_secrets)
                 }
                 Err(e) => Err(e),
             },
-            Capture::Stdin => file::read_stream(Path::new("-"), std::io::stdin(), &mut on_packet),
+            Capture::Stdin => file::read_stream_with(
+                Path::new("-"),
+                std::io::stdin(),
+                &mut on_packet,
+                &mut on_secrets,
+            ),
         };
         if let Some(link) = path.unsupported {
             summary.input_errors.push(Error::UnsupportedLink {
@@ -326,6 +387,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     }
     if let Some(p) = progress {
         p.finish();
+    }
+    if let Some((_, h)) = config.output.http_carving() {
+        let connections = h.capture_secrets.dropped();
+        if connections > 0 {
+            config
+                .hooks
+                .notify(&Notice::CaptureSecretsDropped { connections });
+        }
     }
     if let Some(events) = &events {
         // As live capture's last one: before the connections still open close.
@@ -585,6 +654,8 @@ struct PacketPath {
     shard: Option<crate::shard::ShardSpec>,
     /// Where packets that carried no TCP segment go (`-w`), if anywhere.
     unprocessed: Option<Unprocessed>,
+    /// The traffic summary, when kept.
+    traffic: Option<Traffic>,
 }
 
 impl PacketPath {
@@ -602,6 +673,12 @@ impl PacketPath {
             unsupported: None,
             shard: config.shard,
             unprocessed: config.unprocessed.as_deref().map(Unprocessed::new),
+            traffic: (config.report.is_some() || config.netviz.is_some()).then(|| {
+                let mut t = Traffic::new(config.traffic_address_cap);
+                t.netviz = config.netviz.is_some();
+                t.input = input_name(&config.source);
+                t
+            }),
         }
     }
 
@@ -634,6 +711,16 @@ impl PacketPath {
                 return;
             }
             Ok(seg) => {
+                if let Some(t) = self.traffic.as_mut() {
+                    t.packet(&PacketFacts {
+                        ts: pkt.ts,
+                        wire_len: pkt.orig_len.max(pkt.data.len() as u32),
+                        src: seg.tuple.src,
+                        dst: seg.tuple.dst,
+                        tcp_ports: Some((seg.tuple.sport, seg.tuple.dport)),
+                        class: PortClass::of_tcp(seg.tuple.sport, seg.tuple.dport),
+                    });
+                }
                 if let Err(e) = self.sink.segment(&seg, self.packets, input) {
                     self.fatal = Some(e);
                 }
@@ -641,6 +728,28 @@ impl PacketPath {
             }
             Err(skip) => skip,
         };
+        if let Some(t) = self.traffic.as_mut() {
+            // IP packets no segment came of are counted once over the
+            // shards: by shard 0.
+            if let Some(ip) = self
+                .decoder
+                .last_not_tcp()
+                .filter(|_| self.shard.is_none_or(|s| s.index == 0))
+            {
+                t.packet(&PacketFacts {
+                    ts: pkt.ts,
+                    wire_len: pkt.orig_len.max(pkt.data.len() as u32),
+                    src: ip.src,
+                    dst: ip.dst,
+                    tcp_ports: None,
+                    class: match ip.proto {
+                        6 => PortClass::OtherTcp,
+                        17 => PortClass::Udp,
+                        _ => PortClass::Other,
+                    },
+                });
+            }
+        }
         if let crate::decode::Skip::UnsupportedLink(_) = skip {
             self.unsupported.get_or_insert(pkt.link);
         }
@@ -662,6 +771,7 @@ impl PacketPath {
     fn finish(self, summary: &mut RunSummary) -> Result<(), Error> {
         summary.packets = self.packets;
         summary.bytes = self.bytes;
+        summary.traffic = self.traffic;
         if let Some(w) = self.unprocessed {
             if let Err(e) = w.finish() {
                 summary.input_errors.push(e);
@@ -995,6 +1105,7 @@ impl CloseHook for InlineHttp {
             .map(|r| crate::http::pool::OwnedFlow {
                 file: r.file.clone(),
                 gaps: crate::http::index::with_jumps(&r.gaps, &r.jumps),
+                connection: Some(r.connection),
             })
             .collect();
         if let Some(pool) = self.pool.as_mut() {

@@ -574,7 +574,9 @@ fn real_captures_carve_the_same_http_under_the_default_bound_but_cut_claimed_obj
             let mut v: Vec<String> = std::fs::read_dir(out)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "report.summary.json" && n != "report.xml")
+                .filter(|n| {
+                    n != "report.summary.json" && n != "report.traffic.json" && n != "report.xml"
+                })
                 .collect();
             v.sort();
             v

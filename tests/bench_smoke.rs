@@ -31,7 +31,12 @@ fn assert_verified(expected: &[Expected], out: &Path) {
     let verdict = bench::verify(
         expected,
         out,
-        &["report.jsonl", "report.summary.json", "report.xml"],
+        &[
+            "report.jsonl",
+            "report.summary.json",
+            "report.traffic.json",
+            "report.xml",
+        ],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();
@@ -56,8 +61,13 @@ fn files_in(dir: &Path) -> BTreeMap<String, (u64, String)> {
         .unwrap()
         .map(|e| e.unwrap())
         .filter(|e| {
-            !["report.jsonl", "report.summary.json", "report.xml"]
-                .contains(&e.file_name().to_str().unwrap_or(""))
+            ![
+                "report.jsonl",
+                "report.summary.json",
+                "report.traffic.json",
+                "report.xml",
+            ]
+            .contains(&e.file_name().to_str().unwrap_or(""))
         })
         .map(|e| {
             assert!(

@@ -604,12 +604,12 @@ fn tcpflow_scanners_flowsplit_lacks_are_refused_with_the_reason() {
     let out = run_bin(
         &[&input],
         &tempfile::tempdir().unwrap().path().join("o"),
-        &["-e", "netviz"],
+        &["-e", "wifiviz"],
     );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "flowsplit: invalid value 'netviz' for '-e <SCANNER>': tcpflow's netviz scanner is not supported; flowsplit has http and md5\n"
+        "flowsplit: invalid value 'wifiviz' for '-e <SCANNER>': tcpflow's wifiviz scanner is not supported; flowsplit has http, md5 and netviz\n"
     );
     // -s asks for what the console output already does.
     let plain = run_args(&["-r", input.to_str().unwrap(), "-c"]);

@@ -48,7 +48,10 @@ const CAPTURES: [&str; 3] = ["out_of_order.pcap", "pcapng_mixed.pcapng", "http/g
 /// What a run writes, except report.xml (it names the input file) and the
 /// summary; report.jsonl and http.jsonl are compared byte for byte.
 fn output(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let out = tree_files(dir, &["report.xml", "report.summary.json"]);
+    let out = tree_files(
+        dir,
+        &["report.xml", "report.summary.json", "report.traffic.json"],
+    );
     assert!(
         out.contains_key("report.jsonl"),
         "{}: no report",
@@ -220,7 +223,15 @@ fn a_damaged_stream_keeps_what_came_before_it_and_names_the_file() {
         error.contains("packets before it were processed"),
         "{error}"
     );
-    let files = tree_files(&out, &["report.xml", "report.jsonl", "report.summary.json"]);
+    let files = tree_files(
+        &out,
+        &[
+            "report.xml",
+            "report.jsonl",
+            "report.summary.json",
+            "report.traffic.json",
+        ],
+    );
     assert!(!files.is_empty(), "nothing kept from before the damage");
 }
 

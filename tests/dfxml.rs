@@ -733,7 +733,14 @@ fn report_xml_is_written_by_default_and_x_moves_it() {
     let dir = tmp.path().join("out");
     assert_eq!(
         listing(&dir),
-        [CS, SC, "report.jsonl", "report.summary.json", "report.xml"]
+        [
+            CS,
+            SC,
+            "report.jsonl",
+            "report.summary.json",
+            "report.traffic.json",
+            "report.xml"
+        ]
     );
     let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
@@ -746,7 +753,13 @@ fn report_xml_is_written_by_default_and_x_moves_it() {
         ok(&out);
         assert_eq!(
             listing(&tmp.path().join("out")),
-            [CS, SC, "report.jsonl", "report.summary.json"],
+            [
+                CS,
+                SC,
+                "report.jsonl",
+                "report.summary.json",
+                "report.traffic.json"
+            ],
             "{args:?}"
         );
         let moved = std::fs::read_to_string(tmp.path().join("r.xml")).unwrap();
@@ -824,18 +837,19 @@ fn scanner_options_apply_in_command_line_order() {
 #[test]
 fn scanners_flowsplit_lacks_and_unknown_names_are_refused() {
     let cases: &[(&[&str], &str)] = &[
-        (&["-e", "netviz"], "invalid value 'netviz' for '-e <SCANNER>': tcpflow's netviz scanner is not supported; flowsplit has http and md5"),
-        (&["-Ewifiviz"], "invalid value 'wifiviz' for '-E <SCANNER>': tcpflow's wifiviz scanner is not supported; flowsplit has http and md5"),
-        (&["-e", "bogus"], "invalid value 'bogus' for '-e <SCANNER>': unknown scanner (flowsplit has http and md5, and tcpdemux, which is always on)"),
-        (&["-x", "bogus"], "invalid value 'bogus' for '-x <SCANNER>': unknown scanner (flowsplit has http and md5)"),
+        (&["-e", "python"], "invalid value 'python' for '-e <SCANNER>': tcpflow's python scanner is not supported; flowsplit has http, md5 and netviz"),
+        (&["-Ewifiviz"], "invalid value 'wifiviz' for '-E <SCANNER>': tcpflow's wifiviz scanner is not supported; flowsplit has http, md5 and netviz"),
+        (&["-e", "bogus"], "invalid value 'bogus' for '-e <SCANNER>': unknown scanner (flowsplit has http, md5 and netviz, and tcpdemux, which is always on)"),
+        (&["-x", "bogus"], "invalid value 'bogus' for '-x <SCANNER>': unknown scanner (flowsplit has http, md5 and netviz)"),
         (&["-x", "tcpdemux"], "invalid value 'tcpdemux' for '-x <SCANNER>': in tcpflow, -x tcpdemux turns TCP reassembly off, so that nothing but an empty report is written; flowsplit always reassembles (-F X writes the reports without flow files)"),
         (&["-xall"], "invalid value 'all' for '-x <SCANNER>': in tcpflow, -x all turns TCP reassembly off, so that nothing but an empty report is written; flowsplit always reassembles (-F X writes the reports without flow files)"),
         (&["-FX", "-e", "http"], "-F X writes no flow files, so the http scanner has nothing to carve (tcpflow refuses it too)"),
         (&["-S", "tdelta=5"], "invalid value 'tdelta=5' for '-S <NAME=VALUE>': tdelta is not supported: shifts every time by SECONDS; flowsplit keeps capture times"),
         (&["-Scheck_fcs=NO"], "invalid value 'check_fcs=NO' for '-S <NAME=VALUE>': check_fcs is not supported: a wifiviz setting; flowsplit has no wifiviz scanner"),
-        (&["-S", "netviz_histogram_size=10"], "invalid value 'netviz_histogram_size=10' for '-S <NAME=VALUE>': netviz_histogram_size is not supported: a netviz setting; flowsplit has no netviz scanner"),
+        (&["-S", "netviz_histogram_size=1"], "invalid value 'netviz_histogram_size=1' for '-S <NAME=VALUE>': netviz_histogram_size: \"1\" is not a number of addresses (at least 2)"),
+        (&["-S", "netviz_histogram_dump=yes"], "invalid value 'netviz_histogram_dump=yes' for '-S <NAME=VALUE>': netviz_histogram_dump: \"yes\" is neither 0 nor 1"),
         (&["-S", "py_path=x"], "invalid value 'py_path=x' for '-S <NAME=VALUE>': py_path is not supported: a python scanner setting; flowsplit has no python scanner"),
-        (&["-S", "tcp_timout=5"], "invalid value 'tcp_timout=5' for '-S <NAME=VALUE>': unknown setting tcp_timout (flowsplit has enable_report, tcp_timeout, tcp_cmd, tcp_alert_fd, http_cmd, http_alert_fd)"),
+        (&["-S", "tcp_timout=5"], "invalid value 'tcp_timout=5' for '-S <NAME=VALUE>': unknown setting tcp_timout (flowsplit has enable_report, tcp_timeout, tcp_cmd, tcp_alert_fd, http_cmd, http_alert_fd, netviz_histogram_size, netviz_histogram_dump)"),
         (&["-S", "enable_report"], "invalid value 'enable_report' for '-S <NAME=VALUE>': \"enable_report\": expected NAME=VALUE, e.g. enable_report=NO"),
         (&["-S", "enable_report=maybe"], "invalid value 'enable_report=maybe' for '-S <NAME=VALUE>': enable_report: \"maybe\" is neither YES nor NO"),
         (&["-S", "tcp_timeout=soon"], "invalid value 'tcp_timeout=soon' for '-S <NAME=VALUE>': tcp_timeout: \"soon\" is not a number of seconds"),
@@ -866,7 +880,12 @@ fn file_letter_x_writes_the_reports_without_flow_files() {
         let dir = tmp.path().join("out");
         assert_eq!(
             listing(&dir),
-            ["report.jsonl", "report.summary.json", "report.xml"],
+            [
+                "report.jsonl",
+                "report.summary.json",
+                "report.traffic.json",
+                "report.xml"
+            ],
             "{args:?}"
         );
         let objects = read_dfxml_if_python(&dir.join("report.xml"));

@@ -50,6 +50,44 @@ fn naming_inputs_replay_cleanly() {
 }
 
 #[test]
+fn dsb_inputs_replay_cleanly() {
+    replay("dsb", checks::dsb);
+}
+
+/// The dsb target's checks on blocks built by hand: a real key log, one
+/// whose stated length is longer or shorter than its body, another
+/// secrets type, binary junk, nothing.
+#[test]
+fn dsb_checks_hold_on_crafted_blocks() {
+    let keys = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls/tls13_aes128gcm.keys"),
+    )
+    .unwrap();
+    let block = |kind: u32, stated: u32, body: &[u8]| {
+        let mut d = kind.to_le_bytes().to_vec();
+        d.extend(stated.to_le_bytes());
+        d.extend(body);
+        d
+    };
+    let tlsk = 0x544c_534b;
+    let n = keys.len() as u32;
+    for data in [
+        keys.clone(),
+        block(tlsk, n, &keys),
+        block(tlsk, n + 4, &keys),
+        block(tlsk, n / 2, &keys),
+        block(tlsk, u32::MAX, &keys),
+        block(tlsk, u32::MAX - 4, &keys),
+        block(0x5747_4b4c, n, &keys),
+        block(tlsk, 300, &[0xff; 300]),
+        Vec::new(),
+        vec![1, 2, 3],
+    ] {
+        checks::dsb(&data);
+    }
+}
+
+#[test]
 fn keylog_inputs_replay_cleanly() {
     replay("keylog", checks::keylog);
 }

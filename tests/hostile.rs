@@ -653,7 +653,12 @@ fn fragment_flood_through_the_binary_stays_within_memory() {
     names.sort();
     assert_eq!(
         names,
-        ["report.jsonl", "report.summary.json", "report.xml"],
+        [
+            "report.jsonl",
+            "report.summary.json",
+            "report.traffic.json",
+            "report.xml"
+        ],
         "only the (empty) reports and the run's summary"
     );
     assert_eq!(std::fs::read(outdir.join("report.jsonl")).unwrap(), b"");
@@ -954,6 +959,7 @@ fn uris_and_header_values_with_dots_slashes_nul_and_controls_stay_data() {
             "http.jsonl".to_string(),
             "report.jsonl".to_string(),
             "report.summary.json".to_string(),
+            "report.traffic.json".to_string(),
             "report.xml".to_string(),
         ]
     );

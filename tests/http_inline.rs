@@ -13,7 +13,11 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Every capture of `testdata/` (the fuzz seeds left out: they are not
-/// meant to hold HTTP) and of the corpus manifest.
+/// meant to hold HTTP; so are the captures carrying their TLS secrets in
+/// Decryption Secrets Blocks, `*.dsb.pcapng`, which only the run reading
+/// the capture decrypts: `flowsplit http` later has no capture to read
+/// them from, as the man page says; tests/tls_captures.rs compares them
+/// with the pcap and its key log instead) and of the corpus manifest.
 fn captures() -> Vec<PathBuf> {
     let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let mut all: Vec<PathBuf> = walkdir::WalkDir::new(&testdata)
@@ -22,6 +26,7 @@ fn captures() -> Vec<PathBuf> {
         .map(|e| e.expect("walk testdata").into_path())
         .filter(|p| !p.starts_with(testdata.join("fuzz")))
         .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+        .filter(|p| !p.to_string_lossy().ends_with(".dsb.pcapng"))
         .collect();
     all.extend(corpus_captures());
     all
@@ -41,7 +46,10 @@ fn run(args: &[&OsStr]) -> std::process::Output {
 /// bodies only when the run carved them) and `report.xml` too (it names
 /// the folder).
 fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    tree_files(dir, &["report.xml", "report.summary.json"])
+    tree_files(
+        dir,
+        &["report.xml", "report.summary.json", "report.traffic.json"],
+    )
 }
 
 fn summary_bodies(dir: &Path) -> u64 {

@@ -242,6 +242,7 @@ fn wait(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
 const BOOKKEEPING: &[&str] = &[
     "report.jsonl",
     "report.summary.json",
+    "report.traffic.json",
     "report.xml",
     "http.jsonl",
 ];
@@ -690,7 +691,12 @@ fn a_replay_onto_loopback_is_captured_exactly_without_drops() {
     let verdict = bench::verify(
         &expected,
         &out,
-        &["report.jsonl", "report.summary.json", "report.xml"],
+        &[
+            "report.jsonl",
+            "report.summary.json",
+            "report.traffic.json",
+            "report.xml",
+        ],
         Some(&out.join("report.jsonl")),
     )
     .unwrap();

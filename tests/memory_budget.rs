@@ -72,7 +72,12 @@ fn assert_files_match_report(out: &Path) {
     for entry in std::fs::read_dir(out).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().into_string().unwrap();
-        if name == "report.jsonl" || name == "report.summary.json" || name == "report.xml" {
+        if name == "report.jsonl"
+            || name == "report.summary.json"
+            || name == "report.traffic.json"
+            || name == "report.xml"
+            || name == "report.pdf"
+        {
             continue;
         }
         on_disk += 1;
@@ -112,6 +117,21 @@ fn connections_beyond_the_budget_are_evicted_within_it() {
         "-j 1 and -j 2 reports differ under the budget"
     );
     assert_files_match_report(&one);
+
+    // With the traffic summary drawn (-e netviz, issue 31) too: within the
+    // budget, the same report, and a page.
+    let viz = dir.path().join("viz");
+    let rss_viz = run(
+        &pcap,
+        &viz,
+        &["--max-memory", "64M", "-j", "2", "-e", "netviz"],
+    );
+    assert!(
+        rss_viz <= 64 * 1024,
+        "-e netviz: peak RSS {rss_viz} KiB is over the 64 MiB budget"
+    );
+    assert!(report(&viz).0 == lines_two, "-e netviz changed the report");
+    assert!(viz.join("report.pdf").is_file());
 
     // The default budget holds every connection: nothing is evicted, and
     // more memory was needed than the small budget allowed.

@@ -107,7 +107,11 @@ fn assert_shards_merge_to(
     // Flow files and bodies are hard links to the shards' files, not copies
     // (the report, its run summary, the DFXML report, the indexes and the
     // objects assembled from range parts are written).
-    let written = [Path::new("report.jsonl"), Path::new("report.summary.json")];
+    let written = [
+        Path::new("report.jsonl"),
+        Path::new("report.summary.json"),
+        Path::new("report.traffic.json"),
+    ];
     let merge_writes = |p: &Path| {
         written.contains(&p)
             || is_dfxml(p)
@@ -875,6 +879,8 @@ fn shards_sharing_one_folder_merge_in_place() {
             .expect("shard report kept");
         got.remove(Path::new(&format!("report-{k}-of-3.summary.json")))
             .expect("shard run summary kept");
+        got.remove(Path::new(&format!("report-{k}-of-3.traffic.json")))
+            .expect("shard traffic summary kept");
     }
     assert_same(
         &snapshot(&single_dir),

@@ -110,9 +110,14 @@ fn run_with(case: &str, keys: &Path) -> Run {
 
 /// `flowsplit -r CASE.pcap -o TMP -e http`, with `--tls-keylog KEYS` if given.
 fn run_keys(case: &str, keys: Option<&Path>) -> Run {
+    run_pcap(&tls(&format!("{case}.pcap")), keys, &[])
+}
+
+/// `flowsplit -r PCAP -o TMP -e http` with `--tls-keylog KEYS` if given
+/// and the arguments `extra`.
+fn run_pcap(pcap: &Path, keys: Option<&Path>, extra: &[&str]) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let pcap = tls(&format!("{case}.pcap"));
     let mut args: Vec<&OsStr> = vec![
         "-r".as_ref(),
         pcap.as_os_str(),
@@ -124,8 +129,9 @@ fn run_keys(case: &str, keys: Option<&Path>) -> Run {
     if let Some(keys) = keys {
         args.extend(["--tls-keylog".as_ref(), keys.as_os_str()]);
     }
+    args.extend(extra.iter().map(OsStr::new));
     let run = common::flowsplit(&args);
-    assert!(run.status.success(), "{case}: {run:?}");
+    assert!(run.status.success(), "{}: {run:?}", pcap.display());
     Run {
         index: read_index(&out),
         out,
@@ -140,15 +146,21 @@ fn run(case: &str) -> Run {
 
 /// The sha256 of every object tshark exports from `case` with its key log.
 fn tshark_hashes(case: &str) -> Vec<String> {
+    tshark_hashes_with(
+        &tls(&format!("{case}.pcap")),
+        Some(&tls(&format!("{case}.keys"))),
+    )
+}
+
+/// The sha256 of every object tshark exports from `pcap` with the key log
+/// `keys` (none: the secrets the capture holds, if any).
+fn tshark_hashes_with(pcap: &Path, keys: Option<&Path>) -> Vec<String> {
+    let case = pcap.display();
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new("tshark")
         .arg("-r")
-        .arg(tls(&format!("{case}.pcap")))
-        .arg("-o")
-        .arg(format!(
-            "tls.keylog_file:{}",
-            tls(&format!("{case}.keys")).display()
-        ))
+        .arg(pcap)
+        .args(keylog_option(keys))
         .arg("--export-objects")
         .arg(format!("http,{}", dir.path().display()))
         .arg("-q")
@@ -749,26 +761,61 @@ fn without_a_key_log_nothing_changes_and_an_unusable_one_is_a_warning() {
 /// `tshark -z follow,tls,raw,N` gives it: the sha256 of each side's bytes
 /// (sides without bytes left out), sorted.
 fn tshark_follow(case: &str) -> Vec<String> {
-    let keys = format!("tls.keylog_file:{}", tls(&format!("{case}.keys")).display());
-    tshark_follow_with(case, &["-o", &keys])
+    tshark_follow_with(
+        &tls(&format!("{case}.pcap")),
+        Some(&tls(&format!("{case}.keys"))),
+    )
 }
 
-/// [`tshark_follow`] with tshark's secrets given by `opts` (`-o ...`).
-fn tshark_follow_with(case: &str, opts: &[&str]) -> Vec<String> {
+/// tshark's `-o tls.keylog_file:KEYS`, or nothing.
+fn keylog_option(keys: Option<&Path>) -> Vec<String> {
+    keys.map(|k| vec!["-o".into(), format!("tls.keylog_file:{}", k.display())])
+        .unwrap_or_default()
+}
+
+/// [`tshark_follow`] of `pcap` with the key log `keys` (none: the secrets
+/// the capture holds, if any).
+fn tshark_follow_with(pcap: &Path, keys: Option<&Path>) -> Vec<String> {
+    tshark_follow_args(pcap, keylog_option(keys))
+}
+
+/// [`tshark_follow`] of `case` with tshark's secrets given by `opts`
+/// (`-o ...`).
+fn tshark_follow_opts(case: &str, opts: &[&str]) -> Vec<String> {
+    tshark_follow_args(
+        &tls(&format!("{case}.pcap")),
+        opts.iter().map(|o| o.to_string()).collect(),
+    )
+}
+
+/// [`tshark_follow`] of `pcap` with the tshark options `opts`.
+fn tshark_follow_args(pcap: &Path, opts: Vec<String>) -> Vec<String> {
     let mut all = Vec::new();
-    for stream in 0.. {
+    let streams = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-e", "tcp.stream"])
+        .output()
+        .expect("tshark runs");
+    let streams = String::from_utf8_lossy(&streams.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
+    for stream in 0..streams {
         let out = Command::new("tshark")
             .arg("-r")
-            .arg(tls(&format!("{case}.pcap")))
-            .args(opts)
+            .arg(pcap)
+            .args(&opts)
             .arg("-q")
             .arg("-z")
             .arg(format!("follow,tls,raw,{stream}"))
             .output()
             .expect("tshark runs");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // A stream tshark did not decrypt has no Node lines, or empty ones.
         if !text.contains("Node 0: ") || text.contains("Node 0: :0") {
-            break;
+            continue;
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for line in text.lines() {
@@ -819,6 +866,416 @@ fn decrypted_streams_equal_tsharks() {
             "{case}: flowsplit's -TLS files and tshark's decryption differ"
         );
     }
+}
+
+/// The sha256 of each non-empty `-TLS` file a run wrote, sorted.
+fn decrypted_hashes(r: &Run) -> Vec<String> {
+    let mut ours: Vec<String> = r
+        .files()
+        .into_iter()
+        .filter(|(n, b)| n.ends_with("-TLS") && !b.is_empty())
+        .map(|(_, b)| sha(&b))
+        .collect();
+    ours.sort();
+    ours
+}
+
+/// TLS 1.2 resumption with a key log holding only the first connection's
+/// line (`CASE.first.keys`): every later connection resumes that session
+/// (by session ID, or by ticket) and is decrypted with its master secret
+/// from the session cache, as tshark decrypts it, for any `-j`, inline
+/// and in the post-pass.
+#[test]
+fn resumed_sessions_decrypt_with_the_first_connections_secret() {
+    for (case, by) in [
+        ("tls12_resumed_id", "session ID"),
+        ("tls12_resumed_ticket", "session ticket"),
+        ("tls12_resumed_id_get", "session ID"),
+        ("tls12_resumed_ticket_get", "session ticket"),
+    ] {
+        let first = tls(&format!("{case}.first.keys"));
+        let r = run_with(case, &first);
+        let mut sources: Vec<(String, String)> = r
+            .index
+            .iter()
+            .map(|x| {
+                let t = &x["tls"];
+                assert_eq!(t["decrypted"], true, "{case}: {x}");
+                let src = t["secret_source"].as_str().unwrap().to_string();
+                let by = t["resumed_by"].as_str().unwrap_or("-").to_string();
+                (src, by)
+            })
+            .collect();
+        sources.sort();
+        let resumed = r.index.len() - 1;
+        let mut want = vec![("keylog".to_string(), "-".to_string())];
+        want.extend(vec![("session_cache".to_string(), by.to_string()); resumed]);
+        assert_eq!(sources, want, "{case}");
+        // The same plaintext as with every connection's own line, and as
+        // tshark's with the first line alone.
+        let full = run(case);
+        assert_eq!(decrypted_hashes(&r), decrypted_hashes(&full), "{case}");
+        let pcap = tls(&format!("{case}.pcap"));
+        assert_eq!(
+            decrypted_hashes(&r),
+            tshark_follow_with(&pcap, Some(&first)),
+            "{case}: flowsplit's -TLS files and tshark's decryption differ"
+        );
+        if case.ends_with("_get") {
+            // server.py's bodies, with Content-Length: tshark exports them.
+            let uris: Vec<&str> = r.index.iter().map(|x| x["uri"].as_str().unwrap()).collect();
+            assert_eq!(uris.len(), 3, "{case}");
+            for x in &r.index {
+                let uri = x["uri"].as_str().unwrap();
+                assert_eq!(
+                    x["response_body"]["sha256"],
+                    expected(uri).as_str(),
+                    "{case}"
+                );
+            }
+            assert_eq!(
+                r.body_hashes(),
+                tshark_hashes_with(&pcap, Some(&first)),
+                "{case}: flowsplit's and tshark's bodies differ"
+            );
+        }
+        // Two workers, and the post-pass over the raw flows: the same files.
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("j2");
+        let j2 = common::flowsplit(&[
+            "-j".as_ref(),
+            "2".as_ref(),
+            "-r".as_ref(),
+            pcap.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "-e".as_ref(),
+            "http".as_ref(),
+            "--tls-keylog".as_ref(),
+            first.as_os_str(),
+        ]);
+        assert!(j2.status.success(), "{j2:?}");
+        assert_eq!(read_index(&out), r.index, "{case}: -j 2");
+        let post = tmp.path().join("post");
+        let raw = common::flowsplit(&[
+            "-r".as_ref(),
+            pcap.as_os_str(),
+            "-o".as_ref(),
+            post.as_os_str(),
+        ]);
+        assert!(raw.status.success());
+        let carve = common::flowsplit(&[
+            "http".as_ref(),
+            post.as_os_str(),
+            "--tls-keylog".as_ref(),
+            first.as_os_str(),
+        ]);
+        assert!(carve.status.success(), "{carve:?}");
+        assert_eq!(read_index(&post), r.index, "{case}: the post-pass");
+    }
+}
+
+/// Without the first connection's line: a resumed connection with a line
+/// of its own vouches for the session's secret to the connections after
+/// it (as tshark takes it), and one before any known secret says why it
+/// is not decrypted.
+#[test]
+fn a_resumption_without_an_earlier_secret_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    for case in ["tls12_resumed_id_get", "tls12_resumed_ticket_get"] {
+        let lines: Vec<String> = std::fs::read_to_string(tls(&format!("{case}.keys")))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("CLIENT_RANDOM"))
+            .map(String::from)
+            .collect();
+        assert_eq!(lines.len(), 3);
+        let by = if case.contains("ticket") {
+            "session ticket"
+        } else {
+            "session ID"
+        };
+        // The key log's lines are in connection order (small, gzip, big).
+        for (keep, want) in [
+            (1, ["/gzip.txt", "/big.bin"].as_slice()),
+            (2, &["/big.bin"]),
+        ] {
+            let keys = tmp.path().join(format!("{case}.{keep}.keys"));
+            std::fs::write(&keys, format!("{}\n", lines[keep])).unwrap();
+            let r = run_with(case, &keys);
+            let mut decrypted: Vec<&str> = r
+                .index
+                .iter()
+                .filter(|x| x["tls"]["decrypted"] == true)
+                .map(|x| x["uri"].as_str().unwrap())
+                .collect();
+            decrypted.sort();
+            let mut want = want.to_vec();
+            want.sort();
+            assert_eq!(decrypted, want, "{case} with line {keep}");
+            let pcap = tls(&format!("{case}.pcap"));
+            assert_eq!(
+                decrypted_hashes(&r),
+                tshark_follow_with(&pcap, Some(&keys)),
+                "{case} with line {keep}: tshark decrypts otherwise"
+            );
+            let mut refused: Vec<&str> = r
+                .index
+                .iter()
+                .filter(|x| x["tls"]["decrypted"] == false)
+                .map(|x| x["tls"]["reason"].as_str().unwrap())
+                .collect();
+            refused.sort();
+            let full = "no secrets in the key log for this ClientHello random";
+            let resumed = format!(
+                "{full}; it resumes a session (by {}) that no earlier connection with known secrets set up",
+                if by == "session ticket" {
+                    "session ticket or session ID"
+                } else {
+                    by
+                }
+            );
+            let mut expected = vec![full.to_string()];
+            if keep == 2 {
+                expected.push(resumed);
+            }
+            assert_eq!(refused, expected, "{case} with line {keep}");
+        }
+    }
+}
+
+/// `(uri, secret_source, resumed_by)` of every index line, sorted (`-`
+/// for what is missing).
+fn sources(r: &Run) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = r
+        .index
+        .iter()
+        .map(|x| {
+            let field = |v: &Value| v.as_str().unwrap_or("-").to_string();
+            (
+                field(&x["uri"]),
+                field(&x["tls"]["secret_source"]),
+                field(&x["tls"]["resumed_by"]),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The index lines of `r`, each with `secret_source` `keylog` made
+/// `capture`: what a run with the secrets in the capture should write
+/// when `r` had them from a key log file.
+fn as_from_capture(r: &Run) -> Vec<Value> {
+    let mut index = r.index.clone();
+    for x in &mut index {
+        if x["tls"]["secret_source"] == "keylog" {
+            x["tls"]["secret_source"] = "capture".into();
+        }
+    }
+    index
+}
+
+/// A pcapng carrying its key log in a Decryption Secrets Block
+/// (`editcap --inject-secrets tls,CASE.first.keys`): with no key log file,
+/// flowsplit decrypts it exactly as the pcap with the key log file (the
+/// same index, but for `secret_source` `capture`) and as tshark does with
+/// no key log, for any `-j` and from standard input; without `-e http` the
+/// block changes nothing.
+#[test]
+fn secrets_inside_the_capture_decrypt_without_a_key_log() {
+    let case = "tls12_resumed_id_get";
+    let dsb = tls(&format!("{case}.dsb.pcapng"));
+    let first = tls(&format!("{case}.first.keys"));
+    let r = run_pcap(&dsb, None, &[]);
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        sources(&r),
+        [
+            s("/big.bin", "session_cache", "session ID"),
+            s("/gzip.txt", "session_cache", "session ID"),
+            s("/small.txt", "capture", "-"),
+        ]
+    );
+    let with_file = run_with(case, &first);
+    assert_eq!(r.index, as_from_capture(&with_file));
+    // The flow, -TLS and body files: the same bytes.
+    let written = |r: &Run| -> Vec<(String, String)> {
+        r.files()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("127."))
+            .map(|(n, b)| (n, sha(&b)))
+            .collect()
+    };
+    assert_eq!(written(&r).len(), 6 + 6 + 3);
+    assert_eq!(written(&r), written(&with_file));
+    assert_eq!(decrypted_hashes(&r), decrypted_hashes(&run(case)));
+    assert_eq!(
+        decrypted_hashes(&r),
+        tshark_follow_with(&dsb, None),
+        "flowsplit's -TLS files and tshark's decryption of the DSB capture differ"
+    );
+    for x in &r.index {
+        let uri = x["uri"].as_str().unwrap();
+        assert_eq!(
+            x["response_body"]["sha256"],
+            expected(uri).as_str(),
+            "{uri}"
+        );
+    }
+    assert_eq!(r.body_hashes(), tshark_hashes_with(&dsb, None));
+    assert_eq!(r.body_hashes().len(), 3);
+    assert_eq!(run_pcap(&dsb, None, &["-j", "2"]).index, r.index, "-j 2");
+    // From standard input.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("stdin");
+    let piped = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["-r", "-", "-e", "http", "-o"])
+        .arg(&out)
+        .stdin(std::fs::File::open(&dsb).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{piped:?}");
+    assert_eq!(read_index(&out), r.index, "from standard input");
+    // Without -e http: the same flow files as from the pcap.
+    let flows = |input: &Path, name: &str| {
+        let out = tmp.path().join(name);
+        assert!(common::split_into(input, &out).status.success());
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("127."))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let from_dsb = flows(&dsb, "raw_dsb");
+    assert_eq!(from_dsb.len(), 6);
+    assert_eq!(from_dsb, flows(&tls(&format!("{case}.pcap")), "raw_pcap"));
+}
+
+/// Secrets from the capture and from a key log file merge: the DSB of
+/// `tls13_resumed.dsb.pcapng` holds the first connection's secrets, the
+/// key log file the second's; each alone decrypts its own connection,
+/// together both, as tshark with the same key log. For a connection both
+/// have, the key log file's lines are taken.
+#[test]
+fn capture_and_key_log_secrets_merge() {
+    let case = "tls13_resumed";
+    let dsb = tls(&format!("{case}.dsb.pcapng"));
+    let lines = std::fs::read_to_string(tls(&format!("{case}.keys"))).unwrap();
+    let first_random = lines.split_whitespace().nth(1).unwrap().to_string();
+    let second: String = lines
+        .lines()
+        .filter(|l| !l.contains(&first_random))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(second.lines().count(), 5);
+    let tmp = tempfile::tempdir().unwrap();
+    let second_keys = tmp.path().join("second.keys");
+    std::fs::write(&second_keys, second).unwrap();
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string(), "-".to_string());
+
+    // The capture's secrets alone: the first connection.
+    let alone = run_pcap(&dsb, None, &[]);
+    assert_eq!(sources(&alone), [s("-", "-"), s("/small.txt", "capture")]);
+    let refused: Vec<&Value> = alone
+        .index
+        .iter()
+        .map(|x| &x["tls"]["reason"])
+        .filter(|r| !r.is_null())
+        .collect();
+    assert_eq!(
+        refused,
+        ["no secrets in the key log for this ClientHello random"]
+    );
+    assert_eq!(decrypted_hashes(&alone), tshark_follow_with(&dsb, None));
+    assert_eq!(decrypted_hashes(&alone).len(), 2);
+
+    // Both: every connection, the secrets' source for each.
+    let both = run_pcap(&dsb, Some(&second_keys), &[]);
+    assert_eq!(
+        sources(&both),
+        [s("/gzip.txt", "keylog"), s("/small.txt", "capture")]
+    );
+    assert_eq!(decrypted_hashes(&both), decrypted_hashes(&run(case)));
+    assert_eq!(
+        decrypted_hashes(&both),
+        tshark_follow_with(&dsb, Some(&second_keys))
+    );
+    for x in &both.index {
+        let uri = x["uri"].as_str().unwrap();
+        assert_eq!(
+            x["response_body"]["sha256"],
+            expected(uri).as_str(),
+            "{uri}"
+        );
+    }
+    assert_eq!(
+        run_pcap(&dsb, Some(&second_keys), &["-j", "2"]).index,
+        both.index
+    );
+
+    // A key log file with both connections' lines: its lines are taken.
+    let full = run_pcap(&dsb, Some(&tls(&format!("{case}.keys"))), &[]);
+    assert_eq!(
+        sources(&full),
+        [s("/gzip.txt", "keylog"), s("/small.txt", "keylog")]
+    );
+}
+
+/// A capture whose Decryption Secrets Blocks hold secrets for more
+/// connections than are kept (`CAPTURE_SECRETS_BUDGET`, 8,192
+/// connections): those past it are dropped and the run says how many; the
+/// connections before them are decrypted.
+#[test]
+fn capture_secrets_past_the_budget_are_dropped_and_said() {
+    let case = "tls13_resumed";
+    let tmp = tempfile::tempdir().unwrap();
+    let mut keys = std::fs::read_to_string(tls(&format!("{case}.keys"))).unwrap();
+    let budget = flowsplit::tls::keylog::CAPTURE_SECRETS_BUDGET
+        / flowsplit::tls::keylog::CAPTURE_SECRET_BYTES;
+    // The capture's two connections, then budget - 2 + 10 made up.
+    for i in 0..budget - 2 + 10 {
+        keys.push_str(&format!(
+            "CLIENT_RANDOM {:064x} {}\n",
+            i + 1,
+            "ab".repeat(48)
+        ));
+    }
+    let keylog = tmp.path().join("many.keys");
+    std::fs::write(&keylog, keys).unwrap();
+    let dsb = tmp.path().join("many.pcapng");
+    let made = Command::new("editcap")
+        .arg("--inject-secrets")
+        .arg(format!("tls,{}", keylog.display()))
+        .arg(tls(&format!("{case}.pcap")))
+        .arg(&dsb)
+        .output()
+        .expect("editcap runs (apt-get install tshark)");
+    assert!(made.status.success(), "{made:?}");
+    let r = run_pcap(&dsb, None, &[]);
+    let decrypted = r
+        .index
+        .iter()
+        .filter(|x| x["tls"]["secret_source"] == "capture")
+        .count();
+    assert_eq!(decrypted, 2);
+    assert!(
+        r.stderr.contains(
+            "flowsplit: warning: the capture's Decryption Secrets Blocks hold secrets for more connections than are kept: 10 dropped (give them with --tls-keylog)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Within the budget: nothing said.
+    assert!(!run_pcap(&tls(&format!("{case}.dsb.pcapng")), None, &[])
+        .stderr
+        .contains("warning"));
 }
 
 /// HTTP/2 over TLS (ALPN h2, nghttpd, curl --parallel): one record per
@@ -889,6 +1346,98 @@ fn http2_over_tls_and_cleartext() {
     assert!(index[0].get("tls").is_none());
 }
 
+/// Cleartext HTTP/2 by upgrade (`h2c_upgrade.pcap`: curl --http2 against
+/// h2c_server.py): the HTTP/1.1 request with `Upgrade: h2c` takes the
+/// response of stream 1 after the `101`, the next request is stream 3 of
+/// the same connection; bodies as served (tshark 4.0 exports no HTTP/2
+/// objects), streams and statuses as tshark dissects them; the same with
+/// -j 2 and from `flowsplit http` over the raw flows.
+#[test]
+fn h2c_by_upgrade_is_followed_on_the_same_connection() {
+    let r = run_keys("h2c_upgrade", None);
+    let got: Vec<Value> = r
+        .index
+        .iter()
+        .map(|x| {
+            serde_json::json!([
+                x["stream_id"],
+                x["method"],
+                x["uri"],
+                x["request_version"],
+                x["interim"],
+                x["status"],
+                x["response_version"],
+                x["response_body"]["sha256"],
+                x["complete"],
+            ])
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            serde_json::json!([
+                1,
+                "GET",
+                "/small.txt",
+                "HTTP/1.1",
+                [101],
+                200,
+                "HTTP/2",
+                expected("/small.txt"),
+                true
+            ]),
+            serde_json::json!([
+                3,
+                "GET",
+                "/big.bin",
+                "HTTP/2",
+                [],
+                200,
+                "HTTP/2",
+                expected("/big.bin"),
+                true
+            ]),
+        ]
+    );
+    let names: Vec<&str> = r
+        .index
+        .iter()
+        .map(|x| x["response_body"]["file"].as_str().unwrap())
+        .collect();
+    assert!(names[0].ends_with("-HTTPBODY-001.txt"), "{names:?}");
+    assert!(names[1].ends_with("-HTTPBODY-002.bin"), "{names:?}");
+    assert_eq!(r.body_hashes().len(), 2);
+    // tshark: the 101, then HTTP/2 responses on streams 1 and 3.
+    let pcap = tls("h2c_upgrade.pcap");
+    let fields = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args([
+            "-Y",
+            "http.response.code or http2.headers.status",
+            "-T",
+            "fields",
+            "-e",
+            "http.response.code",
+            "-e",
+            "http2.streamid",
+            "-e",
+            "http2.headers.status",
+        ])
+        .output()
+        .expect("tshark runs");
+    let tshark = String::from_utf8_lossy(&fields.stdout).into_owned();
+    assert_eq!(tshark, "101\t\t\n\t1\t200\n\t3\t200\n");
+    // -j 2, and the post-pass over the raw flows.
+    assert_eq!(run_pcap(&pcap, None, &["-j", "2"]).index, r.index);
+    let tmp = tempfile::tempdir().unwrap();
+    let post = tmp.path().join("post");
+    assert!(common::split_into(&pcap, &post).status.success());
+    let carve = common::flowsplit(&["http".as_ref(), post.as_os_str()]);
+    assert!(carve.status.success(), "{carve:?}");
+    assert_eq!(read_index(&post), r.index);
+}
+
 /// Inline carving (`InlineCarver`, fed the closed flows as the capture
 /// pipeline would) writes the same index and files as the post-pass, for
 /// TLS with a key log and for h2c.
@@ -900,6 +1449,7 @@ fn inline_carving_matches_the_post_pass() {
         ("tls12_cbc_sha1", true),
         ("tls13_h2", true),
         ("h2c_prior_knowledge", false),
+        ("h2c_upgrade", false),
     ] {
         let keylog: Vec<PathBuf> = if keys {
             vec![tls(&format!("{case}.keys"))]
@@ -931,7 +1481,11 @@ fn inline_carving_matches_the_post_pass() {
         for (number, pair) in (0..).zip(raw.chunks(2)) {
             let flows: Vec<ClosedFlow<'_>> = pair
                 .iter()
-                .map(|f| ClosedFlow { file: f, gaps: &[] })
+                .map(|f| ClosedFlow {
+                    file: f,
+                    gaps: &[],
+                    connection: None,
+                })
                 .collect();
             carver.connection_closed(number, &flows);
         }
@@ -1032,6 +1586,7 @@ fn tls_psk_decrypts_plain_psk_connections() {
         let r = r.unwrap_or_else(|| panic!("{case}: {o:?}"));
         assert_eq!(r.index.len(), 1, "{case}");
         assert_eq!(r.index[0]["tls"]["decrypted"], true, "{case}");
+        assert_eq!(r.index[0]["tls"]["secret_source"], "tls_psk", "{case}");
         assert_eq!(r.index[0]["status"], 200, "{case}");
         let ours = decrypted(&r);
         assert_eq!(ours.len(), 2, "{case}");
@@ -1043,7 +1598,7 @@ fn tls_psk_decrypts_plain_psk_connections() {
         let psk_opt = format!("tls.psk:{key}");
         assert_eq!(
             ours,
-            tshark_follow_with(case, &["-o", &psk_opt]),
+            tshark_follow_opts(case, &["-o", &psk_opt]),
             "{case}: tshark differs"
         );
         let (r, _) = run_args(case, &["--tls-psk".as_ref(), wrong.as_ref()]);
@@ -1095,7 +1650,9 @@ fn tls_rsa_key_decrypts_rsa_key_exchange() {
         let (r, o) = run_args(case, &["--tls-rsa-key".as_ref(), key.as_os_str()]);
         let r = r.unwrap_or_else(|| panic!("{case}: {o:?}"));
         assert!(
-            r.index.iter().all(|x| x["tls"]["decrypted"] == true),
+            r.index.iter().all(
+                |x| x["tls"]["decrypted"] == true && x["tls"]["secret_source"] == "tls_rsa_key"
+            ),
             "{case}"
         );
         let ours = decrypted(&r);
@@ -1107,7 +1664,7 @@ fn tls_rsa_key_decrypts_rsa_key_exchange() {
         );
         assert_eq!(
             ours,
-            tshark_follow_with(case, &["-o", &uat]),
+            tshark_follow_opts(case, &["-o", &uat]),
             "{case}: tshark differs"
         );
         if CURL_CASES.iter().any(|c| c.0 == case) {
@@ -1136,7 +1693,7 @@ fn server_port(case: &str) -> String {
 fn tls_rsa_key_reads_pem_and_der_pkcs1_and_pkcs8() {
     for case in ["tls12_rsa_gcm", "tls10_rsa_cbc"] {
         let uat = format!("uat:rsa_keys:\"{}\",\"\"", tls("key.pem").display());
-        let want = tshark_follow_with(case, &["-o", &uat]);
+        let want = tshark_follow_opts(case, &["-o", &uat]);
         assert_eq!(want.len(), 2, "{case}: tshark decrypted nothing");
         let port = server_port(case);
         for form in ["key.pem", "key_pkcs1.pem", "key_pkcs8.der", "key_pkcs1.der"] {
@@ -1370,7 +1927,11 @@ fn inline_carving_with_only_an_rsa_key_or_a_psk() {
         );
         let flows: Vec<ClosedFlow<'_>> = raw
             .iter()
-            .map(|f| ClosedFlow { file: f, gaps: &[] })
+            .map(|f| ClosedFlow {
+                file: f,
+                gaps: &[],
+                connection: None,
+            })
             .collect();
         carver.connection_closed(0, &flows);
         let carved = carver.finish(false, u64::MAX);

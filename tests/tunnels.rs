@@ -36,7 +36,11 @@ fn run(capture: &str) -> BTreeMap<String, Vec<u8>> {
     for e in std::fs::read_dir(dir.path()).expect("the output folder") {
         let e = e.expect("a folder entry");
         let name = e.file_name().to_string_lossy().into_owned();
-        if name != "report.jsonl" && name != "report.summary.json" && name != "report.xml" {
+        if name != "report.jsonl"
+            && name != "report.summary.json"
+            && name != "report.traffic.json"
+            && name != "report.xml"
+        {
             files.insert(name, std::fs::read(e.path()).expect("a flow file"));
         }
     }

@@ -224,6 +224,7 @@ fn permissions_follow_the_umask() {
             "http/http.jsonl".to_string(),
             "http/report.jsonl".to_string(),
             "http/report.summary.json".to_string(),
+            "http/report.traffic.json".to_string(),
             "http/report.xml".to_string(),
             "nested/010.000.000.001".to_string(),
             "nested/010.000.000.001/40000".to_string(),
@@ -233,6 +234,7 @@ fn permissions_follow_the_umask() {
             "nested/010.000.000.002/00080/010.000.000.001.40000".to_string(),
             "nested/report.jsonl".to_string(),
             "nested/report.summary.json".to_string(),
+            "nested/report.traffic.json".to_string(),
             "nested/report.xml".to_string(),
         ]
         .iter()

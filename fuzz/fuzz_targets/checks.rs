@@ -406,3 +406,64 @@ pub fn tls_keys(data: &[u8]) {
         assert!(ok, "unexpected file {name:?}");
     }
 }
+
+/// A little-endian pcapng with one Ethernet interface and one Decryption
+/// Secrets Block: its secrets type and stated length from the first 8
+/// bytes of `data` (when it has them; else `TLSK` and the true length), its
+/// body the rest, padded to 32 bits, the block's length that of the body
+/// (so a stated length may lie).
+pub fn pcapng_with_dsb(data: &[u8]) -> Vec<u8> {
+    let (kind, stated, body) = match data {
+        [a, b, c, d, e, f, g, h, rest @ ..] => (
+            u32::from_le_bytes([*a, *b, *c, *d]),
+            u32::from_le_bytes([*e, *f, *g, *h]),
+            rest,
+        ),
+        _ => (0x544c_534b, data.len() as u32, data),
+    };
+    let mut out = Vec::new();
+    // Section header, interface description.
+    for word in [0x0A0D_0D0Au32, 28, 0x1A2B_3C4D, 1] {
+        out.extend(word.to_le_bytes());
+    }
+    out.extend((-1i64).to_le_bytes());
+    out.extend(28u32.to_le_bytes());
+    for word in [1u32, 20, 1, 0, 20] {
+        out.extend(word.to_le_bytes());
+    }
+    let padded = body.len().div_ceil(4) * 4;
+    let len = (20 + padded) as u32;
+    for word in [0x0000_000Au32, len, kind, stated] {
+        out.extend(word.to_le_bytes());
+    }
+    out.extend(body);
+    out.resize(out.len() + padded - body.len(), 0);
+    out.extend(len.to_le_bytes());
+    out
+}
+
+/// Decryption Secrets Blocks: a pcapng holding one whose type, stated
+/// length and body come from `data` (see [`pcapng_with_dsb`]) is read;
+/// the key logs handed over lie within the block's body, and the secrets
+/// kept from them are no more than their lines, of the right sizes.
+pub fn dsb(data: &[u8]) {
+    let file = pcapng_with_dsb(data);
+    let secrets = flowsplit::tls::keylog::CaptureSecrets::default();
+    let mut texts = 0usize;
+    let mut lines = 0usize;
+    let _ = flowsplit::capture::file::read_stream_with(
+        Path::new("dsb.pcapng"),
+        &file[..],
+        &mut |_, _| {},
+        &mut |text| {
+            texts += 1;
+            assert!(text.len() <= data.len(), "a key log longer than the block");
+            lines += text.split(|&b| b == b'\n').count();
+            secrets.add(text);
+        },
+    );
+    assert!(texts <= 1);
+    let (log, blocks) = secrets.current();
+    assert_eq!(blocks as usize, texts);
+    assert!(log.len() <= lines, "{} secrets of {lines} lines", log.len());
+}

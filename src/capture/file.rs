@@ -195,6 +195,19 @@ pub fn read_stream(
     input: impl Read,
     on_packet: &mut dyn FnMut(&Packet<'_>, &InputBlock),
 ) -> Result<ReadStats, Error> {
+    read_stream_with(name, input, on_packet, &mut |_| {})
+}
+
+/// [`read_stream`], also handing the TLS key log of every pcapng
+/// Decryption Secrets Block (secrets type `TLSK`) to `on_tls_secrets`,
+/// in file order among the packets (cut to the block's stated length;
+/// other secrets types are passed over).
+pub fn read_stream_with(
+    name: &Path,
+    input: impl Read,
+    on_packet: &mut dyn FnMut(&Packet<'_>, &InputBlock),
+    on_tls_secrets: &mut dyn FnMut(&[u8]),
+) -> Result<ReadStats, Error> {
     let not_capture = |detail: &str| Error::NotACapture {
         path: name.to_path_buf(),
         detail: detail.to_string(),
@@ -296,6 +309,11 @@ pub fn read_stream(
                     };
                 }
                 header_done = true;
+                if let PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) = &block {
+                    if let Some(text) = tls_key_log(dsb) {
+                        on_tls_secrets(text);
+                    }
+                }
                 state.handle(block, &blocks.block, &mut stats, on_packet, &corrupt)?;
                 stats.bytes += consumed as u64;
                 blocks.pos += consumed;
@@ -431,6 +449,16 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// The TLS key log a Decryption Secrets Block holds: its data cut to the
+/// stated length, when its secrets type is `TLSK`.
+fn tls_key_log<'a>(dsb: &pcap_parser::pcapng::DecryptionSecretsBlock<'a>) -> Option<&'a [u8]> {
+    if dsb.secrets_type != pcap_parser::pcapng::SecretsType::TlsKeyLog {
+        return None;
+    }
+    let len = usize::try_from(dsb.secrets_len).ok()?.min(dsb.data.len());
+    Some(&dsb.data[..len])
 }
 
 /// Timestamp units per second for a pcapng `if_tsresol` value: 10^n, or

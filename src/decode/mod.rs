@@ -230,6 +230,51 @@ pub struct Decoder {
     frags: frag::FragmentTable,
     opts: DecodeOptions,
     last: (Encap, u32),
+    /// The outermost IP header of the frame last decoded, when no TCP
+    /// segment came of it ([`Decoder::last_not_tcp`]).
+    not_tcp: Option<NotTcp>,
+}
+
+/// The outermost IP header of a frame no TCP segment came of (a datagram
+/// of another protocol, a fragment held for reassembly, a tunnel whose
+/// inside is not TCP, a header damaged past the IP layer): who sent it to
+/// whom, its protocol, and its UDP ports when it is an unfragmented UDP
+/// datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotTcp {
+    /// Sender's address.
+    pub src: IpAddr,
+    /// Receiver's address.
+    pub dst: IpAddr,
+    /// The IP protocol number of its payload (after IPv6 extension headers).
+    pub proto: u8,
+    /// Source and destination port of a UDP datagram.
+    pub udp_ports: Option<(u16, u16)>,
+}
+
+impl NotTcp {
+    /// Read the IP header at the start of `ip` (lax: a datagram cut by the
+    /// snap length still gives its addresses); `None` when it is not one.
+    fn parse(ip: &[u8]) -> Option<NotTcp> {
+        let (slice, _) = etherparse::LaxIpSlice::from_slice(ip).ok()?;
+        let payload = slice.payload();
+        let proto = payload.ip_number.0;
+        let udp_ports = (proto == 17 && !payload.fragmented)
+            .then(|| payload.payload.get(..4))
+            .flatten()
+            .map(|p| {
+                (
+                    u16::from_be_bytes([p[0], p[1]]),
+                    u16::from_be_bytes([p[2], p[3]]),
+                )
+            });
+        Some(NotTcp {
+            src: slice.source_addr(),
+            dst: slice.destination_addr(),
+            proto,
+            udp_ports,
+        })
+    }
 }
 
 impl Decoder {
@@ -248,7 +293,16 @@ impl Decoder {
             frags: frag::FragmentTable::new(opts.fragments),
             opts,
             last: (Encap::default(), 0),
+            not_tcp: None,
         }
+    }
+
+    /// The outermost IP header of the frame last given to
+    /// [`Decoder::decode`] when it was an IP datagram but gave no TCP
+    /// segment (see [`NotTcp`]); `None` after a segment, and after a frame
+    /// that is not IP.
+    pub fn last_not_tcp(&self) -> Option<&NotTcp> {
+        self.not_tcp.as_ref()
     }
 
     /// What the segment last returned by [`Decoder::decode`] came through:
@@ -292,8 +346,14 @@ impl Decoder {
         if pkt.link == LinkType::ETHERNET {
             ctx.encap.macs = pkt.data.get(..12).and_then(|b| b.try_into().ok());
         }
+        self.not_tcp = None;
         let step = handler(pkt.data, &mut ctx)?;
-        let mut seg = walk(step, &mut ctx, pkt.ts, &mut self.frags)?;
+        let mut outer = None;
+        let walked = walk(step, &mut ctx, pkt.ts, &mut self.frags, &mut outer);
+        if let (Err(_), Some(ip)) = (&walked, outer) {
+            self.not_tcp = NotTcp::parse(ip);
+        }
+        let mut seg = walked?;
         self.last = (ctx.encap, ctx.tunnel_id());
         seg.frame = Some(Frame {
             link: pkt.link,
@@ -315,9 +375,11 @@ fn walk<'a>(
     ctx: &mut encap::Ctx<'_>,
     ts: Timestamp,
     frags: &mut frag::FragmentTable,
+    outer: &mut Option<&'a [u8]>,
 ) -> Result<Segment<'a>, Skip> {
     for _ in 0..MAX_LAYERS {
         let (bytes, ethertype) = link::to_ip(step, ctx)?;
+        outer.get_or_insert(bytes);
         let d = ip::parse(bytes, ethertype, ts, frags)?;
         let kind = if d.src.is_ipv4() {
             LayerKind::Ipv4
@@ -334,7 +396,7 @@ fn walk<'a>(
             Cow::Borrowed(b) => step = next(b, ctx)?,
             Cow::Owned(buf) => {
                 let inner = next(&buf, ctx)?;
-                return walk(inner, ctx, ts, frags).map(Segment::into_owned);
+                return walk(inner, ctx, ts, frags, &mut None).map(Segment::into_owned);
             }
         }
     }
@@ -381,6 +443,47 @@ mod tests {
         assert_eq!(s.seq, 1000);
         assert_eq!(&*s.payload, b"GET / HTTP/1.1\r\n");
         assert!(matches!(&s.payload, Cow::Borrowed(p) if within(&frame, p)));
+    }
+
+    #[test]
+    fn a_datagram_without_tcp_leaves_its_addresses_and_udp_ports() {
+        let mut d = Decoder::default();
+        let udp = [0x9c, 0x40, 0x00, 0x35, 0, 12, 0, 0, 1, 2, 3, 4];
+        let h = V4 {
+            proto: 17,
+            ..V4::default()
+        };
+        let frame = eth(0x0800, &ipv4(&h, &udp));
+        assert_eq!(
+            d.decode(&packet(LinkType::ETHERNET, &frame, 1))
+                .unwrap_err(),
+            Skip::NotTcp
+        );
+        let got = *d.last_not_tcp().expect("the datagram's header");
+        assert_eq!(got.src.to_string(), "10.0.0.1");
+        assert_eq!(got.dst.to_string(), "10.0.0.2");
+        assert_eq!((got.proto, got.udp_ports), (17, Some((40000, 53))));
+        // ICMP: no ports; a TCP segment after it clears it.
+        let icmp = V4 {
+            proto: 1,
+            ..V4::default()
+        };
+        let frame = eth(0x0800, &ipv4(&icmp, &[8, 0, 0, 0]));
+        assert!(d.decode(&packet(LinkType::ETHERNET, &frame, 1)).is_err());
+        assert_eq!(
+            d.last_not_tcp().map(|n| (n.proto, n.udp_ports)),
+            Some((1, None))
+        );
+        let seg = eth(0x0800, &ipv4(&V4::default(), &tcp(1, 2, 3, 0x10, b"")));
+        assert!(d.decode(&packet(LinkType::ETHERNET, &seg, 1)).is_ok());
+        assert_eq!(d.last_not_tcp(), None);
+        // Not IP at all (ARP): nothing.
+        let arp = eth(0x0806, &[0; 28]);
+        assert_eq!(
+            d.decode(&packet(LinkType::ETHERNET, &arp, 1)).unwrap_err(),
+            Skip::NotIp
+        );
+        assert_eq!(d.last_not_tcp(), None);
     }
 
     #[test]
@@ -440,6 +543,11 @@ mod tests {
             Skip::FragmentHeld
         );
         assert_eq!(d.fragment_stats().pending, 1);
+        // The held fragment's header is left for the traffic summary.
+        assert_eq!(
+            d.last_not_tcp().map(|n| (n.proto, n.udp_ports)),
+            Some((6, None))
+        );
         let s = d.decode(&packet(LinkType::ETHERNET, &f2, 2)).unwrap();
         assert_eq!(s.ts, Timestamp::new(2, 0));
         assert_eq!(s.seq, 77);

@@ -11,7 +11,9 @@
 //! answers in order, so keep-alive and pipelining pair up. Interim (1xx)
 //! responses are counted but take no request. A `101` or a `2xx` to
 //! `CONNECT` ends HTTP on the connection; requests after it were tunnel data
-//! and are dropped with their body files.
+//! and are dropped with their body files. A `101` to `h2c` whose request
+//! flow goes on with the HTTP/2 connection preface hands the rest of both
+//! flows to `h2` (the upgrade's own exchange takes stream 1's response).
 //!
 //! Must not: walk folders or write the index (see `mod.rs`).
 
@@ -100,6 +102,8 @@ pub(crate) struct Outcome {
 /// A request as remembered for pairing.
 struct Req {
     offset: u64,
+    /// Where the request (head and body) ends in the request flow.
+    end: u64,
     number: u64,
     head: Head,
     body: Option<BodyRecord>,
@@ -148,9 +152,13 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
             opts,
             growth,
         };
-        (records, tunnel) = response_pass(pass, &mut reqs, &mut out);
+        let h2c;
+        (records, tunnel, h2c) = response_pass(pass, &mut reqs, &mut out);
         if tunnel {
             drop_tunnel_data(conn, reqs.by_ref(), &mut out);
+        }
+        if let Some(start) = h2c {
+            upgrade_to_h2(conn, opts, growth, start, &mut records, &mut out);
         }
     }
     let req_file = conn.request.as_ref().map(|f| f.name.clone());
@@ -252,6 +260,43 @@ fn range_parts(dir: &std::path::Path, r: &mut Record, out: &mut Vec<RangePart>) 
             ..base.clone()
         });
     }
+}
+
+/// Carve the HTTP/2 that follows an upgrade by `Upgrade: h2c` at `start`
+/// (see [`super::h2`]): the upgrade's own exchange (the last of
+/// `records`, the `101` its interim response) takes the response of
+/// stream 1, and the other streams follow it. When the request flow does
+/// not go on with the connection preface, the connection stays a tunnel
+/// from the `101` on, noted.
+fn upgrade_to_h2(
+    conn: &Connection,
+    opts: &HttpOptions,
+    growth: &Rc<ConnGrowth>,
+    start: H2cStart,
+    records: &mut Vec<Record>,
+    out: &mut Outcome,
+) {
+    let Some(upgrade) = records.pop() else {
+        return;
+    };
+    let preface = conn
+        .request
+        .as_ref()
+        .is_some_and(|f| super::h2::preface_at(&f.path, start.request));
+    if !preface {
+        let mut upgrade = upgrade;
+        upgrade.notes.push(format!(
+            "upgrade to h2c not followed: no HTTP/2 connection preface at offset {} of the request flow",
+            start.request
+        ));
+        records.push(upgrade);
+        return;
+    }
+    let h2 = super::h2::carve_upgraded(conn, opts, growth, start, upgrade);
+    out.messages += h2.messages;
+    out.bodies += h2.bodies;
+    out.errors.extend(h2.errors);
+    records.extend(h2.records);
 }
 
 /// Whatever followed a tunnel's start in the request flow was not HTTP:
@@ -418,6 +463,7 @@ fn read_requests<R: Read>(
         };
         reqs.push(Req {
             offset,
+            end: s.offset(),
             number,
             head,
             body,
@@ -433,15 +479,16 @@ fn read_requests<R: Read>(
 
 /// Read the response flow, pairing each final response with the next of
 /// `reqs` (the requests it takes are consumed; the rest are left). Returns
-/// the records and whether a tunnel started. A read error ends the pass
-/// and is listed in `out`.
+/// the records, whether a tunnel started and, when it is an upgrade to
+/// HTTP/2 (`101` with `Upgrade: h2c`), where HTTP/2 starts in the request
+/// and the response flow. A read error ends the pass and is listed in `out`.
 fn response_pass(
     pass: Pass<'_>,
     reqs: &mut impl Iterator<Item = Req>,
     out: &mut Outcome,
-) -> (Vec<Record>, bool) {
+) -> (Vec<Record>, bool, Option<H2cStart>) {
     let Some(mut s) = open(pass.flow, out) else {
-        return (Vec::new(), false);
+        return (Vec::new(), false, None);
     };
     let mut walk = ResponseWalk {
         pass,
@@ -451,11 +498,24 @@ fn response_pass(
         interim: Vec::new(),
         records: Vec::new(),
         tunnel: false,
+        h2c_request_end: None,
+        h2c: None,
     };
     if let Err(e) = walk.run(&mut s, reqs, out) {
         out.errors.push(read_error(pass.flow, e));
     }
-    (walk.records, walk.tunnel)
+    (walk.records, walk.tunnel, walk.h2c)
+}
+
+/// Where HTTP/2 starts on a connection upgraded by `Upgrade: h2c`: in the
+/// request flow right after the upgrade request (the client's connection
+/// preface), in the response flow right after the `101`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct H2cStart {
+    /// Offset in the request flow.
+    pub request: u64,
+    /// Offset in the response flow.
+    pub response: u64,
 }
 
 /// The response pass's state, carried from one response to the next.
@@ -471,6 +531,10 @@ struct ResponseWalk<'a> {
     records: Vec<Record>,
     /// A tunnel started: the response flow is no longer HTTP.
     tunnel: bool,
+    /// The tunnel is an upgrade to h2c: where its request ended.
+    h2c_request_end: Option<u64>,
+    /// The tunnel is an upgrade to h2c: where HTTP/2 starts.
+    h2c: Option<H2cStart>,
 }
 
 impl ResponseWalk<'_> {
@@ -494,6 +558,10 @@ impl ResponseWalk<'_> {
             }
             let bad = self.final_response(s, head, oversized, offset, reqs.next(), out)?;
             if self.tunnel {
+                self.h2c = self.h2c_request_end.map(|request| H2cStart {
+                    request,
+                    response: s.offset(),
+                });
                 break;
             }
             if bad && !self.skipped.resync(s)? {
@@ -538,6 +606,9 @@ impl ResponseWalk<'_> {
             }
         }
         let req_oversized = req.as_ref().is_some_and(|r| r.oversized);
+        if head.status() == Some(101) && !oversized && upgrades_to_h2c(&head) {
+            self.h2c_request_end = req.as_ref().map(|r| r.end);
+        }
         let mut rec = match req {
             Some(r) => request_record(self.req_file.clone(), r),
             None => Record {
@@ -609,6 +680,15 @@ impl ResponseWalk<'_> {
         };
         self.records.push(rec);
     }
+}
+
+/// Whether a `101` response switches to cleartext HTTP/2: its `Upgrade`
+/// names `h2c`.
+fn upgrades_to_h2c(head: &Head) -> bool {
+    head.header_list("upgrade").is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"))
+    })
 }
 
 /// Whether a response with `status` to a request with `method` ends HTTP

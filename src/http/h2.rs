@@ -1,6 +1,9 @@
-//! Carving HTTP/2: over TLS (ALPN `h2`, from the decrypted flows) and in
+//! Carving HTTP/2: over TLS (ALPN `h2`, from the decrypted flows), in
 //! cleartext with prior knowledge (`h2c`: the client flow begins with the
-//! connection preface).
+//! connection preface), and in cleartext after an HTTP/1.1 upgrade
+//! (`Upgrade: h2c` answered by `101`: the flows go on as HTTP/2 after the
+//! upgrade request and the `101`, and stream 1 answers the upgrade
+//! request; [`carve_upgraded`], called by `conn`).
 //!
 //! Owns: reading each direction's frames (RFC 9113 4.1), decoding header
 //! blocks (HEADERS, PUSH_PROMISE and their CONTINUATION frames) through one
@@ -27,7 +30,7 @@
 
 use super::body::Target;
 use super::body::{BodyWriter, Limits};
-use super::conn::{Connection, FlowFile, Outcome};
+use super::conn::{Connection, FlowFile, H2cStart, Outcome};
 use super::growth::ConnGrowth;
 use super::index::{BodyRecord, Record};
 use super::name::BodyKind;
@@ -59,9 +62,17 @@ const PRIORITY: u8 = 0x20;
 
 /// Whether the flow at `path` begins with the HTTP/2 client preface.
 pub(crate) fn starts_with_preface(path: &Path) -> bool {
+    preface_at(path, 0)
+}
+
+/// Whether the flow at `path` holds the HTTP/2 client preface at `offset`.
+pub(crate) fn preface_at(path: &Path, offset: u64) -> bool {
     let mut head = [0u8; 24];
     File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(&mut head)
+        })
         .is_ok()
         && &head == PREFACE
 }
@@ -135,22 +146,26 @@ fn read_up_to(r: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
 /// END_STREAM on it, the stream a PUSH_PROMISE promises, the bytes so far.
 type Block = (u32, u64, bool, Option<u32>, Vec<u8>);
 
-/// Read the frames of one direction (`client` says which) into `streams`.
+/// Read the frames of one direction (`client` says which), from `start`
+/// on, into `streams`.
 fn read_frames(
     path: &Path,
     client: bool,
+    start: u64,
     streams: &mut BTreeMap<u32, H2Stream>,
 ) -> io::Result<DirectionEnd> {
-    let mut r = BufReader::with_capacity(64 * 1024, File::open(path)?);
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut r = BufReader::with_capacity(64 * 1024, file);
     let mut end = DirectionEnd::default();
-    let mut offset = 0u64;
+    let mut offset = start;
     if client {
         let p = read_up_to(&mut r, PREFACE.len())?;
         if p != PREFACE {
             end.broken = Some("no HTTP/2 connection preface".into());
             return Ok(end);
         }
-        offset = PREFACE.len() as u64;
+        offset += PREFACE.len() as u64;
     }
     let mut decoder = loona_hpack::Decoder::new();
     let mut hpack_broken = false;
@@ -333,16 +348,48 @@ fn read_frames(
 
 /// Carve the HTTP/2 connection `conn` (its request flow the client's).
 pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
+    let start = H2cStart {
+        request: 0,
+        response: 0,
+    };
+    carve_from(conn, opts, &Rc::new(conn.growth(opts)), start, None)
+}
+
+/// Carve the HTTP/2 of a connection upgraded by `Upgrade: h2c`, from
+/// `start` on in its flows. `upgrade` is the upgrade's HTTP/1.1 record
+/// (its request, the `101` as its response): its request becomes stream
+/// 1's, the `101` an interim status before stream 1's response, and the
+/// streams are numbered on from the `101`'s response number (so body
+/// files follow the HTTP/1.1 ones).
+pub(crate) fn carve_upgraded(
+    conn: &Connection,
+    opts: &HttpOptions,
+    growth: &Rc<ConnGrowth>,
+    start: H2cStart,
+    upgrade: Record,
+) -> Outcome {
+    carve_from(conn, opts, growth, start, Some(upgrade))
+}
+
+/// [`carve`] from `start`, with the upgrade's record when there was one.
+fn carve_from(
+    conn: &Connection,
+    opts: &HttpOptions,
+    growth: &Rc<ConnGrowth>,
+    start: H2cStart,
+    mut upgrade: Option<Record>,
+) -> Outcome {
     let mut out = Outcome::default();
-    let growth = Rc::new(conn.growth(opts));
+    let growth = growth.clone();
     let mut streams = BTreeMap::new();
     let mut ends = [DirectionEnd::default(), DirectionEnd::default()];
+    let starts = [start.request, start.response];
     for (i, (flow, client)) in [(&conn.request, true), (&conn.response, false)]
         .into_iter()
         .enumerate()
     {
         let Some(f) = flow else { continue };
-        match read_frames(&f.path, client, &mut streams) {
+        match read_frames(&f.path, client, starts[i], &mut streams) {
             Ok(e) => ends[i] = e,
             Err(source) => out.errors.push(Error::Read {
                 path: f.path.clone(),
@@ -357,9 +404,18 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
         .or(conn.request.as_ref())
         .map(|f| f.name.clone())
         .unwrap_or_default();
-    let mut number = 0u64;
+    // Numbered on from the upgrade's 101, whose number stream 1 takes.
+    let mut number = upgrade
+        .as_ref()
+        .and_then(|u| u.response_number)
+        .map_or(0, |n| n.saturating_sub(1));
+    if upgrade.is_some() {
+        streams.entry(1).or_default();
+    }
     for (id, s) in streams {
-        if id == 0 || (s.request.head.is_none() && s.response.head.is_none()) {
+        let upgraded = if id == 1 { upgrade.take() } else { None };
+        if id == 0 || (s.request.head.is_none() && s.response.head.is_none() && upgraded.is_none())
+        {
             continue;
         }
         number += 1;
@@ -368,6 +424,34 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
             notes: s.notes.clone(),
             ..Record::default()
         };
+        let upgraded_request = upgraded.is_some();
+        let uri = path_of(&s.request)
+            .map(str::to_string)
+            .or_else(|| upgraded.as_ref().and_then(|u| u.uri.clone()));
+        if let Some(u) = upgraded {
+            let switched = u.response_offset.unwrap_or(0);
+            rec = Record {
+                stream_id: Some(id),
+                interim: u.interim.iter().copied().chain([101]).collect(),
+                notes: u
+                    .notes
+                    .into_iter()
+                    .filter(|n| !n.starts_with("connection leaves HTTP here"))
+                    .chain([format!(
+                        "upgraded to HTTP/2 (h2c) by the 101 at offset {switched} of the response flow: the response is stream 1's"
+                    )])
+                    .chain(s.notes.iter().cloned())
+                    .collect(),
+                ..u
+            };
+            rec.response_file = None;
+            rec.response_offset = None;
+            rec.response_number = None;
+            rec.status = None;
+            rec.reason = None;
+            rec.response_version = None;
+            rec.response_body = None;
+        }
         let mut incomplete: Vec<String> = Vec::new();
         if let Some(r) = &s.reset {
             incomplete.push(format!("reset: {r}"));
@@ -401,7 +485,7 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
                     f,
                     BodyKind::Request,
                     number,
-                    path_of(&s.request),
+                    uri.as_deref(),
                     h,
                     &s.request,
                     &incomplete,
@@ -420,14 +504,14 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
             rec.status =
                 field(h, b":status").and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
             rec.response_version = Some("HTTP/2".into());
-            rec.interim.clone_from(&s.response.interim);
+            rec.interim.extend(s.response.interim.iter().copied());
             if let Some(f) = &conn.response {
                 rec.response_body = body(
                     conn,
                     f,
                     BodyKind::Response,
                     number,
-                    path_of(&s.request),
+                    uri.as_deref(),
                     h,
                     &s.response,
                     &incomplete,
@@ -440,14 +524,15 @@ pub(crate) fn carve(conn: &Connection, opts: &HttpOptions) -> Outcome {
         } else {
             rec.notes.push("no response seen".into());
         }
-        if s.request.head.is_none() {
+        let request_seen = s.request.head.is_some() || upgraded_request;
+        if !request_seen {
             rec.notes.push("no request seen".into());
         }
         let bodies_ok = [&rec.request_body, &rec.response_body]
             .into_iter()
             .flatten()
             .all(|b| b.complete);
-        rec.complete = s.request.head.is_some()
+        rec.complete = request_seen
             && s.response.head.is_some()
             && s.response.ended
             && bodies_ok

@@ -396,7 +396,7 @@ pub(crate) struct OrderMark<'a> {
 #[cfg(test)]
 pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<(u64, u64)>>> {
     let mut out: HashMap<String, Vec<(u64, u64)>> = HashMap::new();
-    each_gap_list(r, |file, gaps| {
+    each_gap_list(r, |file, gaps, _| {
         let list = out.entry(file.to_string()).or_default();
         list.extend(gaps);
         list.sort_unstable();
@@ -407,11 +407,13 @@ pub(crate) fn read_gaps(r: impl BufRead) -> std::io::Result<HashMap<String, Vec<
 /// Call `f` with the file and gaps of each line of a `report.jsonl`, one
 /// line at a time in the report's order: objects with `"file"` (the flow
 /// file's path, relative to the report's folder) and `"gaps"` (`[[offset,
-/// length], ...]`). Other lines are ignored. An error reading the report
-/// ends the reading.
+/// length], ...]`), with the line's `"connection"` (the number of the
+/// connection's first packet: its place in capture order) when it has
+/// one. Other lines are ignored. An error reading the report ends the
+/// reading.
 pub(crate) fn each_gap_list(
     r: impl BufRead,
-    mut f: impl FnMut(&str, Vec<(u64, u64)>),
+    mut f: impl FnMut(&str, Vec<(u64, u64)>, Option<u64>),
 ) -> std::io::Result<()> {
     for line in r.lines() {
         let line = line?;
@@ -440,7 +442,8 @@ pub(crate) fn each_gap_list(
                 list.push((o, 0));
             }
         }
-        f(file, list);
+        let connection = v.get("connection").and_then(|c| c.as_u64());
+        f(file, list, connection);
     }
     Ok(())
 }

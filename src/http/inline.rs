@@ -25,7 +25,7 @@ use super::{pair, tls, CarveSummary, Carved, HttpOptions};
 use crate::error::Error;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// One closed direction as the capture pipeline wrote it.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +34,10 @@ pub struct ClosedFlow<'a> {
     pub file: &'a str,
     /// Its zero-filled holes, `(offset, length)`.
     pub gaps: &'a [(u64, u64)],
+    /// The report's `connection`: the number of the connection's first
+    /// packet, its place in capture order (for the TLS session cache);
+    /// `None` when not known.
+    pub connection: Option<u64>,
 }
 
 /// A body file written for a connection.
@@ -68,6 +72,13 @@ pub struct InlineCarver {
     opts: HttpOptions,
     /// The key logs (`--tls-keylog`), read again when they change.
     keylog: Option<Mutex<crate::tls::keylog::Reloading>>,
+    /// The TLS session cache, and the resuming connections waiting for it.
+    sessions: tls::Sessions,
+    /// The key log files' secrets merged with the capture's, with what
+    /// they were merged from (the files' secrets and the capture's block
+    /// count): merged again only when either changed.
+    #[allow(clippy::type_complexity)]
+    merged: Mutex<Option<(Arc<crate::tls::KeyLog>, u64, Arc<crate::tls::KeyLog>)>>,
     /// What the connections carved so far produced.
     collected: Mutex<Collected>,
     /// Each folder's body names (read on its first connection; one entry
@@ -106,6 +117,8 @@ impl InlineCarver {
             keylog: opts
                 .decrypts_tls()
                 .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
+            sessions: tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize),
+            merged: Mutex::new(None),
             opts,
         }
     }
@@ -125,6 +138,8 @@ impl InlineCarver {
     /// alone, as `carve_dirs` finds them (it pairs flows within a folder).
     pub fn connection_closed(&self, number: u64, flows: &[ClosedFlow<'_>]) -> CarvedConnection {
         let mut out = CarvedConnection::default();
+        let first = flows.iter().filter_map(|f| f.connection).min();
+        let order = (first.unwrap_or(u64::MAX), number);
         let mut files = flows.iter().filter_map(|f| self.flow_file(f));
         let Some(a) = files.next() else {
             return out;
@@ -139,23 +154,25 @@ impl InlineCarver {
         }
         match b {
             Some(b) if b.0 != a.0 => {
-                self.carve_pair(number, a, None, &mut out);
-                self.carve_pair(number, b, None, &mut out);
+                self.carve_pair(order, a, None, &mut out);
+                self.carve_pair(order, b, None, &mut out);
             }
-            b => self.carve_pair(number, a, b, &mut out),
+            b => self.carve_pair(order, a, b, &mut out),
         }
         out
     }
 
     /// Carve flow `a` and, if there is one, the reverse flow `b` in the
-    /// same folder, as one connection; list what was written in `out`.
+    /// same folder, as one connection (at `order`: its place in capture
+    /// order, then its number); list what was written in `out`.
     fn carve_pair(
         &self,
-        number: u64,
+        order: (u64, u64),
         a: (PathBuf, FlowFile),
         b: Option<(PathBuf, FlowFile)>,
         out: &mut CarvedConnection,
     ) {
+        let number = order.1;
         let mut sniff_errors = Vec::new();
         let sa = pair::sniff_or_note(&a.1.path, &mut sniff_errors);
         let sb = b
@@ -177,9 +194,9 @@ impl InlineCarver {
                 self.keep(number, &client.0, outcome, out);
                 return;
             }
-            if self.keylog.is_some() {
+            if self.decrypts() {
                 if let Ok((client, server)) = tls::tls_pair(client, server, |f| &f.1.path) {
-                    self.carve_tls(number, client, server, out);
+                    self.carve_tls(order, client, server, out);
                 }
             }
             return;
@@ -254,25 +271,87 @@ impl InlineCarver {
     /// the client's folder), as `carve_dirs` does.
     fn carve_tls(
         &self,
-        number: u64,
+        order: (u64, u64),
         client: (PathBuf, FlowFile),
         server: Option<(PathBuf, FlowFile)>,
         out: &mut CarvedConnection,
     ) {
-        let Some(source) = self.keylog.as_ref() else {
+        let number = order.1;
+        let Some((log, error)) = self.current_keylog() else {
             return;
         };
-        let (log, error) = source
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .current();
         if let Some(e) = error {
             self.keep(number, &client.0, no_outcome(vec![e]), out);
         }
         let c = self.connection(&client.0, Some(client.1), server.map(|(_, f)| f));
-        let (outcome, counts) = tls::carve(&c, &log, &self.opts);
-        self.collected().carved.tls.add(counts);
-        self.keep(number, &client.0, outcome, out);
+        // `None`: it resumes a session and waits for the session cache,
+        // carved by `carve_waiting`.
+        if let Some((outcome, counts)) =
+            tls::carve(&c, order, number, &log, &self.opts, &self.sessions)
+        {
+            self.collected().carved.tls.add(counts);
+            self.keep(number, &client.0, outcome, out);
+        }
+    }
+
+    /// True when TLS connections are decrypted: with key log files, or
+    /// once the capture has given secrets (a Decryption Secrets Block).
+    fn decrypts(&self) -> bool {
+        self.keylog.is_some() || !self.opts.capture_secrets.is_empty()
+    }
+
+    /// The secrets now: the key log files' (read again when they changed,
+    /// with an error doing so) and the capture's; `None` when there are
+    /// neither.
+    fn current_keylog(&self) -> Option<(Arc<crate::tls::KeyLog>, Option<Error>)> {
+        if !self.decrypts() {
+            return None;
+        }
+        let (files, error) = match &self.keylog {
+            Some(source) => source
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .current(),
+            None => (Arc::default(), None),
+        };
+        let (capture, blocks) = self.opts.capture_secrets.current();
+        if blocks == 0 {
+            return Some((files, error));
+        }
+        let mut merged = self.merged.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*merged {
+            Some((f, b, log)) if Arc::ptr_eq(f, &files) && *b == blocks => {
+                Some((log.clone(), error))
+            }
+            _ => {
+                let log = Arc::new(crate::tls::keylog::with_capture(&files, &capture));
+                *merged = Some((files, blocks, log.clone()));
+                Some((log, error))
+            }
+        }
+    }
+
+    /// Decrypt and carve the TLS connections that waited for the session
+    /// cache (they resume a session and have no key log line of their
+    /// own), in capture order, once every connection has closed: call it
+    /// before [`InlineCarver::finish`]. Returns what each wrote.
+    pub fn carve_waiting(&self) -> Vec<CarvedConnection> {
+        let Some((log, _)) = self.current_keylog() else {
+            return Vec::new();
+        };
+        let mut done = Vec::new();
+        for (number, c, outcome, counts) in self.sessions.finish(&log, &self.opts) {
+            let mut out = CarvedConnection::default();
+            let folder = c
+                .dir
+                .strip_prefix(&self.outdir)
+                .unwrap_or(&c.dir)
+                .to_path_buf();
+            self.collected().carved.tls.add(counts);
+            self.keep(number, &folder, outcome, &mut out);
+            done.push(out);
+        }
+        done
     }
 
     /// List `outcome`'s body files and errors in `out`, and keep its
@@ -299,7 +378,10 @@ impl InlineCarver {
     /// (with `marked`, a shard's index, as `carve_dirs_marked` writes it),
     /// with at most `object_fill` zero bytes in the holes of range objects
     /// (see [`crate::http::carve_dirs_within`]), and say what carving did.
+    /// Connections still waiting for the session cache are carved first
+    /// (see [`InlineCarver::carve_waiting`]).
     pub fn finish(&self, marked: bool, object_fill: u64) -> CarveSummary {
+        self.carve_waiting();
         let fresh = Collected::new(&self.outdir, self.opts.max_decoded_bytes);
         let Collected { carved, folders } = std::mem::replace(&mut *self.collected(), fresh);
         let folders = folders.into_iter().map(|f| self.outdir.join(f)).collect();

@@ -83,6 +83,10 @@ pub struct HttpOptions {
     pub tls_keys: std::sync::Arc<crate::tls::premaster::Keys>,
     /// How body files are named (`--http-names`).
     pub names: crate::config::HttpNames,
+    /// The TLS key logs the capture carries (pcapng Decryption Secrets
+    /// Blocks), added as the capture is read and used as if given with
+    /// `--tls-keylog`; shared by clones.
+    pub capture_secrets: crate::tls::keylog::CaptureSecrets,
     /// The run's amplification bound (`--max-amplification`,
     /// `--amplification-base`), which decoded bodies' growth is held to as
     /// a whole (see `growth`).
@@ -139,6 +143,7 @@ impl Default for HttpOptions {
             names: crate::config::HttpNames::Tcpflow,
             amplification: crate::flow::fill::FillBound::default(),
             growth: GrowthAccount::default(),
+            capture_secrets: Default::default(),
         }
     }
 }
@@ -333,10 +338,12 @@ fn carve(
         }
     }
     let opts = &opts.armed();
-    let keylog = if !opts.decrypts_tls() {
+    let keylog = if !opts.decrypts_tls() && opts.capture_secrets.is_empty() {
         None
     } else {
-        Some(crate::tls::KeyLog::load(&opts.tls_keylogs)?)
+        let files = crate::tls::KeyLog::load(&opts.tls_keylogs)?;
+        let (capture, _) = opts.capture_secrets.current();
+        Some(crate::tls::keylog::with_capture(&files, &capture))
     };
     let mut summary = CarveSummary {
         unusable_keylogs: keylog
@@ -356,20 +363,24 @@ fn carve(
         keylog.is_some(),
     );
     let carved = Mutex::new(Carved::new(&spill_dir, opts.max_decoded_bytes));
+    let sessions = tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize);
     connections
         .zip(0u64..)
         .par_bridge()
         .for_each(|(job, number)| {
             let (c, outcome, counts) = match (job, &keylog) {
-                (walk::Job::Tls(c), Some(log)) => {
-                    let (outcome, counts) = tls::carve(&c, log, opts);
-                    (c, outcome, counts)
+                (walk::Job::Tls(c, first), Some(log)) => {
+                    let order = (first.unwrap_or(u64::MAX), number);
+                    match tls::carve(&c, order, number, log, opts, &sessions) {
+                        Some((outcome, counts)) => (c, outcome, counts),
+                        None => return,
+                    }
                 }
                 (walk::Job::H2(c), _) => {
                     let outcome = h2::carve(&c, opts);
                     (c, outcome, tls::TlsCounts::default())
                 }
-                (walk::Job::Http(c) | walk::Job::Tls(c), _) => {
+                (walk::Job::Http(c) | walk::Job::Tls(c, _), _) => {
                     let outcome = conn::carve(&c, opts);
                     (c, outcome, tls::TlsCounts::default())
                 }
@@ -383,7 +394,18 @@ fn carve(
             carved.tls.add(counts);
             carved.add(number, &c.dir, outcome, lines);
         });
-    let carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut carved = carved.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if let Some(log) = &keylog {
+        for (number, c, outcome, counts) in sessions.finish(log, opts) {
+            let lines: Vec<_> = outcome
+                .records
+                .iter()
+                .map(|r| IndexLine::new(&c.dir, number, r))
+                .collect();
+            carved.tls.add(counts);
+            carved.add(number, &c.dir, outcome, lines);
+        }
+    }
     summary.errors.append(&mut found_errors);
     carved.finish(folders, &mut summary, marked, object_fill);
     summary.decoded_growth = opts.growth().grown();

@@ -35,6 +35,9 @@ pub struct OwnedFlow {
     pub file: String,
     /// Its zero-filled holes, `(offset, length)`.
     pub gaps: Vec<(u64, u64)>,
+    /// The number of its connection's first packet (see
+    /// [`ClosedFlow::connection`]).
+    pub connection: Option<u64>,
 }
 
 /// Called on a carving thread with each connection's body files (live
@@ -52,6 +55,7 @@ pub struct CarvePool {
     queue: Option<SyncSender<Batch>>,
     threads: Vec<JoinHandle<()>>,
     carver: Arc<InlineCarver>,
+    on_carved: Arc<Mutex<OnCarved>>,
     next: u64,
     /// Connections not handed over yet, and how many make a batch.
     batch: Batch,
@@ -83,6 +87,7 @@ impl CarvePool {
             queue: Some(queue),
             threads,
             carver,
+            on_carved,
             next: 0,
             batch: Vec::new(),
             batch_size,
@@ -119,6 +124,15 @@ impl CarvePool {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // TLS connections that waited for the session cache.
+        for carved in self.carver.carve_waiting() {
+            if !carved.bodies.is_empty() {
+                (self
+                    .on_carved
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner))(&carved);
+            }
+        }
         self.carver.finish(marked, object_fill)
     }
 }
@@ -143,6 +157,7 @@ fn carve_one(carver: &InlineCarver, on_carved: &Mutex<OnCarved>, number: u64, fl
         .map(|f| ClosedFlow {
             file: &f.file,
             gaps: &f.gaps,
+            connection: f.connection,
         })
         .collect();
     let carved = carver.connection_closed(number, &closed);
@@ -188,6 +203,7 @@ mod tests {
                 let flow = |file| OwnedFlow {
                     file,
                     gaps: Vec::new(),
+                    connection: None,
                 };
                 pool.submit(vec![flow(server), flow(client)]);
             }

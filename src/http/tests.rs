@@ -480,6 +480,128 @@ fn connect_tunnel_ends_parsing() {
     assert_eq!(c.summary.bodies, 0);
 }
 
+/// An HTTP/2 frame: type, flags, stream, payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A response head (HEADERS, END_HEADERS) and body (DATA, END_STREAM)
+/// on `stream`, encoded with `enc`.
+fn h2_response(
+    enc: &mut loona_hpack::Encoder<'_>,
+    stream: u32,
+    kind: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let fields = [
+        (&b":status"[..], &b"200"[..]),
+        (b"content-type", kind.as_bytes()),
+    ];
+    let mut out = h2_frame(1, 0x4, stream, &enc.encode(fields));
+    out.extend(h2_frame(0, 0x1, stream, body));
+    out
+}
+
+const UPGRADE_REQUEST: &[u8] = b"GET /first.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+
+/// `Upgrade: h2c` answered by `101`: the upgrade request takes stream 1's
+/// response (the 101 an interim status), the later streams follow, numbered
+/// on; nothing of the HTTP/2 bytes is taken for HTTP/1.x.
+#[test]
+fn h2c_upgrade_is_followed_to_http2() {
+    let mut client_enc = loona_hpack::Encoder::new();
+    let mut req = UPGRADE_REQUEST.to_vec();
+    req.extend(h2::PREFACE);
+    req.extend(h2_frame(4, 0, 0, &[]));
+    let fields = [
+        (&b":method"[..], &b"GET"[..]),
+        (b":scheme", b"http"),
+        (b":authority", b"x"),
+        (b":path", b"/second.json"),
+    ];
+    req.extend(h2_frame(1, 0x5, 3, &client_enc.encode(fields)));
+    let mut server_enc = loona_hpack::Encoder::new();
+    let mut resp =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    resp.extend(h2_frame(4, 0, 0, &[]));
+    resp.extend(h2_response(&mut server_enc, 1, "text/plain", b"one"));
+    resp.extend(h2_response(
+        &mut server_enc,
+        3,
+        "application/json",
+        b"{\"two\":2}",
+    ));
+    let c = carve(&req, &resp);
+    assert_eq!(c.index.len(), 2, "{:?}", c.index);
+    let (first, second) = (&c.index[0], &c.index[1]);
+    assert_eq!(first["stream_id"], 1);
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["uri"], "/first.txt");
+    assert_eq!(first["request_version"], "HTTP/1.1");
+    assert_eq!(first["request_offset"], 0);
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["response_version"], "HTTP/2");
+    assert_eq!(first["interim"], serde_json::json!([101]));
+    assert_eq!(first["complete"], true);
+    assert_eq!(
+        first["notes"],
+        serde_json::json!([
+            "upgraded to HTTP/2 (h2c) by the 101 at offset 0 of the response flow: the response is stream 1's"
+        ])
+    );
+    assert_eq!(second["stream_id"], 3);
+    assert_eq!(second["uri"], "/second.json");
+    assert_eq!(second["request_version"], "HTTP/2");
+    assert_eq!(second["complete"], true);
+    assert_eq!(c.body(&body_name(1, ".txt")), b"one");
+    assert_eq!(c.body(&body_name(2, ".json")), b"{\"two\":2}");
+    assert_eq!(c.summary.bodies, 2);
+    // The upgrade request, the 101, stream 1's and stream 3's messages.
+    assert_eq!(c.summary.messages, 5);
+    let mut want = vec![
+        body_name(1, ".txt"),
+        body_name(2, ".json"),
+        INDEX_NAME.to_string(),
+        REQ.to_string(),
+        RESP.to_string(),
+    ];
+    want.sort();
+    assert_eq!(c.files(), want);
+}
+
+/// A `101` to h2c whose request flow does not go on with the HTTP/2
+/// connection preface stays a tunnel, noted; a `101` to another protocol
+/// is a tunnel as before.
+#[test]
+fn h2c_upgrade_without_a_preface_and_other_upgrades_stay_tunnels() {
+    let mut req = UPGRADE_REQUEST.to_vec();
+    req.extend(b"GET /not-http2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    let c = carve(&req, resp);
+    assert_eq!(c.index.len(), 1);
+    assert_eq!(c.index[0]["status"], 101);
+    let notes = c.index[0]["notes"].as_array().unwrap();
+    assert!(notes.contains(&serde_json::json!(format!(
+        "upgrade to h2c not followed: no HTTP/2 connection preface at offset {} of the request flow",
+        UPGRADE_REQUEST.len()
+    ))));
+    let ws = b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+    let mut ws_resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec();
+    ws_resp.extend(h2_frame(4, 0, 0, &[]));
+    let c = carve(ws, &ws_resp);
+    assert_eq!(c.index.len(), 1);
+    assert_eq!(c.index[0]["status"], 101);
+    assert!(c.index[0]["stream_id"].is_null());
+    assert_eq!(
+        c.index[0]["notes"],
+        serde_json::json!(["connection leaves HTTP here (tunnel or protocol switch)"])
+    );
+}
+
 #[test]
 fn response_only_flow_is_carved() {
     let c = carve_with(
@@ -798,6 +920,7 @@ fn inline_index_matches_the_post_pass_whatever_the_close_order() {
             .map(|(p, file)| inline::ClosedFlow {
                 file,
                 gaps: gaps.get(p).unwrap_or(&no_gaps),
+                connection: None,
             })
             .collect();
         carver.connection_closed(number, &closed);

@@ -18,9 +18,14 @@ use super::conn::{self, Connection, FlowFile};
 use super::index::Record;
 use super::name::FlowName;
 use crate::error::Error;
-use crate::tls::session::{self, Role, Side};
+use crate::tls::cache::{Order, SessionCache};
+use crate::tls::hello::{ClientHello, ServerHello};
+use crate::tls::resume;
+use crate::tls::session::{self, Lookup, Role, Side};
 use crate::tls::{KeyLog, SUFFIX};
+use std::io;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use crate::tls::session::Facts;
 
@@ -69,18 +74,194 @@ pub(crate) fn tls_pair<T>(
     }
 }
 
+/// The session cache of a run's TLS connections, and the connections
+/// waiting for it.
+///
+/// A TLS 1.2 connection that resumes a session (by session ID or ticket)
+/// and has no key log line of its own waits: it is decrypted once every
+/// other connection has been, in capture order ([`Order`]), with the master
+/// secret of the latest connection before it that handed out the session
+/// ID or ticket it offered. Every connection decrypted adds the sessions it
+/// handed out to the cache. So what the cache answers does not depend on
+/// the order connections close or finish in, nor on `-j`.
+///
+/// Memory: the cache and the waiting connections are held within
+/// `budget` bytes each (see [`crate::config::TLS_SESSION_MEMORY`]);
+/// past it, the cache drops the sessions earliest in capture order, and a
+/// resuming connection that finds no room to wait is not decrypted (its
+/// reason says so).
+pub(crate) struct Sessions {
+    cache: Mutex<SessionCache>,
+    waiting: Mutex<Waiting>,
+}
+
+/// Connections waiting for the session cache.
+#[derive(Default)]
+struct Waiting {
+    jobs: Vec<(Order, u64, Connection)>,
+    bytes: usize,
+    budget: usize,
+    /// Connections refused for want of room.
+    refused: u64,
+}
+
+/// Bytes counted for a waiting connection besides its paths and gaps.
+const WAITING_BYTES: usize = 256;
+
+fn waiting_cost(c: &Connection) -> usize {
+    let flow = |f: &Option<FlowFile>| {
+        f.as_ref().map_or(0, |f| {
+            f.name.len() + f.path.as_os_str().len() + f.gaps.len() * 16
+        })
+    };
+    WAITING_BYTES + c.dir.as_os_str().len() + flow(&c.request) + flow(&c.response)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Sessions {
+    /// An empty cache and queue, each within `budget` bytes.
+    pub(crate) fn new(budget: usize) -> Sessions {
+        Sessions {
+            cache: Mutex::new(SessionCache::new(budget)),
+            waiting: Mutex::new(Waiting {
+                budget,
+                ..Waiting::default()
+            }),
+        }
+    }
+
+    /// Decrypt and carve the connections that waited for the cache, in
+    /// capture order: `(number, connection, what carving it gave)`.
+    pub(crate) fn finish(
+        &self,
+        log: &KeyLog,
+        opts: &super::HttpOptions,
+    ) -> Vec<(u64, Connection, conn::Outcome, TlsCounts)> {
+        let mut jobs = std::mem::take(&mut lock(&self.waiting).jobs);
+        jobs.sort_by_key(|(order, _, _)| *order);
+        let mut out = Vec::with_capacity(jobs.len());
+        for (order, number, c) in jobs {
+            let pass = Pass {
+                sessions: self,
+                order,
+                last: true,
+            };
+            let (outcome, counts) = carve_with(&c, log, opts, &pass)
+                .unwrap_or_else(|| (conn::Outcome::default(), TlsCounts::default()));
+            out.push((number, c, outcome, counts));
+        }
+        out
+    }
+}
+
+/// The session cache as one connection (at `order`) sees it: while
+/// connections are still coming (`last` false) a resuming one waits;
+/// afterwards it is answered from the cache.
+struct Pass<'a> {
+    sessions: &'a Sessions,
+    order: Order,
+    last: bool,
+}
+
+impl session::Sessions for Pass<'_> {
+    fn master(&self, ch: &ClientHello, sh: &ServerHello, server: &Path) -> io::Result<Lookup> {
+        let s = resume::session(ch, sh, server)?;
+        if !s.resumed {
+            return Ok(Lookup::Missing(String::new()));
+        }
+        if !self.last {
+            return Ok(Lookup::Later);
+        }
+        let cache = lock(&self.sessions.cache);
+        for key in &s.offered {
+            if let Some(m) = cache.lookup(key, self.order) {
+                return Ok(Lookup::Found(m.to_vec(), key.kind()));
+            }
+        }
+        let kinds: Vec<&str> = s.offered.iter().map(resume::SessionKey::kind).collect();
+        Ok(Lookup::Missing(format!(
+            "it resumes a session (by {}) that no earlier connection with known secrets set up",
+            kinds.join(" or ")
+        )))
+    }
+
+    fn learned(
+        &self,
+        ch: &ClientHello,
+        sh: &ServerHello,
+        server: &Path,
+        master: &[u8],
+    ) -> io::Result<()> {
+        let Ok(master) = <[u8; 48]>::try_from(master) else {
+            return Ok(());
+        };
+        let s = resume::session(ch, sh, server)?;
+        let mut cache = lock(&self.sessions.cache);
+        for key in s.issued {
+            cache.insert(key, self.order, master);
+        }
+        Ok(())
+    }
+}
+
 /// Decrypt the TLS connection `c` (its request flow the client's, its
 /// response flow the server's) with `log`, and carve HTTP out of the
-/// plaintext as [`conn::carve`] carves plain flows.
+/// plaintext as [`conn::carve`] carves plain flows. `order` is where the
+/// connection falls in capture order and `number` its place in carving
+/// order. `None` when the connection waits for the session cache
+/// (see [`Sessions`]): [`Sessions::finish`] carves it.
 pub(crate) fn carve(
+    c: &Connection,
+    order: Order,
+    number: u64,
+    log: &KeyLog,
+    opts: &super::HttpOptions,
+    sessions: &Sessions,
+) -> Option<(conn::Outcome, TlsCounts)> {
+    let pass = Pass {
+        sessions,
+        order,
+        last: false,
+    };
+    let done = carve_with(c, log, opts, &pass);
+    if done.is_none() {
+        let cost = waiting_cost(c);
+        let mut w = lock(&sessions.waiting);
+        if w.bytes + cost > w.budget {
+            w.refused += 1;
+            drop(w);
+            // No room to wait: answered now, from what the cache holds.
+            let now = Pass {
+                sessions,
+                order,
+                last: true,
+            };
+            return Some(
+                carve_with(c, log, opts, &now)
+                    .unwrap_or_else(|| (conn::Outcome::default(), TlsCounts::default())),
+            );
+        }
+        w.bytes += cost;
+        w.jobs.push((order, number, c.clone()));
+    }
+    done
+}
+
+/// [`carve`] with the session cache as `pass` sees it; `None` when the
+/// connection is to wait.
+fn carve_with(
     c: &Connection,
     log: &KeyLog,
     opts: &super::HttpOptions,
-) -> (conn::Outcome, TlsCounts) {
+    pass: &Pass<'_>,
+) -> Option<(conn::Outcome, TlsCounts)> {
     let mut counts = TlsCounts::default();
     let mut out = conn::Outcome::default();
     let Some(client) = &c.request else {
-        return (out, counts);
+        return Some((out, counts));
     };
     let plain = |f: &FlowFile| {
         let name = format!("{}{SUFFIX}", f.name);
@@ -107,14 +288,15 @@ pub(crate) fn carve(
             output: p,
             output_name: n,
         });
-    let facts = match session::decrypt(&cside, sside.as_ref(), log, &opts.tls_keys) {
-        Ok(f) => f,
+    let facts = match session::decrypt_with(&cside, sside.as_ref(), log, &opts.tls_keys, pass) {
+        Ok(Some(f)) => f,
+        Ok(None) => return None,
         Err(source) => {
             out.errors.push(Error::Write {
                 path: cpath.clone(),
                 source,
             });
-            return (out, counts);
+            return Some((out, counts));
         }
     };
     let raw_key = c.response.as_ref().unwrap_or(client).name.clone();
@@ -146,7 +328,7 @@ pub(crate) fn carve(
             ..Record::default()
         };
         out.records.push(rec);
-        return (out, counts);
+        return Some((out, counts));
     }
     counts.decrypted += 1;
     let flow = |name: String, path: std::path::PathBuf| FlowFile {
@@ -193,5 +375,5 @@ pub(crate) fn carve(
             }
         }
     }
-    (carved, counts)
+    Some((carved, counts))
 }

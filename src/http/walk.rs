@@ -66,6 +66,9 @@ struct Found {
     name: String,
     /// Gaps: `(offset, length)` as the report lists them.
     gaps: Vec<(u64, u64)>,
+    /// Gaps: the report's `connection` (its first packet's number), 0
+    /// when it has none.
+    connection: u64,
 }
 
 /// A flow file with its gaps, ordered as its connection is carved.
@@ -81,6 +84,9 @@ struct Placed {
     name: String,
     /// Its gaps, sorted.
     gaps: Vec<(u64, u64)>,
+    /// The number of its connection's first packet, as the report gives
+    /// it (its place in capture order); 0 without a report.
+    connection: u64,
 }
 
 /// Walk `dirs` for flow files and the gaps every `report.jsonl` met lists
@@ -212,7 +218,7 @@ fn walk(dirs: &[PathBuf], found: &mut Sorter<Found>, errors: &mut Vec<Error>) ->
             };
             files += 1;
             let folder = entry.path().parent().unwrap_or(Path::new(""));
-            let item = found_item(folder, flow, FILE, files, file_name, Vec::new());
+            let item = found_item(folder, flow, FILE, files, file_name, Vec::new(), 0);
             if let Err(source) = found.push(item) {
                 errors.push(spill_error(found.dir(), source));
             }
@@ -228,6 +234,7 @@ fn found_item(
     seq: u64,
     name: &str,
     gaps: Vec<(u64, u64)>,
+    connection: u64,
 ) -> Found {
     let reversed = flow.reversed();
     Found {
@@ -238,6 +245,7 @@ fn found_item(
         seq,
         name: name.to_string(),
         gaps,
+        connection,
     }
 }
 
@@ -257,7 +265,7 @@ fn read_report(path: &Path, seq: u64, found: &mut Sorter<Found>, errors: &mut Ve
         }
     };
     let mut spill_errors = Vec::new();
-    let read = index::each_gap_list(BufReader::new(file), |file, gaps| {
+    let read = index::each_gap_list(BufReader::new(file), |file, gaps, connection| {
         let path = folder.join(file);
         // Only a flow file's gaps can ever be used.
         let (Some(name), Some(parent)) = (path.file_name().and_then(|n| n.to_str()), path.parent())
@@ -267,7 +275,9 @@ fn read_report(path: &Path, seq: u64, found: &mut Sorter<Found>, errors: &mut Ve
         let Some(flow) = FlowName::parse(name) else {
             return;
         };
-        if let Err(source) = found.push(found_item(parent, flow, GAPS, seq, name, gaps)) {
+        let connection = connection.unwrap_or(0);
+        let item = found_item(parent, flow, GAPS, seq, name, gaps, connection);
+        if let Err(source) = found.push(item) {
             spill_errors.push(spill_error(found.dir(), source));
         }
     });
@@ -304,10 +314,9 @@ fn place(group: Vec<Found>, failed_reports: &HashSet<u64>) -> Vec<Placed> {
             .iter()
             .filter(|g| g.kind == GAPS && g.name == file.name && !failed_reports.contains(&g.seq));
         let last_report = listed.clone().map(|g| g.seq).max();
-        let mut gaps: Vec<(u64, u64)> = listed
-            .filter(|g| Some(g.seq) == last_report)
-            .flat_map(|g| g.gaps.iter().copied())
-            .collect();
+        let in_last = listed.filter(|g| Some(g.seq) == last_report);
+        let connection = in_last.clone().map(|g| g.connection).max().unwrap_or(0);
+        let mut gaps: Vec<(u64, u64)> = in_last.flat_map(|g| g.gaps.iter().copied()).collect();
         gaps.sort_unstable();
         out.push(Placed {
             folder: file.folder.clone(),
@@ -315,6 +324,7 @@ fn place(group: Vec<Found>, failed_reports: &HashSet<u64>) -> Vec<Placed> {
             flow: file.flow.clone(),
             name: file.name.clone(),
             gaps,
+            connection,
         });
     }
     // Both directions there (or a flow that is its own reverse): the
@@ -409,14 +419,20 @@ impl Connections<'_> {
             }
         }
         if self.tls && sa.is_none() && sb.is_none() {
+            let first = [Some(a.connection), b.as_ref().map(|b| b.connection)]
+                .into_iter()
+                .flatten()
+                .filter(|&c| c > 0)
+                .min();
             let found = super::tls::tls_pair(file(a), b.map(file), |f| &f.path);
             if let Ok((client, server)) = found {
-                self.pending.push_back(Job::Tls(Connection {
+                let c = Connection {
                     dir: folder,
                     request: Some(client),
                     response: server,
                     folder: names,
-                }));
+                };
+                self.pending.push_back(Job::Tls(c, first));
             }
             return true;
         }
@@ -441,8 +457,10 @@ pub(crate) enum Job {
     /// Flows carrying HTTP in the clear (or nothing recognised as TLS).
     Http(Connection),
     /// A TLS connection: its request flow is the client's, its response
-    /// flow the server's; carved only with a key log.
-    Tls(Connection),
+    /// flow the server's; carved only with a key log. With the number of
+    /// its first packet when a report gave it (its place in capture
+    /// order, for the session cache).
+    Tls(Connection, Option<u64>),
     /// HTTP/2 in cleartext with prior knowledge (the request flow begins
     /// with the connection preface).
     H2(Connection),
@@ -532,6 +550,7 @@ impl Spill for Found {
         codec::put_u64(out, self.seq);
         codec::put_bytes(out, self.name.as_bytes());
         put_gaps(out, &self.gaps);
+        codec::put_u64(out, self.connection);
     }
 
     fn decode(bytes: &[u8]) -> Option<Found> {
@@ -544,6 +563,7 @@ impl Spill for Found {
             seq: f.u64()?,
             name: f.string()?,
             gaps: get_gaps(&mut f)?,
+            connection: f.u64()?,
         };
         f.is_empty().then_some(found)
     }
@@ -564,6 +584,7 @@ impl Spill for Placed {
         put_flow(out, &self.flow);
         codec::put_bytes(out, self.name.as_bytes());
         put_gaps(out, &self.gaps);
+        codec::put_u64(out, self.connection);
     }
 
     fn decode(bytes: &[u8]) -> Option<Placed> {
@@ -574,6 +595,7 @@ impl Spill for Placed {
             flow: get_flow(&mut f)?,
             name: f.string()?,
             gaps: get_gaps(&mut f)?,
+            connection: f.u64()?,
         };
         f.is_empty().then_some(placed)
     }

@@ -11,7 +11,8 @@
 //! one per folder, in a single run's order and byte for byte, streaming
 //! (memory does not grow with the number of lines); and writing the run
 //! summary (`report.summary.json`) a single run writes, from the shards';
-//! and, in their own modules, what a shard leaves to the merge: the DFXML
+//! the traffic summary (`report.traffic.json`) and, when the shards ran
+//! with `-e netviz`, its page (`report.pdf`); and, in their own modules, what a shard leaves to the merge: the DFXML
 //! report ([`dfxml`]) and the objects assembled from range parts carved on
 //! connections of different shards ([`objects`]).
 //!
@@ -27,6 +28,7 @@ use crate::error::Error;
 use crate::http::ranges::PartLine;
 use crate::http::INDEX_NAME;
 use crate::output::summary::{summary_path, SummaryRecord};
+use crate::output::traffic::{traffic_path, Traffic};
 use crate::shard::{ClosedAt, Done, Header, ShardSpec};
 use serde::Deserialize;
 use std::cmp::Reverse;
@@ -170,6 +172,7 @@ fn write_merged(
     if let Some(all) = all {
         all.write(&summary_path(&out.join(REPORT_NAME)))?;
     }
+    merge_traffic(shards, out)?;
     // Last, as in a single run: its byte runs are read from the indexes.
     match dfxml {
         Some(d) => d.finish(),
@@ -434,6 +437,8 @@ fn undo(out: &Path, created: bool, in_place: bool, dfxml: Option<&Path>) {
     if in_place {
         let _ = std::fs::remove_file(out.join(REPORT_NAME));
         let _ = std::fs::remove_file(summary_path(&out.join(REPORT_NAME)));
+        let _ = std::fs::remove_file(traffic_path(&out.join(REPORT_NAME)));
+        let _ = std::fs::remove_file(out.join(crate::output::netviz::PDF_NAME));
         if let Some(p) = dfxml {
             let mut part = p.as_os_str().to_os_string();
             part.push(".part");
@@ -466,12 +471,15 @@ fn link_tree(dir: &Path, out: &Path) -> Result<u64, Error> {
             source: e.into(),
         })?;
         let name = entry.file_name().to_str().unwrap_or("");
+        let beside_report = |suffix: &str| {
+            name.strip_suffix(suffix)
+                .and_then(|stem| ShardSpec::from_report_name(&format!("{stem}.jsonl")))
+                .is_some()
+        };
         let shard_report = entry.depth() == 1
             && (ShardSpec::from_report_name(name).is_some()
-                || name
-                    .strip_suffix(".summary.json")
-                    .and_then(|stem| ShardSpec::from_report_name(&format!("{stem}.jsonl")))
-                    .is_some());
+                || beside_report(".summary.json")
+                || beside_report(".traffic.json"));
         if shard_report || (entry.file_type().is_file() && name == INDEX_NAME) {
             continue;
         }
@@ -651,6 +659,29 @@ fn merge_reports(
         }
     }
     Ok(written)
+}
+
+/// The traffic summary a single run writes, from the shards' (each counted
+/// its own connections' packets, shard 0 those of no connection), and the
+/// netviz page when the shards were asked for one. Shards without a
+/// traffic summary (written before it existed) leave none.
+fn merge_traffic(shards: &[Shard], out: &Path) -> Result<(), Error> {
+    let mut parts = Vec::with_capacity(shards.len());
+    for s in shards {
+        let path = traffic_path(&s.path);
+        if !path.exists() {
+            return Ok(());
+        }
+        parts.push(Traffic::read(&path)?);
+    }
+    let Some(all) = Traffic::of_shards(&parts) else {
+        return Ok(());
+    };
+    all.write(&traffic_path(&out.join(REPORT_NAME)))?;
+    if all.netviz {
+        crate::output::netviz::write_pdf(&all, &out.join(crate::output::netviz::PDF_NAME))?;
+    }
+    Ok(())
 }
 
 /// The run summaries beside the shards' reports (a shard that finished

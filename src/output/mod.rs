@@ -6,10 +6,13 @@
 //! the run reports ([`report`], JSON Lines, with its closing [`summary`],
 //! and [`dfxml`], tcpflow's DFXML), the event stream ([`events`]), tcpflow's
 //! per-file alerts and commands ([`alerts`]) and packets written as pcap
-//! ([`unprocessed`], `-w`). Nothing here knows about TCP; the flow table decides what
+//! ([`unprocessed`], `-w`); the traffic summary kept beside the report
+//! ([`traffic`]), its charts ([`charts`]) and tcpflow's netviz page drawn
+//! from it ([`netviz`], `-e netviz`). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
 pub mod alerts;
+pub mod charts;
 pub mod console;
 pub mod dfxml;
 pub mod events;
@@ -18,6 +21,7 @@ pub mod findx;
 pub mod flow_files;
 pub mod flow_pcap;
 pub mod naming;
+pub mod netviz;
 pub mod report;
 pub mod report_only;
 pub mod semlock;
@@ -25,6 +29,7 @@ pub mod semlock;
 mod shared_buffer;
 pub mod summary;
 pub mod tally;
+pub mod traffic;
 pub mod unprocessed;
 
 pub use console::{ConsoleFlows, ConsoleFormat, ConsoleOptions, ConsoleSink};

@@ -13,6 +13,17 @@
 pub const CLIENT_HELLO: u8 = 1;
 /// ServerHello (and HelloRetryRequest).
 pub const SERVER_HELLO: u8 = 2;
+/// TLS 1.2 NewSessionTicket (RFC 5077), in the clear before the server's
+/// ChangeCipherSpec.
+pub const NEW_SESSION_TICKET: u8 = 4;
+/// Certificate: only a full handshake has one.
+pub const CERTIFICATE: u8 = 11;
+/// ServerKeyExchange: only a full handshake has one.
+pub const SERVER_KEY_EXCHANGE: u8 = 12;
+/// CertificateRequest: only a full handshake has one.
+pub const CERTIFICATE_REQUEST: u8 = 13;
+/// ServerHelloDone: ends a full handshake's server flight.
+pub const SERVER_HELLO_DONE: u8 = 14;
 /// TLS 1.3 EndOfEarlyData.
 pub const END_OF_EARLY_DATA: u8 = 5;
 /// TLS 1.3 EncryptedExtensions.
@@ -84,6 +95,12 @@ pub struct ClientHello {
     pub alpn: Vec<String>,
     /// True when the client sent early data (the `early_data` extension).
     pub early_data: bool,
+    /// The legacy session ID: a TLS 1.2 session the client offers to
+    /// resume (empty when none).
+    pub session_id: Vec<u8>,
+    /// The `session_ticket` extension's ticket (RFC 5077), when the client
+    /// sent one that is not empty.
+    pub ticket: Option<Vec<u8>>,
 }
 
 /// Parse a ClientHello body (after the 4-byte handshake header).
@@ -91,7 +108,7 @@ pub fn client_hello(body: &[u8]) -> Option<ClientHello> {
     let mut c = Cursor(body);
     c.take(2)?;
     let random: [u8; 32] = c.take(32)?.try_into().ok()?;
-    c.vec8()?;
+    let session_id = c.vec8()?.to_vec();
     c.vec16()?;
     c.vec8()?;
     let mut hello = ClientHello {
@@ -99,12 +116,15 @@ pub fn client_hello(body: &[u8]) -> Option<ClientHello> {
         sni: None,
         alpn: Vec::new(),
         early_data: false,
+        session_id,
+        ticket: None,
     };
     for (t, d) in extensions(&mut c) {
         match t {
             0 => hello.sni = sni(&d),
             16 => hello.alpn = alpn(&d),
             42 => hello.early_data = true,
+            35 if !d.is_empty() => hello.ticket = Some(d),
             _ => {}
         }
     }
@@ -154,6 +174,9 @@ pub struct ServerHello {
     pub extended_master_secret: bool,
     /// A HelloRetryRequest, not a ServerHello.
     pub retry: bool,
+    /// The legacy session ID: TLS 1.2's session (the client's echoed when
+    /// it is resumed; empty when the server keeps none).
+    pub session_id: Vec<u8>,
 }
 
 /// Parse a ServerHello body (after the 4-byte handshake header).
@@ -161,7 +184,7 @@ pub fn server_hello(body: &[u8]) -> Option<ServerHello> {
     let mut c = Cursor(body);
     let legacy = c.u16()?;
     let random: [u8; 32] = c.take(32)?.try_into().ok()?;
-    c.vec8()?;
+    let session_id = c.vec8()?.to_vec();
     let suite = c.u16()?;
     c.u8()?;
     let mut hello = ServerHello {
@@ -172,6 +195,7 @@ pub fn server_hello(body: &[u8]) -> Option<ServerHello> {
         encrypt_then_mac: false,
         extended_master_secret: false,
         retry: random == HRR_RANDOM,
+        session_id,
     };
     for (t, d) in extensions(&mut c) {
         match t {
@@ -187,6 +211,15 @@ pub fn server_hello(body: &[u8]) -> Option<ServerHello> {
         }
     }
     Some(hello)
+}
+
+/// The ticket of a TLS 1.2 NewSessionTicket body (RFC 5077: a 4-byte
+/// lifetime hint, then the ticket); `None` when malformed or empty.
+pub fn new_session_ticket(body: &[u8]) -> Option<&[u8]> {
+    let mut c = Cursor(body);
+    c.take(4)?;
+    let ticket = c.vec16()?;
+    (!ticket.is_empty() && c.0.is_empty()).then_some(ticket)
 }
 
 /// What EncryptedExtensions says: the ALPN protocol, early data accepted.
@@ -262,12 +295,42 @@ mod tests {
     }
 
     #[test]
+    fn session_ids_and_tickets_are_read() {
+        // ClientHello: version, random, session ID (3 bytes), one suite,
+        // one compression method, session_ticket extension (2 bytes).
+        let mut ch = vec![3, 3];
+        ch.extend([7; 32]);
+        ch.extend([3, 0xa, 0xb, 0xc, 0, 2, 0x13, 0x01, 1, 0]);
+        ch.extend([0, 6, 0, 35, 0, 2, 0xee, 0xff]);
+        let h = client_hello(&ch).unwrap();
+        assert_eq!(h.session_id, [0xa, 0xb, 0xc]);
+        assert_eq!(h.ticket.as_deref(), Some(&[0xee, 0xff][..]));
+        // An empty session_ticket extension asks for a ticket, offers none.
+        let n = ch.len();
+        ch.truncate(n - 6);
+        ch.extend([0, 4, 0, 35, 0, 0]);
+        let h = client_hello(&ch).unwrap();
+        assert_eq!(h.ticket, None);
+        let mut sh = vec![3, 3];
+        sh.extend([9; 32]);
+        sh.extend([2, 1, 2, 0xc0, 0x2f, 0]);
+        assert_eq!(server_hello(&sh).unwrap().session_id, [1, 2]);
+        assert_eq!(
+            new_session_ticket(&[0, 0, 1, 0, 0, 2, 5, 6]),
+            Some(&[5, 6][..])
+        );
+        assert_eq!(new_session_ticket(&[0, 0, 1, 0, 0, 0]), None);
+        assert_eq!(new_session_ticket(&[0, 0, 1, 0, 0, 3, 5, 6]), None);
+    }
+
+    #[test]
     fn hostile_hellos_do_not_panic() {
         for n in 0..80 {
             let bytes: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
             let _ = client_hello(&bytes);
             let _ = server_hello(&bytes);
             let _ = encrypted_extensions(&bytes);
+            let _ = new_session_ticket(&bytes);
         }
     }
 }

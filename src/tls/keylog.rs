@@ -16,13 +16,27 @@ use crate::error::Error;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The longest line read; longer lines are skipped.
 pub const MAX_LINE: usize = 1024;
 
+/// Where a connection's secrets were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// A key log file (`--tls-keylog`).
+    #[default]
+    KeyLog,
+    /// A Decryption Secrets Block of the capture (pcapng).
+    Capture,
+}
+
 /// The secrets logged for one connection (one client random).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
+    /// Where they were read: a key log file's lines win over the
+    /// capture's for the same connection (see [`KeyLog::merge`]).
+    pub origin: Origin,
     /// TLS 1.2 and earlier: `CLIENT_RANDOM`, the 48-byte master secret.
     pub master: Option<Vec<u8>>,
     /// TLS 1.3 `CLIENT_EARLY_TRAFFIC_SECRET`.
@@ -230,6 +244,30 @@ impl KeyLog {
         Some(true)
     }
 
+    /// Add the secrets of `other` (read from `origin`) for the connections
+    /// `self` has no line of: where both have a secret, `self`'s stays.
+    pub fn merge(&mut self, other: &KeyLog, origin: Origin) {
+        for (random, theirs) in &other.secrets {
+            let ours = self.secrets.entry(*random).or_insert_with(|| Secrets {
+                origin,
+                ..Secrets::default()
+            });
+            for (o, t) in [
+                (&mut ours.master, &theirs.master),
+                (&mut ours.client_early, &theirs.client_early),
+                (&mut ours.client_handshake, &theirs.client_handshake),
+                (&mut ours.server_handshake, &theirs.server_handshake),
+                (&mut ours.client_traffic, &theirs.client_traffic),
+                (&mut ours.server_traffic, &theirs.server_traffic),
+            ] {
+                if o.is_none() {
+                    o.clone_from(t);
+                }
+            }
+        }
+        self.skipped += other.skipped;
+    }
+
     /// The secrets logged for the connection whose ClientHello carried
     /// `client_random`.
     pub fn get(&self, client_random: &[u8; 32]) -> Option<&Secrets> {
@@ -255,6 +293,92 @@ pub struct ReadStats {
     /// The first malformed line: its number (1-based) and text, cut at 80
     /// characters.
     pub first_bad: Option<(u64, String)>,
+}
+
+/// Bytes set aside for the secrets kept from the capture's Decryption
+/// Secrets Blocks, part of [`crate::config::FIXED_MEMORY`]: counted as
+/// [`CAPTURE_SECRET_BYTES`] per connection, some 8,000 connections; the
+/// secrets of connections past it are dropped and counted
+/// ([`CaptureSecrets::dropped`]).
+pub const CAPTURE_SECRETS_BUDGET: usize = 8 << 20;
+
+/// Bytes counted for each connection's secrets read from the capture: a
+/// TLS 1.3 connection's five secrets with their table entry take some 530
+/// bytes, held at most twice (as read, and merged with the key log
+/// files' secrets).
+pub const CAPTURE_SECRET_BYTES: usize = 1024;
+
+/// The TLS key logs a pcapng capture carries in Decryption Secrets Blocks
+/// (`editcap --inject-secrets tls,KEYLOG`), as the capture is read: the
+/// reader adds each block's key log ([`CaptureSecrets::add`]), the carvers
+/// take what was added so far ([`CaptureSecrets::current`]). Clones share
+/// the secrets. Bounded by [`CAPTURE_SECRETS_BUDGET`].
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSecrets(Arc<Mutex<CaptureState>>);
+
+#[derive(Debug, Default)]
+struct CaptureState {
+    /// The secrets so far: copied on a block's arrival only while a
+    /// carver still holds the last ones handed out.
+    log: Arc<KeyLog>,
+    /// Blocks added so far: changes whenever `log` does.
+    blocks: u64,
+    /// Connections whose secrets were dropped past the budget.
+    dropped: u64,
+}
+
+impl CaptureSecrets {
+    fn state(&self) -> MutexGuard<'_, CaptureState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Add the key log text of one Decryption Secrets Block. Malformed
+    /// lines are skipped and counted (in the log's `skipped`), as in a
+    /// key log file; returns how many valid lines it had.
+    pub fn add(&self, text: &[u8]) -> u64 {
+        let mut block = KeyLog::default();
+        // Reading from a slice cannot fail.
+        let stats = block.read(text).unwrap_or_default();
+        let mut state = self.state();
+        let state = &mut *state;
+        let room = (CAPTURE_SECRETS_BUDGET / CAPTURE_SECRET_BYTES).saturating_sub(state.log.len());
+        let mut fresh = 0usize;
+        block.secrets.retain(|random, _| {
+            if state.log.secrets.contains_key(random) {
+                return true;
+            }
+            fresh += 1;
+            fresh <= room
+        });
+        state.dropped += fresh.saturating_sub(room) as u64;
+        Arc::make_mut(&mut state.log).merge(&block, Origin::Capture);
+        state.blocks += 1;
+        stats.valid
+    }
+
+    /// The secrets added so far, and how many blocks added them.
+    pub fn current(&self) -> (Arc<KeyLog>, u64) {
+        let state = self.state();
+        (state.log.clone(), state.blocks)
+    }
+
+    /// True while no block was added.
+    pub fn is_empty(&self) -> bool {
+        self.state().blocks == 0
+    }
+
+    /// Connections whose secrets were dropped past the budget.
+    pub fn dropped(&self) -> u64 {
+        self.state().dropped
+    }
+}
+
+/// The secrets of the key log files `files` (if any) with those the
+/// capture carries added (see [`KeyLog::merge`]).
+pub fn with_capture(files: &KeyLog, capture: &KeyLog) -> KeyLog {
+    let mut log = files.clone();
+    log.merge(capture, Origin::Capture);
+    log
 }
 
 /// Key log files read again when they change: for live capture, where the
@@ -328,6 +452,63 @@ mod tests {
         assert_eq!(s.master.as_deref(), Some(&[0xab; 48][..]));
         assert_eq!(s.client_traffic.as_deref(), Some(&[0xcd; 32][..]));
         assert!(s.server_traffic.is_none());
+    }
+
+    #[test]
+    fn a_capture_s_secrets_fill_in_what_the_files_lack() {
+        let other = "0202030405060708091011121314151617181920212223242526272829303132";
+        let mut files = parse(format!("CLIENT_RANDOM {R} {}\n", "ab".repeat(48)).as_bytes());
+        let capture = parse(
+            format!(
+                "CLIENT_RANDOM {R} {}\nCLIENT_RANDOM {other} {}\n",
+                "cd".repeat(48),
+                "ef".repeat(48)
+            )
+            .as_bytes(),
+        );
+        files.merge(&capture, Origin::Capture);
+        assert_eq!(files.len(), 2);
+        let r: [u8; 32] = hex::decode(R).unwrap().try_into().unwrap();
+        let s = files.get(&r).unwrap();
+        assert_eq!(s.master.as_deref(), Some(&[0xab; 48][..]));
+        assert_eq!(s.origin, Origin::KeyLog);
+        let o: [u8; 32] = hex::decode(other).unwrap().try_into().unwrap();
+        let s = files.get(&o).unwrap();
+        assert_eq!(s.master.as_deref(), Some(&[0xef; 48][..]));
+        assert_eq!(s.origin, Origin::Capture);
+    }
+
+    #[test]
+    fn capture_secrets_are_shared_bounded_and_hostile_blocks_harmless() {
+        let secrets = CaptureSecrets::default();
+        let reader = secrets.clone();
+        assert!(reader.is_empty());
+        let line = format!("CLIENT_RANDOM {R} {}\n", "ab".repeat(48));
+        assert_eq!(secrets.add(line.as_bytes()), 1);
+        let (log, blocks) = reader.current();
+        assert_eq!((log.len(), blocks), (1, 1));
+        let r: [u8; 32] = hex::decode(R).unwrap().try_into().unwrap();
+        assert_eq!(log.get(&r).unwrap().origin, Origin::Capture);
+        // Garbage, binary, an empty block: skipped lines, nothing kept.
+        for junk in [
+            &b"\x00\xff\x13garbage"[..],
+            b"",
+            &[b'\n'; 3000],
+            &[0xc3; 70000],
+        ] {
+            assert_eq!(secrets.add(junk), 0);
+        }
+        assert_eq!(reader.current().0.len(), 1);
+        // Past the budget, new connections' secrets are dropped.
+        let many: String = (0..(CAPTURE_SECRETS_BUDGET / CAPTURE_SECRET_BYTES) + 10)
+            .map(|i| format!("CLIENT_RANDOM {:064x} {}\n", i + 1, "cd".repeat(48)))
+            .collect();
+        secrets.add(many.as_bytes());
+        assert_eq!(
+            reader.current().0.len(),
+            CAPTURE_SECRETS_BUDGET / CAPTURE_SECRET_BYTES
+        );
+        assert_eq!(reader.dropped(), 11);
     }
 
     #[test]

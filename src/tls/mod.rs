@@ -20,6 +20,7 @@
 //! plaintext of a record that failed authentication, or panic on any
 //! bytes of a flow or a key log.
 
+pub mod cache;
 pub mod cipher;
 pub mod direction;
 pub mod hello;
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod premaster;
 pub mod psk;
 pub mod record;
+pub mod resume;
 pub mod rsa;
 pub mod session;
 pub mod suite;

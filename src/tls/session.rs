@@ -13,7 +13,7 @@
 
 use super::direction::{self, Outcome, Plan};
 use super::hello::{self, ClientHello, Messages, ServerHello};
-use super::keylog::KeyLog;
+use super::keylog::{KeyLog, Origin};
 use super::keys;
 use super::premaster;
 use super::record::{self, Reader};
@@ -128,6 +128,14 @@ pub struct Facts {
     pub hello_retry: bool,
     /// TLS 1.2: the extended master secret was agreed.
     pub extended_master_secret: bool,
+    /// Where the secrets came from: `keylog` (a `--tls-keylog` file),
+    /// `capture` (a pcapng Decryption Secrets Block) or `session_cache`
+    /// (the master secret of an earlier connection whose session this one
+    /// resumed); `null` when there were none.
+    pub secret_source: Option<&'static str>,
+    /// TLS 1.2, secrets from the session cache: what the connection
+    /// resumed its session by (`session ID` or `session ticket`).
+    pub resumed_by: Option<&'static str>,
     /// The client-to-server direction.
     pub client: DirectionFacts,
     /// The server-to-client direction.
@@ -251,6 +259,48 @@ fn server_addr(client_name: &str) -> Option<std::net::SocketAddr> {
         .and_then(|n| Some(std::net::SocketAddr::new(n.dst.ip()?, n.dst.port)))
 }
 
+/// A TLS 1.2 master secret for a connection the key log has no line for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Found (the session cache's, of an earlier connection), with what
+    /// named the session (`session ID` or `session ticket`).
+    Found(Vec<u8>, &'static str),
+    /// Not known yet: decrypt the connection later.
+    Later,
+    /// Not known, and why.
+    Missing(String),
+}
+
+/// The session cache as [`decrypt_with`] sees it: where the master secret
+/// of a TLS 1.2 connection without a key log line comes from, and where
+/// the master secret of a decrypted one goes.
+pub trait Sessions {
+    /// The master secret of the connection with hellos `ch`, `sh` (its
+    /// server flow at `server`), whose client random the key log lacks.
+    fn master(&self, ch: &ClientHello, sh: &ServerHello, server: &Path) -> io::Result<Lookup>;
+    /// The connection with hellos `ch`, `sh` has the master secret
+    /// `master`: remember it for the sessions it handed out.
+    fn learned(
+        &self,
+        ch: &ClientHello,
+        sh: &ServerHello,
+        server: &Path,
+        master: &[u8],
+    ) -> io::Result<()>;
+}
+
+/// No session cache: a connection without a key log line is not decrypted.
+pub struct NoSessions;
+
+impl Sessions for NoSessions {
+    fn master(&self, _: &ClientHello, _: &ServerHello, _: &Path) -> io::Result<Lookup> {
+        Ok(Lookup::Missing(String::new()))
+    }
+    fn learned(&self, _: &ClientHello, _: &ServerHello, _: &Path, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decrypt the connection whose client direction is `client` and server
 /// direction `server`, with the secrets of `log`, or (up to TLS 1.2, when
 /// the log has no master secret for it) one made with `keys`. The facts
@@ -262,6 +312,20 @@ pub fn decrypt(
     log: &KeyLog,
     keys: &premaster::Keys,
 ) -> io::Result<Facts> {
+    Ok(decrypt_with(client, server, log, keys, &NoSessions)?.unwrap_or_default())
+}
+
+/// [`decrypt`], with `sessions` for TLS 1.2 connections that resume a
+/// session and have no key log line of their own. `None` when `sessions`
+/// says to decrypt the connection later ([`Lookup::Later`]): nothing was
+/// written.
+pub fn decrypt_with(
+    client: &Side<'_>,
+    server: Option<&Side<'_>>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
+    sessions: &dyn Sessions,
+) -> io::Result<Option<Facts>> {
     let mut facts = Facts {
         client: DirectionFacts {
             file: client.name.to_string(),
@@ -277,18 +341,18 @@ pub fn decrypt(
         find_hello(client.path, hello::CLIENT_HELLO)?.and_then(|(b, _)| hello::client_hello(&b));
     let Some(ch) = ch else {
         facts.reason = Some("no ClientHello".into());
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     facts.sni.clone_from(&ch.sni);
     let Some(server) = server else {
         facts.reason = Some("no server direction".into());
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     let sh: Option<(ServerHello, bool)> = find_hello(server.path, hello::SERVER_HELLO)?
         .and_then(|(b, retry)| Some((hello::server_hello(&b)?, retry)));
     let Some((sh, retry)) = sh else {
         facts.reason = Some("no ServerHello".into());
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     facts.hello_retry = retry;
     facts.version = Some(version_name(sh.version));
@@ -300,7 +364,7 @@ pub fn decrypt(
             "cipher suite 0x{:04X} is not one flowsplit decrypts",
             sh.suite
         ));
-        return Ok(facts);
+        return Ok(Some(facts));
     };
     facts.cipher_suite = Some(suite.name.to_string());
     let tls13 = sh.version == 0x0304;
@@ -310,14 +374,14 @@ pub fn decrypt(
             version_name(sh.version),
             suite.name
         ));
-        return Ok(facts);
+        return Ok(Some(facts));
     }
-    // Up to TLS 1.2 without a master secret in the key log: one made with
-    // --tls-rsa-key or --tls-psk.
     let logged = log.get(&ch.random);
-    let made = if tls13 || logged.is_some_and(|s| s.master.is_some()) {
-        None
-    } else {
+    let tls12_master = logged.and_then(|s| s.master.clone());
+    // Up to TLS 1.2 without a master secret in the key log: one made with
+    // --tls-rsa-key or --tls-psk, else the session cache's.
+    let mut refused = None;
+    if !tls13 && tls12_master.is_none() {
         let c = premaster::Connection {
             client: client.path,
             server: server.path,
@@ -329,18 +393,66 @@ pub fn decrypt(
             encrypt_then_mac: sh.encrypt_then_mac,
         };
         match premaster::master_secret(&c, suite, keys)? {
-            premaster::Made::Master { secret, .. } => Some(secret),
-            premaster::Made::Refused(reason) if logged.is_none() => {
-                facts.reason = Some(reason);
-                return Ok(facts);
+            premaster::Made::Master { secret, source } => {
+                facts.secret_source = Some(if source.starts_with("--tls-psk") {
+                    "tls_psk"
+                } else {
+                    "tls_rsa_key"
+                });
+                return finish_tls12(
+                    facts, &ch, &sh, suite, &secret, client, server, log, keys, sessions,
+                )
+                .map(Some);
             }
-            _ => None,
+            premaster::Made::Refused(reason) => refused = Some(reason),
+            premaster::Made::NotApplicable => {}
         }
-    };
-    let Some(secrets) = logged
-        .cloned()
-        .or_else(|| made.is_some().then(Default::default))
-    else {
+        match sessions.master(&ch, &sh, server.path)? {
+            Lookup::Later => return Ok(None),
+            Lookup::Found(master, by) => {
+                facts.secret_source = Some("session_cache");
+                facts.resumed_by = Some(by);
+                return finish_tls12(
+                    facts, &ch, &sh, suite, &master, client, server, log, keys, sessions,
+                )
+                .map(Some);
+            }
+            // A key given for this connection that did not serve says why,
+            // unless the connection has no key exchange of its own.
+            Lookup::Missing(_) if logged.is_none() && ch_has_own_exchange(&refused) => {
+                facts.reason = refused;
+                return Ok(Some(facts));
+            }
+            Lookup::Missing(why) if logged.is_none() => {
+                let mut reason =
+                    String::from("no secrets in the key log for this ClientHello random");
+                if !why.is_empty() {
+                    reason.push_str("; ");
+                    reason.push_str(&why);
+                }
+                for u in &log.unusable {
+                    reason.push_str(&format!(
+                        "; {} is not a key log (no usable line)",
+                        u.path.display()
+                    ));
+                }
+                match refused {
+                    Some(r) => {
+                        reason.push_str("; ");
+                        reason.push_str(&r);
+                    }
+                    None if !keys.is_empty() => reason.push_str(
+                        "; --tls-rsa-key and --tls-psk serve only RSA and plain PSK key exchange up to TLS 1.2",
+                    ),
+                    None => {}
+                }
+                facts.reason = Some(reason);
+                return Ok(Some(facts));
+            }
+            Lookup::Missing(_) => {}
+        }
+    }
+    let Some(secrets) = logged else {
         let mut reason = String::from("no secrets in the key log for this ClientHello random");
         for u in &log.unusable {
             reason.push_str(&format!(
@@ -354,54 +466,125 @@ pub fn decrypt(
             );
         }
         facts.reason = Some(reason);
-        return Ok(facts);
+        return Ok(Some(facts));
     };
-    let (client_plan, server_plan) = if tls13 {
-        if secrets.client_traffic.is_none() && secrets.server_traffic.is_none() {
-            facts.reason =
-                Some("the key log has no TLS 1.3 traffic secrets for this connection".into());
-            return Ok(facts);
-        }
-        (
-            Plan::Tls13 {
-                early: secrets.client_early.clone(),
-                early_offered: ch.early_data,
-                handshake: secrets.client_handshake.clone(),
-                traffic: secrets.client_traffic.clone(),
-            },
-            Plan::Tls13 {
-                early: None,
-                early_offered: false,
-                handshake: secrets.server_handshake.clone(),
-                traffic: secrets.server_traffic.clone(),
-            },
-        )
-    } else {
-        let Some(master) = secrets.master.as_ref().or(made.as_ref()) else {
+    if !tls13 {
+        let Some(master) = &secrets.master else {
             facts.reason =
                 Some("the key log has no CLIENT_RANDOM master secret for this connection".into());
-            return Ok(facts);
+            return Ok(Some(facts));
         };
-        let Some((ck, sk)) = keys::tls12_keys(suite, sh.version, master, &ch.random, &sh.random)
-        else {
-            facts.reason = Some("the key block could not be derived".into());
-            return Ok(facts);
-        };
-        let epoch = |keys| direction::Epoch {
-            protection: suite.protection,
-            keys,
-            encrypt_then_mac: sh.encrypt_then_mac,
-            version: sh.version,
-        };
-        let (mut ce, mut se) = (vec![epoch(ck)], vec![epoch(sk)]);
-        renegotiations(client, server, log, keys, &mut ce, &mut se)?;
-        (Plan::Tls12 { epochs: ce }, Plan::Tls12 { epochs: se })
+        facts.secret_source = Some(origin_name(secrets.origin));
+        return finish_tls12(
+            facts, &ch, &sh, suite, master, client, server, log, keys, sessions,
+        )
+        .map(Some);
+    }
+    if secrets.client_traffic.is_none() && secrets.server_traffic.is_none() {
+        facts.reason =
+            Some("the key log has no TLS 1.3 traffic secrets for this connection".into());
+        return Ok(Some(facts));
+    }
+    facts.secret_source = Some(origin_name(secrets.origin));
+    let client_plan = Plan::Tls13 {
+        early: secrets.client_early.clone(),
+        early_offered: ch.early_data,
+        handshake: secrets.client_handshake.clone(),
+        traffic: secrets.client_traffic.clone(),
     };
-    let so = direction::decrypt(server.path, server.gaps, server.output, suite, &server_plan)?;
+    let server_plan = Plan::Tls13 {
+        early: None,
+        early_offered: false,
+        handshake: secrets.server_handshake.clone(),
+        traffic: secrets.server_traffic.clone(),
+    };
+    run(
+        facts,
+        suite,
+        client,
+        server,
+        &client_plan,
+        &server_plan,
+        true,
+    )
+    .map(Some)
+}
+
+/// Whether a `--tls-rsa-key`/`--tls-psk` refusal concerns the connection's
+/// own key exchange (not its absence, as in a resumed session).
+fn ch_has_own_exchange(refused: &Option<String>) -> bool {
+    refused
+        .as_deref()
+        .is_some_and(|r| !r.starts_with("no ClientKeyExchange"))
+}
+
+/// The facts' name for where secrets came from.
+fn origin_name(o: Origin) -> &'static str {
+    match o {
+        Origin::KeyLog => "keylog",
+        Origin::Capture => "capture",
+    }
+}
+
+/// Decrypt both directions of a TLS 1.2 connection with its master secret
+/// `master`, and tell `sessions` the secret once a record decrypted with it.
+#[allow(clippy::too_many_arguments)]
+fn finish_tls12(
+    mut facts: Facts,
+    ch: &ClientHello,
+    sh: &ServerHello,
+    suite: &'static suite::Suite,
+    master: &[u8],
+    client: &Side<'_>,
+    server: &Side<'_>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
+    sessions: &dyn Sessions,
+) -> io::Result<Facts> {
+    let Some((ck, sk)) = keys::tls12_keys(suite, sh.version, master, &ch.random, &sh.random) else {
+        facts.reason = Some("the key block could not be derived".into());
+        return Ok(facts);
+    };
+    let epoch = |keys| direction::Epoch {
+        protection: suite.protection,
+        keys,
+        encrypt_then_mac: sh.encrypt_then_mac,
+        version: sh.version,
+    };
+    let (mut ce, mut se) = (vec![epoch(ck)], vec![epoch(sk)]);
+    renegotiations(client, server, log, keys, &mut ce, &mut se)?;
+    let client_plan = Plan::Tls12 { epochs: ce };
+    let server_plan = Plan::Tls12 { epochs: se };
+    let facts = run(
+        facts,
+        suite,
+        client,
+        server,
+        &client_plan,
+        &server_plan,
+        false,
+    )?;
+    if facts.decrypted {
+        sessions.learned(ch, sh, server.path, master)?;
+    }
+    Ok(facts)
+}
+
+/// Decrypt both directions with their plans and fill in the facts.
+fn run(
+    mut facts: Facts,
+    suite: &'static suite::Suite,
+    client: &Side<'_>,
+    server: &Side<'_>,
+    client_plan: &Plan,
+    server_plan: &Plan,
+    tls13: bool,
+) -> io::Result<Facts> {
+    let so = direction::decrypt(server.path, server.gaps, server.output, suite, server_plan)?;
     if tls13 && so.alpn.is_some() {
         facts.alpn.clone_from(&so.alpn);
     }
-    let co = direction::decrypt(client.path, client.gaps, client.output, suite, &client_plan)?;
+    let co = direction::decrypt(client.path, client.gaps, client.output, suite, client_plan)?;
     facts.decrypted = co.records > 0 || so.records > 0;
     if !facts.decrypted {
         facts.reason = Some("no record could be decrypted with the key log's secrets".into());

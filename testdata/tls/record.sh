@@ -2,15 +2,17 @@
 # Record the TLS captures in testdata/tls/ (see testdata/README.md, section
 # "tls/: HTTPS captures recorded on loopback").
 #
-#   sudo testdata/tls/record.sh [CASE...]     (default: every case)
+#   sudo testdata/tls/record.sh [CASE...]     (default: every case; "dsb"
+#   makes the .dsb.pcapng captures again from the committed ones)
 #
 # For each case: pick a free port on 127.0.0.1, start
 # `tcpdump -i lo --immediate-mode -U -w CASE.pcap 'tcp port PORT'`, start
 # server.py (Python's ssl, key log to CASE.keys), run curl against it (its
 # SSLKEYLOGFILE also CASE.keys), stop tcpdump with SIGINT. The key log is
-# committed beside the capture. Needs root, tcpdump, python3, curl (and for
-# the other cases openssl, gnutls-bin, nghttp2-server; python3-venv and PyPI
-# for the SSL 3.0 cases).
+# committed beside the capture. Needs root, tcpdump, python3, curl (and
+# openssl, nghttpd for the HTTP/2 cases, Debian's python3-h2 for
+# h2c_upgrade, editcap for dsb, gnutls-bin for 3DES and RC4, python3-venv
+# and PyPI for the SSL 3.0 cases).
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,6 +114,11 @@ openssl_case() {
             -keylogfile "$name.keys" $cargs >"$tmp/client.out" 2>&1 || true
     kill "$srv"
     wait "$srv" || true
+    # The resumption cases: the first connection's line alone too, for the
+    # session cache (the resumed connections' secret is that connection's).
+    case $name in
+    tls12_resumed_*) grep -v '^#' "$name.keys" | head -n 1 >"$name.first.keys" ;;
+    esac
     sleep 0.5
     kill -INT "$dump"
     wait "$dump" || true
@@ -220,6 +227,53 @@ for c in "${SSL3_CASES[@]}"; do
     ssl3_case "$name" "$cipher" "$mac" "$kex"
 done
 
+# TLS 1.2 resumption with bodies tshark exports: server.py --tls 1.2
+# --close-notify (SERVER_ARGS added) serving three connections, each an
+# `openssl s_client` sending one GET with Connection: close; the first saves
+# its session (-sess_out), the second and third resume it (-sess_in), by
+# session ID or by ticket. CASE.keys has every connection's line;
+# CASE.first.keys only the first connection's, for the session cache.
+# resume_case NAME SERVER_ARGS
+resume_case() {
+    local name=$1 sargs=$2 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    # shellcheck disable=SC2086
+    python3 server.py --port "$port" --keylog "$tmp/server.keys" --tls 1.2 --close-notify \
+        --connections 3 $sargs >"$tmp/server.out" &
+    local srv=$!
+    wait_for "$tmp/server.out" ready
+    local sess="-sess_out $tmp/sess.pem" path
+    for path in small.txt gzip.txt big.bin; do
+        # shellcheck disable=SC2086
+        (sleep 0.3; printf 'GET /%s HTTP/1.1\r\nHost: flowsplit.test\r\nConnection: close\r\n\r\n' "$path"; sleep 1) |
+            timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername flowsplit.test \
+                -tls1_2 -keylogfile "$name.keys" $sess >"$tmp/client.out" 2>&1 || true
+        sess="-sess_in $tmp/sess.pem"
+    done
+    wait "$srv"
+    grep -v '^#' "$name.keys" | head -n 1 >"$name.first.keys"
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+RESUME_CASES=(
+"tls12_resumed_id_get|--no-ticket --ciphers ECDHE-RSA-AES128-GCM-SHA256"
+"tls12_resumed_ticket_get|--ciphers ECDHE-RSA-AES256-GCM-SHA384"
+)
+for c in "${RESUME_CASES[@]}"; do
+    IFS='|' read -r name sargs <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    resume_case "$name" "$sargs"
+done
+
 # HTTP/2 cases: nghttpd (nghttp2-server) serving h2docroot/ (made here:
 # small.txt, big.bin and push.txt as server.py makes its bodies), curl
 # --http2 fetching the URLs (at once on one connection with --parallel). nghttpd
@@ -269,6 +323,28 @@ for c in "${H2_CASES[@]}"; do
     h2_case "$name" "$sargs" "$cargs"
 done
 
+# h2c_upgrade: cleartext HTTP/2 by HTTP/1.1 Upgrade. nghttpd does not take
+# the upgrade (it sends its SETTINGS at once), so h2c_server.py (Debian's
+# python3-h2) serves it: curl --http2 asks for /small.txt with Upgrade: h2c,
+# gets 101 and the answer on stream 1, then /big.bin on stream 3 of the same
+# connection.
+if [ $# -eq 0 ] || [[ " $* " =~ " h2c_upgrade " ]]; then
+    echo "== h2c_upgrade"
+    port=$(free_port)
+    tcpdump -i lo --immediate-mode -U -n -Z root -w h2c_upgrade.pcap "tcp port $port" 2>"$tmp/tcpdump.err" &
+    dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    /usr/bin/python3 h2c_server.py "$port" >"$tmp/server.out" 2>&1 &
+    srv=$!
+    wait_for "$tmp/server.out" ready
+    timeout 20 curl -sS --http2 --resolve "flowsplit.test:$port:127.0.0.1" \
+        "http://flowsplit.test:$port/small.txt" "http://flowsplit.test:$port/big.bin" >/dev/null
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+fi
+
 if [ $# -eq 0 ] || [[ " $* " =~ " tls13_early_data " ]]; then
     echo "== tls13_early_data"
     early_data_case
@@ -291,3 +367,21 @@ for c in "${CASES[@]}"; do
     echo "== $name"
     record "$name" "$sargs" "$cargs"
 done
+
+# Decryption Secrets Blocks: captures carrying their key log (pcapng), made
+# from the captures above with `editcap --inject-secrets tls,KEYLOG` (after
+# them, so they follow a case recorded again): the resumption case with its
+# first connection's line alone (the rest come through the session cache),
+# and tls13_resumed with its first connection's secrets alone (the second's
+# are the tests' key log: the two sources merge). Needs editcap (Wireshark).
+# dsb_case NAME KEYLOG
+dsb_case() {
+    editcap --inject-secrets "tls,$2" "$1.pcap" "$1.dsb.pcapng"
+}
+if [ $# -eq 0 ] || [[ " $* " =~ " dsb " ]]; then
+    echo "== dsb"
+    dsb_case tls12_resumed_id_get tls12_resumed_id_get.first.keys
+    first=$(grep -m1 '^[A-Z_]* ' tls13_resumed.keys | cut -d' ' -f2)
+    grep " $first " tls13_resumed.keys >"$tmp/first.keys"
+    dsb_case tls13_resumed "$tmp/first.keys"
+fi

@@ -12,7 +12,10 @@ folder, logging the session secrets to --keylog (NSS key log format):
 --tls 1.2|1.3 caps the version (1.0|1.1: that version only), --ciphers sets the TLS 1.2 cipher list (the
 client picks the TLS 1.3 suite by offering only it),
 --no-etm turns encrypt-then-MAC off,
---groups limits the key exchange groups (to force a HelloRetryRequest).
+--groups limits the key exchange groups (to force a HelloRetryRequest),
+--no-ticket turns TLS 1.2 session tickets off (resumption by session ID only),
+--close-notify ends each connection with a TLS close_notify (OpenSSL drops
+a session from its cache when a connection ends without one).
 Prints "ready" once listening; serves --connections connections.
 """
 import argparse, gzip, http.server, ssl, sys, os
@@ -47,6 +50,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         self.send_body("text/plain", None, self.rfile.read(n))
 
+class Notifying(http.server.HTTPServer):
+    def shutdown_request(self, request):
+        try:
+            request.settimeout(2)
+            request.unwrap()
+        except (OSError, ValueError):
+            pass
+        super().shutdown_request(request)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -56,6 +68,8 @@ def main():
     ap.add_argument("--no-etm", action="store_true")
     ap.add_argument("--groups")
     ap.add_argument("--connections", type=int, default=1)
+    ap.add_argument("--no-ticket", action="store_true")
+    ap.add_argument("--close-notify", action="store_true")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -72,9 +86,11 @@ def main():
         ctx.set_ciphers(a.ciphers + ":@SECLEVEL=0")
     if a.no_etm:
         ctx.options |= 0x80000  # SSL_OP_NO_ENCRYPT_THEN_MAC
+    if a.no_ticket:
+        ctx.options |= ssl.OP_NO_TICKET  # TLS 1.2 resumption by session ID only
     if a.groups:
         ctx.set_ecdh_curve(a.groups)
-    srv = http.server.HTTPServer(("127.0.0.1", a.port), Handler)
+    srv = (Notifying if a.close_notify else http.server.HTTPServer)(("127.0.0.1", a.port), Handler)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("ready", flush=True)
     for _ in range(a.connections):

@@ -198,8 +198,14 @@ pub fn corpus_captures() -> Vec<PathBuf> {
 }
 
 /// The reports at the top of an output folder that are not flow files:
-/// tcpflow's `report.xml`, flowsplit's `report.jsonl` and its summary.
-pub const REPORTS: &[&str] = &["report.xml", "report.jsonl", "report.summary.json"];
+/// tcpflow's `report.xml`, flowsplit's `report.jsonl`, its summary and its
+/// traffic summary.
+pub const REPORTS: &[&str] = &[
+    "report.xml",
+    "report.jsonl",
+    "report.summary.json",
+    "report.traffic.json",
+];
 
 /// Every file under `dir` (none if it does not exist) by its path relative
 /// to `dir`, with its bytes, except those whose relative path is in `skip`.
@@ -227,10 +233,12 @@ pub fn tree_files(dir: &Path, skip: &[&str]) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// True for the run summary written beside a report
-/// (`report.summary.json`, see flowsplit(1)): not a flow file.
+/// True for the run summary or the traffic summary written beside a report
+/// (`report.summary.json`, `report.traffic.json`, see flowsplit(1)): not a
+/// flow file.
 pub fn is_summary(path: &Path) -> bool {
-    path.to_str().is_some_and(|p| p.ends_with(".summary.json"))
+    path.to_str()
+        .is_some_and(|p| p.ends_with(".summary.json") || p.ends_with(".traffic.json"))
 }
 
 /// Parse a JSON Lines report; every line must be one JSON object.
