@@ -991,3 +991,51 @@ fn a_shard_run_into_a_folder_holding_its_report_is_refused() {
         assert!(after[name].0 == *bytes, "{} changed", name.display());
     }
 }
+
+/// Issue 29: shards that decrypt TLS (their `-TLS` plaintext files, bodies
+/// and index) merge to what a single run writes. Every connection's key log
+/// line is given, so no resumption depends on a connection in another
+/// shard (see the man page on `--shard` and the session cache).
+#[test]
+fn shards_with_decrypted_tls_merge_to_a_single_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+    let path = |name: &str| tls.join(name).to_str().expect("utf-8 path").to_string();
+    let files = [
+        path("tls12_resumed_id_get.keys"),
+        path("tls12_resumed_id_get.pcap"),
+        path("tls13_h2.keys"),
+        path("tls13_h2.pcap"),
+        path("tls12_cbc_sha256.keys"),
+        path("tls12_cbc_sha256.pcap"),
+    ];
+    let args = [
+        "-e",
+        "http",
+        "--tls-keylog",
+        &files[0],
+        "--tls-keylog",
+        &files[2],
+        "--tls-keylog",
+        &files[4],
+        "-r",
+        &files[1],
+        "-r",
+        &files[3],
+        "-r",
+        &files[5],
+    ];
+    assert_split_equals_single(tmp.path(), "tls", &[2, 3], &args);
+    let single = tmp.path().join("tls-single");
+    let decrypted = std::fs::read_dir(&single)
+        .expect("single run's folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with("-TLS"))
+        })
+        .count();
+    assert!(
+        decrypted >= 8,
+        "{decrypted} -TLS files: the key logs decrypt"
+    );
+}
