@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Fill fuzz/corpus/<target>/ with starting inputs: the captures in testdata/
 # for capture_pipeline, a few HTTP exchanges for http, templates for naming,
-# key logs in Decryption Secrets Blocks for dsb.
+# the RSA key files of testdata/tls/ for tls_keys, key logs in Decryption
+# Secrets Blocks for dsb.
 # Run from anywhere; corpus folders are not committed (see .gitignore).
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/capture_pipeline corpus/http corpus/naming
+mkdir -p corpus/capture_pipeline corpus/http corpus/naming corpus/tls_keys
+cp ../testdata/tls/key.pem ../testdata/tls/key_pkcs1.* ../testdata/tls/key_pkcs8.der ../testdata/tls/other_key.pem corpus/tls_keys/
 cp ../testdata/*.pcap ../testdata/*.pcapng corpus/capture_pipeline/
 for d in ../testdata/fuzz/capture_pipeline ../testdata/hostile; do
     [ -d "$d" ] && find "$d" -type f ! -name '*.md' -exec cp {} corpus/capture_pipeline/ \;

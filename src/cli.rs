@@ -297,6 +297,14 @@ pub struct HttpFlags {
     #[arg(long = "tls-keylog", value_name = "FILE", action = ArgAction::Append)]
     pub tls_keylog: Vec<PathBuf>,
 
+    /// Decrypt plain PSK connections (TLS_PSK_WITH_..., up to TLS 1.2) with this pre-shared key, in hex; when several are given, the one the client's Finished opens under. Repeatable.
+    #[arg(long = "tls-psk", value_name = "HEX", action = ArgAction::Append)]
+    pub tls_psk: Vec<flowsplit::tls::psk::Psk>,
+
+    /// Decrypt connections using RSA key exchange (up to TLS 1.2) with this server's RSA private key (PEM or DER, PKCS#1 or PKCS#8), used only where it matches the server's certificate; IP:PORT= limits it to that server. Repeatable.
+    #[arg(long = "tls-rsa-key", value_name = "[IP:PORT=]FILE", action = ArgAction::Append)]
+    pub tls_rsa_key: Vec<flowsplit::tls::rsa::KeySpec>,
+
     /// How body files are named: tcpflow (the default, tcpflow's names) or url (after the URL's last segment, as tshark names exported HTTP objects; duplicates numbered name(N).ext).
     #[arg(long = "http-names", value_name = "STYLE", value_enum, default_value_t = NamesFlag::Tcpflow)]
     pub http_names: NamesFlag,
@@ -342,12 +350,31 @@ impl HttpFlags {
             max_decoded_bytes: self.max_decoded,
             max_ratio: self.max_ratio,
             tls_keylogs: self.keylogs(),
+            tls_keys: Default::default(),
             names: match self.http_names {
                 NamesFlag::Tcpflow => HttpNames::Tcpflow,
                 NamesFlag::Url => HttpNames::Url,
             },
             ..HttpOptions::default()
         }
+    }
+
+    /// [`HttpFlags::options`] with the `--tls-psk` keys and the
+    /// `--tls-rsa-key` files read: a file that cannot be read or is not an
+    /// RSA private key is an error.
+    pub fn options_loaded(&self) -> Result<HttpOptions, Error> {
+        let rsa = self
+            .tls_rsa_key
+            .iter()
+            .map(flowsplit::tls::rsa::load)
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(HttpOptions {
+            tls_keys: std::sync::Arc::new(flowsplit::tls::premaster::Keys {
+                psks: self.tls_psk.clone(),
+                rsa,
+            }),
+            ..self.options()
+        })
     }
 
     /// The key log files: those given, else `SSLKEYLOGFILE` when it is set
@@ -578,10 +605,16 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if !self.http.tls_keylog.is_empty() && !scanners.http {
-            return Err(Error::Usage(
-                "--tls-keylog: TLS is decrypted only to carve HTTP; add -e http".into(),
-            ));
+        for (given, flag) in [
+            (!self.http.tls_keylog.is_empty(), "--tls-keylog"),
+            (!self.http.tls_psk.is_empty(), "--tls-psk"),
+            (!self.http.tls_rsa_key.is_empty(), "--tls-rsa-key"),
+        ] {
+            if given && !scanners.http {
+                return Err(Error::Usage(format!(
+                    "{flag}: TLS is decrypted only to carve HTTP; add -e http"
+                )));
+            }
         }
         let netviz = scanners.netviz.then(|| flowsplit::config::NetvizOptions {
             path: self.outdir.join(flowsplit::output::netviz::PDF_NAME),
@@ -597,10 +630,15 @@ impl Cli {
                 let files = FileOutput {
                     outdir: self.outdir,
                     max_open_files,
-                    http: scanners.http.then(|| HttpOptions {
-                        amplification: fill_bound,
-                        ..self.http.options()
-                    }),
+                    http: scanners
+                        .http
+                        .then(|| {
+                            self.http.options_loaded().map(|o| HttpOptions {
+                                amplification: fill_bound,
+                                ..o
+                            })
+                        })
+                        .transpose()?,
                     findx: self.findx,
                     pcaps: self.pcaps,
                     flow_files: !no_flow_files,

@@ -128,6 +128,14 @@ pub enum Error {
     NoInput,
     #[error("{0}")]
     Usage(String),
+    /// `--tls-rsa-key`: the file is not an RSA private key flowsplit reads.
+    #[error("{path}: not a usable RSA private key: {detail}")]
+    TlsKey {
+        /// The key file.
+        path: PathBuf,
+        /// Why not.
+        detail: String,
+    },
     /// A failure inside flowsplit itself, not caused by the settings or the
     /// inputs: a worker thread that stopped or panicked, a signal handler
     /// that could not be installed (exit code 1, never 2).

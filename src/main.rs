@@ -221,7 +221,7 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
     let recorded = flowsplit::http::bound_of_runs(&cli.dirs).unwrap_or_default();
     let opts = flowsplit::http::HttpOptions {
         amplification: cli.amplification.over(recorded),
-        ..cli.http.options()
+        ..cli.http.options_loaded()?
     };
     let s = flowsplit::http::carve_dirs(&cli.dirs, &opts)?;
     if !cli.verbosity.quiet {
@@ -229,7 +229,7 @@ fn http(args: Vec<OsString>) -> Result<Done, Error> {
             eprintln!("flowsplit: warning: {u}");
         }
     }
-    let tls = (!cli.http.options().tls_keylogs.is_empty()).then(|| {
+    let tls = opts.decrypts_tls().then(|| {
         format!(
             "; TLS connections: {} decrypted, {} not decrypted, {} stopped at a record failing authentication",
             s.tls.decrypted, s.tls.not_decrypted, s.tls.failed_records

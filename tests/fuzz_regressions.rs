@@ -139,6 +139,82 @@ fn keylog_checks_hold_on_a_real_connection() {
     }
 }
 
+#[test]
+fn tls_keys_inputs_replay_cleanly() {
+    replay("tls_keys", checks::tls_keys);
+}
+
+/// The client and server flows of the one connection in `case` (a
+/// capture under testdata/tls/), client first.
+fn tls_flows(case: &str) -> (Vec<u8>, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .arg("-q")
+        .arg("-r")
+        .arg(dir.join(format!("{case}.pcap")))
+        .arg("-o")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(run.success());
+    let mut flows: Vec<Vec<u8>> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            !p.extension()
+                .is_some_and(|e| e == "jsonl" || e == "json" || e == "xml")
+        })
+        .map(|p| std::fs::read(&p).unwrap())
+        .collect();
+    assert_eq!(flows.len(), 2, "{case}");
+    flows.sort_by_key(|b| b.get(5) != Some(&1));
+    let server = flows.pop().unwrap();
+    (flows.pop().unwrap(), server)
+}
+
+/// The tls_keys target's checks on real RSA key exchange and PSK
+/// connections (SSL 3.0 CBC, TLS 1.0 RC4, TLS 1.1 CBC, TLS 1.2 GCM), whole, cut short
+/// and with bytes flipped (the hostile RSA key files and SSL 3.0 records
+/// are in the unit tests of `tls::rsa` and the target's own record loop).
+#[test]
+fn tls_keys_checks_hold_on_real_connections() {
+    for case in [
+        "tls10_rc4",
+        "tls11_psk_cbc",
+        "tls12_rsa_gcm",
+        "ssl30_rsa_aes128",
+    ] {
+        let (client, server) = tls_flows(case);
+        let input = |c: &[u8], s: &[u8]| [c, &[0], s].concat();
+        checks::tls_keys(&input(&client, &server));
+        for cut in [0, 1, 5, 100, client.len() / 2] {
+            checks::tls_keys(&input(
+                &client[..cut.min(client.len())],
+                &server[..cut.min(server.len())],
+            ));
+        }
+        for at in [10, 200, 400, server.len() - 3] {
+            let mut s = server.clone();
+            s[at] ^= 0x20;
+            checks::tls_keys(&input(&client, &s));
+            let mut c = client.clone();
+            let i = at.min(c.len() - 1);
+            c[i] ^= 0x20;
+            checks::tls_keys(&input(&c, &server));
+        }
+    }
+    // Key files: the real one cut at every length and with bytes flipped.
+    let pem =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls/key.pem")).unwrap();
+    for n in (0..pem.len()).step_by(97) {
+        checks::tls_keys(&pem[..n]);
+        let mut p = pem.clone();
+        p[n] ^= 0x04;
+        checks::tls_keys(&p);
+    }
+}
+
 /// A pcap of one connection: a handshake, then `segments` client segments
 /// of 8 bytes, the `k`-th at stream offset `k x step`.
 fn far_segments(segments: u64, step: u64) -> Vec<u8> {

@@ -320,6 +320,93 @@ pub fn keylog(data: &[u8]) {
     }
 }
 
+/// `--tls-rsa-key` and `--tls-psk`, and the record protection of SSL 3.0
+/// to TLS 1.1 (CBC with chained IVs, RC4): the input is parsed as an RSA
+/// key file and as a Certificate message, its records are opened under
+/// every CBC and RC4 suite at every version from SSL 3.0 with fixed keys,
+/// and it is carved as a client flow and (after a NUL) a server flow with
+/// testdata/tls/key.pem and a PSK as the keys. Whatever the bytes: no
+/// panic; a record opened has lost at least its MAC; the run writes only
+/// `-TLS` files, body files and the index into the flow folder.
+pub fn tls_keys(data: &[u8]) {
+    use flowsplit::tls::{cipher::RecordCipher, keys::DirectionKeys, premaster, psk, rsa, suite};
+    let _ = rsa::parse_key(data);
+    let _ = rsa::certificate_key(data);
+    let _ = std::str::from_utf8(data).map(|s| s.parse::<psk::Psk>());
+    for s in suite::suites()
+        .iter()
+        .filter(|s| s.protection.mac().is_some())
+    {
+        for version in 0x0300..=0x0302u16 {
+            if !s.allows(version) {
+                continue;
+            }
+            let keys = DirectionKeys {
+                key: vec![0x11; s.protection.key_len()],
+                iv: match s.protection {
+                    suite::Protection::Cbc { cipher, .. } => vec![0x22; cipher.size()],
+                    _ => Vec::new(),
+                },
+                mac_key: vec![0x33; s.protection.mac().map_or(0, |m| m.size())],
+            };
+            for etm in [false, true] {
+                let Some(mut c) = RecordCipher::tls12(s.protection, keys.clone(), etm, version)
+                else {
+                    panic!("{} at {version:#06x}: the keys fit", s.name);
+                };
+                let mut r = flowsplit::tls::record::Reader::new(data);
+                let mut seq = 0;
+                while let Ok(Some(rec)) = r.next_record() {
+                    if let Ok(p) = c.open(&rec.header, &rec.body, seq) {
+                        assert!(
+                            p.data.len() < rec.body.len(),
+                            "{}: no MAC taken off",
+                            s.name
+                        );
+                    }
+                    seq += 1;
+                }
+            }
+        }
+    }
+
+    let (client, server) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let root = scratch("fuzz-tls-keys");
+    let flows = root.path().join("flows");
+    std::fs::create_dir(&flows).expect("the flow folder");
+    std::fs::write(flows.join(REQUEST), client).expect("the client flow");
+    std::fs::write(flows.join(RESPONSE), server).expect("the server flow");
+    let key = rsa::ServerKey::parse(
+        "key.pem".parse().expect("a key spec"),
+        include_bytes!("../../testdata/tls/key.pem"),
+    )
+    .expect("testdata/tls/key.pem is a key");
+    let opts = HttpOptions {
+        tls_keys: std::sync::Arc::new(premaster::Keys {
+            psks: vec!["7b9403b1d65c8ba82bb7427aad63deaa".parse().expect("a PSK")],
+            rsa: vec![key],
+        }),
+        ..HttpOptions::default()
+    };
+    let _ = carve_dirs(std::slice::from_ref(&flows), &opts);
+    assert_eq!(
+        names_in(root.path()),
+        ["flows"],
+        "something was written beside the folder"
+    );
+    for name in names_in(&flows) {
+        let ok = name == REQUEST
+            || name == RESPONSE
+            || name == "http.jsonl"
+            || name.starts_with(&format!("{REQUEST}-"))
+            || name.starts_with(&format!("{RESPONSE}-"));
+        assert!(ok, "unexpected file {name:?}");
+    }
+}
+
 /// A little-endian pcapng with one Ethernet interface and one Decryption
 /// Secrets Block: its secrets type and stated length from the first 8
 /// bytes of `data` (when it has them; else `TLSK` and the true length), its

@@ -121,7 +121,9 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
         | Error::NoCaptureInFolder { .. }
         | Error::NoInput => CaptureError::new_err(message),
         Error::Filter { .. } => FilterError::new_err(message),
-        Error::Usage(_) => option_error(py, message),
+        // A --tls-rsa-key file that is not a key: the option's value is
+        // wrong (the binding takes no such keyword yet).
+        Error::Usage(_) | Error::TlsKey { .. } => option_error(py, message),
         Error::Write { .. }
         | Error::OutputFolder { .. }
         | Error::Command { .. }

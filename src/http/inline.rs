@@ -118,7 +118,8 @@ impl InlineCarver {
             outdir: outdir.to_path_buf(),
             collected: Mutex::new(Collected::new(outdir, opts.max_decoded_bytes)),
             names: Mutex::new(HashMap::new()),
-            keylog: (!opts.tls_keylogs.is_empty())
+            keylog: opts
+                .decrypts_tls()
                 .then(|| Mutex::new(crate::tls::keylog::Reloading::new(opts.tls_keylogs.clone()))),
             sessions: tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize),
             merged: Mutex::new(None),

@@ -78,6 +78,9 @@ pub struct HttpOptions {
     /// NSS key log files (`--tls-keylog`): TLS connections whose secrets
     /// they hold are decrypted and carved (see `crate::tls`).
     pub tls_keylogs: Vec<PathBuf>,
+    /// `--tls-psk` and `--tls-rsa-key`: keys that make the master secret of
+    /// connections up to TLS 1.2 whose key exchange is plain PSK or RSA.
+    pub tls_keys: std::sync::Arc<crate::tls::premaster::Keys>,
     /// How body files are named (`--http-names`).
     pub names: crate::config::HttpNames,
     /// The TLS key logs the capture carries (pcapng Decryption Secrets
@@ -121,6 +124,12 @@ impl HttpOptions {
     pub(crate) fn growth(&self) -> &Arc<growth::RunGrowth> {
         &self.growth.0
     }
+
+    /// Whether TLS connections are decrypted: a key log, a PSK or an RSA
+    /// key was given.
+    pub fn decrypts_tls(&self) -> bool {
+        !self.tls_keylogs.is_empty() || !self.tls_keys.is_empty()
+    }
 }
 
 impl Default for HttpOptions {
@@ -130,6 +139,7 @@ impl Default for HttpOptions {
             max_decoded_bytes: 1 << 30,
             max_ratio: 1000,
             tls_keylogs: Vec::new(),
+            tls_keys: Default::default(),
             names: crate::config::HttpNames::Tcpflow,
             amplification: crate::flow::fill::FillBound::default(),
             growth: GrowthAccount::default(),
@@ -328,7 +338,7 @@ fn carve(
         }
     }
     let opts = &opts.armed();
-    let keylog = if opts.tls_keylogs.is_empty() && opts.capture_secrets.is_empty() {
+    let keylog = if !opts.decrypts_tls() && opts.capture_secrets.is_empty() {
         None
     } else {
         let files = crate::tls::KeyLog::load(&opts.tls_keylogs)?;

@@ -288,7 +288,7 @@ fn carve_with(
             output: p,
             output_name: n,
         });
-    let facts = match session::decrypt_with(&cside, sside.as_ref(), log, pass) {
+    let facts = match session::decrypt_with(&cside, sside.as_ref(), log, &opts.tls_keys, pass) {
         Ok(Some(f)) => f,
         Ok(None) => return None,
         Err(source) => {

@@ -1,7 +1,9 @@
 //! Decrypting one direction of a connection into a plaintext file.
 //!
 //! Owns: walking a direction's records in order, choosing each record's
-//! keys (TLS 1.2: from the direction's ChangeCipherSpec on; TLS 1.3: early
+//! keys (SSL 3.0 to TLS 1.2: each handshake's from the direction's next
+//! ChangeCipherSpec on, and the handshake messages under each, from which
+//! a renegotiation's keys are made; TLS 1.3: early
 //! data, then handshake, then application traffic keys, moved on by
 //! EndOfEarlyData, Finished and KeyUpdate, or by the next keys opening a
 //! record the current ones cannot, as after rejected early data), writing
@@ -14,19 +16,19 @@ use super::cipher::{Failure, RecordCipher};
 use super::hello::{self, Messages};
 use super::keys::{self, DirectionKeys};
 use super::record::{self, End, Reader};
-use super::suite::Suite;
+use super::suite::{Protection, Suite};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 
 /// The keys one direction needs.
 pub enum Plan {
-    /// TLS 1.2: one key set, used from this direction's ChangeCipherSpec on.
+    /// SSL 3.0 to TLS 1.2: the key set of each handshake, the n-th used
+    /// from this direction's n-th ChangeCipherSpec on (more than one when
+    /// the connection renegotiated).
     Tls12 {
-        /// The record keys.
-        keys: DirectionKeys,
-        /// RFC 7366 agreed.
-        encrypt_then_mac: bool,
+        /// The key sets, in order.
+        epochs: Vec<Epoch>,
     },
     /// TLS 1.3: traffic secrets by phase (any may be missing from the log).
     Tls13 {
@@ -39,6 +41,31 @@ pub enum Plan {
         /// The first application traffic secret.
         traffic: Option<Vec<u8>>,
     },
+}
+
+/// The record protection one SSL 3.0 to TLS 1.2 handshake agreed, for
+/// one direction.
+#[derive(Debug, Clone)]
+pub struct Epoch {
+    /// The suite's record protection.
+    pub protection: Protection,
+    /// The record keys.
+    pub keys: DirectionKeys,
+    /// RFC 7366 agreed.
+    pub encrypt_then_mac: bool,
+    /// The protocol version (`0x0300` to `0x0303`).
+    pub version: u16,
+}
+
+impl Epoch {
+    fn cipher(&self) -> Option<RecordCipher> {
+        RecordCipher::tls12(
+            self.protection,
+            self.keys.clone(),
+            self.encrypt_then_mac,
+            self.version,
+        )
+    }
 }
 
 /// What decrypting a direction did.
@@ -80,12 +107,8 @@ struct Tls13State<'a> {
 }
 
 impl Tls13State<'_> {
-    fn current(&self) -> Option<&RecordCipher> {
-        match self.phase {
-            Phase::Early => self.early.as_ref(),
-            Phase::Handshake => self.handshake.as_ref(),
-            Phase::Traffic => self.traffic.as_ref(),
-        }
+    fn current(&mut self) -> Option<&mut RecordCipher> {
+        self.cipher(self.phase)
     }
 
     fn next_phase(&self) -> Option<Phase> {
@@ -96,11 +119,11 @@ impl Tls13State<'_> {
         }
     }
 
-    fn cipher(&self, p: Phase) -> Option<&RecordCipher> {
+    fn cipher(&mut self, p: Phase) -> Option<&mut RecordCipher> {
         match p {
-            Phase::Early => self.early.as_ref(),
-            Phase::Handshake => self.handshake.as_ref(),
-            Phase::Traffic => self.traffic.as_ref(),
+            Phase::Early => self.early.as_mut(),
+            Phase::Handshake => self.handshake.as_mut(),
+            Phase::Traffic => self.traffic.as_mut(),
         }
     }
 
@@ -148,12 +171,8 @@ pub fn decrypt(
         BufWriter::with_capacity(64 * 1024, crate::output::files::create_truncated(output)?);
     let mut o = Outcome::default();
     match plan {
-        Plan::Tls12 {
-            keys,
-            encrypt_then_mac,
-        } => {
-            let cipher = RecordCipher::tls12(suite.protection, keys.clone(), *encrypt_then_mac);
-            tls12(&mut reader, gaps, &mut out, cipher, &mut o)?;
+        Plan::Tls12 { epochs } => {
+            tls12(&mut reader, gaps, &mut out, epochs, &mut o)?;
         }
         Plan::Tls13 {
             early,
@@ -210,49 +229,150 @@ fn tls12<R: io::Read>(
     reader: &mut Reader<R>,
     gaps: &[(u64, u64)],
     out: &mut impl Write,
-    cipher: Option<RecordCipher>,
+    epochs: &[Epoch],
     o: &mut Outcome,
 ) -> io::Result<()> {
-    let Some(cipher) = cipher else {
-        o.stopped = Some("the keys do not fit the cipher suite".into());
-        return Ok(());
-    };
-    let mut active = false;
-    let mut seq = 0u64;
+    let mut walk = Tls12Walk::new(epochs);
     while let Some(r) = reader.next_record()? {
-        if touches_gap(gaps, &r) {
-            o.stopped = Some(format!(
-                "the record at offset {} overlaps a gap in the capture",
-                r.offset
-            ));
-            return Ok(());
-        }
-        if !active {
-            active = r.content_type() == record::CHANGE_CIPHER_SPEC;
-            continue;
-        }
-        if r.content_type() == record::CHANGE_CIPHER_SPEC {
-            o.stopped = Some(format!(
-                "renegotiation at offset {} (a second ChangeCipherSpec) is not followed",
-                r.offset
-            ));
-            return Ok(());
-        }
-        let plain = match cipher.open(&r.header, &r.body, seq) {
-            Ok(p) => p,
-            Err(f) => {
-                o.stopped = Some(auth_failure(&r, f));
+        match walk.step(gaps, &r) {
+            Step::Clear => {}
+            Step::Stop(why) => {
+                o.stopped = Some(why);
                 return Ok(());
             }
-        };
-        seq += 1;
-        o.records += 1;
-        if plain.content_type == record::APPLICATION_DATA {
-            out.write_all(&plain.data)?;
-            o.bytes += plain.data.len() as u64;
+            Step::Opened(plain) => {
+                o.records += 1;
+                if plain.content_type == record::APPLICATION_DATA {
+                    out.write_all(&plain.data)?;
+                    o.bytes += plain.data.len() as u64;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// A direction's SSL 3.0 to TLS 1.2 records in order, each opened under
+/// the key set its ChangeCipherSpec started.
+struct Tls12Walk<'a> {
+    epochs: &'a [Epoch],
+    /// The ChangeCipherSpecs seen.
+    changes: usize,
+    cipher: Option<RecordCipher>,
+    seq: u64,
+}
+
+enum Step {
+    /// In the clear (before the first ChangeCipherSpec), or a
+    /// ChangeCipherSpec.
+    Clear,
+    /// Opened under the current keys.
+    Opened(super::cipher::Plain),
+    /// Nothing more can be opened: why.
+    Stop(String),
+}
+
+impl<'a> Tls12Walk<'a> {
+    fn new(epochs: &'a [Epoch]) -> Self {
+        Tls12Walk {
+            epochs,
+            changes: 0,
+            cipher: None,
+            seq: 0,
+        }
+    }
+
+    fn step(&mut self, gaps: &[(u64, u64)], r: &record::Record) -> Step {
+        if touches_gap(gaps, r) {
+            return Step::Stop(format!(
+                "the record at offset {} overlaps a gap in the capture",
+                r.offset
+            ));
+        }
+        if r.content_type() == record::CHANGE_CIPHER_SPEC {
+            let Some(epoch) = self.epochs.get(self.changes) else {
+                return Step::Stop(if self.changes == 0 {
+                    "no keys for this direction".into()
+                } else {
+                    format!(
+                        "renegotiation at offset {} (a second ChangeCipherSpec) is not followed: no secrets for its handshake",
+                        r.offset
+                    )
+                });
+            };
+            let Some(c) = epoch.cipher() else {
+                return Step::Stop("the keys do not fit the cipher suite".into());
+            };
+            self.changes += 1;
+            self.cipher = Some(c);
+            self.seq = 0;
+            return Step::Clear;
+        }
+        let Some(cipher) = self.cipher.as_mut() else {
+            return Step::Clear;
+        };
+        match cipher.open(&r.header, &r.body, self.seq) {
+            Ok(p) => {
+                self.seq += 1;
+                Step::Opened(p)
+            }
+            Err(f) => Step::Stop(auth_failure(r, f)),
+        }
+    }
+}
+
+/// How many ChangeCipherSpec records the direction in `input` holds (up
+/// to `most`), reading record headers only, to where the bytes stop
+/// being records.
+pub fn change_cipher_specs(input: &Path, most: usize) -> io::Result<usize> {
+    let mut reader = Reader::new(BufReader::with_capacity(64 * 1024, File::open(input)?));
+    let mut n = 0;
+    while let Some(r) = reader.next_record()? {
+        if r.content_type() == record::CHANGE_CIPHER_SPEC {
+            n += 1;
+            if n >= most {
+                break;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Handshake messages, each `(type, body)`.
+pub type Flight = Vec<(u8, Vec<u8>)>;
+
+/// The handshake messages of an SSL 3.0 to TLS 1.2 direction, by the key
+/// set they came under: `[0]` in the clear, `[n]` under `epochs[n - 1]`.
+/// Reading stops where [`decrypt`] would (a ChangeCipherSpec without a
+/// key set, a record that does not open, a gap), and at the end.
+pub fn tls12_handshakes(
+    input: &Path,
+    gaps: &[(u64, u64)],
+    epochs: &[Epoch],
+) -> io::Result<Vec<Flight>> {
+    let mut reader = Reader::new(BufReader::with_capacity(64 * 1024, File::open(input)?));
+    let mut walk = Tls12Walk::new(epochs);
+    let mut out: Vec<Flight> = vec![Vec::new()];
+    let mut messages = Messages::default();
+    while let Some(r) = reader.next_record()? {
+        let before = walk.changes;
+        let plain = match walk.step(gaps, &r) {
+            Step::Stop(_) => break,
+            Step::Clear if r.content_type() == record::HANDSHAKE => r.body.clone(),
+            Step::Clear => Vec::new(),
+            Step::Opened(p) if p.content_type == record::HANDSHAKE => p.data,
+            Step::Opened(_) => Vec::new(),
+        };
+        if walk.changes != before {
+            out.push(Vec::new());
+            messages = Messages::default();
+        }
+        let found = messages.push(&plain);
+        if let Some(last) = out.last_mut() {
+            last.extend(found);
+        }
+    }
+    Ok(out)
 }
 
 fn tls13<R: io::Read>(
@@ -275,7 +395,8 @@ fn tls13<R: io::Read>(
         if r.content_type() != record::APPLICATION_DATA {
             continue;
         }
-        let mut opened = st.current().map(|c| c.open(&r.header, &r.body, st.seq));
+        let seq = st.seq;
+        let mut opened = st.current().map(|c| c.open(&r.header, &r.body, seq));
         if !matches!(opened, Some(Ok(_))) {
             // The next keys may open it: early data rejected or over,
             // handshake secrets missing.

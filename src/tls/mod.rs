@@ -26,8 +26,11 @@ pub mod direction;
 pub mod hello;
 pub mod keylog;
 pub mod keys;
+pub mod premaster;
+pub mod psk;
 pub mod record;
 pub mod resume;
+pub mod rsa;
 pub mod session;
 pub mod suite;
 

@@ -15,6 +15,7 @@ use super::direction::{self, Outcome, Plan};
 use super::hello::{self, ClientHello, Messages, ServerHello};
 use super::keylog::{KeyLog, Origin};
 use super::keys;
+use super::premaster;
 use super::record::{self, Reader};
 use super::suite;
 use serde::Serialize;
@@ -162,6 +163,7 @@ fn version_name(v: u16) -> String {
         0x0303 => "TLS 1.2".into(),
         0x0302 => "TLS 1.1".into(),
         0x0301 => "TLS 1.0".into(),
+        0x0300 => "SSL 3.0".into(),
         v => format!("0x{v:04x}"),
     }
 }
@@ -174,6 +176,87 @@ fn fill(d: &mut DirectionFacts, side: &Side<'_>, o: Outcome) {
     d.early_data_bytes = o.early_data_bytes;
     d.skipped_records = o.skipped;
     d.stopped = o.stopped;
+}
+
+/// Renegotiations followed at most.
+const MAX_RENEGOTIATIONS: usize = 16;
+
+/// Follow the renegotiations of an SSL 3.0 to TLS 1.2 connection: while
+/// the handshake messages under the last key sets hold a new ClientHello
+/// and ServerHello, and its master secret is in the key log or made with
+/// `keys`, push the new key sets to `client` and `server`.
+fn renegotiations(
+    c: &Side<'_>,
+    s: &Side<'_>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
+    client: &mut Vec<direction::Epoch>,
+    server: &mut Vec<direction::Epoch>,
+) -> io::Result<()> {
+    // One key set per ChangeCipherSpec of the client's: no more to find
+    // when it has no second one (the common case, read without decrypting).
+    let wanted = direction::change_cipher_specs(c.path, MAX_RENEGOTIATIONS + 1)?;
+    while client.len() < wanted {
+        let n = client.len();
+        let cm = direction::tls12_handshakes(c.path, c.gaps, client)?;
+        let sm = direction::tls12_handshakes(s.path, s.gaps, server)?;
+        let (Some(cm), Some(sm)) = (cm.get(n), sm.get(n)) else {
+            return Ok(());
+        };
+        let find =
+            |m: &[(u8, Vec<u8>)], t: u8| m.iter().find(|(ty, _)| *ty == t).map(|(_, b)| b.clone());
+        let Some(ch) = find(cm, hello::CLIENT_HELLO).and_then(|b| hello::client_hello(&b)) else {
+            return Ok(());
+        };
+        let Some(sh) = find(sm, hello::SERVER_HELLO).and_then(|b| hello::server_hello(&b)) else {
+            return Ok(());
+        };
+        let Some(suite) = suite::by_id(sh.suite).filter(|x| x.allows(sh.version) && !x.tls13)
+        else {
+            return Ok(());
+        };
+        let master = match log.get(&ch.random).and_then(|x| x.master.clone()) {
+            Some(m) => Some(m),
+            None => {
+                let conn = premaster::Connection {
+                    client: c.path,
+                    server: s.path,
+                    server_addr: server_addr(c.name),
+                    client_random: &ch.random,
+                    server_random: &sh.random,
+                    version: sh.version,
+                    extended_master_secret: sh.extended_master_secret,
+                    encrypt_then_mac: sh.encrypt_then_mac,
+                };
+                match premaster::from_messages(&conn, suite, keys, cm, sm, None) {
+                    premaster::Made::Master { secret, .. } => Some(secret),
+                    _ => None,
+                }
+            }
+        };
+        let Some(master) = master else {
+            return Ok(());
+        };
+        let Some((ck, sk)) = keys::tls12_keys(suite, sh.version, &master, &ch.random, &sh.random)
+        else {
+            return Ok(());
+        };
+        let epoch = |keys| direction::Epoch {
+            protection: suite.protection,
+            keys,
+            encrypt_then_mac: sh.encrypt_then_mac,
+            version: sh.version,
+        };
+        client.push(epoch(ck));
+        server.push(epoch(sk));
+    }
+    Ok(())
+}
+
+/// The server's address, from the client flow's name.
+fn server_addr(client_name: &str) -> Option<std::net::SocketAddr> {
+    crate::http::name::FlowName::parse(client_name)
+        .and_then(|n| Some(std::net::SocketAddr::new(n.dst.ip()?, n.dst.port)))
 }
 
 /// A TLS 1.2 master secret for a connection the key log has no line for.
@@ -219,11 +302,17 @@ impl Sessions for NoSessions {
 }
 
 /// Decrypt the connection whose client direction is `client` and server
-/// direction `server`, with the secrets of `log`. The facts say what was
-/// done and, when nothing was, why (`reason`). I/O errors writing a
-/// plaintext file are returned.
-pub fn decrypt(client: &Side<'_>, server: Option<&Side<'_>>, log: &KeyLog) -> io::Result<Facts> {
-    Ok(decrypt_with(client, server, log, &NoSessions)?.unwrap_or_default())
+/// direction `server`, with the secrets of `log`, or (up to TLS 1.2, when
+/// the log has no master secret for it) one made with `keys`. The facts
+/// say what was done and, when nothing was, why (`reason`). I/O errors
+/// writing a plaintext file are returned.
+pub fn decrypt(
+    client: &Side<'_>,
+    server: Option<&Side<'_>>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
+) -> io::Result<Facts> {
+    Ok(decrypt_with(client, server, log, keys, &NoSessions)?.unwrap_or_default())
 }
 
 /// [`decrypt`], with `sessions` for TLS 1.2 connections that resume a
@@ -234,6 +323,7 @@ pub fn decrypt_with(
     client: &Side<'_>,
     server: Option<&Side<'_>>,
     log: &KeyLog,
+    keys: &premaster::Keys,
     sessions: &dyn Sessions,
 ) -> io::Result<Option<Facts>> {
     let mut facts = Facts {
@@ -278,7 +368,7 @@ pub fn decrypt_with(
     };
     facts.cipher_suite = Some(suite.name.to_string());
     let tls13 = sh.version == 0x0304;
-    if tls13 != suite.tls13 || !(0x0303..=0x0304).contains(&sh.version) {
+    if !suite.allows(sh.version) {
         facts.reason = Some(format!(
             "{} with {} is not decrypted",
             version_name(sh.version),
@@ -288,14 +378,50 @@ pub fn decrypt_with(
     }
     let logged = log.get(&ch.random);
     let tls12_master = logged.and_then(|s| s.master.clone());
+    // Up to TLS 1.2 without a master secret in the key log: one made with
+    // --tls-rsa-key or --tls-psk, else the session cache's.
+    let mut refused = None;
     if !tls13 && tls12_master.is_none() {
+        let c = premaster::Connection {
+            client: client.path,
+            server: server.path,
+            server_addr: server_addr(client.name),
+            client_random: &ch.random,
+            server_random: &sh.random,
+            version: sh.version,
+            extended_master_secret: sh.extended_master_secret,
+            encrypt_then_mac: sh.encrypt_then_mac,
+        };
+        match premaster::master_secret(&c, suite, keys)? {
+            premaster::Made::Master { secret, source } => {
+                facts.secret_source = Some(if source.starts_with("--tls-psk") {
+                    "tls_psk"
+                } else {
+                    "tls_rsa_key"
+                });
+                return finish_tls12(
+                    facts, &ch, &sh, suite, &secret, client, server, log, keys, sessions,
+                )
+                .map(Some);
+            }
+            premaster::Made::Refused(reason) => refused = Some(reason),
+            premaster::Made::NotApplicable => {}
+        }
         match sessions.master(&ch, &sh, server.path)? {
             Lookup::Later => return Ok(None),
             Lookup::Found(master, by) => {
                 facts.secret_source = Some("session_cache");
                 facts.resumed_by = Some(by);
-                return finish_tls12(facts, &ch, &sh, suite, &master, client, server, sessions)
-                    .map(Some);
+                return finish_tls12(
+                    facts, &ch, &sh, suite, &master, client, server, log, keys, sessions,
+                )
+                .map(Some);
+            }
+            // A key given for this connection that did not serve says why,
+            // unless the connection has no key exchange of its own.
+            Lookup::Missing(_) if logged.is_none() && ch_has_own_exchange(&refused) => {
+                facts.reason = refused;
+                return Ok(Some(facts));
             }
             Lookup::Missing(why) if logged.is_none() => {
                 let mut reason =
@@ -309,6 +435,16 @@ pub fn decrypt_with(
                         "; {} is not a key log (no usable line)",
                         u.path.display()
                     ));
+                }
+                match refused {
+                    Some(r) => {
+                        reason.push_str("; ");
+                        reason.push_str(&r);
+                    }
+                    None if !keys.is_empty() => reason.push_str(
+                        "; --tls-rsa-key and --tls-psk serve only RSA and plain PSK key exchange up to TLS 1.2",
+                    ),
+                    None => {}
                 }
                 facts.reason = Some(reason);
                 return Ok(Some(facts));
@@ -324,6 +460,11 @@ pub fn decrypt_with(
                 u.path.display()
             ));
         }
+        if !keys.is_empty() {
+            reason.push_str(
+                "; --tls-rsa-key and --tls-psk serve only RSA and plain PSK key exchange up to TLS 1.2",
+            );
+        }
         facts.reason = Some(reason);
         return Ok(Some(facts));
     };
@@ -334,7 +475,10 @@ pub fn decrypt_with(
             return Ok(Some(facts));
         };
         facts.secret_source = Some(origin_name(secrets.origin));
-        return finish_tls12(facts, &ch, &sh, suite, master, client, server, sessions).map(Some);
+        return finish_tls12(
+            facts, &ch, &sh, suite, master, client, server, log, keys, sessions,
+        )
+        .map(Some);
     }
     if secrets.client_traffic.is_none() && secrets.server_traffic.is_none() {
         facts.reason =
@@ -366,6 +510,14 @@ pub fn decrypt_with(
     .map(Some)
 }
 
+/// Whether a `--tls-rsa-key`/`--tls-psk` refusal concerns the connection's
+/// own key exchange (not its absence, as in a resumed session).
+fn ch_has_own_exchange(refused: &Option<String>) -> bool {
+    refused
+        .as_deref()
+        .is_some_and(|r| !r.starts_with("no ClientKeyExchange"))
+}
+
 /// The facts' name for where secrets came from.
 fn origin_name(o: Origin) -> &'static str {
     match o {
@@ -385,21 +537,24 @@ fn finish_tls12(
     master: &[u8],
     client: &Side<'_>,
     server: &Side<'_>,
+    log: &KeyLog,
+    keys: &premaster::Keys,
     sessions: &dyn Sessions,
 ) -> io::Result<Facts> {
-    let Some((ck, sk)) = keys::tls12_keys(suite, master, &ch.random, &sh.random) else {
+    let Some((ck, sk)) = keys::tls12_keys(suite, sh.version, master, &ch.random, &sh.random) else {
         facts.reason = Some("the key block could not be derived".into());
         return Ok(facts);
     };
-    let etm = sh.encrypt_then_mac;
-    let client_plan = Plan::Tls12 {
-        keys: ck,
-        encrypt_then_mac: etm,
+    let epoch = |keys| direction::Epoch {
+        protection: suite.protection,
+        keys,
+        encrypt_then_mac: sh.encrypt_then_mac,
+        version: sh.version,
     };
-    let server_plan = Plan::Tls12 {
-        keys: sk,
-        encrypt_then_mac: etm,
-    };
+    let (mut ce, mut se) = (vec![epoch(ck)], vec![epoch(sk)]);
+    renegotiations(client, server, log, keys, &mut ce, &mut se)?;
+    let client_plan = Plan::Tls12 { epochs: ce };
+    let server_plan = Plan::Tls12 { epochs: se };
     let facts = run(
         facts,
         suite,

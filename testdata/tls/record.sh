@@ -11,7 +11,8 @@
 # SSLKEYLOGFILE also CASE.keys), stop tcpdump with SIGINT. The key log is
 # committed beside the capture. Needs root, tcpdump, python3, curl (and
 # openssl, nghttpd for the HTTP/2 cases, Debian's python3-h2 for
-# h2c_upgrade, editcap for dsb).
+# h2c_upgrade, editcap for dsb, gnutls-bin for 3DES and RC4, python3-venv
+# and PyPI for the SSL 3.0 cases).
 set -euo pipefail
 export PYTHONDONTWRITEBYTECODE=1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +21,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 U=https://flowsplit.test
+# The pre-shared key of the PSK cases (s_server/s_client -psk; flowsplit --tls-psk).
+PSK=$(cat psk.hex)
 # name | server.py arguments | curl arguments (URLs use $U, resolved to 127.0.0.1)
 CASES=(
 "tls13_aes128gcm|--tls 1.3 --connections 1|--tlsv1.3 --tls13-ciphers TLS_AES_128_GCM_SHA256 $U/small.txt $U/gzip.txt $U/big.bin"
@@ -33,6 +36,12 @@ CASES=(
 "tls12_cbc_sha1|--tls 1.2 --ciphers ECDHE-RSA-AES128-SHA|--tlsv1.2 --tls-max 1.2 $U/small.txt $U/gzip.txt"
 "tls12_cbc_sha256|--tls 1.2 --ciphers ECDHE-RSA-AES128-SHA256 --no-etm|--tlsv1.2 --tls-max 1.2 $U/small.txt $U/big.bin"
 "tls12_cbc_sha384|--tls 1.2 --ciphers ECDHE-RSA-AES256-SHA384|--tlsv1.2 --tls-max 1.2 $U/gzip.txt"
+"tls10_cbc|--tls 1.0 --ciphers ECDHE-RSA-AES128-SHA --no-etm|--tlsv1.0 --tls-max 1.0 --ciphers ECDHE-RSA-AES128-SHA:@SECLEVEL=0 $U/small.txt $U/big.bin"
+"tls11_cbc|--tls 1.1 --ciphers ECDHE-RSA-AES256-SHA --no-etm|--tlsv1.1 --tls-max 1.1 --ciphers ECDHE-RSA-AES256-SHA:@SECLEVEL=0 $U/small.txt $U/big.bin"
+"tls12_ccm|--tls 1.2 --ciphers AES128-CCM|--tlsv1.2 --tls-max 1.2 --ciphers AES128-CCM $U/small.txt $U/gzip.txt"
+"tls12_rsa_ccm8|--tls 1.2 --ciphers AES256-CCM8|--tlsv1.2 --tls-max 1.2 --ciphers AES256-CCM8 $U/small.txt $U/big.bin"
+"tls12_rsa_gcm|--tls 1.2 --ciphers AES128-GCM-SHA256|--tlsv1.2 --tls-max 1.2 --ciphers AES128-GCM-SHA256 $U/gzip.txt --data-binary @cert.pem $U/echo"
+"tls10_rsa_cbc|--tls 1.0 --ciphers AES256-SHA --no-etm|--tlsv1.0 --tls-max 1.0 --ciphers AES256-SHA:@SECLEVEL=0 $U/small.txt $U/gzip.txt"
 )
 # Cases run with openssl s_server / s_client (see openssl_case): name | s_server
 # arguments | s_client arguments | what s_client is fed (printf format; "K" alone
@@ -41,6 +50,14 @@ OPENSSL_CASES=(
 "tls12_resumed_id|-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 -no_ticket -www|-tls1_2 -reconnect|GET / HTTP/1.0\\r\\n\\r\\n"
 "tls12_resumed_ticket|-tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384 -www|-tls1_2 -reconnect|GET / HTTP/1.0\\r\\n\\r\\n"
 "tls13_keyupdate|-tls1_3 -www|-tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256|K\\n|GET / HTTP/1.1\\r\\nHost: flowsplit.test\\r\\n\\r\\n"
+"tls10_dhe_etm|-tls1 -cipher DHE-RSA-AES256-SHA:@SECLEVEL=0 -www|-tls1 -cipher DHE-RSA-AES256-SHA:@SECLEVEL=0|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls13_ccm|-tls1_3 -ciphersuites TLS_AES_128_CCM_SHA256 -www|-tls1_3 -ciphersuites TLS_AES_128_CCM_SHA256|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls13_ccm8|-tls1_3 -ciphersuites TLS_AES_128_CCM_8_SHA256 -www|-tls1_3 -ciphersuites TLS_AES_128_CCM_8_SHA256|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls12_psk_chacha20|-tls1_2 -nocert -psk $PSK -cipher PSK-CHACHA20-POLY1305 -www|-tls1_2 -psk $PSK -cipher PSK-CHACHA20-POLY1305|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls11_psk_cbc|-tls1_1 -nocert -psk $PSK -cipher PSK-AES256-CBC-SHA:@SECLEVEL=0 -no_etm -www|-tls1_1 -psk $PSK -cipher PSK-AES256-CBC-SHA:@SECLEVEL=0|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls12_dhe_psk_ccm|-tls1_2 -nocert -psk $PSK -cipher DHE-PSK-AES128-CCM -www|-tls1_2 -psk $PSK -cipher DHE-PSK-AES128-CCM|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls12_ecdhe_psk_cbc|-tls1_2 -nocert -psk $PSK -cipher ECDHE-PSK-AES256-CBC-SHA384 -www|-tls1_2 -psk $PSK -cipher ECDHE-PSK-AES256-CBC-SHA384|GET / HTTP/1.0\\r\\n\\r\\n"
+"tls12_rsa_renegotiated|-tls1_2 -cipher AES128-GCM-SHA256 -client_renegotiation -no_resumption_on_reneg -www|-tls1_2 -cipher AES128-GCM-SHA256|R\\n|GET / HTTP/1.0\\r\\n\\r\\n"
 )
 
 free_port() {
@@ -132,6 +149,83 @@ early_data_case() {
     kill -INT "$dump"
     wait "$dump" || true
 }
+
+# GnuTLS cases: 3DES and RC4, which Debian's OpenSSL 3.0 no longer offers
+# (neither library here can do SSL 3.0). gnutls-serv --http (its status page,
+# HTTP/1.0 with no Content-Length, ended by the close) and gnutls-cli both
+# with priority string PRIO; the client writes the key log (SSLKEYLOGFILE).
+# gnutls_case NAME PRIO
+gnutls_case() {
+    local name=$1 prio=$2 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    gnutls-serv --http -p "$port" --x509certfile cert.pem --x509keyfile key.pem \
+        --priority "$prio" >"$tmp/server.out" 2>&1 &
+    local srv=$!
+    wait_for "$tmp/server.out" "listening"
+    (sleep 0.5; printf 'GET /gnutls HTTP/1.0\r\n\r\n'; sleep 2) |
+        SSLKEYLOGFILE="$name.keys" timeout 20 gnutls-cli -p "$port" --insecure \
+            --sni-hostname flowsplit.test --priority "$prio" 127.0.0.1 >"$tmp/client.out" 2>&1 || true
+    kill "$srv"
+    wait "$srv" || true
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+GNUTLS_CASES=(
+"tls10_3des|NONE:+VERS-TLS1.0:+3DES-CBC:+ECDHE-RSA:+SHA1:+COMP-NULL:+SIGN-ALL:+GROUP-ALL:%NO_ETM"
+"tls12_3des_etm|NONE:+VERS-TLS1.2:+3DES-CBC:+RSA:+SHA1:+COMP-NULL:+SIGN-ALL"
+"tls10_rc4|NONE:+VERS-TLS1.0:+ARCFOUR-128:+RSA:+SHA1:+COMP-NULL:+SIGN-ALL"
+"tls12_rc4_ecdhe|NONE:+VERS-TLS1.2:+ARCFOUR-128:+ECDHE-RSA:+SHA1:+COMP-NULL:+SIGN-ALL:+GROUP-ALL"
+)
+for c in "${GNUTLS_CASES[@]}"; do
+    IFS='|' read -r name prio <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    gnutls_case "$name" "$prio"
+done
+
+# SSL 3.0 cases: no tool here speaks SSL 3.0 (Debian builds OpenSSL with
+# no-ssl3, GnuTLS without it), so ssl3.py runs server and client with
+# tlslite-ng 0.8.2 (pure Python; installed from PyPI into a venv here) and
+# writes the key log line from the client's session.
+# ssl3_case NAME CIPHER MAC KEX
+ssl3_case() {
+    local name=$1 port
+    port=$(free_port)
+    rm -f "$name.keys"
+    if [ ! -x "$tmp/venv/bin/python" ]; then
+        python3 -m venv "$tmp/venv"
+        "$tmp/venv/bin/pip" install -q tlslite-ng==0.8.2
+    fi
+    tcpdump -i lo --immediate-mode -U -n -Z root -w "$name.pcap" "tcp port $port" 2>"$tmp/tcpdump.err" &
+    local dump=$!
+    wait_for "$tmp/tcpdump.err" "listening on"
+    timeout 30 "$tmp/venv/bin/python" ssl3.py "$port" "$2" "$3" "$4" "$name.keys"
+    sleep 0.5
+    kill -INT "$dump"
+    wait "$dump" || true
+}
+
+SSL3_CASES=(
+"ssl30_rsa_aes128|aes128|sha|rsa"
+"ssl30_dhe_3des|3des|sha|dhe_rsa"
+"ssl30_rsa_rc4_md5|rc4|md5|rsa"
+)
+for c in "${SSL3_CASES[@]}"; do
+    IFS='|' read -r name cipher mac kex <<<"$c"
+    if [ $# -gt 0 ] && [[ ! " $* " =~ " $name " ]]; then
+        continue
+    fi
+    echo "== $name"
+    ssl3_case "$name" "$cipher" "$mac" "$kex"
+done
 
 # TLS 1.2 resumption with bodies tshark exports: server.py --tls 1.2
 # --close-notify (SERVER_ARGS added) serving three connections, each an

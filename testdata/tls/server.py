@@ -9,7 +9,7 @@ folder, logging the session secrets to --keylog (NSS key log format):
   /big.bin     200000 bytes, application/octet-stream, bytes (i * 7) % 251
   /echo        POST: answers with the request body (text/plain)
 
---tls 1.2|1.3 caps the version, --ciphers sets the TLS 1.2 cipher list (the
+--tls 1.2|1.3 caps the version (1.0|1.1: that version only), --ciphers sets the TLS 1.2 cipher list (the
 client picks the TLS 1.3 suite by offering only it),
 --no-etm turns encrypt-then-MAC off,
 --groups limits the key exchange groups (to force a HelloRetryRequest),
@@ -75,8 +75,13 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(here, "cert.pem"), os.path.join(here, "key.pem"))
     ctx.keylog_filename = a.keylog
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if a.tls == "1.3" else ssl.TLSVersion.TLSv1_2
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    old = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1}
+    if a.tls in old:
+        # TLS 1.0 / 1.1 only (their suites need @SECLEVEL=0, see --ciphers).
+        ctx.minimum_version = ctx.maximum_version = old[a.tls]
+    else:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if a.tls == "1.3" else ssl.TLSVersion.TLSv1_2
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if a.ciphers:
         ctx.set_ciphers(a.ciphers + ":@SECLEVEL=0")
     if a.no_etm:
