@@ -98,3 +98,30 @@ def test_request_headers_come_in_wire_order():
     names = [n for n, _ in first.response.headers]
     assert "transfer-encoding" in names
     assert first.response.raw_body == first.response.body
+
+
+def _bodies(exchanges) -> List[bytes]:
+    return sorted(x.response.body for x in exchanges if x.response and x.response.body)
+
+
+def test_rsa_key_and_psk_keywords_decrypt_as_the_cli_does(tmp_path):
+    tls = TESTDATA / "tls"
+    psk = (tls / "psk.hex").read_text().split()[0]
+    for capture, keyword, value, flag in [
+        ("tls12_rsa_gcm.pcap", "tls_rsa_key", str(tls / "key.pem"), "--tls-rsa-key"),
+        ("tls12_psk_chacha20.pcap", "tls_psk", psk, "--tls-psk"),
+    ]:
+        got = list(flowsplit.http(tls / capture, **{keyword: value}))
+        assert got, capture
+        for x in got:
+            assert x.tls is not None and x.tls["decrypted"] is True, (capture, x.tls)
+            assert x.tls["secret_source"] == keyword, (capture, x.tls)
+        out = tmp_path / capture
+        done = run_cli(["-e", "http", flag, value, "-r", str(tls / capture)], out)
+        assert done.returncode == 0, done.stderr
+        want = sorted(
+            p.read_bytes() for p in out.iterdir() if "HTTPBODY" in p.name and p.stat().st_size
+        )
+        assert want and _bodies(got) == want, capture
+        # Without the key, nothing decrypts.
+        assert _bodies(flowsplit.http(tls / capture)) == []
