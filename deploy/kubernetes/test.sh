@@ -104,7 +104,8 @@ broken "a bad quantity" "c['resources']['requests']['cpu'] = 'two'" "'two' is no
 "$here/validate.py" "$tmp"/state/flowsplit-*.yaml >&2 ||
     die "a manifest as run.sh applied it is not a valid Job object"
 [ "$(ls -d "$tmp"/data/split/shard-* | wc -l)" = 3 ] || die "not 3 shards: $(ls "$tmp/data/split")"
-"$bin" -q -e http -T "%A.%a-%B.%b%C%c" -r "$capture" -o "$tmp/single" "tcp port 80"
+# The same input path as the shards read: it is named in report.traffic.json.
+"$bin" -q -e http -T "%A.%a-%B.%b%C%c" -r "$tmp/data/capture.pcap" -o "$tmp/single" "tcp port 80"
 sed -i "s#$tmp/single/#OUT/#g" "$tmp/single/report.xml"
 sed -i "s#$tmp/data/out/#OUT/#g" "$tmp/data/out/report.xml"
 diff -r "$tmp/single" "$tmp/data/out" >&2 || die "the merged folder differs from a single run"
