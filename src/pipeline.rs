@@ -893,10 +893,13 @@ impl Outputs {
         let hook: Option<Box<dyn CloseHook>> = if let Some((outdir, http_options)) = carving {
             let tally = Arc::new(Mutex::new(HttpTally::default()));
             http = Some(tally.clone());
-            let carver = crate::http::inline::InlineCarver::new(
+            let mut carver = crate::http::inline::InlineCarver::new(
                 outdir,
                 own_http_options(config, http_options),
             );
+            if config.hooks.http_carved.is_some() {
+                carver = carver.handing_over_lines();
+            }
             let exchanges = config.hooks.http_carved.clone();
             let to_hook = move |c: &crate::http::inline::CarvedConnection| {
                 if let Some(hook) = &exchanges {

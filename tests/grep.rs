@@ -31,16 +31,38 @@ fn write(frames: &Frames) -> (tempfile::TempDir, PathBuf) {
 
 /// Run `flowsplit grep ARGS... -r CAPTURE`; (exit code, stdout lines).
 fn grep(args: &[&str], capture: &std::path::Path, extra: &[&str]) -> (i32, Vec<String>) {
-    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
-    all.extend(args.iter().map(OsStr::new));
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     all.extend(["-r".as_ref(), capture.as_os_str()]);
     all.extend(extra.iter().map(OsStr::new));
+    run_grep(&all)
+}
+
+/// Run `flowsplit grep WORDS...`; (exit code, stdout lines).
+fn run_grep(words: &[&OsStr]) -> (i32, Vec<String>) {
+    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
+    all.extend(words);
     let o = flowsplit(&all);
     let lines = String::from_utf8_lossy(&o.stdout)
         .lines()
         .map(str::to_string)
         .collect();
     (o.status.code().unwrap_or(-1), lines)
+}
+
+/// Split `capture` into a fresh folder (`flowsplit -r CAPTURE -o OUT`).
+fn split_to_folder(capture: &std::path::Path) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = common::split_into(capture, &out);
+    assert!(o.status.success(), "{o:?}");
+    (tmp, out)
+}
+
+/// Run `flowsplit grep ARGS... FOLDER`; (exit code, stdout lines).
+fn grep_folder(args: &[&str], folder: &std::path::Path) -> (i32, Vec<String>) {
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    all.push(folder.as_os_str());
+    run_grep(&all)
 }
 
 /// The client's stream: "...secret..." with the pattern's bytes sent as
@@ -136,16 +158,7 @@ fn case_folding_hex_json_count_and_names() {
 #[test]
 fn every_offset_points_at_the_match_in_the_flow_file_and_j1_equals_j2() {
     let cap = testdata("http/gzip.pcap");
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let o = flowsplit(&[
-        "-q".as_ref(),
-        "-r".as_ref(),
-        cap.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(o.status.success());
+    let (_tmp, out) = split_to_folder(&cap);
     let (code, lines) = grep(
         &["--json", "-y", "content-[a-z]+|HTTP/1\\.[01]"],
         &cap,
@@ -170,12 +183,10 @@ fn every_offset_points_at_the_match_in_the_flow_file_and_j1_equals_j2() {
         lines
     );
     // Folders of flow files: the same matches.
-    let mut all: Vec<&OsStr> = vec!["grep".as_ref(), "--json".as_ref(), "-y".as_ref()];
-    all.extend(["content-[a-z]+|HTTP/1\\.[01]".as_ref(), out.as_os_str()]);
-    let o = flowsplit(&all);
-    assert!(o.status.success());
-    let mut from_dir: Vec<(String, u64)> = String::from_utf8_lossy(&o.stdout)
-        .lines()
+    let (code, dir_lines) = grep_folder(&["--json", "-y", "content-[a-z]+|HTTP/1\\.[01]"], &out);
+    assert_eq!(code, 0);
+    let mut from_dir: Vec<(String, u64)> = dir_lines
+        .iter()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             (
@@ -360,29 +371,13 @@ fn context_stops_at_a_hole_and_is_bounded() {
 #[test]
 fn context_from_flow_folders_equals_context_from_the_capture() {
     let cap = testdata("http/gzip.pcap");
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let o = flowsplit(&[
-        "-q".as_ref(),
-        "-r".as_ref(),
-        cap.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(o.status.success());
+    let (_tmp, out) = split_to_folder(&cap);
     let args = ["-B", "9", "-A", "40", "-y", "content-[a-z]+"];
     let (code, mut from_capture) = grep(&args, &cap, &[]);
     assert_eq!(code, 0);
     assert!(!from_capture.is_empty());
-    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
-    all.extend(args.iter().map(OsStr::new));
-    all.push(out.as_os_str());
-    let o = flowsplit(&all);
-    assert!(o.status.success());
-    let mut from_dir: Vec<String> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let (code, mut from_dir) = grep_folder(&args, &out);
+    assert_eq!(code, 0);
     from_capture.sort();
     from_dir.sort();
     assert_eq!(from_dir, from_capture);
@@ -425,24 +420,10 @@ fn json_gives_the_number_of_the_first_packet_that_carried_the_first_byte() {
         "frame {first}"
     );
     // Over folders of flow files no packet is known.
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let o = flowsplit(&[
-        "-q".as_ref(),
-        "-r".as_ref(),
-        cap.as_os_str(),
-        "-o".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(o.status.success());
-    let o = flowsplit(&[
-        "grep".as_ref(),
-        "--json".as_ref(),
-        "SECRET".as_ref(),
-        out.as_os_str(),
-    ]);
-    let v: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    let (_tmp, out) = split_to_folder(&cap);
+    let (code, lines) = grep_folder(&["--json", "SECRET"], &out);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(
         (&v["packet"], &v["time"]),
         (&serde_json::Value::Null, &serde_json::Value::Null)

@@ -63,9 +63,10 @@ pub struct CarvedConnection {
     /// Body files written, in index order. (Errors are kept for the
     /// summary [`InlineCarver::finish`] returns.)
     pub bodies: Vec<CarvedBody>,
-    /// The connection's exchanges as `http.jsonl` lines (JSON, without the
-    /// newline), each with the folder whose index it goes in; objects
-    /// assembled from range parts come only at the end, in the index.
+    /// With [`InlineCarver::handing_over_lines`], the connection's exchanges
+    /// as `http.jsonl` lines (JSON, without the newline), each with the
+    /// folder whose index it goes in; objects assembled from range parts
+    /// come only at the end, in the index. Empty otherwise.
     pub index_lines: Vec<(PathBuf, String)>,
 }
 
@@ -88,6 +89,8 @@ pub struct InlineCarver {
     /// Each folder's body names (read on its first connection; one entry
     /// per folder).
     names: Mutex<HashMap<PathBuf, Folder>>,
+    /// Whether each [`CarvedConnection`] lists its index lines.
+    lines_wanted: bool,
 }
 
 /// What the carving threads gather, under one lock.
@@ -124,6 +127,17 @@ impl InlineCarver {
             sessions: tls::Sessions::new(crate::config::TLS_SESSION_MEMORY as usize),
             merged: Mutex::new(None),
             opts,
+            lines_wanted: false,
+        }
+    }
+
+    /// This carver, listing each connection's index lines in its
+    /// [`CarvedConnection`] (for a caller that hands exchanges on as they
+    /// are carved).
+    pub fn handing_over_lines(self) -> InlineCarver {
+        InlineCarver {
+            lines_wanted: true,
+            ..self
         }
     }
 
@@ -374,12 +388,14 @@ impl InlineCarver {
             .iter()
             .map(|r| IndexLine::new(&dir, number, r))
             .collect();
-        out.index_lines.extend(
-            lines
-                .iter()
-                .flatten()
-                .map(|l| (dir.clone(), String::from_utf8_lossy(l.json()).into_owned())),
-        );
+        if self.lines_wanted {
+            out.index_lines.extend(
+                lines
+                    .iter()
+                    .flatten()
+                    .map(|l| (dir.clone(), String::from_utf8_lossy(l.json()).into_owned())),
+            );
+        }
         self.collected().carved.add(number, &dir, outcome, lines);
     }
 
