@@ -153,6 +153,11 @@ pub struct Cli {
     #[arg(skip)]
     pub all_file_letters: Option<String>,
 
+    /// Whether `-o` was given (not its default), set by [`AfterMatches`]:
+    /// `flowsplit grep --http` keeps its work folder only then.
+    #[arg(skip)]
+    pub outdir_given: bool,
+
     /// How `-e http` carves bodies.
     #[command(flatten)]
     pub http: HttpFlags,
@@ -814,6 +819,10 @@ pub struct GrepCli {
     #[arg(long = "json")]
     pub json: bool,
 
+    /// Search HTTP heads and carved bodies (de-chunked, decompressed; decrypted with --tls-keylog) instead of the raw streams: a capture is written and carved in a work folder first (-o DIR keeps it), a folder needs its http.jsonl.
+    #[arg(long = "http")]
+    pub http: bool,
+
     /// Stop searching a direction after NUM matches.
     #[arg(long = "max-count", value_name = "NUM")]
     pub max_count: Option<u64>,
@@ -850,6 +859,16 @@ pub struct GrepCli {
 }
 
 impl AfterMatches for GrepCli {}
+
+impl Cli {
+    /// Whether TLS secrets were given (`--tls-keylog`, `--tls-psk`,
+    /// `--tls-rsa-key`): `flowsplit grep` then searches plaintext.
+    pub fn tls_secrets_given(&self) -> bool {
+        !self.http.tls_keylog.is_empty()
+            || !self.http.tls_psk.is_empty()
+            || !self.http.tls_rsa_key.is_empty()
+    }
+}
 
 impl GrepCli {
     /// The patterns: `-e`, then each line of each `--file`, else the first
@@ -945,6 +964,7 @@ impl AfterMatches for Cli {
         self.all_file_letters = Some(self.file_letters.concat());
         let from_command_line =
             |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        self.outdir_given = from_command_line("outdir");
         if !from_command_line("template") || !from_command_line("file_letters") {
             return;
         }

@@ -328,7 +328,17 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
     let errors = if folders {
         let dirs: Vec<std::path::PathBuf> = cli.rest.iter().map(Into::into).collect();
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        flowsplit::search::grep_dirs(&dirs, &opts, &mut out)?.1
+        let searched = if cli.http {
+            flowsplit::search::http::grep_http_dirs(&dirs, &opts, &mut out)
+        } else {
+            flowsplit::search::grep_dirs(&dirs, &opts, &mut out)
+        };
+        match searched {
+            Ok((_, errors)) => errors,
+            // A reader that stopped reading (`| head`) ends the search, as grep.
+            Err(e) if stopped_reading(&e) => return Ok(Done::default()),
+            Err(e) => return Err(e),
+        }
     } else {
         if let Some(word) = misplaced_grep_option(&cli.rest) {
             return Err(Error::Usage(format!(
@@ -337,29 +347,40 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
         }
         let mut argv: Vec<OsString> = vec!["flowsplit grep".into()];
         argv.extend(cli.rest);
-        let Some(split) = cli::parse::<Cli>(argv)? else {
+        let Some(split) = cli::parse::<Cli>(argv.clone())? else {
             return Ok(Done::default());
         };
-        let mut config = split.into_config()?;
-        config.output = flowsplit::config::Output::Grep(opts);
-        config.report = None;
-        config.dfxml = None;
-        config.events = None;
-        let (summary, fatal) = flowsplit::run_to_end(&config);
-        // A reader that stopped reading (`| head`) ends the search, as grep.
-        if let Some(Error::Write { source, .. }) = &fatal {
-            if source.kind() == std::io::ErrorKind::BrokenPipe {
+        if cli.http || split.tls_secrets_given() {
+            // Carving (and TLS decryption) reads flow files: write them
+            // and carve them, then search what carving left.
+            argv.splice(1..1, ["-e".into(), "http".into()]);
+            let Some(split) = cli::parse::<Cli>(argv)? else {
+                return Ok(Done::default());
+            };
+            match grep_carved(split, cli.http, &opts)? {
+                Some(errors) => errors,
+                None => return Ok(Done::default()),
+            }
+        } else {
+            let mut config = split.into_config()?;
+            config.output = flowsplit::config::Output::Grep(opts);
+            config.report = None;
+            config.dfxml = None;
+            config.events = None;
+            let (summary, fatal) = flowsplit::run_to_end(&config);
+            // A reader that stopped reading (`| head`) ends the search, as grep.
+            if fatal.as_ref().is_some_and(stopped_reading) {
                 return Ok(Done::default());
             }
-        }
-        if let Some(e) = fatal {
-            for e in &summary.input_errors {
-                eprintln!("flowsplit: {e}");
+            if let Some(e) = fatal {
+                for e in &summary.input_errors {
+                    eprintln!("flowsplit: {e}");
+                }
+                // grep's exit status for an error.
+                return Err(Error::Search(e.to_string()));
             }
-            // grep's exit status for an error.
-            return Err(Error::Search(e.to_string()));
+            summary.input_errors
         }
-        summary.input_errors
     };
     for e in &errors {
         eprintln!("flowsplit: {e}");
@@ -371,6 +392,63 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
         return Err(Error::NoMatch);
     }
     Ok(Done::default())
+}
+
+/// Whether `e` says standard output's reader went away (`| head`).
+fn stopped_reading(e: &Error) -> bool {
+    matches!(e, Error::Write { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// `flowsplit grep --http`, or with TLS secrets: write the capture's flow
+/// files and carve them (`-e http`) in a work folder (`-o DIR`, kept; else
+/// a fresh folder in the system's temporary folder, removed at the end),
+/// then search the carved exchanges (`http`) or the flow files with the
+/// decrypted plaintext beside them. Returns the inputs' errors, or `None`
+/// when the reader stopped reading (`| head`).
+fn grep_carved(
+    mut split: Cli,
+    http: bool,
+    opts: &flowsplit::search::GrepOptions,
+) -> Result<Option<Vec<Error>>, Error> {
+    let work = if split.outdir_given {
+        None
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("flowsplit-grep-")
+            .tempdir()
+            .map_err(|source| Error::OutputFolder {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        split.outdir = dir.path().to_path_buf();
+        Some(dir)
+    };
+    let outdir = split.outdir.clone();
+    let mut config = split.into_config()?;
+    config.dfxml = None;
+    config.events = None;
+    let (summary, fatal) = flowsplit::run_to_end(&config);
+    if let Some(e) = fatal {
+        for e in &summary.input_errors {
+            eprintln!("flowsplit: {e}");
+        }
+        return Err(Error::Search(e.to_string()));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let dirs = [outdir];
+    let searched = if http {
+        flowsplit::search::http::grep_http_dirs(&dirs, opts, &mut out)
+    } else {
+        flowsplit::search::grep_dirs(&dirs, opts, &mut out)
+    };
+    drop(work);
+    let mut errors = summary.input_errors;
+    match searched {
+        Ok((_, more)) => errors.extend(more),
+        Err(e) if stopped_reading(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    Ok(Some(errors))
 }
 
 /// The first of `rest` (what follows the pattern) that is one of grep's

@@ -13,7 +13,11 @@
 //! byte; nothing else of the stream is held.
 
 pub mod context;
+pub mod folder;
+pub mod http;
 pub mod matcher;
+
+pub use folder::{grep_dirs, DirsSearched};
 
 use crate::error::Error;
 use crate::flow::{DirectionEnd, DirectionInfo, Piece, Placed, StreamConsumer};
@@ -22,7 +26,7 @@ use crate::output::tally::Naming;
 use context::{Context, ContextStream, InContext};
 use matcher::{Found, Matcher, PatternOptions, StreamSearch};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -145,14 +149,19 @@ impl GrepFlows {
 }
 
 /// Who a match belongs to, for printing.
-struct Owner<'a> {
-    name: &'a str,
-    connection: Option<u64>,
-    community_id: Option<String>,
+pub(crate) struct Owner<'a> {
+    /// The name printed: a flow file's, a body file's.
+    pub(crate) name: &'a str,
+    /// The report's connection id, when known.
+    pub(crate) connection: Option<u64>,
+    /// The connection's Community ID, when known.
+    pub(crate) community_id: Option<String>,
+    /// More fields for each `--json` line (`--http`: the exchange, the part).
+    pub(crate) extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// When a match's first byte was captured, if known.
-type FirstByte = Option<Packet>;
+pub(crate) type FirstByte = Option<Packet>;
 
 /// Print `found` as `format` says.
 fn print_match(
@@ -191,9 +200,14 @@ fn print_match(
                 "pattern": found.pattern,
                 "match": escaped(&found.bytes),
             });
-            if let (Some((before, after)), Some(obj)) = (context, line.as_object_mut()) {
-                obj.insert("before".into(), escaped_whole(before).into());
-                obj.insert("after".into(), escaped_whole(after).into());
+            if let Some(obj) = line.as_object_mut() {
+                if let Some((before, after)) = context {
+                    obj.insert("before".into(), escaped_whole(before).into());
+                    obj.insert("after".into(), escaped_whole(after).into());
+                }
+                for (k, v) in owner.extra.into_iter().flatten() {
+                    obj.insert(k.clone(), v.clone());
+                }
             }
             writeln!(out, "{line}")
         }
@@ -202,7 +216,7 @@ fn print_match(
 }
 
 /// Print each of `ready` (matches with their context) as `format` says.
-fn print_in_context(
+pub(crate) fn print_in_context(
     out: &mut dyn Write,
     opts: &GrepOptions,
     owner: &Owner<'_>,
@@ -250,7 +264,7 @@ fn escaped_whole(bytes: &[u8]) -> String {
     s
 }
 
-fn stdout_error(source: std::io::Error) -> Error {
+pub(crate) fn stdout_error(source: std::io::Error) -> Error {
     Error::Write {
         path: PathBuf::from("standard output"),
         source,
@@ -258,7 +272,7 @@ fn stdout_error(source: std::io::Error) -> Error {
 }
 
 /// What is printed once a direction is done (counts and names).
-fn print_end(
+pub(crate) fn print_end(
     out: &mut dyn Write,
     format: GrepFormat,
     name: &str,
@@ -297,6 +311,7 @@ impl GrepFlows {
                 info.tuple.dst,
                 info.tuple.dport,
             ),
+            extra: None,
         };
         print_in_context(&mut self.out, &self.opts, &owner, ready).map_err(stdout_error)
     }
@@ -413,148 +428,4 @@ impl StreamConsumer for GrepFlows {
     fn flush_all(&mut self) -> Result<(), Error> {
         self.out.flush().map_err(stdout_error)
     }
-}
-
-/// What searching folders found.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DirsSearched {
-    /// Flow files searched.
-    pub files: u64,
-    /// Matches found.
-    pub matches: u64,
-}
-
-/// Search the flow files in `dirs` (walked recursively; files whose names
-/// are not flow-file names, such as reports, are left out) with the same
-/// matcher and output as a capture search, printing to `out`. Offsets are
-/// offsets in each file; zeros a writer filled a gap with are matched as
-/// zeros (the file does not say where they are).
-pub fn grep_dirs(
-    dirs: &[PathBuf],
-    opts: &GrepOptions,
-    out: &mut dyn Write,
-) -> Result<(DirsSearched, Vec<Error>), Error> {
-    let matcher = Matcher::new(&opts.patterns, &opts.pattern)
-        .map_err(|e| Error::Usage(format!("grep: {e}")))?;
-    let mut done = DirsSearched::default();
-    let mut errors = Vec::new();
-    let mut scratch = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    for dir in dirs {
-        if !dir.is_dir() {
-            errors.push(Error::Open {
-                path: dir.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
-            });
-            continue;
-        }
-        for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    errors.push(Error::Folder {
-                        path: dir.clone(),
-                        source: e.into(),
-                    });
-                    continue;
-                }
-            };
-            let name = entry.file_name().to_string_lossy();
-            if !entry.file_type().is_file() || crate::http::name::FlowName::parse(&name).is_none() {
-                continue;
-            }
-            match grep_file(
-                entry.path(),
-                &name,
-                &matcher,
-                opts,
-                out,
-                &mut scratch,
-                &mut buf,
-            ) {
-                Ok(n) => {
-                    done.files += 1;
-                    done.matches += n;
-                }
-                Err(e) => errors.push(e),
-            }
-        }
-    }
-    opts.matches.fetch_add(done.matches, Ordering::Relaxed);
-    out.flush().map_err(stdout_error)?;
-    Ok((done, errors))
-}
-
-/// Search one flow file; returns its matches.
-fn grep_file(
-    path: &Path,
-    name: &str,
-    matcher: &Matcher,
-    opts: &GrepOptions,
-    out: &mut dyn Write,
-    scratch: &mut Vec<u8>,
-    buf: &mut [u8],
-) -> Result<u64, Error> {
-    use std::io::Read;
-    let open_err = |source| Error::Open {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(open_err)?;
-    let mut search = StreamSearch::default();
-    let mut context = ContextStream::<FirstByte>::default();
-    let mut matches = 0u64;
-    let owner = Owner {
-        name,
-        connection: None,
-        community_id: None,
-    };
-    loop {
-        let n = match file.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        let data = &buf[..n];
-        let mut found = Vec::new();
-        if opts.max_count.is_some_and(|max| matches >= max) {
-            // Only the context after the last matches is still wanted.
-            if opts.context.after == 0 {
-                break;
-            }
-            search.gap(n as u64);
-        } else {
-            search.feed(matcher, data, scratch, &mut |f| found.push(f));
-        }
-        let mut counted = Vec::new();
-        for f in found {
-            if opts.max_count.is_some_and(|max| matches >= max) {
-                break;
-            }
-            matches += 1;
-            counted.push((f, None));
-        }
-        let mut ready = Vec::new();
-        if opts.context.any() {
-            context.data(opts.context, matcher.longest(), data, counted, &mut |c| {
-                ready.push(c)
-            });
-        } else {
-            ready.extend(counted.into_iter().map(|(f, tag)| InContext::bare(f, tag)));
-        }
-        print_in_context(out, opts, &owner, ready).map_err(stdout_error)?;
-    }
-    let mut ready = Vec::new();
-    context.flush(opts.context, &mut |c| ready.push(c));
-    print_in_context(out, opts, &owner, ready).map_err(stdout_error)?;
-    if search.offset() > 0 {
-        print_end(out, opts.format, name, matches).map_err(stdout_error)?;
-    }
-    Ok(matches)
 }
