@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// A subcommand's entry point. It gets the arguments from the subcommand's
 /// name on (so clap sees the name where the program name goes), prints what
@@ -362,7 +362,12 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
                 None => return Ok(Done::default()),
             }
         } else {
+            let quiet = split.verbosity.quiet;
             let mut config = split.into_config()?;
+            if !quiet {
+                // "capturing on", key-log warnings: as a split says them.
+                config.hooks.notice = Some(Arc::new(print_notice));
+            }
             config.output = flowsplit::config::Output::Grep(opts);
             config.report = None;
             config.dfxml = None;
@@ -424,10 +429,34 @@ fn grep_carved(
         Some(dir)
     };
     let outdir = split.outdir.clone();
+    let quiet = split.verbosity.quiet;
     let mut config = split.into_config()?;
+    if !quiet {
+        config.hooks.notice = Some(Arc::new(print_notice));
+    }
     config.dfxml = None;
     config.events = None;
+    // Live capture: each exchange is searched as it is carved, not when
+    // the capture ends.
+    let live = (http && matches!(config.source, flowsplit::config::Source::Live(_)))
+        .then(|| flowsplit::search::http::ExchangeSearch::new(opts))
+        .transpose()?
+        .map(|search| Arc::new(Mutex::new(search)));
+    if let Some(search) = &live {
+        let search = search.clone();
+        config.hooks.http_carved = Some(Arc::new(move |folder: &std::path::Path, line: &str| {
+            use std::io::Write;
+            let mut search = search.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut out = std::io::stdout().lock();
+            // A reader gone away (`| head`) gets nothing more; Ctrl-C ends
+            // the capture.
+            if search.index_line(folder, line, &mut out).is_ok() {
+                let _ = out.flush();
+            }
+        }));
+    }
     let (summary, fatal) = flowsplit::run_to_end(&config);
+    drop(config);
     if let Some(e) = fatal {
         for e in &summary.input_errors {
             eprintln!("flowsplit: {e}");
@@ -436,10 +465,14 @@ fn grep_carved(
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let dirs = [outdir];
-    let searched = if http {
-        flowsplit::search::http::grep_http_dirs(&dirs, opts, &mut out)
-    } else {
-        flowsplit::search::grep_dirs(&dirs, opts, &mut out)
+    let searched = match live.map(Arc::try_unwrap) {
+        Some(Ok(search)) => search
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finish(&mut out),
+        Some(Err(_)) => Err(Error::Search("the live search is still in use".into())),
+        None if http => flowsplit::search::http::grep_http_dirs(&dirs, opts, &mut out),
+        None => flowsplit::search::grep_dirs(&dirs, opts, &mut out),
     };
     drop(work);
     let mut errors = summary.input_errors;

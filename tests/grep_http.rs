@@ -323,3 +323,108 @@ fn a_folders_report_keeps_matches_out_of_its_gaps() {
         [format!("{CS}:4:\\x00\\x00"), format!("{CS}:6:\\x00\\x00")]
     );
 }
+
+/// Whether this process may capture (live tests need root, as in CI).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn live_each_exchange_is_searched_as_it_is_carved() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    if !is_root() {
+        eprintln!("skipped: live capture needs root");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Some(Ok(mut s)) = listener.incoming().next() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nSECRE\r\n4\r\nT-77\r\n0\r\n\r\n",
+            );
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["grep", "--http", "-F", "SECRET-77", "-i", "lo"])
+        .arg(format!("tcp port {}", server.port()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("capturing on lo") {
+                let _ = ready_tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let (line_tx, line_rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    let stop = |child: &mut std::process::Child| {
+        // SAFETY: kill(2) on a child this test started and has not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("flowsplit grep did not stop after SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    if ready_rx.recv_timeout(Duration::from_secs(15)).is_err() {
+        stop(&mut child);
+        panic!("not capturing: {}", err_reader.join().unwrap());
+    }
+    let mut s = TcpStream::connect(server).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let client = s.local_addr().unwrap();
+    s.write_all(b"GET /t HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    drop(s);
+    // Printed while the capture goes on, not when it ends.
+    let line = line_rx.recv_timeout(Duration::from_secs(20));
+    let status = stop(&mut child);
+    let err = err_reader.join().unwrap();
+    let sc = format!(
+        "127.000.000.001.{:05}-127.000.000.001.{:05}",
+        server.port(),
+        client.port()
+    );
+    assert_eq!(
+        line.unwrap_or_else(|_| panic!("no match printed during the capture: {err}")),
+        format!("{sc}-HTTPBODY-001.txt:0:SECRET-77")
+    );
+    assert_eq!(status.code(), Some(0), "{err}");
+}

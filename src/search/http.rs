@@ -146,23 +146,14 @@ struct Target {
 /// flow file (or decrypted `-TLS` file), each body file and each assembled
 /// object, printing to `out`. A match in a head is reported at its offset
 /// in the flow file; one in a body or object at its offset in that file
-/// (the body offset), the file named being the body file. A folder with flow files but no index is
-/// an error naming the command that writes one.
+/// (the body offset), the file named being the body file. A folder with no
+/// index is an error naming the command that writes one.
 pub fn grep_http_dirs(
     dirs: &[PathBuf],
     opts: &GrepOptions,
     out: &mut dyn Write,
 ) -> Result<(DirsSearched, Vec<Error>), Error> {
-    let matcher = Matcher::new(&opts.patterns, &opts.pattern)
-        .map_err(|e| Error::Usage(format!("grep: {e}")))?;
-    let mut search = HttpSearch {
-        matcher: &matcher,
-        opts,
-        scratch: Vec::new(),
-        buf: vec![0u8; 1 << 20],
-        done: DirsSearched::default(),
-        errors: Vec::new(),
-    };
+    let mut search = ExchangeSearch::new(opts)?;
     for dir in dirs {
         if !dir.is_dir() {
             search.errors.push(not_a_folder(dir));
@@ -180,12 +171,10 @@ pub fn grep_http_dirs(
         let report = report_of(dir);
         for index in indexes {
             search.index(dir, &index, &report, out)?;
+            search.print_counts(out)?;
         }
     }
-    opts.matches
-        .fetch_add(search.done.matches, Ordering::Relaxed);
-    out.flush().map_err(stdout_error)?;
-    Ok((search.done, search.errors))
+    search.finish(out)
 }
 
 /// Every `http.jsonl` under `dir`, in name order.
@@ -206,17 +195,82 @@ fn indexes_under(dir: &Path, errors: &mut Vec<Error>) -> Vec<PathBuf> {
     found
 }
 
-/// The search over indexes, and what it found.
-struct HttpSearch<'a> {
-    matcher: &'a Matcher,
-    opts: &'a GrepOptions,
+/// Searches exchanges, one index line at a time: read from an index, or
+/// handed over as carving writes it ([`ExchangeSearch::index_line`], live
+/// capture); counts what it found.
+pub struct ExchangeSearch {
+    matcher: Matcher,
+    opts: GrepOptions,
     scratch: Vec<u8>,
     buf: Vec<u8>,
     done: DirsSearched,
     errors: Vec<Error>,
+    /// Matches by file searched (for `-c`, `-l`, `-L`), in name order.
+    per_file: BTreeMap<String, u64>,
 }
 
-impl HttpSearch<'_> {
+impl ExchangeSearch {
+    /// A search as `opts` says; a bad pattern is a usage error.
+    pub fn new(opts: &GrepOptions) -> Result<ExchangeSearch, Error> {
+        Ok(ExchangeSearch {
+            matcher: Matcher::new(&opts.patterns, &opts.pattern)
+                .map_err(|e| Error::Usage(format!("grep: {e}")))?,
+            opts: opts.clone(),
+            scratch: Vec::new(),
+            buf: vec![0u8; 1 << 20],
+            done: DirsSearched::default(),
+            errors: Vec::new(),
+            per_file: BTreeMap::new(),
+        })
+    }
+
+    /// Search the exchange of one `http.jsonl` line (without its newline)
+    /// whose files are in `folder`, printing to `out`; its connection is
+    /// not known here (null in `--json`). A line that cannot be read is an
+    /// error kept for [`ExchangeSearch::finish`].
+    pub fn index_line(
+        &mut self,
+        folder: &Path,
+        line: &str,
+        out: &mut dyn Write,
+    ) -> Result<(), Error> {
+        match serde_json::from_str::<Entry>(line) {
+            Ok(entry) => self.entry(folder, &entry, None, out),
+            Err(e) => {
+                self.errors.push(Error::Search(format!(
+                    "{}: index line: {e}",
+                    folder.display()
+                )));
+                Ok(())
+            }
+        }
+    }
+
+    /// Print the counts or names (`-c`, `-l`, `-L`) of the files searched
+    /// since the last call, in name order.
+    pub fn print_counts(&mut self, out: &mut dyn Write) -> Result<(), Error> {
+        if matches!(
+            self.opts.format,
+            GrepFormat::Count | GrepFormat::Names | GrepFormat::NamesWithout
+        ) {
+            for (name, matches) in std::mem::take(&mut self.per_file) {
+                print_end(out, self.opts.format, &name, matches).map_err(stdout_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Print what is left, count the matches in the run's total and hand
+    /// back what was searched and the errors met.
+    pub fn finish(mut self, out: &mut dyn Write) -> Result<(DirsSearched, Vec<Error>), Error> {
+        self.print_counts(out)?;
+        self.opts
+            .matches
+            .fetch_add(self.done.matches, Ordering::Relaxed);
+        out.flush().map_err(stdout_error)?;
+        Ok((self.done, self.errors))
+    }
+
     /// Search every exchange of the index at `index`, under the output
     /// folder `top` whose report is `report`.
     fn index(
@@ -241,8 +295,6 @@ impl HttpSearch<'_> {
                 return Ok(());
             }
         };
-        // Counts and names (-c, -l, -L) by file searched, in name order.
-        let mut per_file: BTreeMap<String, u64> = BTreeMap::new();
         for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = match line {
                 Ok(l) => l,
@@ -276,33 +328,37 @@ impl HttpSearch<'_> {
                     report.get(&prefix.join(f).to_string_lossy().into_owned())
                 })
                 .map(|k| k.connection);
-            for target in targets(&entry) {
-                let mut extra = Map::new();
-                extra.insert("part".into(), target.part.name().into());
-                match &entry.object {
-                    Some(o) => extra.insert(
-                        "object".into(),
-                        serde_json::json!({"host": o.host, "uri": o.uri}),
-                    ),
-                    None => extra.insert("exchange".into(), entry.identity()),
-                };
-                let owner = Owner {
-                    name: &target.file,
-                    connection,
-                    community_id: entry.community_id.clone(),
-                    extra: Some(&extra),
-                };
-                let matches = self.target(&folder, &target, &owner, out)?;
-                *per_file.entry(target.file).or_default() += matches;
-            }
+            self.entry(&folder, &entry, connection, out)?;
         }
-        if matches!(
-            self.opts.format,
-            GrepFormat::Count | GrepFormat::Names | GrepFormat::NamesWithout
-        ) {
-            for (name, matches) in per_file {
-                print_end(out, self.opts.format, &name, matches).map_err(stdout_error)?;
-            }
+        Ok(())
+    }
+
+    /// Search every part of `entry`, whose files are in `folder`.
+    fn entry(
+        &mut self,
+        folder: &Path,
+        entry: &Entry,
+        connection: Option<u64>,
+        out: &mut dyn Write,
+    ) -> Result<(), Error> {
+        for target in targets(entry) {
+            let mut extra = Map::new();
+            extra.insert("part".into(), target.part.name().into());
+            match &entry.object {
+                Some(o) => extra.insert(
+                    "object".into(),
+                    serde_json::json!({"host": o.host, "uri": o.uri}),
+                ),
+                None => extra.insert("exchange".into(), entry.identity()),
+            };
+            let owner = Owner {
+                name: &target.file,
+                connection,
+                community_id: entry.community_id.clone(),
+                extra: Some(&extra),
+            };
+            let matches = self.target(folder, &target, &owner, out)?;
+            *self.per_file.entry(target.file).or_default() += matches;
         }
         Ok(())
     }
@@ -322,16 +378,16 @@ impl HttpSearch<'_> {
             // A head: its bytes, at its offset in the flow file.
             match read_head(&path, target.offset) {
                 Ok(head) => {
-                    unit.gap(self.opts, target.offset, owner, out)?;
+                    unit.gap(&self.opts, target.offset, owner, out)?;
                     unit.data(
-                        self.matcher,
-                        self.opts,
+                        &self.matcher,
+                        &self.opts,
                         &head,
                         &mut self.scratch,
                         owner,
                         out,
                     )?;
-                    unit.finish(self.opts, owner, out)
+                    unit.finish(&self.opts, owner, out)
                 }
                 Err(source) => Err(Error::Read { path, source }),
             }
@@ -342,8 +398,8 @@ impl HttpSearch<'_> {
             }
             .search(
                 &mut unit,
-                self.matcher,
-                self.opts,
+                &self.matcher,
+                &self.opts,
                 owner,
                 out,
                 &mut self.scratch,
