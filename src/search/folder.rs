@@ -285,7 +285,7 @@ impl File<'_> {
         buf: &mut [u8],
     ) -> Result<(), Error> {
         let path = self.path;
-        let mut file = std::fs::File::open(path).map_err(|source| Error::Open {
+        let mut file = open_no_follow(path).map_err(|source| Error::Open {
             path: path.to_path_buf(),
             source,
         })?;
@@ -316,6 +316,16 @@ impl File<'_> {
         }
         unit.finish(opts, owner, out)
     }
+}
+
+/// Open `path` for reading, refusing a symbolic link in its last
+/// component: a folder from elsewhere does not get a file outside it read.
+pub(crate) fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// The `len` bytes read at file offset `at`, cut where `gaps` begin and

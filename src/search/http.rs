@@ -372,6 +372,16 @@ impl ExchangeSearch {
         owner: &Owner<'_>,
         out: &mut dyn Write,
     ) -> Result<u64, Error> {
+        // The index names files in its own folder: a name that would
+        // lead out of it (a crafted index) is not followed.
+        if !is_plain_name(&target.file) {
+            self.errors.push(Error::Search(format!(
+                "{}: the index names {:?}, which is not a file in its folder",
+                folder.display(),
+                target.file
+            )));
+            return Ok(0);
+        }
         let path = folder.join(&target.file);
         let mut unit = UnitSearch::default();
         let result = if target.part_is_head() {
@@ -480,10 +490,19 @@ fn targets(entry: &Entry) -> Vec<Target> {
     out
 }
 
+/// Whether `name` is one plain file name: no folder, no `..`, not absolute.
+fn is_plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
+}
+
 /// The message head at `offset` in the flow file at `path`: through the
 /// blank line that ends it, at most [`MAX_HEAD`] bytes.
 fn read_head(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = super::folder::open_no_follow(path)?;
     file.seek(std::io::SeekFrom::Start(offset))?;
     let mut head = Vec::new();
     file.take(MAX_HEAD as u64).read_to_end(&mut head)?;
@@ -501,6 +520,16 @@ fn read_head(path: &Path, offset: u64) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_names_in_the_folder_are_searched() {
+        assert!(is_plain_name(
+            "127.000.000.001.00080-127.000.000.001.40000-HTTPBODY-001.txt"
+        ));
+        for name in ["../x", "/etc/passwd", "a/b", "..", "", "."] {
+            assert!(!is_plain_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn a_head_ends_at_its_blank_line() {
