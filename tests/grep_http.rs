@@ -428,3 +428,34 @@ fn live_each_exchange_is_searched_as_it_is_carved() {
     );
     assert_eq!(status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn a_crafted_index_does_not_lead_out_of_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("secret"), b"TOKEN outside").unwrap();
+    let dir = tmp.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    let line = serde_json::json!({
+        "community_id": null,
+        "request_file": null, "request_offset": null, "request_number": null,
+        "method": null, "host": null, "uri": null, "request_body": null,
+        "response_file": null, "response_offset": null, "response_number": 1,
+        "status": 200,
+        "response_body": {"file": "../secret", "offset": 0, "framing": "length", "decoded": false},
+        "stream_id": null,
+    });
+    std::fs::write(dir.join("http.jsonl"), format!("{line}\n")).unwrap();
+    let (code, lines, err) = grep(&args(&["--http", "-F", "TOKEN", dir.to_str().unwrap()]));
+    assert_eq!((code, lines), (2, Vec::<String>::new()));
+    assert!(
+        err.contains(r#"the index names "../secret", which is not a file in its folder"#),
+        "{err}"
+    );
+    // A body file that is a symbolic link is not followed either.
+    std::os::unix::fs::symlink(tmp.path().join("secret"), dir.join("body")).unwrap();
+    let line = line.to_string().replace("../secret", "body");
+    std::fs::write(dir.join("http.jsonl"), format!("{line}\n")).unwrap();
+    let (code, lines, err) = grep(&args(&["--http", "-F", "TOKEN", dir.to_str().unwrap()]));
+    assert_eq!((code, lines), (2, Vec::<String>::new()));
+    assert!(err.contains("Too many levels of symbolic links"), "{err}");
+}
