@@ -871,6 +871,9 @@ impl Outputs {
         shard: Option<&crate::shard::Header>,
     ) -> Result<Outputs, Error> {
         let template = Template::parse(&config.template)?;
+        // Before any output is opened: a pattern that does not compile is
+        // a usage error, with nothing written.
+        let grep = grep_setup(config)?;
         let events = config
             .events
             .as_ref()
@@ -983,7 +986,6 @@ impl Outputs {
         } else {
             None
         };
-        let grep = grep_setup(config)?;
         let report = OrderedReport::new(report)
             .with_keep(grep.as_ref().map(|g| g.keep()).transpose()?)
             .with_events(events.clone())
