@@ -705,19 +705,19 @@ pub struct GrepRunFlags {
     #[arg(long = "grep-file", value_name = "FILE", action = ArgAction::Append)]
     pub pattern_files: Vec<PathBuf>,
 
-    /// --grep patterns are fixed strings, not regular expressions (flowsplit grep -F).
+    /// --grep patterns are fixed strings, not regular expressions.
     #[arg(long = "grep-fixed")]
     pub fixed: bool,
 
-    /// --grep patterns are hex bytes (flowsplit grep --hex).
+    /// --grep patterns are hex bytes.
     #[arg(long = "grep-hex")]
     pub hex: bool,
 
-    /// --grep patterns match letters in either case (flowsplit grep -y).
+    /// --grep patterns match letters in either case.
     #[arg(long = "grep-ignore-case")]
     pub ignore_case: bool,
 
-    /// Longest --grep match allowed for a regular expression whose own longest match is unbounded (default 4096; flowsplit grep --max-match).
+    /// Longest --grep match allowed for a regular expression whose own longest match is unbounded (default 4096).
     #[arg(long = "grep-max-match", value_name = "BYTES")]
     pub max_match: Option<usize>,
 
