@@ -275,7 +275,19 @@ fn without_only_matching_every_connection_is_written_with_its_count() {
     let (_c, cap) = capture();
     let (_n, normal, code, err) = run(&cap, &[]);
     assert_eq!(code, 0, "{err}");
-    let (_g, counted, code, err) = run(&cap, &["--grep", PATTERN, "--grep", "gamma"]);
+    // "TO.{0,2}N-7" would match D's "TO", hole, "N-7" if the hole's zeros
+    // were searched, or if the bytes either side of it were joined.
+    let (_g, counted, code, err) = run(
+        &cap,
+        &[
+            "--grep",
+            PATTERN,
+            "--grep",
+            "gamma",
+            "--grep",
+            "TO.{0,2}N-7",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(flows(&counted), flows(&normal));
     assert_eq!(flows(&counted).len(), 8);
@@ -374,4 +386,49 @@ fn pattern_options_and_refusals() {
         assert!(err.contains(message), "{args:?}: {err}");
         assert!(!out.join("report.jsonl").exists(), "{args:?}");
     }
+}
+
+#[test]
+fn indexes_and_reports_alone_follow_the_flow_files() {
+    let (_c, cap) = capture();
+    // -I: the .findx of a connection dropped goes with its flow files.
+    let (_k, kept, code, err) = run(&cap, &["-I", "--grep", PATTERN, "--only-matching"]);
+    assert_eq!(code, 0, "{err}");
+    let mut expected: Vec<String> = [A, B]
+        .iter()
+        .flat_map(|&p| [cs(p), sc(p)])
+        .flat_map(|n| [format!("{n}.findx"), n])
+        .collect();
+    expected.sort();
+    let names: Vec<String> = flows(&kept).into_keys().collect();
+    assert_eq!(names, expected);
+    // -F X: no flow files; the report holds the lines of A and B only.
+    let (_k, kept, code, err) = run(&cap, &["-F", "X", "--grep", PATTERN, "--only-matching"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(flows(&kept).len(), 0, "{:?}", flows(&kept).keys());
+    let files: Vec<String> = lines(&kept.join("report.jsonl"))
+        .iter()
+        .map(|v| v["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files, [cs(A), sc(A), cs(B), sc(B)]);
+}
+
+#[test]
+fn flowsplit_grep_takes_its_patterns_before_the_capture() {
+    let (_c, cap) = capture();
+    let o = flowsplit(&[
+        "grep".as_ref(),
+        PATTERN.as_ref(),
+        "-r".as_ref(),
+        cap.as_os_str(),
+        "--grep".as_ref(),
+        "alpha".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--grep is for a run that writes flow files: flowsplit grep takes its patterns before the capture"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
 }
