@@ -206,6 +206,10 @@ pub struct Cli {
     #[command(flatten)]
     pub amplification: AmplificationFlags,
 
+    /// `--grep` and `--only-matching`.
+    #[command(flatten)]
+    pub grep: GrepRunFlags,
+
     /// Keep only shard K of N (0 <= K < N): the connections whose stable symmetric hash falls in shard K; the report is report-K-of-N.jsonl. Combine the N shards with flowsplit merge.
     #[arg(long = "shard", value_name = "K/N", value_parser = ShardSpec::parse)]
     pub shard: Option<ShardSpec>,
@@ -628,6 +632,7 @@ impl Cli {
         // The whole run's bound, as asked: a shard holds itself to its
         // share (Config::own_fill_bound), so every shard's settings agree.
         let fill_bound = self.amplification.over(FillBound::default());
+        let grep = self.grep.run()?;
         let (output, threads) = match console {
             // Console output comes out in one order only from one flow table.
             Some(options) => (Output::Console(options), 1),
@@ -686,8 +691,94 @@ impl Cli {
             traffic_address_cap: settings
                 .netviz_histogram_size
                 .unwrap_or(flowsplit::output::traffic::DEFAULT_ADDRESS_CAP),
+            grep,
         })
     }
+}
+
+/// `--grep` on a normal run: the patterns (the options `flowsplit grep`
+/// gives before its pattern, here with long names of their own: on the
+/// main command line `-F`, `-y`, `-e` and `--file` are taken) and
+/// `--only-matching`.
+#[derive(Debug, Args)]
+pub struct GrepRunFlags {
+    /// Search every direction for PATTERN (a regular expression over bytes, as flowsplit grep's) as its flow file is written, in the same pass; each report line gets its number of matches, grep_matches. Repeatable.
+    #[arg(long = "grep", value_name = "PATTERN", action = ArgAction::Append)]
+    pub patterns: Vec<String>,
+
+    /// Read --grep patterns from FILE, one per line (repeatable).
+    #[arg(long = "grep-file", value_name = "FILE", action = ArgAction::Append)]
+    pub pattern_files: Vec<PathBuf>,
+
+    /// --grep patterns are fixed strings, not regular expressions.
+    #[arg(long = "grep-fixed")]
+    pub fixed: bool,
+
+    /// --grep patterns are hex bytes.
+    #[arg(long = "grep-hex")]
+    pub hex: bool,
+
+    /// --grep patterns match letters in either case.
+    #[arg(long = "grep-ignore-case")]
+    pub ignore_case: bool,
+
+    /// Longest --grep match allowed for a regular expression whose own longest match is unbounded (default 4096).
+    #[arg(long = "grep-max-match", value_name = "BYTES")]
+    pub max_match: Option<usize>,
+
+    /// With --grep: write the flow files, report lines and (-e http) carved bodies of the connections with a match in either direction only.
+    #[arg(long = "only-matching")]
+    pub only_matching: bool,
+}
+
+impl GrepRunFlags {
+    /// The search asked for, or `None` when no pattern is; the other
+    /// `--grep-*` flags and `--only-matching` without one are an error.
+    pub fn run(&self) -> Result<Option<flowsplit::config::GrepRun>, Error> {
+        if self.patterns.is_empty() && self.pattern_files.is_empty() {
+            let given = [
+                (self.only_matching, "--only-matching"),
+                (self.fixed, "--grep-fixed"),
+                (self.hex, "--grep-hex"),
+                (self.ignore_case, "--grep-ignore-case"),
+                (self.max_match.is_some(), "--grep-max-match"),
+            ];
+            return match given.iter().find(|(on, _)| *on) {
+                Some((_, flag)) => Err(Error::Usage(format!(
+                    "{flag} needs patterns: give --grep PATTERN or --grep-file FILE"
+                ))),
+                None => Ok(None),
+            };
+        }
+        let mut patterns = self.patterns.clone();
+        patterns.extend(patterns_from_files(&self.pattern_files)?);
+        Ok(Some(flowsplit::config::GrepRun {
+            patterns,
+            pattern: flowsplit::search::matcher::PatternOptions {
+                fixed: self.fixed,
+                hex: self.hex,
+                ignore_case: self.ignore_case,
+                max_match: self
+                    .max_match
+                    .unwrap_or(flowsplit::search::matcher::DEFAULT_MAX_MATCH),
+            },
+            only_matching: self.only_matching,
+        }))
+    }
+}
+
+/// The patterns of pattern files (`flowsplit grep --file`, `--grep-file`):
+/// each line that is not empty, file after file.
+fn patterns_from_files(files: &[PathBuf]) -> Result<Vec<String>, Error> {
+    let mut patterns = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|source| Error::Open {
+            path: file.clone(),
+            source,
+        })?;
+        patterns.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
+    }
+    Ok(patterns)
 }
 
 /// `flowsplit http DIR...`: carve HTTP bodies out of folders of flow files.
@@ -875,13 +966,7 @@ impl GrepCli {
     /// word of `rest` (taken out of it).
     pub fn take_patterns(&mut self) -> Result<Vec<String>, Error> {
         let mut patterns = std::mem::take(&mut self.regexp);
-        for file in &self.pattern_files {
-            let text = std::fs::read_to_string(file).map_err(|source| Error::Open {
-                path: file.clone(),
-                source,
-            })?;
-            patterns.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
-        }
+        patterns.extend(patterns_from_files(&self.pattern_files)?);
         if patterns.is_empty() && self.pattern_files.is_empty() {
             if self.rest.is_empty() {
                 return Err(Error::Usage(

@@ -105,6 +105,23 @@ pub struct Config {
     /// Addresses the traffic summary counts exactly (see
     /// [`crate::output::traffic::TopCounts`]; `-S netviz_histogram_size`).
     pub traffic_address_cap: usize,
+    /// `--grep` on a normal run: search every direction as it is written
+    /// and count its matches in the report; with `--only-matching`, keep
+    /// only the connections that matched. `None`: no search.
+    pub grep: Option<GrepRun>,
+}
+
+/// `--grep`'s settings on a normal run (see [`crate::search::counted`]
+/// and [`crate::output::keep`]).
+#[derive(Debug, Clone)]
+pub struct GrepRun {
+    /// The patterns, in the order given.
+    pub patterns: Vec<String>,
+    /// How they are read.
+    pub pattern: crate::search::matcher::PatternOptions,
+    /// Keep the flow files, report lines and carved bodies of the
+    /// connections that matched only (`--only-matching`).
+    pub only_matching: bool,
 }
 
 /// How carved HTTP body files are named (`--http-names`).
@@ -308,6 +325,7 @@ impl Config {
             shard: None,
             netviz: None,
             traffic_address_cap: crate::output::traffic::DEFAULT_ADDRESS_CAP,
+            grep: None,
         }
     }
 }

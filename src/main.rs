@@ -188,6 +188,13 @@ fn closing_line(config: &flowsplit::Config, s: &flowsplit::RunSummary) -> String
     } else {
         written
     });
+    if let Some(g) = s.grep {
+        let matching = count(g.matching, "connection", "connections");
+        parts.push(match g.only_matching {
+            true => format!("{matching} matching --grep ({} dropped)", g.not_matching),
+            false => format!("{matching} matching --grep ({} not)", g.not_matching),
+        });
+    }
     if config.output.http_carving().is_some() {
         parts.push(format!(
             "{} carved",

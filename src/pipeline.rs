@@ -32,6 +32,7 @@ use crate::output::alerts::Runner;
 use crate::output::dfxml::{DfxmlOptions, DfxmlReport};
 use crate::output::findx::Indexed;
 use crate::output::flow_pcap::FlowPcaps;
+use crate::output::keep::{KeepCounts, KeepMatching};
 use crate::output::report_only::ReportOnly;
 use crate::output::summary::{summary_path, SummaryRecord};
 use crate::output::traffic::{traffic_path, PacketFacts, PortClass, Traffic};
@@ -40,6 +41,8 @@ use crate::output::{CloseHook, ConsoleFlows, ConsoleSink, DirectionRecord, Event
 use crate::output::{FileSink, FlowFiles, Naming, Template};
 use crate::output::{OrderedReport, ReportWriter};
 use crate::parallel::{Inline, SegmentSink, Sharded};
+use crate::search::counted::Counted;
+use crate::search::matcher::Matcher;
 use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -92,6 +95,22 @@ pub struct RunSummary {
     /// The traffic summary, kept when a report or `-e netviz` is asked
     /// for (see [`crate::output::traffic`]).
     pub traffic: Option<Traffic>,
+    /// With `--grep`: connections reported with a match in either
+    /// direction, and without one (with `--only-matching`, those dropped:
+    /// no files, no report lines). `None` without `--grep`.
+    pub grep: Option<GrepCounts>,
+}
+
+/// What `--grep` found over the connections reported (those with bytes in
+/// either direction).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GrepCounts {
+    /// Connections with a match.
+    pub matching: u64,
+    /// Connections without one.
+    pub not_matching: u64,
+    /// True with `--only-matching`: those without one were dropped.
+    pub only_matching: bool,
 }
 
 /// The account of a live capture, read when capture stops.
@@ -322,6 +341,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     let events = outputs.events;
     let dfxml = outputs.dfxml;
     let http = outputs.http;
+    let kept = outputs.kept;
     let mut path = PacketPath::new(config, filter, outputs.sink);
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
@@ -401,7 +421,9 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let figures = (path.packets, path.bytes);
         emit_stats(events, figures, None, path.sink.as_ref(), true);
     }
-    if let Err(e) = path.finish(summary) {
+    let finished = path.finish(summary);
+    summary.grep = grep_counts(config, kept.as_deref(), summary);
+    if let Err(e) = finished {
         // Still a well-formed document, with what was reported.
         let _ = dfxml.as_ref().map(|d| d.finish(&[]));
         return Err(e);
@@ -489,6 +511,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     let http = outputs.http.clone();
     let events = outputs.events;
     let dfxml = outputs.dfxml;
+    let kept = outputs.kept;
     let mut path = PacketPath::new(config, None, outputs.sink);
     let (interface, link) = (cap.interface().to_string(), cap.link());
     config.hooks.notify(&Notice::Capturing {
@@ -565,6 +588,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
         });
     }
     let finished = path.finish(summary);
+    summary.grep = grep_counts(config, kept.as_deref(), summary);
     if let Some(http) = http {
         if let Ok(mut h) = http.lock() {
             summary.http_bodies = h.bodies;
@@ -793,6 +817,24 @@ impl PacketPath {
     }
 }
 
+/// What `--grep` counted, read once every connection is reported.
+/// The directions dropped are taken out of the directions reported.
+fn grep_counts(
+    config: &Config,
+    kept: Option<&KeepCounts>,
+    summary: &mut RunSummary,
+) -> Option<GrepCounts> {
+    let (grep, kept) = (config.grep.as_ref()?, kept?);
+    let (directions, with_gaps) = kept.dropped_directions();
+    summary.directions = summary.directions.saturating_sub(directions);
+    summary.directions_with_gaps = summary.directions_with_gaps.saturating_sub(with_gaps);
+    Some(GrepCounts {
+        matching: kept.matching(),
+        not_matching: kept.not_matching(),
+        only_matching: grep.only_matching,
+    })
+}
+
 /// What HTTP carving as connections close did, read back after the run.
 #[derive(Debug, Default)]
 struct HttpTally {
@@ -813,6 +855,8 @@ struct Outputs {
     events: Option<EventLog>,
     /// The DFXML report, finished once HTTP carving is done.
     dfxml: Option<DfxmlReport>,
+    /// What `--grep` counted, once the report is finished.
+    kept: Option<Arc<KeepCounts>>,
 }
 
 impl Outputs {
@@ -827,6 +871,9 @@ impl Outputs {
         shard: Option<&crate::shard::Header>,
     ) -> Result<Outputs, Error> {
         let template = Template::parse(&config.template)?;
+        // Before any output is opened: a pattern that does not compile is
+        // a usage error, with nothing written.
+        let grep = grep_setup(config)?;
         let events = config
             .events
             .as_ref()
@@ -940,6 +987,7 @@ impl Outputs {
             None
         };
         let report = OrderedReport::new(report)
+            .with_keep(grep.as_ref().map(|g| g.keep()).transpose()?)
             .with_events(events.clone())
             .with_hook(hook)
             .with_closed(config.hooks.closed.clone())
@@ -984,14 +1032,24 @@ impl Outputs {
                 tables_behind(vec![FlowTable::new(table_config, consumer)], report, false)
             }
             Output::Files(files) if !files.flow_files => {
-                let tables = (0..threads)
-                    .map(|_| {
-                        let consumer =
-                            ReportOnly::new(naming.clone(), config.max_bytes, config.md5);
-                        FlowTable::new(table_config.clone(), consumer)
-                    })
-                    .collect();
-                tables_behind(tables, report, false)
+                let consumer = || ReportOnly::new(naming.clone(), config.max_bytes, config.md5);
+                match grep.as_ref() {
+                    Some(g) => {
+                        let tables = (0..threads)
+                            .map(|_| {
+                                let consumer = Counted::new(consumer(), g.matcher.clone());
+                                FlowTable::new(table_config.clone(), consumer)
+                            })
+                            .collect();
+                        tables_behind(tables, report, false)
+                    }
+                    None => {
+                        let tables = (0..threads)
+                            .map(|_| FlowTable::new(table_config.clone(), consumer()))
+                            .collect();
+                        tables_behind(tables, report, false)
+                    }
+                }
             }
             Output::Files(files) => {
                 let (outdir, max) = (&files.outdir, config.max_bytes);
@@ -1001,6 +1059,7 @@ impl Outputs {
                     files,
                     threads,
                     config: &table_config,
+                    matcher: grep.as_ref().map(|g| g.matcher.clone()),
                 };
                 // -I and -K are consumers in front of the flow files.
                 match (files.findx, files.pcaps) {
@@ -1023,8 +1082,82 @@ impl Outputs {
             http,
             events,
             dfxml,
+            kept: grep.map(|g| g.counts),
         })
     }
+}
+
+/// `--grep` on a normal run, set up: the patterns compiled once for every
+/// table, and what the report counts.
+struct GrepSetup {
+    matcher: Arc<Matcher>,
+    counts: Arc<KeepCounts>,
+    /// Where the files of connections dropped are (`--only-matching`
+    /// with flow files), and the files beside each flow file.
+    remove_from: Option<(PathBuf, Vec<&'static str>)>,
+    only_matching: bool,
+}
+
+impl GrepSetup {
+    /// The report's decision on each connection.
+    fn keep(&self) -> Result<KeepMatching, Error> {
+        if !self.only_matching {
+            return Ok(KeepMatching::counting(self.counts.clone()));
+        }
+        let files = match &self.remove_from {
+            Some((outdir, _)) => Some(FileSink::new(outdir, 1)?),
+            None => None,
+        };
+        let companions = self
+            .remove_from
+            .as_ref()
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
+        Ok(KeepMatching::only_matching(
+            files,
+            companions,
+            self.counts.clone(),
+        ))
+    }
+}
+
+/// Check `--grep` against the rest of the configuration and compile its
+/// patterns; `None` without it.
+fn grep_setup(config: &Config) -> Result<Option<GrepSetup>, Error> {
+    let Some(grep) = &config.grep else {
+        return Ok(None);
+    };
+    let files = match &config.output {
+        Output::Files(files) => files,
+        Output::Console(_) => {
+            return Err(Error::Usage(
+                "--grep keeps flow files and report lines: it cannot be used with -c, -C or -D".into(),
+            ))
+        }
+        Output::Grep(_) => {
+            return Err(Error::Usage(
+                "--grep is for a run that writes flow files: flowsplit grep takes its patterns before the capture".into(),
+            ))
+        }
+    };
+    if grep.only_matching && files.pcaps {
+        return Err(Error::Usage(
+            "--only-matching cannot be used with -K: a direction without bytes has a pcap file but no report line to decide it by".into(),
+        ));
+    }
+    let matcher = Matcher::new(&grep.patterns, &grep.pattern)
+        .map_err(|e| Error::Usage(format!("--grep: {e}")))?;
+    let companions = if files.findx {
+        vec![".findx"]
+    } else {
+        Vec::new()
+    };
+    Ok(Some(GrepSetup {
+        matcher: Arc::new(matcher),
+        counts: Arc::default(),
+        remove_from: files.flow_files.then(|| (files.outdir.clone(), companions)),
+        only_matching: grep.only_matching,
+    }))
 }
 
 /// The flow tables of flow-file output: one per thread, each with its own
@@ -1033,12 +1166,29 @@ struct FileTables<'a> {
     files: &'a crate::config::FileOutput,
     threads: usize,
     config: &'a TableConfig,
+    /// `--grep`: each table's consumer searched in front ([`Counted`]).
+    matcher: Option<Arc<Matcher>>,
 }
 
 impl FileTables<'_> {
-    /// The tables, each with the consumer `make` builds over its file sink,
-    /// behind `report`.
+    /// The tables, each with the consumer `make` builds over its file sink
+    /// (behind the search, with `--grep`), behind `report`.
     fn build<C>(
+        &self,
+        report: OrderedReport,
+        make: impl Fn(FileSink) -> C,
+    ) -> Result<Box<dyn SegmentSink>, Error>
+    where
+        C: StreamConsumer + Send + 'static,
+        C::Stream: Send,
+    {
+        match &self.matcher {
+            Some(m) => self.build_with(report, |s| Counted::new(make(s), m.clone())),
+            None => self.build_with(report, make),
+        }
+    }
+
+    fn build_with<C>(
         &self,
         report: OrderedReport,
         make: impl Fn(FileSink) -> C,

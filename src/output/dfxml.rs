@@ -513,6 +513,7 @@ mod tests {
             end: End::Fin,
             sha256: String::new(),
             md5: md5.map(String::from),
+            grep_matches: None,
             counter: 0,
         }
     }

@@ -218,6 +218,37 @@ impl FileSink {
         }
     }
 
+    /// Remove the file `name` (relative to the output folder), resolved as
+    /// every other name here: from the open output folder, never through a
+    /// symbolic link in place of one of its folders. It must not be open
+    /// in this sink. Returns false when there was no such file; the
+    /// folders it was in are left.
+    pub fn remove(&self, name: &str) -> Result<bool, Error> {
+        let fail = |source| Error::Write {
+            path: self.dir.join(name),
+            source,
+        };
+        let (parent, leaf) = match self.parent_of(Path::new(name), false) {
+            Ok(found) => found,
+            Err(Error::Write { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(false)
+            }
+            Err(e) => return Err(e),
+        };
+        let fd = parent
+            .as_ref()
+            .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+        // SAFETY: a valid folder descriptor and a NUL-terminated name.
+        if unsafe { libc::unlinkat(fd, leaf.as_ptr(), 0) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(false);
+            }
+            return Err(fail(e));
+        }
+        Ok(true)
+    }
+
     /// Nothing is buffered here; kept so every sink can be flushed alike.
     pub fn flush_all(&mut self) -> Result<(), Error> {
         Ok(())
@@ -572,6 +603,33 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
         assert_eq!(std::fs::read(dir.path().join("sub2/x")).unwrap(), b"one");
+    }
+
+    #[test]
+    fn remove_takes_the_file_and_never_goes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("x"), b"keep").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("a")).unwrap();
+        let mut sink = FileSink::new(dir.path(), 4).unwrap();
+        let (id, _, _) = sink.create(0, &|_| "sub/x".to_string()).unwrap();
+        sink.write(id, &|| "sub/x".to_string(), b"gone").unwrap();
+        sink.close(id, &|| "sub/x".to_string(), Timestamp::default())
+            .unwrap();
+        assert!(sink.remove("sub/x").unwrap());
+        assert!(!dir.path().join("sub/x").exists());
+        assert!(dir.path().join("sub").is_dir(), "its folder is left");
+        assert!(!sink.remove("sub/x").unwrap(), "already gone");
+        assert!(!sink.remove("nothere/x").unwrap(), "no such folder");
+        let err = sink.remove("a/x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: a symbolic link is in the way of a folder of the output",
+                dir.path().join("a").display()
+            )
+        );
+        assert_eq!(std::fs::read(elsewhere.path().join("x")).unwrap(), b"keep");
     }
 
     #[test]

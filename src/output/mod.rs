@@ -7,7 +7,8 @@
 //! and [`dfxml`], tcpflow's DFXML), the event stream ([`events`]), tcpflow's
 //! per-file alerts and commands ([`alerts`]) and packets written as pcap
 //! ([`unprocessed`], `-w`); the traffic summary kept beside the report
-//! ([`traffic`]), its charts ([`charts`]) and tcpflow's netviz page drawn
+//! ([`traffic`]), its charts ([`charts`]), which connections `--grep
+//! --only-matching` keeps ([`keep`]) and tcpflow's netviz page drawn
 //! from it ([`netviz`], `-e netviz`). Nothing here knows about TCP; the flow table decides what
 //! is handed over and when.
 
@@ -20,6 +21,7 @@ pub mod files;
 pub mod findx;
 pub mod flow_files;
 pub mod flow_pcap;
+pub mod keep;
 pub mod naming;
 pub mod netviz;
 pub mod report;

@@ -103,6 +103,11 @@ pub struct DirectionRecord {
     /// `-e md5`); the field is left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    /// Matches of `--grep`'s patterns in the direction's bytes (a match
+    /// never spans a gap or a jump); the field is left out when `--grep`
+    /// is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grep_matches: Option<u64>,
     /// The connection counter the file's name was rendered with (`%c`,
     /// `%#`: 0 unless an earlier file took the name). Not a report field:
     /// it is in the name, and a record read back from a report has 0.
@@ -144,6 +149,13 @@ pub struct OrderedReport {
     group_key: Option<(u64, u64)>,
     /// What the flows' zero fill spent of the bound, once known.
     fill: Option<FillAccount>,
+    /// `--grep`: decides on each connection before anything of it is
+    /// written (see [`super::keep`]).
+    keep: Option<super::keep::KeepMatching>,
+    /// The connection being released, while `keep` is set: its keys and
+    /// records, held until its last record is in.
+    pending_keys: Vec<CloseKey>,
+    pending: Vec<DirectionRecord>,
 }
 
 /// Told about each connection once its report lines are written (live HTTP
@@ -176,7 +188,18 @@ impl OrderedReport {
             group: Vec::new(),
             group_key: None,
             fill: None,
+            keep: None,
+            pending_keys: Vec::new(),
+            pending: Vec::new(),
         }
+    }
+
+    /// Let `keep` decide on each connection, once all its records are
+    /// released and before any of them is written: a connection it drops
+    /// gets no report line, DFXML entry, event, file hook or close hook.
+    pub fn with_keep(mut self, keep: Option<super::keep::KeepMatching>) -> OrderedReport {
+        self.keep = keep;
+        self
     }
 
     /// What the flows' zero fill spent of the amplification bound, for
@@ -254,10 +277,11 @@ impl OrderedReport {
                 break;
             }
             let (key, record) = entry.remove_entry();
-            self.emit(key, record)?;
+            self.take(key, record)?;
             wrote = true;
         }
         if wrote {
+            self.decide()?;
             self.end_group()?;
             if self.flush_on_release {
                 self.flush()?;
@@ -269,8 +293,9 @@ impl OrderedReport {
     /// Write everything still held, in order, and flush.
     pub fn finish(&mut self) -> Result<(), Error> {
         while let Some((key, record)) = self.held.pop_first() {
-            self.emit(key, record)?;
+            self.take(key, record)?;
         }
+        self.decide()?;
         self.end_group()?;
         self.flush()?;
         if let Some(hook) = self.hook.as_mut() {
@@ -300,6 +325,40 @@ impl OrderedReport {
             Some(e) => e.flush(),
             None => Ok(()),
         }
+    }
+
+    /// One record released, in order: written, or with `keep`, held until
+    /// its connection's records are all in. A connection's records are
+    /// released together (they close at once and share the event).
+    fn take(&mut self, key: CloseKey, record: DirectionRecord) -> Result<(), Error> {
+        if self.keep.is_none() {
+            return self.emit(key, record);
+        }
+        let same = |k: &CloseKey| (k.event, k.connection) == (key.event, key.connection);
+        if self.pending_keys.first().is_some_and(|k| !same(k)) {
+            self.decide()?;
+        }
+        self.pending_keys.push(key);
+        self.pending.push(record);
+        Ok(())
+    }
+
+    /// Let `keep` decide on the connection held, and write it if kept.
+    fn decide(&mut self) -> Result<(), Error> {
+        let Some(keep) = self.keep.as_mut() else {
+            return Ok(());
+        };
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let keys = std::mem::take(&mut self.pending_keys);
+        let records = std::mem::take(&mut self.pending);
+        if keep.connection(&records)? {
+            for (key, record) in keys.into_iter().zip(records) {
+                self.emit(key, record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Write one record's line and event; hand finished connections to the hook.
@@ -493,6 +552,7 @@ mod tests {
             end: End::Fin,
             sha256: String::new(),
             md5: None,
+            grep_matches: None,
         }
     }
 
@@ -568,6 +628,57 @@ mod tests {
         let last: DirectionRecord = serde_json::from_str(text.lines().last().unwrap()).unwrap();
         assert_eq!(last.file, "b");
         assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn only_matching_connections_are_written_and_handed_to_the_hooks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.jsonl");
+        let groups = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let closed: crate::hooks::ClosedHook =
+            Arc::new(move |r: &DirectionRecord| sink.lock().unwrap().push(r.file.clone()));
+        let counts = Arc::new(super::super::keep::KeepCounts::default());
+        let keep = super::super::keep::KeepMatching::only_matching(None, vec![], counts.clone());
+        let mut report = OrderedReport::new(Some(ReportWriter::open(&path).unwrap()))
+            .with_hook(Some(Box::new(Groups(groups.clone()))))
+            .with_closed(Some(closed))
+            .with_keep(Some(keep));
+        let key = |event, connection, side| CloseKey {
+            event,
+            connection,
+            side,
+        };
+        let with = |file: &str, connection, matches| DirectionRecord {
+            grep_matches: Some(matches),
+            ..record(file, connection)
+        };
+        report.push(key(5, 2, 0), with("a0", 2, 0));
+        report.push(key(5, 2, 1), with("a1", 2, 3));
+        report.push(key(7, 3, 0), with("b0", 3, 0));
+        report.push(key(7, 3, 1), with("b1", 3, 0));
+        report.push(key(7, 4, 0), with("c0", 4, 1));
+        report.push(key(9, 5, 1), with("d1", 5, 0));
+        report.release_before(8).unwrap();
+        assert_eq!(*groups.lock().unwrap(), vec![vec!["a0", "a1"], vec!["c0"]]);
+        report.finish().unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["a0", "a1", "c0"]);
+        let files: Vec<(String, Option<u64>)> = read_report(&path)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.file, r.grep_matches))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("a0".to_string(), Some(0)),
+                ("a1".to_string(), Some(3)),
+                ("c0".to_string(), Some(1))
+            ]
+        );
+        assert_eq!((counts.matching(), counts.not_matching()), (2, 2));
+        assert_eq!(counts.dropped_directions(), (3, 0));
     }
 
     #[test]

@@ -63,6 +63,21 @@ pub struct SummaryRecord {
     /// zeros from summaries written before it existed.)
     #[serde(default)]
     pub amplification: AmplificationRecord,
+    /// What `--grep` found; left out without `--grep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grep: Option<GrepRecord>,
+}
+
+/// `--grep`'s account of the connections reported (those with bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrepRecord {
+    /// Connections with a match in either direction.
+    pub connections_matching: u64,
+    /// Connections without one: with `only_matching`, those dropped (no
+    /// flow files, no report lines, not in `directions`).
+    pub connections_not_matching: u64,
+    /// `--only-matching` was given.
+    pub only_matching: bool,
 }
 
 /// The amplification bound (`--max-amplification`,
@@ -183,6 +198,11 @@ impl SummaryRecord {
                 bodies_cut: summary.http_spent.bodies_cut,
                 bodies_not_decoded: summary.http_spent.bodies_not_decoded,
             },
+            grep: summary.grep.map(|g| GrepRecord {
+                connections_matching: g.matching,
+                connections_not_matching: g.not_matching,
+                only_matching: g.only_matching,
+            }),
         }
     }
 
@@ -212,6 +232,11 @@ impl SummaryRecord {
         all.directions = shards.iter().map(|s| s.directions).sum();
         all.directions_with_gaps = shards.iter().map(|s| s.directions_with_gaps).sum();
         all.http_bodies = shards.iter().map(|s| s.http_bodies).sum();
+        if let Some(g) = all.grep.as_mut() {
+            let each = shards.iter().filter_map(|s| s.grep.as_ref());
+            g.connections_matching = each.clone().map(|g| g.connections_matching).sum();
+            g.connections_not_matching = each.map(|g| g.connections_not_matching).sum();
+        }
         let fill = |f: fn(&AmplificationRecord) -> u64| {
             shards.iter().map(|s| f(&s.amplification)).sum::<u64>()
         };

@@ -146,6 +146,7 @@ impl Tally {
             end: end.end,
             sha256: hex::encode(self.hasher.finalize()),
             md5: self.md5.map(|m| hex::encode(m.finalize())),
+            grep_matches: None,
             counter: 0,
         }
     }

@@ -6,13 +6,15 @@
 //! Owns: the grep consumer ([`GrepFlows`], a [`StreamConsumer`] like the
 //! console's: one flow table, so the output keeps one order), what it
 //! prints ([`GrepFormat`]), and searching flow files already written
-//! ([`grep_dirs`]) with the same [`matcher`].
+//! ([`grep_dirs`]) with the same [`matcher`]; and `--grep` on a normal
+//! run ([`counted`]: each direction searched as its flow file is written).
 //!
 //! Must not: write flow files or reports. Each direction keeps its
 //! [`matcher::StreamSearch`]: at most the longest match allowed, less one
 //! byte; nothing else of the stream is held.
 
 pub mod context;
+pub mod counted;
 pub mod folder;
 pub mod http;
 pub mod matcher;
