@@ -104,6 +104,11 @@ def read(
     are the CLI's options that apply (see :data:`OPTIONS`), for instance
     ``max_memory="512M"``, ``timeout=120``, ``max_seek="16M"``,
     ``max_bytes``, ``threads``, ``shard="0/4"``, ``md5=True``.
+    ``grep="token"`` (or a list) searches each direction as it is
+    reassembled and sets its ``grep_matches``; with ``only_matching=True``
+    only the connections with a match are yielded (``grep_fixed``,
+    ``grep_hex``, ``grep_ignore_case``, ``grep_file`` and
+    ``grep_max_match`` read the patterns as ``flowsplit grep`` does).
 
     The iterator yields :class:`Direction` objects in the report's order.
     An input that cannot be read is raised once every direction was

@@ -269,6 +269,10 @@ pub struct Direction {
     /// MD5 of the stream when asked for (`md5=True`), else `None`.
     #[pyo3(get)]
     md5: Option<String>,
+    /// Matches of the `grep=` patterns in the stream (none spans a gap),
+    /// `None` without `grep=`.
+    #[pyo3(get)]
+    grep_matches: Option<u64>,
     /// The connection's Community ID.
     #[pyo3(get)]
     community_id: Option<String>,
@@ -353,6 +357,7 @@ impl Direction {
             truncated: r.truncated,
             sha256: r.sha256,
             md5: r.md5,
+            grep_matches: r.grep_matches,
             community_id: r.community_id,
             encap: r.encap,
             name: r.file,
