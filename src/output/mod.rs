@@ -29,6 +29,7 @@ pub mod semlock;
 mod shared_buffer;
 pub mod summary;
 pub mod tally;
+pub mod tls_record;
 pub mod traffic;
 pub mod unprocessed;
 
