@@ -12,8 +12,9 @@
 //! body file) → `multipart` (a multipart body's parts, each a file) →
 //! `conn` (one connection) → `ranges` (the `206` parts of every connection,
 //! assembled into whole objects once all are carved) → `index` (the
-//! records, their order and the writer of `http.jsonl`); `spill` is the
-//! external merge sort under `walk`, `ranges` and `index`; `inline` carves
+//! records, their order and the writer of `http.jsonl`) and `tls_lines`
+//! (the report's TLS lines, in their order); `spill` is the external merge
+//! sort under `walk`, `ranges`, `index` and `tls_lines`; `inline` carves
 //! connections as the capture pipeline closes them, on the threads of a
 //! `pool`, gathering into the post-pass's own collector (`Carved`).
 //!
