@@ -2260,3 +2260,63 @@ fn flowsplit_http_puts_the_tls_lines_in_the_folders_report() {
     assert_eq!(std::fs::read_to_string(&report).unwrap(), directions);
     assert!(read_index(&out).iter().all(|x| x["tls"].is_null()));
 }
+
+/// With a template that puts flow files in a subfolder, a TLS line names
+/// its flow file and its `-TLS` file relative to the output folder, as the
+/// direction lines do, and `flowsplit http` over the output folder writes
+/// the same lines.
+#[test]
+fn tls_lines_name_files_in_subfolders_relative_to_the_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (pcap, keys) = (tls("tls12_aes128gcm.pcap"), tls("tls12_aes128gcm.keys"));
+    let args: Vec<&OsStr> = vec![
+        "-q".as_ref(),
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-e".as_ref(),
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        "-T".as_ref(),
+        "x/%A.%a-%B.%b".as_ref(),
+    ];
+    let run = common::flowsplit(&args);
+    assert!(run.status.success(), "{run:?}");
+    assert!(out.join("x/http.jsonl").is_file());
+    let lines = report_tls(&out);
+    let names: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["file"].as_str().unwrap(),
+                l["decrypted_file"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let server = "x/127.000.000.001.47683-127.000.000.001.48554";
+    let client = "x/127.000.000.001.48554-127.000.000.001.47683";
+    let tls_name = |f: &str| format!("{f}-TLS");
+    assert_eq!(
+        names,
+        [
+            (server, tls_name(server).as_str()),
+            (client, tls_name(client).as_str())
+        ]
+    );
+    for (_, plain) in &names {
+        assert!(out.join(plain).is_file(), "{plain}");
+    }
+    let before = std::fs::read(out.join("report.jsonl")).unwrap();
+    let again = common::flowsplit(&[
+        "http".as_ref(),
+        "-q".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(std::fs::read(out.join("report.jsonl")).unwrap(), before);
+}
