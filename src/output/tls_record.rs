@@ -197,6 +197,8 @@ impl Open {
         let mut part = open.target.report.as_os_str().to_owned();
         part.push(".part");
         let part = PathBuf::from(part);
+        // Set first: a replacement left half-written is removed (`Drop`).
+        open.part = Some(part.clone());
         let copy = || -> io::Result<BufWriter<File>> {
             let mut out = BufWriter::new(super::files::create_truncated(&part)?);
             let old = BufReader::new(File::open(&open.target.report)?);
@@ -211,7 +213,6 @@ impl Open {
         };
         let out = copy().map_err(|e| open.fail(e))?;
         open.out = Some(out);
-        open.part = Some(part);
         Ok(open)
     }
 
@@ -236,10 +237,23 @@ impl Open {
         if let Some(mut out) = self.out.take() {
             out.flush().map_err(|e| self.fail(e))?;
         }
-        if let Some(part) = &self.part {
-            std::fs::rename(part, &self.target.report).map_err(|e| self.fail(e))?;
+        if let Some(part) = self.part.take() {
+            if let Err(e) = std::fs::rename(&part, &self.target.report) {
+                let _ = std::fs::remove_file(&part);
+                return Err(self.fail(e));
+            }
         }
         Ok(self.lines)
+    }
+}
+
+impl Drop for Open {
+    /// A replacement not put in the report's place (an error stopped the
+    /// writing) is removed: the report stays as it was.
+    fn drop(&mut self) {
+        if let Some(part) = self.part.take() {
+            let _ = std::fs::remove_file(part);
+        }
     }
 }
 
@@ -425,6 +439,20 @@ mod tests {
                 .collect();
             assert_eq!(files, ["a", "b", "c"]);
         }
+        assert!(!dir.path().join("report.jsonl.part").exists());
+        // An error reading the records part way leaves the report as it
+        // was, and no replacement beside it.
+        let before = std::fs::read(&report).unwrap();
+        let failing = [
+            Ok(record(&full("a"), 1, "client")),
+            Err(io::Error::other("spill file unreadable")),
+        ];
+        let e = replace_tls_lines(vec![target(dir.path(), false)], failing.into_iter());
+        assert!(
+            e.unwrap_err().to_string().contains("spill file unreadable"),
+            "the error says what failed"
+        );
+        assert_eq!(std::fs::read(&report).unwrap(), before);
         assert!(!dir.path().join("report.jsonl.part").exists());
         // No records and no earlier TLS lines: the report is not touched.
         let plain = dir.path().join("plain");
