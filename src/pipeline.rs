@@ -342,6 +342,7 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
     let dfxml = outputs.dfxml;
     let http = outputs.http;
     let kept = outputs.kept;
+    let report_fresh = outputs.report_fresh;
     let mut path = PacketPath::new(config, filter, outputs.sink);
     let progress = config.hooks.progress.as_ref();
     if let Some(p) = progress {
@@ -428,12 +429,14 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
         let _ = dfxml.as_ref().map(|d| d.finish(&[]));
         return Err(e);
     }
+    let mut tls_lines = None;
     if let Some(http) = &http {
         // Carved as the connections closed.
         let mut h = http.lock().unwrap_or_else(PoisonError::into_inner);
         summary.http_bodies = h.bodies;
         summary.http_spent = h.spent;
         summary.input_errors.append(&mut h.errors);
+        tls_lines = Some(std::mem::take(&mut h.tls_lines));
     } else if let Some((outdir, http_options)) = config.output.http_carving() {
         let dirs = std::slice::from_ref(outdir);
         let room = config
@@ -450,11 +453,18 @@ fn run_files(config: &Config, inputs: &[Input], summary: &mut RunSummary) -> Res
                 summary.http_bodies = carved.bodies;
                 summary.http_spent = carved.spent();
                 summary.input_errors.extend(carved.errors);
+                tls_lines = Some(carved.tls_lines);
             }
             Err(e) => {
                 let _ = dfxml.as_ref().map(|d| d.finish(&[]));
                 return Err(e);
             }
+        }
+    }
+    if let Some(lines) = tls_lines {
+        if let Err(e) = write_tls_lines(config, lines, report_fresh) {
+            let _ = dfxml.as_ref().map(|d| d.finish(&[]));
+            return Err(e);
         }
     }
     finish_reports(config, dfxml.as_ref(), true)?;
@@ -509,6 +519,7 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     let outputs = Outputs::new(config, true, None)?;
     summary.started = true;
     let http = outputs.http.clone();
+    let report_fresh = outputs.report_fresh;
     let events = outputs.events;
     let dfxml = outputs.dfxml;
     let kept = outputs.kept;
@@ -589,15 +600,20 @@ fn run_live(config: &Config, live: &LiveOptions, summary: &mut RunSummary) -> Re
     }
     let finished = path.finish(summary);
     summary.grep = grep_counts(config, kept.as_deref(), summary);
+    let mut tls = Ok(());
     if let Some(http) = http {
         if let Ok(mut h) = http.lock() {
             summary.http_bodies = h.bodies;
             summary.http_spent = h.spent;
             summary.input_errors.append(&mut h.errors);
+            // Live capture too puts the TLS lines in once capture stops.
+            let lines = std::mem::take(&mut h.tls_lines);
+            tls = write_tls_lines(config, lines, report_fresh);
         }
     }
     let reports = finish_reports(config, dfxml.as_ref(), false);
     finished?;
+    tls?;
     reports?;
     match ended.error {
         Some(e) => Err(e),
@@ -844,6 +860,8 @@ struct HttpTally {
     errors: Vec<Error>,
     /// The first of tcpflow's HTTP hooks that failed (ends the run).
     hook_error: Option<Error>,
+    /// The report's TLS lines, once every connection is carved.
+    tls_lines: crate::http::tls_lines::TlsLines,
 }
 
 /// The flow tables and everything behind them, built from the configuration.
@@ -857,6 +875,9 @@ struct Outputs {
     dfxml: Option<DfxmlReport>,
     /// What `--grep` counted, once the report is finished.
     kept: Option<Arc<KeepCounts>>,
+    /// True when the report held no earlier run's lines when opened (so
+    /// no TLS lines either), or there is none.
+    report_fresh: bool,
 }
 
 impl Outputs {
@@ -899,6 +920,7 @@ impl Outputs {
                     .notify(&crate::hooks::Notice::ReportAppended { path: path.clone() });
             }
         }
+        let report_fresh = report.as_ref().is_none_or(|w| !w.has_earlier_lines());
         let report = match (report, shard) {
             (Some(w), Some(header)) => Some(w.for_shard(header)?),
             (report, _) => report,
@@ -1083,6 +1105,7 @@ impl Outputs {
             events,
             dfxml,
             kept: grep.map(|g| g.counts),
+            report_fresh,
         })
     }
 }
@@ -1291,6 +1314,7 @@ impl CloseHook for InlineHttp {
         tally.bodies = carved.bodies;
         tally.spent = carved.spent();
         tally.errors.extend(carved.errors);
+        tally.tls_lines = carved.tls_lines;
         match tally.hook_error.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -1340,6 +1364,30 @@ fn body_completed(runner: &mut Runner, outdir: &Path, file: &str) -> Result<(), 
     let path = crate::output::alerts::tcpflow_path(outdir, file);
     runner.opened(&path)?;
     runner.completed(&path)
+}
+
+/// Put the TLS lines carving gathered into the report, after every
+/// direction line (see [`crate::output::tls_record`]): appended to a report
+/// this run wrote from empty (`fresh`), and otherwise in place of the TLS
+/// lines an earlier carving of the folder left there (carving covered the
+/// whole folder again).
+fn write_tls_lines(
+    config: &Config,
+    lines: crate::http::tls_lines::TlsLines,
+    fresh: bool,
+) -> Result<(), Error> {
+    let (Some(report), Some((outdir, _))) = (&config.report, config.output.http_carving()) else {
+        return Ok(());
+    };
+    if fresh && lines.is_empty() {
+        return Ok(());
+    }
+    let target = crate::output::tls_record::TlsTarget {
+        root: outdir.clone(),
+        report: report.clone(),
+        fresh,
+    };
+    lines.write(vec![target]).map(|_| ())
 }
 
 /// Finish the DFXML report (with the `byte_run`s of the bodies carved in

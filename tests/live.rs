@@ -997,3 +997,75 @@ fn live_key_logs_warn_when_unusable_and_may_not_exist_yet() {
     assert!(err.contains(&tmp.path().display().to_string()), "{err}");
     assert!(!out.exists());
 }
+
+/// Issue 29: live capture with `-e http` and a key log writes the report's
+/// TLS lines once capture stops, after every direction line: a TLS capture
+/// replayed onto loopback gives the TLS lines the same capture gives read
+/// from its file, byte for byte. Skipped without root or tcpreplay.
+#[test]
+fn live_capture_writes_the_tls_lines_a_file_run_writes() {
+    if !is_root() || !has("tcpreplay") {
+        eprintln!(
+            "SKIPPED live_capture_writes_the_tls_lines: needs root and tcpreplay (CI installs it)"
+        );
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+    let pcap = tls.join("tls12_aes128gcm.pcap");
+    let keys = tls.join("tls12_aes128gcm.keys");
+    let tmp = tempfile::tempdir().unwrap();
+    let offline = tmp.path().join("offline");
+    let run = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .args(["-q", "-e", "http", "--tls-keylog"])
+        .arg(&keys)
+        .arg("-r")
+        .arg(&pcap)
+        .arg("-o")
+        .arg(&offline)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let out = tmp.path().join("live");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowsplit"));
+    // The capture's server port: nothing else on lo uses it.
+    cmd.args(["-i", "lo", "-e", "http", "--tls-keylog"])
+        .arg(&keys)
+        .arg("-o")
+        .arg(&out)
+        .arg("tcp port 48554");
+    let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
+    let replay = Command::new("timeout")
+        .args(["20", "tcpreplay", "-q", "-i", "lo"])
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    if !replay.status.success() {
+        let _ = flowsplit.kill();
+        let _ = flowsplit.wait();
+        panic!(
+            "tcpreplay failed: {}",
+            String::from_utf8_lossy(&replay.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    sigint(&flowsplit);
+    let status = wait(&mut flowsplit, deadline);
+    let fs_err = fs_err.join().unwrap();
+    assert!(status.success(), "flowsplit failed: {fs_err}");
+    let tls_lines = |dir: &Path| -> Vec<String> {
+        std::fs::read_to_string(dir.join("report.jsonl"))
+            .unwrap()
+            .lines()
+            .skip_while(|l| !l.starts_with("{\"record\":\"tls\""))
+            .map(String::from)
+            .collect()
+    };
+    let live = tls_lines(&out);
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert!(live.iter().all(|l| l.starts_with("{\"record\":\"tls\"")));
+    assert_eq!(live, tls_lines(&offline));
+    assert_eq!(json_lines(&out.join("report.jsonl")).len(), 4);
+}

@@ -1038,4 +1038,24 @@ fn shards_with_decrypted_tls_merge_to_a_single_run() {
         decrypted >= 8,
         "{decrypted} -TLS files: the key logs decrypt"
     );
+    // The report's TLS lines (compared byte for byte above): one per
+    // direction of each TLS connection, after every direction line, all
+    // decrypted with the key logs' secrets.
+    let report = std::fs::read_to_string(single.join("report.jsonl")).expect("report");
+    let lines: Vec<serde_json::Value> = report
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a report line"))
+        .collect();
+    let first_tls = lines
+        .iter()
+        .position(|l| l["record"] == "tls")
+        .expect("TLS lines in the report");
+    let tls = &lines[first_tls..];
+    assert!(tls.iter().all(|l| l["record"] == "tls"), "{report}");
+    assert_eq!(tls.len(), first_tls, "a TLS line for every direction");
+    assert!(
+        tls.iter()
+            .all(|l| l["decrypted"] == true && l["secret_source"] == "keylog"),
+        "{report}"
+    );
 }

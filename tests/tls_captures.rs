@@ -2000,3 +2000,323 @@ fn renegotiation_is_followed_when_its_secrets_are_known() {
         "nothing of the request came before the renegotiation"
     );
 }
+
+/// The report's TLS lines of a run (`{"record":"tls",...}`), in order.
+fn report_tls(out: &Path) -> Vec<Value> {
+    common::parse_tls_lines(&out.join("report.jsonl"))
+}
+
+/// `(secret_source, resumed_by, decrypted, reason)` of each TLS line, `-`
+/// for `null`, sorted.
+fn tls_facts(lines: &[Value]) -> Vec<(String, String, bool, String)> {
+    let field = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let mut v: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
+                field(&l["secret_source"]),
+                field(&l["resumed_by"]),
+                l["decrypted"].as_bool().unwrap(),
+                field(&l["reason"]),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Assert the report's TLS lines of `r` say what its index's `tls`
+/// objects say: every direction an index line's `tls` names has exactly
+/// one TLS line, with the connection's facts of the `tls` object and the
+/// direction's of its `client` or `server` member, the connection id and
+/// Community ID of the direction's own report line, and no other TLS
+/// line. Returns how many TLS lines there are.
+fn assert_tls_lines_agree_with_the_index(r: &Run) -> usize {
+    let lines = report_tls(&r.out);
+    let directions = common::parse_report(&r.out.join("report.jsonl"));
+    let mut named = std::collections::BTreeSet::new();
+    for x in r.index.iter().filter(|x| !x["tls"].is_null()) {
+        let tls = &x["tls"];
+        for role in ["client", "server"] {
+            let d = &tls[role];
+            if d.is_null() {
+                continue;
+            }
+            let file = d["file"].as_str().unwrap();
+            named.insert(file.to_string());
+            let mine: Vec<&Value> = lines.iter().filter(|l| l["file"] == file).collect();
+            assert_eq!(mine.len(), 1, "{file}: {lines:#?}");
+            let l = mine[0];
+            assert_eq!(l["role"], role, "{file}");
+            for k in [
+                "version",
+                "cipher_suite",
+                "sni",
+                "alpn",
+                "decrypted",
+                "reason",
+                "hello_retry",
+                "extended_master_secret",
+                "secret_source",
+                "resumed_by",
+            ] {
+                assert_eq!(l[k], tls[k], "{file}: {k}");
+            }
+            for k in [
+                "decrypted_file",
+                "records",
+                "bytes",
+                "key_updates",
+                "early_data_bytes",
+                "skipped_records",
+                "stopped",
+            ] {
+                assert_eq!(l[k], d[k], "{file}: {k}");
+            }
+            let own: Vec<&Value> = directions.iter().filter(|l| l["file"] == file).collect();
+            assert_eq!(own.len(), 1, "{file}");
+            assert_eq!(l["connection"], own[0]["connection"], "{file}");
+            assert_eq!(l["community_id"], own[0]["community_id"], "{file}");
+        }
+    }
+    let listed: std::collections::BTreeSet<String> = lines
+        .iter()
+        .map(|l| l["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, named, "TLS lines of directions no index line names");
+    lines.len()
+}
+
+/// Issue 29: the report (not only `http.jsonl`) gives each direction's TLS
+/// facts, in lines of their own after every direction line, byte for byte
+/// the same with `-j 1` and `-j 2`.
+#[test]
+fn the_report_gives_each_directions_tls_facts() {
+    let r = run("tls12_aes128gcm");
+    let text = std::fs::read_to_string(r.out.join("report.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    // The direction lines first, as before: no `record` field.
+    assert!(lines[..2].iter().all(|l| l.starts_with("{\"file\":")));
+    let tls_line = |file: &str, role: &str, records: u64, bytes: u64| {
+        format!(
+            "{{\"record\":\"tls\",\"file\":\"{file}\",\"connection\":1,\
+             \"community_id\":\"1:0x4inuBrYGWQdsHU5QGiH4b+spc=\",\"role\":\"{role}\",\
+             \"version\":\"TLS 1.2\",\"cipher_suite\":\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\",\
+             \"sni\":\"flowsplit.test\",\"alpn\":null,\"decrypted\":true,\"reason\":null,\
+             \"hello_retry\":false,\"extended_master_secret\":true,\"secret_source\":\"keylog\",\
+             \"resumed_by\":null,\"decrypted_file\":\"{file}-TLS\",\"records\":{records},\
+             \"bytes\":{bytes},\"key_updates\":0,\"early_data_bytes\":0,\"skipped_records\":0,\
+             \"stopped\":null}}"
+        )
+    };
+    let server = "127.000.000.001.47683-127.000.000.001.48554";
+    let client = "127.000.000.001.48554-127.000.000.001.47683";
+    assert_eq!(lines[2], tls_line(server, "server", 5, 2074));
+    assert_eq!(lines[3], tls_line(client, "client", 4, 185));
+    assert_eq!(assert_tls_lines_agree_with_the_index(&r), 2);
+    // Readers of the report take its direction lines only.
+    let records = flowsplit::output::report::read_report(&r.out.join("report.jsonl")).unwrap();
+    let files: Vec<&str> = records.iter().map(|d| d.file.as_str()).collect();
+    assert_eq!(files, [server, client]);
+    let read =
+        flowsplit::output::tls_record::read_tls_records(&r.out.join("report.jsonl")).unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!(
+        read[1].decrypted_file.as_deref(),
+        Some(&*format!("{client}-TLS"))
+    );
+    let keys = tls("tls12_aes128gcm.keys");
+    let j2 = run_pcap(&tls("tls12_aes128gcm.pcap"), Some(&keys), &["-j", "2"]);
+    assert_eq!(
+        std::fs::read_to_string(j2.out.join("report.jsonl")).unwrap(),
+        text,
+        "-j 2"
+    );
+}
+
+/// A TLS connection that is not decrypted gets its TLS lines too, with the
+/// reason; one decrypted with a resumed session's secret says so
+/// (`session_cache`, `resumed_by`); one decrypted with the capture's own
+/// secrets says `capture`. Every `-j` writes the same report.
+#[test]
+fn the_report_says_why_not_and_where_the_secret_came_from() {
+    let case = "tls12_resumed_id_get";
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = std::fs::read_to_string(tls(&format!("{case}.keys")))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("CLIENT_RANDOM"))
+        .map(String::from)
+        .collect();
+    // Only the third connection's secret: the first has none, the second
+    // resumes the first's session, which no known secret set up.
+    let keys = tmp.path().join("third.keys");
+    std::fs::write(&keys, format!("{}\n", lines[2])).unwrap();
+    let r = run_with(case, &keys);
+    assert_eq!(assert_tls_lines_agree_with_the_index(&r), 6);
+    let full = "no secrets in the key log for this ClientHello random";
+    let resumed = format!(
+        "{full}; it resumes a session (by session ID) that no earlier connection with known secrets set up"
+    );
+    let s = |a: &str, b: &str, d: bool, c: &str| (a.to_string(), b.to_string(), d, c.to_string());
+    let (none, refused) = (s("-", "-", false, full), s("-", "-", false, &resumed));
+    assert_eq!(
+        tls_facts(&report_tls(&r.out)),
+        [
+            none.clone(),
+            none,
+            refused.clone(),
+            refused,
+            s("keylog", "-", true, "-"),
+            s("keylog", "-", true, "-"),
+        ]
+    );
+    // Not decrypted: no plaintext file, and the direction says why.
+    for l in report_tls(&r.out)
+        .iter()
+        .filter(|l| l["decrypted"] == false)
+    {
+        assert!(l["decrypted_file"].is_null(), "{l}");
+        assert_eq!(l["records"], 0, "{l}");
+    }
+    // With the first connection's secret, the others resume its session.
+    let first = run_with(case, &tls(&format!("{case}.first.keys")));
+    assert_eq!(assert_tls_lines_agree_with_the_index(&first), 6);
+    let cache = s("session_cache", "session ID", true, "-");
+    let want = [
+        s("keylog", "-", true, "-"),
+        s("keylog", "-", true, "-"),
+        cache.clone(),
+        cache.clone(),
+        cache.clone(),
+        cache.clone(),
+    ];
+    assert_eq!(tls_facts(&report_tls(&first.out)), want);
+    // The same secret from a Decryption Secrets Block in the capture.
+    let dsb = run_pcap(&tls(&format!("{case}.dsb.pcapng")), None, &[]);
+    assert_eq!(assert_tls_lines_agree_with_the_index(&dsb), 6);
+    let mut want = want.to_vec();
+    want[..2].fill(s("capture", "-", true, "-"));
+    want.sort();
+    assert_eq!(tls_facts(&report_tls(&dsb.out)), want);
+    // By connection id, then flow file: the order is the report's own.
+    let order: Vec<(u64, String)> = report_tls(&dsb.out)
+        .iter()
+        .map(|l| {
+            (
+                l["connection"].as_u64().unwrap(),
+                l["file"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+    for extra in [["-j", "1"], ["-j", "3"]] {
+        let again = run_pcap(&tls(&format!("{case}.dsb.pcapng")), None, &extra);
+        assert_eq!(
+            std::fs::read(again.out.join("report.jsonl")).unwrap(),
+            std::fs::read(dsb.out.join("report.jsonl")).unwrap(),
+            "{extra:?}"
+        );
+    }
+}
+
+/// `flowsplit http DIR` over a folder written without `-e http` gives its
+/// report the TLS lines a run with `-e http` writes; carving again
+/// replaces them (the same report), and carving without a key log, which
+/// tries no TLS connection, leaves none, as its index lists none.
+#[test]
+fn flowsplit_http_puts_the_tls_lines_in_the_folders_report() {
+    let case = "tls13_resumed";
+    let keys = tls(&format!("{case}.keys"));
+    let carved = run(case);
+    assert_eq!(assert_tls_lines_agree_with_the_index(&carved), 4);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("raw");
+    assert!(common::split_into(&tls(&format!("{case}.pcap")), &out)
+        .status
+        .success());
+    let report = out.join("report.jsonl");
+    assert!(report_tls(&out).is_empty());
+    let directions = std::fs::read_to_string(&report).unwrap();
+    let http = |keys: Option<&Path>| {
+        let mut args: Vec<&OsStr> = vec!["http".as_ref(), "-q".as_ref()];
+        if let Some(k) = keys {
+            args.extend(["--tls-keylog".as_ref(), k.as_os_str()]);
+        }
+        args.push(out.as_os_str());
+        let o = common::flowsplit(&args);
+        assert!(o.status.success(), "{o:?}");
+    };
+    http(Some(&keys));
+    assert_eq!(report_tls(&out), report_tls(&carved.out));
+    let once = std::fs::read_to_string(&report).unwrap();
+    assert!(once.starts_with(&directions), "direction lines kept first");
+    http(Some(&keys));
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), once, "again");
+    http(None);
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), directions);
+    assert!(read_index(&out).iter().all(|x| x["tls"].is_null()));
+}
+
+/// With a template that puts flow files in a subfolder, a TLS line names
+/// its flow file and its `-TLS` file relative to the output folder, as the
+/// direction lines do, and `flowsplit http` over the output folder writes
+/// the same lines.
+#[test]
+fn tls_lines_name_files_in_subfolders_relative_to_the_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let (pcap, keys) = (tls("tls12_aes128gcm.pcap"), tls("tls12_aes128gcm.keys"));
+    let args: Vec<&OsStr> = vec![
+        "-q".as_ref(),
+        "-r".as_ref(),
+        pcap.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-e".as_ref(),
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        "-T".as_ref(),
+        "x/%A.%a-%B.%b".as_ref(),
+    ];
+    let run = common::flowsplit(&args);
+    assert!(run.status.success(), "{run:?}");
+    assert!(out.join("x/http.jsonl").is_file());
+    let lines = report_tls(&out);
+    let names: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["file"].as_str().unwrap(),
+                l["decrypted_file"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let server = "x/127.000.000.001.47683-127.000.000.001.48554";
+    let client = "x/127.000.000.001.48554-127.000.000.001.47683";
+    let tls_name = |f: &str| format!("{f}-TLS");
+    assert_eq!(
+        names,
+        [
+            (server, tls_name(server).as_str()),
+            (client, tls_name(client).as_str())
+        ]
+    );
+    for (_, plain) in &names {
+        assert!(out.join(plain).is_file(), "{plain}");
+    }
+    let before = std::fs::read(out.join("report.jsonl")).unwrap();
+    let again = common::flowsplit(&[
+        "http".as_ref(),
+        "-q".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        out.as_os_str(),
+    ]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(std::fs::read(out.join("report.jsonl")).unwrap(), before);
+}

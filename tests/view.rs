@@ -377,3 +377,39 @@ fn three_shards_merged_show_what_a_single_run_shows() {
     assert!(!ours.1.is_empty() && ours.2.len() == 5, "{ours:?}");
     assert_eq!(ours, theirs);
 }
+
+/// A folder whose report has TLS lines (issue 29: `{"record":"tls",...}`
+/// after the direction lines) views as before: the TLS lines count as no
+/// direction or connection, and the TLS total is the connections they
+/// name, as the index's `tls` objects give it.
+#[test]
+fn a_report_with_tls_lines_views_with_them_left_out_of_the_directions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tls");
+    let pcap = testdata("tls/tls12_resumed_id_get.pcap");
+    let keys = testdata("tls/tls12_resumed_id_get.first.keys");
+    run(&[
+        "-q".as_ref(),
+        "-e".as_ref(),
+        "http".as_ref(),
+        "--tls-keylog".as_ref(),
+        keys.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-r".as_ref(),
+        pcap.as_os_str(),
+    ]);
+    let tls_lines = common::parse_tls_lines(&out.join("report.jsonl"));
+    assert_eq!(tls_lines.len(), 6);
+    let tls_connections: BTreeSet<u64> = tls_lines
+        .iter()
+        .map(|l| l["connection"].as_u64().unwrap())
+        .collect();
+    run(&["view".as_ref(), "-q".as_ref(), out.as_os_str()]);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let want = expected(&out.join("report.jsonl"));
+    assert_eq!(want.directions, 6);
+    assert_eq!(by_id(&html, "total-directions"), "6");
+    assert_eq!(by_id(&html, "total-connections"), "3");
+    assert_eq!(by_id(&html, "total-tls"), tls_connections.len().to_string());
+}

@@ -51,11 +51,13 @@ def run_cli(args: List[str], out: pathlib.Path) -> subprocess.CompletedProcess:
 
 
 def report_lines(out: pathlib.Path) -> List[Dict]:
-    """The report's lines, parsed."""
+    """The report's direction lines, parsed (its TLS lines, ``"record":
+    "tls"``, written after carving, are left out)."""
     path = out / "report.jsonl"
     if not path.exists():
         return []
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    lines = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    return [l for l in lines if l.get("record") != "tls"]
 
 
 @pytest.fixture

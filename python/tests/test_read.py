@@ -12,7 +12,7 @@ from typing import List
 import pytest
 
 import flowsplit
-from conftest import captures, report_lines, run_cli
+from conftest import TESTDATA, captures, report_lines, run_cli
 
 CAPTURES = captures()
 
@@ -100,6 +100,29 @@ def test_split_does_the_cli_job_and_returns_its_summary(tmp_path):
     assert report_lines(py_out) == report_lines(cli_out)
     for r in report_lines(cli_out):
         assert (py_out / r["file"]).read_bytes() == (cli_out / r["file"]).read_bytes()
+
+
+def test_split_with_tls_writes_the_cli_report_with_its_tls_lines(tmp_path):
+    # Issue 29: with http=True and a key log, report.jsonl ends with a TLS
+    # line per direction; split() writes the CLI's report byte for byte,
+    # and the report's direction lines still equal read()'s Directions.
+    tls = TESTDATA / "tls"
+    capture = tls / "tls12_resumed_id_get.pcap"
+    keys = tls / "tls12_resumed_id_get.first.keys"
+    cli_out, py_out = tmp_path / "cli", tmp_path / "py"
+    done = run_cli(["-e", "http", "--tls-keylog", str(keys), "-r", str(capture)], cli_out)
+    assert done.returncode == 0, done.stderr
+    flowsplit.split(capture, py_out, http=True, tls_keylog=str(keys))
+    text = (py_out / "report.jsonl").read_text()
+    assert text == (cli_out / "report.jsonl").read_text()
+    lines = [json.loads(l) for l in text.splitlines()]
+    tls_lines = [l for l in lines if l.get("record") == "tls"]
+    assert lines[len(lines) - len(tls_lines) :] == tls_lines
+    sources = sorted((l["secret_source"], l["resumed_by"], l["decrypted"]) for l in tls_lines)
+    assert sources == [("keylog", None, True)] * 2 + [("session_cache", "session ID", True)] * 4
+    directions = report_lines(py_out)
+    assert len(directions) == 6 and all("record" not in d for d in directions)
+    assert [json.loads(d.record) for d in flowsplit.read(capture)] == directions
 
 
 def test_directions_stay_readable_after_the_iterator_is_gone():

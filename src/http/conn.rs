@@ -97,6 +97,10 @@ pub(crate) struct Outcome {
     pub incomplete: u64,
     /// The `206` bodies, as parts of their resources (see `ranges`).
     pub ranges: Vec<RangePart>,
+    /// A TLS connection carving tried to decrypt: the report's TLS line
+    /// for each direction, `file` the flow file's full path (see
+    /// `tls_lines`).
+    pub tls: Vec<crate::output::tls_record::TlsRecord>,
 }
 
 /// A request as remembered for pairing.

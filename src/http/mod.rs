@@ -12,8 +12,9 @@
 //! body file) → `multipart` (a multipart body's parts, each a file) →
 //! `conn` (one connection) → `ranges` (the `206` parts of every connection,
 //! assembled into whole objects once all are carved) → `index` (the
-//! records, their order and the writer of `http.jsonl`); `spill` is the
-//! external merge sort under `walk`, `ranges` and `index`; `inline` carves
+//! records, their order and the writer of `http.jsonl`) and `tls_lines`
+//! (the report's TLS lines, in their order); `spill` is the external merge
+//! sort under `walk`, `ranges`, `index` and `tls_lines`; `inline` carves
 //! connections as the capture pipeline closes them, on the threads of a
 //! `pool`, gathering into the post-pass's own collector (`Carved`).
 //!
@@ -48,6 +49,7 @@ pub(crate) mod ranges;
 pub(crate) mod spill;
 mod stream;
 pub mod tls;
+pub mod tls_lines;
 mod walk;
 
 use crate::error::Error;
@@ -205,6 +207,10 @@ pub struct CarveSummary {
     /// Key log files with lines but not one usable (`--tls-keylog`): the
     /// carving went on without them.
     pub unusable_keylogs: Vec<crate::tls::keylog::Unusable>,
+    /// The report's TLS lines: one per direction of each TLS connection
+    /// carving tried to decrypt, in report order, for the caller to put in
+    /// `report.jsonl` (see [`tls_lines::TlsLines::write`]).
+    pub tls_lines: tls_lines::TlsLines,
 }
 
 /// The header fields of the HTTP/1.x message head at `offset` in the flow
@@ -254,8 +260,34 @@ pub fn head_fields(path: &Path, offset: u64, request: bool) -> io::Result<Vec<(V
 /// [`left_by_runs`]), and decoded bodies' growth to
 /// `opts.amplification` ([`bound_of_runs`] is the bound the runs were held
 /// to, for carving again what they carved).
+///
+/// Each of `dirs` holding a `report.jsonl` gets the TLS lines of the TLS
+/// connections under it that carving tried to decrypt (see
+/// [`crate::output::tls_record`]), in place of those an earlier carving
+/// left: carving a folder again gives the same report. (A shard's report,
+/// `report-K-of-N.jsonl`, is left alone.)
 pub fn carve_dirs(dirs: &[PathBuf], opts: &HttpOptions) -> Result<CarveSummary, Error> {
-    carve(dirs, opts, false, left_by_runs(dirs))
+    let mut summary = carve(dirs, opts, false, left_by_runs(dirs))?;
+    let lines = std::mem::take(&mut summary.tls_lines);
+    if let Err(e) = lines.write(report_targets(dirs)) {
+        summary.errors.push(e);
+    }
+    Ok(summary)
+}
+
+/// The reports of `dirs` that get TLS lines: each folder's `report.jsonl`,
+/// when it is a file (not a link), with the folder its lines' flow files
+/// are named relative to.
+fn report_targets(dirs: &[PathBuf]) -> Vec<crate::output::tls_record::TlsTarget> {
+    dirs.iter()
+        .map(|d| (d, d.join(REPORT_NAME)))
+        .filter(|(_, r)| std::fs::symlink_metadata(r).is_ok_and(|m| m.is_file()))
+        .map(|(d, report)| crate::output::tls_record::TlsTarget {
+            root: d.clone(),
+            report,
+            fresh: false,
+        })
+        .collect()
 }
 
 /// What the runs that wrote `dirs` left of their amplification bounds for
@@ -455,6 +487,9 @@ pub(crate) struct Carved {
     bodies: u64,
     incomplete: u64,
     pub(crate) tls: tls::TlsCounts,
+    /// The report's TLS lines, by connection id then flow file.
+    tls_lines: Sorter<tls_lines::TlsLine>,
+    tls_line_count: u64,
 }
 
 impl Carved {
@@ -472,6 +507,8 @@ impl Carved {
             bodies: 0,
             incomplete: 0,
             tls: tls::TlsCounts::default(),
+            tls_lines: Sorter::new(spill_dir, tls_lines::TLS_LINES_BUDGET),
+            tls_line_count: 0,
         }
     }
 
@@ -492,6 +529,16 @@ impl Carved {
         }
         if !outcome.errors.is_empty() {
             self.errors.push((number, outcome.errors));
+        }
+        for record in &outcome.tls {
+            let pushed = tls_lines::TlsLine::new(record).and_then(|l| self.tls_lines.push(l));
+            match pushed {
+                Ok(()) => self.tls_line_count += 1,
+                Err(source) => self.index_errors.push(Error::Write {
+                    path: self.tls_lines.dir().to_path_buf(),
+                    source,
+                }),
+            }
         }
         for part in outcome.ranges {
             if let Err(source) = self.ranges.push(part) {
@@ -537,6 +584,15 @@ impl Carved {
             .extend(self.errors.into_iter().flat_map(|(_, e)| e));
         summary.errors.append(&mut self.index_errors);
         let spill_dir = self.index.dir().to_path_buf();
+        match self.tls_lines.finish() {
+            Ok(sorted) => {
+                summary.tls_lines = tls_lines::TlsLines::new(sorted, self.tls_line_count);
+            }
+            Err(source) => summary.errors.push(Error::Write {
+                path: spill_dir.clone(),
+                source,
+            }),
+        }
         if marked {
             // A shard: the parts are listed for flowsplit merge, which
             // assembles them over every shard's.

@@ -311,6 +311,7 @@ fn carve_with(
         })
         .count() as u64;
     counts.failed_records += failed;
+    let report_lines = report_lines(c, pass.order, community_id.as_deref(), &facts);
     if !facts.decrypted {
         counts.not_decrypted += 1;
         let mut notes = vec![format!(
@@ -328,6 +329,7 @@ fn carve_with(
             ..Record::default()
         };
         out.records.push(rec);
+        out.tls = report_lines;
         return Some((out, counts));
     }
     counts.decrypted += 1;
@@ -375,5 +377,37 @@ fn carve_with(
             }
         }
     }
+    carved.tls = report_lines;
     Some((carved, counts))
+}
+
+/// The report's TLS lines for connection `c` (at `order`: its id first,
+/// `u64::MAX` when unknown), whose facts are `facts`: its client
+/// direction's, then its server direction's when it has one; each names
+/// its raw flow file by its full path (see `tls_lines`).
+fn report_lines(
+    c: &Connection,
+    order: Order,
+    community_id: Option<&str>,
+    facts: &Facts,
+) -> Vec<crate::output::tls_record::TlsRecord> {
+    let connection = (order.0 != u64::MAX).then_some(order.0);
+    let sides = [
+        ("client", Some(&facts.client)),
+        ("server", facts.server.as_ref()),
+    ];
+    sides
+        .into_iter()
+        .filter_map(|(role, d)| {
+            let d = d?;
+            Some(crate::output::tls_record::TlsRecord::of(
+                c.dir.join(&d.file).to_string_lossy().into_owned(),
+                connection,
+                community_id.map(str::to_string),
+                role,
+                facts,
+                d,
+            ))
+        })
+        .collect()
 }

@@ -521,6 +521,9 @@ fn link_tree(dir: &Path, out: &Path) -> Result<u64, Error> {
 /// What a merge needs of a shard report's line.
 #[derive(Deserialize)]
 struct Probe {
+    /// `tls` on a TLS line (see [`crate::output::tls_record`]).
+    record: Option<String>,
+    file: Option<String>,
     connection: Option<u64>,
     closed_at: Option<serde_json::Value>,
     flowsplit_shard: Option<u32>,
@@ -570,15 +573,25 @@ impl Lines {
 }
 
 /// A shard report read in order: its direction lines, each with its close
-/// event and connection.
+/// event and connection, then its TLS lines (written after carving), each
+/// with its connection and flow file.
 struct ReportLines {
     lines: Lines,
     event: Option<u64>,
     directions: u64,
+    /// The line read ahead is the first TLS line: the direction lines are
+    /// over.
+    at_tls: bool,
 }
 
+/// Where a TLS line goes in the merged report: by connection (unknown
+/// ones last), then flow file, as a single run orders them (see
+/// `crate::http::tls_lines`).
+type TlsKey = (u64, String);
+
 impl ReportLines {
-    /// The next direction line's key; `None` after the closing record.
+    /// The next direction line's key; `None` after the closing record or
+    /// at the first TLS line.
     fn next_key(&mut self) -> Result<Option<(u64, u64)>, Error> {
         loop {
             if !self.lines.advance()? {
@@ -586,6 +599,10 @@ impl ReportLines {
             }
             let probe: Probe = serde_json::from_slice(&self.lines.line)
                 .map_err(|_| self.lines.bad("a line that is not a report record"))?;
+            if probe.record.is_some() {
+                self.at_tls = true;
+                return Ok(None);
+            }
             if let Some(connection) = probe.connection {
                 let event = self.event.ok_or_else(|| {
                     self.lines
@@ -607,11 +624,38 @@ impl ReportLines {
             }
         }
     }
+
+    /// The key of the TLS line read ahead (none once the direction lines
+    /// ended at the closing record), reading the next line first when
+    /// `advance`; `None` at the closing record.
+    fn tls_key(&mut self, advance: bool) -> Result<Option<TlsKey>, Error> {
+        if !self.at_tls {
+            return Ok(None);
+        }
+        if advance && !self.lines.advance()? {
+            return Err(self.lines.bad("ends before its closing record"));
+        }
+        let probe: Probe = serde_json::from_slice(&self.lines.line)
+            .map_err(|_| self.lines.bad("a line that is not a report record"))?;
+        if probe.shard_done.is_some() {
+            self.at_tls = false;
+            return Ok(None);
+        }
+        match (probe.record.as_deref(), probe.file) {
+            (Some(crate::output::tls_record::TLS_RECORD), Some(file)) => {
+                Ok(Some((probe.connection.unwrap_or(u64::MAX), file)))
+            }
+            _ => Err(self
+                .lines
+                .bad("a line after its TLS lines that is neither one nor the closing record")),
+        }
+    }
 }
 
-/// Merge the shards' reports into `path`, ordered by close event, then
-/// connection (a single run's order; a connection's lines are all in one
-/// shard, in order), each also given to the DFXML report `dfxml`.
+/// Merge the shards' reports into `path`: the direction lines ordered by
+/// close event, then connection (a single run's order; a connection's
+/// lines are all in one shard, in order), each also given to the DFXML
+/// report `dfxml`; then the TLS lines, by connection and flow file.
 /// Returns the lines written.
 fn merge_reports(
     shards: &[Shard],
@@ -625,6 +669,7 @@ fn merge_reports(
             lines: Lines::open(&s.path)?,
             event: None,
             directions: 0,
+            at_tls: false,
         };
         if let Some((event, conn)) = r.next_key()? {
             heap.push(Reverse((event, conn, i)));
@@ -647,6 +692,22 @@ fn merge_reports(
         written += 1;
         if let Some((event, conn)) = r.next_key()? {
             heap.push(Reverse((event, conn, i)));
+        }
+    }
+    // Then the TLS lines, which each shard wrote after carving.
+    let mut heap = BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(key) = r.tls_key(false)? {
+            heap.push(Reverse((key, i)));
+        }
+    }
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let r = &mut readers[i];
+        out.write_all(&r.lines.line).map_err(write_err)?;
+        out.write_all(b"\n").map_err(write_err)?;
+        written += 1;
+        if let Some(key) = r.tls_key(true)? {
+            heap.push(Reverse((key, i)));
         }
     }
     out.flush().map_err(write_err)?;
@@ -853,6 +914,56 @@ mod tests {
             .map(|&(c, s)| line(c, s) + "\n")
             .collect();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), want.concat());
+    }
+
+    fn tls(conn: u64, file: &str) -> String {
+        format!(r#"{{"record":"tls","file":"{file}","connection":{conn},"role":"client"}}"#)
+    }
+
+    #[test]
+    fn tls_lines_follow_every_direction_line_by_connection_then_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |e: &str| format!(r#"{{"closed_at":{e}}}"#);
+        let a = shard(
+            dir.path(),
+            0,
+            2,
+            &[at("5"), line(3, 0), line(3, 1), tls(3, "a"), tls(3, "b")],
+            2,
+        );
+        let b = shard(
+            dir.path(),
+            1,
+            2,
+            &[at("4"), line(2, 0), tls(2, "z"), tls(9, "c")],
+            1,
+        );
+        let out = dir.path().join("report.jsonl");
+        assert_eq!(merge_reports(&[a, b], &out, None).unwrap(), 7);
+        let want = [
+            line(2, 0),
+            line(3, 0),
+            line(3, 1),
+            tls(2, "z"),
+            tls(3, "a"),
+            tls(3, "b"),
+            tls(9, "c"),
+        ];
+        let want: String = want.iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+        // A direction line after the TLS lines is not a shard's report.
+        let c = shard(
+            dir.path(),
+            0,
+            1,
+            &[at("1"), line(1, 0), tls(1, "a"), line(1, 1)],
+            2,
+        );
+        let e = merge_reports(&[c], &dir.path().join("r2"), None).unwrap_err();
+        assert!(
+            e.to_string().contains("neither one nor the closing record"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! the console ([`console`]); the `.findx` index beside flow files
 //! ([`findx`], `-I`) and each direction's packets as pcap ([`flow_pcap`],
 //! `-K`); what both keep account of ([`tally`]), their names ([`naming`]),
-//! the run reports ([`report`], JSON Lines, with its closing [`summary`],
+//! the run reports ([`report`], JSON Lines, with its TLS lines after
+//! carving ([`tls_record`]) and its closing [`summary`],
 //! and [`dfxml`], tcpflow's DFXML), the event stream ([`events`]), tcpflow's
 //! per-file alerts and commands ([`alerts`]) and packets written as pcap
 //! ([`unprocessed`], `-w`); the traffic summary kept beside the report
@@ -31,6 +32,7 @@ pub mod semlock;
 mod shared_buffer;
 pub mod summary;
 pub mod tally;
+pub mod tls_record;
 pub mod traffic;
 pub mod unprocessed;
 

@@ -510,11 +510,12 @@ fn ends_with_newline(path: &Path, len: u64) -> std::io::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
-/// Read a report back (for tests and the HTTP pass).
+/// Read a report's direction lines back (for tests and the HTTP pass);
+/// its TLS lines are left out (see [`super::tls_record::read_tls_records`]).
 pub fn read_report(path: &Path) -> std::io::Result<Vec<DirectionRecord>> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
-        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.trim().is_empty() && !super::tls_record::is_tls_line(l.as_bytes()))
         .map(|l| serde_json::from_str(l).map_err(std::io::Error::other))
         .collect()
 }

@@ -241,10 +241,22 @@ pub fn is_summary(path: &Path) -> bool {
         .is_some_and(|p| p.ends_with(".summary.json") || p.ends_with(".traffic.json"))
 }
 
-/// Parse a JSON Lines report; every line must be one JSON object.
+/// Parse a JSON Lines report's direction lines (its TLS lines, written
+/// after carving, are left out: see [`parse_tls_lines`]); every line must
+/// be one JSON object.
 pub fn parse_report(path: &Path) -> Vec<Value> {
+    parse_lines(path, false)
+}
+
+/// Parse a JSON Lines report's TLS lines (`{"record":"tls",...}`).
+pub fn parse_tls_lines(path: &Path) -> Vec<Value> {
+    parse_lines(path, true)
+}
+
+fn parse_lines(path: &Path, tls: bool) -> Vec<Value> {
     let text = std::fs::read_to_string(path).expect("a readable report");
     text.lines()
+        .filter(|l| l.starts_with("{\"record\":\"tls\"") == tls)
         .map(|l| {
             let v: Value =
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("report line {l:?}: {e}"));
