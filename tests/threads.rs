@@ -172,3 +172,76 @@ fn interleaved_connections_with_timeouts_and_budget_pressure_split_the_same() {
     assert!(timeouts > 0, "no direction ended by timeout");
     assert!(gapped > 0, "no hole was given up");
 }
+
+/// Frames of `conns` connections, each written whole in turn but with
+/// start times that go back and forth (0, 1, 2, 0, 1, 2, ... seconds), then
+/// one connection sending a byte a second for eight seconds so that the
+/// finished ones' linger runs out mid-capture.
+fn finishing_out_of_time_order(conns: u16) -> Vec<(flowsplit_synth::Timestamp, Vec<u8>)> {
+    use flowsplit_synth::{Link, Side, TcpConversation, Timestamp};
+    let mut frames = Vec::new();
+    for i in 0..conns {
+        let start = Timestamp::new(1_700_000_000 + i64::from(i % 3), u32::from(i) * 1_000_000);
+        let mut c = TcpConversation::new(
+            Link::ethernet(),
+            format!("10.0.0.1:{}", 40_000 + i).parse().unwrap(),
+            format!("10.0.1.{}:80", 1 + i % 7).parse().unwrap(),
+            start,
+        );
+        c.handshake(&mut frames).unwrap();
+        c.send(Side::Client, format!("request {i}").as_bytes(), &mut frames)
+            .unwrap();
+        c.send(
+            Side::Server,
+            format!("response {i}").as_bytes(),
+            &mut frames,
+        )
+        .unwrap();
+        c.close(&mut frames).unwrap();
+    }
+    let mut clock = TcpConversation::new(
+        Link::ethernet(),
+        "10.0.9.9:50000".parse().unwrap(),
+        "10.0.9.8:80".parse().unwrap(),
+        Timestamp::new(1_700_000_003, 0),
+    );
+    clock.handshake(&mut frames).unwrap();
+    for second in 3..11 {
+        let at = frames.len();
+        clock.send(Side::Client, b"t", &mut frames).unwrap();
+        for f in &mut frames[at..] {
+            f.0 = Timestamp::new(1_700_000_000 + second, 500_000_000);
+        }
+    }
+    clock.close(&mut frames).unwrap();
+    frames
+}
+
+#[test]
+fn connections_finishing_out_of_time_order_close_at_the_same_packet_for_every_j() {
+    use flowsplit_synth::{Link, PacketSink, PcapFormat, PcapWriter};
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pcap = tmp.path().join("out_of_time_order.pcap");
+    let file = std::io::BufWriter::new(std::fs::File::create(&pcap).expect("create"));
+    let mut w = PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).unwrap();
+    for (ts, f) in finishing_out_of_time_order(24) {
+        w.frame(ts, &f).unwrap();
+    }
+    w.into_inner().flush().unwrap();
+    let out = assert_same_for_every_j(
+        tmp.path(),
+        "out-of-time-order",
+        &["-r", pcap.to_str().expect("utf-8 path")],
+    );
+    // Every connection is in the report, each closed by its FINs.
+    let report = String::from_utf8(out[Path::new("report.jsonl")].clone()).expect("utf-8");
+    let lines: Vec<serde_json::Value> = report
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    // 24 connections both ways, and the clock's client (its server sends
+    // nothing, and a direction without bytes has no line).
+    assert_eq!(lines.len(), 49);
+    assert!(lines.iter().all(|l| l["end"] == "fin"), "{report}");
+}

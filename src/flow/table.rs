@@ -661,11 +661,18 @@ impl<C: StreamConsumer> FlowTable<C> {
         {
             return Ok(());
         }
+        // The wheels are keyed by the capture's time so far (the latest
+        // second any packet has reached), not by this segment's own: so a
+        // wheel's queue is in time order even when the capture's timestamps
+        // go back and forth, an entry that is due is never stuck behind
+        // one that is not, and which connections expire at a tick does not
+        // depend on which others share the table (every -j alike).
+        let now_sec = self.now.secs;
         let Some(conn) = self.conns.get_mut(&key) else {
             return Ok(());
         };
-        let idle_again = conn.idle_sec != seg.ts.secs;
-        conn.idle_sec = seg.ts.secs;
+        let idle_again = conn.idle_sec != now_sec;
+        conn.idle_sec = now_sec;
         if seg.flags.ack() {
             let believe = match conn.closing {
                 Some(_) => CLOSED_WINDOW,
@@ -709,21 +716,21 @@ impl<C: StreamConsumer> FlowTable<C> {
                 })?;
             }
         }
-        let linger_again = conn.closing.is_some() && conn.linger_sec != seg.ts.secs;
+        let linger_again = conn.closing.is_some() && conn.linger_sec != now_sec;
         if linger_again {
-            conn.linger_sec = seg.ts.secs;
+            conn.linger_sec = now_sec;
         }
         let id = conn.id;
         let conns = &self.conns;
         if idle_again || linger_again {
             let handle = conns.handle(&key, id);
             if idle_again {
-                self.idle[shard].push(seg.ts.secs, handle, |sec, h| {
+                self.idle[shard].push(now_sec, handle, |sec, h| {
                     conns.by_handle(h).is_some_and(|(_, c)| c.idle_sec == sec)
                 });
             }
             if linger_again {
-                self.linger.push(seg.ts.secs, handle, |sec, h| {
+                self.linger.push(now_sec, handle, |sec, h| {
                     conns.by_handle(h).is_some_and(|(_, c)| c.linger_sec == sec)
                 });
             }
