@@ -39,14 +39,8 @@ fn grep(args: &[&str], capture: &std::path::Path, extra: &[&str]) -> (i32, Vec<S
 
 /// Run `flowsplit grep WORDS...`; (exit code, stdout lines).
 fn run_grep(words: &[&OsStr]) -> (i32, Vec<String>) {
-    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
-    all.extend(words);
-    let o = flowsplit(&all);
-    let lines = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (o.status.code().unwrap_or(-1), lines)
+    let (code, lines, _) = common::grep(words);
+    (code, lines)
 }
 
 /// Split `capture` into a fresh folder (`flowsplit -r CAPTURE -o OUT`).

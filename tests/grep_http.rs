@@ -6,29 +6,13 @@
 
 mod common;
 
-use common::{flowsplit, testdata};
+use common::{grep, testdata};
 use flowsplit_synth::{Link, Side, TcpConversation, Timestamp};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 type Frames = Vec<(Timestamp, Vec<u8>)>;
-
-/// Run `flowsplit grep WORDS...`; (exit code, stdout lines, stderr).
-fn grep(words: &[&OsStr]) -> (i32, Vec<String>, String) {
-    let mut all: Vec<&OsStr> = vec!["grep".as_ref()];
-    all.extend(words);
-    let o = flowsplit(&all);
-    let lines = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (
-        o.status.code().unwrap_or(-1),
-        lines,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 /// `words` as arguments.
 fn args<'a>(words: &'a [&'a str]) -> Vec<&'a OsStr> {
@@ -299,20 +283,11 @@ fn a_folders_report_keeps_matches_out_of_its_gaps() {
         "the hole is zero-filled"
     );
     let zeros = ["--hex", "0000", out.to_str().unwrap()];
-    let (code, lines, _) = grep(&args(&zeros));
-    assert_eq!(
-        (code, lines),
-        (1, Vec::<String>::new()),
-        "no match in a gap"
-    );
-    // Nor one that runs into it.
-    let into = ["--hex", "6400", out.to_str().unwrap()];
-    let (code, lines, _) = grep(&args(&into));
-    assert_eq!(
-        (code, lines),
-        (1, Vec::<String>::new()),
-        "no match into a gap"
-    );
+    // No match in the gap, nor one that runs into it.
+    for hex in ["0000", "6400"] {
+        let (code, lines, _) = grep(&args(&["--hex", hex, out.to_str().unwrap()]));
+        assert_eq!((code, lines), (1, Vec::<String>::new()), "{hex}");
+    }
     // Without the report the folder does not say where its gaps are, and
     // the zeros are matched as zeros (as in a tcpflow folder).
     std::fs::remove_file(out.join("report.jsonl")).unwrap();

@@ -224,6 +224,37 @@ fn sigint(child: &Child) {
     }
 }
 
+/// Start `cmd` (a live capture on lo), replay `pcap` onto lo with
+/// tcpreplay (and `replay_args`), stop the capture with SIGINT once what
+/// was captured has reached it, and return its stderr once it exited 0
+/// (by `deadline`); a failed replay kills the capture and fails the test.
+fn capture_replay(cmd: Command, pcap: &Path, replay_args: &[&str], deadline: Instant) -> String {
+    let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
+    let replay = Command::new("timeout")
+        .args(["20", "tcpreplay", "-q", "-i", "lo"])
+        .args(replay_args)
+        .arg(pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    if !replay.status.success() {
+        let _ = flowsplit.kill();
+        let _ = flowsplit.wait();
+        panic!(
+            "tcpreplay failed: {}",
+            String::from_utf8_lossy(&replay.stderr)
+        );
+    }
+    // What was captured reaches flowsplit within a tenth of a second.
+    std::thread::sleep(Duration::from_millis(700));
+    sigint(&flowsplit);
+    let status = wait(&mut flowsplit, deadline);
+    let fs_err = fs_err.join().unwrap();
+    assert!(status.success(), "flowsplit failed: {fs_err}");
+    fs_err
+}
+
 /// Wait for `child`, at most until `deadline`.
 fn wait(child: &mut Child, deadline: Instant) -> std::process::ExitStatus {
     loop {
@@ -662,28 +693,7 @@ fn a_replay_onto_loopback_is_captured_exactly_without_drops() {
     cmd.args(["-i", "lo", "-o"])
         .arg(&out)
         .arg("tcp port 80 and net 127.1.0.0/16");
-    let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
-    let replay = Command::new("timeout")
-        .args(["20", "tcpreplay", "-q", "-i", "lo", "--mbps=300"])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    if !replay.status.success() {
-        let _ = flowsplit.kill();
-        let _ = flowsplit.wait();
-        panic!(
-            "tcpreplay failed: {}",
-            String::from_utf8_lossy(&replay.stderr)
-        );
-    }
-    // What was captured reaches flowsplit within a tenth of a second.
-    std::thread::sleep(Duration::from_millis(700));
-    sigint(&flowsplit);
-    let status = wait(&mut flowsplit, deadline);
-    let fs_err = fs_err.join().unwrap();
-    assert!(status.success(), "flowsplit failed: {fs_err}");
+    let fs_err = capture_replay(cmd, &pcap, &["--mbps=300"], deadline);
     assert!(
         fs_err.contains(", 0 dropped by kernel, 0 dropped by interface, 0 dropped by flowsplit\n"),
         "packets were dropped: {fs_err}"
@@ -1034,27 +1044,7 @@ fn live_capture_writes_the_tls_lines_a_file_run_writes() {
         .arg("-o")
         .arg(&out)
         .arg("tcp port 48554");
-    let (mut flowsplit, fs_err) = start(cmd, "capturing on lo");
-    let replay = Command::new("timeout")
-        .args(["20", "tcpreplay", "-q", "-i", "lo"])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    if !replay.status.success() {
-        let _ = flowsplit.kill();
-        let _ = flowsplit.wait();
-        panic!(
-            "tcpreplay failed: {}",
-            String::from_utf8_lossy(&replay.stderr)
-        );
-    }
-    std::thread::sleep(Duration::from_millis(700));
-    sigint(&flowsplit);
-    let status = wait(&mut flowsplit, deadline);
-    let fs_err = fs_err.join().unwrap();
-    assert!(status.success(), "flowsplit failed: {fs_err}");
+    capture_replay(cmd, &pcap, &[], deadline);
     let tls_lines = |dir: &Path| -> Vec<String> {
         std::fs::read_to_string(dir.join("report.jsonl"))
             .unwrap()

@@ -406,6 +406,23 @@ pub fn flowsplit(args: &[&std::ffi::OsStr]) -> Output {
         .expect("flowsplit runs")
 }
 
+/// Run `flowsplit grep WORDS...`: (exit code, standard output's lines,
+/// standard error).
+pub fn grep(words: &[&std::ffi::OsStr]) -> (i32, Vec<String>, String) {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["grep".as_ref()];
+    all.extend(words);
+    let o = flowsplit(&all);
+    let lines = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (
+        o.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// Run the `flowsplit` binary as `flowsplit -r INPUT -o OUT`.
 pub fn split_into(input: &Path, out: &Path) -> Output {
     flowsplit(&[
