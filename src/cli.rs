@@ -470,6 +470,7 @@ impl Cli {
     /// Validate the flags and build the run's configuration.
     pub fn into_config(mut self) -> Result<Config, Error> {
         let scanners = Scanners::from_ops(&self.scanner_ops_or_default());
+        let secret_flag = self.tls_secret_flags().first().copied();
         if self.args_are_files {
             // -l: the words after the options are inputs, not a filter.
             let words = std::mem::take(&mut self.expression);
@@ -614,16 +615,10 @@ impl Cli {
             Some(n) => usize::try_from(n).unwrap_or(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        for (given, flag) in [
-            (!self.http.tls_keylog.is_empty(), "--tls-keylog"),
-            (!self.http.tls_psk.is_empty(), "--tls-psk"),
-            (!self.http.tls_rsa_key.is_empty(), "--tls-rsa-key"),
-        ] {
-            if given && !scanners.http {
-                return Err(Error::Usage(format!(
-                    "{flag}: TLS is decrypted only to carve HTTP; add -e http"
-                )));
-            }
+        if let (Some(flag), false) = (secret_flag, scanners.http) {
+            return Err(Error::Usage(format!(
+                "{flag}: TLS is decrypted only to carve HTTP; add -e http"
+            )));
         }
         let netviz = scanners.netviz.then(|| flowsplit::config::NetvizOptions {
             path: self.outdir.join(flowsplit::output::netviz::PDF_NAME),
@@ -952,12 +947,25 @@ pub struct GrepCli {
 impl AfterMatches for GrepCli {}
 
 impl Cli {
-    /// Whether TLS secrets were given (`--tls-keylog`, `--tls-psk`,
-    /// `--tls-rsa-key`): `flowsplit grep` then searches plaintext.
-    pub fn tls_secrets_given(&self) -> bool {
-        !self.http.tls_keylog.is_empty()
-            || !self.http.tls_psk.is_empty()
-            || !self.http.tls_rsa_key.is_empty()
+    /// The TLS-secret flags given (`--tls-keylog`, `--tls-psk`,
+    /// `--tls-rsa-key`, in that order): they need `-e http`, and make
+    /// `flowsplit grep` search plaintext.
+    pub fn tls_secret_flags(&self) -> Vec<&'static str> {
+        [
+            (!self.http.tls_keylog.is_empty(), "--tls-keylog"),
+            (!self.http.tls_psk.is_empty(), "--tls-psk"),
+            (!self.http.tls_rsa_key.is_empty(), "--tls-rsa-key"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+
+    /// Turn HTTP carving on as a `-e http` given first would (a later
+    /// `-x http` still turns it off).
+    pub fn enable_http_first(&mut self) {
+        self.scanner_ops
+            .insert(0, ScannerOp::Enable("http".to_string()));
     }
 }
 

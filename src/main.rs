@@ -332,20 +332,9 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
             .rest
             .iter()
             .all(|a| !a.to_string_lossy().starts_with('-') && std::path::Path::new(a).is_dir());
-    let errors = if folders {
+    let searched = if folders {
         let dirs: Vec<std::path::PathBuf> = cli.rest.iter().map(Into::into).collect();
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let searched = if cli.http {
-            flowsplit::search::http::grep_http_dirs(&dirs, &opts, &mut out)
-        } else {
-            flowsplit::search::grep_dirs(&dirs, &opts, &mut out)
-        };
-        match searched {
-            Ok((_, errors)) => errors,
-            // A reader that stopped reading (`| head`) ends the search, as grep.
-            Err(e) if stopped_reading(&e) => return Ok(Done::default()),
-            Err(e) => return Err(e),
-        }
+        search_folders(&dirs, cli.http, &opts)?
     } else {
         if let Some(word) = misplaced_grep_option(&cli.rest) {
             return Err(Error::Usage(format!(
@@ -354,45 +343,24 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
         }
         let mut argv: Vec<OsString> = vec!["flowsplit grep".into()];
         argv.extend(cli.rest);
-        let Some(split) = cli::parse::<Cli>(argv.clone())? else {
+        let Some(mut split) = cli::parse::<Cli>(argv)? else {
             return Ok(Done::default());
         };
-        if cli.http || split.tls_secrets_given() {
+        if cli.http || !split.tls_secret_flags().is_empty() {
             // Carving (and TLS decryption) reads flow files: write them
             // and carve them, then search what carving left.
-            argv.splice(1..1, ["-e".into(), "http".into()]);
-            let Some(split) = cli::parse::<Cli>(argv)? else {
-                return Ok(Done::default());
-            };
-            match grep_carved(split, cli.http, &opts)? {
-                Some(errors) => errors,
-                None => return Ok(Done::default()),
-            }
+            split.enable_http_first();
+            grep_carved(split, cli.http, &opts)?
         } else {
-            let quiet = split.verbosity.quiet;
-            let mut config = split.into_config()?;
-            if !quiet {
-                // "capturing on", key-log warnings: as a split says them.
-                config.hooks.notice = Some(Arc::new(print_notice));
-            }
+            let mut config = grep_config(split)?;
             config.output = flowsplit::config::Output::Grep(opts);
             config.report = None;
-            config.dfxml = None;
-            config.events = None;
-            let (summary, fatal) = flowsplit::run_to_end(&config);
-            // A reader that stopped reading (`| head`) ends the search, as grep.
-            if fatal.as_ref().is_some_and(stopped_reading) {
-                return Ok(Done::default());
-            }
-            if let Some(e) = fatal {
-                for e in &summary.input_errors {
-                    eprintln!("flowsplit: {e}");
-                }
-                // grep's exit status for an error.
-                return Err(Error::Search(e.to_string()));
-            }
-            summary.input_errors
+            run_for_grep(&config)?
         }
+    };
+    // A reader that stopped reading (`| head`) ends the search, as grep.
+    let Some(errors) = searched else {
+        return Ok(Done::default());
     };
     for e in &errors {
         eprintln!("flowsplit: {e}");
@@ -406,17 +374,69 @@ fn grep(args: Vec<OsString>) -> Result<Done, Error> {
     Ok(Done::default())
 }
 
+/// The `Config` of `flowsplit grep`'s own run: the split's, saying its
+/// notices ("capturing on", key-log warnings) as a split does unless `-q`,
+/// and writing no DFXML report or events.
+fn grep_config(split: Cli) -> Result<flowsplit::config::Config, Error> {
+    let quiet = split.verbosity.quiet;
+    let mut config = split.into_config()?;
+    if !quiet {
+        config.hooks.notice = Some(Arc::new(print_notice));
+    }
+    config.dfxml = None;
+    config.events = None;
+    Ok(config)
+}
+
+/// Run `config` for `flowsplit grep`: the inputs' errors, `None` when
+/// standard output's reader went away, or the run's fatal error as grep's
+/// (exit status 2), after the inputs' errors.
+fn run_for_grep(config: &flowsplit::config::Config) -> Result<Option<Vec<Error>>, Error> {
+    let (summary, fatal) = flowsplit::run_to_end(config);
+    match fatal {
+        None => Ok(Some(summary.input_errors)),
+        Some(e) if stopped_reading(&e) => Ok(None),
+        Some(e) => {
+            for e in &summary.input_errors {
+                eprintln!("flowsplit: {e}");
+            }
+            Err(Error::Search(e.to_string()))
+        }
+    }
+}
+
+/// Search the folders `dirs`: their HTTP exchanges (`http`) or their flow
+/// files. The errors met, or `None` when standard output's reader went
+/// away.
+fn search_folders(
+    dirs: &[std::path::PathBuf],
+    http: bool,
+    opts: &flowsplit::search::GrepOptions,
+) -> Result<Option<Vec<Error>>, Error> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let searched = if http {
+        flowsplit::search::http::grep_http_dirs(dirs, opts, &mut out)
+    } else {
+        flowsplit::search::grep_dirs(dirs, opts, &mut out)
+    };
+    match searched {
+        Ok((_, errors)) => Ok(Some(errors)),
+        Err(e) if stopped_reading(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `e` says standard output's reader went away (`| head`).
 fn stopped_reading(e: &Error) -> bool {
     matches!(e, Error::Write { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// `flowsplit grep --http`, or with TLS secrets: write the capture's flow
-/// files and carve them (`-e http`) in a work folder (`-o DIR`, kept; else
-/// a fresh folder in the system's temporary folder, removed at the end),
-/// then search the carved exchanges (`http`) or the flow files with the
-/// decrypted plaintext beside them. Returns the inputs' errors, or `None`
-/// when the reader stopped reading (`| head`).
+/// files and carve them (`split` has `-e http`) in a work folder (`-o DIR`,
+/// kept; else a fresh folder in the system's temporary folder, removed at
+/// the end), then search the carved exchanges (`http`) or the flow files
+/// with the decrypted plaintext beside them. Returns the errors met, or
+/// `None` when the reader stopped reading (`| head`).
 fn grep_carved(
     mut split: Cli,
     http: bool,
@@ -436,13 +456,7 @@ fn grep_carved(
         Some(dir)
     };
     let outdir = split.outdir.clone();
-    let quiet = split.verbosity.quiet;
-    let mut config = split.into_config()?;
-    if !quiet {
-        config.hooks.notice = Some(Arc::new(print_notice));
-    }
-    config.dfxml = None;
-    config.events = None;
+    let mut config = grep_config(split)?;
     // Live capture: each exchange is searched as it is carved, not when
     // the capture ends.
     let live = (http && matches!(config.source, flowsplit::config::Source::Live(_)))
@@ -462,33 +476,32 @@ fn grep_carved(
             }
         }));
     }
-    let (summary, fatal) = flowsplit::run_to_end(&config);
+    let ran = run_for_grep(&config);
     drop(config);
-    if let Some(e) = fatal {
-        for e in &summary.input_errors {
-            eprintln!("flowsplit: {e}");
-        }
-        return Err(Error::Search(e.to_string()));
-    }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let dirs = [outdir];
+    let Some(mut errors) = ran? else {
+        return Ok(None);
+    };
     let searched = match live.map(Arc::try_unwrap) {
-        Some(Ok(search)) => search
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
-            .finish(&mut out),
-        Some(Err(_)) => Err(Error::Search("the live search is still in use".into())),
-        None if http => flowsplit::search::http::grep_http_dirs(&dirs, opts, &mut out),
-        None => flowsplit::search::grep_dirs(&dirs, opts, &mut out),
+        Some(Ok(search)) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match search
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .finish(&mut out)
+            {
+                Ok((_, more)) => Some(more),
+                Err(e) if stopped_reading(&e) => None,
+                Err(e) => return Err(e),
+            }
+        }
+        Some(Err(_)) => return Err(Error::Search("the live search is still in use".into())),
+        None => search_folders(&[outdir], http, opts)?,
     };
     drop(work);
-    let mut errors = summary.input_errors;
-    match searched {
-        Ok((_, more)) => errors.extend(more),
-        Err(e) if stopped_reading(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    Ok(Some(errors))
+    Ok(searched.map(|more| {
+        errors.extend(more);
+        errors
+    }))
 }
 
 /// The first of `rest` (what follows the pattern) that is one of grep's
