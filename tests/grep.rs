@@ -74,6 +74,25 @@ fn client_stream(pieces: &[(u64, &[u8])]) -> (tempfile::TempDir, PathBuf) {
 
 const TEXT: &[u8] = b"GET /?token=SECRET-42 HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// The client sends [`TEXT`] one byte a segment in reverse order (then
+/// whole again when `retransmit`); the frames, and how many the handshake
+/// took.
+fn one_byte_a_segment_in_reverse(retransmit: bool) -> (Frames, usize) {
+    let mut f = Frames::new();
+    let mut c = conv();
+    c.handshake(&mut f).unwrap();
+    let handshake = f.len();
+    for i in (0..TEXT.len()).rev() {
+        c.send_at(Side::Client, i as u64, &TEXT[i..i + 1], &mut f)
+            .unwrap();
+    }
+    if retransmit {
+        c.send_at(Side::Client, 0, TEXT, &mut f).unwrap();
+    }
+    c.close(&mut f).unwrap();
+    (f, handshake)
+}
+
 #[test]
 fn a_pattern_split_over_segments_is_found_once_at_its_offset() {
     // In three segments that cut the token.
@@ -245,15 +264,7 @@ fn exit_status_is_greps() {
 /// segment of byte 12 (the token's first), not the last one to arrive.
 #[test]
 fn json_gives_the_time_of_the_segment_that_carried_the_first_byte() {
-    let mut f = Frames::new();
-    let mut c = conv();
-    c.handshake(&mut f).unwrap();
-    let handshake = f.len();
-    for i in (0..TEXT.len()).rev() {
-        c.send_at(Side::Client, i as u64, &TEXT[i..i + 1], &mut f)
-            .unwrap();
-    }
-    c.close(&mut f).unwrap();
+    let (f, handshake) = one_byte_a_segment_in_reverse(false);
     let ts = f[handshake + (TEXT.len() - 1 - 12)].0;
     let (_d, cap) = write(&f);
     let (code, lines) = grep(&["--json", "-F", "SECRET-42"], &cap, &[]);
@@ -382,16 +393,7 @@ fn json_gives_the_number_of_the_first_packet_that_carried_the_first_byte() {
     // One byte a segment in reverse, then the whole text again (a
     // retransmission): the match's first byte came first in packet
     // handshake + (len - 1 - 12) + 1, counted from 1 as tshark does.
-    let mut f = Frames::new();
-    let mut c = conv();
-    c.handshake(&mut f).unwrap();
-    let handshake = f.len();
-    for i in (0..TEXT.len()).rev() {
-        c.send_at(Side::Client, i as u64, &TEXT[i..i + 1], &mut f)
-            .unwrap();
-    }
-    c.send_at(Side::Client, 0, TEXT, &mut f).unwrap();
-    c.close(&mut f).unwrap();
+    let (f, handshake) = one_byte_a_segment_in_reverse(true);
     let first = handshake + (TEXT.len() - 1 - 12) + 1;
     let (_d, cap) = write(&f);
     let (code, lines) = grep(&["--json", "-F", "SECRET-42"], &cap, &[]);

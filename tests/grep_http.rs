@@ -19,6 +19,16 @@ fn args<'a>(words: &'a [&'a str]) -> Vec<&'a OsStr> {
     words.iter().map(OsStr::new).collect()
 }
 
+/// A connection from 10.0.0.1:40000 ([`CS`]) to 10.0.0.2:80 ([`SC`]).
+fn conv() -> TcpConversation {
+    TcpConversation::new(
+        Link::ethernet(),
+        "10.0.0.1:40000".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        Timestamp::new(1_700_000_000, 0),
+    )
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -31,12 +41,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// answered with a gzip body holding `SECRET-43`.
 fn http_capture() -> (tempfile::TempDir, PathBuf) {
     let mut f = Frames::new();
-    let mut c = TcpConversation::new(
-        Link::ethernet(),
-        "10.0.0.1:40000".parse().unwrap(),
-        "10.0.0.2:80".parse().unwrap(),
-        Timestamp::new(1_700_000_000, 0),
-    );
+    let mut c = conv();
     c.handshake(&mut f).unwrap();
     c.send(
         Side::Client,
@@ -262,13 +267,7 @@ fn a_key_log_makes_the_plaintext_searched() {
 fn a_folders_report_keeps_matches_out_of_its_gaps() {
     // Bytes 4..8 of the client's stream never sent: zero-filled in the file.
     let mut f = Frames::new();
-    let mut c = TcpConversation::new(
-        Link::ethernet(),
-        "10.0.0.1:40000".parse().unwrap(),
-        "10.0.0.2:80".parse().unwrap(),
-        Timestamp::new(1_700_000_000, 0),
-    )
-    .with_isn(1000, 5000);
+    let mut c = conv();
     c.handshake(&mut f).unwrap();
     c.send_at(Side::Client, 0, b"abcd", &mut f).unwrap();
     c.send_at(Side::Client, 8, b"ijkl", &mut f).unwrap();

@@ -9,6 +9,8 @@
 //! mid-capture, and a tight out-of-order budget so that holes are given up
 //! while other connections are open.
 
+mod common;
+
 use flowsplit_synth::bench::{self, BenchParams, Shape};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -219,16 +221,8 @@ fn finishing_out_of_time_order(conns: u16) -> Vec<(flowsplit_synth::Timestamp, V
 
 #[test]
 fn connections_finishing_out_of_time_order_close_at_the_same_packet_for_every_j() {
-    use flowsplit_synth::{Link, PacketSink, PcapFormat, PcapWriter};
-    use std::io::Write;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let pcap = tmp.path().join("out_of_time_order.pcap");
-    let file = std::io::BufWriter::new(std::fs::File::create(&pcap).expect("create"));
-    let mut w = PcapWriter::new(file, PcapFormat::default(), Link::ethernet().linktype()).unwrap();
-    for (ts, f) in finishing_out_of_time_order(24) {
-        w.frame(ts, &f).unwrap();
-    }
-    w.into_inner().flush().unwrap();
+    let (_capture_dir, pcap) = common::write_frames(&finishing_out_of_time_order(24));
     let out = assert_same_for_every_j(
         tmp.path(),
         "out-of-time-order",
