@@ -318,7 +318,7 @@ fn view(args: Vec<OsString>) -> Result<Done, Error> {
 /// `flowsplit grep`: search reassembled streams. Exits 0 when something
 /// matched, 1 when nothing did (as grep), 2 on a usage error.
 fn grep(args: Vec<OsString>) -> Result<Done, Error> {
-    let (own, rest) = split_grep_args(args);
+    let (own, rest) = split_grep_args(args)?;
     let Some(mut cli) = cli::parse::<GrepCli>(own)? else {
         return Ok(Done::default());
     };
@@ -523,18 +523,39 @@ fn misplaced_grep_option(rest: &[OsString]) -> Option<String> {
     })
 }
 
+/// Whether `word` is one of `cmd`'s options: `--NAME[=...]`, or `-X...`
+/// whose first letter is one of its short options.
+fn is_option_of(cmd: &clap::Command, word: &str) -> bool {
+    if let Some(long) = word.strip_prefix("--") {
+        let name = long.split('=').next().unwrap_or(long);
+        return cmd.get_arguments().any(|a| a.get_long() == Some(name));
+    }
+    word.strip_prefix('-')
+        .and_then(|shorts| shorts.chars().next())
+        .is_some_and(|c| cmd.get_arguments().any(|a| a.get_short() == Some(c)))
+}
+
 /// Split `flowsplit grep`'s arguments (its name first) at the end of its
 /// own options: the first word that is not one of them (or `--`, dropped).
 /// Options that take a value take the next word unless attached
-/// (`--max-count=3`, `-eFOO`).
-fn split_grep_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<OsString>) {
+/// (`--max-count=3`, `-eFOO`). Unless `-e` or `--file` gave the patterns,
+/// one of flowsplit's own options where the pattern should be is a usage
+/// error rather than the pattern (`-V`; `-r` with the pattern forgotten).
+fn split_grep_args(args: Vec<OsString>) -> Result<(Vec<OsString>, Vec<OsString>), Error> {
     use clap::CommandFactory;
-    let cmd = GrepCli::command();
+    let mut cmd = GrepCli::command();
+    let mut split = Cli::command();
+    // Built, so that clap's own -h/--help (and -V) are among their arguments.
+    cmd.build();
+    split.build();
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
     let mut own = Vec::new();
     let mut it = args.into_iter();
     own.extend(it.next());
     let mut rest = Vec::new();
+    // Whether -e or --file gave the patterns (then the first other word
+    // may be one of flowsplit's options).
+    let mut patterns_given = false;
     while let Some(word) = it.next() {
         let text = word.to_string_lossy().into_owned();
         if text == "--" {
@@ -567,6 +588,7 @@ fn split_grep_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<OsString>) {
         };
         match arg {
             Some((a, needs_next)) => {
+                patterns_given |= matches!(a.get_id().as_str(), "regexp" | "pattern_files");
                 own.push(word);
                 if needs_next && takes_value(a) {
                     own.extend(it.next());
@@ -575,6 +597,15 @@ fn split_grep_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<OsString>) {
                     break;
                 }
             }
+            // Where PATTERN should be, one of flowsplit's own options
+            // (`-V`, or `-r` with the pattern forgotten): not taken for
+            // the pattern. Other words are, `-42` too.
+            None if !patterns_given && is_option_of(&split, &text) => {
+                return Err(Error::Usage(format!(
+                    "{text}: not one of grep's options, and PATTERN goes before flowsplit's \
+                     (flowsplit grep -h lists grep's; a pattern that begins with - goes after -- or -e)"
+                )));
+            }
             None => {
                 rest.push(word);
                 break;
@@ -582,7 +613,7 @@ fn split_grep_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<OsString>) {
         }
     }
     rest.extend(it);
-    (own, rest)
+    Ok((own, rest))
 }
 
 /// Print a notice of the run on standard error (installed unless `-q`).

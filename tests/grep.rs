@@ -293,6 +293,75 @@ fn a_grep_option_after_the_pattern_says_where_it_goes() {
     );
 }
 
+/// Run `flowsplit grep WORDS...` with no standard input, killed after 20
+/// seconds (a word taken for the pattern would start a live capture on
+/// the default interface and never end): (exit code, stdout, stderr).
+fn grep_bounded(words: &[&str]) -> (Option<i32>, String, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowsplit"))
+        .arg("grep")
+        .args(words)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("flowsplit grep {words:?} was still running after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_is_help_and_a_flowsplit_option_is_not_the_pattern() {
+    for help in ["-h", "--help", "-y", "-F"] {
+        let words: Vec<&str> = match help {
+            "-y" | "-F" => vec![help, "--help"],
+            _ => vec![help],
+        };
+        let (code, out, err) = grep_bounded(&words);
+        assert_eq!(code, Some(0), "{words:?}: {err}");
+        assert!(out.contains("--http"), "{words:?}: {out}");
+        assert!(out.contains("Usage: flowsplit grep"), "{words:?}: {out}");
+    }
+    let (_d, cap) = client_stream(&[(0, TEXT)]);
+    let cap = cap.to_str().unwrap();
+    for (words, word) in [(vec!["-V"], "-V"), (vec!["-c", "-r", cap], "-r")] {
+        let (code, out, err) = grep_bounded(&words);
+        assert_eq!((code, out.as_str()), (Some(2), ""), "{words:?}");
+        assert_eq!(
+            err,
+            format!(
+                "flowsplit: {word}: not one of grep's options, and PATTERN goes before flowsplit's (flowsplit grep -h lists grep's; a pattern that begins with - goes after -- or -e)\n"
+            )
+        );
+    }
+    // After -- or -e such a word is the pattern; a word that is no one's
+    // option is the pattern where it stands.
+    for words in [
+        vec!["-c", "--", "-42", "-r", cap],
+        vec!["-c", "-e", "-42", "-r", cap],
+        vec!["-c", "-42", "-r", cap],
+    ] {
+        let (code, out, _) = grep_bounded(&words);
+        assert_eq!(
+            (code, out.as_str()),
+            (Some(0), format!("{CS}:1\n").as_str()),
+            "{words:?}"
+        );
+    }
+}
+
 #[test]
 fn context_before_and_after_comes_from_the_reassembled_stream() {
     // TEXT = "GET /?token=SECRET-42 HTTP/1.1\r\nHost: x\r\n\r\n", the token
